@@ -1,0 +1,42 @@
+"""Helpers for benchmarks: run a workload in a child process and read its wall time and peak memory."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import subprocess
+import sys
+import time
+
+
+def in_child(code: str) -> dict:
+    """Run `code` in a fresh interpreter; it must print one JSON object as its last line.
+
+    Returns that object with the child's wall time and peak resident memory (MiB) added.
+    """
+    wrapper = (
+        "import json, resource, time\n"
+        "_t = time.perf_counter()\n"
+        f"{code}\n"
+        "_out = dict(result)\n"
+        "_out['wall_s'] = time.perf_counter() - _t\n"
+        "_out['peak_mib'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
+        "print(json.dumps(_out))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", wrapper], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(done.stderr.strip().splitlines()[-1] if done.stderr else "child failed")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def calibration_seconds(n: int = 300_000) -> float:
+    """A fixed CPU-bound reference measured in the same run: n HMAC-SHA256 in Python.
+
+    Figures are reported as multiples of it, since these machines are noisy.
+    """
+    key = b"k" * 32
+    t = time.perf_counter()
+    for i in range(n):
+        hmac.new(key, str(i).encode(), hashlib.sha256).digest()
+    return time.perf_counter() - t

@@ -1,0 +1,1 @@
+"""Record linkage of pseudonymised identities into the person spine (recordlinkage)."""

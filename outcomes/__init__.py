@@ -1,0 +1,1 @@
+"""The drug treatment outcomes warehouse."""

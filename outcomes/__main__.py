@@ -1,0 +1,3 @@
+from outcomes.cli import app
+
+app(prog_name="outcomes")

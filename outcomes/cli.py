@@ -1,0 +1,137 @@
+"""The `outcomes` command (interfaces.md)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(
+    name="outcomes",
+    help="Drug treatment outcomes warehouse: synthesise, pseudonymise, ingest, link, build, publish.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+Warehouse = Annotated[
+    str | None,
+    typer.Option(
+        "--warehouse",
+        help="DuckDB path or SQLAlchemy URL (default: $OUTCOMES_WAREHOUSE, else warehouse/outcomes.duckdb)",
+        show_default=False,
+    ),
+]
+
+
+def _fails_cleanly(fn):
+    """Expected failures end with one line on stderr and exit status 2, never a traceback."""
+    from outcomes.pseudonymise.extract import ExtractError
+    from outcomes.pseudonymise.keyed import KeyFileError
+    from outcomes.warehouse import WarehouseError
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except (ExtractError, KeyFileError, WarehouseError, FileExistsError, ValueError) as exc:
+            typer.echo(f"outcomes {fn.__name__.rstrip('_')}: {exc}", err=True)
+            raise typer.Exit(2) from None
+
+    return wrapper
+
+
+def _progress_enabled() -> bool:
+    return err.is_terminal
+
+
+@app.command()
+@_fails_cleanly
+def synth(
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for landing/ and truth/")],
+    persons: Annotated[int, typer.Option(help="People in the population")] = 20_000,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives identical files")] = 42,
+    start: Annotated[str, typer.Option(help="First delivery month, YYYY-MM")] = "2023-04",
+    months: Annotated[int, typer.Option(help="Monthly deliveries per source")] = 36,
+    noise: Annotated[float, typer.Option(help="Identifier error multiplier (0 = clean identities)")] = 1.0,
+    overwrite: Annotated[bool, typer.Option(help="Replace earlier output in --out")] = False,
+    warehouse: Warehouse = None,  # noqa: ARG001 (every subcommand takes it; synth never touches it)
+) -> None:
+    """Write a synthetic population's deliveries and its ground truth."""
+    from rich.progress import Progress
+
+    from outcomes.synth.generator import SynthConfig, synthesise
+    from outcomes.synth.report import summary_table
+
+    config = SynthConfig(persons=persons, seed=seed, start=start, months=months, noise=noise)
+    if _progress_enabled():
+        with Progress(console=err, transient=True) as bar:
+            task = bar.add_task("synthesising", total=None)
+            result = synthesise(
+                config, out_dir, overwrite, on_chunk=lambda done, total: bar.update(task, completed=done, total=total)
+            )
+    else:
+        result = synthesise(config, out_dir, overwrite)
+    out.print(summary_table(result))
+
+
+@app.command()
+@_fails_cleanly
+def pseudonymise(
+    source: Annotated[str, typer.Option(help="treatment, convictions, benefits or deaths")],
+    in_file: Annotated[Path, typer.Option("--in", help="Identified extract, .csv or .parquet")],
+    key_file: Annotated[Path, typer.Option(help="File holding the providers' key (at least 32 bytes)")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Landing folder to write the delivery to")],
+    extract_date: Annotated[str, typer.Option(help="Knowledge date of the extract, YYYY-MM-DD")],
+    fmt: Annotated[str, typer.Option("--format", help="parquet or csv")] = "parquet",
+    warehouse: Warehouse = None,  # noqa: ARG001 (runs at the provider, far from any warehouse)
+) -> None:
+    """The providers' tool: turn an identified extract into a delivery and its manifest."""
+    from outcomes.pseudonymise import load_key
+    from outcomes.pseudonymise.extract import pseudonymise_extract
+
+    try:
+        date = dt.date.fromisoformat(extract_date)
+    except ValueError:
+        raise ValueError(f"--extract-date must be YYYY-MM-DD, not {extract_date!r}") from None
+    files = pseudonymise_extract(in_file, source, load_key(key_file), out_dir, date, fmt)
+    out.print(f"{files.data.name}: {files.row_count} rows, manifest {files.manifest.name}")
+
+
+@app.command()
+@_fails_cleanly
+def query(
+    sql: Annotated[str, typer.Argument(help="One read-only SQL statement")],
+    fmt: Annotated[str, typer.Option("--format", help="table, csv or json")] = "table",
+    warehouse: Warehouse = None,
+) -> None:
+    """Run one read-only SQL statement against the warehouse."""
+    from outcomes.warehouse import resolve_target
+
+    if fmt not in ("table", "csv", "json"):
+        raise ValueError(f"--format is table, csv or json, not {fmt!r}")
+    result = resolve_target(warehouse).read_only_query(sql)
+    if fmt == "csv":
+        import pyarrow.csv as pacsv
+
+        pacsv.write_csv(result, sys.stdout.buffer)
+    elif fmt == "json":
+        typer.echo(json.dumps(result.to_pylist(), default=str))
+    else:
+        table = Table(*result.column_names)
+        for row in result.to_pylist():
+            table.add_row(*("" if v is None else str(v) for v in row.values()))
+        out.print(table)
+
+
+def main() -> None:  # pragma: no cover - console script entry
+    app()
