@@ -33,8 +33,10 @@ def main() -> None:
             "result = {'rows': sum(res.rows_by_source.values())}\n"
         )
         disk = sum(p.stat().st_size for p in out.rglob("*") if p.is_file()) / 2**20
-        print(f"{persons:>10,} {r['wall_s']:>8.1f} {r['wall_s'] / reference:>8.1f} {r['peak_mib']:>9.0f} "
-              f"{r['rows']:>12,} {r['rows'] / r['wall_s']:>10,.0f} {disk:>9.0f}")
+        print(
+            f"{persons:>10,} {r['wall_s']:>8.1f} {r['wall_s'] / reference:>8.1f} {r['peak_mib']:>9.0f} "
+            f"{r['rows']:>12,} {r['rows'] / r['wall_s']:>10,.0f} {disk:>9.0f}"
+        )
         shutil.rmtree(out, ignore_errors=True)
 
 
