@@ -1,5 +1,5 @@
 # Two commands set up and run everything on a fresh machine (README.md):
-#   make run    the main job: the monthly refresh over a synthetic population
+#   make run    the main job over a synthetic population (see README.md for what it runs today)
 #   make test   the test suite (what CI runs, through .ci/run)
 # Both install the locked environment first: uv (pinned, from PyPI) syncs .venv from uv.lock.
 
@@ -28,8 +28,15 @@ $(SYNCED): uv.lock pyproject.toml | $(UV)
 	rm -f $(VENV)/.synced-*
 	touch $@
 
+# The demo rebuilds its warehouse from scratch: a new synthetic population is a new history.
 run: $(SYNCED)
+	rm -rf warehouse airflow_home airflow_home.log
 	$(VENV)/bin/outcomes synth --out $(OUT) --persons $(PERSONS) --overwrite
+	@echo "Running the outcomes_refresh DAG (Airflow on SQLite; log in airflow_home.log)"
+	@AIRFLOW_HOME=$(CURDIR)/airflow_home $(VENV)/bin/python -m outcomes.pipeline.run_dag --landing $(OUT)/landing \
+		> airflow_home.log 2>&1 || (tail -30 airflow_home.log; exit 1)
+	@cat warehouse/reports/last_dag_run.json
+	$(VENV)/bin/outcomes query "select source, count(*) as deliveries, sum(rows_applied) as rows_applied, sum(rows_quarantined) as rows_quarantined from events.deliveries where status = 'applied' group by source order by source"
 
 test: $(SYNCED)
 	$(VENV)/bin/ruff check .
@@ -40,4 +47,4 @@ lint: $(SYNCED)
 	$(VENV)/bin/ruff format --check .
 
 clean:
-	rm -rf $(VENV) $(TOOLS) data warehouse
+	rm -rf $(VENV) $(TOOLS) data warehouse airflow_home airflow_home.log

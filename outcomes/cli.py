@@ -43,7 +43,7 @@ def _fails_cleanly(fn):
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except (ExtractError, KeyFileError, WarehouseError, FileExistsError, ValueError) as exc:
+        except (ExtractError, KeyFileError, WarehouseError, FileExistsError, FileNotFoundError, ValueError) as exc:
             typer.echo(f"outcomes {fn.__name__.rstrip('_')}: {exc}", err=True)
             raise typer.Exit(2) from None
 
@@ -105,6 +105,41 @@ def pseudonymise(
         raise ValueError(f"--extract-date must be YYYY-MM-DD, not {extract_date!r}") from None
     files = pseudonymise_extract(in_file, source, load_key(key_file), out_dir, date, fmt)
     out.print(f"{files.data.name}: {files.row_count} rows, manifest {files.manifest.name}")
+
+
+@app.command()
+@_fails_cleanly
+def ingest(
+    landing: Annotated[Path, typer.Option(help="Landing folder holding deliveries and manifests")],
+    archive: Annotated[
+        Path | None,
+        typer.Option(
+            help="Archive of delivered files (default: beside the DuckDB file, or "
+            "$OUTCOMES_ARCHIVE, else warehouse/archive)",
+            show_default=False,
+        ),
+    ] = None,
+    warehouse: Warehouse = None,
+) -> None:
+    """Apply every delivery in LANDING not applied yet, in (source, extract_date, seq) order."""
+    from outcomes.eventstore import connect
+    from outcomes.ingest import Ingestor
+    from outcomes.warehouse import resolve_target
+
+    if not landing.is_dir():
+        raise ValueError(f"landing folder {landing} does not exist")
+    target = resolve_target(warehouse)
+    with connect(target) as backend:
+        report = Ingestor(backend, archive or target.default_archive).ingest(
+            landing, on_delivery=lambda o: out.print(o.line(), highlight=False, soft_wrap=True)
+        )
+    applied = sum(o.status == "applied" for o in report.outcomes)
+    rejected = len(report.outcomes) - applied
+    out.print(
+        f"{applied} applied, {rejected} rejected; {report.already_applied} already applied, "
+        f"{report.already_rejected} already rejected",
+        highlight=False,
+    )
 
 
 @app.command()

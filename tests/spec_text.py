@@ -12,6 +12,8 @@ SPEC = Path(__file__).resolve().parents[2] / "shared" / "spec" / "extracts.md"
 
 @cache
 def spec_text() -> str:
+    if not SPEC.exists():
+        raise FileNotFoundError(f"the tests read the spec at {SPEC}: check out shared/ beside this repository")
     return SPEC.read_text(encoding="utf-8")
 
 

@@ -8,8 +8,8 @@ from rich.table import Table
 def summary_table(result) -> Table:
     cfg = result.config
     table = Table(
-        title=f"Synthetic population: {cfg.persons:,} people, seed {cfg.seed}, "
-        f"{cfg.months} deliveries from {cfg.start}, noise {cfg.noise}"
+        title=f"Synthetic population of {cfg.persons:,}",
+        caption=f"seed {cfg.seed}, {cfg.months} monthly deliveries from {cfg.start}, noise {cfg.noise}",
     )
     table.add_column("measure")
     table.add_column("value", justify="right")

@@ -31,6 +31,13 @@ class Target:
         return Path(self.value)
 
     @property
+    def default_archive(self) -> Path:
+        """Where delivered files are archived: beside the DuckDB file, or $OUTCOMES_ARCHIVE for a server."""
+        if self.is_url:
+            return Path(os.environ.get("OUTCOMES_ARCHIVE", "warehouse/archive"))
+        return self.path.parent / "archive"
+
+    @property
     def redacted(self) -> str:
         """The target with any password hidden, for messages and logs."""
         if not self.is_url:
@@ -54,7 +61,7 @@ class Target:
 
         try:
             with duckdb.connect(str(self.path), read_only=True) as con:
-                return con.execute(statements[0]).to_arrow_table()
+                return con.sql(statements[0]).to_arrow_table()
         except duckdb.Error as exc:
             raise WarehouseError(str(exc).splitlines()[0]) from None
 

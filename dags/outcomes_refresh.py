@@ -1,0 +1,45 @@
+"""The monthly refresh of the outcomes warehouse.
+
+Providers deliver on month ends; the refresh runs on the 5th and applies whatever has landed.
+Task bodies live in `outcomes.pipeline.tasks`; this file only wires them.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import Asset, Param, dag, task
+
+EVENTS = Asset("outcomes-events", uri="file://outcomes/warehouse/events")
+
+
+@dag(
+    dag_id="outcomes_refresh",
+    description="Monthly refresh: ingest new deliveries into the event store",
+    schedule="0 6 5 * *",
+    start_date=pendulum.datetime(2023, 5, 1, tz="Europe/London"),
+    catchup=False,
+    max_active_runs=1,
+    tags=["outcomes", "monthly"],
+    default_args={"retries": 2, "retry_delay": timedelta(minutes=5), "owner": "outcomes-operations"},
+    params={
+        "landing": Param(os.environ.get("OUTCOMES_LANDING", "data/synthetic/landing"), type="string"),
+        "warehouse": Param(os.environ.get("OUTCOMES_WAREHOUSE", "warehouse/outcomes.duckdb"), type="string"),
+        "reports": Param(os.environ.get("OUTCOMES_REPORTS", "warehouse/reports"), type="string"),
+    },
+)
+def outcomes_refresh():
+    @task(outlets=[EVENTS])
+    def ingest(params=None, data_interval_end=None) -> str:
+        from outcomes.pipeline.tasks import ingest_task
+
+        return ingest_task(
+            params["landing"], params["warehouse"], params["reports"], data_interval_end.strftime("%Y-%m-%d")
+        )
+
+    ingest()
+
+
+outcomes_refresh()

@@ -1,0 +1,166 @@
+"""The two warehouse backends behind one small interface: the embedded DuckDB file and a
+PostgreSQL server reached through SQLAlchemy. SQL handed to them is written to run on both."""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from outcomes.warehouse.target import Target, WarehouseError
+
+_NAMED = re.compile(r"(?<![:\w]):([a-z_][a-z0-9_]*)")
+
+
+class Backend:
+    """A connection to the warehouse; `transaction()` yields a session that commits or rolls back."""
+
+    dialect: str
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        raise NotImplementedError
+
+    def __enter__(self) -> Backend:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class Session:
+    def execute(self, sql: str, params: dict[str, Any] | None = None) -> None:
+        raise NotImplementedError
+
+    def fetch(self, sql: str, params: dict[str, Any] | None = None) -> pa.Table:
+        raise NotImplementedError
+
+    def scalar(self, sql: str, params: dict[str, Any] | None = None) -> Any:
+        table = self.fetch(sql, params)
+        return table.column(0)[0].as_py() if table.num_rows else None
+
+    def insert(self, table_name: str, rows: pa.Table) -> None:
+        """Bulk-insert an Arrow table whose column names are the target table's."""
+        raise NotImplementedError
+
+
+# -- DuckDB --------------------------------------------------------------------------------------
+class DuckDBSession(Session):
+    def __init__(self, con) -> None:
+        self.con = con
+
+    def execute(self, sql, params=None):
+        self.con.execute(_NAMED.sub(r"$\1", sql), params or {})
+
+    def fetch(self, sql, params=None):
+        return self.con.sql(_NAMED.sub(r"$\1", sql), params=params or None).to_arrow_table()
+
+    def insert(self, table_name, rows):
+        if rows.num_rows == 0:
+            return
+        self.con.register("_insert_rows", rows)
+        try:
+            cols = ", ".join(rows.column_names)
+            self.con.execute(f"insert into {table_name} ({cols}) select {cols} from _insert_rows")
+        finally:
+            self.con.unregister("_insert_rows")
+
+
+class DuckDBBackend(Backend):
+    dialect = "duckdb"
+
+    def __init__(self, path: str, read_only: bool = False) -> None:
+        from pathlib import Path
+
+        import duckdb
+
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.con = duckdb.connect(path, read_only=read_only)
+        except duckdb.Error as exc:
+            raise WarehouseError(f"cannot open {path}: {str(exc).splitlines()[0]}") from None
+
+    def close(self):
+        self.con.close()
+
+    @contextmanager
+    def transaction(self):
+        self.con.execute("begin transaction")
+        try:
+            yield DuckDBSession(self.con)
+        except BaseException:
+            self.con.execute("rollback")
+            raise
+        self.con.execute("commit")
+
+
+# -- PostgreSQL ----------------------------------------------------------------------------------
+class PostgresSession(Session):
+    def __init__(self, con) -> None:
+        self.con = con  # SQLAlchemy Connection
+
+    def execute(self, sql, params=None):
+        from sqlalchemy import text
+
+        self.con.execute(text(sql), params or {})
+
+    def fetch(self, sql, params=None):
+        from sqlalchemy import text
+
+        result = self.con.execute(text(sql), params or {})
+        names = list(result.keys())
+        rows = result.fetchall()
+        return pa.table({n: pa.array([r[i] for r in rows]) for i, n in enumerate(names)}) if names else pa.table({})
+
+    def insert(self, table_name, rows):
+        if rows.num_rows == 0:
+            return
+        buf = io.BytesIO()
+        # combine_chunks: pyarrow 26's CSV writer garbles rows after an empty leading chunk
+        pacsv.write_csv(rows.combine_chunks(), buf, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
+        raw = self.con.connection.driver_connection  # psycopg 3 connection, same transaction
+        cols = ", ".join(rows.column_names)
+        with raw.cursor() as cur, cur.copy(f"copy {table_name} ({cols}) from stdin with (format csv)") as copy:
+            copy.write(buf.getvalue())
+
+
+class PostgresBackend(Backend):
+    dialect = "postgresql"
+
+    def __init__(self, url: str) -> None:
+        import sqlalchemy as sa
+
+        self.engine = sa.create_engine(url, pool_pre_ping=True)
+        try:
+            with self.engine.connect():
+                pass
+        except sa.exc.SQLAlchemyError as exc:
+            raise WarehouseError(
+                f"cannot reach {Target(url).redacted}: {str(exc.orig or exc).splitlines()[0]}"
+            ) from None
+
+    def close(self):
+        self.engine.dispose()
+
+    @contextmanager
+    def transaction(self):
+        with self.engine.begin() as con:
+            # One writer at a time: a second ingest waits instead of interleaving.
+            con.exec_driver_sql("select pg_advisory_xact_lock(727001)")
+            yield PostgresSession(con)
+
+
+def connect(target: Target, read_only: bool = False) -> Backend:
+    if target.is_url:
+        if not target.value.startswith("postgresql"):
+            raise WarehouseError(f"unsupported warehouse URL {target.redacted}: use postgresql+psycopg://…")
+        return PostgresBackend(target.value)
+    return DuckDBBackend(str(target.path), read_only=read_only)

@@ -1,0 +1,418 @@
+"""Applying deliveries to the event store, each in one transaction.
+
+Ordering is by delivery key `(extract_date, seq)`, then by `applied_in` (the ledger id of the
+transaction that wrote an event), so a delivery that arrives late still takes effect at its own
+knowledge date. A late full snapshot also re-reconciles the next later snapshot from its
+archived file, so the state on every date is the same whatever order deliveries arrived in.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from outcomes.contract import SOURCES
+from outcomes.eventstore.backend import Backend, Session
+from outcomes.eventstore.schema import (
+    EVENT_META,
+    as_of_functions,
+    ddl,
+    event_table,
+    quarantine_table,
+    state_at_key_sql,
+)
+from outcomes.ingest.archive import archive, read_archived
+from outcomes.ingest.landing import Delivery, check, discover
+from outcomes.ingest.rows import canonical_text, row_hashes, typed, validation_frame
+
+STATUS_EVENTS = {"active": "upsert", "amended": "amended", "quashed": "quashed", "withdrawn": "withdrawn"}
+
+
+@dataclass
+class Outcome:
+    file_name: str
+    status: str  # applied, rejected
+    source: str | None = None
+    reason: str | None = None
+    rows_delivered: int = 0
+    rows_applied: int = 0
+    rows_quarantined: int = 0
+    rows_unchanged: int = 0
+    events: Counter = field(default_factory=Counter)
+    quarantined_by_rule: Counter = field(default_factory=Counter)
+
+    def line(self) -> str:
+        if self.status == "rejected":
+            return f"{self.file_name}: rejected: {self.reason}"
+        parts = [f"{self.file_name}: applied {self.rows_applied:,} of {self.rows_delivered:,} rows"]
+        if self.events:
+            parts.append("events " + ", ".join(f"{n:,} {k}" for k, n in sorted(self.events.items())))
+        if self.rows_unchanged:
+            parts.append(f"{self.rows_unchanged:,} unchanged")
+        if self.rows_quarantined:
+            rules = ", ".join(f"{r} {n:,}" for r, n in sorted(self.quarantined_by_rule.items()))
+            parts.append(f"quarantined {self.rows_quarantined:,} ({rules})")
+        return "; ".join(parts)
+
+
+@dataclass
+class IngestReport:
+    outcomes: list[Outcome]
+    already_applied: int
+    already_rejected: int
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+
+
+class Ingestor:
+    def __init__(
+        self,
+        backend: Backend,
+        archive_root: Path,
+        validate: Callable | None = None,
+        clock: Callable[[], dt.datetime] = _now,
+    ) -> None:
+        if validate is None:
+            from outcomes.validation import validate_rows as validate
+        self.backend, self.archive_root, self.validate, self.clock = backend, Path(archive_root), validate, clock
+
+    def ensure_schema(self) -> None:
+        with self.backend.transaction() as s:
+            for statement in ddl() + as_of_functions(self.backend.dialect):
+                s.execute(statement)
+
+    # ---------------------------------------------------------------------------------------
+    def ingest(self, landing: Path, on_delivery: Callable[[Outcome], None] | None = None) -> IngestReport:
+        self.ensure_schema()
+        with self.backend.transaction() as s:
+            ledger = s.fetch("select delivery_id, manifest_sha256, status from events.deliveries").to_pylist()
+        applied = {r["delivery_id"] for r in ledger if r["status"] == "applied"}
+        rejected = {(r["delivery_id"], r["manifest_sha256"]) for r in ledger if r["status"] == "rejected"}
+        report = IngestReport([], 0, 0)
+        found = discover(landing)
+        found.sort(key=_name_key)
+        for d in found:
+            if d.data_sha256 in applied:
+                report.already_applied += 1
+                continue
+            if (d.data_sha256, d.manifest_sha256) in rejected:
+                report.already_rejected += 1
+                continue
+            outcome = self.apply(check(d))
+            d.table = None  # one delivery in memory at a time
+            (
+                applied.add(d.data_sha256)
+                if outcome.status == "applied"
+                else rejected.add((d.data_sha256, d.manifest_sha256))
+            )
+            report.outcomes.append(outcome)
+            if on_delivery:
+                on_delivery(outcome)
+        return report
+
+    # ---------------------------------------------------------------------------------------
+    def apply(self, d: Delivery) -> Outcome:
+        if d.reason is None:
+            with self.backend.transaction() as s:
+                conflict = s.scalar(
+                    "select file_name from events.deliveries where status = 'applied' and source = :src "
+                    "and extract_date = :d and seq = :s",
+                    {"src": d.source, "d": d.extract_date, "s": d.seq},
+                )
+            if conflict:
+                d.reason = (
+                    f"conflicts with applied delivery {conflict} (same source, extract_date and seq): "
+                    "a correction needs the next seq"
+                )
+        if d.reason is not None:
+            return self._reject(d)
+        source = d.source
+        text = canonical_text(d.table, source)
+        hashes = row_hashes(text)
+        archived = archive(self.archive_root, source, d.data_sha256, d.path, d.table)
+        now = self.clock()
+        with self.backend.transaction() as s:
+            ledger_id = s.scalar("select coalesce(max(ledger_id), 0) + 1 from events.deliveries")
+            meta = {
+                "delivery_id": d.data_sha256,
+                "applied_in": ledger_id,
+                "extract_date": d.extract_date,
+                "seq": d.seq,
+                "ingested_at": now,
+            }
+            outcome = Outcome(d.path.name, "applied", source, rows_delivered=text.num_rows)
+            ids = pd.Series(text["record_id"].to_numpy(zero_copy_only=False), dtype=object)
+            duplicated = (ids.duplicated(keep=False) & ids.notna()).to_numpy()
+
+            state = None
+            unchanged = np.zeros(text.num_rows, dtype=bool)
+            if d.delivery_type == "full":
+                state = s.fetch(state_at_key_sql(source), {"d": d.extract_date, "s": d.seq})
+                unchanged = _same_as_state(ids, hashes, state) & ~duplicated
+
+            rules = self._validate(text, ~unchanged, d.extract_date, source)
+            bad = np.zeros(text.num_rows, dtype=bool)
+            bad[list(rules)] = True
+            good = ~bad
+            outcome.rows_quarantined = int(bad.sum())
+            outcome.rows_applied = int(good.sum())
+            outcome.rows_unchanged = int(unchanged.sum())
+            for row_rules in rules.values():
+                outcome.quarantined_by_rule.update(row_rules)
+            self._quarantine(s, source, text, bad, rules, meta)
+
+            if d.delivery_type == "full":
+                events = self._snapshot_events(source, text, hashes, good & ~unchanged, ids, state, meta)
+            else:
+                status = text["record_status"].to_numpy(zero_copy_only=False)[good]
+                kinds = np.array([STATUS_EVENTS.get(v, "upsert") for v in status], dtype=object)
+                events = _events(typed(text.filter(pa.array(good)), source), kinds, hashes.filter(pa.array(good)), meta)
+            s.insert(event_table(source), events)
+            outcome.events.update(Counter(events["event_type"].to_pylist()))
+            self._release(s, source, ids[good], d)
+            if d.delivery_type == "full":
+                for k, n in self._reconcile_next(s, source, d, ledger_id, now).items():
+                    outcome.events[f"{k} (reconciling a later snapshot)"] += n
+            s.insert(
+                "events.deliveries",
+                pa.Table.from_pylist(
+                    [
+                        {
+                            "ledger_id": ledger_id,
+                            "delivery_id": d.data_sha256,
+                            "manifest_sha256": d.manifest_sha256,
+                            "file_name": d.path.name,
+                            "source": source,
+                            "extract_date": d.extract_date,
+                            "seq": d.seq,
+                            "delivery_type": d.delivery_type,
+                            "status": "applied",
+                            "reason": None,
+                            "rows_delivered": outcome.rows_delivered,
+                            "rows_applied": outcome.rows_applied,
+                            "rows_quarantined": outcome.rows_quarantined,
+                            "rows_unchanged": outcome.rows_unchanged,
+                            "events_written": sum(outcome.events.values()),
+                            "archive_path": str(archived),
+                            "ingested_at": now,
+                        }
+                    ],
+                    schema=LEDGER_SCHEMA,
+                ),
+            )
+        return outcome
+
+    def _reject(self, d: Delivery) -> Outcome:
+        with self.backend.transaction() as s:
+            ledger_id = s.scalar("select coalesce(max(ledger_id), 0) + 1 from events.deliveries")
+            s.insert(
+                "events.deliveries",
+                pa.Table.from_pylist(
+                    [
+                        {
+                            "ledger_id": ledger_id,
+                            "delivery_id": d.data_sha256,
+                            "manifest_sha256": d.manifest_sha256,
+                            "file_name": d.path.name,
+                            "source": d.source,
+                            "extract_date": d.extract_date,
+                            "seq": d.seq,
+                            "delivery_type": d.delivery_type,
+                            "status": "rejected",
+                            "reason": d.reason,
+                            "rows_delivered": d.row_count,
+                            "rows_applied": 0,
+                            "rows_quarantined": 0,
+                            "rows_unchanged": 0,
+                            "events_written": 0,
+                            "archive_path": None,
+                            "ingested_at": self.clock(),
+                        }
+                    ],
+                    schema=LEDGER_SCHEMA,
+                ),
+            )
+        return Outcome(d.path.name, "rejected", d.source, d.reason, rows_delivered=d.row_count or 0)
+
+    # ---------------------------------------------------------------------------------------
+    def _validate(self, text: pa.Table, check: np.ndarray, extract_date: dt.date, source: str) -> dict[int, set[str]]:
+        """Rules broken, by row position; only rows in `check` are validated."""
+        positions = np.flatnonzero(check)
+        rules: dict[int, set[str]] = {}
+        if not len(positions):
+            return rules
+        frame, bad_bools = validation_frame(text.take(pa.array(positions)), source)
+        result = self.validate(source, frame, extract_date)
+        for row, rule in [*zip(result.failures["row"], result.failures["rule"], strict=True), *bad_bools]:
+            rules.setdefault(int(positions[int(row)]), set()).add(rule)
+        return rules
+
+    def _quarantine(
+        self, s: Session, source: str, text: pa.Table, bad: np.ndarray, rules: dict[int, set[str]], meta: dict
+    ) -> None:
+        positions = np.flatnonzero(bad)
+        if not len(positions):
+            return
+        rows = text.take(pa.array(positions))
+        n = len(positions)
+        head = pa.table(
+            {
+                "delivery_id": pa.array([meta["delivery_id"]] * n, pa.string()),
+                "extract_date": pa.array([meta["extract_date"]] * n, pa.date32()),
+                "seq": pa.array([meta["seq"]] * n, pa.int64()),
+                "row_number": pa.array(positions + 1, pa.int64()),
+                "rules": pa.array(["; ".join(sorted(rules[int(p)])) for p in positions], pa.string()),
+                "ingested_at": pa.array([meta["ingested_at"]] * n, pa.timestamp("us")),
+            }
+        )
+        for name in rows.column_names:
+            head = head.append_column(name, rows[name])
+        s.insert(quarantine_table(source), head)
+
+    def _snapshot_events(self, source, text, hashes, write, ids, state, meta) -> pa.Table:
+        """new / changed rows of a full snapshot, and `deleted` for records it no longer holds."""
+        known = pd.Index(state["record_id"].to_pylist())
+        kinds = np.where(known.get_indexer(ids[write]) >= 0, "changed", "new").astype(object)
+        changed = _events(typed(text.filter(pa.array(write)), source), kinds, hashes.filter(pa.array(write)), meta)
+        gone = known.difference(pd.Index(ids.dropna().unique()))
+        return pa.concat_tables([changed, _deleted(source, list(gone), meta)])
+
+    def _release(self, s: Session, source: str, valid_ids: pd.Series, d: Delivery) -> None:
+        """Quarantined records that this delivery brings valid are released (earlier deliveries only)."""
+        open_rows = s.fetch(
+            f"select record_id, delivery_id from quarantine.{source}_open "
+            "where extract_date < :d or (extract_date = :d and seq < :s)",
+            {"d": d.extract_date, "s": d.seq},
+        )
+        if not open_rows.num_rows:
+            return
+        hit = pd.Index(open_rows["record_id"].to_pylist()).isin(pd.Index(valid_ids.dropna()))
+        released = open_rows.filter(pa.array(hit))
+        if released.num_rows:
+            n = released.num_rows
+            s.insert(
+                "quarantine.releases",
+                pa.table(
+                    {
+                        "source": pa.array([source] * n, pa.string()),
+                        "record_id": released["record_id"],
+                        "quarantined_in": released["delivery_id"],
+                        "released_by": pa.array([d.data_sha256] * n, pa.string()),
+                        "released_extract_date": pa.array([d.extract_date] * n, pa.date32()),
+                        "ingested_at": pa.array([self.clock()] * n, pa.timestamp("us")),
+                    }
+                ),
+            )
+
+    def _reconcile_next(self, s: Session, source: str, d: Delivery, ledger_id: int, now) -> Counter:
+        """After a late snapshot, make the state at the next later snapshot equal that snapshot again."""
+        later = s.fetch(
+            "select delivery_id, extract_date, seq, archive_path from events.deliveries where status = 'applied' "
+            "and source = :src and (extract_date > :d or (extract_date = :d and seq > :s)) "
+            "order by extract_date, seq limit 1",
+            {"src": source, "d": d.extract_date, "s": d.seq},
+        ).to_pylist()
+        if not later:
+            return Counter()
+        t = later[0]
+        text = canonical_text(read_archived(Path(t["archive_path"])), source)
+        hashes = row_hashes(text)
+        ids = pd.Series(text["record_id"].to_numpy(zero_copy_only=False), dtype=object)
+        quarantined = s.fetch(
+            f"select distinct record_id from {quarantine_table(source)} where delivery_id = :id",
+            {"id": t["delivery_id"]},
+        )
+        valid = ~ids.isin(quarantined["record_id"].to_pylist()).to_numpy()
+        state = s.fetch(state_at_key_sql(source), {"d": t["extract_date"], "s": t["seq"]})
+        write = valid & ~_same_as_state(ids, hashes, state)
+        meta = {
+            "delivery_id": t["delivery_id"],
+            "applied_in": ledger_id,
+            "extract_date": t["extract_date"],
+            "seq": t["seq"],
+            "ingested_at": now,
+        }
+        events = self._snapshot_events(source, text, hashes, write, ids, state, meta)
+        s.insert(event_table(source), events)
+        return Counter(events["event_type"].to_pylist())
+
+
+LEDGER_SCHEMA = pa.schema(
+    [
+        ("ledger_id", pa.int64()),
+        ("delivery_id", pa.string()),
+        ("manifest_sha256", pa.string()),
+        ("file_name", pa.string()),
+        ("source", pa.string()),
+        ("extract_date", pa.date32()),
+        ("seq", pa.int64()),
+        ("delivery_type", pa.string()),
+        ("status", pa.string()),
+        ("reason", pa.string()),
+        ("rows_delivered", pa.int64()),
+        ("rows_applied", pa.int64()),
+        ("rows_quarantined", pa.int64()),
+        ("rows_unchanged", pa.int64()),
+        ("events_written", pa.int64()),
+        ("archive_path", pa.string()),
+        ("ingested_at", pa.timestamp("us")),
+    ]
+)
+_META_TYPES = {
+    "delivery_id": pa.string(),
+    "applied_in": pa.int64(),
+    "extract_date": pa.date32(),
+    "seq": pa.int64(),
+    "ingested_at": pa.timestamp("us"),
+}
+
+
+def _name_key(d: Delivery) -> tuple:
+    from outcomes.contract.extracts import parse_delivery_filename
+
+    n = parse_delivery_filename(d.path.name)
+    return (n.source, n.extract_date, n.seq, d.path.name) if n else ("~", dt.date.max, 0, d.path.name)
+
+
+def _same_as_state(ids: pd.Series, hashes: pa.Array, state: pa.Table) -> np.ndarray:
+    index = pd.Index(state["record_id"].to_pylist())
+    pos = index.get_indexer(ids)
+    state_hash = np.array([*state["row_hash"].to_pylist(), None], dtype=object)[pos]  # -1 picks None
+    return (pos >= 0) & (state_hash == np.array(hashes.to_pylist(), dtype=object))
+
+
+def _events(rows: pa.Table, kinds: np.ndarray, hashes: pa.Array, meta: dict) -> pa.Table:
+    n = rows.num_rows
+    cols = {}
+    for name, _ in EVENT_META:
+        if name == "event_type":
+            cols[name] = pa.array(kinds, pa.string()) if n else pa.array([], pa.string())
+        elif name == "row_hash":
+            cols[name] = hashes
+        else:
+            cols[name] = pa.array([meta[name]] * n, _META_TYPES[name])
+    for name in rows.column_names:
+        cols[name] = rows[name]
+    return pa.table(cols)
+
+
+def _deleted(source: str, record_ids: list, meta: dict) -> pa.Table:
+    n = len(record_ids)
+    rows = {}
+    for c in SOURCES[source].columns:
+        t = {"date": pa.date32(), "bool": pa.bool_()}.get(c.type, pa.string())
+        rows[c.name] = pa.array(record_ids, pa.string()) if c.name == "record_id" else pa.nulls(n, t)
+    return _events(pa.table(rows), np.array(["deleted"] * n, dtype=object), pa.nulls(n, pa.string()), meta)
+
+
+def ingest(landing: Path, backend: Backend, archive_root: Path, on_delivery=None) -> IngestReport:
+    return Ingestor(backend, archive_root).ingest(landing, on_delivery)

@@ -1,0 +1,39 @@
+"""Task bodies of the monthly refresh. Each is idempotent: running it again for the same data
+interval finds nothing new to do and writes the same report. They exchange only file paths."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+from outcomes.warehouse import resolve_target
+
+
+def ingest_task(landing: str, warehouse: str | None, reports: str, interval_end: str) -> str:
+    """Apply new deliveries; write a JSON report of what happened and return its path."""
+    from outcomes.eventstore import connect
+    from outcomes.ingest import Ingestor
+
+    target = resolve_target(warehouse)
+    with connect(target) as backend:
+        report = Ingestor(backend, target.default_archive).ingest(Path(landing))
+    out = Path(reports) / "ingest" / f"{interval_end}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "landing": landing,
+        "warehouse": target.redacted,
+        "already_applied": report.already_applied,
+        "already_rejected": report.already_rejected,
+        "deliveries": [
+            {
+                **{k: v for k, v in asdict(o).items() if k not in ("events", "quarantined_by_rule")},
+                "events": dict(o.events),
+                "quarantined_by_rule": dict(o.quarantined_by_rule),
+            }
+            for o in report.outcomes
+        ],
+    }
+    if report.outcomes or not out.exists():  # a re-run that finds nothing new keeps the first report
+        out.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
+    return str(out)
