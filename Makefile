@@ -37,6 +37,7 @@ run: $(SYNCED)
 		> airflow_home.log 2>&1 || (tail -30 airflow_home.log; exit 1)
 	@cat warehouse/reports/last_dag_run.json
 	$(VENV)/bin/outcomes query "select source, count(*) as deliveries, sum(rows_applied) as rows_applied, sum(rows_quarantined) as rows_quarantined from events.deliveries where status = 'applied' group by source order by source"
+	$(VENV)/bin/outcomes query "select source_a, source_b, match_rate, round(pairwise_precision, 4) as precision, round(pairwise_recall, 4) as recall, review_pairs from marts.linkage_quality order by source_a, source_b"
 
 test: $(SYNCED)
 	$(VENV)/bin/ruff check .

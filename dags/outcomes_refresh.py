@@ -13,11 +13,12 @@ import pendulum
 from airflow.sdk import Asset, Param, dag, task
 
 EVENTS = Asset("outcomes-events", uri="file://outcomes/warehouse/events")
+SPINE = Asset("outcomes-person-spine", uri="file://outcomes/warehouse/linkage")
 
 
 @dag(
     dag_id="outcomes_refresh",
-    description="Monthly refresh: ingest new deliveries into the event store",
+    description="Monthly refresh: ingest new deliveries, link new records into the person spine",
     schedule="0 6 5 * *",
     start_date=pendulum.datetime(2023, 5, 1, tz="Europe/London"),
     catchup=False,
@@ -28,6 +29,8 @@ EVENTS = Asset("outcomes-events", uri="file://outcomes/warehouse/events")
         "landing": Param(os.environ.get("OUTCOMES_LANDING", "data/synthetic/landing"), type="string"),
         "warehouse": Param(os.environ.get("OUTCOMES_WAREHOUSE", "warehouse/outcomes.duckdb"), type="string"),
         "reports": Param(os.environ.get("OUTCOMES_REPORTS", "warehouse/reports"), type="string"),
+        # Synthetic runs only: ground truth for linkage precision and recall ("" for none).
+        "truth": Param(os.environ.get("OUTCOMES_TRUTH", ""), type="string"),
     },
 )
 def outcomes_refresh():
@@ -39,7 +42,15 @@ def outcomes_refresh():
             params["landing"], params["warehouse"], params["reports"], data_interval_end.strftime("%Y-%m-%d")
         )
 
-    ingest()
+    @task(outlets=[SPINE])
+    def link(params=None, data_interval_end=None) -> str:
+        from outcomes.pipeline.tasks import link_task
+
+        return link_task(
+            params["warehouse"], params["reports"], data_interval_end.strftime("%Y-%m-%d"), params["truth"] or None
+        )
+
+    ingest() >> link()
 
 
 outcomes_refresh()

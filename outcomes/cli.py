@@ -144,6 +144,28 @@ def ingest(
 
 @app.command()
 @_fails_cleanly
+def link(
+    truth: Annotated[
+        Path | None, typer.Option(help="Ground truth folder (synthetic data only) for precision and recall")
+    ] = None,
+    retrain: Annotated[bool, typer.Option(help="Estimate a new model version instead of the stored one")] = False,
+    warehouse: Warehouse = None,
+) -> None:
+    """Link every record not linked yet into the person spine."""
+    from linkage.run import link as run_link
+    from outcomes.eventstore import connect
+    from outcomes.warehouse import resolve_target
+
+    if truth is not None and not (truth / "records.parquet").exists():
+        raise ValueError(f"no ground truth at {truth}: expected {truth / 'records.parquet'}")
+    with connect(resolve_target(warehouse)) as backend:
+        result = run_link(backend, truth=truth, retrain=retrain)
+    for line in result.lines():
+        out.print(line, highlight=False, soft_wrap=True)
+
+
+@app.command()
+@_fails_cleanly
 def query(
     sql: Annotated[str, typer.Argument(help="One read-only SQL statement")],
     fmt: Annotated[str, typer.Option("--format", help="table, csv or json")] = "table",

@@ -87,6 +87,8 @@ def test_refresh_run_succeeds_and_ingests(dagbag, tmp_path):
     report = json.loads(next((tmp_path / "reports" / "ingest").glob("*.json")).read_text())
     assert len(report["deliveries"]) == 12
     assert all(d["status"] == "applied" for d in report["deliveries"])
+    linked = json.loads(next((tmp_path / "reports" / "link").glob("*.json")).read_text())
+    assert linked["records_new"] > 0 and len(linked["quality"]) == 10
     # a second run finds nothing new
     again = dagbag.get_dag("outcomes_refresh").test(run_conf=conf)
     assert again.state == "success"

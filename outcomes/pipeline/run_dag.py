@@ -23,6 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--landing", default="data/synthetic/landing")
     parser.add_argument("--warehouse", default=os.environ.get("OUTCOMES_WAREHOUSE", "warehouse/outcomes.duckdb"))
     parser.add_argument("--reports", default="warehouse/reports")
+    parser.add_argument("--truth", default="", help="ground truth folder of a synthetic population")
     parser.add_argument("--dag", default="outcomes_refresh")
     args = parser.parse_args(argv)
 
@@ -40,7 +41,12 @@ def main(argv: list[str] | None = None) -> int:
     if bag.import_errors:
         print(f"DAG import errors: {bag.import_errors}", file=sys.stderr)
         return 1
-    conf = {"landing": str(Path(args.landing).resolve()), "warehouse": args.warehouse, "reports": args.reports}
+    conf = {
+        "landing": str(Path(args.landing).resolve()),
+        "warehouse": args.warehouse,
+        "reports": args.reports,
+        "truth": str(Path(args.truth).resolve()) if args.truth else "",
+    }
     run = bag.get_dag(args.dag).test(run_conf=conf)
     states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
     summary = json.dumps({"dag_id": args.dag, "run_id": run.run_id, "state": str(run.state), "tasks": states}, indent=2)

@@ -37,3 +37,23 @@ def ingest_task(landing: str, warehouse: str | None, reports: str, interval_end:
     if report.outcomes or not out.exists():  # a re-run that finds nothing new keeps the first report
         out.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
     return str(out)
+
+
+def link_task(warehouse: str | None, reports: str, interval_end: str, truth: str | None = None) -> str:
+    """Link new records into the person spine; write a JSON report and return its path."""
+    from linkage.run import link
+    from outcomes.eventstore import connect
+
+    target = resolve_target(warehouse)
+    truth_dir = Path(truth) if truth and (Path(truth) / "records.parquet").exists() else None
+    with connect(target) as backend:
+        result = link(backend, truth=truth_dir)
+    out = Path(reports) / "link" / f"{interval_end}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    payload = {k: v for k, v in result.__dict__.items() if k not in ("quality", "blocking")}
+    payload["as_of"] = str(payload["as_of"])
+    payload["blocking"] = [list(b) for b in result.blocking]
+    payload["quality"] = [] if result.quality is None else json.loads(result.quality.to_json(orient="records"))
+    if result.records_new or not out.exists():
+        out.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
+    return str(out)

@@ -103,7 +103,8 @@ def make_spells(
     )
     e = s + lognormal_days(rng, 2000.0, 0.8, len(extra_rows)).astype(np.int64)
     e = np.minimum(e, death_day[extra_rows])
-    parts.append((extra_rows, btype, np.full(len(extra_rows), None, dtype=object), s, e))
+    alive = s < death_day[extra_rows]  # no claim starts after death
+    parts.append((extra_rows[alive], btype[alive], np.full(int(alive.sum()), None, dtype=object), s[alive], e[alive]))
 
     row = np.concatenate([q[0] for q in parts]).astype(np.int64)
     return Spells(

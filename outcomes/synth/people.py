@@ -202,7 +202,9 @@ def make_people(
     sex[namesakes + 1] = sex[namesakes] = "M"
     forename[namesakes] = pools.forenames(rng, sex[namesakes])
     forename[namesakes + 1] = forename[namesakes]
-    dob[namesakes] = dob[namesakes + 1] - (rng.integers(22, 36, len(namesakes)) * 365.25).astype(np.int32)
+    # a father is born 22 to 36 years before his son, on any day of the year
+    gap_days = rng.integers(22 * 365, 36 * 365, len(namesakes))
+    dob[namesakes] = dob[namesakes + 1] - gap_days.astype(np.int32)
 
     return People(
         index=index,

@@ -1,0 +1,99 @@
+"""From scored variant pairs to persons: node pairs in descending weight, merged unless a rule
+of life forbids it (one death per person; two different PNC ids, NINos or NHS numbers are two
+people)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from linkage.records import UNIQUE_KEY_SOURCES
+
+
+@dataclass
+class Decisions:
+    links: pd.DataFrame  # node pairs accepted: a, b, weight
+    review: pd.DataFrame  # node pairs for clerical review: a, b, weight, why
+    refused: int = 0
+
+
+class UnionFind:
+    """Clusters of nodes with, per cluster, the constrained keys it holds."""
+
+    def __init__(self, nodes: np.ndarray, keys: dict[str, frozenset]) -> None:
+        self.parent = {n: n for n in nodes}
+        self.keys = {n: dict(keys.get(n, {})) for n in nodes}  # source -> set of unique keys
+
+    def find(self, x):
+        root = x
+        while self.parent[root] != root:
+            root = self.parent[root]
+        while self.parent[x] != root:
+            self.parent[x], x = root, self.parent[x]
+        return root
+
+    def conflict(self, ra, rb) -> str | None:
+        ka, kb = self.keys[ra], self.keys[rb]
+        for source in set(ka) & set(kb):
+            if ka[source] != kb[source]:
+                return f"two {source} identities"
+        return None
+
+    def union(self, ra, rb) -> None:
+        keep, gone = (ra, rb) if ra <= rb else (rb, ra)
+        self.parent[gone] = keep
+        for source, ids in self.keys.pop(gone).items():
+            self.keys[keep][source] = self.keys[keep].get(source, frozenset()) | ids
+
+
+def node_keys(records: pd.DataFrame) -> dict:
+    """Per node, the identity it stands for where that is unique to a person: a PNC id or NINo
+    (a record without one constrains nothing), and every death (a person dies once)."""
+    keys: dict = {}
+    for node, source in records[["node", "source"]].drop_duplicates().itertuples(index=False):
+        keyed = "|k|" in node
+        if source == "deaths" or (source in UNIQUE_KEY_SOURCES and keyed):
+            keys[node] = {source: frozenset([node])}
+    return keys
+
+
+def decide(node_pairs: pd.DataFrame, uf: UnionFind, link_at: float, review_at: float) -> Decisions:
+    """Accept node pairs at or above `link_at` in descending weight order, respecting constraints."""
+    ordered = node_pairs.sort_values(["weight", "a", "b"], ascending=[False, True, True], kind="mergesort")
+    links, review = [], []
+    refused = 0
+    ones = np.ones(len(ordered), bool)
+    has_name = ordered["forename_agrees"].to_numpy() if "forename_agrees" in ordered else ones
+    has_dob = ordered["dob_agrees"].to_numpy() if "dob_agrees" in ordered else ones
+    rows = zip(ordered[["a", "b", "weight"]].itertuples(index=False), has_name, has_dob, strict=True)
+    for (a, b, w), named, born in rows:
+        if w < review_at:
+            break
+        ra, rb = uf.find(a), uf.find(b)
+        if ra == rb:
+            continue
+        if w < link_at:
+            review.append((a, b, w, "weight between review and link thresholds"))
+            continue
+        if not named:
+            # Everything but the forename agrees: twins look like this, so a person decides.
+            review.append((a, b, w, "forenames disagree"))
+            continue
+        if not born:
+            # Names and address agree, birth dates do not: a father and son look like this.
+            review.append((a, b, w, "dates of birth disagree"))
+            continue
+        why = uf.conflict(ra, rb)
+        if why:
+            refused += 1
+            review.append((a, b, w, f"would join {why}"))
+            continue
+        uf.union(ra, rb)
+        links.append((a, b, w))
+    return Decisions(
+        pd.DataFrame(links, columns=["a", "b", "weight"]),
+        pd.DataFrame(review, columns=["a", "b", "weight", "why"]),
+        refused,
+    )

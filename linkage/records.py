@@ -1,0 +1,96 @@
+"""Identity records, nodes and variants: the units linkage works on.
+
+- A *record* is one source row (source, record_id) with its pseudonymised identity block.
+- A *node* is what a source already knows to be one person: its records sharing a
+  `source_person_key` (PNC id, NINo, NHS number, NDTMS client id); a record without one is a
+  node by itself.
+- A *variant* is a distinct identity within a node. Comparing variants rather than records
+  costs far less (a person's many records mostly repeat one identity) and loses nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+
+import numpy as np
+import pandas as pd
+
+from outcomes.contract import SOURCES
+from outcomes.contract.extracts import IDENTITY_BLOCK
+
+IDENTITY = [c.name for c in IDENTITY_BLOCK if c.name != "record_id"]
+# Tokens determine initials, Soundex and Bloom filters, so they need not be in the key.
+VARIANT_KEY = ["node", "forename_token", "surname_token", "date_of_birth", "sex", "postcode_district"]
+VARIANT_COLUMNS = [
+    "forename_token",
+    "surname_token",
+    "forename_bloom",
+    "surname_bloom",
+    "surname_soundex_token",
+    "forename_initial",
+    "surname_initial",
+    "date_of_birth",
+    "sex",
+    "postcode_district",
+]
+# Sources whose own person id is unique to a person: two different keys are two people.
+UNIQUE_KEY_SOURCES = ("convictions", "benefits", "deaths")
+
+
+def load_records(backend, as_of=None) -> pd.DataFrame:
+    """Identity block of every record in the as-of state (default: everything known)."""
+    import datetime as dt
+
+    from outcomes.eventstore.schema import as_of_sql
+
+    day = as_of or dt.date(9999, 12, 31)
+    frames = []
+    with backend.transaction() as s:
+        for source in SOURCES:
+            cols = ", ".join(["record_id", *IDENTITY])
+            t = s.fetch(f"select {cols} from ({as_of_sql(source)}) st order by record_id", {"as_of": day})
+            df = t.to_pandas()
+            df.insert(0, "source", source)
+            frames.append(df)
+    records = pd.concat(frames, ignore_index=True)
+    records["date_of_birth"] = pd.to_datetime(records["date_of_birth"])
+    return records
+
+
+def bloom_words(encoded: pd.Series) -> np.ndarray:
+    """Base64 Bloom filters as an (n, 8) uint64 array; missing filters are all zeros."""
+    out = np.zeros((len(encoded), 8), dtype=np.uint64)
+    values = encoded.to_numpy(dtype=object)
+    present = pd.notna(values)
+    if present.any():
+        raw = b"".join(base64.b64decode(v) for v in values[present])
+        out[present] = np.frombuffer(raw, dtype=">u8").reshape(-1, 8).astype(np.uint64)
+    return out
+
+
+def build_variants(records: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Assign each record its node and variant; return (records with `node`, `variant`), variants."""
+    r = records.copy()
+    keyed = r["source_person_key"].notna()
+    r["node"] = np.where(
+        keyed, r["source"] + "|k|" + r["source_person_key"].fillna(""), r["source"] + "|r|" + r["record_id"]
+    )
+    key = r[VARIANT_KEY].astype(str).agg("\x1f".join, axis=1)
+    r["variant"] = pd.factorize(key, sort=True)[0]
+    variants = r.drop_duplicates("variant").set_index("variant").sort_index()
+    variants = variants[["node", "source", *VARIANT_COLUMNS]].copy()
+    dob = variants["date_of_birth"]
+    variants["birth_year"] = dob.dt.year.astype("Int64")
+    variants["birth_month"] = dob.dt.month.astype("Int64")
+    variants["birth_day"] = dob.dt.day.astype("Int64")
+    swappable = dob.notna() & (dob.dt.day <= 12) & (dob.dt.day != dob.dt.month)
+    swapped = pd.to_datetime(
+        {
+            "year": dob.dt.year.where(swappable, 2000),
+            "month": dob.dt.day.where(swappable, 1),
+            "day": dob.dt.month.where(swappable, 1),
+        },
+        errors="coerce",
+    )
+    variants["dob_swapped"] = swapped.where(swappable)
+    return r, variants

@@ -1,0 +1,56 @@
+"""Tables of the `linkage` schema (identity stays here) and the linkage quality mart."""
+
+from __future__ import annotations
+
+from outcomes.contract.extracts import IDENTITY_BLOCK
+from outcomes.eventstore.schema import SQL_TYPES
+
+IDENTITY_COLS = ", ".join(f"{c.name} {SQL_TYPES[c.type]}" for c in IDENTITY_BLOCK if c.name != "record_id")
+
+DDL = [
+    "create schema if not exists linkage",
+    "create schema if not exists marts",
+    """create table if not exists linkage.runs (
+        run_id bigint primary key, as_of date, model_version varchar not null, records_new bigint,
+        variants bigint, candidate_pairs bigint, links bigint, reviews bigint, merges bigint, persons_new bigint,
+        seconds double precision, blocking varchar, created_at timestamp not null)""",
+    """create table if not exists linkage.models (
+        model_version varchar primary key, trained_in_run bigint not null, model_json varchar not null)""",
+    f"""create table if not exists linkage.identities (
+        source varchar not null, record_id varchar not null, node varchar not null, run_id bigint not null,
+        {IDENTITY_COLS})""",
+    """create table if not exists linkage.link_events (
+        run_id bigint not null, as_of date, source varchar not null, record_id varchar not null,
+        person_id varchar not null, previous_person_id varchar, event varchar not null, decided_by varchar not null,
+        weight double precision, model_version varchar not null)""",
+    """create table if not exists linkage.pair_decisions (
+        run_id bigint not null, left_source varchar, left_record_id varchar, right_source varchar,
+        right_record_id varchar, forename_level smallint, surname_level smallint, dob_level smallint,
+        sex_level smallint, postcode_level smallint, weight double precision, probability double precision,
+        decision varchar not null, reason varchar, model_version varchar not null)""",
+    """create table if not exists linkage.quality (
+        run_id bigint not null, as_of date, source_a varchar, source_b varchar, records_a bigint, records_b bigint,
+        linked_records bigint, match_rate double precision, review_pairs bigint,
+        pairwise_precision double precision, pairwise_recall double precision, pairwise_f1 double precision,
+        cluster_precision double precision, cluster_recall double precision, cluster_f1 double precision)""",
+    """create table if not exists linkage.match_rates (
+        run_id bigint not null, as_of date, source varchar, dimension varchar, value varchar, records bigint,
+        linked_to_treatment bigint, rate double precision, true_rate double precision)""",
+    # The spine: each record's person, from its latest link event (merges move records).
+    """create or replace view linkage.person_records as
+        select source, record_id, person_id, run_id, as_of from (
+            select e.*, row_number() over (partition by source, record_id order by run_id desc,
+                   case event when 'merge' then 1 else 0 end desc) as rk
+            from linkage.link_events e) x where rk = 1""",
+    """create or replace view linkage.clerical_review as
+        select * from linkage.pair_decisions where decision = 'review'""",
+]
+
+
+def spine_as_of_sql(as_of: str = ":as_of") -> str:
+    """The spine as known on a date: link events of runs whose knowledge date is on or before it."""
+    return (
+        "select source, record_id, person_id from (select e.*, row_number() over (partition by source, record_id "
+        "order by run_id desc, case event when 'merge' then 1 else 0 end desc) as rk from linkage.link_events e "
+        f"where as_of <= {as_of}) x where rk = 1"
+    )
