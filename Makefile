@@ -33,11 +33,11 @@ run: $(SYNCED)
 	rm -rf warehouse airflow_home airflow_home.log
 	$(VENV)/bin/outcomes synth --out $(OUT) --persons $(PERSONS) --overwrite
 	@echo "Running the outcomes_refresh DAG (Airflow on SQLite; log in airflow_home.log)"
-	@AIRFLOW_HOME=$(CURDIR)/airflow_home $(VENV)/bin/python -m outcomes.pipeline.run_dag --landing $(OUT)/landing \
+	@AIRFLOW_HOME=$(CURDIR)/airflow_home $(VENV)/bin/python -m outcomes.pipeline.run_dag --landing $(OUT)/landing --truth $(OUT)/truth \
 		> airflow_home.log 2>&1 || (tail -30 airflow_home.log; exit 1)
 	@cat warehouse/reports/last_dag_run.json
 	$(VENV)/bin/outcomes query "select source, count(*) as deliveries, sum(rows_applied) as rows_applied, sum(rows_quarantined) as rows_quarantined from events.deliveries where status = 'applied' group by source order by source"
-	$(VENV)/bin/outcomes query "select source_a, source_b, match_rate, round(pairwise_precision, 4) as precision, round(pairwise_recall, 4) as recall, review_pairs from marts.linkage_quality order by source_a, source_b"
+	$(VENV)/bin/outcomes query "select source_a, source_b, round(match_rate, 3) as match_rate, round(pairwise_precision, 4) as precision, round(pairwise_recall, 4) as recall, review_pairs from marts.linkage_quality order by source_a, source_b"
 
 test: $(SYNCED)
 	$(VENV)/bin/ruff check .

@@ -182,66 +182,47 @@ class Ingestor:
             if d.delivery_type == "full":
                 for k, n in self._reconcile_next(s, source, d, ledger_id, now).items():
                     outcome.events[f"{k} (reconciling a later snapshot)"] += n
-            s.insert(
-                "events.deliveries",
-                pa.Table.from_pylist(
-                    [
-                        {
-                            "ledger_id": ledger_id,
-                            "delivery_id": d.data_sha256,
-                            "manifest_sha256": d.manifest_sha256,
-                            "file_name": d.path.name,
-                            "source": source,
-                            "extract_date": d.extract_date,
-                            "seq": d.seq,
-                            "delivery_type": d.delivery_type,
-                            "status": "applied",
-                            "reason": None,
-                            "rows_delivered": outcome.rows_delivered,
-                            "rows_applied": outcome.rows_applied,
-                            "rows_quarantined": outcome.rows_quarantined,
-                            "rows_unchanged": outcome.rows_unchanged,
-                            "events_written": sum(outcome.events.values()),
-                            "archive_path": str(archived),
-                            "ingested_at": now,
-                        }
-                    ],
-                    schema=LEDGER_SCHEMA,
-                ),
-            )
+            self._record(s, ledger_id, d, "applied", now, outcome, archive_path=str(archived))
         return outcome
 
     def _reject(self, d: Delivery) -> Outcome:
+        outcome = Outcome(d.path.name, "rejected", d.source, d.reason, rows_delivered=d.row_count or 0)
         with self.backend.transaction() as s:
             ledger_id = s.scalar("select coalesce(max(ledger_id), 0) + 1 from events.deliveries")
-            s.insert(
-                "events.deliveries",
-                pa.Table.from_pylist(
-                    [
-                        {
-                            "ledger_id": ledger_id,
-                            "delivery_id": d.data_sha256,
-                            "manifest_sha256": d.manifest_sha256,
-                            "file_name": d.path.name,
-                            "source": d.source,
-                            "extract_date": d.extract_date,
-                            "seq": d.seq,
-                            "delivery_type": d.delivery_type,
-                            "status": "rejected",
-                            "reason": d.reason,
-                            "rows_delivered": d.row_count,
-                            "rows_applied": 0,
-                            "rows_quarantined": 0,
-                            "rows_unchanged": 0,
-                            "events_written": 0,
-                            "archive_path": None,
-                            "ingested_at": self.clock(),
-                        }
-                    ],
-                    schema=LEDGER_SCHEMA,
-                ),
-            )
-        return Outcome(d.path.name, "rejected", d.source, d.reason, rows_delivered=d.row_count or 0)
+            self._record(s, ledger_id, d, "rejected", self.clock(), outcome)
+        return outcome
+
+    @staticmethod
+    def _record(
+        s: Session,
+        ledger_id: int,
+        d: Delivery,
+        status: str,
+        at: dt.datetime,
+        outcome: Outcome,
+        archive_path: str | None = None,
+    ) -> None:
+        """The delivery's row in the ledger, `events.deliveries`."""
+        row = {
+            "ledger_id": ledger_id,
+            "delivery_id": d.data_sha256,
+            "manifest_sha256": d.manifest_sha256,
+            "file_name": d.path.name,
+            "source": d.source,
+            "extract_date": d.extract_date,
+            "seq": d.seq,
+            "delivery_type": d.delivery_type,
+            "status": status,
+            "reason": d.reason,
+            "rows_delivered": d.row_count if status == "rejected" else outcome.rows_delivered,
+            "rows_applied": outcome.rows_applied,
+            "rows_quarantined": outcome.rows_quarantined,
+            "rows_unchanged": outcome.rows_unchanged,
+            "events_written": sum(outcome.events.values()),
+            "archive_path": archive_path,
+            "ingested_at": at,
+        }
+        s.insert("events.deliveries", pa.Table.from_pylist([row], schema=LEDGER_SCHEMA))
 
     # ---------------------------------------------------------------------------------------
     def _validate(self, text: pa.Table, check: np.ndarray, extract_date: dt.date, source: str) -> dict[int, set[str]]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ import pyarrow.parquet as pq
 
 from outcomes.contract import SOURCES, SPEC_VERSION, arrow_schema
 from outcomes.contract.extracts import manifest_filename, parse_delivery_filename
+from outcomes.pseudonymise.delivery import sha256_file
 
 
 @dataclass
@@ -36,22 +36,6 @@ class Delivery:
     reason: str | None = None
     table: pa.Table | None = None  # the rows as read: typed for Parquet, text for CSV
 
-    @property
-    def sort_key(self) -> tuple:
-        return (self.source or "~", self.extract_date or dt.date.max, self.seq or 0, self.path.name)
-
-    @property
-    def is_csv(self) -> bool:
-        return self.path.suffix == ".csv"
-
-
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
 
 def discover(landing: Path) -> list[Delivery]:
     """Every data file in the landing folder, plus a rejection for each manifest without data."""
@@ -66,12 +50,14 @@ def discover(landing: Path) -> list[Delivery]:
             continue
         data_names.add(path.name)
         manifest = path.with_name(manifest_filename(path.name))
-        found.append(Delivery(path, sha256_of(path), sha256_of(manifest) if manifest.exists() else None))
+        found.append(Delivery(path, sha256_file(path), sha256_file(manifest) if manifest.exists() else None))
     for manifest in sorted(landing.glob("*.manifest.json")):
         stem = manifest.name.removesuffix(".manifest.json")
         if not any(f"{stem}.{suffix}" in data_names for suffix in ("parquet", "csv")):
             found.append(
-                Delivery(manifest, sha256_of(manifest), sha256_of(manifest), reason="manifest without its data file")
+                Delivery(
+                    manifest, sha256_file(manifest), sha256_file(manifest), reason="manifest without its data file"
+                )
             )
     return found
 
