@@ -43,7 +43,7 @@ def airflow_env(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def dagbag(airflow_env):
-    from airflow.models.dagbag import DagBag
+    from airflow.dag_processing.dagbag import DagBag
 
     return DagBag(dag_folder=str(DAGS))
 

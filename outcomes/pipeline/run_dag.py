@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"airflow db migrate failed: {migrate.stderr.strip().splitlines()[-1:]}", file=sys.stderr)
         return 1
 
-    from airflow.models.dagbag import DagBag
+    from airflow.dag_processing.dagbag import DagBag
 
     bag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
     if bag.import_errors:
