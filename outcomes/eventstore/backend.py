@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
+from abc import ABC, abstractmethod
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import pyarrow as pa
@@ -17,17 +17,16 @@ from outcomes.warehouse.target import Target, WarehouseError
 _NAMED = re.compile(r"(?<![:\w]):([a-z_][a-z0-9_]*)")
 
 
-class Backend:
+class Backend(ABC):
     """A connection to the warehouse; `transaction()` yields a session that commits or rolls back."""
 
     dialect: str
 
-    def close(self) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def close(self) -> None: ...
 
-    @contextmanager
-    def transaction(self) -> Iterator[Session]:
-        raise NotImplementedError
+    @abstractmethod
+    def transaction(self) -> AbstractContextManager[Session]: ...
 
     def __enter__(self) -> Backend:
         return self
@@ -36,20 +35,20 @@ class Backend:
         self.close()
 
 
-class Session:
-    def execute(self, sql: str, params: dict[str, Any] | None = None) -> None:
-        raise NotImplementedError
+class Session(ABC):
+    @abstractmethod
+    def execute(self, sql: str, params: dict[str, Any] | None = None) -> None: ...
 
-    def fetch(self, sql: str, params: dict[str, Any] | None = None) -> pa.Table:
-        raise NotImplementedError
+    @abstractmethod
+    def fetch(self, sql: str, params: dict[str, Any] | None = None) -> pa.Table: ...
 
     def scalar(self, sql: str, params: dict[str, Any] | None = None) -> Any:
         table = self.fetch(sql, params)
         return table.column(0)[0].as_py() if table.num_rows else None
 
+    @abstractmethod
     def insert(self, table_name: str, rows: pa.Table) -> None:
         """Bulk-insert an Arrow table whose column names are the target table's."""
-        raise NotImplementedError
 
 
 # -- DuckDB --------------------------------------------------------------------------------------
