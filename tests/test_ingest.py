@@ -95,12 +95,17 @@ def test_every_delivery_applied_and_accounted_for(kind, tiny, tmp_path):
             assert s.scalar("select count(*) from events.deliveries") == len(ledger)
 
 
+def in_order_state(kind, landing: Path, work: Path, dates) -> dict:
+    """The state digest after ingesting every delivery in one ordinary run."""
+    with warehouse_target(kind, work) as target, connect(resolve_target(target)) as backend:
+        Ingestor(backend, work / "archive").ingest(landing)
+        return state_digest(backend, dates)
+
+
 @pytest.mark.parametrize("kind", BACKENDS)
 def test_shuffled_arrival_gives_the_same_state(kind, tiny, tmp_path):
     dates = extract_dates(tiny)
-    with warehouse_target(kind, tmp_path / "a") as target, connect(resolve_target(target)) as backend:
-        Ingestor(backend, tmp_path / "a" / "archive").ingest(tiny)
-        in_order = state_digest(backend, dates)
+    in_order = in_order_state(kind, tiny, tmp_path / "a", dates)
     items = pairs(tiny)
     random.Random(5).shuffle(items)
     with warehouse_target(kind, tmp_path / "b") as target, connect(resolve_target(target)) as backend:
@@ -156,9 +161,7 @@ with connect(resolve_target(sys.argv[1])) as backend:
 @pytest.mark.parametrize("kind", BACKENDS)
 def test_killed_ingest_leaves_nothing_half_applied(kind, tiny, tmp_path):
     dates = extract_dates(tiny)
-    with warehouse_target(kind, tmp_path / "ref") as target, connect(resolve_target(target)) as backend:
-        Ingestor(backend, tmp_path / "ref" / "archive").ingest(tiny)
-        reference = state_digest(backend, dates)
+    reference = in_order_state(kind, tiny, tmp_path / "ref", dates)
     rng = random.Random(int(os.environ.get("KILL_SEED", "3")))
     with warehouse_target(kind, tmp_path / "k") as target:
         for attempt in range(3):

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from linkage.run import link
+from linkage.schema import spine_as_of_sql
 from outcomes.eventstore import connect
 from outcomes.ingest import Ingestor
 from outcomes.synth.generator import SynthConfig, synthesise
@@ -106,7 +107,18 @@ def test_incremental_months_give_the_spine_from_scratch_and_ids_keep_meaning(tmp
             shutil.rmtree(step)
         with backend.transaction() as s:
             merges = s.fetch("select * from linkage.link_events where event = 'merge'").to_pandas()
+            first_as_of = s.scalar("select as_of from linkage.runs order by run_id limit 1")
+            # the spine as known on the first run's date is what that run produced
+            first = s.fetch(spine_as_of_sql(), {"as_of": first_as_of}).to_pandas()
             runs = s.fetch("select run_id, records_new, candidate_pairs from linkage.runs order by run_id").to_pandas()
+
+    key = ["source", "record_id", "person_id"]
+    assert (
+        first[key]
+        .sort_values(key)
+        .reset_index(drop=True)
+        .equals(history[0][key].sort_values(key).reset_index(drop=True))
+    )
 
     # A person id never changes meaning: its records stay with it, or move by a recorded merge.
     for before, after in itertools.pairwise(history):

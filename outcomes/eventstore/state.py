@@ -17,8 +17,3 @@ def state_as_of(backend: Backend, source: str, as_of: dt.date) -> pa.Table:
         raise ValueError(f"unknown source {source!r}")
     with backend.transaction() as s:
         return s.fetch(f"{as_of_sql(source)} order by record_id", {"as_of": as_of})
-
-
-def latest_extract_date(backend: Backend) -> dt.date | None:
-    with backend.transaction() as s:
-        return s.scalar("select max(extract_date) from events.deliveries where status = 'applied'")

@@ -100,6 +100,24 @@ def _described(rule: Rule) -> Rule:
     return Rule(rule.name, rule.description, tuple({**e, "description": rule.description} for e in rule.expectations))
 
 
+def _order_rule(name: str, text: str, later: str, earlier: str) -> Rule:
+    """`later` must not fall before `earlier` on a row (either missing: not checked)."""
+    return Rule(
+        name,
+        text,
+        (
+            _expectation(
+                "expect_column_pair_values_a_to_be_greater_than_b",
+                name,
+                column_A=date_helper(later),
+                column_B=date_helper(earlier),
+                or_equal=True,
+                ignore_row_if="either_value_is_missing",
+            ),
+        ),
+    )
+
+
 def rules_for(source: str) -> list[Rule]:
     """The rules of `source`, in the order they are reported."""
     spec = SOURCES[source]
@@ -174,44 +192,15 @@ def rules_for(source: str) -> list[Rule]:
         )
 
     for later, earlier in DATE_ORDER.get(source, ()):
-        name = f"date_order:{later}<{earlier}"
-        rules.append(
-            Rule(
-                name,
-                f"`{later}` is before `{earlier}`",
-                (
-                    _expectation(
-                        "expect_column_pair_values_a_to_be_greater_than_b",
-                        name,
-                        column_A=date_helper(later),
-                        column_B=date_helper(earlier),
-                        or_equal=True,
-                        ignore_row_if="either_value_is_missing",
-                    ),
-                ),
-            )
-        )
+        rules.append(_order_rule(f"date_order:{later}<{earlier}", f"`{later}` is before `{earlier}`", later, earlier))
     if DATE_OF_BIRTH in dates:
         for event in dates:
-            if event == DATE_OF_BIRTH:
-                continue
-            name = f"dob_after_event:{event}"
-            rules.append(
-                Rule(
-                    name,
-                    f"`{DATE_OF_BIRTH}` is after `{event}`",
-                    (
-                        _expectation(
-                            "expect_column_pair_values_a_to_be_greater_than_b",
-                            name,
-                            column_A=date_helper(event),
-                            column_B=date_helper(DATE_OF_BIRTH),
-                            or_equal=True,
-                            ignore_row_if="either_value_is_missing",
-                        ),
-                    ),
+            if event != DATE_OF_BIRTH:
+                rules.append(
+                    _order_rule(
+                        f"dob_after_event:{event}", f"`{DATE_OF_BIRTH}` is after `{event}`", event, DATE_OF_BIRTH
+                    )
                 )
-            )
 
     for column in ICD10_COLUMNS.get(source, ()):
         col = spec.column(column)
