@@ -1,0 +1,37 @@
+-- Persons in treatment in each rolling period (an episode overlaps it), with the person's latest
+-- episode in the period: its area, setting, housing and age, and its journey's substance group.
+with periods as (
+    select * from {{ ref('int_periods') }} where period_type = 'rolling_12_months'
+),
+
+episodes as (
+    select * from {{ ref('int_episodes') }}
+),
+
+overlapping as (
+    select
+        periods.period_end,
+        episodes.*,
+        row_number() over (
+            partition by periods.period_end, episodes.person_id
+            order by episodes.start_date desc, episodes.episode_id desc
+        ) as latest_rank
+    from periods
+    inner join episodes
+        on episodes.start_date <= periods.period_end
+        and (episodes.discharge_date is null or episodes.discharge_date >= periods.period_start)
+)
+
+select
+    overlapping.period_end,
+    overlapping.person_id,
+    overlapping.episode_id,
+    overlapping.journey_id,
+    overlapping.la_code,
+    overlapping.setting,
+    overlapping.housing_status,
+    {{ age_band('overlapping.age_at_start') }} as age_band,
+    journeys.substance_group
+from overlapping
+inner join {{ ref('int_journeys') }} as journeys on journeys.journey_id = overlapping.journey_id
+where overlapping.latest_rank = 1

@@ -1,0 +1,10 @@
+-- Offences that can be proven offences: active (quashed rows are gone from the as-of state) and
+-- not in the breach group. Windows and the 6-month waiting period are applied by each cohort.
+select
+    person_id,
+    offence_id,
+    offence_date,
+    disposal_date,
+    coalesce(trigger_offence, false) as trigger_offence
+from {{ ref('stg_convictions__offences') }}
+where offence_group is null or offence_group <> 'breach'

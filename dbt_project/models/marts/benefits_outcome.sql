@@ -1,0 +1,32 @@
+with cohort as (
+    select * from {{ ref('int_benefits_cohort') }}
+),
+
+counts as (
+    {{ with_england('cohort', ['period_end', 'la_code', 'substance_group', 'exit_type'], [
+        ['cast(count(*) as bigint)', 'cohort'],
+        [count_if('oow_at_start'), 'oow_at_start'],
+        [count_if('oow_at_6_months'), 'oow_at_6_months'],
+        [count_if('oow_at_12_months'), 'oow_at_12_months'],
+    ]) }}
+),
+
+rated as (
+    select
+        counts.*,
+        {{ rate('oow_at_start', 'cohort') }} as rate_at_start,
+        {{ rate('oow_at_6_months', 'cohort') }} as rate_at_6_months,
+        {{ rate('oow_at_12_months', 'cohort') }} as rate_at_12_months,
+        {{ add_months('period_end', 12) }} > {{ as_of_date() }} as provisional
+    from counts
+),
+
+expanded as (
+    {{ expand_periods('rated') }}
+)
+
+select
+    as_of, period_type, period_label, period_end, la_code, substance_group, exit_type,
+    cohort, oow_at_start, oow_at_6_months, oow_at_12_months, rate_at_start, rate_at_6_months, rate_at_12_months,
+    provisional
+from expanded

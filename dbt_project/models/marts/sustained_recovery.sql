@@ -1,0 +1,37 @@
+with cohort as (
+    select * from {{ ref('int_sustained_recovery_cohort') }}
+),
+
+counts as (
+    {{ with_england('cohort', ['period_end', 'la_code', 'substance_group'], [
+        ['cast(count(*) as bigint)', 'cohort'],
+        [count_if('no_representation'), 'no_representation'],
+        [count_if('no_reoffending'), 'no_reoffending'],
+        [count_if('alive'), 'alive'],
+        [count_if('off_out_of_work_benefits'), 'off_out_of_work_benefits'],
+        [count_if('sustained_recovery'), 'sustained_recovery'],
+    ]) }}
+),
+
+rated as (
+    select
+        counts.*,
+        {{ rate('no_representation', 'cohort') }} as no_representation_rate,
+        {{ rate('no_reoffending', 'cohort') }} as no_reoffending_rate,
+        {{ rate('alive', 'cohort') }} as alive_rate,
+        {{ rate('off_out_of_work_benefits', 'cohort') }} as off_out_of_work_benefits_rate,
+        {{ rate('sustained_recovery', 'cohort') }} as sustained_recovery_rate,
+        {{ add_months('period_end', 18) }} > {{ as_of_date() }} as provisional
+    from counts
+),
+
+expanded as (
+    {{ expand_periods('rated') }}
+)
+
+select
+    as_of, period_type, period_label, period_end, la_code, substance_group,
+    cohort, no_representation, no_reoffending, alive, off_out_of_work_benefits, sustained_recovery,
+    no_representation_rate, no_reoffending_rate, alive_rate, off_out_of_work_benefits_rate, sustained_recovery_rate,
+    provisional
+from expanded

@@ -1,0 +1,32 @@
+with source as (
+    select * from {{ events_as_of('treatment') }}
+),
+
+spine as (
+    select record_id, person_id from {{ ref('stg_linkage__person_records') }} where source = 'treatment'
+),
+
+renamed as (
+    select
+        source.record_id as episode_id,
+        spine.person_id,
+        source.provider_code,
+        coalesce(source.la_code, 'unknown') as la_code,
+        source.setting,
+        source.referral_source,
+        source.referral_date,
+        source.treatment_start_date as start_date,
+        source.discharge_date,
+        source.discharge_reason,
+        source.substance_1,
+        source.substance_2,
+        source.substance_3,
+        source.injecting_status,
+        source.housing_status,
+        source.sex,
+        {{ age_years('source.date_of_birth', 'source.treatment_start_date') }} as age_at_start
+    from source
+    inner join spine on spine.record_id = source.record_id
+)
+
+select * from renamed
