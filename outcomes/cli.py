@@ -164,6 +164,135 @@ def link(
         out.print(line, highlight=False, soft_wrap=True)
 
 
+AsOf = Annotated[
+    str | None,
+    typer.Option(
+        "--as-of", help="Knowledge date YYYY-MM-DD (default: the latest applied extract_date)", show_default=False
+    ),
+]
+
+
+def _as_of(value: str | None) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"--as-of must be YYYY-MM-DD, not {value!r}") from None
+
+
+def _dbt_progress(label: str):
+    """A live line of dbt's progress on a terminal; nothing when output is not a terminal."""
+    from contextlib import nullcontext
+
+    if not _progress_enabled():
+        return nullcontext(None)
+    return err.status(label)
+
+
+def _on_dbt_line(status):
+    if status is None:
+        return None
+
+    def show(line: str) -> None:
+        if " of " in line and ("START" in line or "OK" in line or "PASS" in line):
+            status.update(line.split("  ", 1)[-1].strip()[:100])
+
+    return show
+
+
+def _print_build(result, kind: str) -> None:
+    table = Table("table", "rows", "sha256", title=f"{kind} as of {result.as_of}")
+    for name in sorted(result.hashes):
+        table.add_row(name, f"{result.rows[name]:,}", result.hashes[name][:16])
+    out.print(table)
+    out.print(
+        f"{kind}: {len(result.hashes)} tables, {result.tests} dbt tests passed, {result.seconds:.0f} s", highlight=False
+    )
+
+
+def _reports_dir(target) -> Path:
+    import os
+
+    if target.is_url:
+        return Path(os.environ.get("OUTCOMES_REPORTS", "warehouse/reports"))
+    return target.path.parent / "reports"
+
+
+@app.command()
+@_fails_cleanly
+def build(as_of: AsOf = None, warehouse: Warehouse = None) -> None:
+    """Build every outcome table (marts, research) as of a knowledge date, with dbt's tests."""
+    from outcomes.marts import build as run_build
+    from outcomes.warehouse import resolve_target
+
+    target = resolve_target(warehouse)
+    with _dbt_progress("dbt build") as status:
+        result = run_build(target, _as_of(as_of), on_line=_on_dbt_line(status))
+    manifest = _reports_dir(target) / f"build_{result.as_of}.json"
+    manifest.parent.mkdir(parents=True, exist_ok=True)
+    manifest.write_text(result.to_json() + "\n")
+    _print_build(result, "build")
+
+
+@app.command()
+@_fails_cleanly
+def publish(
+    report: Annotated[
+        Path | None, typer.Option(help="Where to write the HTML report (default: reports folder)", show_default=False)
+    ] = None,
+    warehouse: Warehouse = None,
+) -> None:
+    """Write the disclosure-controlled `published` tables and the HTML report."""
+    from outcomes.eventstore import connect
+    from outcomes.marts import publish as run_publish
+    from outcomes.report import write_report
+    from outcomes.warehouse import resolve_target
+
+    target = resolve_target(warehouse)
+    with _dbt_progress("dbt build --select published") as status:
+        result = run_publish(target, on_line=_on_dbt_line(status))
+    _print_build(result, "publish")
+    path = report or _reports_dir(target) / "outcomes_report.html"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with connect(target) as backend:
+        write_report(backend, path)
+    out.print(f"report: {path}", highlight=False)
+
+
+@app.command()
+@_fails_cleanly
+def refresh(
+    landing: Annotated[Path, typer.Option(help="Landing folder holding deliveries and manifests")],
+    truth: Annotated[
+        Path | None, typer.Option(help="Ground truth folder (synthetic data only) for linkage quality")
+    ] = None,
+    warehouse: Warehouse = None,
+) -> None:
+    """One monthly refresh: ingest, link, build, publish."""
+    ingest(landing=landing, archive=None, warehouse=warehouse)
+    link(truth=truth, retrain=False, warehouse=warehouse)
+    build(as_of=None, warehouse=warehouse)
+    publish(report=None, warehouse=warehouse)
+
+
+@app.command()
+@_fails_cleanly
+def report(
+    out_file: Annotated[Path, typer.Option("--out", help="The HTML file to write")],
+    warehouse: Warehouse = None,
+) -> None:
+    """Write the outcomes report: tables and charts for every outcome, linkage and data quality."""
+    from outcomes.eventstore import connect
+    from outcomes.report import write_report
+    from outcomes.warehouse import resolve_target
+
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    with connect(resolve_target(warehouse)) as backend:
+        write_report(backend, out_file)
+    out.print(f"report: {out_file}", highlight=False)
+
+
 @app.command()
 @_fails_cleanly
 def query(

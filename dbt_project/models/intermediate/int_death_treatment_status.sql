@@ -1,6 +1,6 @@
 -- Each drug poisoning or misuse death with the person's treatment status at death (outcomes.md §4).
 with deaths as (
-    select * from {{ ref('stg_deaths__registrations') }} where is_drug_poisoning or is_drug_misuse
+    select * from {{ ref('int_deaths') }} where is_drug_poisoning or is_drug_misuse
 ),
 
 episodes as (

@@ -3,7 +3,7 @@ with ranked as (
     select
         deaths.*,
         row_number() over (partition by person_id order by date_of_death, death_id) as death_rank
-    from {{ ref('stg_deaths__registrations') }} as deaths
+    from {{ ref('int_deaths') }} as deaths
 )
 
 select person_id, death_id, date_of_death, is_drug_poisoning, is_drug_misuse

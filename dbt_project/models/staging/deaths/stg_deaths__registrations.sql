@@ -20,23 +20,6 @@ renamed as (
         {{ age_years('source.date_of_birth', 'source.date_of_death') }} as age_at_death
     from source
     inner join spine on spine.record_id = source.record_id
-),
-
-classified as (
-    select
-        renamed.*,
-        (
-            cause_3 between 'F11' and 'F16' or cause_3 in ('F18', 'F19')
-            or cause_3 between 'X40' and 'X44' or cause_3 between 'X60' and 'X64' or cause_3 = 'X85'
-            or cause_3 between 'Y10' and 'Y14'
-        ) as is_drug_poisoning
-    from renamed
 )
 
-select
-    classified.*,
-    (
-        cause_3 between 'F11' and 'F16' or cause_3 in ('F18', 'F19')
-        or (is_drug_poisoning and coalesce(controlled_drug_mentioned, false))
-    ) as is_drug_misuse
-from classified
+select * from renamed

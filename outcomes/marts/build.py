@@ -1,0 +1,147 @@
+"""`outcomes build` and `outcomes publish`: dbt over the warehouse as of a knowledge date, then a
+content hash of every mart so that a rebuild as of the same date can be shown to be identical."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from outcomes.marts.dbt import run_dbt
+from outcomes.marts.roles import apply_grants
+from outcomes.warehouse.target import Target, WarehouseError
+
+MARTS = (
+    "successful_completion",
+    "sustained_recovery",
+    "proven_reoffending",
+    "convictions_before_after",
+    "drug_related_deaths",
+    "deaths_after_treatment",
+    "treatment_flow",
+    "benefits_outcome",
+    "linkage_quality",
+)
+HASHED_SCHEMAS = ("marts", "research", "published")
+
+
+@dataclass
+class BuildResult:
+    as_of: dt.date
+    seconds: float
+    rows: dict[str, int] = field(default_factory=dict)
+    hashes: dict[str, str] = field(default_factory=dict)
+    tests: int = 0
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "as_of": str(self.as_of),
+                "seconds": round(self.seconds, 1),
+                "tests": self.tests,
+                "tables": {t: {"rows": self.rows[t], "sha256": self.hashes[t]} for t in sorted(self.hashes)},
+            },
+            indent=2,
+        )
+
+
+def table_hash(table: pa.Table) -> str:
+    """sha256 of a table's rows in a canonical order (all columns ascending) written as CSV."""
+    if table.num_rows:
+        table = table.sort_by([(name, "ascending") for name in table.column_names])
+    buffer = io.BytesIO()
+    pacsv.write_csv(table.combine_chunks(), buffer)
+    return hashlib.sha256(buffer.getvalue()).hexdigest()
+
+
+def _latest_extract(backend) -> dt.date:
+    with backend.transaction() as s:
+        value = s.scalar("select max(extract_date) from events.deliveries where status = 'applied'")
+    if value is None:
+        raise WarehouseError("nothing has been ingested yet: run `outcomes ingest --landing DIR` first")
+    return value
+
+
+def _check_ready(backend, as_of: dt.date) -> None:
+    with backend.transaction() as s:
+        linked = s.scalar(
+            "select count(*) from information_schema.tables where table_schema = 'linkage' and table_name = 'runs'"
+        )
+        runs = s.scalar("select count(*) from linkage.runs where as_of <= :d", {"d": as_of}) if linked else 0
+    if not runs:
+        raise WarehouseError(f"no linkage run known on {as_of}: run `outcomes link` before building")
+
+
+def hash_tables(backend, schemas=HASHED_SCHEMAS) -> tuple[dict[str, str], dict[str, int]]:
+    hashes, rows = {}, {}
+    with backend.transaction() as s:
+        names = s.fetch(
+            "select table_schema, table_name from information_schema.tables where table_schema in ("
+            + ", ".join(f"'{x}'" for x in schemas)
+            + ") and table_type in ('BASE TABLE', 'VIEW') "
+            "order by table_schema, table_name"
+        ).to_pylist()
+        for n in names:
+            name = f"{n['table_schema']}.{n['table_name']}"
+            table = s.fetch(f"select * from {name}")
+            hashes[name], rows[name] = table_hash(table), table.num_rows
+    return hashes, rows
+
+
+def _resolve_as_of(target: Target, as_of: dt.date | None) -> dt.date:
+    from outcomes.eventstore import connect
+
+    with connect(target) as backend:
+        as_of = as_of or _latest_extract(backend)
+        _check_ready(backend, as_of)
+    return as_of
+
+
+def build(target: Target, as_of: dt.date | None = None, on_line: Callable[[str], None] | None = None) -> BuildResult:
+    """dbt build of staging, intermediate, marts and research tables as of `as_of`, tests included."""
+    from outcomes.eventstore import connect
+
+    started = time.perf_counter()
+    as_of = _resolve_as_of(target, as_of)
+    results = run_dbt(target, ["build", "--exclude", "published"], str(as_of), on_line=on_line)
+    with connect(target) as backend:
+        apply_grants(backend)
+        hashes, rows = hash_tables(backend, ("marts", "research"))
+    return BuildResult(as_of, time.perf_counter() - started, rows, hashes, tests=_tests(results))
+
+
+def publish(target: Target, as_of: dt.date | None = None, on_line: Callable[[str], None] | None = None) -> BuildResult:
+    """dbt build of the disclosure-controlled `published` tables from the marts, tests included."""
+    from outcomes.eventstore import connect
+
+    started = time.perf_counter()
+    with connect(target) as backend:
+        as_of = as_of or _built_as_of(backend)
+    results = run_dbt(target, ["build", "--select", "published"], str(as_of), on_line=on_line)
+    with connect(target) as backend:
+        apply_grants(backend)
+        hashes, rows = hash_tables(backend, ("published",))
+    return BuildResult(as_of, time.perf_counter() - started, rows, hashes, tests=_tests(results))
+
+
+def _built_as_of(backend) -> dt.date:
+    with backend.transaction() as s:
+        built = s.scalar(
+            "select count(*) from information_schema.tables "
+            "where table_schema = 'marts' and table_name = 'successful_completion'"
+        )
+        value = s.scalar("select max(as_of) from marts.successful_completion") if built else None
+    if value is None:
+        raise WarehouseError("no marts yet: run `outcomes build` before publishing")
+    return value
+
+
+def _tests(results: list[dict]) -> int:
+    return sum(r["unique_id"].startswith(("test.", "unit_test.")) for r in results)
