@@ -8,7 +8,9 @@
     the total itself) is suppressed with it. Groups are given as `groupings` (lists of partition
     columns: the cells sharing those values form one group, the England row included). Suppressing
     a cell in one grouping can leave another grouping with a single suppressed cell, so the passes
-    repeat `rounds` times; tests/test_disclosure.py attacks the result.
+    repeat `rounds` times; tests/disclosure_attack.py attacks the result. A grouping is a list of
+    columns (for every count) or {'by': [...], 'counts': [...]} when only some counts add up to a
+    total published elsewhere.
   - Zeros are published unless picked as a secondary cell.
 
   dims: the grain columns; counts: count columns; rates: {rate column: [counts it is built on]};
@@ -26,20 +28,22 @@ with step_0 as (
 )
 {%- set ns = namespace(step=0) %}
 {%- for round in range(rounds) %}
-{%- for grouping in groupings %}
+{%- for entry in groupings %}
+{%- set grouping = entry['by'] if entry is mapping else entry %}
+{%- set grouped_counts = entry['counts'] if entry is mapping else counts %}
 , step_{{ ns.step + 1 }} as (
     select
         {% for c in carried %}{{ c }}, {% endfor %}
         {% for c in counts -%}
         {{ c }},
-        {{ c }}__suppressed or (
+        {{ c }}__suppressed {% if c in grouped_counts %}or (
             sum(case when {{ c }}__suppressed then 1 else 0 end) over (partition by {{ grouping | join(', ') }}) = 1
             and row_number() over (
                 partition by {{ grouping | join(', ') }}
                 order by case when {{ c }}__suppressed then 2 when {{ c }} = 0 then 1 else 0 end, {{ c }},
                     {{ order_tiebreak }}
             ) = 1
-        ) as {{ c }}__suppressed{{ ", " if not loop.last }}
+        ){% endif %} as {{ c }}__suppressed{{ ", " if not loop.last }}
         {% endfor %}
     from step_{{ ns.step }}
 )

@@ -25,8 +25,8 @@ def dbt_env(target: Target, work_dir: Path) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         DBT_PROFILES_DIR=str(PROJECT_DIR),
-        OUTCOMES_DBT_TARGET_PATH=str(work_dir / "target"),
-        OUTCOMES_DBT_LOG_PATH=str(work_dir / "logs"),
+        DBT_TARGET_PATH=str(work_dir / "target"),
+        DBT_LOG_PATH=str(work_dir / "logs"),
         DBT_SEND_ANONYMOUS_USAGE_STATS="false",
         DBT_USE_COLORS="false",
     )

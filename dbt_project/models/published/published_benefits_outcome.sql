@@ -10,5 +10,4 @@
     keep=['provisional'],
     groupings=[
         ['period_type', 'period_label', 'period_end', 'substance_group', 'exit_type'],
-        ['period_type', 'period_label', 'period_end', 'la_code', 'substance_group'],
     ]) }}

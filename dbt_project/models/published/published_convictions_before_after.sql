@@ -7,5 +7,6 @@
     keep=['provisional'],
     groupings=[
         ['period_type', 'period_label', 'period_end', 'substance_group', 'retention', 'offence_scope'],
-        ['period_type', 'period_label', 'period_end', 'la_code', 'substance_group', 'offence_scope'],
+        {'by': ['period_type', 'period_label', 'period_end', 'la_code', 'substance_group', 'offence_scope'],
+         'counts': ['cohort']},
     ]) }}

@@ -6,5 +6,4 @@
         'rate_all_cause_per_1000py': ['deaths_all_cause'],
         'rate_drug_poisoning_per_1000py': ['deaths_drug_poisoning'],
     },
-    keep=['person_years'],
-    groupings=[['exit_year', 'exit_type', 'substance_group']]) }}
+    keep=['person_years']) }}

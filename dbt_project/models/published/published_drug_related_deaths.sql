@@ -4,5 +4,4 @@
     counts=['drug_poisoning_deaths', 'drug_misuse_deaths'],
     groupings=[
         ['year', 'year_basis', 'sex', 'age_band', 'treatment_status'],
-        ['year', 'year_basis', 'la_code'],
     ]) }}

@@ -6,5 +6,5 @@
             'exits_died', 'effective_treatment'],
     groupings=[
         ['period_type', 'period_label', 'period_end', 'substance_group', 'setting', 'housing_status', 'age_band'],
-        ['period_type', 'period_label', 'period_end', 'la_code', 'substance_group'],
+        {'by': ['period_type', 'period_label', 'period_end', 'la_code', 'substance_group'], 'counts': ['in_treatment']},
     ]) }}

@@ -1,0 +1,178 @@
+"""Outcome marts: dbt builds as of a date, byte-identical rebuilds, publication safe to release.
+
+One warehouse is built once per module: the first half of a population's deliveries is ingested,
+linked and built as of its last extract date; then the rest arrives and the same date is rebuilt.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from linkage.run import link
+from outcomes.eventstore import connect
+from outcomes.ingest import Ingestor
+from outcomes.marts import build, publish
+from outcomes.marts.build import MARTS
+from outcomes.warehouse import resolve_target
+from outcomes.warehouse.target import WarehouseError
+from tests.disclosure_attack import RELATIONS, recovered_cells
+
+ENGLAND = "E92000001"
+
+
+def _extract_dates(landing: Path) -> list[str]:
+    return sorted({p.name.split("_")[1] for p in landing.glob("*.manifest.json")})
+
+
+def _copy_until(landing: Path, to: Path, last: str) -> Path:
+    to.mkdir(parents=True, exist_ok=True)
+    for f in landing.iterdir():
+        if f.name.split("_")[1].split(".")[0] <= last:
+            shutil.copy(f, to / f.name)
+    return to
+
+
+@pytest.fixture(scope="module")
+def warehouse(small_population, tmp_path_factory):
+    work = tmp_path_factory.mktemp("marts")
+    target = resolve_target(str(work / "w.duckdb"))
+    landing = small_population / "landing"
+    dates = _extract_dates(landing)
+    first = dates[len(dates) // 2 - 1]
+    with connect(target) as backend:
+        Ingestor(backend, work / "archive").ingest(_copy_until(landing, work / "early", first))
+        link(backend, truth=small_population / "truth")
+    early = build(target)
+    with connect(target) as backend:
+        Ingestor(backend, work / "archive").ingest(landing)
+        link(backend, truth=small_population / "truth")
+    again = build(target, as_of=early.as_of)
+    latest = build(target)
+    published = publish(target)
+    return {"target": target, "early": early, "again": again, "latest": latest, "published": published}
+
+
+def _fetch(target, sql: str) -> pd.DataFrame:
+    with connect(target) as backend, backend.transaction() as s:
+        return s.fetch(sql).to_pandas()
+
+
+def test_build_as_of_a_past_date_is_byte_identical_after_later_deliveries(warehouse):
+    early, again, latest = warehouse["early"], warehouse["again"], warehouse["latest"]
+    assert early.as_of < latest.as_of
+    assert set(early.hashes) == {f"marts.{m}" for m in MARTS} | {
+        "research.sustained_recovery",
+        "research.reoffending",
+        "research.deaths_after_treatment",
+    }
+    assert again.hashes == early.hashes
+    # ...and the later deliveries did change what is known now.
+    assert latest.hashes["marts.successful_completion"] != early.hashes["marts.successful_completion"]
+
+
+def test_every_mart_has_rows_as_of_the_build_date_and_england_rows(warehouse):
+    target, latest = warehouse["target"], warehouse["latest"]
+    for mart in MARTS:
+        frame = _fetch(target, f"select * from marts.{mart}")
+        assert len(frame), mart
+        assert set(frame["as_of"]) == {latest.as_of}, mart
+        if "la_code" in frame and mart != "linkage_quality":
+            assert ENGLAND in set(frame["la_code"]), mart
+
+
+def test_england_rows_count_every_person_once(warehouse):
+    frame = _fetch(
+        warehouse["target"], "select * from marts.successful_completion where period_type = 'rolling_12_months'"
+    )
+    england = frame[frame["la_code"] == ENGLAND].set_index(["period_end", "substance_group"])
+    areas = (
+        frame[frame["la_code"] != ENGLAND]
+        .groupby(["period_end", "substance_group"])[["in_treatment", "successful_completions", "not_representing"]]
+        .sum()
+    )
+    pd.testing.assert_frame_equal(
+        england[["in_treatment", "successful_completions", "not_representing"]].sort_index(), areas.sort_index()
+    )
+
+
+def test_financial_year_rows_repeat_the_march_rolling_rows(warehouse):
+    frame = _fetch(warehouse["target"], "select * from marts.sustained_recovery")
+    fy = frame[frame["period_type"] == "financial_year"]
+    assert len(fy) and all(d.month == 3 and d.day == 31 for d in fy["period_end"])
+    assert all(label[:4] == str(d.year - 1) for label, d in zip(fy["period_label"], fy["period_end"], strict=True))
+    rolling = frame[frame["period_type"] == "rolling_12_months"]
+    keys = ["period_end", "la_code", "substance_group"]
+    joined = fy.merge(rolling, on=keys, suffixes=("", "_r"))
+    assert len(joined) == len(fy)
+    assert (joined["cohort"] == joined["cohort_r"]).all()
+
+
+def test_research_tables_hold_no_identity_fields_or_ids(warehouse):
+    target = warehouse["target"]
+    identity = {"record_id", "person_id", "source_person_key", "date_of_birth", "postcode_district"}
+    with connect(target) as backend, backend.transaction() as s:
+        cols = s.fetch(
+            "select table_schema, column_name from information_schema.columns "
+            "where table_schema in ('marts', 'research', 'published')"
+        ).to_pylist()
+        research_ids = s.fetch("select research_person_id from research.sustained_recovery").column(0).to_pylist()
+        person_ids = set(s.fetch("select person_id from linkage.person_records").column(0).to_pylist())
+    names = {c["column_name"] for c in cols}
+    assert not names & identity
+    assert not any(n.endswith(("_token", "_bloom", "_initial")) for n in names)
+    assert research_ids and not set(research_ids) & person_ids
+
+
+def test_published_tables_hold_no_count_from_1_to_4(warehouse):
+    target = warehouse["target"]
+    for table, relation in RELATIONS.items():
+        frame = _fetch(target, f"select * from published.{table}")
+        assert len(frame), table
+        for count in relation.counts:
+            values = frame[count].dropna()
+            assert not values.between(1, 4).any(), (table, count)
+        assert frame.loc[frame["suppressed"], relation.counts].isna().any(axis=1).all(), table
+
+
+def test_no_suppressed_cell_can_be_recovered_from_published_totals(warehouse):
+    target = warehouse["target"]
+    published = {table: _fetch(target, f"select * from published.{table}") for table in RELATIONS}
+    suppressed_total = 0
+    for table, relation in RELATIONS.items():
+        truth = _fetch(target, f"select * from marts.{table}")
+        suppressed_total += int(published[table][relation.counts].isna().sum().sum())
+        recovered = recovered_cells(published, table, truth)
+        assert not recovered, f"{table}: {len(recovered)} suppressed cells recoverable, e.g. {recovered[:3]}"
+    assert suppressed_total > 100  # the attack had something to attack
+
+
+def test_rates_built_on_a_suppressed_count_are_suppressed(warehouse):
+    frame = _fetch(warehouse["target"], "select * from published.successful_completion")
+    hidden = frame["not_representing"].isna() | frame["in_treatment"].isna()
+    assert hidden.any()
+    assert frame.loc[hidden, "rate"].isna().all()
+    assert frame.loc[~hidden, "rate"].notna().all()
+
+
+def test_build_refuses_clearly_before_anything_is_linked(tmp_path, small_population):
+    target = resolve_target(str(tmp_path / "w.duckdb"))
+    with pytest.raises(WarehouseError, match="nothing has been ingested"):
+        build(target)
+    with connect(target) as backend:
+        Ingestor(backend, tmp_path / "archive").ingest(
+            _copy_until(small_population / "landing", tmp_path / "l2", _extract_dates(small_population / "landing")[0])
+        )
+    with pytest.raises(WarehouseError, match="outcomes link"):
+        build(target)
+    with pytest.raises(WarehouseError, match="outcomes build"):
+        publish(target)
+
+
+def test_as_of_must_be_a_date_with_a_linkage_run(warehouse):
+    with pytest.raises(WarehouseError, match="no linkage run"):
+        build(warehouse["target"], as_of=dt.date(2000, 1, 31))
