@@ -224,6 +224,10 @@ def test_open_episode_absorbs_later_episodes_and_exit_is_latest_discharge():
     closed = build_journeys([_ep("A", D(2022, 1, 1), D(2024, 7, 1), "died"), _ep("B", D(2023, 1, 1), D(2023, 2, 1)),
                              _ep("C", D(2024, 6, 1), D(2024, 7, 1), "completed_drug_free")])  # fmt: skip
     assert closed[0].exit_episode.record_id == "C" and closed[0].exit_type == "successful"
+    # The exit is the latest discharge, not the last episode to start.
+    later = build_journeys([_ep("A", D(2022, 1, 1), D(2024, 8, 1), "died"),
+                            _ep("C", D(2024, 6, 1), D(2024, 7, 1), "completed_drug_free")])  # fmt: skip
+    assert (later[0].exit_date, later[0].exit_type) == (D(2024, 8, 1), "died")
     assert substance_group_of({"alcohol"}) == "alcohol_only"
     assert substance_group_of({"alcohol", "other"}) == "non_opiate_and_alcohol"
     assert substance_group_of({"crack", "cocaine"}) == "non_opiate_only"
