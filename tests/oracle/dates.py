@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import functools
 from dataclasses import dataclass
 
 from dateutil.relativedelta import relativedelta
@@ -11,6 +12,7 @@ from dateutil.relativedelta import relativedelta
 ONE_DAY = dt.timedelta(days=1)
 
 
+@functools.cache  # only for speed: relativedelta arithmetic is slow and the same dates recur
 def add_months(d: dt.date, n: int) -> dt.date:
     """The same day n months later, clipped to the last day of that month (2024-01-31 + 1 = 2024-02-29)."""
     return d + relativedelta(months=n)

@@ -210,7 +210,8 @@ def _reoffending_index_journey(pop: Population, person_id: str, period: Period) 
         if not period.contains(journey.start):
             continue
         s = journey.start
-        if any(add_months(s, -24) <= o.disposal_date < s for o in offences):
+        two_years_before = add_months(s, -24)
+        if any(two_years_before <= o.disposal_date < s for o in offences):
             return journey
     return None
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -57,10 +58,12 @@ def substance_group_of(substances: set[str]) -> str:
     return "non_opiate_only"
 
 
-@dataclass
+@dataclass(frozen=True)
 class Journey:
+    """A person's journey: its episodes in (start, record_id) order (fixed once built)."""
+
     person_id: str
-    episodes: list[Episode]
+    episodes: tuple[Episode, ...]
 
     @property
     def first_episode(self) -> Episode:
@@ -70,11 +73,11 @@ class Journey:
     def start(self) -> dt.date:
         return self.episodes[0].start
 
-    @property
+    @cached_property
     def is_open(self) -> bool:
         return any(e.is_open for e in self.episodes)
 
-    @property
+    @cached_property
     def exit_episode(self) -> Episode | None:
         """The episode with the latest (discharge_date, record_id); none while the journey is open."""
         if self.is_open:
@@ -91,7 +94,7 @@ class Journey:
         e = self.exit_episode
         return None if e is None else exit_type_of(e.reason)
 
-    @property
+    @cached_property
     def substance_group(self) -> str:
         return substance_group_of({s for e in self.episodes for s in e.substances})
 
@@ -103,20 +106,20 @@ def build_journeys(episodes: list[Episode]) -> list[Journey]:
     """One person's journeys. Episodes in (start, record_id) order; an episode starts a new journey when it
     is the first, or when it starts more than 21 days after the latest discharge of all earlier episodes
     (an open earlier episode counting as never discharged)."""
-    journeys: list[Journey] = []
+    groups: list[list[Episode]] = []
     latest_discharge: dt.date | None = None
     any_open = False
     for episode in sorted(episodes, key=lambda e: (e.start, e.record_id)):
-        starts_new = not journeys or (not any_open and episode.start > latest_discharge + dt.timedelta(days=JOIN_DAYS))
+        starts_new = not groups or (not any_open and episode.start > latest_discharge + dt.timedelta(days=JOIN_DAYS))
         if starts_new:
-            journeys.append(Journey(episode.person_id, [episode]))
+            groups.append([episode])
         else:
-            journeys[-1].episodes.append(episode)
+            groups[-1].append(episode)
         if episode.is_open:
             any_open = True
         elif latest_discharge is None or episode.discharge > latest_discharge:
             latest_discharge = episode.discharge
-    return journeys
+    return [Journey(group[0].person_id, tuple(group)) for group in groups]
 
 
 @dataclass(frozen=True)
