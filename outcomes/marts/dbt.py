@@ -75,8 +75,14 @@ def run_dbt(
         results = json.loads(results_file.read_text())["results"] if results_file.exists() else []
         if status != 0:
             failed = [r for r in results if r.get("status") in ("error", "fail", "runtime error")]
-            detail = "; ".join(f"{r['unique_id']}: {(r.get('message') or '').splitlines()[0]}" for r in failed[:5])
+            detail = "; ".join(f"{r['unique_id']}: {_brief(r.get('message'))}" for r in failed[:5])
             if not detail:
                 detail = next((x.strip() for x in reversed(lines) if "Error" in x), "see dbt output")
             raise WarehouseError(f"dbt {args[0]} failed ({len(failed)} failing): {detail}")
         return results
+
+
+def _brief(message: str | None) -> str:
+    """dbt's failure message on one line: its last lines, where the cause is."""
+    lines = [x.strip() for x in (message or "").splitlines() if x.strip()]
+    return " ".join(lines[-2:])[:300]

@@ -1,0 +1,126 @@
+"""The dbt marts equal the independent Python implementation (tests/oracle) on a noise-free
+population, for every period end and two as-of dates, on DuckDB and on PostgreSQL; and on
+PostgreSQL a researcher reads `research` and `published` but not `linkage` or `events`."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from linkage.run import link
+from outcomes.eventstore import connect
+from outcomes.ingest import Ingestor
+from outcomes.marts import build, publish
+from outcomes.warehouse import resolve_target
+from tests.backends import warehouse_target
+from tests.oracle import compute_marts
+
+OUTCOME_MARTS = (
+    "successful_completion",
+    "sustained_recovery",
+    "proven_reoffending",
+    "convictions_before_after",
+    "drug_related_deaths",
+    "deaths_after_treatment",
+    "treatment_flow",
+    "benefits_outcome",
+)
+
+
+def _extract_dates(landing: Path) -> list[str]:
+    return sorted({p.name.split("_")[1].split(".")[0] for p in landing.glob("*.manifest.json")})
+
+
+@pytest.fixture(scope="module", params=["duckdb", "postgres"])
+def built(request, clean_population, tmp_path_factory):
+    """The noise-free population ingested and linked month by month up to two as-of dates."""
+    work = tmp_path_factory.mktemp(f"oracle_{request.param}")
+    landing = clean_population / "landing"
+    dates = _extract_dates(landing)
+    middle = dates[len(dates) // 2]
+    with warehouse_target(request.param, work) as value:
+        target = resolve_target(value)
+        for last in (middle, dates[-1]):
+            step = work / f"landing_{last}"
+            step.mkdir()
+            for f in landing.iterdir():
+                if f.name.split("_")[1].split(".")[0] <= last:
+                    shutil.copy(f, step / f.name)
+            with connect(target) as backend:
+                Ingestor(backend, work / "archive").ingest(step)
+                link(backend, truth=clean_population / "truth")
+        yield {"kind": request.param, "target": target, "dates": (middle, dates[-1]), "work": work}
+
+
+def _compare(sql: pd.DataFrame, oracle: pd.DataFrame, mart: str) -> list[str]:
+    assert set(sql.columns) == set(oracle.columns), (mart, set(sql.columns) ^ set(oracle.columns))
+    measures = [c for c in oracle.columns if oracle[c].dtype.kind in "if" and c not in ("year", "exit_year")]
+    grain = [c for c in oracle.columns if c not in measures]
+    sql = sql.copy()
+    for c in grain:
+        sql[c] = sql[c].astype(str)
+        oracle = oracle.assign(**{c: oracle[c].astype(str)})
+    merged = sql.merge(oracle, on=grain, how="outer", suffixes=("_sql", "_py"), indicator=True)
+    problems = []
+    only = merged[merged["_merge"] != "both"]
+    if len(only):
+        problems.append(
+            f"{mart}: {len(only)} rows in one side only, e.g. {only[[*grain, '_merge']].head(3).to_dict('records')}"
+        )
+    both = merged[merged["_merge"] == "both"]
+    for c in measures:
+        a = pd.to_numeric(both[f"{c}_sql"], errors="coerce").to_numpy(dtype=float)
+        b = pd.to_numeric(both[f"{c}_py"], errors="coerce").to_numpy(dtype=float)
+        same = np.isclose(a, b, rtol=1e-9, atol=1e-12, equal_nan=True)
+        if not same.all():
+            bad = both.loc[~same, [*grain, f"{c}_sql", f"{c}_py"]].head(3).to_dict("records")
+            problems.append(f"{mart}.{c}: {int((~same).sum())} cells differ, e.g. {bad}")
+    return problems
+
+
+@pytest.mark.parametrize("which", ["middle", "latest"])
+def test_marts_equal_the_independent_computation(built, clean_population, which):
+    middle, latest = built["dates"]
+    as_of_text = middle if which == "middle" else latest
+    result = build(built["target"], as_of=pd.Timestamp(as_of_text).date())
+    oracle = compute_marts(clean_population / "landing", clean_population / "truth", result.as_of)
+    problems = []
+    with connect(built["target"]) as backend, backend.transaction() as s:
+        for mart in OUTCOME_MARTS:
+            frame = s.fetch(f"select * from marts.{mart}").to_pandas()
+            assert len(frame), mart
+            problems += _compare(frame, oracle[mart], mart)
+            periods = frame["period_end"].nunique() if "period_end" in frame else 0
+            assert mart not in ("successful_completion", "treatment_flow") or periods >= 6
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("built", ["postgres"], indirect=True)  # DuckDB is a single-user file: no roles
+def test_a_researcher_reads_research_and_published_but_not_linkage_or_events(built):
+    target = built["target"]
+    build(target)
+    publish(target)
+    url = sa.engine.make_url(target.value)
+    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    user = f"researcher_{url.database[-12:]}"
+    with admin.connect() as con:
+        con.exec_driver_sql(f"create role {user} login in role outcomes_researcher")
+    try:
+        researcher = sa.create_engine(url.set(username=user))
+        with researcher.connect() as con:
+            assert con.exec_driver_sql("select count(*) from research.sustained_recovery").scalar() > 0
+            assert con.exec_driver_sql("select count(*) from published.successful_completion").scalar() > 0
+        for forbidden in ("linkage.person_records", "linkage.identities", "events.treatment", "marts.treatment_flow"):
+            with researcher.connect() as con, pytest.raises(sa.exc.ProgrammingError, match="permission denied"):
+                con.exec_driver_sql(f"select count(*) from {forbidden}")
+        researcher.dispose()
+    finally:
+        with admin.connect() as con:
+            con.exec_driver_sql(f"drop owned by {user}")
+            con.exec_driver_sql(f"drop role {user}")
+        admin.dispose()
