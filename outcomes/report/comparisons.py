@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from outcomes.reference import local_authorities
 from outcomes.report.read import PublishedTable, Row
 from outcomes.report.specs import FORMATS, ROLLING, SUPPRESSED, label, long_date, row_key
-from outcomes.report.views import Comparison, latest_rows, ratio, total
+from outcomes.report.views import Comparison, area_name, latest_rows, ratio, total
 
 
 def _pct(v: float | None) -> str:
@@ -58,14 +57,13 @@ def compare_successful_completion(t: PublishedTable, synthetic: str) -> list[Com
         if s and s["in_treatment"]:
             rates[code] = s["not_representing"] / s["in_treatment"]
     if len(rates) >= 2:
-        names = dict(zip(local_authorities().la_code, local_authorities().la_name, strict=True))
         best, worst = max(rates, key=rates.get), min(rates, key=rates.get)
         out.append(
             Comparison(
                 "Successful completion rate, best against worst area",
                 "Kent 25% against Gloucestershire 5%",
                 "2010-11",
-                f"{names.get(best, best)} {_pct(rates[best])} against {names.get(worst, worst)} {_pct(rates[worst])}",
+                f"{area_name(best)} {_pct(rates[best])} against {area_name(worst)} {_pct(rates[worst])}",
                 f"{synthetic}, financial year {t.area_period}, {len(rates)} areas with every cell published",
                 "Small areas swing widely in a synthetic population of this size.",
             )

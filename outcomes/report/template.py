@@ -69,7 +69,10 @@ TEMPLATE = """<!DOCTYPE html>
 <body>
 <a class="skip" href="#main">Skip to the report</a>
 {%- macro table(t) %}
-{%- if t.collapsed %}<details><summary>{{ t.caption }} ({{ "{:,}".format(t.rows|length) }} {{ "row" if t.rows|length == 1 else "rows" }})</summary>{% endif %}
+{%- if t.collapsed %}
+<details><summary>{{ t.caption }} ({{ "{:,}".format(t.rows|length) }} {{ "row" if t.rows|length == 1 else "rows" }})
+</summary>
+{%- endif %}
 {%- if t.headers %}
 <div class="table-wrap">
 <table id="{{ t.id }}" class="{{ t.kind }}">

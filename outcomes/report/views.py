@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 
 from markupsafe import Markup
 
@@ -161,30 +162,30 @@ def outcome_table(
     return TableView(table_id, caption, headers, body, collapsed=len(body) > collapse_over)
 
 
+@cache
+def _areas() -> dict[str, tuple[str, str]]:
+    """la_code -> (name, region name) of every upper-tier local authority."""
+    la = local_authorities()
+    return {c: (n, r) for c, n, r in zip(la.la_code, la.la_name, la.region_name, strict=True)}
+
+
+def area_name(code: str) -> str:
+    return _areas().get(code, ("Area not recorded" if code == "unknown" else code, ""))[0]
+
+
 def area_lead() -> list[tuple[str, Callable[[Row], Cell]]]:
-    names = local_authorities().set_index("la_code")
-    lookup = {code: (r.la_name, r.region_name) for code, r in names.iterrows()}
-
-    def name(row: Row) -> Cell:
-        code = row["la_code"]
-        return Cell(lookup.get(code, ("Area not recorded" if code == "unknown" else code, ""))[0], header=True)
-
-    def region(row: Row) -> Cell:
-        return Cell(lookup.get(row["la_code"], ("", ""))[1])
-
-    return [("Local authority", name), ("Code", lambda r: Cell(r["la_code"], "code")), ("Region", region)]
-
-
-def area_sort_key(lookup: dict[str, str]) -> Callable[[Row], tuple]:
-    return lambda r: (r["la_code"] == "unknown", lookup.get(r["la_code"], r["la_code"]))
+    return [
+        ("Local authority", lambda r: Cell(area_name(r["la_code"]), header=True)),
+        ("Code", lambda r: Cell(r["la_code"], "code")),
+        ("Region", lambda r: Cell(_areas().get(r["la_code"], ("", ""))[1])),
+    ]
 
 
 def area_table(section_id: str, outcome: Outcome, published: PublishedTable, dims: Sequence[str]) -> TableView | None:
     if not published.areas:
         return None
-    names = dict(zip(local_authorities().la_code, local_authorities().la_name, strict=True))
     listed = [r for r in published.areas if not fully_suppressed(outcome, r)]
-    listed.sort(key=lambda r: (area_sort_key(names)(r), row_key(r, dims)))
+    listed.sort(key=lambda r: (r["la_code"] == "unknown", area_name(r["la_code"]), row_key(r, dims)))
     hidden = len(published.areas) - len(listed)
     periodic = "period_type" in published.areas[0]
     when = (
