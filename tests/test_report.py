@@ -248,3 +248,41 @@ def test_charts_leave_gaps_and_cover_their_values():
     assert line_chart("x", "t", ["a", "b"], [Series("s", [None, None])], y_label="y", x_label="x", fmt=str) is None
     svg = line_chart("x", "<t>", ["a", "b", "c"], [Series("s&", [1.0, None, 2.0])], y_label="y", x_label="x", fmt=str)
     assert "&lt;t&gt;" in svg and "s&amp;" in svg and svg.count("<circle") == 2 and "<line x1" in svg
+
+
+DUCKDB_TYPES = {"VARCHAR": "varchar", "DATE": "date", "BIGINT": "bigint", "INTEGER": "integer", "BOOLEAN": "boolean"}
+DUCKDB_TYPES |= {"DOUBLE": "double precision", "TIMESTAMP": "timestamp"}
+
+
+@pytest.mark.postgres
+def test_the_same_report_from_postgresql(built):
+    """The tables the report reads, copied into PostgreSQL (the event store's own DDL for the ledger
+    and quarantine), give the same report: its SQL is portable."""
+    from outcomes.eventstore.schema import ddl
+    from outcomes.report import render_report
+    from outcomes.report.read import read_report_data
+    from tests.backends import fresh_postgres_url
+
+    when = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    with connect(resolve_target(built[0]), read_only=True) as duck:
+        expected = render_report(read_report_data(duck), when)
+        with duck.transaction() as s:
+            names = [
+                f"{r['table_schema']}.{r['table_name']}"
+                for r in s.fetch(
+                    "select table_schema, table_name from information_schema.tables where table_type = 'BASE TABLE' "
+                    "and (table_schema in ('published', 'quarantine') or table_name = 'deliveries')"
+                ).to_pylist()
+            ]
+            copies = {n: (s.fetch(f"describe {n}").to_pylist(), s.fetch(f"select * from {n}")) for n in names}
+    with fresh_postgres_url() as url, connect(resolve_target(url)) as pg:
+        with pg.transaction() as s:
+            for statement in ddl():
+                s.execute(statement)
+            s.execute("create schema published")
+            for name, (columns, rows) in copies.items():
+                if name.startswith("published."):
+                    cols = ", ".join(f"{c['column_name']} {DUCKDB_TYPES[c['column_type']]}" for c in columns)
+                    s.execute(f"create table {name} ({cols})")
+                s.insert(name, rows)
+        assert render_report(read_report_data(pg), when) == expected.replace("<dd>DuckDB</dd>", "<dd>PostgreSQL</dd>")
