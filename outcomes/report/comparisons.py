@@ -15,15 +15,24 @@ def _pct(v: float | None) -> str:
 
 def _period_words(rows: list[Row]) -> str:
     r = rows[0]
-    if r["period_type"] == "financial_year":
-        return f"financial year {r['period_label']}"
-    return f"12 months to {long_date(r['period_end'])}"
+    words = (
+        f"financial year {r['period_label']}"
+        if r["period_type"] == "financial_year"
+        else (f"12 months to {long_date(r['period_end'])}")
+    )
+    return words + (" (provisional)" if r.get("provisional") else "")
 
 
 def _comparison_rows(england: list[Row]) -> list[Row]:
-    """Rows of the latest financial year, else of the latest rolling period."""
-    rows = latest_rows(england, "financial_year")[1]
-    return rows or latest_rows(england, ROLLING)[1]
+    """The England rows of one period: the latest financial year whose figures are final, else the
+    latest final rolling period, else the latest financial year or rolling period (provisional)."""
+    for final in (True, False):
+        for period_type in ("financial_year", ROLLING):
+            candidates = [r for r in england if not (final and r.get("provisional"))]
+            rows = latest_rows(candidates, period_type)[1]
+            if rows:
+                return rows
+    return []
 
 
 def compare_successful_completion(t: PublishedTable, synthetic: str) -> list[Comparison]:
@@ -64,7 +73,9 @@ def compare_successful_completion(t: PublishedTable, synthetic: str) -> list[Com
                 "Kent 25% against Gloucestershire 5%",
                 "2010-11",
                 f"{area_name(best)} {_pct(rates[best])} against {area_name(worst)} {_pct(rates[worst])}",
-                f"{synthetic}, financial year {t.area_period}, {len(rates)} areas with every cell published",
+                f"{synthetic}, financial year {t.area_period}"
+                + (" (provisional)" if any(r.get("provisional") for r in t.areas) else "")
+                + f", {len(rates)} areas with every cell published",
                 "Small areas swing widely in a synthetic population of this size.",
             )
         )
@@ -88,7 +99,7 @@ def compare_convictions(t: PublishedTable, synthetic: str) -> list[Comparison]:
                 + (SUPPRESSED if r["percent_change"] is None else FORMATS["percent"](r["percent_change"]))
                 for r in sorted(group, key=lambda r: row_key(r, ["substance_group"]))
             ]
-            ours.append(f"{word}: all groups {SUPPRESSED} (change by group: {'; '.join(parts) or 'no rows'})")
+            ours.append(f"{word}: all groups together {SUPPRESSED} (by group: {'; '.join(parts) or 'no rows'})")
     return [
         Comparison(
             "Fall in convictions, offenders retained in treatment two years / completing",
@@ -96,7 +107,13 @@ def compare_convictions(t: PublishedTable, synthetic: str) -> list[Comparison]:
             "cohort from 2006-07",
             "; ".join(ours),
             f"{synthetic}, people starting treatment in the {_period_words(rows)}",
-            "Neither figure is a causal effect of treatment (see the caveat above).",
+            "Neither figure is a causal effect of treatment (see the caveat above)."
+            + (
+                " Ours is provisional: the 2 years after the start are not all over, so offences after are "
+                "undercounted and the fall overstated."
+                if rows[0].get("provisional")
+                else ""
+            ),
         )
     ]
 
@@ -135,7 +152,9 @@ def compare_treatment_flow(t: PublishedTable, synthetic: str) -> list[Comparison
             "2010-11",
             " / ".join(shares),
             f"{synthetic}, new journeys in the {_period_words(rows)}",
-            f"{SUPPRESSED}: a cell the share needs is suppressed in the published table.",
+            f"{SUPPRESSED}: a cell the share needs is suppressed in the published table."
+            if SUPPRESSED in shares
+            else "",
         )
     ]
 

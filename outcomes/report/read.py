@@ -70,6 +70,12 @@ class ReportData:
     linkage: list[Row] | None
     quality: DataQuality
 
+    @property
+    def as_of_dates(self) -> list[dt.date]:
+        """Every as_of found in the published tables: more than one means a partial rebuild."""
+        rows = [r for t in self.tables.values() for r in t.england + t.areas] + (self.linkage or [])
+        return sorted({r["as_of"] for r in rows if r.get("as_of") is not None})
+
 
 def _rows(session, sql: str, params: dict[str, Any] | None = None) -> list[Row]:
     return session.fetch(sql, params).to_pylist()

@@ -46,7 +46,8 @@ def render_report(data: ReportData, generated_at: dt.datetime | None = None) -> 
         .render(
             title=TITLE,
             css=CSS,
-            as_of=data.as_of,
+            as_of=data.as_of or max(data.as_of_dates, default=None),
+            mixed_as_of=", ".join(str(d) for d in data.as_of_dates) if len(data.as_of_dates) > 1 else "",
             generated=f"{generated_at:%Y-%m-%d %H:%M} UTC",
             version=_version(),
             dialect={"duckdb": "DuckDB", "postgresql": "PostgreSQL"}.get(data.dialect, data.dialect),

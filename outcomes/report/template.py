@@ -119,6 +119,10 @@ cannot be worked out from totals (and any rate built on it).</li>
 <p class="banner"><strong>Synthetic data.</strong> These figures describe a synthetic population generated to test
 the warehouse. They are not official statistics and say nothing about real people or places.</p>
 {%- endif %}
+{%- if mixed_as_of %}
+<p class="banner"><strong>Tables built as of different dates</strong> ({{ mixed_as_of }}): the published tables come
+from more than one build. Run <code>outcomes build</code> and <code>outcomes publish</code> again before release.</p>
+{%- endif %}
 <dl class="meta">
 <div><dt>Figures as of</dt><dd>{{ as_of or "not built yet" }}</dd></div>
 <div><dt>Report generated</dt><dd>{{ generated }}</dd></div>
