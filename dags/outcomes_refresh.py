@@ -1,7 +1,8 @@
 """The monthly refresh of the outcomes warehouse.
 
 Providers deliver on month ends; the refresh runs on the 5th and applies whatever has landed.
-Task bodies live in `outcomes.pipeline.tasks`; this file only wires them.
+Task bodies live in `outcomes.pipeline.tasks`; this file only wires them: ingest >> link >> build
+(dbt, as of the latest applied extract) >> publish (disclosure control and the HTML report).
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ from airflow.sdk import Asset, Param, dag, task
 
 EVENTS = Asset("outcomes-events", uri="file://outcomes/warehouse/events")
 SPINE = Asset("outcomes-person-spine", uri="file://outcomes/warehouse/linkage")
+MARTS = Asset("outcomes-marts", uri="file://outcomes/warehouse/marts")
+PUBLISHED = Asset("outcomes-published", uri="file://outcomes/warehouse/published")
 
 
 @dag(
     dag_id="outcomes_refresh",
-    description="Monthly refresh: ingest new deliveries, link new records into the person spine",
+    description="Monthly refresh: ingest new deliveries, link new records, build the outcome marts, publish",
     schedule="0 6 5 * *",
     start_date=pendulum.datetime(2023, 5, 1, tz="Europe/London"),
     catchup=False,
@@ -50,7 +53,19 @@ def outcomes_refresh():
             params["warehouse"], params["reports"], data_interval_end.strftime("%Y-%m-%d"), params["truth"] or None
         )
 
-    ingest() >> link()
+    @task(outlets=[MARTS])
+    def build(params=None, data_interval_end=None) -> str:
+        from outcomes.pipeline.tasks import build_task
+
+        return build_task(params["warehouse"], params["reports"], data_interval_end.strftime("%Y-%m-%d"))
+
+    @task(outlets=[PUBLISHED])
+    def publish(params=None, data_interval_end=None) -> str:
+        from outcomes.pipeline.tasks import publish_task
+
+        return publish_task(params["warehouse"], params["reports"], data_interval_end.strftime("%Y-%m-%d"))
+
+    ingest() >> link() >> build() >> publish()
 
 
 outcomes_refresh()

@@ -73,7 +73,7 @@ def test_dag_files_do_no_heavy_work_at_import():
     assert out.stdout.strip() == ""
 
 
-def test_refresh_run_succeeds_and_ingests(dagbag, tmp_path):
+def test_refresh_run_ingests_links_builds_and_publishes(dagbag, tmp_path):
     synthesise(SynthConfig(persons=300, seed=5, start="2024-01", months=3), tmp_path / "synth")
     conf = {
         "landing": str(tmp_path / "synth" / "landing"),
@@ -89,6 +89,18 @@ def test_refresh_run_succeeds_and_ingests(dagbag, tmp_path):
     assert all(d["status"] == "applied" for d in report["deliveries"])
     linked = json.loads(next((tmp_path / "reports" / "link").glob("*.json")).read_text())
     assert linked["records_new"] > 0 and len(linked["quality"]) == 10
-    # a second run finds nothing new
+    built = json.loads(next((tmp_path / "reports" / "build").glob("*.json")).read_text())
+    assert {"marts.successful_completion", "marts.linkage_quality", "research.sustained_recovery"} <= set(
+        built["tables"]
+    )
+    assert built["tables"]["marts.treatment_flow"]["rows"] > 0 and built["tests"] > 100
+    published = json.loads(next((tmp_path / "reports" / "publish").glob("*.json")).read_text())
+    assert "published.successful_completion" in published["tables"]
+    report = next(tmp_path.joinpath("reports").glob("outcomes_report_*.html")).read_text()
+    assert "Successful completion" in report or "successful_completion" in report
+    # a second run finds nothing new and builds the same tables
+    first_hashes = {t: v["sha256"] for t, v in built["tables"].items()}
     again = dagbag.get_dag("outcomes_refresh").test(run_conf=conf)
     assert again.state == "success"
+    rebuilt = json.loads(next((tmp_path / "reports" / "build").glob("*.json")).read_text())
+    assert {t: v["sha256"] for t, v in rebuilt["tables"].items()} == first_hashes

@@ -57,3 +57,31 @@ def link_task(warehouse: str | None, reports: str, interval_end: str, truth: str
     if result.records_new or not out.exists():
         out.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n")
     return str(out)
+
+
+def build_task(warehouse: str | None, reports: str, interval_end: str) -> str:
+    """Build every outcome table as of the latest applied extract; write the table hashes; return the path."""
+    from outcomes.marts import build
+
+    result = build(resolve_target(warehouse))
+    out = Path(reports) / "build" / f"{interval_end}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(result.to_json() + "\n")
+    return str(out)
+
+
+def publish_task(warehouse: str | None, reports: str, interval_end: str) -> str:
+    """Write the disclosure-controlled published tables and the HTML report; return the report's path."""
+    from outcomes.eventstore import connect
+    from outcomes.marts import publish
+    from outcomes.report import write_report
+
+    target = resolve_target(warehouse)
+    result = publish(target)
+    out = Path(reports) / "publish" / f"{interval_end}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(result.to_json() + "\n")
+    report = Path(reports) / f"outcomes_report_{interval_end}.html"
+    with connect(target) as backend:
+        write_report(backend, report)
+    return str(report)
