@@ -173,6 +173,15 @@ def test_build_refuses_clearly_before_anything_is_linked(tmp_path, small_populat
         publish(target)
 
 
+def test_the_dbt_docs_site_is_generated(warehouse, tmp_path):
+    from outcomes.marts.dbt import run_dbt
+
+    run_dbt(warehouse["target"], ["docs", "generate"], str(warehouse["latest"].as_of), work_dir=tmp_path)
+    catalog = (tmp_path / "target" / "catalog.json").read_text()
+    assert (tmp_path / "target" / "index.html").exists()
+    assert "successful_completion" in catalog and "research_person_id" in catalog
+
+
 def test_as_of_must_be_a_date_with_a_linkage_run(warehouse):
     with pytest.raises(WarehouseError, match="no linkage run"):
         build(warehouse["target"], as_of=dt.date(2000, 1, 31))

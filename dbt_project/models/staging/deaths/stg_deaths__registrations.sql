@@ -16,7 +16,7 @@ renamed as (
         substring(source.underlying_cause, 1, 3) as cause_3,
         source.controlled_drug_mentioned,
         coalesce(source.la_code, 'unknown') as la_code,
-        source.sex,
+        coalesce(source.sex, 'U') as sex,
         {{ age_years('source.date_of_birth', 'source.date_of_death') }} as age_at_death
     from source
     inner join spine on spine.record_id = source.record_id

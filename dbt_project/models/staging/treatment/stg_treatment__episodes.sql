@@ -12,7 +12,7 @@ renamed as (
         spine.person_id,
         source.provider_code,
         coalesce(source.la_code, 'unknown') as la_code,
-        source.setting,
+        coalesce(source.setting, 'unknown') as setting,
         source.referral_source,
         source.referral_date,
         source.treatment_start_date as start_date,
@@ -22,7 +22,7 @@ renamed as (
         source.substance_2,
         source.substance_3,
         source.injecting_status,
-        source.housing_status,
+        coalesce(source.housing_status, 'unknown') as housing_status,
         source.sex,
         {{ age_years('source.date_of_birth', 'source.treatment_start_date') }} as age_at_start
     from source
