@@ -1,0 +1,110 @@
+"""Benchmark: build every outcome table with dbt for a large population, then the monthly build.
+
+    python bench/build.py [--persons 1000000] [--work /tmp/bench-build] [--population DIR]
+
+The population is synthesised once (or taken from --population, e.g. bench/ingest.py's). Its
+history minus the last month is ingested into a fresh DuckDB warehouse and linked; `build` runs
+(the full build); then the last month is ingested and linked and `build` runs again (the monthly
+build of a refresh). Each step runs in a fresh process: wall time and peak memory (dbt runs in a
+child process of its own, reported separately), also as multiples of a CPU calibration measured
+in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+from pathlib import Path
+
+from _measure import calibration_seconds, in_child
+
+STEP = """
+import resource
+from pathlib import Path
+from outcomes.eventstore import connect
+from outcomes.ingest import Ingestor
+from outcomes.warehouse import resolve_target
+from linkage.run import link
+from outcomes.marts import build
+target = resolve_target({target!r})
+step = {step!r}
+result = {{}}
+if step == "ingest":
+    with connect(target) as backend:
+        report = Ingestor(backend, Path({archive!r})).ingest(Path({landing!r}))
+    result = {{"rows": sum(o.rows_delivered for o in report.outcomes), "deliveries": len(report.outcomes)}}
+elif step == "link":
+    with connect(target) as backend:
+        r = link(backend)
+    result = {{"records_new": r.records_new, "candidate_pairs": r.candidate_pairs}}
+else:
+    b = build(target)
+    result = {{"as_of": str(b.as_of), "tables": len(b.hashes), "mart_rows": sum(b.rows.values()), "tests": b.tests}}
+result["dbt_peak_mib"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+"""
+
+
+def _split(landing: Path, work: Path) -> tuple[Path, Path]:
+    """Hard-link the deliveries into two landing folders: all but the last month, and the last month."""
+    months = sorted({p.name.split("_")[1].split(".")[0] for p in landing.glob("*.manifest.json")})
+    history, last = work / "landing-history", work / "landing-last"
+    for folder in (history, last):
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+    for f in landing.iterdir():
+        month = f.name.split("_")[1].split(".")[0]
+        (last if month == months[-1] else history).joinpath(f.name).hardlink_to(f)
+    return history, last
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--persons", type=int, default=1_000_000)
+    parser.add_argument("--work", type=Path, default=Path("/tmp/bench-build"))
+    parser.add_argument("--population", type=Path, help="an existing population folder (with landing/)")
+    args = parser.parse_args()
+    reference = calibration_seconds()
+    print(f"calibration (300k HMAC-SHA256): {reference:.2f} s")
+    population = args.population or args.work / f"population-{args.persons}"
+    if not (population / "landing").exists():
+        r = in_child(
+            "from pathlib import Path\nfrom outcomes.synth.generator import SynthConfig, synthesise\n"
+            f"synthesise(SynthConfig(persons={args.persons}), Path({str(population)!r}), overwrite=True)\n"
+            "result = {}"
+        )
+        print(f"synthesised {args.persons:,} people in {r['wall_s']:.0f} s")
+    history, last = _split(population / "landing", args.work)
+    warehouse = args.work / "warehouse"
+    shutil.rmtree(warehouse, ignore_errors=True)
+    warehouse.mkdir(parents=True)
+    target = str(warehouse / "outcomes.duckdb")
+    rows = []
+    for label, step, landing in [
+        ("ingest history", "ingest", history),
+        ("link history", "link", None),
+        ("full build", "build", None),
+        ("ingest last month", "ingest", last),
+        ("link last month", "link", None),
+        ("monthly build", "build", None),
+    ]:
+        r = in_child(
+            STEP.format(target=target, step=step, archive=str(warehouse / "archive"), landing=str(landing or ""))
+        )
+        rows.append((label, r))
+        detail = {k: v for k, v in r.items() if k not in ("wall_s", "peak_mib", "dbt_peak_mib")}
+        print(
+            f"{label:18s} {r['wall_s']:8.1f} s  ×{r['wall_s'] / reference:7.1f} calib  "
+            f"peak {r['peak_mib']:7.0f} MiB  dbt peak {r['dbt_peak_mib']:7.0f} MiB  {detail}",
+            flush=True,
+        )
+    print("\n| step | wall time | × calibration | peak memory (Python) | peak memory (dbt) |")
+    print("|---|---|---|---|---|")
+    for label, r in rows:
+        print(
+            f"| {label} | {r['wall_s']:.0f} s | {r['wall_s'] / reference:.0f} | {r['peak_mib']:,.0f} MiB | "
+            f"{r['dbt_peak_mib']:,.0f} MiB |"
+        )
+
+
+if __name__ == "__main__":
+    main()
