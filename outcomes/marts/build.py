@@ -63,7 +63,10 @@ def table_hash(table: pa.Table) -> str:
 
 def _latest_extract(backend) -> dt.date:
     with backend.transaction() as s:
-        value = s.scalar("select max(extract_date) from events.deliveries where status = 'applied'")
+        ledger = s.scalar(
+            "select count(*) from information_schema.tables where table_schema = 'events' and table_name = 'deliveries'"
+        )
+        value = s.scalar("select max(extract_date) from events.deliveries where status = 'applied'") if ledger else None
     if value is None:
         raise WarehouseError("nothing has been ingested yet: run `outcomes ingest --landing DIR` first")
     return value
