@@ -10,8 +10,6 @@
 
 from __future__ import annotations
 
-import base64
-
 import numpy as np
 import pandas as pd
 
@@ -57,17 +55,6 @@ def load_records(backend, as_of=None) -> pd.DataFrame:
     return records
 
 
-def bloom_words(encoded: pd.Series) -> np.ndarray:
-    """Base64 Bloom filters as an (n, 8) uint64 array; missing filters are all zeros."""
-    out = np.zeros((len(encoded), 8), dtype=np.uint64)
-    values = encoded.to_numpy(dtype=object)
-    present = pd.notna(values)
-    if present.any():
-        raw = b"".join(base64.b64decode(v) for v in values[present])
-        out[present] = np.frombuffer(raw, dtype=">u8").reshape(-1, 8).astype(np.uint64)
-    return out
-
-
 def build_variants(records: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Assign each record its node and variant; return (records with `node`, `variant`), variants."""
     r = records.copy()
@@ -75,8 +62,7 @@ def build_variants(records: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     r["node"] = np.where(
         keyed, r["source"] + "|k|" + r["source_person_key"].fillna(""), r["source"] + "|r|" + r["record_id"]
     )
-    key = r[VARIANT_KEY].astype(str).agg("\x1f".join, axis=1)
-    r["variant"] = pd.factorize(key, sort=True)[0]
+    r["variant"] = r.groupby(VARIANT_KEY, sort=True, dropna=False).ngroup().to_numpy()
     variants = r.drop_duplicates("variant").set_index("variant").sort_index()
     variants = variants[["node", "source", *VARIANT_COLUMNS]].copy()
     dob = variants["date_of_birth"]
@@ -94,3 +80,23 @@ def build_variants(records: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     )
     variants["dob_swapped"] = swapped.where(swappable)
     return r, variants
+
+
+def learn_aliases(records: pd.DataFrame, column: str, min_nodes: int = 2, min_share: float = 0.01) -> frozenset:
+    """Pairs of values ("a|b", a < b) that sources already know to be one person's: both
+    appear under one source person key in at least `min_nodes` nodes and in at least
+    `min_share` of the nodes holding the rarer of the two with some other value. Nicknames
+    (BILL and WILLIAM) repeat across many people; typing errors and aliases rarely repeat, and
+    twins never share a node."""
+    keyed = records[records["source_person_key"].notna() & records[column].notna()]
+    per_node = keyed[["node", column]].drop_duplicates()
+    per_node = per_node[per_node.groupby("node")[column].transform("size") > 1]
+    if per_node.empty:
+        return frozenset()
+    pairs = per_node.merge(per_node, on="node", suffixes=("_a", "_b"))
+    pairs = pairs[pairs[f"{column}_a"] < pairs[f"{column}_b"]]
+    counts = pairs.groupby([f"{column}_a", f"{column}_b"]).size().rename("n").reset_index()
+    holders = per_node[column].value_counts()
+    rarer = np.minimum(counts[f"{column}_a"].map(holders), counts[f"{column}_b"].map(holders))
+    keep = (counts["n"] >= min_nodes) & (counts["n"] >= min_share * rarer)
+    return frozenset((counts[f"{column}_a"] + "|" + counts[f"{column}_b"])[keep])

@@ -142,9 +142,4 @@ def write_quality(backend, run_id: int, as_of, truth: Path | None) -> pd.DataFra
         s.insert("linkage.quality", pa.Table.from_pandas(quality, preserve_index=False))
         if rates:
             s.insert("linkage.match_rates", pa.Table.from_pandas(pd.DataFrame(rates), preserve_index=False))
-        # The mart holds the latest run's figures; the history stays in linkage.quality.
-        s.execute(
-            "create or replace view marts.linkage_quality as select * from linkage.quality "
-            "where run_id = (select max(run_id) from linkage.quality)"
-        )
     return quality
