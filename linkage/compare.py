@@ -131,9 +131,10 @@ def _pairwise_unique(va, vb, missing, method: str) -> np.ndarray:
     keep = ~missing
     if not keep.any():
         return out
-    pairs = pd.DataFrame({"a": va[keep].astype(str), "b": vb[keep].astype(str)})
-    codes, uniq = pd.factorize(pairs["a"] + "\x1f" + pairs["b"])
-    values = np.array([fn(*u.split("\x1f", 1)) for u in uniq], dtype=float)
+    pairs = pd.DataFrame({"a": va[keep], "b": vb[keep]})
+    codes = pairs.groupby(["a", "b"], sort=False).ngroup().to_numpy()
+    uniq = pairs.drop_duplicates(["a", "b"])  # first appearances, in ngroup's order
+    values = np.array([fn(str(x), str(y)) for x, y in zip(uniq["a"], uniq["b"], strict=True)], dtype=float)
     out[keep] = values[codes]
     return out
 

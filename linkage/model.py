@@ -71,8 +71,8 @@ def probability(weight: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp2(-weight))
 
 
-def estimate_u(comparer: Comparer, variants: pd.DataFrame, rng: np.random.Generator, n: int = 300_000) -> dict:
-    size = len(variants)
+def estimate_u(comparer: Comparer, variants: pd.DataFrame, rng: np.random.Generator, n: int | None = None) -> dict:
+    size, n = len(variants), n or comparer.spec.u_pairs
     a, b = rng.integers(0, size, n), rng.integers(0, size, n)
     node = variants["node"].to_numpy()
     keep = node[a] != node[b]

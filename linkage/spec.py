@@ -83,6 +83,7 @@ class Spec:
     # Corroboration: a link needs, over all variants of the two nodes, some agreement (level >=
     # 1) on these comparisons where both have a value; else it goes to clerical review.
     corroborate: dict[str, str] = field(default_factory=dict)
+    u_pairs: int = 300_000  # random pairs for the u-probabilities
     link_at: float = 3.5
     review_at: float = -3.0
 
