@@ -124,6 +124,7 @@ def records_from_deliveries(landing, as_of=None) -> tuple[pd.DataFrame, object]:
     cols = ", ".join(["record_id", *IDENTITY])
     frames = []
     con = duckdb.connect()
+    con.execute("set memory_limit = '4GB'")
     for name, source in SOURCES.items():
         mine = [f for f in files if f.name.rsplit("_", 2)[0] == name]
         if not mine:

@@ -46,6 +46,7 @@ class LinkResult:
     persons_new: int = 0
     seconds: float = 0.0
     chunks: int = 0
+    stages: dict = field(default_factory=dict)  # seconds per stage
     blocking: list = field(default_factory=list)  # (pass, pairs, new pairs, reduction ratio, completeness)
     quality: pd.DataFrame | None = None
 
@@ -83,6 +84,14 @@ def link(
     `as_of`. With `truth`, blocking reports pair completeness and quality is measured."""
     started = time.perf_counter()
     spec = SPEC
+    stages: dict[str, float] = {}
+    mark = [started]
+
+    def lap(stage: str) -> None:
+        now = time.perf_counter()
+        stages[stage] = round(stages.get(stage, 0.0) + now - mark[0], 3)
+        mark[0] = now
+
     with backend.transaction() as s:
         for statement in DDL:
             s.execute(statement)
@@ -103,6 +112,7 @@ def link(
     else:
         records = records[["source", "record_id", *IDENTITY]].reset_index(drop=True)
         records["date_of_birth"] = pd.to_datetime(records["date_of_birth"])
+    lap("load")
     is_new = (
         records[["source", "record_id"]].merge(known[["source", "record_id"]], how="left", indicator=True)["_merge"]
         == "left_only"
@@ -111,7 +121,7 @@ def link(
     if model is not None and not model.fits(spec):
         model = None  # a model of other comparisons or levels: estimate a new one
     model_version = model.version if model is not None else f"fs-{run_id}"
-    result = LinkResult(run_id, as_of, model_version, records_new=int(is_new.sum()))
+    result = LinkResult(run_id, as_of, model_version, records_new=int(is_new.sum()), stages=stages)
     if not is_new.any():
         result.seconds = time.perf_counter() - started
         return result
@@ -127,16 +137,21 @@ def link(
         comparer = Comparer(variants, spec, {k: frozenset(v) for k, v in aliases.items()})
     else:
         comparer = Comparer(variants, spec, model.alias_sets())
+    lap("variants")
     pairs, stats = candidate_pairs(variants, spec, None if first_run else new_variants, label)
+    lap("blocking")
     if model is None:
         model = train(variants, pairs, spec, comparer, model_version, comparable_pairs(variants, spec), seed=run_id)
         model.aliases = aliases
         model.tf = fs.term_frequencies(records, spec)
+    lap("training")
     scored, result.chunks = score_pairs(variants, pairs, spec, comparer, model, chunk)
     result.blocking = [(p.name, p.pairs, p.new_pairs, p.reduction_ratio, p.pair_completeness) for p in stats]
     result.candidate_pairs = len(pairs)
     del pairs
+    lap("scoring")
     pairs_by_node = node_pairs(scored, variants, spec, comparer, model)
+    lap("node_pairs")
 
     # Clusters: existing persons first, as they are; then new evidence in descending weight.
     node_codes, nodes = pd.factorize(r["node"])
@@ -150,6 +165,7 @@ def link(
                 uf.union(ra, rb)
     decisions = decide(pairs_by_node, uf, spec.link_at, spec.review_at, spec.corroborate)
     result.links, result.reviews = len(decisions.links), len(decisions.review)
+    lap("clustering")
 
     # Person ids: a cluster keeps its earliest existing id; others are new, numbered in a fixed order.
     root_of_node = np.array([uf.find(n) for n in nodes], dtype=object)
@@ -157,8 +173,8 @@ def link(
     existing_ids = existing.assign(root=existing["node"].map(dict(zip(nodes, root_of_node, strict=True))))
     existing_ids = existing_ids.groupby("root")["person_id"].min()
     # deterministic order of new persons: by their smallest (source, record_id)
-    first = (r["source"] + "|" + r["record_id"]).groupby(r["root"]).min().sort_values(kind="mergesort")
-    fresh = [root for root in first.index if root not in existing_ids.index]
+    first = r[["source", "record_id", "root"]].sort_values(["source", "record_id"]).drop_duplicates("root")["root"]
+    fresh = first[~first.isin(existing_ids.index)].tolist()
     new_ids = {root: f"{PERSON_PREFIX}{max_person + i + 1:09d}" for i, root in enumerate(fresh)}
     person_of_root = {**existing_ids.to_dict(), **new_ids}
     r["person_id"] = r["root"].map(person_of_root)
@@ -204,10 +220,16 @@ def link(
     decided = _decisions_table(run_id, model_version, decisions, pairs_by_node, r)
     identities = new_rows[["source", "record_id", "node", *IDENTITY]].assign(run_id=run_id)
     identities["date_of_birth"] = identities["date_of_birth"].dt.date
+    lap("spine")
     result.seconds = time.perf_counter() - started
+    blocking = pd.DataFrame(
+        [{"run_id": run_id, "as_of": as_of, "pass": p.name, "pass_order": i, **p.row()} for i, p in enumerate(stats)]
+    ).drop(columns="name")
+    blocking = blocking.astype({"true_pairs_found": "Int64", "pair_completeness": "float64"})
     with backend.transaction() as s:
-        s.insert("linkage.identities", pa.Table.from_pandas(identities, preserve_index=False))
-        s.insert("linkage.link_events", pa.Table.from_pandas(events, preserve_index=False))
+        s.insert("linkage.blocking_passes", pa.Table.from_pandas(blocking, preserve_index=False))
+        _insert(s, "linkage.identities", identities)
+        _insert(s, "linkage.link_events", events)
         s.insert("linkage.pair_decisions", decided)
         if model_version not in (stored["model_version"].to_pylist() if stored.num_rows else []):
             s.insert(
@@ -238,14 +260,11 @@ def link(
                 ]
             ),
         )
-    blocking = pd.DataFrame(
-        [{"run_id": run_id, "as_of": as_of, "pass": p.name, "pass_order": i, **p.row()} for i, p in enumerate(stats)]
-    ).drop(columns="name")
-    with backend.transaction() as s:
-        s.insert("linkage.blocking_passes", pa.Table.from_pandas(blocking, preserve_index=False))
     from linkage.report import write_quality
 
+    lap("write")
     result.quality = write_quality(backend, run_id, as_of, truth)
+    lap("quality")
     return result
 
 
@@ -292,3 +311,9 @@ def _truth_labels(truth: Path, r: pd.DataFrame, n_variants: int) -> np.ndarray:
     label = np.full(n_variants, -1, dtype=np.int64)
     label[m["variant"].to_numpy()] = pd.factorize(m["person_id"])[0]
     return label
+
+
+def _insert(session, table: str, frame: pd.DataFrame, rows: int = 500_000) -> None:
+    """Insert a data frame in slices, so that its Arrow copy stays small whatever its size."""
+    for start in range(0, len(frame), rows):
+        session.insert(table, pa.Table.from_pandas(frame.iloc[start : start + rows], preserve_index=False))

@@ -110,7 +110,10 @@ IDENTITY = Spec(
     ),
     passes=(
         Pass("dob+soundex", ("date_of_birth", "surname_soundex_token")),
-        Pass("dob+forename_initial", ("date_of_birth", "forename_initial")),
+        # (date of birth with the forename initial alone made blocks that grow with the
+        # population: at a million people, tens of people share a birth date and an initial)
+        Pass("dob+forename", ("date_of_birth", "forename_token")),
+        Pass("dob+initial+postcode", ("date_of_birth", "forename_initial", "postcode_district")),
         Pass(
             "swapped_dob+soundex",
             ("dob_swapped", "surname_soundex_token"),
@@ -124,7 +127,7 @@ IDENTITY = Spec(
     sessions={
         "dob+soundex": ("forename", "sex", "postcode"),
         "soundex+initial+postcode": ("dob", "sex"),
-        "dob+forename_initial": ("surname", "sex", "postcode"),
+        "dob+forename": ("surname", "sex", "postcode"),
     },
     prior_rule=("forename", "surname", "dob"),
     prior_recall=0.7,
