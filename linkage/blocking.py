@@ -1,9 +1,13 @@
-"""Blocking: several recordlinkage passes whose union keeps nearly every true pair.
+"""Blocking: several passes whose union keeps nearly every true pair.
 
-Each pass is a `recordlinkage.Index().block(...)`; the union is kept as (a, b, passes) with
-a < b (variant numbers) and a bitmask of the passes that found the pair. With ground truth
-labels, each pass and the union also report pair completeness (share of the true pairs found)
-and reduction ratio (1 - pairs / all comparable pairs).
+Each pass is a standard blocking index, as `recordlinkage.Index().block(...)` defines it: the
+pairs whose key columns are equal. recordlinkage builds it by merging the frame with itself on
+the key columns (every block's k*k rows, both ways round, object columns), which ran out of
+memory at a million people; here each block's key becomes an integer code and each pair is made
+once, with numpy. The union is kept as (a, b, passes) with a < b (variant numbers) and a bitmask
+of the passes that found the pair. With ground truth labels, each pass and the union also report
+pair completeness (share of the true pairs found) and reduction ratio (1 - pairs / all
+comparable pairs).
 """
 
 from __future__ import annotations
@@ -12,7 +16,6 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
-import recordlinkage
 
 from linkage.spec import Pass, Spec
 
@@ -32,10 +35,45 @@ class PassStats:
         return asdict(self)
 
 
-def _block(left: pd.DataFrame, right: pd.DataFrame | None, p: Pass) -> pd.MultiIndex:
-    indexer = recordlinkage.Index()
-    indexer.block(left_on=list(p.on), right_on=list(p.right_on or p.on))
-    return indexer.index(left) if right is None else indexer.index(left, right)
+def _codes(left: pd.DataFrame, right: pd.DataFrame | None, p: Pass) -> tuple[np.ndarray, np.ndarray | None]:
+    """Block codes (one integer per distinct key) of the left rows on `on` and of the right
+    rows on `right_on`, in one code space."""
+    keys = [f"k{i}" for i in range(len(p.on))]
+    lk = pd.DataFrame(dict(zip(keys, (left[c].to_numpy() for c in p.on), strict=True)))
+    if right is None:
+        return lk.groupby(keys, sort=False).ngroup().to_numpy(dtype=np.int64), None
+    rk = pd.DataFrame(dict(zip(keys, (right[c].to_numpy() for c in (p.right_on or p.on)), strict=True)))
+    both = pd.concat([lk, rk], ignore_index=True).groupby(keys, sort=False).ngroup().to_numpy(dtype=np.int64)
+    return both[: len(lk)], both[len(lk) :]
+
+
+def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Concatenated aranges: starts[i] .. starts[i] + lengths[i] - 1 for every i."""
+    total = int(lengths.sum())
+    offsets = np.repeat(np.cumsum(lengths) - lengths, lengths)
+    return np.repeat(starts, lengths) + (np.arange(total, dtype=np.int64) - offsets)
+
+
+def _block(left: pd.DataFrame, right: pd.DataFrame | None, p: Pass) -> tuple[np.ndarray, np.ndarray]:
+    """Positions (in `left`, `right`; right defaults to left, pairs once each, i < j) of the
+    pairs whose key columns are equal."""
+    lcode, rcode = _codes(left, right, p)
+    lorder = np.argsort(lcode, kind="stable")
+    lsorted = lcode[lorder]
+    if rcode is None:  # one frame: pairs i < j within each block
+        block_end = np.searchsorted(lsorted, lsorted, side="right")
+        pos = np.arange(len(lsorted), dtype=np.int64)
+        n = block_end - pos - 1
+        i = np.repeat(pos, n)
+        j = _ranges(pos + 1, n)
+        return lorder[i], lorder[j]
+    rorder = np.argsort(rcode, kind="stable")
+    rsorted = rcode[rorder]
+    start = np.searchsorted(rsorted, lsorted, side="left")
+    n = np.searchsorted(rsorted, lsorted, side="right") - start
+    i = np.repeat(np.arange(len(lsorted), dtype=np.int64), n)
+    j = _ranges(start, n)
+    return lorder[i], rorder[j]
 
 
 def in_pass(pairs: pd.DataFrame, spec: Spec, name: str) -> np.ndarray:
@@ -97,9 +135,11 @@ def candidate_pairs(
         sub_r = variants.dropna(subset=list(p.right_on or p.on))
         key = np.array([], dtype=np.int64)
         if not (sub_l.empty or sub_r.empty):
-            idx = _block(sub_l, None if (new is None and p.symmetric) else sub_r, p)
-            a = idx.get_level_values(0).to_numpy(dtype=np.int64)
-            b = idx.get_level_values(1).to_numpy(dtype=np.int64)
+            one_frame = new is None and p.symmetric
+            pos_l, pos_r = _block(sub_l, None if one_frame else sub_r, p)
+            a = sub_l.index.to_numpy(dtype=np.int64)[pos_l]
+            b = (sub_l if one_frame else sub_r).index.to_numpy(dtype=np.int64)[pos_r]
+            del pos_l, pos_r
             lo, hi = np.minimum(a, b), np.maximum(a, b)
             keep = (lo != hi) & (node[lo] != node[hi])
             if spec.link_only:

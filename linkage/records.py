@@ -59,9 +59,11 @@ def build_variants(records: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Assign each record its node and variant; return (records with `node`, `variant`), variants."""
     r = records.copy()
     keyed = r["source_person_key"].notna()
-    r["node"] = np.where(
+    node = np.where(
         keyed, r["source"] + "|k|" + r["source_person_key"].fillna(""), r["source"] + "|r|" + r["record_id"]
     )
+    codes, uniq = pd.factorize(node)
+    r["node"] = uniq[codes]  # one string object per node, not per record
     r["variant"] = r.groupby(VARIANT_KEY, sort=True, dropna=False).ngroup().to_numpy()
     variants = r.drop_duplicates("variant").set_index("variant").sort_index()
     variants = variants[["node", "source", *VARIANT_COLUMNS]].copy()
@@ -141,7 +143,7 @@ def records_from_deliveries(landing, as_of=None) -> tuple[pd.DataFrame, object]:
                 f"from read_parquet([{paths}], filename = true, union_by_name = true)) x "
                 f"where rk = 1 and coalesce({status}, '') not in ({retracted})"
             )
-        df = con.execute(sql).df()
+        df = con.sql(sql).to_arrow_table().to_pandas()  # one Python object per distinct value
         df.insert(0, "source", name)
         frames.append(df)
     con.close()
