@@ -30,6 +30,7 @@ class PassStats:
     reduction_ratio: float  # 1 - pairs / comparable pairs
     true_pairs_found: int | None = None  # with ground truth
     pair_completeness: float | None = None  # true pairs found / true pairs
+    oversized_blocks: int = 0  # blocks left to the other passes (more identities than max_block)
 
     def row(self) -> dict:
         return asdict(self)
@@ -54,10 +55,35 @@ def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     return np.repeat(starts, lengths) + (np.arange(total, dtype=np.int64) - offsets)
 
 
-def _block(left: pd.DataFrame, right: pd.DataFrame | None, p: Pass) -> tuple[np.ndarray, np.ndarray]:
+def _block(
+    left: pd.DataFrame, right: pd.DataFrame | None, p: Pass, max_block: int
+) -> tuple[np.ndarray, np.ndarray, int]:
     """Positions (in `left`, `right`; right defaults to left, pairs once each, i < j) of the
-    pairs whose key columns are equal."""
+    pairs whose key columns are equal, and the number of blocks skipped for their size. The
+    size of a block is its rows on the right (everything), so that a run over new records skips
+    the blocks a run over everything would; passes whose two sides are keyed differently
+    (swapped names or dates) find a pair from either side, so they are never capped."""
     lcode, rcode = _codes(left, right, p)
+    size = np.bincount(lcode if rcode is None else rcode) if p.symmetric else np.array([], dtype=np.int64)
+    big = np.flatnonzero(size > max_block)
+    if len(big):
+        lcode = np.where(np.isin(lcode, big), -1, lcode)
+        if rcode is not None:
+            rcode = np.where(np.isin(rcode, big), -1, rcode)
+        keep = lcode >= 0
+        positions = np.flatnonzero(keep)
+        lcode = lcode[keep]
+        if rcode is not None:
+            rkeep = np.flatnonzero(rcode >= 0)
+            i, j = _pairs(lcode, rcode[rkeep])
+            return positions[i], rkeep[j], len(big)
+        i, j = _pairs(lcode, None)
+        return positions[i], positions[j], len(big)
+    i, j = _pairs(lcode, rcode)
+    return i, j, 0
+
+
+def _pairs(lcode: np.ndarray, rcode: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     lorder = np.argsort(lcode, kind="stable")
     lsorted = lcode[lorder]
     if rcode is None:  # one frame: pairs i < j within each block
@@ -125,18 +151,18 @@ def candidate_pairs(
     pass and for the union."""
     keys, bits, stats = [], [], []
     left = variants if new is None else variants.loc[new]
-    node = variants["node"].to_numpy()
-    source = variants["source"].to_numpy()
+    node = pd.factorize(variants["node"])[0]
+    source = pd.factorize(variants["source"])[0]
     comparable = max(comparable_pairs(variants, spec, new), 1)
     total_true = true_pairs(variants, label, spec, new) if label is not None else None
     seen = np.array([], dtype=np.int64)
     for i, p in enumerate(spec.passes):
         sub_l = left.dropna(subset=list(p.on))
         sub_r = variants.dropna(subset=list(p.right_on or p.on))
-        key = np.array([], dtype=np.int64)
+        key, oversized = np.array([], dtype=np.int64), 0
         if not (sub_l.empty or sub_r.empty):
             one_frame = new is None and p.symmetric
-            pos_l, pos_r = _block(sub_l, None if one_frame else sub_r, p)
+            pos_l, pos_r, oversized = _block(sub_l, None if one_frame else sub_r, p, spec.max_block)
             a = sub_l.index.to_numpy(dtype=np.int64)[pos_l]
             b = (sub_l if one_frame else sub_r).index.to_numpy(dtype=np.int64)[pos_r]
             del pos_l, pos_r
@@ -150,6 +176,7 @@ def candidate_pairs(
         keys.append(key)
         bits.append(np.full(len(key), 1 << i, dtype=np.uint16))
         stats.append(_stats(p.name, key, len(fresh), comparable, label, total_true))
+        stats[-1].oversized_blocks = oversized
     key = np.concatenate(keys) if keys else np.array([], dtype=np.int64)
     bit = np.concatenate(bits) if bits else np.array([], dtype=np.uint16)
     order = np.argsort(key, kind="stable")
@@ -158,6 +185,7 @@ def candidate_pairs(
     union = key[starts]
     mask = np.bitwise_or.reduceat(bit, starts) if len(key) else bit
     stats.append(_stats(UNION, union, len(union), comparable, label, total_true))
+    stats[-1].oversized_blocks = sum(s.oversized_blocks for s in stats[:-1])
     pairs = pd.DataFrame({"a": union >> 32, "b": union & ((1 << 32) - 1), "passes": mask.astype(np.uint16)})
     return pairs, stats
 

@@ -36,7 +36,7 @@ DDL = [
     """create table if not exists linkage.blocking_passes (
         run_id bigint not null, as_of date, pass varchar not null, pass_order integer not null, pairs bigint,
         new_pairs bigint, reduction_ratio double precision, true_pairs_found bigint,
-        pair_completeness double precision)""",
+        pair_completeness double precision, oversized_blocks bigint)""",
     """create table if not exists linkage.match_rates (
         run_id bigint not null, as_of date, source varchar, dimension varchar, value varchar, records bigint,
         linked_to_treatment bigint, rate double precision, true_rate double precision)""",

