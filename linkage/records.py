@@ -84,12 +84,14 @@ def build_variants(records: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     return r, variants
 
 
-def learn_aliases(records: pd.DataFrame, column: str, min_nodes: int = 2, min_share: float = 0.01) -> frozenset:
+def learn_aliases(records: pd.DataFrame, column: str, min_nodes: int = 2, min_lift: float = 5.0) -> frozenset:
     """Pairs of values ("a|b", a < b) that sources already know to be one person's: both
-    appear under one source person key in at least `min_nodes` nodes and in at least
-    `min_share` of the nodes holding the rarer of the two with some other value. Nicknames
-    (BILL and WILLIAM) repeat across many people; typing errors and aliases rarely repeat, and
-    twins never share a node."""
+    appear under one source person key in at least `min_nodes` nodes, and at least `min_lift`
+    times as often as two values of such nodes would by chance (nodes holding a and another
+    value, times nodes holding b and another, over all nodes holding two values or more).
+    Nicknames (BILL and WILLIAM) repeat across many people; typing errors rarely repeat, an
+    alias name recorded by the police pairs common names about as often as chance does, and
+    twins never share a key."""
     keyed = records[records["source_person_key"].notna() & records[column].notna()]
     per_node = keyed[["node", column]].drop_duplicates()
     per_node = per_node[per_node.groupby("node")[column].transform("size") > 1]
@@ -99,8 +101,8 @@ def learn_aliases(records: pd.DataFrame, column: str, min_nodes: int = 2, min_sh
     pairs = pairs[pairs[f"{column}_a"] < pairs[f"{column}_b"]]
     counts = pairs.groupby([f"{column}_a", f"{column}_b"]).size().rename("n").reset_index()
     holders = per_node[column].value_counts()
-    rarer = np.minimum(counts[f"{column}_a"].map(holders), counts[f"{column}_b"].map(holders))
-    keep = (counts["n"] >= min_nodes) & (counts["n"] >= min_share * rarer)
+    expected = counts[f"{column}_a"].map(holders) * counts[f"{column}_b"].map(holders) / per_node["node"].nunique()
+    keep = (counts["n"] >= min_nodes) & (counts["n"] >= min_lift * expected)
     return frozenset((counts[f"{column}_a"] + "|" + counts[f"{column}_b"])[keep])
 
 
