@@ -171,8 +171,12 @@ def candidate_pairs(
             if spec.link_only:
                 keep &= source[lo] != source[hi]
             key = np.unique(lo[keep] * np.int64(1 << 32) + hi[keep])
-        fresh = np.setdiff1d(key, seen, assume_unique=True)
-        seen = np.union1d(seen, fresh)
+        # key and seen are sorted and unique: membership by binary search, union by merging runs
+        at = np.searchsorted(seen, key)
+        found = at < len(seen)
+        found[found] = seen[at[found]] == key[found]
+        fresh = key[~found]
+        seen = np.sort(np.concatenate([seen, fresh]), kind="stable")
         keys.append(key)
         bits.append(np.full(len(key), 1 << i, dtype=np.uint16))
         stats.append(_stats(p.name, key, len(fresh), comparable, label, total_true))
