@@ -1,75 +1,204 @@
-"""Blocking: several recordlinkage passes whose union keeps nearly every true pair."""
+"""Blocking: several passes whose union keeps nearly every true pair.
+
+Each pass is a standard blocking index, as `recordlinkage.Index().block(...)` defines it: the
+pairs whose key columns are equal. recordlinkage builds it by merging the frame with itself on
+the key columns (every block's k*k rows, both ways round, object columns), which ran out of
+memory at a million people; here each block's key becomes an integer code and each pair is made
+once, with numpy. The union is kept as (a, b, passes) with a < b (variant numbers) and a bitmask
+of the passes that found the pair. With ground truth labels, each pass and the union also report
+pair completeness (share of the true pairs found) and reduction ratio (1 - pairs / all
+comparable pairs).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
-import recordlinkage
 
-# Each pass: a name and the variant columns that must be equal.
-PASSES: dict[str, list[str]] = {
-    "dob+soundex": ["date_of_birth", "surname_soundex_token"],
-    "dob+forename_initial": ["date_of_birth", "forename_initial"],
-    "swapped_dob+soundex": ["dob_swapped", "surname_soundex_token"],
-    "names+birth_year": ["forename_token", "surname_token", "birth_year"],
-    "names+birth_day": ["forename_token", "surname_token", "birth_month", "birth_day"],
-    "soundex+initial+postcode": ["surname_soundex_token", "forename_initial", "postcode_district"],
-    "forename+birth_year+postcode": ["forename_token", "birth_year", "postcode_district"],
-}
+from linkage.spec import Pass, Spec
+
+UNION = "union"
 
 
 @dataclass
 class PassStats:
     name: str
-    pairs: int
-    new_pairs: int
+    pairs: int  # pairs the pass found (different nodes; across sources if link only)
+    new_pairs: int  # of them, pairs no earlier pass found
+    reduction_ratio: float  # 1 - pairs / comparable pairs
+    true_pairs_found: int | None = None  # with ground truth
+    pair_completeness: float | None = None  # true pairs found / true pairs
+    oversized_blocks: int = 0  # blocks left to the other passes (more identities than max_block)
+
+    def row(self) -> dict:
+        return asdict(self)
 
 
-def _block(left: pd.DataFrame, right: pd.DataFrame | None, on: list[str], swap: bool) -> pd.MultiIndex:
-    indexer = recordlinkage.Index()
-    if swap:  # the left's swapped date against the right's date, and the other way round
-        l_on, r_on = on, ["date_of_birth" if c == "dob_swapped" else c for c in on]
-        indexer.block(left_on=l_on, right_on=r_on)
-        return indexer.index(left, right if right is not None else left)
-    indexer.block(left_on=on, right_on=on)
-    return indexer.index(left) if right is None else indexer.index(left, right)
+def _codes(left: pd.DataFrame, right: pd.DataFrame | None, p: Pass) -> tuple[np.ndarray, np.ndarray | None]:
+    """Block codes (one integer per distinct key) of the left rows on `on` and of the right
+    rows on `right_on`, in one code space."""
+    keys = [f"k{i}" for i in range(len(p.on))]
+    lk = pd.DataFrame(dict(zip(keys, (left[c].to_numpy() for c in p.on), strict=True)))
+    if right is None:
+        return lk.groupby(keys, sort=False).ngroup().to_numpy(dtype=np.int64), None
+    rk = pd.DataFrame(dict(zip(keys, (right[c].to_numpy() for c in (p.right_on or p.on)), strict=True)))
+    both = pd.concat([lk, rk], ignore_index=True).groupby(keys, sort=False).ngroup().to_numpy(dtype=np.int64)
+    return both[: len(lk)], both[len(lk) :]
 
 
-def candidate_pairs(variants: pd.DataFrame, new: pd.Index | None = None) -> tuple[pd.DataFrame, list[PassStats]]:
-    """Candidate variant pairs (a < b, different nodes) from every pass, with a boolean column per
-    pass saying which passes found the pair. With `new`, only pairs involving a new variant."""
-    frames, stats, seen = [], [], set()
+def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Concatenated aranges: starts[i] .. starts[i] + lengths[i] - 1 for every i."""
+    total = int(lengths.sum())
+    offsets = np.repeat(np.cumsum(lengths) - lengths, lengths)
+    return np.repeat(starts, lengths) + (np.arange(total, dtype=np.int64) - offsets)
+
+
+def _block(
+    left: pd.DataFrame, right: pd.DataFrame | None, p: Pass, max_block: int
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Positions (in `left`, `right`; right defaults to left, pairs once each, i < j) of the
+    pairs whose key columns are equal, and the number of blocks skipped for their size. The
+    size of a block is its rows on the right (everything), so that a run over new records skips
+    the blocks a run over everything would; passes whose two sides are keyed differently
+    (swapped names or dates) find a pair from either side, so they are never capped."""
+    lcode, rcode = _codes(left, right, p)
+    size = np.bincount(lcode if rcode is None else rcode) if p.symmetric else np.array([], dtype=np.int64)
+    big = np.flatnonzero(size > max_block)
+    if len(big):
+        lcode = np.where(np.isin(lcode, big), -1, lcode)
+        if rcode is not None:
+            rcode = np.where(np.isin(rcode, big), -1, rcode)
+        keep = lcode >= 0
+        positions = np.flatnonzero(keep)
+        lcode = lcode[keep]
+        if rcode is not None:
+            rkeep = np.flatnonzero(rcode >= 0)
+            i, j = _pairs(lcode, rcode[rkeep])
+            return positions[i], rkeep[j], len(big)
+        i, j = _pairs(lcode, None)
+        return positions[i], positions[j], len(big)
+    i, j = _pairs(lcode, rcode)
+    return i, j, 0
+
+
+def _pairs(lcode: np.ndarray, rcode: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    lorder = np.argsort(lcode, kind="stable")
+    lsorted = lcode[lorder]
+    if rcode is None:  # one frame: pairs i < j within each block
+        block_end = np.searchsorted(lsorted, lsorted, side="right")
+        pos = np.arange(len(lsorted), dtype=np.int64)
+        n = block_end - pos - 1
+        i = np.repeat(pos, n)
+        j = _ranges(pos + 1, n)
+        return lorder[i], lorder[j]
+    rorder = np.argsort(rcode, kind="stable")
+    rsorted = rcode[rorder]
+    start = np.searchsorted(rsorted, lsorted, side="left")
+    n = np.searchsorted(rsorted, lsorted, side="right") - start
+    i = np.repeat(np.arange(len(lsorted), dtype=np.int64), n)
+    j = _ranges(start, n)
+    return lorder[i], rorder[j]
+
+
+def in_pass(pairs: pd.DataFrame, spec: Spec, name: str) -> np.ndarray:
+    bit = [p.name for p in spec.passes].index(name)
+    return (pairs["passes"].to_numpy() >> bit) & 1 == 1
+
+
+def comparable_pairs(variants: pd.DataFrame, spec: Spec, new: pd.Index | None = None) -> int:
+    """All pairs blocking could have proposed: every pair (involving a new variant, with `new`)
+    of different nodes, and across sources when linking only."""
+
+    def count(frame: pd.DataFrame) -> int:
+        if spec.link_only:
+            n = frame["source"].value_counts().to_numpy(dtype=np.int64)
+            return int((n.sum() ** 2 - (n**2).sum()) // 2)
+        k = frame["node"].value_counts().to_numpy(dtype=np.int64)
+        return int(len(frame) * (len(frame) - 1) // 2 - (k * (k - 1) // 2).sum())
+
+    total = count(variants)
+    if new is None:
+        return total
+    return total - count(variants.drop(index=new))
+
+
+def true_pairs(variants: pd.DataFrame, label: np.ndarray, spec: Spec, new: pd.Index | None = None) -> int:
+    """Pairs of variants of one true person (labels) that are in different nodes (and sources,
+    when linking only); with `new`, those involving a new variant."""
+
+    def count(frame: pd.DataFrame, lab: np.ndarray) -> int:
+        f = pd.DataFrame({"t": lab, "g": frame["source" if spec.link_only else "node"].to_numpy()})
+        f = f[f["t"] >= 0]
+        n = f.groupby("t").size().to_numpy(dtype=np.int64)
+        k = f.groupby(["t", "g"]).size().to_numpy(dtype=np.int64)
+        return int((n * (n - 1) // 2).sum() - (k * (k - 1) // 2).sum())
+
+    total = count(variants, label)
+    if new is None:
+        return total
+    old = ~variants.index.isin(new)
+    return total - count(variants[old], label[old])
+
+
+def candidate_pairs(
+    variants: pd.DataFrame, spec: Spec, new: pd.Index | None = None, label: np.ndarray | None = None
+) -> tuple[pd.DataFrame, list[PassStats]]:
+    """Candidate variant pairs (a < b, different nodes) from every pass, with a bitmask `passes`
+    of the passes that found each pair. With `new`, only pairs involving a new variant. With
+    `label` (each variant's true person as an integer code, -1 unknown), pair completeness per
+    pass and for the union."""
+    keys, bits, stats = [], [], []
     left = variants if new is None else variants.loc[new]
-    node = variants["node"].to_numpy()
-    for name, on in PASSES.items():
-        swap = "dob_swapped" in on
-        sub_l = left.dropna(subset=on)
-        sub_r = variants.dropna(subset=["date_of_birth" if c == "dob_swapped" else c for c in on])
-        if sub_l.empty or sub_r.empty:
-            stats.append(PassStats(name, 0, 0))
-            continue
-        idx = _block(sub_l, None if (new is None and not swap) else sub_r, on, swap)
-        a = idx.get_level_values(0).to_numpy(dtype=np.int64)
-        b = idx.get_level_values(1).to_numpy(dtype=np.int64)
-        lo, hi = np.minimum(a, b), np.maximum(a, b)
-        keep = (lo != hi) & (node[lo] != node[hi])
-        key = np.unique(lo[keep] * np.int64(1 << 32) + hi[keep])
-        new_keys = len(np.setdiff1d(key, np.fromiter(seen, dtype=np.int64, count=len(seen)), assume_unique=True))
-        seen.update(key.tolist())
-        frames.append(pd.DataFrame({"key": key, name: True}))
-        stats.append(PassStats(name, len(key), new_keys))
-    if not frames:
-        empty = pd.DataFrame({"a": pd.Series([], dtype=np.int64), "b": pd.Series([], dtype=np.int64)})
-        return empty.assign(**{n: pd.Series([], dtype=bool) for n in PASSES}), stats
-    merged = frames[0]
-    for f in frames[1:]:
-        merged = merged.merge(f, on="key", how="outer")
-    merged = merged.sort_values("key").reset_index(drop=True)
-    for n in PASSES:
-        merged[n] = merged[n].eq(True) if n in merged else False
-    key = merged["key"].to_numpy(dtype=np.int64)
-    merged.insert(0, "a", key >> 32)
-    merged.insert(1, "b", key & ((1 << 32) - 1))
-    return merged.drop(columns="key"), stats
+    node = pd.factorize(variants["node"])[0]
+    source = pd.factorize(variants["source"])[0]
+    comparable = max(comparable_pairs(variants, spec, new), 1)
+    total_true = true_pairs(variants, label, spec, new) if label is not None else None
+    seen = np.array([], dtype=np.int64)
+    for i, p in enumerate(spec.passes):
+        sub_l = left.dropna(subset=list(p.on))
+        sub_r = variants.dropna(subset=list(p.right_on or p.on))
+        key, oversized = np.array([], dtype=np.int64), 0
+        if not (sub_l.empty or sub_r.empty):
+            one_frame = new is None and p.symmetric
+            pos_l, pos_r, oversized = _block(sub_l, None if one_frame else sub_r, p, spec.max_block)
+            a = sub_l.index.to_numpy(dtype=np.int64)[pos_l]
+            b = (sub_l if one_frame else sub_r).index.to_numpy(dtype=np.int64)[pos_r]
+            del pos_l, pos_r
+            lo, hi = np.minimum(a, b), np.maximum(a, b)
+            keep = (lo != hi) & (node[lo] != node[hi])
+            if spec.link_only:
+                keep &= source[lo] != source[hi]
+            key = np.unique(lo[keep] * np.int64(1 << 32) + hi[keep])
+        # key and seen are sorted and unique: membership by binary search, union by merging runs
+        at = np.searchsorted(seen, key)
+        found = at < len(seen)
+        found[found] = seen[at[found]] == key[found]
+        fresh = key[~found]
+        seen = np.sort(np.concatenate([seen, fresh]), kind="stable")
+        keys.append(key)
+        bits.append(np.full(len(key), 1 << i, dtype=np.uint16))
+        stats.append(_stats(p.name, key, len(fresh), comparable, label, total_true))
+        stats[-1].oversized_blocks = oversized
+    key = np.concatenate(keys) if keys else np.array([], dtype=np.int64)
+    bit = np.concatenate(bits) if bits else np.array([], dtype=np.uint16)
+    order = np.argsort(key, kind="stable")
+    key, bit = key[order], bit[order]
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if len(key) else np.array([], dtype=np.int64)
+    union = key[starts]
+    mask = np.bitwise_or.reduceat(bit, starts) if len(key) else bit
+    stats.append(_stats(UNION, union, len(union), comparable, label, total_true))
+    stats[-1].oversized_blocks = sum(s.oversized_blocks for s in stats[:-1])
+    pairs = pd.DataFrame({"a": union >> 32, "b": union & ((1 << 32) - 1), "passes": mask.astype(np.uint16)})
+    return pairs, stats
+
+
+def _stats(name, key, new_pairs, comparable, label, total_true) -> PassStats:
+    s = PassStats(name, len(key), int(new_pairs), 1.0 - len(key) / comparable)
+    if label is not None:
+        la, lb = label[key >> 32], label[key & ((1 << 32) - 1)]
+        found = int(np.sum((la == lb) & (la >= 0)))
+        s.true_pairs_found = found
+        s.pair_completeness = found / total_true if total_true else 1.0
+    return s

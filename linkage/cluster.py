@@ -59,16 +59,16 @@ def node_keys(records: pd.DataFrame) -> dict:
     return keys
 
 
-def decide(node_pairs: pd.DataFrame, uf: UnionFind, link_at: float, review_at: float) -> Decisions:
-    """Accept node pairs at or above `link_at` in descending weight order, respecting constraints."""
+def decide(node_pairs: pd.DataFrame, uf: UnionFind, link_at: float, review_at: float, corroborate=None) -> Decisions:
+    """Accept node pairs at or above `link_at` in descending weight order, respecting constraints.
+
+    `corroborate` maps a comparison to the reason given when a pair's `<comparison>_agrees` flag
+    is false: such a pair goes to clerical review however high its weight."""
     ordered = node_pairs.sort_values(["weight", "a", "b"], ascending=[False, True, True], kind="mergesort")
     links, review = [], []
     refused = 0
-    ones = np.ones(len(ordered), bool)
-    has_name = ordered["forename_agrees"].to_numpy() if "forename_agrees" in ordered else ones
-    has_dob = ordered["dob_agrees"].to_numpy() if "dob_agrees" in ordered else ones
-    rows = zip(ordered[["a", "b", "weight"]].itertuples(index=False), has_name, has_dob, strict=True)
-    for (a, b, w), named, born in rows:
+    rules = [(ordered[f"{c}_agrees"].to_numpy(), why) for c, why in (corroborate or {}).items()]
+    for i, (a, b, w) in enumerate(ordered[["a", "b", "weight"]].itertuples(index=False)):
         if w < review_at:
             break
         ra, rb = uf.find(a), uf.find(b)
@@ -77,13 +77,9 @@ def decide(node_pairs: pd.DataFrame, uf: UnionFind, link_at: float, review_at: f
         if w < link_at:
             review.append((a, b, w, "weight between review and link thresholds"))
             continue
-        if not named:
-            # Everything but the forename agrees: twins look like this, so a person decides.
-            review.append((a, b, w, "forenames disagree"))
-            continue
-        if not born:
-            # Names and address agree, birth dates do not: a father and son look like this.
-            review.append((a, b, w, "dates of birth disagree"))
+        unsure = next((why for flags, why in rules if not flags[i]), None)
+        if unsure:
+            review.append((a, b, w, unsure))
             continue
         why = uf.conflict(ra, rb)
         if why:

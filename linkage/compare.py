@@ -1,22 +1,23 @@
 """Comparison vectors of variant pairs, as recordlinkage features, fully vectorised.
 
-Levels (higher = closer; -1 = a value is missing, which counts neither for nor against):
-- names: 3 same token; 2 Dice of the Bloom filters >= 0.85; 1 Dice >= 0.6; 0 otherwise
-- date of birth: 3 equal; 2 day and month swapped; 1 one of day, month, year differs; 0 otherwise
-- sex: 1 equal; 0 different (U is missing); postcode district: 1 equal; 0 different
+Each comparison of a `Spec` (linkage.spec) becomes one recordlinkage feature; levels are int8,
+higher = closer, -1 = a value is missing (counts neither for nor against). Names compare by
+token, then learned alias pairs, then Dice of 512-bit bigram Bloom filters (popcount over 64-bit
+words, no Python loop per pair). Clear strings compare by bigram Dice the same way, or by
+Jaro-Winkler or edit distance over distinct value pairs.
 """
 
 from __future__ import annotations
+
+import base64
+import hashlib
 
 import numpy as np
 import pandas as pd
 import recordlinkage
 from recordlinkage.base import BaseCompareFeature
 
-from linkage.records import bloom_words
-
-COMPARISONS = ("forename", "surname", "dob", "sex", "postcode")
-LEVELS = {"forename": 4, "surname": 4, "dob": 4, "sex": 2, "postcode": 2}
+from linkage.spec import Comparison, Spec
 
 _POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
 
@@ -32,75 +33,188 @@ def dice(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return np.where(total > 0, 2 * popcount(a & b) / np.maximum(total, 1), np.nan)
 
 
-class NameLevels(BaseCompareFeature):
-    """Token equality, else Dice similarity of the field's Bloom filters, as levels."""
+def bloom_words(encoded: pd.Series) -> np.ndarray:
+    """Base64 Bloom filters as an (n, 8) uint64 array; missing filters are all zeros."""
+    out = np.zeros((len(encoded), 8), dtype=np.uint64)
+    values = encoded.to_numpy(dtype=object)
+    present = pd.notna(values)
+    if present.any():
+        raw = b"".join(base64.b64decode(v) for v in values[present])
+        out[present] = np.frombuffer(raw, dtype=">u8").reshape(-1, 8).astype(np.uint64)
+    return out
 
-    def __init__(self, field: str, words: np.ndarray, label: str) -> None:
-        super().__init__(f"{field}_token", f"{field}_token", label=label)
-        self.words = words
+
+def bigram_words(values: pd.Series) -> np.ndarray:
+    """512-bit sets of the padded bigrams of clear strings (one bit per bigram, by hash), as
+    (n, 8) uint64: the same Dice as the extracts' Bloom filters, for data given in clear."""
+    uniq, inverse = np.unique(values.fillna("").astype(str).to_numpy(), return_inverse=True)
+    table = np.zeros((len(uniq), 8), dtype=np.uint64)
+    for i, v in enumerate(uniq):
+        if not v:
+            continue
+        s = f"_{v.strip().lower()}_"
+        for j in range(len(s) - 1):
+            bit = int.from_bytes(hashlib.blake2b(s[j : j + 2].encode(), digest_size=2).digest(), "big") % 512
+            table[i, bit // 64] |= np.uint64(1) << np.uint64(bit % 64)
+    return table[inverse]
+
+
+class NameLevels(BaseCompareFeature):
+    """Token equality, else a learned alias pair, else Dice of the Bloom filters, as levels."""
+
+    def __init__(self, c: Comparison, words: np.ndarray, aliases: frozenset | None) -> None:
+        super().__init__(c.column, c.column, label=c.name)
+        self.c, self.words, self.aliases = c, words, aliases
 
     def _compute_vectorized(self, left: pd.Series, right: pd.Series) -> np.ndarray:
         # recordlinkage indexes both sides by the pairs' MultiIndex: level 0 left, level 1 right
         a = left.index.get_level_values(0).to_numpy()
         b = right.index.get_level_values(1).to_numpy()
-        return name_levels(left.to_numpy(), right.to_numpy(), self.words[a], self.words[b])
+        tok_a, tok_b = left.to_numpy(dtype=object), right.to_numpy(dtype=object)
+        d = dice(self.words[a], self.words[b])
+        conditions, levels = [tok_a == tok_b], [self.c.exact]
+        if self.c.aliases:
+            conditions.append(alias_mask(tok_a, tok_b, self.aliases))
+            levels.append(self.c.exact - 1)
+        for i, t in reversed(list(enumerate(self.c.thresholds))):
+            conditions.append(d >= t)
+            levels.append(i + 1)
+        level = np.select(conditions, levels, 0)
+        return np.where(pd.isna(tok_a) | pd.isna(tok_b), -1, level).astype(np.int8)
 
 
-def name_levels(tok_a, tok_b, words_a, words_b) -> np.ndarray:
-    d = dice(words_a, words_b)
-    level = np.select([tok_a == tok_b, d >= 0.85, d >= 0.6], [3, 2, 1], 0)
-    return np.where(pd.isna(tok_a) | pd.isna(tok_b), -1, level).astype(np.int8)
+def alias_mask(tok_a: np.ndarray, tok_b: np.ndarray, aliases: frozenset | None) -> np.ndarray:
+    out = np.zeros(len(tok_a), bool)
+    both = pd.notna(tok_a) & pd.notna(tok_b) & (tok_a != tok_b)
+    if not aliases or not both.any():
+        return out
+    x, y = tok_a[both].astype(str), tok_b[both].astype(str)
+    first = x < y
+    lo, hi = np.where(first, x, y), np.where(first, y, x)
+    out[both] = pd.Series(np.char.add(np.char.add(lo, "|"), hi)).isin(aliases).to_numpy()
+    return out
 
 
-class DobLevels(BaseCompareFeature):
-    def __init__(self) -> None:
-        super().__init__("date_of_birth", "date_of_birth", label="dob")
+class StringLevels(BaseCompareFeature):
+    """Clear strings: equal, else similarity at each threshold (loosest first)."""
+
+    def __init__(self, c: Comparison, words: np.ndarray | None) -> None:
+        super().__init__(c.column, c.column, label=c.name)
+        self.c, self.words = c, words
 
     def _compute_vectorized(self, left: pd.Series, right: pd.Series) -> np.ndarray:
-        return dob_levels(left, right)
+        va, vb = left.to_numpy(dtype=object), right.to_numpy(dtype=object)
+        missing = pd.isna(va) | pd.isna(vb)
+        if self.c.method == "dice":
+            a = left.index.get_level_values(0).to_numpy()
+            b = right.index.get_level_values(1).to_numpy()
+            sim = dice(self.words[a], self.words[b])
+            hit = [sim >= t for t in self.c.thresholds]
+        else:
+            sim = _pairwise_unique(va, vb, missing, self.c.method)
+            if self.c.method == "edit":  # distances: at most each threshold
+                hit = [sim <= t for t in self.c.thresholds]
+            else:
+                hit = [sim >= t for t in self.c.thresholds]
+        conditions = [np.where(missing, False, va == vb), *reversed(hit)]
+        levels = [self.c.exact, *range(len(hit), 0, -1)]
+        level = np.select(conditions, levels, 0)
+        return np.where(missing, -1, level).astype(np.int8)
 
 
-def dob_levels(left: pd.Series, right: pd.Series) -> np.ndarray:
+def _pairwise_unique(va, vb, missing, method: str) -> np.ndarray:
+    """A similarity or distance per pair, computed once per distinct pair of values."""
+    import jellyfish
+
+    fn = jellyfish.jaro_winkler_similarity if method == "jaro_winkler" else jellyfish.damerau_levenshtein_distance
+    out = np.full(len(va), np.nan)
+    keep = ~missing
+    if not keep.any():
+        return out
+    pairs = pd.DataFrame({"a": va[keep], "b": vb[keep]})
+    codes = pairs.groupby(["a", "b"], sort=False).ngroup().to_numpy()
+    uniq = pairs.drop_duplicates(["a", "b"])  # first appearances, in ngroup's order
+    values = np.array([fn(str(x), str(y)) for x, y in zip(uniq["a"], uniq["b"], strict=True)], dtype=float)
+    out[keep] = values[codes]
+    return out
+
+
+class DateLevels(BaseCompareFeature):
+    def __init__(self, c: Comparison) -> None:
+        super().__init__(c.column, c.column, label=c.name)
+        self.c = c
+
+    def _compute_vectorized(self, left: pd.Series, right: pd.Series) -> np.ndarray:
+        return date_levels(left, right, self.c.within_days)
+
+
+def date_levels(left: pd.Series, right: pd.Series, within_days: int | None = None) -> np.ndarray:
     la, ra = pd.DatetimeIndex(left), pd.DatetimeIndex(right)
     ya, ma, da = la.year.to_numpy(), la.month.to_numpy(), la.day.to_numpy()
     yb, mb, db = ra.year.to_numpy(), ra.month.to_numpy(), ra.day.to_numpy()
     same = (ya == yb) & (ma == mb) & (da == db)
     swapped = (ya == yb) & (ma == db) & (da == mb)
     one_off = ((ya == yb).astype(int) + (ma == mb) + (da == db)) == 2
-    level = np.select([same, swapped, one_off], [3, 2, 1], 0)
+    top = 3 if within_days is None else 4
+    conditions, levels = [same, swapped, one_off], [top, top - 1, top - 2]
+    if within_days is not None:
+        days = np.abs((la - ra).days.to_numpy(dtype=float))
+        conditions.append(days <= within_days)
+        levels.append(1)
+    level = np.select(conditions, levels, 0)
     return np.where(la.isna() | ra.isna(), -1, level).astype(np.int8)
 
 
 class EqualLevels(BaseCompareFeature):
-    def __init__(self, column: str, label: str, missing: tuple = ()) -> None:
-        super().__init__(column, column, label=label)
-        self.missing = missing
+    def __init__(self, c: Comparison) -> None:
+        super().__init__(c.column, c.column, label=c.name)
+        self.missing = c.missing
 
     def _compute_vectorized(self, left: pd.Series, right: pd.Series) -> np.ndarray:
         a, b = left.to_numpy(dtype=object), right.to_numpy(dtype=object)
-        absent = pd.isna(a) | pd.isna(b) | np.isin(a, self.missing) | np.isin(b, self.missing)
+        absent = pd.isna(a) | pd.isna(b)
+        if self.missing:
+            absent |= np.isin(a, self.missing) | np.isin(b, self.missing)
         return np.where(absent, -1, (a == b).astype(np.int8)).astype(np.int8)
 
 
 class Comparer:
     """Computes the comparison vectors of candidate pairs with recordlinkage.Compare."""
 
-    def __init__(self, variants: pd.DataFrame) -> None:
+    def __init__(self, variants: pd.DataFrame, spec: Spec, aliases: dict[str, frozenset] | None = None) -> None:
+        self.spec = spec
         self.variants = variants.reset_index(drop=True)
-        self.words = {f: bloom_words(self.variants[f"{f}_bloom"]) for f in ("forename", "surname")}
-        self.compare = recordlinkage.Compare(
-            features=[
-                NameLevels("forename", self.words["forename"], "forename"),
-                NameLevels("surname", self.words["surname"], "surname"),
-                DobLevels(),
-                EqualLevels("sex", "sex", missing=("U",)),
-                EqualLevels("postcode_district", "postcode"),
-            ]
-        )
+        features = []
+        for c in spec.comparisons:
+            if c.kind == "name":
+                words = bloom_words(self.variants[c.bloom]) if c.bloom else bigram_words(self.variants[c.column])
+                features.append(NameLevels(c, words, (aliases or {}).get(c.name)))
+            elif c.kind == "string":
+                words = bigram_words(self.variants[c.column]) if c.method == "dice" else None
+                features.append(StringLevels(c, words))
+            elif c.kind == "date":
+                features.append(DateLevels(c))
+            else:
+                features.append(EqualLevels(c))
+        self.features = dict(zip(spec.names, features, strict=True))
+        self.compare = recordlinkage.Compare(features=features)
+        self.columns = list(dict.fromkeys(c.column for c in spec.comparisons))
 
     def vectors(self, a: np.ndarray, b: np.ndarray) -> pd.DataFrame:
+        names = list(self.spec.names)
         if len(a) == 0:
-            return pd.DataFrame({c: np.array([], dtype=np.int8) for c in COMPARISONS})
+            return pd.DataFrame({c: np.array([], dtype=np.int8) for c in names})
         index = pd.MultiIndex.from_arrays([a, b])
-        out = self.compare.compute(index, self.variants)
-        return out[list(COMPARISONS)].astype(np.int8).reset_index(drop=True)
+        out = self.compare.compute(index, self.variants[self.columns])
+        return out[names].astype(np.int8).reset_index(drop=True)
+
+    def levels(self, name: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """One comparison's levels for pairs (a, b)."""
+        if len(a) == 0:
+            return np.array([], dtype=np.int8)
+        out = np.empty(len(a), dtype=np.int8)
+        one = recordlinkage.Compare(features=[self.features[name]])
+        for s in range(0, len(a), 1_000_000):
+            index = pd.MultiIndex.from_arrays([a[s : s + 1_000_000], b[s : s + 1_000_000]])
+            out[s : s + 1_000_000] = one.compute(index, self.variants[self.columns])[name].to_numpy()
+        return out

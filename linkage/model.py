@@ -14,10 +14,9 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
-from linkage.compare import COMPARISONS, LEVELS, Comparer
-
-TF_COLUMNS = {"forename": "forename_token", "surname": "surname_token", "dob": "date_of_birth"}
-EXACT_LEVEL = {"forename": 3, "surname": 3, "dob": 3}
+from linkage.blocking import in_pass
+from linkage.compare import Comparer
+from linkage.spec import Spec
 
 
 @dataclass
@@ -29,6 +28,8 @@ class Model:
     iterations: int = 0
     # relative frequency of each value among variants, for term-frequency adjustment
     tf: dict[str, dict[str, float]] = field(default_factory=dict, repr=False)
+    # learned alias pairs per name comparison ("a|b", a < b)
+    aliases: dict[str, list[str]] = field(default_factory=dict, repr=False)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True, default=str)
@@ -37,22 +38,30 @@ class Model:
     def from_json(text: str) -> Model:
         return Model(**json.loads(text))
 
+    def fits(self, spec: Spec) -> bool:
+        """Whether this model has the comparisons and levels of `spec` (else retrain)."""
+        return all(len(self.m.get(c.name, ())) == c.levels for c in spec.comparisons)
+
+    def alias_sets(self) -> dict[str, frozenset]:
+        return {c: frozenset(v) for c, v in self.aliases.items()}
+
     def weights(self, comparison: str) -> np.ndarray:
         """log2(m/u) per level; index -1 (missing) is 0."""
         m, u = np.asarray(self.m[comparison]), np.asarray(self.u[comparison])
         return np.append(np.log2(np.clip(m, 1e-6, 1) / np.clip(u, 1e-9, 1)), 0.0)
 
-    def score(self, vectors: pd.DataFrame, tf_values: dict[str, np.ndarray] | None = None) -> np.ndarray:
+    def score(self, vectors: pd.DataFrame, spec: Spec, tf_values: dict[str, np.ndarray] | None = None) -> np.ndarray:
         """Match weight of each pair: prior log-odds plus each comparison's weight."""
         w = np.full(len(vectors), np.log2(self.prior / (1 - self.prior)))
-        for c in COMPARISONS:
+        for comp in spec.comparisons:
+            c = comp.name
             levels = vectors[c].to_numpy().astype(np.int64)
             w = w + self.weights(c)[levels]  # level -1 indexes the appended 0
-            if tf_values is not None and c in TF_COLUMNS and self.tf.get(c):
-                exact = levels == EXACT_LEVEL[c]
+            if tf_values is not None and comp.tf and self.tf.get(c):
+                exact = levels == comp.exact
                 if exact.any():
                     freq = pd.Series(tf_values[c][exact]).map(self.tf[c]).to_numpy(dtype=float)
-                    u_exact = self.u[c][EXACT_LEVEL[c]]
+                    u_exact = self.u[c][comp.exact]
                     adjust = np.log2(np.clip(u_exact, 1e-9, 1) / np.clip(np.nan_to_num(freq, nan=u_exact), 1e-9, 1))
                     w[exact] += adjust
         return w
@@ -62,13 +71,16 @@ def probability(weight: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp2(-weight))
 
 
-def estimate_u(comparer: Comparer, variants: pd.DataFrame, rng: np.random.Generator, n: int = 300_000) -> dict:
-    size = len(variants)
+def estimate_u(comparer: Comparer, variants: pd.DataFrame, rng: np.random.Generator, n: int | None = None) -> dict:
+    size, n = len(variants), n or comparer.spec.u_pairs
     a, b = rng.integers(0, size, n), rng.integers(0, size, n)
     node = variants["node"].to_numpy()
     keep = node[a] != node[b]
+    if comparer.spec.link_only:
+        source = variants["source"].to_numpy()
+        keep &= source[a] != source[b]
     vec = comparer.vectors(a[keep], b[keep])
-    return {c: _frequencies(vec[c].to_numpy(), LEVELS[c], smoothing=1.0) for c in COMPARISONS}
+    return {c.name: _frequencies(vec[c.name].to_numpy(), c.levels, smoothing=1.0) for c in comparer.spec.comparisons}
 
 
 def _frequencies(levels: np.ndarray, k: int, smoothing: float) -> list[float]:
@@ -76,17 +88,9 @@ def _frequencies(levels: np.ndarray, k: int, smoothing: float) -> list[float]:
     return list(counts / counts.sum())
 
 
-# EM sessions: pairs from a blocking pass, and the comparisons whose m it may estimate (those
-# the pass does not block on; blocked columns agree by construction and would bias the estimate).
-SESSIONS = {
-    "dob+soundex": ("forename", "sex", "postcode"),
-    "soundex+initial+postcode": ("dob", "sex"),
-    "dob+forename_initial": ("surname", "sex", "postcode"),
-}
-
-
 def _em(levels: dict[str, np.ndarray], u: dict, comparisons, iterations: int, tol: float):
-    m = {c: list(np.linspace(0.05, 1.0, LEVELS[c]) / np.linspace(0.05, 1.0, LEVELS[c]).sum()) for c in comparisons}
+    k = {c: len(u[c]) for c in comparisons}
+    m = {c: list(np.linspace(0.05, 1.0, k[c]) / np.linspace(0.05, 1.0, k[c]).sum()) for c in comparisons}
     prior, done = 0.3, 0
     for step in range(1, iterations + 1):
         done = step
@@ -100,7 +104,7 @@ def _em(levels: dict[str, np.ndarray], u: dict, comparisons, iterations: int, to
         new_m = {}
         for c in comparisons:
             lv = levels[c]
-            sums = np.bincount(lv[lv >= 0], weights=p[lv >= 0], minlength=LEVELS[c]) + 1e-3
+            sums = np.bincount(lv[lv >= 0], weights=p[lv >= 0], minlength=k[c]) + 1e-3
             new_m[c] = list(sums / sums.sum())
         shift = max(abs(new_prior - prior), *(np.abs(np.subtract(new_m[c], m[c])).max() for c in comparisons))
         prior, m = new_prior, new_m
@@ -109,23 +113,24 @@ def _em(levels: dict[str, np.ndarray], u: dict, comparisons, iterations: int, to
     return m, prior, done
 
 
-DETERMINISTIC_RECALL = 0.7
-
-
 def fit(
     vectors: pd.DataFrame,
-    passes: pd.DataFrame,
+    pairs: pd.DataFrame,
+    spec: Spec,
     u: dict,
     version: str,
-    n_variants: int,
+    comparable: int,
     iterations: int = 50,
     tol: float = 1e-6,
 ) -> Model:
-    """EM sessions for m (Splink-style, one per blocking pass), then the prior over all pairs."""
-    estimates: dict[str, list[list[float]]] = {c: [] for c in COMPARISONS}
+    """EM sessions for m (Splink-style, one per blocking pass), then the prior over all pairs.
+
+    `vectors` and `pairs` may be a sample of the candidate pairs; `comparable` is the number of
+    pairs blocking could have proposed (all pairs of variants of different nodes)."""
+    estimates: dict[str, list[list[float]]] = {c: [] for c in spec.names}
     total = 0
-    for pass_name, comparisons in SESSIONS.items():
-        sel = passes[pass_name].to_numpy()
+    for pass_name, comparisons in spec.sessions.items():
+        sel = in_pass(pairs, spec, pass_name)
         if sel.sum() < 50:
             continue
         levels = {c: vectors[c].to_numpy().astype(np.int64)[sel] for c in comparisons}
@@ -133,25 +138,28 @@ def fit(
         total += done
         for c in comparisons:
             estimates[c].append(m[c])
-    m = {c: list(np.mean(estimates[c], axis=0)) if estimates[c] else list(u[c][::-1]) for c in COMPARISONS}
+    m = {c: list(np.mean(estimates[c], axis=0)) if estimates[c] else list(u[c][::-1]) for c in spec.names}
     # The prior is the chance that two random variants are the same person (as in Splink): pairs
-    # agreeing exactly on both names and the date of birth, over an assumed recall of that
-    # deterministic rule, divided by all pairs of variants.
-    exact = (vectors["forename"] == 3) & (vectors["surname"] == 3) & (vectors["dob"] == 3)
-    all_pairs = n_variants * (n_variants - 1) / 2
-    prior = float(np.clip(exact.sum() / DETERMINISTIC_RECALL / max(all_pairs, 1), 1e-12, 0.5))
+    # agreeing exactly on the deterministic rule (both names and the date of birth), over an
+    # assumed recall of that rule, divided by all comparable pairs.
+    exact = np.ones(len(vectors), bool)
+    for c in spec.prior_rule:
+        exact &= vectors[c].to_numpy() == spec.comparison(c).exact
+    share = len(vectors) / max(len(pairs), 1)  # 1 unless vectors are a sample
+    prior = float(np.clip(exact.sum() / share / spec.prior_recall / max(comparable, 1), 1e-12, 0.5))
     return Model(version, prior, m, u, iterations=total)
 
 
-def term_frequencies(records: pd.DataFrame) -> dict[str, dict[str, float]]:
-    """Relative frequency of each name token and birth date among records."""
+def term_frequencies(records: pd.DataFrame, spec: Spec) -> dict[str, dict[str, float]]:
+    """Relative frequency of each value among records, for comparisons with TF adjustment."""
     out = {}
-    for c, col in TF_COLUMNS.items():
-        values = records[col].dropna().astype(str)
-        out[c] = (values.value_counts(normalize=True)).to_dict()
+    for c in spec.comparisons:
+        if c.tf:
+            values = records[c.column].dropna().astype(str)
+            out[c.name] = (values.value_counts(normalize=True)).to_dict()
     return out
 
 
-def tf_values(variants: pd.DataFrame, a: np.ndarray) -> dict[str, np.ndarray]:
+def tf_values(variants: pd.DataFrame, a: np.ndarray, spec: Spec) -> dict[str, np.ndarray]:
     """The value whose frequency adjusts an exact agreement (the left variant's value)."""
-    return {c: variants[col].astype(str).to_numpy()[a] for c, col in TF_COLUMNS.items()}
+    return {c.name: variants[c.column].astype(str).to_numpy()[a] for c in spec.comparisons if c.tf}

@@ -10,8 +10,6 @@
 
 from __future__ import annotations
 
-import base64
-
 import numpy as np
 import pandas as pd
 
@@ -57,26 +55,16 @@ def load_records(backend, as_of=None) -> pd.DataFrame:
     return records
 
 
-def bloom_words(encoded: pd.Series) -> np.ndarray:
-    """Base64 Bloom filters as an (n, 8) uint64 array; missing filters are all zeros."""
-    out = np.zeros((len(encoded), 8), dtype=np.uint64)
-    values = encoded.to_numpy(dtype=object)
-    present = pd.notna(values)
-    if present.any():
-        raw = b"".join(base64.b64decode(v) for v in values[present])
-        out[present] = np.frombuffer(raw, dtype=">u8").reshape(-1, 8).astype(np.uint64)
-    return out
-
-
 def build_variants(records: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Assign each record its node and variant; return (records with `node`, `variant`), variants."""
     r = records.copy()
     keyed = r["source_person_key"].notna()
-    r["node"] = np.where(
+    node = np.where(
         keyed, r["source"] + "|k|" + r["source_person_key"].fillna(""), r["source"] + "|r|" + r["record_id"]
     )
-    key = r[VARIANT_KEY].astype(str).agg("\x1f".join, axis=1)
-    r["variant"] = pd.factorize(key, sort=True)[0]
+    codes, uniq = pd.factorize(node)
+    r["node"] = uniq[codes]  # one string object per node, not per record
+    r["variant"] = r.groupby(VARIANT_KEY, sort=True, dropna=False).ngroup().to_numpy()
     variants = r.drop_duplicates("variant").set_index("variant").sort_index()
     variants = variants[["node", "source", *VARIANT_COLUMNS]].copy()
     dob = variants["date_of_birth"]
@@ -94,3 +82,73 @@ def build_variants(records: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     )
     variants["dob_swapped"] = swapped.where(swappable)
     return r, variants
+
+
+def learn_aliases(records: pd.DataFrame, column: str, min_nodes: int = 2, min_lift: float = 5.0) -> frozenset:
+    """Pairs of values ("a|b", a < b) that sources already know to be one person's: both
+    appear under one source person key in at least `min_nodes` nodes, and at least `min_lift`
+    times as often as two values of such nodes would by chance (nodes holding a and another
+    value, times nodes holding b and another, over all nodes holding two values or more).
+    Nicknames (BILL and WILLIAM) repeat across many people; typing errors rarely repeat, an
+    alias name recorded by the police pairs common names about as often as chance does, and
+    twins never share a key."""
+    keyed = records[records["source_person_key"].notna() & records[column].notna()]
+    per_node = keyed[["node", column]].drop_duplicates()
+    per_node = per_node[per_node.groupby("node")[column].transform("size") > 1]
+    if per_node.empty:
+        return frozenset()
+    pairs = per_node.merge(per_node, on="node", suffixes=("_a", "_b"))
+    pairs = pairs[pairs[f"{column}_a"] < pairs[f"{column}_b"]]
+    counts = pairs.groupby([f"{column}_a", f"{column}_b"]).size().rename("n").reset_index()
+    holders = per_node[column].value_counts()
+    expected = counts[f"{column}_a"].map(holders) * counts[f"{column}_b"].map(holders) / per_node["node"].nunique()
+    keep = (counts["n"] >= min_nodes) & (counts["n"] >= min_lift * expected)
+    return frozenset((counts[f"{column}_a"] + "|" + counts[f"{column}_b"])[keep])
+
+
+def records_from_deliveries(landing, as_of=None) -> tuple[pd.DataFrame, object]:
+    """The identity block of every record as the deliveries in `landing` leave it (and the
+    latest extract date), without an event store: for a full source, the records of its latest
+    extract; for a delta source, each record's latest row unless that retracts it (quashed,
+    withdrawn). Read by DuckDB straight from the files; for benchmarks and bulk first runs."""
+    import datetime as dt
+    from pathlib import Path
+
+    import duckdb
+
+    from outcomes.eventstore.schema import RETRACTIONS
+
+    files = sorted(Path(landing).glob("*_*_*.parquet"))
+    when = {
+        f: dt.date(int(f.name.split("_")[-2][:4]), int(f.name.split("_")[-2][4:6]), int(f.name.split("_")[-2][6:]))
+        for f in files
+    }
+    if as_of is not None:
+        files = [f for f in files if when[f] <= as_of]
+    cols = ", ".join(["record_id", *IDENTITY])
+    frames = []
+    con = duckdb.connect()
+    con.execute("set memory_limit = '4GB'")
+    for name, source in SOURCES.items():
+        mine = [f for f in files if f.name.rsplit("_", 2)[0] == name]
+        if not mine:
+            continue
+        if source.delivery_type == "full":
+            latest = max(mine, key=lambda f: (when[f], f.name))
+            sql = f"select {cols} from read_parquet('{latest}')"
+        else:
+            status = source.status_column
+            retracted = ", ".join(f"'{r}'" for r in RETRACTIONS)
+            paths = ", ".join(f"'{f}'" for f in mine)
+            sql = (
+                f"select {cols} from (select *, row_number() over (partition by record_id order by filename desc) rk "
+                f"from read_parquet([{paths}], filename = true, union_by_name = true)) x "
+                f"where rk = 1 and coalesce({status}, '') not in ({retracted})"
+            )
+        df = con.sql(sql).to_arrow_table().to_pandas()  # one Python object per distinct value
+        df.insert(0, "source", name)
+        frames.append(df)
+    con.close()
+    records = pd.concat(frames, ignore_index=True)
+    records["date_of_birth"] = pd.to_datetime(records["date_of_birth"])
+    return records, max(when[f] for f in files)

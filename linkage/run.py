@@ -18,15 +18,18 @@ import pandas as pd
 import pyarrow as pa
 
 from linkage import model as fs
-from linkage.blocking import candidate_pairs
+from linkage.blocking import candidate_pairs, comparable_pairs
 from linkage.cluster import UnionFind, decide, node_keys
-from linkage.compare import COMPARISONS, Comparer
-from linkage.records import IDENTITY, build_variants, load_records
+from linkage.compare import Comparer
+from linkage.engine import CHUNK, node_pairs, score_pairs, train
+from linkage.records import IDENTITY, build_variants, learn_aliases, load_records
 from linkage.schema import DDL
+from linkage.spec import IDENTITY as SPEC
 
-LINK_AT = 3.5  # match weight (log2 odds) for an automatic link: probability about 0.92
-REVIEW_AT = -3.0  # below this a pair is a non-link; between, clerical review
+LINK_AT = SPEC.link_at  # match weight (log2 odds) for an automatic link: probability about 0.92
+REVIEW_AT = SPEC.review_at  # below this a pair is a non-link; between, clerical review
 PERSON_PREFIX = "PS"
+COMPARISONS = SPEC.names
 
 
 @dataclass
@@ -42,7 +45,9 @@ class LinkResult:
     merges: int = 0
     persons_new: int = 0
     seconds: float = 0.0
-    blocking: list = field(default_factory=list)
+    chunks: int = 0
+    stages: dict = field(default_factory=dict)  # seconds per stage
+    blocking: list = field(default_factory=list)  # (pass, pairs, new pairs, reduction ratio, completeness)
     quality: pd.DataFrame | None = None
 
     def lines(self) -> list[str]:
@@ -51,6 +56,11 @@ class LinkResult:
             f"{self.candidate_pairs:,} candidate pairs, {self.links:,} links, {self.reviews:,} to clerical review, "
             f"{self.merges:,} records moved by merges, {self.persons_new:,} new persons ({self.seconds:.1f} s)"
         ]
+        if self.blocking:
+            out.append("  blocking pass: pairs, new pairs, reduction ratio, pair completeness (true pairs found)")
+            for name, pairs, new, rr, pc in self.blocking:
+                complete = "" if pc is None else f", completeness {pc:.4f}"
+                out.append(f"    {name}: {pairs:,} pairs, {new:,} new, reduction ratio {rr:.6f}{complete}")
         if self.quality is not None:
             for q in self.quality.itertuples():
                 if pd.notna(q.pairwise_precision):
@@ -61,41 +71,35 @@ class LinkResult:
         return out
 
 
-def _node_pairs(pairs: pd.DataFrame, vec: pd.DataFrame, weight: np.ndarray, variants: pd.DataFrame) -> pd.DataFrame:
-    """Best-scoring variant pair per node pair, with the corroboration flags of that pair."""
-    node = variants["node"].to_numpy()
-    initial = variants["forename_initial"].to_numpy()
-    a, b = pairs["a"].to_numpy(), pairs["b"].to_numpy()
-    na, nb = node[a], node[b]
-    swap = na > nb
-    df = pd.DataFrame(
-        {
-            "a": np.where(swap, nb, na),
-            "b": np.where(swap, na, nb),
-            "weight": weight,
-            "va": np.where(swap, b, a),
-            "vb": np.where(swap, a, b),
-        }
-    )
-    for c in COMPARISONS:
-        df[c] = vec[c].to_numpy()
-    # Corroboration: some forename agreement (a nickname mostly keeps the initial; twins rarely
-    # share one) and birth dates that are not wholly different.
-    df["forename_agrees"] = (df["forename"] != 0) | (initial[a] == initial[b])
-    df["dob_agrees"] = df["dob"] != 0
-    df = df.sort_values(["weight", "a", "b"], ascending=[False, True, True], kind="mergesort")
-    return df.drop_duplicates(["a", "b"]).reset_index(drop=True)
-
-
-def link(backend, truth: Path | None = None, retrain: bool = False, as_of: dt.date | None = None) -> LinkResult:
+def link(
+    backend,
+    truth: Path | None = None,
+    retrain: bool = False,
+    as_of: dt.date | None = None,
+    records: pd.DataFrame | None = None,
+    chunk: int = CHUNK,
+) -> LinkResult:
+    """Link every record not linked yet. `records` (source, record_id and the identity block)
+    replaces reading the event store's as-of state, e.g. straight from deliveries; then give
+    `as_of`. With `truth`, blocking reports pair completeness and quality is measured."""
     started = time.perf_counter()
+    spec = SPEC
+    stages: dict[str, float] = {}
+    mark = [started]
+
+    def lap(stage: str) -> None:
+        now = time.perf_counter()
+        stages[stage] = round(stages.get(stage, 0.0) + now - mark[0], 3)
+        mark[0] = now
+
     with backend.transaction() as s:
         for statement in DDL:
             s.execute(statement)
         run_id = int(s.scalar("select coalesce(max(run_id), 0) + 1 from linkage.runs"))
         known = s.fetch("select source, record_id, person_id from linkage.person_records").to_pandas()
         stored = s.fetch("select model_version, model_json from linkage.models order by trained_in_run desc limit 1")
-        as_of = as_of or s.scalar("select max(extract_date) from events.deliveries where status = 'applied'")
+        if as_of is None:
+            as_of = s.scalar("select max(extract_date) from events.deliveries where status = 'applied'")
         max_person = (
             s.scalar(
                 f"select max(cast(substr(person_id, {len(PERSON_PREFIX) + 1}) as bigint)) from linkage.link_events"
@@ -103,11 +107,21 @@ def link(backend, truth: Path | None = None, retrain: bool = False, as_of: dt.da
             or 0
         )
 
-    records = load_records(backend, as_of)
-    known_key = set(zip(known["source"], known["record_id"], strict=True))
-    is_new = np.array([k not in known_key for k in zip(records["source"], records["record_id"], strict=True)])
-    model_version = stored["model_version"][0].as_py() if stored.num_rows and not retrain else f"fs-{run_id}"
-    result = LinkResult(run_id, as_of, model_version, records_new=int(is_new.sum()))
+    if records is None:
+        records = load_records(backend, as_of)
+    else:
+        records = records[["source", "record_id", *IDENTITY]].reset_index(drop=True)
+        records["date_of_birth"] = pd.to_datetime(records["date_of_birth"])
+    lap("load")
+    is_new = (
+        records[["source", "record_id"]].merge(known[["source", "record_id"]], how="left", indicator=True)["_merge"]
+        == "left_only"
+    ).to_numpy()
+    model = fs.Model.from_json(stored["model_json"][0].as_py()) if stored.num_rows and not retrain else None
+    if model is not None and not model.fits(spec):
+        model = None  # a model of other comparisons or levels: estimate a new one
+    model_version = model.version if model is not None else f"fs-{run_id}"
+    result = LinkResult(run_id, as_of, model_version, records_new=int(is_new.sum()), stages=stages)
     if not is_new.any():
         result.seconds = time.perf_counter() - started
         return result
@@ -117,24 +131,31 @@ def link(backend, truth: Path | None = None, retrain: bool = False, as_of: dt.da
     result.variants = len(variants)
     new_variants = pd.Index(np.unique(r.loc[r["is_new"], "variant"]))
     first_run = known.empty
-    pairs, stats = candidate_pairs(variants, None if first_run else new_variants)
-    result.blocking = [(p.name, p.pairs, p.new_pairs) for p in stats]
-    result.candidate_pairs = len(pairs)
-    comparer = Comparer(variants)
-    vec = comparer.vectors(pairs["a"].to_numpy(), pairs["b"].to_numpy())
-
-    if stored.num_rows and not retrain:
-        model = fs.Model.from_json(stored["model_json"][0].as_py())
+    label = _truth_labels(truth, r, len(variants)) if truth is not None else None
+    if model is None:
+        aliases = {"forename": sorted(learn_aliases(r, "forename_token"))}
+        comparer = Comparer(variants, spec, {k: frozenset(v) for k, v in aliases.items()})
     else:
-        u = fs.estimate_u(comparer, variants, np.random.default_rng(run_id))
-        model = fs.fit(vec, pairs, u, model_version, len(variants))
-        model.tf = fs.term_frequencies(records)
-    weight = model.score(vec, fs.tf_values(variants, pairs["a"].to_numpy()))
-    node_pairs = _node_pairs(pairs, vec, weight, variants)
+        comparer = Comparer(variants, spec, model.alias_sets())
+    lap("variants")
+    pairs, stats = candidate_pairs(variants, spec, None if first_run else new_variants, label)
+    lap("blocking")
+    if model is None:
+        model = train(variants, pairs, spec, comparer, model_version, comparable_pairs(variants, spec), seed=run_id)
+        model.aliases = aliases
+        model.tf = fs.term_frequencies(records, spec)
+    lap("training")
+    scored, result.chunks = score_pairs(variants, pairs, spec, comparer, model, chunk)
+    result.blocking = [(p.name, p.pairs, p.new_pairs, p.reduction_ratio, p.pair_completeness) for p in stats]
+    result.candidate_pairs = len(pairs)
+    del pairs
+    lap("scoring")
+    pairs_by_node = node_pairs(scored, variants, spec, comparer, model)
+    lap("node_pairs")
 
     # Clusters: existing persons first, as they are; then new evidence in descending weight.
-    nodes = r["node"].unique()
-    uf = UnionFind(nodes, node_keys(r))
+    node_codes, nodes = pd.factorize(r["node"])
+    uf = UnionFind(nodes.to_numpy(), node_keys(r))
     existing = r.merge(known, on=["source", "record_id"], how="inner")
     for _, group in existing.groupby("person_id", sort=True)["node"]:
         roots = [uf.find(n) for n in group.unique()]
@@ -142,15 +163,18 @@ def link(backend, truth: Path | None = None, retrain: bool = False, as_of: dt.da
             ra, rb = uf.find(roots[0]), uf.find(other)
             if ra != rb:
                 uf.union(ra, rb)
-    decisions = decide(node_pairs, uf, LINK_AT, REVIEW_AT)
+    decisions = decide(pairs_by_node, uf, spec.link_at, spec.review_at, spec.corroborate)
     result.links, result.reviews = len(decisions.links), len(decisions.review)
+    lap("clustering")
 
     # Person ids: a cluster keeps its earliest existing id; others are new, numbered in a fixed order.
-    r["root"] = [uf.find(n) for n in r["node"]]
-    existing_ids = existing.assign(root=[uf.find(n) for n in existing["node"]]).groupby("root")["person_id"].min()
+    root_of_node = np.array([uf.find(n) for n in nodes], dtype=object)
+    r["root"] = root_of_node[node_codes]
+    existing_ids = existing.assign(root=existing["node"].map(dict(zip(nodes, root_of_node, strict=True))))
+    existing_ids = existing_ids.groupby("root")["person_id"].min()
     # deterministic order of new persons: by their smallest (source, record_id)
-    first = (r["source"] + "|" + r["record_id"]).groupby(r["root"]).min().sort_values(kind="mergesort")
-    fresh = [root for root in first.index if root not in existing_ids.index]
+    first = r[["source", "record_id", "root"]].sort_values(["source", "record_id"]).drop_duplicates("root")["root"]
+    fresh = first[~first.isin(existing_ids.index)].tolist()
     new_ids = {root: f"{PERSON_PREFIX}{max_person + i + 1:09d}" for i, root in enumerate(fresh)}
     person_of_root = {**existing_ids.to_dict(), **new_ids}
     r["person_id"] = r["root"].map(person_of_root)
@@ -193,13 +217,19 @@ def link(backend, truth: Path | None = None, retrain: bool = False, as_of: dt.da
     events["weight"] = None
     events["model_version"] = model_version
 
-    decided = _decisions_table(run_id, model_version, decisions, node_pairs, r)
+    decided = _decisions_table(run_id, model_version, decisions, pairs_by_node, r)
     identities = new_rows[["source", "record_id", "node", *IDENTITY]].assign(run_id=run_id)
     identities["date_of_birth"] = identities["date_of_birth"].dt.date
+    lap("spine")
     result.seconds = time.perf_counter() - started
+    blocking = pd.DataFrame(
+        [{"run_id": run_id, "as_of": as_of, "pass": p.name, "pass_order": i, **p.row()} for i, p in enumerate(stats)]
+    ).drop(columns="name")
+    blocking = blocking.astype({"true_pairs_found": "Int64", "pair_completeness": "float64"})
     with backend.transaction() as s:
-        s.insert("linkage.identities", pa.Table.from_pandas(identities, preserve_index=False))
-        s.insert("linkage.link_events", pa.Table.from_pandas(events, preserve_index=False))
+        s.insert("linkage.blocking_passes", pa.Table.from_pandas(blocking, preserve_index=False))
+        _insert(s, "linkage.identities", identities)
+        _insert(s, "linkage.link_events", events)
         s.insert("linkage.pair_decisions", decided)
         if model_version not in (stored["model_version"].to_pylist() if stored.num_rows else []):
             s.insert(
@@ -224,7 +254,7 @@ def link(backend, truth: Path | None = None, retrain: bool = False, as_of: dt.da
                         "merges": result.merges,
                         "persons_new": result.persons_new,
                         "seconds": result.seconds,
-                        "blocking": repr(result.blocking),
+                        "blocking": repr([b[:3] for b in result.blocking]),
                         "created_at": dt.datetime.now(dt.UTC).replace(tzinfo=None),
                     }
                 ]
@@ -232,7 +262,9 @@ def link(backend, truth: Path | None = None, retrain: bool = False, as_of: dt.da
         )
     from linkage.report import write_quality
 
+    lap("write")
     result.quality = write_quality(backend, run_id, as_of, truth)
+    lap("quality")
     return result
 
 
@@ -269,3 +301,19 @@ def _decisions_table(run_id, model_version, decisions, node_pairs, r) -> pa.Tabl
         }
     )
     return pa.Table.from_pandas(out, preserve_index=False)
+
+
+def _truth_labels(truth: Path, r: pd.DataFrame, n_variants: int) -> np.ndarray:
+    """Each variant's true person as an integer code (-1 unknown), from the ground truth."""
+    t = pd.read_parquet(Path(truth) / "records.parquet", columns=["source", "record_id", "person_id"])
+    m = r[["source", "record_id", "variant"]].merge(t, on=["source", "record_id"], how="left")
+    m = m.dropna(subset=["person_id"]).drop_duplicates("variant")
+    label = np.full(n_variants, -1, dtype=np.int64)
+    label[m["variant"].to_numpy()] = pd.factorize(m["person_id"])[0]
+    return label
+
+
+def _insert(session, table: str, frame: pd.DataFrame, rows: int = 500_000) -> None:
+    """Insert a data frame in slices, so that its Arrow copy stays small whatever its size."""
+    for start in range(0, len(frame), rows):
+        session.insert(table, pa.Table.from_pandas(frame.iloc[start : start + rows], preserve_index=False))

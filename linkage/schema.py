@@ -1,4 +1,5 @@
-"""Tables of the `linkage` schema (identity stays here) and the linkage quality mart."""
+"""Tables of the `linkage` schema (identity stays here). The dbt project owns the marts; its
+`marts.linkage_quality` reads `linkage.quality`."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ IDENTITY_COLS = ", ".join(f"{c.name} {SQL_TYPES[c.type]}" for c in IDENTITY_BLOC
 
 DDL = [
     "create schema if not exists linkage",
-    "create schema if not exists marts",
     """create table if not exists linkage.runs (
         run_id bigint primary key, as_of date, model_version varchar not null, records_new bigint,
         variants bigint, candidate_pairs bigint, links bigint, reviews bigint, merges bigint, persons_new bigint,
@@ -33,6 +33,10 @@ DDL = [
         linked_records bigint, match_rate double precision, review_pairs bigint,
         pairwise_precision double precision, pairwise_recall double precision, pairwise_f1 double precision,
         cluster_precision double precision, cluster_recall double precision, cluster_f1 double precision)""",
+    """create table if not exists linkage.blocking_passes (
+        run_id bigint not null, as_of date, pass varchar not null, pass_order integer not null, pairs bigint,
+        new_pairs bigint, reduction_ratio double precision, true_pairs_found bigint,
+        pair_completeness double precision, oversized_blocks bigint)""",
     """create table if not exists linkage.match_rates (
         run_id bigint not null, as_of date, source varchar, dimension varchar, value varchar, records bigint,
         linked_to_treatment bigint, rate double precision, true_rate double precision)""",

@@ -1,0 +1,147 @@
+"""The linkage engine shared by every data set: blocking, chunked comparison and scoring,
+training, node pairs with corroboration, decisions.
+
+Work is bounded: candidate pairs are compared and scored in chunks (`score_chunk` is a pure
+function of the variants, the chunk and the model, so chunks could equally be mapped tasks), and
+only pairs at or above the review threshold are kept.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from linkage import model as fs
+from linkage.compare import Comparer
+from linkage.spec import Spec
+
+CHUNK = 1_000_000  # candidate pairs compared at once
+TRAIN_SAMPLE = 2_000_000  # candidate pairs the EM sessions see at most
+
+
+def chunks(n: int, size: int = CHUNK) -> list[slice]:
+    return [slice(i, min(i + size, n)) for i in range(0, n, size)]
+
+
+def score_chunk(
+    comparer: Comparer, model: fs.Model, spec: Spec, tf: dict[str, np.ndarray], a: np.ndarray, b: np.ndarray
+) -> pd.DataFrame:
+    """Comparison vectors and weights of one chunk of pairs; only those worth reviewing or linking."""
+    vec = comparer.vectors(a, b)
+    weight = model.score(vec, spec, {c: v[a] for c, v in tf.items()})
+    keep = weight >= spec.review_at
+    out = vec[keep].reset_index(drop=True)
+    out.insert(0, "a", a[keep])
+    out.insert(1, "b", b[keep])
+    out.insert(2, "weight", weight[keep])
+    return out
+
+
+def tf_arrays(variants: pd.DataFrame, spec: Spec) -> dict[str, np.ndarray]:
+    return {c.name: variants[c.column].astype(str).to_numpy() for c in spec.comparisons if c.tf}
+
+
+def train(
+    variants: pd.DataFrame,
+    pairs: pd.DataFrame,
+    spec: Spec,
+    comparer: Comparer,
+    version: str,
+    comparable: int,
+    seed: int,
+    sample: int = TRAIN_SAMPLE,
+) -> fs.Model:
+    """u from random pairs; m by EM sessions over (a sample of) the candidate pairs; the prior."""
+    rng = np.random.default_rng(seed)
+    u = fs.estimate_u(comparer, variants, rng)
+    if len(pairs) > sample:
+        pairs = pairs.iloc[np.sort(rng.choice(len(pairs), sample, replace=False))]
+    vec = pd.concat(
+        [comparer.vectors(pairs["a"].to_numpy()[s], pairs["b"].to_numpy()[s]) for s in chunks(len(pairs))],
+        ignore_index=True,
+    )
+    return fs.fit(vec, pairs, spec, u, version, comparable)
+
+
+def score_pairs(
+    variants: pd.DataFrame, pairs: pd.DataFrame, spec: Spec, comparer: Comparer, model: fs.Model, chunk: int = CHUNK
+) -> tuple[pd.DataFrame, int]:
+    """Chunked scoring of candidate pairs: (pairs at or above the review threshold, chunks)."""
+    tf = tf_arrays(variants, spec)
+    a_all, b_all = pairs["a"].to_numpy(), pairs["b"].to_numpy()
+    slices = chunks(len(pairs), chunk) or [slice(0, 0)]
+    parts = [score_chunk(comparer, model, spec, tf, a_all[s], b_all[s]) for s in slices]
+    return pd.concat(parts, ignore_index=True), len(slices)
+
+
+def node_pairs(
+    scored: pd.DataFrame, variants: pd.DataFrame, spec: Spec, comparer: Comparer, model: fs.Model
+) -> pd.DataFrame:
+    """Best-scoring variant pair per node pair, judged on what the two nodes hold as a whole.
+
+    A node is one person to its source, so a value missing from the best pair is taken from the
+    nodes' other variants (their best level; a father's record without a postcode does not hide
+    his other records' addresses), and the pair is re-weighted. Then a corroboration flag per
+    rule of the spec: over all variants of the two nodes, some agreement (level >= 1) where both
+    have a value. Only pairs that could link are looked at again."""
+    node = variants["node"].to_numpy()
+    a, b = scored["a"].to_numpy(), scored["b"].to_numpy()
+    na, nb = node[a], node[b]
+    swap = na > nb
+    df = pd.DataFrame(
+        {
+            "a": np.where(swap, nb, na),
+            "b": np.where(swap, na, nb),
+            "weight": scored["weight"].to_numpy(),
+            "va": np.where(swap, b, a),
+            "vb": np.where(swap, a, b),
+        }
+    )
+    for c in spec.names:
+        df[c] = scored[c].to_numpy()
+    df = df.sort_values(["weight", "a", "b"], ascending=[False, True, True], kind="mergesort")
+    df = df.drop_duplicates(["a", "b"]).reset_index(drop=True)
+    could_link = df["weight"].to_numpy() >= spec.link_at
+    levels = {c: df[c].to_numpy() for c in spec.names}
+    gaps = {c: could_link & (levels[c] == -1) for c in spec.names}
+    wanted = {c: could_link & (levels[c] < 1) for c in spec.corroborate}
+    rows = np.flatnonzero(np.logical_or.reduce([*gaps.values(), *wanted.values(), np.zeros(len(df), bool)]))
+    needed = [c for c in spec.names if gaps[c].any() or (c in wanted and wanted[c].any())]
+    best = _best_levels(df, rows, needed, variants, comparer)
+    weight = df["weight"].to_numpy().copy()
+    for c in spec.names:
+        fill = gaps[c] & (best.get(c, np.full(len(df), -1)) >= 0)
+        if fill.any():
+            new = best[c][fill]
+            weight[fill] += model.weights(c)[new]
+            df.loc[fill, c] = new
+    df["weight"] = weight
+    for c in spec.corroborate:
+        top = best.get(c, levels[c])
+        df[f"{c}_agrees"] = (levels[c] >= 1) | ~wanted[c] | (top >= 1) | (top == -1)
+    return df
+
+
+def _best_levels(df: pd.DataFrame, rows: np.ndarray, names: list[str], variants: pd.DataFrame, comparer: Comparer):
+    """For the node pairs in `rows`, the best level of each comparison over all pairs of the two
+    nodes' variants (-1 when no pair has both values); other rows keep their own level."""
+    out = {c: df[c].to_numpy().copy() for c in names}
+    if len(rows) == 0 or not names:
+        return out
+    codes, uniq = pd.factorize(variants["node"].to_numpy(), sort=True)
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(uniq) + 1))
+    xa = np.searchsorted(uniq, df["a"].to_numpy()[rows])
+    xb = np.searchsorted(uniq, df["b"].to_numpy()[rows])
+    size = (bounds[xa + 1] - bounds[xa]) * (bounds[xb + 1] - bounds[xb])
+    row = np.repeat(rows, size)
+    la, lb = [], []
+    for x, y in zip(xa, xb, strict=True):
+        va, vb = order[bounds[x] : bounds[x + 1]], order[bounds[y] : bounds[y + 1]]
+        la.append(np.repeat(va, len(vb)))
+        lb.append(np.tile(vb, len(va)))
+    a, b = np.concatenate(la), np.concatenate(lb)
+    for c in names:
+        top = pd.Series(comparer.levels(c, a, b)).groupby(row).max()
+        out[c][top.index.to_numpy()] = top.to_numpy()
+    return out

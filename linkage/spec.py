@@ -1,0 +1,144 @@
+"""What a linkage compares and how it blocks, as data: one engine serves every data set.
+
+A `Spec` names the blocking passes, the comparisons (each with its levels), the EM sessions,
+the deterministic rule that sets the prior, and the corroboration rules. The pseudonymised
+identity block of the extracts (`IDENTITY`) is one spec; plain fields (names, addresses, ids in
+clear, as in FEBRL) are another, built by `linkage.plain`.
+
+Comparison kinds, levels numbered from 0 (wholly different) up to the exact level (-1 is
+missing, which counts neither for nor against):
+- ``name``: a token (HMAC or clear value), equal = exact; else a learned alias pair (two tokens
+  that one source already knows to be one person's, e.g. BILL and WILLIAM) if `aliases`; else
+  Dice of the 512-bit bigram Bloom filters at each threshold; else 0.
+- ``string``: a clear value; equal = exact; else similarity (``dice`` of bigram sets,
+  ``jaro_winkler``, or ``edit``: Damerau-Levenshtein distance, at most each threshold).
+- ``date``: equal; day and month swapped; one of day, month, year different; within
+  `within_days`; else 0.
+- ``exact``: equal or not; values in `missing` count as missing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Comparison:
+    name: str
+    kind: str  # name | string | date | exact
+    column: str
+    bloom: str | None = None  # name: column of base64 Bloom filters (else made from the clear value)
+    method: str = "dice"  # string: dice | jaro_winkler | edit
+    thresholds: tuple[float, ...] = ()
+    within_days: int | None = None  # date: a level for dates this close (aliases, keying)
+    aliases: bool = False  # name: a level for learned alias pairs
+    tf: bool = False  # term-frequency adjustment of exact agreement
+    missing: tuple = ()
+
+    @property
+    def levels(self) -> int:
+        if self.kind == "name":
+            return 2 + len(self.thresholds) + int(self.aliases)
+        if self.kind == "string":
+            return 2 + len(self.thresholds)
+        if self.kind == "date":
+            return 4 + int(self.within_days is not None)
+        return 2
+
+    @property
+    def exact(self) -> int:
+        return self.levels - 1
+
+
+@dataclass(frozen=True)
+class Pass:
+    """Pairs whose `on` columns (left) equal the `right_on` columns (right; default `on`)."""
+
+    name: str
+    on: tuple[str, ...]
+    right_on: tuple[str, ...] | None = None
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys((*self.on, *(self.right_on or ()))))
+
+    @property
+    def symmetric(self) -> bool:
+        return self.right_on is None or tuple(self.right_on) == tuple(self.on)
+
+
+@dataclass(frozen=True)
+class Spec:
+    name: str
+    comparisons: tuple[Comparison, ...]
+    passes: tuple[Pass, ...]
+    # EM sessions: pairs of one pass, and the comparisons whose m it estimates (those the pass
+    # does not block on: blocked columns agree by construction and would bias the estimate).
+    sessions: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # The prior: pairs exact on these comparisons, over an assumed recall of that rule.
+    prior_rule: tuple[str, ...] = ()
+    prior_recall: float = 0.7
+    # Pairs only across sources (link only), never within one.
+    link_only: bool = False
+    # Corroboration: a link needs, over all variants of the two nodes, some agreement (level >=
+    # 1) on these comparisons where both have a value; else it goes to clerical review.
+    corroborate: dict[str, str] = field(default_factory=dict)
+    u_pairs: int = 300_000  # random pairs for the u-probabilities
+    # A block holding more identities than this (a default or placeholder value shared by
+    # thousands: a clamped birth date) is left to the other passes; the report counts them.
+    # (Passes keyed differently on their two sides, swapped names or dates, are not capped.)
+    max_block: int = 200
+    link_at: float = 3.5
+    review_at: float = -3.0
+
+    def comparison(self, name: str) -> Comparison:
+        return next(c for c in self.comparisons if c.name == name)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.comparisons)
+
+
+# The identity block of the extracts (extracts.md): HMAC tokens, Bloom filters of bigrams,
+# initials, Soundex token, date of birth, sex, postcode district.
+IDENTITY = Spec(
+    name="identity",
+    comparisons=(
+        Comparison(
+            "forename", "name", "forename_token", bloom="forename_bloom", thresholds=(0.6, 0.85), aliases=True, tf=True
+        ),
+        Comparison("surname", "name", "surname_token", bloom="surname_bloom", thresholds=(0.6, 0.85), tf=True),
+        Comparison("dob", "date", "date_of_birth", within_days=1100, tf=True),
+        Comparison("sex", "exact", "sex", missing=("U",)),
+        Comparison("postcode", "exact", "postcode_district"),
+    ),
+    passes=(
+        Pass("dob+soundex", ("date_of_birth", "surname_soundex_token")),
+        # (date of birth with the forename initial alone made blocks that grow with the
+        # population: at a million people, tens of people share a birth date and an initial)
+        Pass("dob+forename", ("date_of_birth", "forename_token")),
+        Pass("dob+initial+postcode", ("date_of_birth", "forename_initial", "postcode_district")),
+        Pass(
+            "swapped_dob+soundex",
+            ("dob_swapped", "surname_soundex_token"),
+            ("date_of_birth", "surname_soundex_token"),
+        ),
+        Pass("names+birth_month", ("forename_token", "surname_token", "birth_year", "birth_month")),
+        Pass("names+birth_day", ("forename_token", "surname_token", "birth_month", "birth_day")),
+        Pass("soundex+initial+postcode", ("surname_soundex_token", "forename_initial", "postcode_district")),
+        Pass("forename+birth_year+postcode", ("forename_token", "birth_year", "postcode_district")),
+    ),
+    sessions={
+        "dob+soundex": ("forename", "sex", "postcode"),
+        "soundex+initial+postcode": ("dob", "sex"),
+        "dob+forename": ("surname", "sex", "postcode"),
+    },
+    prior_rule=("forename", "surname", "dob"),
+    prior_recall=0.7,
+    corroborate={
+        # Everything but the forename agrees: twins look like this (a nickname is a learned alias).
+        "forename": "forenames disagree",
+        # Names and address agree, birth dates are years apart: a father and son look like this.
+        "dob": "dates of birth disagree",
+    },
+)
