@@ -11,12 +11,14 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from outcomes.contract import SOURCES
 from outcomes.eventstore.backend import Backend, Session
@@ -30,7 +32,8 @@ from outcomes.eventstore.schema import (
 )
 from outcomes.ingest.archive import archive, read_archived
 from outcomes.ingest.landing import Delivery, check, discover
-from outcomes.ingest.rows import canonical_text, row_hashes, typed, validation_frame
+from outcomes.ingest.rows import canonical_text, row_hashes, typed
+from outcomes.ingest.validate import RulesByRow, ValidationPool, rules_by_row
 
 STATUS_EVENTS = {"active": "upsert", "amended": "amended", "quashed": "quashed", "withdrawn": "withdrawn"}
 
@@ -73,17 +76,35 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
 
 
+# A run with at least this much data to apply validates in a worker process (see `Ingestor`).
+WORKER_MIN_BYTES = 32 * 1024 * 1024
+
+
 class Ingestor:
+    """Applies deliveries to the event store.
+
+    `validate` replaces great-expectations' `validate_rows` (same signature; run in this process).
+    `workers`: 1 validates in one worker process, overlapping with applying (the next delta is
+    validated while the current delivery is applied); 0 validates in this process; None (the
+    default) uses the worker when the deliveries to apply hold at least `WORKER_MIN_BYTES` of data
+    and `validate` is the default. The outcome is the same either way.
+    """
+
     def __init__(
         self,
         backend: Backend,
         archive_root: Path,
         validate: Callable | None = None,
         clock: Callable[[], dt.datetime] = _now,
+        workers: int | None = None,
     ) -> None:
-        if validate is None:
-            from outcomes.validation import validate_rows as validate
+        if workers not in (None, 0, 1):
+            raise ValueError("workers must be None, 0 or 1")
+        if workers == 1 and validate is not None:
+            raise ValueError("a custom validate runs in this process: use workers=0 or None")
         self.backend, self.archive_root, self.validate, self.clock = backend, Path(archive_root), validate, clock
+        self.workers = 0 if validate is not None else workers
+        self._pool: ValidationPool | None = None
 
     def ensure_schema(self) -> None:
         with self.backend.transaction() as s:
@@ -97,30 +118,73 @@ class Ingestor:
             ledger = s.fetch("select delivery_id, manifest_sha256, status from events.deliveries").to_pylist()
         applied = {r["delivery_id"] for r in ledger if r["status"] == "applied"}
         rejected = {(r["delivery_id"], r["manifest_sha256"]) for r in ledger if r["status"] == "rejected"}
+
+        def due(d: Delivery) -> bool:
+            return d.data_sha256 not in applied and (d.data_sha256, d.manifest_sha256) not in rejected
+
         report = IngestReport([], 0, 0)
         found = discover(landing)
         found.sort(key=_name_key)
-        for d in found:
-            if d.data_sha256 in applied:
-                report.already_applied += 1
-                continue
-            if (d.data_sha256, d.manifest_sha256) in rejected:
-                report.already_rejected += 1
-                continue
-            outcome = self.apply(check(d))
-            d.table = None  # one delivery in memory at a time
-            (
-                applied.add(d.data_sha256)
-                if outcome.status == "applied"
-                else rejected.add((d.data_sha256, d.manifest_sha256))
-            )
-            report.outcomes.append(outcome)
-            if on_delivery:
-                on_delivery(outcome)
+        workers = self.workers
+        if workers is None:
+            size = sum(d.path.stat().st_size for d in found if due(d) and d.path.is_file())
+            workers = 1 if size >= WORKER_MIN_BYTES else 0
+        self._pool = ValidationPool() if workers else None
+        checked: set[int] = set()
+        ahead: dict[int, Future] = {}  # validations of deltas started before their turn, by position in `found`
+        try:
+            for i, d in enumerate(found):
+                if d.data_sha256 in applied:
+                    report.already_applied += 1
+                elif (d.data_sha256, d.manifest_sha256) in rejected:
+                    report.already_rejected += 1
+                else:
+                    if i not in checked:
+                        check(d)
+                        checked.add(i)
+                    if self._pool is not None:
+                        self._validate_next_delta(found, i, due, checked, ahead)
+                    outcome = self.apply(d, validated=ahead.pop(i, None))
+                    (
+                        applied.add(d.data_sha256)
+                        if outcome.status == "applied"
+                        else rejected.add((d.data_sha256, d.manifest_sha256))
+                    )
+                    report.outcomes.append(outcome)
+                    if on_delivery:
+                        on_delivery(outcome)
+                d.table = None  # at most this delivery and the next are in memory
+                ahead.pop(i, None)
+        finally:
+            for future in ahead.values():
+                future.cancel()
+            if self._pool is not None:
+                self._pool.close()
+                self._pool = None
         return report
 
+    def _validate_next_delta(self, found: list[Delivery], i: int, due, checked: set[int], ahead: dict) -> None:
+        """Start validating, in the worker, the next delivery due after position `i` if it is a delta.
+
+        A delta's validation reads only its own rows, so it can run while earlier deliveries are
+        applied; a full snapshot's depends on the state they leave, so it waits for its turn.
+        """
+        for j in range(i + 1, len(found)):
+            nxt = found[j]
+            if not due(nxt):
+                continue
+            if j not in ahead:
+                if j not in checked:
+                    check(nxt)
+                    checked.add(j)
+                if nxt.reason is None and nxt.delivery_type == "delta":
+                    ahead[j] = self._pool.submit(nxt.source, canonical_text(nxt.table, nxt.source), nxt.extract_date)
+            return
+
     # ---------------------------------------------------------------------------------------
-    def apply(self, d: Delivery) -> Outcome:
+    def apply(self, d: Delivery, validated: Future | None = None) -> Outcome:
+        """Apply one checked delivery; `validated` is the validation of all its rows already under way
+        (`rules_by_row`, deltas only)."""
         if d.reason is None:
             with self.backend.transaction() as s:
                 conflict = s.scalar(
@@ -157,9 +221,12 @@ class Ingestor:
             unchanged = np.zeros(text.num_rows, dtype=bool)
             if d.delivery_type == "full":
                 state = s.fetch(state_at_key_sql(source), {"d": d.extract_date, "s": d.seq})
-                unchanged = _same_as_state(ids, hashes, state) & ~duplicated
+                unchanged = _same_as_state(text["record_id"], hashes, state) & ~duplicated
 
-            rules = self._validate(text, ~unchanged, d.extract_date, source)
+            if validated is not None and d.delivery_type != "full":
+                rules = validated.result()
+            else:
+                rules = self._validate(text, ~unchanged, d.extract_date, source)
             bad = np.zeros(text.num_rows, dtype=bool)
             bad[list(rules)] = True
             good = ~bad
@@ -171,7 +238,7 @@ class Ingestor:
             self._quarantine(s, source, text, bad, rules, meta)
 
             if d.delivery_type == "full":
-                events = self._snapshot_events(source, text, hashes, good & ~unchanged, ids, state, meta)
+                events = self._snapshot_events(source, text, hashes, good & ~unchanged, state, meta)
             else:
                 status = text["record_status"].to_numpy(zero_copy_only=False)[good]
                 kinds = np.array([STATUS_EVENTS.get(v, "upsert") for v in status], dtype=object)
@@ -225,17 +292,18 @@ class Ingestor:
         s.insert("events.deliveries", pa.Table.from_pylist([row], schema=LEDGER_SCHEMA))
 
     # ---------------------------------------------------------------------------------------
-    def _validate(self, text: pa.Table, check: np.ndarray, extract_date: dt.date, source: str) -> dict[int, set[str]]:
+    def _validate(self, text: pa.Table, check: np.ndarray, extract_date: dt.date, source: str) -> RulesByRow:
         """Rules broken, by row position; only rows in `check` are validated."""
         positions = np.flatnonzero(check)
-        rules: dict[int, set[str]] = {}
         if not len(positions):
-            return rules
-        frame, bad_bools = validation_frame(text.take(pa.array(positions)), source)
-        result = self.validate(source, frame, extract_date)
-        for row, rule in [*zip(result.failures["row"], result.failures["rule"], strict=True), *bad_bools]:
-            rules.setdefault(int(positions[int(row)]), set()).add(rule)
-        return rules
+            return {}
+        subset = len(positions) < text.num_rows
+        rows = text.take(pa.array(positions)) if subset else text
+        if self._pool is not None:
+            found = self._pool.submit(source, rows, extract_date).result()
+        else:
+            found = rules_by_row(source, rows, extract_date, self.validate)
+        return {int(positions[row]): rules for row, rules in found.items()} if subset else found
 
     def _quarantine(
         self, s: Session, source: str, text: pa.Table, bad: np.ndarray, rules: dict[int, set[str]], meta: dict
@@ -259,13 +327,17 @@ class Ingestor:
             head = head.append_column(name, rows[name])
         s.insert(quarantine_table(source), head)
 
-    def _snapshot_events(self, source, text, hashes, write, ids, state, meta) -> pa.Table:
-        """new / changed rows of a full snapshot, and `deleted` for records it no longer holds."""
-        known = pd.Index(state["record_id"].to_pylist())
-        kinds = np.where(known.get_indexer(ids[write]) >= 0, "changed", "new").astype(object)
-        changed = _events(typed(text.filter(pa.array(write)), source), kinds, hashes.filter(pa.array(write)), meta)
-        gone = known.difference(pd.Index(ids.dropna().unique()))
-        return pa.concat_tables([changed, _deleted(source, list(gone), meta)])
+    def _snapshot_events(self, source, text, hashes, write, state, meta) -> pa.Table:
+        """new / changed rows of a full snapshot, and `deleted` for records it no longer holds (in
+        record_id order)."""
+        known = _strings(state["record_id"])
+        ids = _strings(text["record_id"])
+        mask = pa.array(write)
+        seen = pc.is_in(ids.filter(mask), value_set=known).to_numpy(zero_copy_only=False)
+        kinds = np.where(seen, "changed", "new").astype(object)
+        changed = _events(typed(text.filter(mask), source), kinds, hashes.filter(mask), meta)
+        gone = known.filter(pc.invert(pc.is_in(known, value_set=ids.drop_null())))
+        return pa.concat_tables([changed, _deleted(source, gone.take(pc.sort_indices(gone)), meta)])
 
     def _release(self, s: Session, source: str, valid_ids: pd.Series, d: Delivery) -> None:
         """Quarantined records that this delivery brings valid are released (earlier deliveries only)."""
@@ -314,7 +386,7 @@ class Ingestor:
         )
         valid = ~ids.isin(quarantined["record_id"].to_pylist()).to_numpy()
         state = s.fetch(state_at_key_sql(source), {"d": t["extract_date"], "s": t["seq"]})
-        write = valid & ~_same_as_state(ids, hashes, state)
+        write = valid & ~_same_as_state(text["record_id"], hashes, state)
         meta = {
             "delivery_id": t["delivery_id"],
             "applied_in": ledger_id,
@@ -322,7 +394,7 @@ class Ingestor:
             "seq": t["seq"],
             "ingested_at": now,
         }
-        events = self._snapshot_events(source, text, hashes, write, ids, state, meta)
+        events = self._snapshot_events(source, text, hashes, write, state, meta)
         s.insert(event_table(source), events)
         return Counter(events["event_type"].to_pylist())
 
@@ -364,11 +436,18 @@ def _name_key(d: Delivery) -> tuple:
     return (n.source, n.extract_date, n.seq, d.path.name) if n else ("~", dt.date.max, 0, d.path.name)
 
 
-def _same_as_state(ids: pd.Series, hashes: pa.Array, state: pa.Table) -> np.ndarray:
-    index = pd.Index(state["record_id"].to_pylist())
-    pos = index.get_indexer(ids)
-    state_hash = np.array([*state["row_hash"].to_pylist(), None], dtype=object)[pos]  # -1 picks None
-    return (pos >= 0) & (state_hash == np.array(hashes.to_pylist(), dtype=object))
+def _strings(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """One string array (a fetch of no rows from PostgreSQL has no type)."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks() if values.num_chunks else pa.array([], pa.string())
+    return values.cast(pa.string())
+
+
+def _same_as_state(ids: pa.Array | pa.ChunkedArray, hashes: pa.Array, state: pa.Table) -> np.ndarray:
+    """Rows whose record is in `state` with the same row_hash (`state` holds one row per record)."""
+    pos = pc.index_in(_strings(ids), value_set=_strings(state["record_id"]))
+    same = pc.equal(_strings(state["row_hash"]).take(pos), _strings(hashes))
+    return pc.fill_null(same, False).to_numpy(zero_copy_only=False)
 
 
 def _events(rows: pa.Table, kinds: np.ndarray, hashes: pa.Array, meta: dict) -> pa.Table:
@@ -380,13 +459,13 @@ def _events(rows: pa.Table, kinds: np.ndarray, hashes: pa.Array, meta: dict) -> 
         elif name == "row_hash":
             cols[name] = hashes
         else:
-            cols[name] = pa.array([meta[name]] * n, _META_TYPES[name])
+            cols[name] = pa.repeat(pa.scalar(meta[name], _META_TYPES[name]), n)
     for name in rows.column_names:
         cols[name] = rows[name]
     return pa.table(cols)
 
 
-def _deleted(source: str, record_ids: list, meta: dict) -> pa.Table:
+def _deleted(source: str, record_ids: pa.Array, meta: dict) -> pa.Table:
     n = len(record_ids)
     rows = {}
     for c in SOURCES[source].columns:
