@@ -11,9 +11,10 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -63,6 +64,14 @@ class Outcome:
             rules = ", ".join(f"{r} {n:,}" for r, n in sorted(self.quarantined_by_rule.items()))
             parts.append(f"quarantined {self.rows_quarantined:,} ({rules})")
         return "; ".join(parts)
+
+
+class Prepared(NamedTuple):
+    """A checked delivery's rows in canonical text, their hashes, and their validation if under way."""
+
+    text: pa.Table | None
+    hashes: pa.Array | None
+    validated: Future | None
 
 
 @dataclass
@@ -130,8 +139,11 @@ class Ingestor:
             size = sum(d.path.stat().st_size for d in found if due(d) and d.path.is_file())
             workers = 1 if size >= WORKER_MIN_BYTES else 0
         self._pool = ValidationPool() if workers else None
-        checked: set[int] = set()
-        ahead: dict[int, Future] = {}  # validations of deltas started before their turn, by position in `found`
+        # With the worker, a thread prepares the next delivery due while this one is applied (reading,
+        # checking, hashing: Arrow and DuckDB work that runs outside the GIL) and starts its validation
+        # if it is a delta. Only that one delivery is prepared ahead, so at most two are in memory.
+        preparer = ThreadPoolExecutor(1, thread_name_prefix="prepare-delivery") if workers else None
+        ahead: dict[int, Future] = {}  # by position in `found`
         try:
             for i, d in enumerate(found):
                 if d.data_sha256 in applied:
@@ -139,12 +151,13 @@ class Ingestor:
                 elif (d.data_sha256, d.manifest_sha256) in rejected:
                     report.already_rejected += 1
                 else:
-                    if i not in checked:
-                        check(d)
-                        checked.add(i)
-                    if self._pool is not None:
-                        self._validate_next_delta(found, i, due, checked, ahead)
-                    outcome = self.apply(d, validated=ahead.pop(i, None))
+                    prepared = ahead.pop(i).result() if i in ahead else self._prepare(d, validate_delta=False)
+                    if preparer is not None:
+                        nxt = next((j for j in range(i + 1, len(found)) if due(found[j])), None)
+                        if nxt is not None and nxt not in ahead:
+                            ahead[nxt] = preparer.submit(self._prepare, found[nxt], validate_delta=True)
+                    outcome = self.apply(d, prepared=prepared)
+                    del prepared
                     (
                         applied.add(d.data_sha256)
                         if outcome.status == "applied"
@@ -153,38 +166,38 @@ class Ingestor:
                     report.outcomes.append(outcome)
                     if on_delivery:
                         on_delivery(outcome)
-                d.table = None  # at most this delivery and the next are in memory
-                ahead.pop(i, None)
+                d.table = None
+                ahead.pop(i, None)  # prepared, then found applied meanwhile (the same data under another name)
         finally:
-            for future in ahead.values():
-                future.cancel()
+            if preparer is not None:
+                preparer.shutdown(wait=True, cancel_futures=True)
             if self._pool is not None:
-                self._pool.close()
+                self._pool.close()  # stops at once if validations are still waiting
                 self._pool = None
         return report
 
-    def _validate_next_delta(self, found: list[Delivery], i: int, due, checked: set[int], ahead: dict) -> None:
-        """Start validating, in the worker, the next delivery due after position `i` if it is a delta.
+    def _prepare(self, d: Delivery, validate_delta: bool) -> Prepared:
+        """Check a delivery against its manifest and the spec (reading it), and put its rows in canonical
+        text with their hashes; with `validate_delta`, start validating a delta's rows in the worker.
 
         A delta's validation reads only its own rows, so it can run while earlier deliveries are
         applied; a full snapshot's depends on the state they leave, so it waits for its turn.
         """
-        for j in range(i + 1, len(found)):
-            nxt = found[j]
-            if not due(nxt):
-                continue
-            if j not in ahead:
-                if j not in checked:
-                    check(nxt)
-                    checked.add(j)
-                if nxt.reason is None and nxt.delivery_type == "delta":
-                    ahead[j] = self._pool.submit(nxt.source, canonical_text(nxt.table, nxt.source), nxt.extract_date)
-            return
+        if d.table is None and d.reason is None:
+            check(d)
+        if d.reason is not None:
+            return Prepared(None, None, None)
+        text = canonical_text(d.table, d.source)
+        validated = None
+        if validate_delta and self._pool is not None and d.delivery_type == "delta":
+            validated = self._pool.submit(d.source, text, d.extract_date)
+        return Prepared(text, row_hashes(text), validated)
 
     # ---------------------------------------------------------------------------------------
-    def apply(self, d: Delivery, validated: Future | None = None) -> Outcome:
-        """Apply one checked delivery; `validated` is the validation of all its rows already under way
-        (`rules_by_row`, deltas only)."""
+    def apply(self, d: Delivery, prepared: Prepared | None = None) -> Outcome:
+        """Apply one delivery (checked and `prepared` by `_prepare`, or here)."""
+        if prepared is None:
+            prepared = self._prepare(d, validate_delta=False)
         if d.reason is None:
             with self.backend.transaction() as s:
                 conflict = s.scalar(
@@ -200,8 +213,7 @@ class Ingestor:
         if d.reason is not None:
             return self._reject(d)
         source = d.source
-        text = canonical_text(d.table, source)
-        hashes = row_hashes(text)
+        text, hashes, validated = prepared
         archived = archive(self.archive_root, source, d.data_sha256, d.path, d.table)
         now = self.clock()
         with self.backend.transaction() as s:

@@ -34,6 +34,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from outcomes.contract import SOURCES
 from outcomes.ingest.rows import validation_frame
 
 CHUNK_ROWS = 200_000
@@ -69,6 +70,8 @@ def rules_by_row(
 ) -> RulesByRow:
     """The rules each row of `text` (a delivery's canonical text) breaks, by row position; rows
     breaking none are absent."""
+    if source not in SOURCES:
+        raise ValueError(f"unknown source {source!r}")
     if validate is None:
         from outcomes.validation import validate_rows as validate
     rules: RulesByRow = {}
