@@ -127,9 +127,8 @@ def test_worker_and_in_process_ingests_give_the_same_warehouse(corrupted, tmp_pa
     in_process = _warehouse(landing, tmp_path / "a", workers=0)
     with_worker = _warehouse(landing, tmp_path / "b", workers=1)
     assert with_worker == in_process
-    assert (
-        sum(len(rows) for rows in in_process[2].values()) == 6
-    )  # the corrupted rows (both of each repeated record_id), quarantined
+    # the corrupted rows are quarantined (both rows of each repeated record_id)
+    assert sum(len(rows) for rows in in_process[2].values()) == 6
 
 
 def test_workers_argument_is_checked(tmp_path):
