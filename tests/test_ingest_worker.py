@@ -117,16 +117,25 @@ def _warehouse(landing: Path, work: Path, workers: int) -> tuple[dict, list, dic
                     f"select * exclude (ingested_at) from quarantine.{source}_rows order by delivery_id, row_number"
                 )
                 quarantined[source] = rows.to_pylist()
-        lines = [o.line() for o in report.outcomes]
+        lines = [o.line() for o in report.outcomes] + [f"{report.already_applied} already applied"]
     return digest, lines, quarantined
 
 
 def test_worker_and_in_process_ingests_give_the_same_warehouse(corrupted, tmp_path):
     landing = tmp_path / "landing"
     shutil.copytree(corrupted, landing)
+    # the same data again under the next seq: prepared ahead, then found already applied
+    data = sorted(landing.glob("benefits_*.parquet"))[1]
+    again = data.with_name(data.name.replace("_01.", "_02."))
+    shutil.copy(data, again)
+    shutil.copy(
+        data.with_name(data.name.replace(".parquet", ".manifest.json")),
+        again.with_suffix("").with_suffix(".manifest.json"),
+    )
     in_process = _warehouse(landing, tmp_path / "a", workers=0)
     with_worker = _warehouse(landing, tmp_path / "b", workers=1)
     assert with_worker == in_process
+    assert in_process[1][-1] == "1 already applied"
     # the corrupted rows are quarantined (both rows of each repeated record_id)
     assert sum(len(rows) for rows in in_process[2].values()) == 6
 

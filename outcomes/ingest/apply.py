@@ -146,12 +146,16 @@ class Ingestor:
         ahead: dict[int, Future] = {}  # by position in `found`
         try:
             for i, d in enumerate(found):
-                if d.data_sha256 in applied:
-                    report.already_applied += 1
-                elif (d.data_sha256, d.manifest_sha256) in rejected:
-                    report.already_rejected += 1
+                early = ahead.pop(i, None)
+                if not due(d):  # e.g. the same data as a delivery just applied, under another name
+                    if d.data_sha256 in applied:
+                        report.already_applied += 1
+                    else:
+                        report.already_rejected += 1
+                    if early is not None:
+                        early.exception()  # wait for it, whatever it found: the delivery is passed over
                 else:
-                    prepared = ahead.pop(i).result() if i in ahead else self._prepare(d, validate_delta=False)
+                    prepared = early.result() if early is not None else self._prepare(d, validate_delta=False)
                     if preparer is not None:
                         nxt = next((j for j in range(i + 1, len(found)) if due(found[j])), None)
                         if nxt is not None and nxt not in ahead:
@@ -166,8 +170,7 @@ class Ingestor:
                     report.outcomes.append(outcome)
                     if on_delivery:
                         on_delivery(outcome)
-                d.table = None
-                ahead.pop(i, None)  # prepared, then found applied meanwhile (the same data under another name)
+                d.table = None  # at most this delivery and the next one are held
         finally:
             if preparer is not None:
                 preparer.shutdown(wait=True, cancel_futures=True)

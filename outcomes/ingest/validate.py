@@ -18,6 +18,8 @@ from __future__ import annotations
 import collections
 import contextlib
 import datetime as dt
+import functools
+import json
 import math
 import os
 import pickle
@@ -61,6 +63,29 @@ def chunk_positions(record_ids: pa.Array | pa.ChunkedArray, chunk_rows: int = CH
     return [chunk for chunk in np.split(order, bounds) if len(chunk)]
 
 
+@functools.cache
+def validated_columns(source: str) -> frozenset[str]:
+    """The delivered columns whose values validation reads: those the suite reads (a derived column
+    counts as the column it derives from) and the booleans, whose codes are checked beside GX."""
+    from outcomes.validation.rules import DATE_SUFFIX, JOINED_SUFFIX
+    from outcomes.validation.run import SUITES_DIR, suite_columns
+
+    config = json.loads((SUITES_DIR / f"{source}.json").read_text(encoding="utf-8"))
+    read = {c.removesuffix(DATE_SUFFIX).removesuffix(JOINED_SUFFIX) for c in suite_columns(config)}
+    return frozenset(read | {c.name for c in SOURCES[source].columns if c.type == "bool"})
+
+
+def only_validated_columns(source: str, text: pa.Table) -> pa.Table:
+    """`text` with every column that validation does not read emptied (all null): the same result,
+    less to copy, and no identity token sent to the worker or to great-expectations."""
+    keep = validated_columns(source)
+    columns = [
+        text[name] if name in keep else pa.nulls(text.num_rows, text.schema.field(name).type)
+        for name in text.column_names
+    ]
+    return pa.table(columns, names=text.column_names)
+
+
 def rules_by_row(
     source: str,
     text: pa.Table,
@@ -77,6 +102,7 @@ def rules_by_row(
     rules: RulesByRow = {}
     if not text.num_rows:
         return rules
+    text = only_validated_columns(source, text)
     chunks = chunk_positions(text["record_id"], chunk_rows)
     for positions in chunks or [None]:
         rows = text if positions is None else text.take(pa.array(positions))
@@ -143,6 +169,8 @@ class ValidationPool:
 
     def submit(self, source: str, text: pa.Table, extract_date: dt.date) -> Future:
         future: Future = Future()
+        if source in SOURCES:
+            text = only_validated_columns(source, text)
         with self._lock:
             if self._proc.poll() is not None:
                 raise RuntimeError(f"the validation worker has exited (status {self._proc.returncode})")
