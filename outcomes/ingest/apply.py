@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -229,8 +228,7 @@ class Ingestor:
                 "ingested_at": now,
             }
             outcome = Outcome(d.path.name, "applied", source, rows_delivered=text.num_rows)
-            ids = pd.Series(text["record_id"].to_numpy(zero_copy_only=False), dtype=object)
-            duplicated = (ids.duplicated(keep=False) & ids.notna()).to_numpy()
+            duplicated = _duplicated(text["record_id"])
 
             state = None
             unchanged = np.zeros(text.num_rows, dtype=bool)
@@ -256,11 +254,11 @@ class Ingestor:
                 events = self._snapshot_events(source, text, hashes, good & ~unchanged, state, meta)
             else:
                 status = text["record_status"].to_numpy(zero_copy_only=False)[good]
-                kinds = np.array([STATUS_EVENTS.get(v, "upsert") for v in status], dtype=object)
+                kinds = _event_kinds(status)
                 events = _events(typed(text.filter(pa.array(good)), source), kinds, hashes.filter(pa.array(good)), meta)
             s.insert(event_table(source), events)
-            outcome.events.update(Counter(events["event_type"].to_pylist()))
-            self._release(s, source, ids[good], d)
+            outcome.events.update(_count(events["event_type"]))
+            self._release(s, source, text["record_id"].filter(pa.array(good)), d)
             if d.delivery_type == "full":
                 for k, n in self._reconcile_next(s, source, d, ledger_id, now).items():
                     outcome.events[f"{k} (reconciling a later snapshot)"] += n
@@ -354,7 +352,7 @@ class Ingestor:
         gone = known.filter(pc.invert(pc.is_in(known, value_set=ids.drop_null())))
         return pa.concat_tables([changed, _deleted(source, gone.take(pc.sort_indices(gone)), meta)])
 
-    def _release(self, s: Session, source: str, valid_ids: pd.Series, d: Delivery) -> None:
+    def _release(self, s: Session, source: str, valid_ids: pa.Array | pa.ChunkedArray, d: Delivery) -> None:
         """Quarantined records that this delivery brings valid are released (earlier deliveries only)."""
         open_rows = s.fetch(
             f"select record_id, delivery_id from quarantine.{source}_open "
@@ -363,7 +361,7 @@ class Ingestor:
         )
         if not open_rows.num_rows:
             return
-        hit = pd.Index(open_rows["record_id"].to_pylist()).isin(pd.Index(valid_ids.dropna()))
+        hit = pc.fill_null(pc.is_in(_strings(open_rows["record_id"]), value_set=_strings(valid_ids).drop_null()), False)
         released = open_rows.filter(pa.array(hit))
         if released.num_rows:
             n = released.num_rows
@@ -394,12 +392,12 @@ class Ingestor:
         t = later[0]
         text = canonical_text(read_archived(Path(t["archive_path"])), source)
         hashes = row_hashes(text)
-        ids = pd.Series(text["record_id"].to_numpy(zero_copy_only=False), dtype=object)
         quarantined = s.fetch(
             f"select distinct record_id from {quarantine_table(source)} where delivery_id = :id",
             {"id": t["delivery_id"]},
         )
-        valid = ~ids.isin(quarantined["record_id"].to_pylist()).to_numpy()
+        held = pc.is_in(_strings(text["record_id"]), value_set=_strings(quarantined["record_id"]))
+        valid = ~pc.fill_null(held, False).to_numpy(zero_copy_only=False)
         state = s.fetch(state_at_key_sql(source), {"d": t["extract_date"], "s": t["seq"]})
         write = valid & ~_same_as_state(text["record_id"], hashes, state)
         meta = {
@@ -411,7 +409,7 @@ class Ingestor:
         }
         events = self._snapshot_events(source, text, hashes, write, state, meta)
         s.insert(event_table(source), events)
-        return Counter(events["event_type"].to_pylist())
+        return _count(events["event_type"])
 
 
 LEDGER_SCHEMA = pa.schema(
@@ -456,6 +454,27 @@ def _strings(values: pa.Array | pa.ChunkedArray) -> pa.Array:
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks() if values.num_chunks else pa.array([], pa.string())
     return values.cast(pa.string())
+
+
+def _count(values: pa.Array | pa.ChunkedArray) -> Counter:
+    """How many times each value occurs."""
+    return Counter({v["values"]: v["counts"] for v in pc.value_counts(values).to_pylist()})
+
+
+def _duplicated(ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Rows whose (non-null) record_id occurs on more than one row."""
+    codes = _strings(ids).dictionary_encode()
+    index = pc.fill_null(codes.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    counts = np.bincount(index[index >= 0], minlength=len(codes.dictionary))
+    return (index >= 0) & (counts[np.maximum(index, 0)] > 1) if len(counts) else np.zeros(len(index), dtype=bool)
+
+
+def _event_kinds(status: np.ndarray) -> np.ndarray:
+    """The event type of each delta row from its record_status (`upsert` for any other value)."""
+    kinds = np.full(len(status), "upsert", dtype=object)
+    for value, kind in STATUS_EVENTS.items():
+        kinds[status == value] = kind
+    return kinds
 
 
 def _same_as_state(ids: pa.Array | pa.ChunkedArray, hashes: pa.Array, state: pa.Table) -> np.ndarray:
