@@ -13,7 +13,10 @@ import time
 def in_child(code: str) -> dict:
     """Run `code` in a fresh interpreter; it must print one JSON object as its last line.
 
-    Returns that object with the child's wall time and peak resident memory (MiB) added.
+    Returns that object with the child's wall time, its CPU time (user + system, its own and its
+    children's) and peak resident memory in MiB: `peak_self_mib` of the child itself,
+    `peak_children_mib` of the largest process it started (e.g. a validation worker), and their sum
+    `peak_mib`, an upper bound of what the two held at once.
     """
     wrapper = (
         "import json, resource, time\n"
@@ -21,7 +24,11 @@ def in_child(code: str) -> dict:
         f"{code}\n"
         "_out = dict(result)\n"
         "_out['wall_s'] = time.perf_counter() - _t\n"
-        "_out['peak_mib'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
+        "_out['peak_self_mib'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
+        "_out['peak_children_mib'] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024\n"
+        "_out['peak_mib'] = _out['peak_self_mib'] + _out['peak_children_mib']\n"
+        "_ru = [resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]\n"
+        "_out['cpu_s'] = sum(r.ru_utime + r.ru_stime for r in _ru)\n"
         "print(json.dumps(_out))\n"
     )
     done = subprocess.run([sys.executable, "-c", wrapper], capture_output=True, text=True, check=False)

@@ -5,8 +5,9 @@
 
 The population is synthesised once (reused if already there), then each backend ingests every
 delivery in a fresh process, into a fresh warehouse: wall time, rows delivered per second,
-events written, peak memory. Times are also given as multiples of a CPU calibration measured in
-the same run.
+events written, peak memory (the ingesting process plus its validation worker, an upper bound of
+what both held at once) and CPU time (both processes, user + system). Times are also given as
+multiples of a CPU calibration measured in the same run.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def main() -> None:
     landing = population / "landing"
     print(
         f"{'backend':>9} {'wall s':>8} {'x calib':>8} {'rows':>12} {'rows/s':>9} {'events':>11} "
-        f"{'quarant.':>8} {'peak MiB':>9}"
+        f"{'quarant.':>8} {'peak MiB':>9} {'(main':>7} {'+ worker)':>9} {'CPU s':>7}"
     )
     for backend in args.backends:
         work = args.work / f"wh-{backend}"
@@ -79,7 +80,9 @@ def main() -> None:
                     con.exec_driver_sql(f"drop database if exists {db} with (force)")
         print(
             f"{backend:>9} {r['wall_s']:>8.0f} {r['wall_s'] / reference:>8.0f} {r['rows']:>12,} "
-            f"{r['rows'] / r['wall_s']:>9,.0f} {r['events']:>11,} {r['quarantined']:>8,} {r['peak_mib']:>9.0f}"
+            f"{r['rows'] / r['wall_s']:>9,.0f} {r['events']:>11,} {r['quarantined']:>8,} {r['peak_mib']:>9.0f} "
+            f"{r['peak_self_mib']:>7.0f} {r['peak_children_mib']:>9.0f} {r['cpu_s']:>7.0f}",
+            flush=True,
         )
 
 

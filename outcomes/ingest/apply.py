@@ -11,12 +11,14 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from outcomes.contract import SOURCES
 from outcomes.eventstore.backend import Backend, Session
@@ -30,7 +32,8 @@ from outcomes.eventstore.schema import (
 )
 from outcomes.ingest.archive import archive, read_archived
 from outcomes.ingest.landing import Delivery, check, discover
-from outcomes.ingest.rows import canonical_text, row_hashes, typed, validation_frame
+from outcomes.ingest.rows import canonical_text, row_hashes, typed
+from outcomes.ingest.validate import RulesByRow, ValidationPool, rules_by_row
 
 STATUS_EVENTS = {"active": "upsert", "amended": "amended", "quashed": "quashed", "withdrawn": "withdrawn"}
 
@@ -62,6 +65,14 @@ class Outcome:
         return "; ".join(parts)
 
 
+class Prepared(NamedTuple):
+    """A checked delivery's rows in canonical text, their hashes, and their validation if under way."""
+
+    text: pa.Table | None
+    hashes: pa.Array | None
+    validated: Future | None
+
+
 @dataclass
 class IngestReport:
     outcomes: list[Outcome]
@@ -73,17 +84,35 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
 
 
+# A run with at least this much data to apply validates in a worker process (see `Ingestor`).
+WORKER_MIN_BYTES = 32 * 1024 * 1024
+
+
 class Ingestor:
+    """Applies deliveries to the event store.
+
+    `validate` replaces great-expectations' `validate_rows` (same signature; run in this process).
+    `workers`: 1 validates in one worker process, overlapping with applying (the next delta is
+    validated while the current delivery is applied); 0 validates in this process; None (the
+    default) uses the worker when the deliveries to apply hold at least `WORKER_MIN_BYTES` of data
+    and `validate` is the default. The outcome is the same either way.
+    """
+
     def __init__(
         self,
         backend: Backend,
         archive_root: Path,
         validate: Callable | None = None,
         clock: Callable[[], dt.datetime] = _now,
+        workers: int | None = None,
     ) -> None:
-        if validate is None:
-            from outcomes.validation import validate_rows as validate
+        if workers not in (None, 0, 1):
+            raise ValueError("workers must be None, 0 or 1")
+        if workers == 1 and validate is not None:
+            raise ValueError("a custom validate runs in this process: use workers=0 or None")
         self.backend, self.archive_root, self.validate, self.clock = backend, Path(archive_root), validate, clock
+        self.workers = 0 if validate is not None else workers
+        self._pool: ValidationPool | None = None
 
     def ensure_schema(self) -> None:
         with self.backend.transaction() as s:
@@ -97,30 +126,80 @@ class Ingestor:
             ledger = s.fetch("select delivery_id, manifest_sha256, status from events.deliveries").to_pylist()
         applied = {r["delivery_id"] for r in ledger if r["status"] == "applied"}
         rejected = {(r["delivery_id"], r["manifest_sha256"]) for r in ledger if r["status"] == "rejected"}
+
+        def due(d: Delivery) -> bool:
+            return d.data_sha256 not in applied and (d.data_sha256, d.manifest_sha256) not in rejected
+
         report = IngestReport([], 0, 0)
         found = discover(landing)
         found.sort(key=_name_key)
-        for d in found:
-            if d.data_sha256 in applied:
-                report.already_applied += 1
-                continue
-            if (d.data_sha256, d.manifest_sha256) in rejected:
-                report.already_rejected += 1
-                continue
-            outcome = self.apply(check(d))
-            d.table = None  # one delivery in memory at a time
-            (
-                applied.add(d.data_sha256)
-                if outcome.status == "applied"
-                else rejected.add((d.data_sha256, d.manifest_sha256))
-            )
-            report.outcomes.append(outcome)
-            if on_delivery:
-                on_delivery(outcome)
+        workers = self.workers
+        if workers is None:
+            size = sum(d.path.stat().st_size for d in found if due(d) and d.path.is_file())
+            workers = 1 if size >= WORKER_MIN_BYTES else 0
+        self._pool = ValidationPool() if workers else None
+        # With the worker, a thread prepares the next delivery due while this one is applied (reading,
+        # checking, hashing: Arrow and DuckDB work that runs outside the GIL) and starts its validation
+        # if it is a delta. Only that one delivery is prepared ahead, so at most two are in memory.
+        preparer = ThreadPoolExecutor(1, thread_name_prefix="prepare-delivery") if workers else None
+        ahead: dict[int, Future] = {}  # by position in `found`
+        try:
+            for i, d in enumerate(found):
+                early = ahead.pop(i, None)
+                if not due(d):  # e.g. the same data as a delivery just applied, under another name
+                    if d.data_sha256 in applied:
+                        report.already_applied += 1
+                    else:
+                        report.already_rejected += 1
+                    if early is not None:
+                        early.exception()  # wait for it, whatever it found: the delivery is passed over
+                else:
+                    prepared = early.result() if early is not None else self._prepare(d, validate_delta=False)
+                    if preparer is not None:
+                        nxt = next((j for j in range(i + 1, len(found)) if due(found[j])), None)
+                        if nxt is not None and nxt not in ahead:
+                            ahead[nxt] = preparer.submit(self._prepare, found[nxt], validate_delta=True)
+                    outcome = self.apply(d, prepared=prepared)
+                    del prepared
+                    (
+                        applied.add(d.data_sha256)
+                        if outcome.status == "applied"
+                        else rejected.add((d.data_sha256, d.manifest_sha256))
+                    )
+                    report.outcomes.append(outcome)
+                    if on_delivery:
+                        on_delivery(outcome)
+                d.table = None  # at most this delivery and the next one are held
+        finally:
+            if preparer is not None:
+                preparer.shutdown(wait=True, cancel_futures=True)
+            if self._pool is not None:
+                self._pool.close()  # stops at once if validations are still waiting
+                self._pool = None
         return report
 
+    def _prepare(self, d: Delivery, validate_delta: bool) -> Prepared:
+        """Check a delivery against its manifest and the spec (reading it), and put its rows in canonical
+        text with their hashes; with `validate_delta`, start validating a delta's rows in the worker.
+
+        A delta's validation reads only its own rows, so it can run while earlier deliveries are
+        applied; a full snapshot's depends on the state they leave, so it waits for its turn.
+        """
+        if d.table is None and d.reason is None:
+            check(d)
+        if d.reason is not None:
+            return Prepared(None, None, None)
+        text = canonical_text(d.table, d.source)
+        validated = None
+        if validate_delta and self._pool is not None and d.delivery_type == "delta":
+            validated = self._pool.submit(d.source, text, d.extract_date)
+        return Prepared(text, row_hashes(text), validated)
+
     # ---------------------------------------------------------------------------------------
-    def apply(self, d: Delivery) -> Outcome:
+    def apply(self, d: Delivery, prepared: Prepared | None = None) -> Outcome:
+        """Apply one delivery (checked and `prepared` by `_prepare`, or here)."""
+        if prepared is None:
+            prepared = self._prepare(d, validate_delta=False)
         if d.reason is None:
             with self.backend.transaction() as s:
                 conflict = s.scalar(
@@ -136,8 +215,7 @@ class Ingestor:
         if d.reason is not None:
             return self._reject(d)
         source = d.source
-        text = canonical_text(d.table, source)
-        hashes = row_hashes(text)
+        text, hashes, validated = prepared
         archived = archive(self.archive_root, source, d.data_sha256, d.path, d.table)
         now = self.clock()
         with self.backend.transaction() as s:
@@ -150,16 +228,18 @@ class Ingestor:
                 "ingested_at": now,
             }
             outcome = Outcome(d.path.name, "applied", source, rows_delivered=text.num_rows)
-            ids = pd.Series(text["record_id"].to_numpy(zero_copy_only=False), dtype=object)
-            duplicated = (ids.duplicated(keep=False) & ids.notna()).to_numpy()
+            duplicated = _duplicated(text["record_id"])
 
             state = None
             unchanged = np.zeros(text.num_rows, dtype=bool)
             if d.delivery_type == "full":
                 state = s.fetch(state_at_key_sql(source), {"d": d.extract_date, "s": d.seq})
-                unchanged = _same_as_state(ids, hashes, state) & ~duplicated
+                unchanged = _same_as_state(text["record_id"], hashes, state) & ~duplicated
 
-            rules = self._validate(text, ~unchanged, d.extract_date, source)
+            if validated is not None and d.delivery_type != "full":
+                rules = validated.result()
+            else:
+                rules = self._validate(text, ~unchanged, d.extract_date, source)
             bad = np.zeros(text.num_rows, dtype=bool)
             bad[list(rules)] = True
             good = ~bad
@@ -171,14 +251,14 @@ class Ingestor:
             self._quarantine(s, source, text, bad, rules, meta)
 
             if d.delivery_type == "full":
-                events = self._snapshot_events(source, text, hashes, good & ~unchanged, ids, state, meta)
+                events = self._snapshot_events(source, text, hashes, good & ~unchanged, state, meta)
             else:
                 status = text["record_status"].to_numpy(zero_copy_only=False)[good]
-                kinds = np.array([STATUS_EVENTS.get(v, "upsert") for v in status], dtype=object)
+                kinds = _event_kinds(status)
                 events = _events(typed(text.filter(pa.array(good)), source), kinds, hashes.filter(pa.array(good)), meta)
             s.insert(event_table(source), events)
-            outcome.events.update(Counter(events["event_type"].to_pylist()))
-            self._release(s, source, ids[good], d)
+            outcome.events.update(_count(events["event_type"]))
+            self._release(s, source, text["record_id"].filter(pa.array(good)), d)
             if d.delivery_type == "full":
                 for k, n in self._reconcile_next(s, source, d, ledger_id, now).items():
                     outcome.events[f"{k} (reconciling a later snapshot)"] += n
@@ -225,17 +305,18 @@ class Ingestor:
         s.insert("events.deliveries", pa.Table.from_pylist([row], schema=LEDGER_SCHEMA))
 
     # ---------------------------------------------------------------------------------------
-    def _validate(self, text: pa.Table, check: np.ndarray, extract_date: dt.date, source: str) -> dict[int, set[str]]:
+    def _validate(self, text: pa.Table, check: np.ndarray, extract_date: dt.date, source: str) -> RulesByRow:
         """Rules broken, by row position; only rows in `check` are validated."""
         positions = np.flatnonzero(check)
-        rules: dict[int, set[str]] = {}
         if not len(positions):
-            return rules
-        frame, bad_bools = validation_frame(text.take(pa.array(positions)), source)
-        result = self.validate(source, frame, extract_date)
-        for row, rule in [*zip(result.failures["row"], result.failures["rule"], strict=True), *bad_bools]:
-            rules.setdefault(int(positions[int(row)]), set()).add(rule)
-        return rules
+            return {}
+        subset = len(positions) < text.num_rows
+        rows = text.take(pa.array(positions)) if subset else text
+        if self._pool is not None:
+            found = self._pool.submit(source, rows, extract_date).result()
+        else:
+            found = rules_by_row(source, rows, extract_date, self.validate)
+        return {int(positions[row]): rules for row, rules in found.items()} if subset else found
 
     def _quarantine(
         self, s: Session, source: str, text: pa.Table, bad: np.ndarray, rules: dict[int, set[str]], meta: dict
@@ -259,15 +340,19 @@ class Ingestor:
             head = head.append_column(name, rows[name])
         s.insert(quarantine_table(source), head)
 
-    def _snapshot_events(self, source, text, hashes, write, ids, state, meta) -> pa.Table:
-        """new / changed rows of a full snapshot, and `deleted` for records it no longer holds."""
-        known = pd.Index(state["record_id"].to_pylist())
-        kinds = np.where(known.get_indexer(ids[write]) >= 0, "changed", "new").astype(object)
-        changed = _events(typed(text.filter(pa.array(write)), source), kinds, hashes.filter(pa.array(write)), meta)
-        gone = known.difference(pd.Index(ids.dropna().unique()))
-        return pa.concat_tables([changed, _deleted(source, list(gone), meta)])
+    def _snapshot_events(self, source, text, hashes, write, state, meta) -> pa.Table:
+        """new / changed rows of a full snapshot, and `deleted` for records it no longer holds (in
+        record_id order)."""
+        known = _strings(state["record_id"])
+        ids = _strings(text["record_id"])
+        mask = pa.array(write)
+        seen = pc.is_in(ids.filter(mask), value_set=known).to_numpy(zero_copy_only=False)
+        kinds = np.where(seen, "changed", "new").astype(object)
+        changed = _events(typed(text.filter(mask), source), kinds, hashes.filter(mask), meta)
+        gone = known.filter(pc.invert(pc.is_in(known, value_set=ids.drop_null())))
+        return pa.concat_tables([changed, _deleted(source, gone.take(pc.sort_indices(gone)), meta)])
 
-    def _release(self, s: Session, source: str, valid_ids: pd.Series, d: Delivery) -> None:
+    def _release(self, s: Session, source: str, valid_ids: pa.Array | pa.ChunkedArray, d: Delivery) -> None:
         """Quarantined records that this delivery brings valid are released (earlier deliveries only)."""
         open_rows = s.fetch(
             f"select record_id, delivery_id from quarantine.{source}_open "
@@ -276,7 +361,7 @@ class Ingestor:
         )
         if not open_rows.num_rows:
             return
-        hit = pd.Index(open_rows["record_id"].to_pylist()).isin(pd.Index(valid_ids.dropna()))
+        hit = pc.fill_null(pc.is_in(_strings(open_rows["record_id"]), value_set=_strings(valid_ids).drop_null()), False)
         released = open_rows.filter(pa.array(hit))
         if released.num_rows:
             n = released.num_rows
@@ -307,14 +392,14 @@ class Ingestor:
         t = later[0]
         text = canonical_text(read_archived(Path(t["archive_path"])), source)
         hashes = row_hashes(text)
-        ids = pd.Series(text["record_id"].to_numpy(zero_copy_only=False), dtype=object)
         quarantined = s.fetch(
             f"select distinct record_id from {quarantine_table(source)} where delivery_id = :id",
             {"id": t["delivery_id"]},
         )
-        valid = ~ids.isin(quarantined["record_id"].to_pylist()).to_numpy()
+        held = pc.is_in(_strings(text["record_id"]), value_set=_strings(quarantined["record_id"]))
+        valid = ~pc.fill_null(held, False).to_numpy(zero_copy_only=False)
         state = s.fetch(state_at_key_sql(source), {"d": t["extract_date"], "s": t["seq"]})
-        write = valid & ~_same_as_state(ids, hashes, state)
+        write = valid & ~_same_as_state(text["record_id"], hashes, state)
         meta = {
             "delivery_id": t["delivery_id"],
             "applied_in": ledger_id,
@@ -322,9 +407,9 @@ class Ingestor:
             "seq": t["seq"],
             "ingested_at": now,
         }
-        events = self._snapshot_events(source, text, hashes, write, ids, state, meta)
+        events = self._snapshot_events(source, text, hashes, write, state, meta)
         s.insert(event_table(source), events)
-        return Counter(events["event_type"].to_pylist())
+        return _count(events["event_type"])
 
 
 LEDGER_SCHEMA = pa.schema(
@@ -364,11 +449,39 @@ def _name_key(d: Delivery) -> tuple:
     return (n.source, n.extract_date, n.seq, d.path.name) if n else ("~", dt.date.max, 0, d.path.name)
 
 
-def _same_as_state(ids: pd.Series, hashes: pa.Array, state: pa.Table) -> np.ndarray:
-    index = pd.Index(state["record_id"].to_pylist())
-    pos = index.get_indexer(ids)
-    state_hash = np.array([*state["row_hash"].to_pylist(), None], dtype=object)[pos]  # -1 picks None
-    return (pos >= 0) & (state_hash == np.array(hashes.to_pylist(), dtype=object))
+def _strings(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """One string array (a fetch of no rows from PostgreSQL has no type)."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks() if values.num_chunks else pa.array([], pa.string())
+    return values.cast(pa.string())
+
+
+def _count(values: pa.Array | pa.ChunkedArray) -> Counter:
+    """How many times each value occurs."""
+    return Counter({v["values"]: v["counts"] for v in pc.value_counts(values).to_pylist()})
+
+
+def _duplicated(ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Rows whose (non-null) record_id occurs on more than one row."""
+    codes = _strings(ids).dictionary_encode()
+    index = pc.fill_null(codes.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    counts = np.bincount(index[index >= 0], minlength=len(codes.dictionary))
+    return (index >= 0) & (counts[np.maximum(index, 0)] > 1) if len(counts) else np.zeros(len(index), dtype=bool)
+
+
+def _event_kinds(status: np.ndarray) -> np.ndarray:
+    """The event type of each delta row from its record_status (`upsert` for any other value)."""
+    kinds = np.full(len(status), "upsert", dtype=object)
+    for value, kind in STATUS_EVENTS.items():
+        kinds[status == value] = kind
+    return kinds
+
+
+def _same_as_state(ids: pa.Array | pa.ChunkedArray, hashes: pa.Array, state: pa.Table) -> np.ndarray:
+    """Rows whose record is in `state` with the same row_hash (`state` holds one row per record)."""
+    pos = pc.index_in(_strings(ids), value_set=_strings(state["record_id"]))
+    same = pc.equal(_strings(state["row_hash"]).take(pos), _strings(hashes))
+    return pc.fill_null(same, False).to_numpy(zero_copy_only=False)
 
 
 def _events(rows: pa.Table, kinds: np.ndarray, hashes: pa.Array, meta: dict) -> pa.Table:
@@ -380,13 +493,13 @@ def _events(rows: pa.Table, kinds: np.ndarray, hashes: pa.Array, meta: dict) -> 
         elif name == "row_hash":
             cols[name] = hashes
         else:
-            cols[name] = pa.array([meta[name]] * n, _META_TYPES[name])
+            cols[name] = pa.repeat(pa.scalar(meta[name], _META_TYPES[name]), n)
     for name in rows.column_names:
         cols[name] = rows[name]
     return pa.table(cols)
 
 
-def _deleted(source: str, record_ids: list, meta: dict) -> pa.Table:
+def _deleted(source: str, record_ids: pa.Array, meta: dict) -> pa.Table:
     n = len(record_ids)
     rows = {}
     for c in SOURCES[source].columns:

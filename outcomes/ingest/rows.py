@@ -8,7 +8,7 @@ rows are typed from it for the event store.
 
 from __future__ import annotations
 
-from functools import cache
+import threading
 
 import duckdb
 import numpy as np
@@ -42,10 +42,14 @@ def canonical_text(table: pa.Table, source: str) -> pa.Table:
     return pa.table(cols)
 
 
-@cache
+_LOCAL = threading.local()
+
+
 def _engine() -> duckdb.DuckDBPyConnection:
-    """One in-memory DuckDB per process for row-wise work on Arrow tables (never the warehouse)."""
-    return duckdb.connect()
+    """One in-memory DuckDB per thread for row-wise work on Arrow tables (never the warehouse)."""
+    if getattr(_LOCAL, "con", None) is None:
+        _LOCAL.con = duckdb.connect()
+    return _LOCAL.con
 
 
 def row_hashes(text: pa.Table) -> pa.Array:
