@@ -30,8 +30,9 @@ from outcomes.warehouse import resolve_target
 landing, truth = Path({root!r}, "landing"), Path({root!r}, "truth")
 runs = []
 t = time.perf_counter()
-records, last = records_from_deliveries(landing)
+box = list(records_from_deliveries(landing))  # (records, last extract date)
 load_s = time.perf_counter() - t
+n_records, last = len(box[0]), box[1]
 cut = None
 if {incremental!r}:
     months = sorted({{f.name.split("_")[-2] for f in landing.glob("*.parquet")}})
@@ -41,15 +42,15 @@ with connect(resolve_target({warehouse!r})) as backend:
     if {memory_limit!r}:  # DuckDB's buffer pool counts in the process's memory
         backend.con.execute("set memory_limit = '{memory_limit}'")
     if cut is not None:
-        first, _ = records_from_deliveries(landing, as_of=cut)
+        first = [records_from_deliveries(landing, as_of=cut)[0]]
         t = time.perf_counter()
-        res = link(backend, truth=truth, records=first, as_of=cut, chunk={chunk!r})
+        res = link(backend, truth=truth, records=first.pop(), as_of=cut, chunk={chunk!r})
         runs.append((res, time.perf_counter() - t))
-        del first
     t = time.perf_counter()
-    res = link(backend, truth=truth, records=records, as_of=last, chunk={chunk!r})
+    # the list gives up its reference: link() holds the only one and can free it
+    res = link(backend, truth=truth, records=box.pop(0), as_of=last, chunk={chunk!r})
     runs.append((res, time.perf_counter() - t))
-result = {{"records": len(records), "load_s": load_s, "runs": [
+result = {{"records": n_records, "load_s": load_s, "runs": [
     {{"run_id": r.run_id, "records_new": r.records_new, "variants": r.variants, "candidate_pairs": r.candidate_pairs,
       "chunks": r.chunks, "links": r.links, "reviews": r.reviews, "seconds_total": s, "stages": r.stages,
       "blocking": r.blocking,

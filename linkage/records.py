@@ -56,8 +56,9 @@ def load_records(backend, as_of=None) -> pd.DataFrame:
 
 
 def build_variants(records: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Assign each record its node and variant; return (records with `node`, `variant`), variants."""
-    r = records.copy()
+    """Assign each record its node and variant; return (records with `node`, `variant`), variants.
+    The columns are added to `records` itself (no copy of millions of rows)."""
+    r = records
     keyed = r["source_person_key"].notna()
     node = np.where(
         keyed, r["source"] + "|k|" + r["source_person_key"].fillna(""), r["source"] + "|r|" + r["record_id"]

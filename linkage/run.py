@@ -127,6 +127,7 @@ def link(
         return result
 
     r, variants = build_variants(records)
+    del records
     r["is_new"] = is_new
     result.variants = len(variants)
     new_variants = pd.Index(np.unique(r.loc[r["is_new"], "variant"]))
@@ -143,7 +144,7 @@ def link(
     if model is None:
         model = train(variants, pairs, spec, comparer, model_version, comparable_pairs(variants, spec), seed=run_id)
         model.aliases = aliases
-        model.tf = fs.term_frequencies(records, spec)
+        model.tf = fs.term_frequencies(r, spec)
     lap("training")
     scored, result.chunks = score_pairs(variants, pairs, spec, comparer, model, chunk)
     result.blocking = [(p.name, p.pairs, p.new_pairs, p.reduction_ratio, p.pair_completeness) for p in stats]
@@ -182,7 +183,7 @@ def link(
 
     linked_nodes = set(decisions.links["a"]) | set(decisions.links["b"])
     node_known = set(existing["node"])
-    new_rows = r[r["is_new"]]
+    new_rows = r if is_new.all() else r[r["is_new"]]
     decided_by = np.where(
         new_rows["node"].isin(node_known),
         "source_key",
@@ -218,8 +219,8 @@ def link(
     events["model_version"] = model_version
 
     decided = _decisions_table(run_id, model_version, decisions, pairs_by_node, r)
+    del pairs_by_node, scored, comparer, decisions, variants
     identities = new_rows[["source", "record_id", "node", *IDENTITY]].assign(run_id=run_id)
-    identities["date_of_birth"] = identities["date_of_birth"].dt.date
     lap("spine")
     result.seconds = time.perf_counter() - started
     blocking = pd.DataFrame(
@@ -262,6 +263,7 @@ def link(
         )
     from linkage.report import write_quality
 
+    del r, new_rows, identities, events, existing
     lap("write")
     result.quality = write_quality(backend, run_id, as_of, truth)
     lap("quality")
@@ -270,7 +272,8 @@ def link(
 
 def _decisions_table(run_id, model_version, decisions, node_pairs, r) -> pa.Table:
     """Each link and review with the comparison vector and weight of its deciding pair."""
-    rep = r.sort_values(["variant", "source", "record_id"]).drop_duplicates("variant").set_index("variant")
+    rep = r[["variant", "source", "record_id"]].sort_values(["variant", "source", "record_id"])
+    rep = rep.drop_duplicates("variant").set_index("variant")
     parts = []
     for kind, table in (("link", decisions.links), ("review", decisions.review)):
         if table.empty:
@@ -314,6 +317,11 @@ def _truth_labels(truth: Path, r: pd.DataFrame, n_variants: int) -> np.ndarray:
 
 
 def _insert(session, table: str, frame: pd.DataFrame, rows: int = 500_000) -> None:
-    """Insert a data frame in slices, so that its Arrow copy stays small whatever its size."""
+    """Insert a data frame in slices, so that its Arrow copy stays small whatever its size
+    (dates of birth as dates)."""
     for start in range(0, len(frame), rows):
-        session.insert(table, pa.Table.from_pandas(frame.iloc[start : start + rows], preserve_index=False))
+        part = pa.Table.from_pandas(frame.iloc[start : start + rows], preserve_index=False)
+        if "date_of_birth" in part.column_names:
+            i = part.column_names.index("date_of_birth")
+            part = part.set_column(i, "date_of_birth", part["date_of_birth"].cast(pa.date32()))
+        session.insert(table, part)

@@ -200,7 +200,10 @@ def test_learned_aliases_are_repeated_within_person_keys_only():
 
     rows = []
     for i in range(5):  # BILL and WILLIAM under one key, five people
-        rows += [(f"k{i}", "WILLIAM"), (f"k{i}", "BILL")]
+        rows += [(f"w{i}", "WILLIAM"), (f"w{i}", "BILL")]
+    for i in range(20):  # common names, each under one key with some other name (aliases, typos)
+        rows += [(f"j{i}", "JOHN"), (f"j{i}", f"OTHER{i}"), (f"d{i}", "DAVID"), (f"d{i}", f"ELSE{i}")]
+    rows += [("jd1", "JOHN"), ("jd1", "DAVID"), ("jd2", "JOHN"), ("jd2", "DAVID")]  # twice, as chance would
     rows += [("k9", "JOHN"), ("k9", "JOHM")]  # a typing error, once
     rows += [("t1", "ANN"), ("t2", "MARY")]  # twins: two keys
     rows += [(None, "ANN"), (None, "MARY")]  # records without a key constrain nothing
