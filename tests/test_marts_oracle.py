@@ -16,20 +16,10 @@ from linkage.run import link
 from outcomes.eventstore import connect
 from outcomes.ingest import Ingestor
 from outcomes.marts import build, publish
+from outcomes.marts.build import OUTCOME_MARTS
 from outcomes.warehouse import resolve_target
 from tests.backends import warehouse_target
 from tests.oracle import compute_marts
-
-OUTCOME_MARTS = (
-    "successful_completion",
-    "sustained_recovery",
-    "proven_reoffending",
-    "convictions_before_after",
-    "drug_related_deaths",
-    "deaths_after_treatment",
-    "treatment_flow",
-    "benefits_outcome",
-)
 
 
 def _extract_dates(landing: Path) -> list[str]:

@@ -18,6 +18,7 @@ from linkage.run import link
 from outcomes.contract import SOURCES
 from outcomes.eventstore import connect
 from outcomes.ingest import Ingestor
+from outcomes.marts.build import MARTS
 from outcomes.marts.dbt import run_dbt
 from outcomes.reference import ENGLAND
 from outcomes.report import write_report
@@ -27,17 +28,7 @@ from outcomes.warehouse import resolve_target
 
 POPULATION = SynthConfig(persons=1_500, seed=7, start="2025-01", months=3)  # a financial year ends in March
 AS_OF = "2025-03-31"
-OUTCOME_TABLES = (
-    "successful_completion",
-    "sustained_recovery",
-    "proven_reoffending",
-    "convictions_before_after",
-    "drug_related_deaths",
-    "deaths_after_treatment",
-    "treatment_flow",
-    "benefits_outcome",
-    "linkage_quality",
-)
+OUTCOME_TABLES = MARTS
 BROKEN_RULE = "date_order:discharge_date<treatment_start_date"
 BROKEN_ROWS = 3
 

@@ -18,7 +18,7 @@ from outcomes.marts.dbt import run_dbt
 from outcomes.marts.roles import apply_grants
 from outcomes.warehouse.target import Target, WarehouseError
 
-MARTS = (
+OUTCOME_MARTS = (
     "successful_completion",
     "sustained_recovery",
     "proven_reoffending",
@@ -27,8 +27,8 @@ MARTS = (
     "deaths_after_treatment",
     "treatment_flow",
     "benefits_outcome",
-    "linkage_quality",
 )
+MARTS = (*OUTCOME_MARTS, "linkage_quality")
 HASHED_SCHEMAS = ("marts", "research", "published")
 
 

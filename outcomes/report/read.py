@@ -14,20 +14,12 @@ from typing import Any
 
 from outcomes.contract import SOURCES, parse_delivery_filename
 from outcomes.eventstore.schema import quarantine_table
+from outcomes.marts.build import OUTCOME_MARTS
 from outcomes.reference import ENGLAND
 
 Row = dict[str, Any]
 
-OUTCOME_TABLES = (
-    "successful_completion",
-    "sustained_recovery",
-    "proven_reoffending",
-    "convictions_before_after",
-    "drug_related_deaths",
-    "deaths_after_treatment",
-    "treatment_flow",
-    "benefits_outcome",
-)
+OUTCOME_TABLES = OUTCOME_MARTS
 PERIODIC = {
     "successful_completion",
     "sustained_recovery",
