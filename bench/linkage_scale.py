@@ -27,7 +27,7 @@ from linkage.records import records_from_deliveries
 from linkage.run import link
 from outcomes.eventstore import connect
 from outcomes.warehouse import resolve_target
-landing, truth = Path({root!r}, "landing"), Path({root!r}, "truth")
+landing, truth = Path({root!r}, "landing"), (Path({root!r}, "truth") if {with_truth!r} else None)
 runs = []
 t = time.perf_counter()
 box = list(records_from_deliveries(landing))  # (records, last extract date)
@@ -67,6 +67,7 @@ def main() -> None:
     parser.add_argument("--chunk", type=int, default=1_000_000)
     parser.add_argument("--duckdb-memory", default="4GB", help="DuckDB memory_limit for the warehouse connection")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--no-truth", action="store_true", help="no ground truth: no completeness nor quality")
     args = parser.parse_args()
     args.warehouse.parent.mkdir(parents=True, exist_ok=True)
     args.warehouse.unlink(missing_ok=True)
@@ -79,6 +80,7 @@ def main() -> None:
             incremental=args.incremental,
             chunk=args.chunk,
             memory_limit=args.duckdb_memory,
+            with_truth=not args.no_truth,
         )
     )
     print(
@@ -95,7 +97,7 @@ def main() -> None:
         print("  pass | pairs | new pairs | reduction ratio | pair completeness")
         for name, pairs, new, rr, pc in run["blocking"]:
             print(f"  {name} | {pairs:,} | {new:,} | {rr:.6f} | {'' if pc is None else f'{pc:.4f}'}")
-        if run["quality"]:
+        if run["quality"] and run["quality"][0]["pairwise_precision"] == run["quality"][0]["pairwise_precision"]:
             print("  source pair | precision | recall | F1 | cluster P | cluster R | cluster F1")
             for q in run["quality"]:
                 print(
