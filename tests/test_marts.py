@@ -7,8 +7,6 @@ linked and built as of its last extract date; then the rest arrives and the same
 from __future__ import annotations
 
 import datetime as dt
-import shutil
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -20,21 +18,10 @@ from outcomes.marts import build, publish
 from outcomes.marts.build import MARTS
 from outcomes.warehouse import resolve_target
 from outcomes.warehouse.target import WarehouseError
+from tests.deliveries import copy_until, extract_dates
 from tests.disclosure_attack import RELATIONS, recovered_cells
 
 ENGLAND = "E92000001"
-
-
-def _extract_dates(landing: Path) -> list[str]:
-    return sorted({p.name.split("_")[1] for p in landing.glob("*.manifest.json")})
-
-
-def _copy_until(landing: Path, to: Path, last: str) -> Path:
-    to.mkdir(parents=True, exist_ok=True)
-    for f in landing.iterdir():
-        if f.name.split("_")[1].split(".")[0] <= last:
-            shutil.copy(f, to / f.name)
-    return to
 
 
 @pytest.fixture(scope="module")
@@ -42,10 +29,10 @@ def warehouse(small_population, tmp_path_factory):
     work = tmp_path_factory.mktemp("marts")
     target = resolve_target(str(work / "w.duckdb"))
     landing = small_population / "landing"
-    dates = _extract_dates(landing)
+    dates = extract_dates(landing)
     first = dates[len(dates) // 2 - 1]
     with connect(target) as backend:
-        Ingestor(backend, work / "archive").ingest(_copy_until(landing, work / "early", first))
+        Ingestor(backend, work / "archive").ingest(copy_until(landing, work / "early", first))
         link(backend, truth=small_population / "truth")
     early = build(target)
     with connect(target) as backend:
@@ -165,7 +152,7 @@ def test_build_refuses_clearly_before_anything_is_linked(tmp_path, small_populat
         build(target)
     with connect(target) as backend:
         Ingestor(backend, tmp_path / "archive").ingest(
-            _copy_until(small_population / "landing", tmp_path / "l2", _extract_dates(small_population / "landing")[0])
+            copy_until(small_population / "landing", tmp_path / "l2", extract_dates(small_population / "landing")[0])
         )
     with pytest.raises(WarehouseError, match="outcomes link"):
         build(target)

@@ -4,9 +4,6 @@ PostgreSQL a researcher reads `research` and `published` but not `linkage` or `e
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -19,11 +16,8 @@ from outcomes.marts import build, publish
 from outcomes.marts.build import OUTCOME_MARTS
 from outcomes.warehouse import resolve_target
 from tests.backends import warehouse_target
+from tests.deliveries import copy_until, extract_dates
 from tests.oracle import compute_marts
-
-
-def _extract_dates(landing: Path) -> list[str]:
-    return sorted({p.name.split("_")[1].split(".")[0] for p in landing.glob("*.manifest.json")})
 
 
 @pytest.fixture(scope="module", params=["duckdb", "postgres"])
@@ -31,16 +25,12 @@ def built(request, clean_population, tmp_path_factory):
     """The noise-free population ingested and linked month by month up to two as-of dates."""
     work = tmp_path_factory.mktemp(f"oracle_{request.param}")
     landing = clean_population / "landing"
-    dates = _extract_dates(landing)
+    dates = extract_dates(landing)
     middle = dates[len(dates) // 2]
     with warehouse_target(request.param, work) as value:
         target = resolve_target(value)
         for last in (middle, dates[-1]):
-            step = work / f"landing_{last}"
-            step.mkdir()
-            for f in landing.iterdir():
-                if f.name.split("_")[1].split(".")[0] <= last:
-                    shutil.copy(f, step / f.name)
+            step = copy_until(landing, work / f"landing_{last}", last)
             with connect(target) as backend:
                 Ingestor(backend, work / "archive").ingest(step)
                 link(backend, truth=clean_population / "truth")

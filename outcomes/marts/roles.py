@@ -59,6 +59,6 @@ def apply_grants(backend) -> None:
         existing = {
             r["schema_name"] for r in s.fetch("select schema_name from information_schema.schemata").to_pylist()
         }
-        s.execute("select pg_advisory_xact_lock(7405)")  # one grant pass at a time per cluster
+        s.execute("select pg_advisory_xact_lock(7405)")  # one grant pass at a time per database
         for statement in grant_statements(existing):
             s.execute(statement)
