@@ -39,7 +39,8 @@ elif step == "link":
     result = {{"records_new": r.records_new, "candidate_pairs": r.candidate_pairs}}
 else:
     b = build(target)
-    result = {{"as_of": str(b.as_of), "tables": len(b.hashes), "mart_rows": sum(b.rows.values()), "tests": b.tests}}
+    result = {{"as_of": str(b.as_of), "tables": len(b.hashes), "mart_rows": sum(b.rows.values()), "tests": b.tests,
+              "slowest": [(name.rsplit(".", 1)[-1], round(s)) for name, s in b.slowest(5)]}}
 result["dbt_peak_mib"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 """
 

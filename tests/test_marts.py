@@ -62,6 +62,15 @@ def test_build_as_of_a_past_date_is_byte_identical_after_later_deliveries(wareho
     assert latest.hashes["marts.successful_completion"] != early.hashes["marts.successful_completion"]
 
 
+def test_a_build_reports_the_time_of_every_dbt_model_and_test(warehouse):
+    latest = warehouse["latest"]
+    models = {name.rsplit(".", 1)[-1] for name in latest.node_seconds if name.startswith("model.")}
+    assert set(MARTS) <= models
+    assert sum(name.startswith(("test.", "unit_test.")) for name in latest.node_seconds) == latest.tests
+    slowest = latest.slowest(3)
+    assert len(slowest) == 3 and slowest[0][1] >= slowest[1][1] >= slowest[2][1] > 0
+
+
 def test_every_mart_has_rows_as_of_the_build_date_and_england_rows(warehouse):
     target, latest = warehouse["target"], warehouse["latest"]
     for mart in MARTS:

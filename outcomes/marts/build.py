@@ -39,6 +39,12 @@ class BuildResult:
     rows: dict[str, int] = field(default_factory=dict)
     hashes: dict[str, str] = field(default_factory=dict)
     tests: int = 0
+    # dbt's execution time of each model and test, by unique_id: where a build's time goes.
+    node_seconds: dict[str, float] = field(default_factory=dict)
+
+    def slowest(self, n: int = 5) -> list[tuple[str, float]]:
+        """The `n` slowest dbt nodes, slowest first."""
+        return sorted(self.node_seconds.items(), key=lambda item: (-item[1], item[0]))[:n]
 
     def to_json(self) -> str:
         return json.dumps(
@@ -117,7 +123,7 @@ def build(target: Target, as_of: dt.date | None = None, on_line: Callable[[str],
     with connect(target) as backend:
         apply_grants(backend)
         hashes, rows = hash_tables(backend, ("marts", "research"))
-    return BuildResult(as_of, time.perf_counter() - started, rows, hashes, tests=_tests(results))
+    return BuildResult(as_of, time.perf_counter() - started, rows, hashes, _tests(results), _node_seconds(results))
 
 
 def publish(target: Target, as_of: dt.date | None = None, on_line: Callable[[str], None] | None = None) -> BuildResult:
@@ -131,7 +137,7 @@ def publish(target: Target, as_of: dt.date | None = None, on_line: Callable[[str
     with connect(target) as backend:
         apply_grants(backend)
         hashes, rows = hash_tables(backend, ("published",))
-    return BuildResult(as_of, time.perf_counter() - started, rows, hashes, tests=_tests(results))
+    return BuildResult(as_of, time.perf_counter() - started, rows, hashes, _tests(results), _node_seconds(results))
 
 
 def _built_as_of(backend) -> dt.date:
@@ -148,3 +154,7 @@ def _built_as_of(backend) -> dt.date:
 
 def _tests(results: list[dict]) -> int:
     return sum(r["unique_id"].startswith(("test.", "unit_test.")) for r in results)
+
+
+def _node_seconds(results: list[dict]) -> dict[str, float]:
+    return {r["unique_id"]: float(r.get("execution_time") or 0.0) for r in results}
