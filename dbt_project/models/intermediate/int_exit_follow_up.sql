@@ -13,8 +13,9 @@ with exits as (
         {{ add_days('journeys.next_journey_start', -1) }} as day_before_next_journey,
         {{ add_days(add_months(add_days('journeys.exit_date', 1), 60), -1) }} as five_years
     from {{ ref('int_journeys') }} as journeys
-    left join {{ ref('int_person_deaths') }} as deaths
-        on deaths.person_id = journeys.person_id and deaths.date_of_death > journeys.exit_date
+    -- The person's death whenever it is: a death on or before the exit (a data or linkage error)
+    -- leaves no day at risk, rather than a dead person followed for five years.
+    left join {{ ref('int_person_deaths') }} as deaths on deaths.person_id = journeys.person_id
     where journeys.exit_type in ('successful', 'unsuccessful', 'transferred')
 ),
 
@@ -34,8 +35,9 @@ measured as (
     select
         ended.*,
         greatest({{ days_between('exit_date', 'follow_up_end') }}, 0) as days_followed,
-        date_of_death is not null and date_of_death <= follow_up_end as died_in_follow_up,
-        case when date_of_death is not null and date_of_death <= follow_up_end
+        date_of_death is not null and date_of_death > exit_date and date_of_death <= follow_up_end
+            as died_in_follow_up,
+        case when date_of_death > exit_date and date_of_death <= follow_up_end
             then {{ days_between('exit_date', 'date_of_death') }} end as death_day
     from ended
 ),
