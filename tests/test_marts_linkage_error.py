@@ -22,8 +22,8 @@ from outcomes.marts import build
 from outcomes.marts.build import OUTCOME_MARTS
 from outcomes.warehouse import resolve_target
 from tests.oracle import compute_marts
+from tests.oracle.compare import compare
 from tests.oracle.linkage_effect import england_rate_differences, linked_records, misclustered_people
-from tests.test_marts_oracle import _compare
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +53,7 @@ def noisy(small_population, tmp_path_factory):
 def test_marts_equal_the_independent_computation_over_the_linkage_spine(noisy):
     problems = []
     for mart in OUTCOME_MARTS:
-        problems += _compare(noisy["marts"][mart], noisy["linked"][mart], mart)
+        problems += compare(noisy["marts"][mart], noisy["linked"][mart], mart)
     assert not problems, "\n".join(problems)
 
 

@@ -4,7 +4,6 @@ PostgreSQL a researcher reads `research` and `published` but not `linkage` or `e
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
@@ -18,6 +17,7 @@ from outcomes.warehouse import resolve_target
 from tests.backends import warehouse_target
 from tests.deliveries import copy_until, extract_dates
 from tests.oracle import compute_marts
+from tests.oracle.compare import compare
 
 
 @pytest.fixture(scope="module", params=["duckdb", "postgres"])
@@ -37,32 +37,6 @@ def built(request, clean_population, tmp_path_factory):
         yield {"kind": request.param, "target": target, "dates": (middle, dates[-1]), "work": work}
 
 
-def _compare(sql: pd.DataFrame, oracle: pd.DataFrame, mart: str) -> list[str]:
-    assert set(sql.columns) == set(oracle.columns), (mart, set(sql.columns) ^ set(oracle.columns))
-    measures = [c for c in oracle.columns if oracle[c].dtype.kind in "if" and c not in ("year", "exit_year")]
-    grain = [c for c in oracle.columns if c not in measures]
-    sql = sql.copy()
-    for c in grain:
-        sql[c] = sql[c].astype(str)
-        oracle = oracle.assign(**{c: oracle[c].astype(str)})
-    merged = sql.merge(oracle, on=grain, how="outer", suffixes=("_sql", "_py"), indicator=True)
-    problems = []
-    only = merged[merged["_merge"] != "both"]
-    if len(only):
-        problems.append(
-            f"{mart}: {len(only)} rows in one side only, e.g. {only[[*grain, '_merge']].head(3).to_dict('records')}"
-        )
-    both = merged[merged["_merge"] == "both"]
-    for c in measures:
-        a = pd.to_numeric(both[f"{c}_sql"], errors="coerce").to_numpy(dtype=float)
-        b = pd.to_numeric(both[f"{c}_py"], errors="coerce").to_numpy(dtype=float)
-        same = np.isclose(a, b, rtol=1e-9, atol=1e-12, equal_nan=True)
-        if not same.all():
-            bad = both.loc[~same, [*grain, f"{c}_sql", f"{c}_py"]].head(3).to_dict("records")
-            problems.append(f"{mart}.{c}: {int((~same).sum())} cells differ, e.g. {bad}")
-    return problems
-
-
 @pytest.mark.parametrize("which", ["middle", "latest"])
 def test_marts_equal_the_independent_computation(built, clean_population, which):
     middle, latest = built["dates"]
@@ -74,7 +48,7 @@ def test_marts_equal_the_independent_computation(built, clean_population, which)
         for mart in OUTCOME_MARTS:
             frame = s.fetch(f"select * from marts.{mart}").to_pandas()
             assert len(frame), mart
-            problems += _compare(frame, oracle[mart], mart)
+            problems += compare(frame, oracle[mart], mart)
             periods = frame["period_end"].nunique() if "period_end" in frame else 0
             assert mart not in ("successful_completion", "treatment_flow") or periods >= 6
     assert not problems, "\n".join(problems)
