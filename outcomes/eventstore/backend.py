@@ -114,21 +114,43 @@ class PostgresSession(Session):
     def fetch(self, sql, params=None):
         from sqlalchemy import text
 
-        result = self.con.execute(text(sql), params or {})
+        # A server-side cursor read in slices: a large result (a snapshot's state) never sits in
+        # memory whole as Python rows.
+        result = self.con.execute(
+            text(sql), params or {}, execution_options={"stream_results": True, "max_row_buffer": SLICE_ROWS}
+        )
         names = list(result.keys())
-        rows = result.fetchall()
-        return pa.table({n: pa.array([r[i] for r in rows]) for i, n in enumerate(names)}) if names else pa.table({})
+        if not names:
+            return pa.table({})
+        slices = [[pa.array([r[i] for r in part]) for i in range(len(names))] for part in result.partitions(SLICE_ROWS)]
+        return pa.table({n: _one_type([s[i] for s in slices]) for i, n in enumerate(names)})
 
     def insert(self, table_name, rows):
         if rows.num_rows == 0:
             return
-        buf = io.BytesIO()
-        # combine_chunks: pyarrow 26's CSV writer garbles rows after an empty leading chunk
-        pacsv.write_csv(rows.combine_chunks(), buf, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
         raw = self.con.connection.driver_connection  # psycopg 3 connection, same transaction
         cols = ", ".join(rows.column_names)
+        options = pacsv.WriteOptions(include_header=False, quoting_style="needed")
         with raw.cursor() as cur, cur.copy(f"copy {table_name} ({cols}) from stdin with (format csv)") as copy:
-            copy.write(buf.getvalue())
+            # One COPY, written a slice at a time, so the CSV of a large delivery is never held whole.
+            for start in range(0, rows.num_rows, SLICE_ROWS):
+                buf = io.BytesIO()
+                # combine_chunks: pyarrow 26's CSV writer garbles rows after an empty leading chunk
+                pacsv.write_csv(rows.slice(start, SLICE_ROWS).combine_chunks(), buf, options)
+                copy.write(buf.getbuffer())
+
+
+# Rows per slice of a PostgreSQL fetch or COPY.
+SLICE_ROWS = 100_000
+
+
+def _one_type(chunks: list[pa.Array]) -> pa.ChunkedArray:
+    """The slices of one fetched column as one typed column (a slice of nulls has no type of its own;
+    numeric values may infer different decimal precisions)."""
+    if not chunks:
+        return pa.chunked_array([], pa.null())
+    common = pa.unify_schemas([pa.schema([("c", c.type)]) for c in chunks], promote_options="permissive")[0].type
+    return pa.chunked_array([c.cast(common) for c in chunks], common)
 
 
 class PostgresBackend(Backend):
