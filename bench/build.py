@@ -40,7 +40,7 @@ elif step == "link":
 else:
     b = build(target)
     result = {{"as_of": str(b.as_of), "tables": len(b.hashes), "mart_rows": sum(b.rows.values()), "tests": b.tests,
-              "slowest": [(name.rsplit(".", 1)[-1], round(s)) for name, s in b.slowest(5)]}}
+              "slowest": [(name, round(s)) for name, s in b.slowest(5)]}}
 result["dbt_peak_mib"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 """
 

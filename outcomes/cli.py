@@ -209,7 +209,7 @@ def _print_build(result, kind: str) -> None:
     out.print(
         f"{kind}: {len(result.hashes)} tables, {result.tests} dbt tests passed, {result.seconds:.0f} s", highlight=False
     )
-    slowest = ", ".join(f"{name.rsplit('.', 1)[-1]} {seconds:.1f} s" for name, seconds in result.slowest(3))
+    slowest = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in result.slowest(3))
     if slowest:
         out.print(f"slowest dbt steps: {slowest}", highlight=False)
 

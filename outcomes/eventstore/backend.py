@@ -114,11 +114,11 @@ class PostgresSession(Session):
     def fetch(self, sql, params=None):
         from sqlalchemy import text
 
-        # A server-side cursor read in slices: a large result (a snapshot's state) never sits in
-        # memory whole as Python rows.
-        result = self.con.execute(
-            text(sql), params or {}, execution_options={"stream_results": True, "max_row_buffer": SLICE_ROWS}
-        )
+        # A query is read through a server-side cursor in slices, so a large result (a snapshot's
+        # state) never sits in memory whole as Python rows; PostgreSQL declares cursors for queries only.
+        query = sql.lstrip().split(None, 1)[0].lower() in ("select", "with", "values")
+        options = {"stream_results": True, "max_row_buffer": SLICE_ROWS} if query else {}
+        result = self.con.execute(text(sql), params or {}, execution_options=options)
         names = list(result.keys())
         if not names:
             return pa.table({})

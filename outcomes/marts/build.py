@@ -43,8 +43,9 @@ class BuildResult:
     node_seconds: dict[str, float] = field(default_factory=dict)
 
     def slowest(self, n: int = 5) -> list[tuple[str, float]]:
-        """The `n` slowest dbt nodes, slowest first."""
-        return sorted(self.node_seconds.items(), key=lambda item: (-item[1], item[0]))[:n]
+        """The `n` slowest dbt nodes, slowest first, by readable name (`node_name`)."""
+        ranked = sorted(self.node_seconds.items(), key=lambda item: (-item[1], item[0]))[:n]
+        return [(node_name(unique_id), seconds) for unique_id, seconds in ranked]
 
     def to_json(self) -> str:
         return json.dumps(
@@ -56,6 +57,15 @@ class BuildResult:
             },
             indent=2,
         )
+
+
+def node_name(unique_id: str) -> str:
+    """A dbt node's name without its kind and project: `model.outcomes.x` is `x`, a generic test
+    `test.outcomes.not_null_x.<hash>` is `not_null_x`, a unit test is `<model>.<test>`."""
+    kind, _, *parts = unique_id.split(".")
+    if kind == "test" and len(parts) > 1:
+        parts = parts[:-1]
+    return ".".join(parts)
 
 
 def table_hash(table: pa.Table) -> str:
