@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 
 def in_child(code: str) -> dict:
@@ -47,3 +48,16 @@ def calibration_seconds(n: int = 300_000) -> float:
     for i in range(n):
         hmac.new(key, str(i).encode(), hashlib.sha256).digest()
     return time.perf_counter() - t
+
+
+def ensure_population(persons: int, population: Path) -> None:
+    """Synthesise `persons` people (default settings) into `population` in a child process, unless
+    its landing folder is already there; print how long it took."""
+    if (population / "landing").exists():
+        return
+    r = in_child(
+        "from pathlib import Path\nfrom outcomes.synth.generator import SynthConfig, synthesise\n"
+        f"synthesise(SynthConfig(persons={persons}), Path({str(population)!r}), overwrite=True)\n"
+        "result = {}\n"
+    )
+    print(f"synthesised {persons:,} people in {r['wall_s']:.0f} s", flush=True)

@@ -16,7 +16,7 @@ import argparse
 import shutil
 from pathlib import Path
 
-from _measure import calibration_seconds, in_child
+from _measure import calibration_seconds, ensure_population, in_child
 
 STEP = """
 import resource
@@ -67,13 +67,7 @@ def main() -> None:
     reference = calibration_seconds()
     print(f"calibration (300k HMAC-SHA256): {reference:.2f} s")
     population = args.population or args.work / f"population-{args.persons}"
-    if not (population / "landing").exists():
-        r = in_child(
-            "from pathlib import Path\nfrom outcomes.synth.generator import SynthConfig, synthesise\n"
-            f"synthesise(SynthConfig(persons={args.persons}), Path({str(population)!r}), overwrite=True)\n"
-            "result = {}"
-        )
-        print(f"synthesised {args.persons:,} people in {r['wall_s']:.0f} s")
+    ensure_population(args.persons, population)
     history, last = _split(population / "landing", args.work)
     warehouse = args.work / "warehouse"
     shutil.rmtree(warehouse, ignore_errors=True)

@@ -17,7 +17,7 @@ import shutil
 import uuid
 from pathlib import Path
 
-from _measure import calibration_seconds, in_child
+from _measure import calibration_seconds, ensure_population, in_child
 
 INGEST = """
 from pathlib import Path
@@ -45,13 +45,7 @@ def main() -> None:
     reference = calibration_seconds()
     print(f"calibration (300k HMAC-SHA256): {reference:.2f} s")
     population = args.work / f"population-{args.persons}"
-    if not (population / "landing").exists():
-        r = in_child(
-            "from pathlib import Path\nfrom outcomes.synth.generator import SynthConfig, synthesise\n"
-            f"synthesise(SynthConfig(persons={args.persons}), Path({str(population)!r}), overwrite=True)\n"
-            "result = {}\n"
-        )
-        print(f"synthesised {args.persons:,} persons in {r['wall_s']:.0f} s")
+    ensure_population(args.persons, population)
     landing = population / "landing"
     print(
         f"{'backend':>9} {'wall s':>8} {'x calib':>8} {'rows':>12} {'rows/s':>9} {'events':>11} "
