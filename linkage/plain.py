@@ -22,20 +22,22 @@ from linkage.spec import Comparison, Pass, Spec
 
 # FEBRL's fields, compared as Splink's FEBRL4 example does (names and addresses by similarity,
 # ids by edit distance, dates by parts), with the same blocking rules.
+_FEBRL_COMPARISONS = (
+    Comparison("given_name", "string", "given_name", method="jaro_winkler", thresholds=(0.7, 0.88, 0.92), tf=True),
+    Comparison("surname", "string", "surname", method="jaro_winkler", thresholds=(0.7, 0.88, 0.92), tf=True),
+    Comparison("date_of_birth", "date", "date_of_birth", within_days=3650),
+    Comparison("soc_sec_id", "string", "soc_sec_id", method="edit", thresholds=(2, 1)),
+    Comparison("street_number", "exact", "street_number"),
+    Comparison("address_1", "string", "address_1", method="jaro_winkler", thresholds=(0.7, 0.9)),
+    Comparison("address_2", "string", "address_2", method="jaro_winkler", thresholds=(0.7, 0.9)),
+    Comparison("suburb", "string", "suburb", method="jaro_winkler", thresholds=(0.7, 0.9)),
+    Comparison("postcode", "string", "postcode", method="edit", thresholds=(1,)),
+    Comparison("state", "exact", "state"),
+)
+
 FEBRL = Spec(
     name="febrl",
-    comparisons=(
-        Comparison("given_name", "string", "given_name", method="jaro_winkler", thresholds=(0.7, 0.88, 0.92), tf=True),
-        Comparison("surname", "string", "surname", method="jaro_winkler", thresholds=(0.7, 0.88, 0.92), tf=True),
-        Comparison("date_of_birth", "date", "date_of_birth", within_days=3650),
-        Comparison("soc_sec_id", "string", "soc_sec_id", method="edit", thresholds=(2, 1)),
-        Comparison("street_number", "exact", "street_number"),
-        Comparison("address_1", "string", "address_1", method="jaro_winkler", thresholds=(0.7, 0.9)),
-        Comparison("address_2", "string", "address_2", method="jaro_winkler", thresholds=(0.7, 0.9)),
-        Comparison("suburb", "string", "suburb", method="jaro_winkler", thresholds=(0.7, 0.9)),
-        Comparison("postcode", "string", "postcode", method="edit", thresholds=(1,)),
-        Comparison("state", "exact", "state"),
-    ),
+    comparisons=_FEBRL_COMPARISONS,
     passes=(
         Pass("dob", ("dob_text",)),
         Pass("soc_sec_id", ("soc_sec_id",)),
@@ -45,29 +47,10 @@ FEBRL = Spec(
         Pass("surname+postcode", ("surname", "postcode")),
         Pass("street", ("street_number", "address_1")),
     ),
+    # Each EM session learns every comparison but the one its pairs were blocked on.
     sessions={
-        "dob": (
-            "given_name",
-            "surname",
-            "soc_sec_id",
-            "street_number",
-            "address_1",
-            "address_2",
-            "suburb",
-            "postcode",
-            "state",
-        ),
-        "soc_sec_id": (
-            "given_name",
-            "surname",
-            "date_of_birth",
-            "street_number",
-            "address_1",
-            "address_2",
-            "suburb",
-            "postcode",
-            "state",
-        ),
+        "dob": tuple(c.name for c in _FEBRL_COMPARISONS if c.name != "date_of_birth"),
+        "soc_sec_id": tuple(c.name for c in _FEBRL_COMPARISONS if c.name != "soc_sec_id"),
     },
     prior_rule=("given_name", "surname", "date_of_birth"),
     prior_recall=0.7,
