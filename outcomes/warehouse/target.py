@@ -47,39 +47,10 @@ class Target:
         return make_url(self.value).render_as_string(hide_password=True)
 
     def read_only_query(self, sql: str) -> pa.Table:
-        """Run one statement in a read-only session and return its rows."""
-        import sqlparse
+        """Run one statement in a session that can only read the warehouse (see `query`)."""
+        from outcomes.warehouse.query import read_only_query
 
-        statements = [s for s in sqlparse.split(sql) if s.strip().rstrip(";").strip()]
-        if len(statements) != 1:
-            raise WarehouseError(f"query takes exactly one SQL statement, not {len(statements)}")
-        if self.is_url:
-            return self._server_query(statements[0])
-        if not self.path.exists():
-            raise WarehouseError(f"no warehouse at {self.path}: run `outcomes refresh` (or ingest) first")
-        import duckdb
-
-        try:
-            with duckdb.connect(str(self.path), read_only=True) as con:
-                return con.sql(statements[0]).to_arrow_table()
-        except duckdb.Error as exc:
-            raise WarehouseError(str(exc).splitlines()[0]) from None
-
-    def _server_query(self, sql: str) -> pa.Table:
-        import sqlalchemy as sa
-
-        engine = sa.create_engine(self.value)
-        try:
-            with engine.connect() as con:
-                con.exec_driver_sql("SET TRANSACTION READ ONLY")
-                result = con.exec_driver_sql(sql)
-                names = list(result.keys())
-                rows = result.fetchall()
-        except sa.exc.SQLAlchemyError as exc:
-            raise WarehouseError(str(exc.orig if getattr(exc, "orig", None) else exc).splitlines()[0]) from None
-        finally:
-            engine.dispose()
-        return pa.table({n: pa.array([r[i] for r in rows]) for i, n in enumerate(names)})
+        return read_only_query(self, sql)
 
 
 def resolve_target(value: str | None = None) -> Target:
