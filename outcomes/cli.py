@@ -131,7 +131,9 @@ def ingest(
     target = resolve_target(warehouse)
     with connect(target) as backend:
         report = Ingestor(backend, archive or target.default_archive).ingest(
-            landing, on_delivery=lambda o: out.print(o.line(), highlight=False, soft_wrap=True)
+            landing,
+            on_delivery=lambda o: out.print(o.line(), highlight=False, soft_wrap=True),
+            on_wait=lambda: err.print("waiting for another ingest of this warehouse to finish", highlight=False),
         )
     applied = sum(o.status == "applied" for o in report.outcomes)
     rejected = len(report.outcomes) - applied

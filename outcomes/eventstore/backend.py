@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import re
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
@@ -27,6 +28,12 @@ class Backend(ABC):
 
     @abstractmethod
     def transaction(self) -> AbstractContextManager[Session]: ...
+
+    @contextmanager
+    def exclusive(self, on_wait: Callable[[], None] | None = None) -> Iterator[None]:  # noqa: ARG002
+        """Held for a whole run that must be the only one on this warehouse (an ingest). DuckDB's
+        file lock already keeps a second writing process out, so this holds nothing more there."""
+        yield
 
     def __enter__(self) -> Backend:
         return self
@@ -140,6 +147,9 @@ class PostgresSession(Session):
                 copy.write(buf.getbuffer())
 
 
+# The advisory lock key of a run that must be alone on its database (`Backend.exclusive`).
+RUN_LOCK = 727003
+
 # Rows per slice of a PostgreSQL fetch or COPY.
 SLICE_ROWS = 100_000
 
@@ -170,6 +180,24 @@ class PostgresBackend(Backend):
 
     def close(self):
         self.engine.dispose()
+
+    @contextmanager
+    def exclusive(self, on_wait=None):
+        """A session-level advisory lock on a fixed key, held on its own connection for the run: a
+        second ingest of the same database waits here, then finds what the first applied. (Advisory
+        locks are per database, so ingests of other databases on the server go on.)"""
+        with self.engine.connect() as con:
+            con.exec_driver_sql("set application_name = 'outcomes ingest'")
+            if not con.exec_driver_sql(f"select pg_try_advisory_lock({RUN_LOCK})").scalar():
+                if on_wait is not None:
+                    on_wait()
+                con.exec_driver_sql(f"select pg_advisory_lock({RUN_LOCK})")
+            con.commit()
+            try:
+                yield
+            finally:
+                con.exec_driver_sql(f"select pg_advisory_unlock({RUN_LOCK})")
+                con.commit()
 
     @contextmanager
     def transaction(self):

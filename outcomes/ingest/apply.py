@@ -120,7 +120,18 @@ class Ingestor:
                 s.execute(statement)
 
     # ---------------------------------------------------------------------------------------
-    def ingest(self, landing: Path, on_delivery: Callable[[Outcome], None] | None = None) -> IngestReport:
+    def ingest(
+        self,
+        landing: Path,
+        on_delivery: Callable[[Outcome], None] | None = None,
+        on_wait: Callable[[], None] | None = None,
+    ) -> IngestReport:
+        """Apply every delivery due; one ingest per warehouse at a time (`on_wait` is called when this
+        one has to wait for another to finish, which it then does)."""
+        with self.backend.exclusive(on_wait):
+            return self._ingest(landing, on_delivery)
+
+    def _ingest(self, landing: Path, on_delivery: Callable[[Outcome], None] | None) -> IngestReport:
         self.ensure_schema()
         with self.backend.transaction() as s:
             ledger = s.fetch("select delivery_id, manifest_sha256, status from events.deliveries").to_pylist()
