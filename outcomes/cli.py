@@ -152,16 +152,28 @@ def link(
     ] = None,
     retrain: Annotated[bool, typer.Option(help="Estimate a new model version instead of the stored one")] = False,
     warehouse: Warehouse = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="Link the records known on this date, YYYY-MM-DD (default: the latest applied extract_date)",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Link every record not linked yet into the person spine."""
     from linkage.run import link as run_link
     from outcomes.eventstore import connect
     from outcomes.warehouse import resolve_target
+    from outcomes.warehouse.link_dates import check_can_link
 
     if truth is not None and not (truth / "records.parquet").exists():
         raise ValueError(f"no ground truth at {truth}: expected {truth / 'records.parquet'}")
+    date = _as_of(as_of)
     with connect(resolve_target(warehouse)) as backend:
-        result = run_link(backend, truth=truth, retrain=retrain)
+        if date is not None:
+            check_can_link(backend, date)
+        result = run_link(backend, truth=truth, retrain=retrain, as_of=date)
     for line in result.lines():
         out.print(line, highlight=False, soft_wrap=True)
 
@@ -276,7 +288,7 @@ def refresh(
 ) -> None:
     """One monthly refresh: ingest, link, build, publish."""
     ingest(landing=landing, archive=None, warehouse=warehouse)
-    link(truth=truth, retrain=False, warehouse=warehouse)
+    link(truth=truth, retrain=False, warehouse=warehouse, as_of=None)
     build(as_of=None, warehouse=warehouse)
     publish(report=None, warehouse=warehouse)
 

@@ -95,7 +95,7 @@ def _check_ready(backend, as_of: dt.date) -> None:
         )
         runs = s.scalar("select count(*) from linkage.runs where as_of <= :d", {"d": as_of}) if linked else 0
     if not runs:
-        raise WarehouseError(f"no linkage run known on {as_of}: run `outcomes link` before building")
+        raise WarehouseError(f"no linkage run known on {as_of}: run `outcomes link --as-of {as_of}` before building")
 
 
 def hash_tables(backend, schemas=HASHED_SCHEMAS) -> tuple[dict[str, str], dict[str, int]]:
