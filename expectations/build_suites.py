@@ -37,8 +37,13 @@ script writes.
 
 One great-expectations (GX Core 1.x) suite per source, `<source>.json`, named
 `{SUITE_PREFIX}<source>`. Together they check every row-level rule of
-`shared/spec/extracts.md` section 4 (and the section 3 rule that `discharge_reason` is set when
-`discharge_date` is). `outcomes.validation.validate_rows(source, frame, extract_date)` runs them
+`shared/spec/extracts.md` section 4 and the row rules its sections 2, 3 and 5 state: the forms of
+the identity fields (`format:*`: one letter A–Z, 64 hex digits, a 512-bit Bloom filter in base64,
+a postcode outward code), the offence code's form, `la_code` among the English upper-tier
+authorities the warehouse ships, and the conditional columns (`discharge_reason` set exactly when
+`discharge_date` is, `custody_release_date` for custody only, `uc_conditionality` for UC only).
+`police_force_code` and `source_person_key` have no rule: the spec gives them no form and allows
+null. `outcomes.validation.validate_rows(source, frame, extract_date)` runs them
 with GX over one delivery and returns, for each row that breaks a rule, the row's position and
 the rule's name; those rows go to quarantine with the rule.
 
@@ -58,7 +63,8 @@ the rule's name; those rows go to quarantine with the rule.
   `batch.validate(suite, expectation_parameters={{"{EXTRACT_DATE_PARAMETER}": 20240331}})`.
   A date equal to the extract date passes; one day later fails.
 - Null values are only ever reported by the not-null rules: every other expectation skips them
-  (`expect_column_pair_*` with `ignore_row_if: either_value_is_missing`).
+  (`expect_column_pair_*` with `ignore_row_if: either_value_is_missing`). The conditional rules
+  (`*_while_open`, `*_not_custody`, `*_not_uc`) report a value that is set where it must be null.
 - `duplicate:record_id` reports every row whose `record_id` occurs more than once.
 
 ## Regexes
@@ -86,17 +92,24 @@ _REGEX_NAMES = {
 }
 
 
+def _condition_text(condition: dict) -> str:
+    column = f"`{condition['column']['name']}`"
+    if condition["type"] == "nullity":
+        return f"{column} is {'null' if condition['is_null'] else 'not null'}"
+    return f"{column} {condition['operator']} `{condition['parameter']}`"
+
+
 def _kwargs_text(kwargs: dict) -> str:
     parts = []
     for key, value in kwargs.items():
         if key == "value_set":
             parts.append(f"value_set: {len(value)} codes")
         elif key == "row_condition":
-            parts.append(f"row_condition: `{value['column']['name']}` is not null")
+            parts.append(f"row_condition: {_condition_text(value)}")
         elif isinstance(value, dict) and "$PARAMETER" in value:
             parts.append(f"{key}: $PARAMETER `{value['$PARAMETER']}`")
         elif key == "regex":
-            parts.append(f"regex: {_REGEX_NAMES[value]}")
+            parts.append(f"regex: {_REGEX_NAMES[value]}" if value in _REGEX_NAMES else f"regex: `{value}`")
         else:
             parts.append(f"{key}: `{value}`")
     return "; ".join(parts)

@@ -120,6 +120,13 @@ def ingest(
         ),
     ] = None,
     warehouse: Warehouse = None,
+    horizon: Annotated[
+        str | None,
+        typer.Option(
+            help="The latest extract_date accepted, YYYY-MM-DD (default: today); a later one is rejected",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Apply every delivery in LANDING not applied yet, in (source, extract_date, seq) order."""
     from outcomes.eventstore import connect
@@ -130,7 +137,9 @@ def ingest(
         raise ValueError(f"landing folder {landing} does not exist")
     target = resolve_target(warehouse)
     with connect(target) as backend:
-        report = Ingestor(backend, archive or target.default_archive).ingest(
+        # The clock is read here, at the edge: an ingest's acceptance depends on today, nothing it builds does.
+        latest = _date_option("--horizon", horizon) if horizon is not None else dt.date.today()
+        report = Ingestor(backend, archive or target.default_archive, horizon=latest).ingest(
             landing,
             on_delivery=lambda o: out.print(o.line(), highlight=False, soft_wrap=True),
             on_wait=lambda: err.print("waiting for another ingest of this warehouse to finish", highlight=False),
@@ -187,12 +196,14 @@ AsOf = Annotated[
 
 
 def _as_of(value: str | None) -> dt.date | None:
-    if value is None:
-        return None
+    return None if value is None else _date_option("--as-of", value)
+
+
+def _date_option(option: str, value: str) -> dt.date:
     try:
         return dt.date.fromisoformat(value)
     except ValueError:
-        raise ValueError(f"--as-of must be YYYY-MM-DD, not {value!r}") from None
+        raise ValueError(f"{option} must be YYYY-MM-DD, not {value!r}") from None
 
 
 def _dbt_progress(label: str):
@@ -287,7 +298,7 @@ def refresh(
     warehouse: Warehouse = None,
 ) -> None:
     """One monthly refresh: ingest, link, build, publish."""
-    ingest(landing=landing, archive=None, warehouse=warehouse)
+    ingest(landing=landing, archive=None, warehouse=warehouse, horizon=None)
     link(truth=truth, retrain=False, warehouse=warehouse, as_of=None)
     build(as_of=None, warehouse=warehouse)
     publish(report=None, warehouse=warehouse)

@@ -35,8 +35,8 @@ def _identity(i: int) -> dict[str, object]:
         "forename_token": PLANTED_TOKEN if i == 0 else f"{i + 100:064x}",
         "surname_token": f"{i + 200:064x}",
         "surname_soundex_token": f"{i + 300:064x}",
-        "forename_bloom": "AAAA",
-        "surname_bloom": "BBBB",
+        "forename_bloom": "A" * 86 + "==",
+        "surname_bloom": "B" * 86 + "==",
         "date_of_birth": "1980-05-17",
         "sex": "MFU"[i % 3],
         "postcode_district": "ME14",
@@ -81,7 +81,7 @@ _OWN: dict[str, list[dict[str, object]]] = {
         {
             "offence_date": "2022-11-03",
             "disposal_date": "2023-01-20",
-            "offence_code": "0401",
+            "offence_code": "TH68010",
             "offence_group": "theft",
             "trigger_offence": True,
             "disposal_type": "custody",
@@ -92,7 +92,7 @@ _OWN: dict[str, list[dict[str, object]]] = {
         {
             "offence_date": "2023-03-09",
             "disposal_date": "2023-03-09",
-            "offence_code": "0801",
+            "offence_code": "MD71020",
             "offence_group": "drug_possession",
             "trigger_offence": None,
             "disposal_type": "caution",
@@ -179,6 +179,18 @@ def corrupt(source: str, rule: str, row: dict[str, object]) -> set[str]:
         row["discharge_reason"] = None
     elif kind == "code_list":
         row[column] = "not_a_code"
+        # a column set only for one code of this one goes with it (else its own rule breaks too)
+        dependent = {"disposal_type": "custody_release_date", "benefit_type": "uc_conditionality"}.get(column)
+        if dependent is not None:
+            row[dependent] = None
+    elif kind == "format":
+        row[column] = "ab"  # not one letter, not 64 hex digits, not a filter, an outward code or an offence code
+    elif rule == "discharge_reason_while_open":
+        row["discharge_date"] = None
+    elif rule == "custody_release_not_custody":
+        row["disposal_type"] = "fine"
+    elif rule == "uc_conditionality_not_uc":
+        row["benefit_type"] = "ESA"
     elif kind == "date_unparseable":
         row[column] = "31/01/2024"
     elif kind == "date_after_extract":
@@ -311,7 +323,7 @@ def test_every_rule_of_the_brief_is_checked():
         rules = set(rule_names(source))
         for col in spec.columns:
             assert (f"not_null:{col.name}" in rules) == (not col.nullable)
-            assert (f"code_list:{col.name}" in rules) == (col.codes is not None)
+            assert (f"code_list:{col.name}" in rules) == (col.codes is not None or col.name == "la_code")
             if col.type == "date":
                 assert {f"date_unparseable:{col.name}", f"date_after_extract:{col.name}"} <= rules
                 if col.name != "date_of_birth":
@@ -372,6 +384,7 @@ def test_csv_style_unparseable_dates_are_caught(source):
 
 def test_unparseable_dates_in_every_date_column_of_one_row():
     frame = valid_frame("convictions")
+    frame.loc[1, "disposal_type"] = "custody"  # so that a custody_release_date belongs on the row
     for column, text in zip(
         _dates("convictions"), ["2024-02-30", "31/01/2024", "yesterday", "2024-13-01"], strict=True
     ):

@@ -105,6 +105,7 @@ class Ingestor:
         validate: Callable | None = None,
         clock: Callable[[], dt.datetime] = _now,
         workers: int | None = None,
+        horizon: dt.date | None = None,
     ) -> None:
         if workers not in (None, 0, 1):
             raise ValueError("workers must be None, 0 or 1")
@@ -112,6 +113,8 @@ class Ingestor:
             raise ValueError("a custom validate runs in this process: use workers=0 or None")
         self.backend, self.archive_root, self.validate, self.clock = backend, Path(archive_root), validate, clock
         self.workers = 0 if validate is not None else workers
+        # The latest extract_date accepted: the caller's today (the CLI takes the clock), else the clock's.
+        self.horizon = horizon
         self._pool: ValidationPool | None = None
 
     def ensure_schema(self) -> None:
@@ -197,7 +200,7 @@ class Ingestor:
         applied; a full snapshot's depends on the state they leave, so it waits for its turn.
         """
         if d.table is None and d.reason is None:
-            check(d)
+            check(d, self.horizon if self.horizon is not None else self.clock().date())
         if d.reason is not None:
             return Prepared(None, None, None)
         text = canonical_text(d.table, d.source)
@@ -238,7 +241,7 @@ class Ingestor:
                 "seq": d.seq,
                 "ingested_at": now,
             }
-            outcome = Outcome(d.path.name, "applied", source, rows_delivered=text.num_rows)
+            outcome = Outcome(d.name, "applied", source, rows_delivered=text.num_rows)
             duplicated = _duplicated(text["record_id"])
 
             state = None
@@ -277,7 +280,7 @@ class Ingestor:
         return outcome
 
     def _reject(self, d: Delivery) -> Outcome:
-        outcome = Outcome(d.path.name, "rejected", d.source, d.reason, rows_delivered=d.row_count or 0)
+        outcome = Outcome(d.name, "rejected", d.source, d.reason, rows_delivered=d.row_count or 0)
         with self.backend.transaction() as s:
             ledger_id = s.scalar("select coalesce(max(ledger_id), 0) + 1 from events.deliveries")
             self._record(s, ledger_id, d, "rejected", self.clock(), outcome)
@@ -298,7 +301,7 @@ class Ingestor:
             "ledger_id": ledger_id,
             "delivery_id": d.data_sha256,
             "manifest_sha256": d.manifest_sha256,
-            "file_name": d.path.name,
+            "file_name": d.name,
             "source": d.source,
             "extract_date": d.extract_date,
             "seq": d.seq,
@@ -457,7 +460,7 @@ def _name_key(d: Delivery) -> tuple:
     from outcomes.contract.extracts import parse_delivery_filename
 
     n = parse_delivery_filename(d.path.name)
-    return (n.source, n.extract_date, n.seq, d.path.name) if n else ("~", dt.date.max, 0, d.path.name)
+    return (n.source, n.extract_date, n.seq, d.name) if n else ("~", dt.date.max, 0, d.name)
 
 
 def _strings(values: pa.Array | pa.ChunkedArray) -> pa.Array:

@@ -35,15 +35,43 @@ class Delivery:
     row_count: int | None = None
     reason: str | None = None
     table: pa.Table | None = None  # the rows as read: typed for Parquet, text for CSV
+    shown_name: str | None = None  # the name in messages and the ledger when not the file's own (a subfolder's)
+
+    @property
+    def name(self) -> str:
+        return self.shown_name or self.path.name
 
 
 def discover(landing: Path) -> list[Delivery]:
-    """Every data file in the landing folder, plus a rejection for each manifest without data."""
+    """Every data file in the landing folder, plus a rejection for each manifest without data.
+
+    Deliveries are read from the landing folder itself. A file in one of its subfolders is not
+    read, but it is never passed over either: each is rejected with a reason naming where it is, so
+    it shows as a line of the run and a row of the ledger (moved up, it is applied as usual).
+    """
     if not landing.is_dir():
         raise FileNotFoundError(f"landing folder {landing} does not exist")
+    found = _in_folder(landing)
+    for folder in sorted(p for p in landing.rglob("*") if p.is_dir() and not _hidden(p, landing)):
+        for d in _in_folder(folder):
+            d.shown_name = str(d.path.relative_to(landing))
+            d.manifest_sha256 = None  # a rejection of the file where it is, not of the delivery moved up
+            d.reason = (
+                f"in a subfolder of the landing folder ({d.path.parent.relative_to(landing)}/): deliveries are "
+                "read from the landing folder itself, so move it there to apply it"
+            )
+            found.append(d)
+    return found
+
+
+def _hidden(path: Path, landing: Path) -> bool:
+    return any(part.startswith(".") for part in path.relative_to(landing).parts)
+
+
+def _in_folder(folder: Path) -> list[Delivery]:
     found: list[Delivery] = []
     data_names = set()
-    for path in sorted(landing.iterdir()):
+    for path in sorted(folder.iterdir()):
         if not path.is_file() or path.name.startswith("."):
             continue
         if path.name.endswith(".manifest.json"):
@@ -51,7 +79,7 @@ def discover(landing: Path) -> list[Delivery]:
         data_names.add(path.name)
         manifest = path.with_name(manifest_filename(path.name))
         found.append(Delivery(path, sha256_file(path), sha256_file(manifest) if manifest.exists() else None))
-    for manifest in sorted(landing.glob("*.manifest.json")):
+    for manifest in sorted(folder.glob("*.manifest.json")):
         stem = manifest.name.removesuffix(".manifest.json")
         if not any(f"{stem}.{suffix}" in data_names for suffix in ("parquet", "csv")):
             found.append(
@@ -62,8 +90,9 @@ def discover(landing: Path) -> list[Delivery]:
     return found
 
 
-def check(d: Delivery) -> Delivery:
-    """File-level checks; reads the rows. Sets `reason` on the first failure."""
+def check(d: Delivery, horizon: dt.date | None = None) -> Delivery:
+    """File-level checks; reads the rows. Sets `reason` on the first failure. An extract_date after
+    `horizon` (the ingest's today, or a date it was given) is a knowledge date not reached yet."""
     if d.reason:
         return d
     name = parse_delivery_filename(d.path.name)
@@ -74,6 +103,12 @@ def check(d: Delivery) -> Delivery:
         d.reason = f"unknown source {name.source!r} in the file name"
         return d
     d.source, d.extract_date, d.seq = name.source, name.extract_date, name.seq
+    if horizon is not None and name.extract_date > horizon:
+        d.reason = (
+            f"extract_date {name.extract_date} is after {horizon}, the latest accepted: a knowledge date "
+            "cannot lie in the future"
+        )
+        return d
     if d.manifest_sha256 is None:
         d.reason = "no manifest"
         return d
@@ -98,6 +133,9 @@ def check(d: Delivery) -> Delivery:
         )
     if manifest.get("sha256") != d.data_sha256:
         problems.append("sha256 does not match the data file")
+    row_count = manifest.get("row_count")
+    if not isinstance(row_count, int) or isinstance(row_count, bool) or row_count < 0:
+        problems.append(f"manifest row_count must be a whole number of rows, not {row_count!r}"[:200])
     if problems:
         d.reason = "; ".join(problems)
         return d
@@ -119,6 +157,40 @@ class _ColumnsDiffer(ValueError):
     pass
 
 
+def _text_like(t: pa.DataType) -> bool:
+    if pa.types.is_dictionary(t):
+        return _text_like(t.value_type)
+    return pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)
+
+
+def _type_fits(found: pa.DataType, expected: pa.DataType) -> bool:
+    """Whether a Parquet column of type `found` holds the contract's type exactly (other encodings of
+    text and lists are the same values; a column of nulls only has no type of its own)."""
+    if pa.types.is_null(found) or found.equals(expected):
+        return True
+    if _text_like(expected):
+        return _text_like(found)
+    if pa.types.is_date(expected):
+        return pa.types.is_date(found)  # date32 or date64, never a timestamp: its time would be cut
+    if pa.types.is_list(expected):
+        is_list = pa.types.is_list(found) or pa.types.is_large_list(found) or pa.types.is_list_view(found)
+        return is_list and (pa.types.is_null(found.value_type) or _text_like(found.value_type))
+    return False
+
+
+def _compare_types(schema: pa.Schema, source: str) -> None:
+    """Reject a Parquet delivery whose column types are not the contract's, naming each column with
+    the type found and the type expected (a cast would turn a string into a date, a number into a
+    boolean, and cut a timestamp's time, silently)."""
+    wrong = [
+        f"{f.name} is {schema.field(f.name).type}, expected {f.type}"
+        for f in arrow_schema(source)
+        if not _type_fits(schema.field(f.name).type, f.type)
+    ]
+    if wrong:
+        raise _ColumnsDiffer("column types do not match the spec: " + "; ".join(wrong))
+
+
 def _compare_columns(found: list[str], source: str) -> None:
     expected = SOURCES[source].column_names
     if found != expected:
@@ -138,13 +210,8 @@ def _read(path: Path, source: str) -> pa.Table:
     if path.suffix == ".parquet":
         schema = pq.read_schema(path)
         _compare_columns(schema.names, source)
-        table = pq.read_table(path)
-        expected = arrow_schema(source)
-        try:
-            return table.cast(expected)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            wrong = [f.name for f in expected if not table.schema.field(f.name).type.equals(f.type)]
-            raise _ColumnsDiffer(f"column types do not match the spec: {', '.join(wrong)}") from None
+        _compare_types(schema, source)
+        return pq.read_table(path).cast(arrow_schema(source))
     with path.open(newline="", encoding="utf-8-sig") as f:
         names = next(csv.reader(f), [])
     _compare_columns(names, source)

@@ -77,7 +77,7 @@ def validated_columns(source: str) -> frozenset[str]:
 
 def only_validated_columns(source: str, text: pa.Table) -> pa.Table:
     """`text` with every column that validation does not read emptied (all null): the same result,
-    less to copy, and no identity token sent to the worker or to great-expectations."""
+    less to copy, and no identity column that no rule reads is sent to the worker or to great-expectations."""
     keep = validated_columns(source)
     columns = [
         text[name] if name in keep else pa.nulls(text.num_rows, text.schema.field(name).type)

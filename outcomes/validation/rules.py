@@ -24,7 +24,7 @@ The delivery's `extract_date` is not in the suite: it is the suite parameter
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from outcomes.contract import SOURCES
@@ -69,6 +69,59 @@ DATE_ORDER: dict[str, tuple[tuple[str, str], ...]] = {
 CONDITIONAL_NOT_NULL: dict[str, tuple[tuple[str, str, str], ...]] = {
     "treatment": (("discharge_reason_missing", "discharge_reason", "discharge_date"),),
 }
+
+# extracts.md section 3: a column that must stay null unless another says otherwise, as
+# (rule, column, condition under which it must be null, what the spec says).
+_NULL_WHILE_OPEN = {"type": "nullity", "column": {"name": "discharge_date"}, "is_null": True}
+CONDITIONAL_NULL: dict[str, tuple[tuple[str, str, dict[str, Any], str], ...]] = {
+    # discharge_reason: "null while open"
+    "treatment": (("discharge_reason_while_open", "discharge_reason", _NULL_WHILE_OPEN, "the episode is open"),),
+    # custody_release_date: "set for custody when known"
+    "convictions": (
+        (
+            "custody_release_not_custody",
+            "custody_release_date",
+            {"type": "comparison", "column": {"name": "disposal_type"}, "operator": "!=", "parameter": "custody"},
+            "the disposal is not custody",
+        ),
+    ),
+    # uc_conditionality: "UC only"
+    "benefits": (
+        (
+            "uc_conditionality_not_uc",
+            "uc_conditionality",
+            {"type": "comparison", "column": {"name": "benefit_type"}, "operator": "!=", "parameter": "UC"},
+            "the benefit is not UC",
+        ),
+    ),
+}
+
+# extracts.md section 2 and 3: the written forms of identity and code columns, as regexes.
+_BLOOM = r"\A[A-Za-z0-9+/]{86}==\Z"  # 512 bits = 64 bytes, base64: 86 characters and '=='
+FORMATS: dict[str, tuple[str, str]] = {
+    "forename_initial": (r"\A[A-Z]\Z", "one letter A-Z"),
+    "surname_initial": (r"\A[A-Z]\Z", "one letter A-Z"),
+    "forename_token": (r"\A[0-9a-fA-F]{64}\Z", "64 hex digits"),
+    "surname_token": (r"\A[0-9a-fA-F]{64}\Z", "64 hex digits"),
+    "surname_soundex_token": (r"\A[0-9a-fA-F]{64}\Z", "64 hex digits"),
+    "forename_bloom": (_BLOOM, "a 512-bit Bloom filter in base64"),
+    "surname_bloom": (_BLOOM, "a 512-bit Bloom filter in base64"),
+    # the outward code of a UK postcode (A9, A99, AA9, AA99, A9A, AA9A)
+    "postcode_district": (r"\A[A-Z]{1,2}[0-9][A-Z0-9]?\Z", "a postcode outward code such as ME14"),
+    # an offence code of the Home Office / CJS standard list: two letters, five digits, a letter maybe
+    "offence_code": (r"\A[A-Z]{2}[0-9]{5}[A-Z]?\Z", "an offence code such as TH68010"),
+}
+
+
+def reference_codes(column: str) -> tuple[str, ...] | None:
+    """Codes a column takes from a lookup the warehouse ships (extracts.md section 5: `la_code`
+    is the GSS code of an English upper-tier local authority)."""
+    if column == "la_code":
+        from outcomes.reference import local_authorities
+
+        return tuple(sorted(local_authorities()["la_code"]))
+    return None
+
 
 DATE_OF_BIRTH = "date_of_birth"
 RECORD_ID = "record_id"
@@ -150,8 +203,19 @@ def rules_for(source: str) -> list[Rule]:
             )
         )
 
+    for rule_name, column, condition, when in CONDITIONAL_NULL.get(source, ()):
+        rules.append(
+            Rule(
+                rule_name,
+                f"`{column}` is set although {when}",
+                (_expectation("expect_column_values_to_be_null", rule_name, column=column, row_condition=condition),),
+            )
+        )
+
     for col in spec.columns:
-        if col.codes is not None:
+        codes = col.codes if col.codes is not None else reference_codes(col.name)
+        if codes is not None:
+            col = replace(col, codes=codes)
             name = f"code_list:{col.name}"
             rules.append(
                 Rule(
@@ -162,6 +226,18 @@ def rules_for(source: str) -> list[Rule]:
                             "expect_column_values_to_be_in_set", name, column=col.name, value_set=list(col.codes)
                         ),
                     ),
+                )
+            )
+
+    for col in spec.columns:
+        if col.name in FORMATS:
+            regex, form = FORMATS[col.name]
+            name = f"format:{col.name}"
+            rules.append(
+                Rule(
+                    name,
+                    f"`{col.name}` is not {form}",
+                    (_expectation("expect_column_values_to_match_regex", name, column=col.name, regex=regex),),
                 )
             )
 
