@@ -107,6 +107,12 @@ def pseudonymise(
     out.print(f"{files.data.name}: {files.row_count} rows, manifest {files.manifest.name}")
 
 
+CreateFolder = Annotated[
+    bool,
+    typer.Option("--create-folder", help="Make the DuckDB file's folder if it does not exist (else that is an error)"),
+]
+
+
 @app.command()
 @_fails_cleanly
 def ingest(
@@ -127,15 +133,16 @@ def ingest(
             show_default=False,
         ),
     ] = None,
+    create_folder: CreateFolder = False,
 ) -> None:
     """Apply every delivery in LANDING not applied yet, in (source, extract_date, seq) order."""
     from outcomes.eventstore import connect
     from outcomes.ingest import Ingestor
-    from outcomes.warehouse import resolve_target
+    from outcomes.warehouse import checked_target
 
     if not landing.is_dir():
         raise ValueError(f"landing folder {landing} does not exist")
-    target = resolve_target(warehouse)
+    target = checked_target(warehouse, creating=True, create_folder=create_folder)
     with connect(target) as backend:
         # The clock is read here, at the edge: an ingest's acceptance depends on today, nothing it builds does.
         latest = _date_option("--horizon", horizon) if horizon is not None else dt.date.today()
@@ -173,13 +180,13 @@ def link(
     """Link every record not linked yet into the person spine."""
     from linkage.run import link as run_link
     from outcomes.eventstore import connect
-    from outcomes.warehouse import resolve_target
+    from outcomes.warehouse import checked_target
     from outcomes.warehouse.link_dates import check_can_link
 
     if truth is not None and not (truth / "records.parquet").exists():
         raise ValueError(f"no ground truth at {truth}: expected {truth / 'records.parquet'}")
     date = _as_of(as_of)
-    with connect(resolve_target(warehouse)) as backend:
+    with connect(checked_target(warehouse)) as backend:
         if date is not None:
             check_can_link(backend, date)
         result = run_link(backend, truth=truth, retrain=retrain, as_of=date)
@@ -252,9 +259,9 @@ def _reports_dir(target) -> Path:
 def build(as_of: AsOf = None, warehouse: Warehouse = None) -> None:
     """Build every outcome table (marts, research) as of a knowledge date, with dbt's tests."""
     from outcomes.marts import build as run_build
-    from outcomes.warehouse import resolve_target
+    from outcomes.warehouse import checked_target
 
-    target = resolve_target(warehouse)
+    target = checked_target(warehouse)
     with _dbt_progress("dbt build") as status:
         result = run_build(target, _as_of(as_of), on_line=_on_dbt_line(status))
     manifest = _reports_dir(target) / f"build_{result.as_of}.json"
@@ -275,9 +282,9 @@ def publish(
     from outcomes.eventstore import connect
     from outcomes.marts import publish as run_publish
     from outcomes.report import write_report
-    from outcomes.warehouse import resolve_target
+    from outcomes.warehouse import checked_target
 
-    target = resolve_target(warehouse)
+    target = checked_target(warehouse)
     with _dbt_progress("dbt build --select published") as status:
         result = run_publish(target, on_line=_on_dbt_line(status))
     _print_build(result, "publish")
@@ -296,9 +303,10 @@ def refresh(
         Path | None, typer.Option(help="Ground truth folder (synthetic data only) for linkage quality")
     ] = None,
     warehouse: Warehouse = None,
+    create_folder: CreateFolder = False,
 ) -> None:
     """One monthly refresh: ingest, link, build, publish."""
-    ingest(landing=landing, archive=None, warehouse=warehouse, horizon=None)
+    ingest(landing=landing, archive=None, warehouse=warehouse, horizon=None, create_folder=create_folder)
     link(truth=truth, retrain=False, warehouse=warehouse, as_of=None)
     build(as_of=None, warehouse=warehouse)
     publish(report=None, warehouse=warehouse)
@@ -313,10 +321,11 @@ def report(
     """Write the outcomes report: tables and charts for every outcome, linkage and data quality."""
     from outcomes.eventstore import connect
     from outcomes.report import write_report
-    from outcomes.warehouse import resolve_target
+    from outcomes.warehouse import checked_target
 
+    target = checked_target(warehouse)
     out_file.parent.mkdir(parents=True, exist_ok=True)
-    with connect(resolve_target(warehouse)) as backend:
+    with connect(target) as backend:
         write_report(backend, out_file)
     out.print(f"report: {out_file}", highlight=False)
 
@@ -329,11 +338,11 @@ def query(
     warehouse: Warehouse = None,
 ) -> None:
     """Run one read-only SQL statement against the warehouse."""
-    from outcomes.warehouse import resolve_target
+    from outcomes.warehouse import checked_target
 
     if fmt not in ("table", "csv", "json"):
         raise ValueError(f"--format is table, csv or json, not {fmt!r}")
-    result = resolve_target(warehouse).read_only_query(sql)
+    result = checked_target(warehouse).read_only_query(sql)
     if fmt == "csv":
         import pyarrow.csv as pacsv
 

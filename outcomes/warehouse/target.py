@@ -55,3 +55,70 @@ class Target:
 
 def resolve_target(value: str | None = None) -> Target:
     return Target(value or os.environ.get(ENV_VAR) or DEFAULT_TARGET)
+
+
+# The first bytes of a DuckDB database file: 8 bytes of checksum, then the magic "DUCK".
+_DUCKDB_MAGIC = b"DUCK"
+
+
+def checked_target(value: str | None = None, *, creating: bool = False, create_folder: bool = False) -> Target:
+    """`--warehouse TARGET` resolved and checked, so that a wrong one fails with one line naming it.
+
+    A URL must be a PostgreSQL one that parses; a path must be a DuckDB file, or (`creating`, for
+    the command that makes a warehouse) a new file in a folder that exists: a missing folder is
+    made only with `create_folder` (or for the default target), never silently.
+    """
+    target = resolve_target(value)
+    if target.is_url:
+        scheme, rest = target.value.split("://", 1)
+        if scheme in ("postgresql", "postgres"):  # the driver installed is psycopg (3)
+            target = Target(f"postgresql+psycopg://{rest}")
+        _check_url(target)
+        return target
+    path = target.path
+    if path.is_dir():
+        raise WarehouseError(f"--warehouse {path} is a folder: give the DuckDB file, e.g. {path / 'outcomes.duckdb'}")
+    if path.exists():
+        try:
+            with path.open("rb") as f:
+                head = f.read(12)
+        except OSError as exc:
+            raise WarehouseError(f"--warehouse {path} cannot be read: {exc.strerror}") from None
+        if head[8:12] != _DUCKDB_MAGIC:
+            raise WarehouseError(f"--warehouse {path} is not a DuckDB warehouse file")
+        return target
+    if not creating:
+        raise WarehouseError(f"no warehouse at {path}: run `outcomes ingest` (or refresh) first")
+    folder = path.parent
+    for parent in [folder, *folder.parents]:
+        if parent.exists() and not parent.is_dir():
+            raise WarehouseError(f"--warehouse {path}: {parent} is a file, not a folder")
+    if not folder.exists():
+        # The default place (warehouse/ in the working folder) is the project's own: made on first use.
+        if not create_folder and target.value != DEFAULT_TARGET:
+            raise WarehouseError(
+                f"--warehouse {path}: folder {folder} does not exist (create it, or pass --create-folder)"
+            )
+        folder.mkdir(parents=True)
+    return target
+
+
+def _check_url(target: Target) -> None:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    shown = target.value.split("@")[-1] if "@" in target.value else target.value
+    scheme = target.value.split("://", 1)[0]
+    if scheme != "postgresql+psycopg":
+        raise WarehouseError(
+            f"--warehouse {scheme}://…: unsupported; give a DuckDB path or postgresql+psycopg://user@host/db"
+        )
+    try:
+        url = make_url(target.value)
+        _ = url.port  # a port that is not a number raises here
+    except ValueError:
+        raise WarehouseError(f"--warehouse …{shown}: not a valid URL (its port is not a number)") from None
+    except ArgumentError as exc:
+        raise WarehouseError(f"--warehouse …{shown}: not a valid URL ({str(exc).splitlines()[0][:80]})") from None
+    if not url.database:
+        raise WarehouseError(f"--warehouse {target.redacted}: the URL names no database")
