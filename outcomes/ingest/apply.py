@@ -280,6 +280,8 @@ class Ingestor:
         return outcome
 
     def _reject(self, d: Delivery) -> Outcome:
+        if d.row_count is None:
+            d.row_count = _rows_in_file(d.path)
         outcome = Outcome(d.name, "rejected", d.source, d.reason, rows_delivered=d.row_count or 0)
         with self.backend.transaction() as s:
             ledger_id = s.scalar("select coalesce(max(ledger_id), 0) + 1 from events.deliveries")
@@ -454,6 +456,19 @@ _META_TYPES = {
     "seq": pa.int64(),
     "ingested_at": pa.timestamp("us"),
 }
+
+
+def _rows_in_file(path: Path) -> int | None:
+    """The rows a rejected Parquet file holds, from its footer (so the ledger says how many rows the
+    rejection covers); None when that cannot be told without reading the file."""
+    if path.suffix != ".parquet":
+        return None
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.read_metadata(path).num_rows
+    except (pa.ArrowException, OSError):
+        return None
 
 
 def _name_key(d: Delivery) -> tuple:
