@@ -255,3 +255,38 @@ def test_no_statement_writes_or_reaches_outside(warehouse, canary, tmp_path):
             assert con.exec_driver_sql("select count(*) from pg_database where datname = 'leaked'").scalar() == 0
             assert not con.exec_driver_sql("select rolsuper from pg_roles where rolname = 'outcomes_query'").scalar()
         engine.dispose()
+
+
+@pytest.mark.postgres
+def test_a_plain_reader_url_is_used_as_it_is():
+    import sqlalchemy as sa
+
+    with fresh_postgres_url() as url:
+        _make_warehouse(url)
+        assert runner.invoke(app, ["query", "select 1", "--warehouse", url]).exit_code == 0  # makes the readers
+        plain = f"outcomes_test_plain_{uuid.uuid4().hex[:8]}"
+        engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+        with engine.connect() as con:
+            con.exec_driver_sql(f"create role {plain} login in role outcomes_events")
+        try:
+            as_plain = url.replace("postgres@", f"{plain}@")
+            ok = runner.invoke(
+                app,
+                [
+                    "query",
+                    "select count(*) as n, session_user as s from events.deaths",
+                    "--format",
+                    "json",
+                    "--warehouse",
+                    as_plain,
+                ],
+            )
+            assert ok.exit_code == 0, ok.output
+            assert json.loads(ok.stdout) == [{"n": 205, "s": plain}]
+            refused = runner.invoke(app, ["query", "delete from events.deaths", "--warehouse", as_plain])
+            assert refused.exit_code == 2 and "read-only transaction" in refused.stderr
+        finally:
+            with engine.connect() as con:
+                con.exec_driver_sql(f"drop owned by {plain}")
+                con.exec_driver_sql(f"drop role {plain}")
+            engine.dispose()

@@ -85,10 +85,9 @@ def _postgres_query(target: Target, statement: str) -> pa.Table:
 
     url = sa.engine.make_url(target.value)
     params = _libpq_params(url)
-    _grant_schema_readers(target)
     try:
         with psycopg.connect(**params, autocommit=True) as admin:
-            login = _reader_login(admin, params)
+            login = _reader_login(admin, params, target)
         with psycopg.connect(**login, autocommit=True) as reader:
             return _run_read_only(reader, statement)
     except psycopg.Error as exc:
@@ -118,7 +117,7 @@ def _libpq_params(url) -> dict:
     return {k: v for k, v in params.items() if v is not None}
 
 
-def _reader_login(admin, params: dict) -> dict:
+def _reader_login(admin, params: dict, target: Target) -> dict:
     """Connection parameters that log in as a role that can only read the warehouse.
 
     A URL whose user is no superuser and holds no file-reading role is such a login already (its
@@ -141,6 +140,7 @@ def _reader_login(admin, params: dict) -> dict:
             f"the URL's user {params.get('user')!r} can read server files: `outcomes query` needs a URL whose "
             f"user is a plain reader, or one allowed to create the reader role {READER_ROLE}"
         )
+    _grant_schema_readers(target)
     password = secrets.token_urlsafe(24)
     verifier = admin.pgconn.encrypt_password(password.encode(), READER_ROLE.encode(), b"scram-sha-256").decode()
     with admin.transaction():
