@@ -178,6 +178,25 @@ class EqualLevels(BaseCompareFeature):
         return np.where(absent, -1, (a == b).astype(np.int8)).astype(np.int8)
 
 
+class KeyLevels(BaseCompareFeature):
+    """A source's own person key, read from the variants' nodes ("source|k|key" is keyed):
+    1 same key, 0 one source and both keyed differently, -1 not comparable."""
+
+    def __init__(self, c: Comparison, nodes: pd.Series) -> None:
+        super().__init__(c.column, c.column, label=c.name)
+        self.c = c
+        values = nodes.to_numpy(dtype=object)
+        self.keyed = np.fromiter(("|k|" in v for v in values), bool, len(values))
+        self.node = pd.factorize(values)[0]
+        self.source = pd.factorize(np.array([v.split("|", 1)[0] for v in values], dtype=object))[0]
+
+    def _compute_vectorized(self, left: pd.Series, right: pd.Series) -> np.ndarray:
+        a = left.index.get_level_values(0).to_numpy()
+        b = right.index.get_level_values(1).to_numpy()
+        comparable = self.keyed[a] & self.keyed[b] & (self.source[a] == self.source[b])
+        return np.where(comparable, (self.node[a] == self.node[b]).astype(np.int8), -1).astype(np.int8)
+
+
 class Comparer:
     """Computes the comparison vectors of candidate pairs with recordlinkage.Compare."""
 
@@ -194,6 +213,8 @@ class Comparer:
                 features.append(StringLevels(c, words))
             elif c.kind == "date":
                 features.append(DateLevels(c))
+            elif c.kind == "key":
+                features.append(KeyLevels(c, self.variants[c.column]))
             else:
                 features.append(EqualLevels(c))
         self.features = dict(zip(spec.names, features, strict=True))

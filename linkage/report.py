@@ -40,7 +40,9 @@ def _region(district: pd.Series) -> pd.Series:
     return district.map(la).map(region).fillna("unknown")
 
 
-def write_quality(backend, run_id: int, as_of, truth: Path | None) -> pd.DataFrame:
+def write_quality(
+    backend, run_id: int, as_of, truth: Path | None, expected: pd.DataFrame | None = None
+) -> pd.DataFrame:
     with backend.transaction() as s:
         spine = s.fetch(
             "select p.source, p.record_id, p.person_id, i.sex, i.date_of_birth, i.postcode_district "
@@ -95,6 +97,12 @@ def write_quality(backend, run_id: int, as_of, truth: Path | None) -> pd.DataFra
                 )
             rows.append(row)
     quality = pd.DataFrame(rows)
+    if expected is not None and not expected.empty:
+        quality = quality.merge(
+            expected[["source_a", "source_b", "expected_precision", "expected_recall"]],
+            on=["source_a", "source_b"],
+            how="left",
+        )
     for col in (
         "pairwise_precision",
         "pairwise_recall",
@@ -102,6 +110,8 @@ def write_quality(backend, run_id: int, as_of, truth: Path | None) -> pd.DataFra
         "cluster_precision",
         "cluster_recall",
         "cluster_f1",
+        "expected_precision",
+        "expected_recall",
     ):
         if col not in quality:
             quality[col] = np.nan
