@@ -42,6 +42,12 @@ DDL = [
         pairwise_precision double precision, pairwise_recall double precision, pairwise_f1 double precision,
         cluster_precision double precision, cluster_recall double precision, cluster_f1 double precision,
         expected_precision double precision, expected_recall double precision)""",
+    # Match rates per source pair within groups of source_a's records (sex, age band, region),
+    # beside the true rate: biased linkage shows as groups linked less often than truth says.
+    """create table if not exists linkage.quality_by_group (
+        run_id bigint not null, as_of date, source_a varchar, source_b varchar, dimension varchar not null,
+        value varchar not null, records_a bigint, linked_records bigint, match_rate double precision,
+        true_match_rate double precision)""",
     """create table if not exists linkage.blocking_passes (
         run_id bigint not null, as_of date, pass varchar not null, pass_order integer not null, pairs bigint,
         new_pairs bigint, reduction_ratio double precision, true_pairs_found bigint,
