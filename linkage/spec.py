@@ -37,13 +37,16 @@ class Comparison:
     thresholds: tuple[float, ...] = ()
     within_days: int | None = None  # date: a level for dates this close (aliases, keying)
     aliases: bool = False  # name: a level for learned alias pairs
+    # name: column of initials; a level (the lowest above "different") for a name given as an
+    # initial only (old NDTMS records) that is the other's initial. Twins' names are both whole.
+    initial: str | None = None
     tf: bool = False  # term-frequency adjustment of exact agreement
     missing: tuple = ()
 
     @property
     def levels(self) -> int:
         if self.kind == "name":
-            return 2 + len(self.thresholds) + int(self.aliases)
+            return 2 + len(self.thresholds) + int(self.aliases) + int(self.initial is not None)
         if self.kind == "string":
             return 2 + len(self.thresholds)
         if self.kind == "date":
@@ -120,7 +123,14 @@ IDENTITY = Spec(
     name="identity",
     comparisons=(
         Comparison(
-            "forename", "name", "forename_token", bloom="forename_bloom", thresholds=(0.6, 0.85), aliases=True, tf=True
+            "forename",
+            "name",
+            "forename_token",
+            bloom="forename_bloom",
+            thresholds=(0.6, 0.85),
+            aliases=True,
+            tf=True,
+            initial="forename_initial",
         ),
         Comparison("surname", "name", "surname_token", bloom="surname_bloom", thresholds=(0.6, 0.85), tf=True),
         Comparison("dob", "date", "date_of_birth", within_days=1100, tf=True),
