@@ -334,3 +334,17 @@ def test_shares_no_code_with_synth(clean_population, tmp_path):
         "assert not [m for m in sys.modules if m.startswith('outcomes.synth')], 'outcomes.synth imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_recall_and_namesake_helpers(model3):
+    truth = _read(model3, "records.parquet").rename(columns={"person_id": "person"})
+    perfect = errormodel.recall_by_class(model3.out / "truth", truth)
+    assert (perfect["recall"] == 1.0).all() and (perfect["pairs"] > 0).all()
+    assert not errormodel.namesake_links(model3.out / "truth", truth)["linked"].any()
+    # a linkage that keeps every record apart links nothing; one that lumps everyone links namesakes
+    apart = truth.assign(person=truth["source"] + truth["record_id"])
+    assert (errormodel.recall_by_class(model3.out / "truth", apart)["recall"] == 0.0).all()
+    lumped = truth.assign(person="everyone")
+    assert errormodel.namesake_links(model3.out / "truth", lumped)["linked"].all()
+    with pytest.raises(ValueError, match="missing person"):
+        errormodel.recall_by_class(model3.out / "truth", truth.drop(columns="person"))
