@@ -307,7 +307,7 @@ def test_cli_prints_applied_beside_target(clean_population, tmp_path):
         check=True,
         env={"COLUMNS": "200", "PATH": ""},
     )
-    assert "duplicate_key_alias" in run.stdout and "target" in run.stdout and "45.00%" in run.stdout
+    assert "duplicate_key_alias" in run.stdout and "target" in run.stdout and "15.00%" in run.stdout
     fail = subprocess.run(
         [sys.executable, "-m", "errormodel", "--clean", str(tmp_path / "none"), "--out", str(tmp_path)],
         capture_output=True,
