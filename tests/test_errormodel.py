@@ -348,3 +348,8 @@ def test_recall_and_namesake_helpers(model3):
     assert errormodel.namesake_links(model3.out / "truth", lumped)["linked"].all()
     with pytest.raises(ValueError, match="missing person"):
         errormodel.recall_by_class(model3.out / "truth", truth.drop(columns="person"))
+
+
+def test_will_not_write_over_its_input(clean_population):
+    with pytest.raises(ValueError, match="must not be"):
+        generate(clean_population, clean_population)
