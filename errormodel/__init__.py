@@ -39,16 +39,18 @@ Use::
 
 `pairs_by_class(truth_dir)` lists the true-match record pairs (within and across sources) whose
 identities differ by each class: columns error_class, person_id, source_a, record_id_a,
-source_b, record_id_b. Recall per class is the share of a class's pairs whose two records the
-spine puts in one person::
+source_b, record_id_b. A pair is listed under a class when the class was applied to at least
+one of its records and the fields the class changes differ between the two (for the person-key
+classes: the keys differ within a source, or the pair crosses sources). Recall per class is the
+share of a class's pairs whose two records the linkage puts in one person;
+`recall_by_class(truth_dir, links)` computes it from `links` (source, record_id, person: the
+linked person of each record, e.g. the spine as of the last extract date), and
+`namesake_links(truth_dir, links)` says for each namesake pair whether any record of one was
+linked to any record of the other (a false link)::
 
-    spine = ...  # source, record_id, person_key as linked
-    a = pairs.merge(spine, left_on=["source_a", "record_id_a"], right_on=["source", "record_id"])
-    ab = a.merge(spine, left_on=["source_b", "record_id_b"], right_on=["source", "record_id"])
-    recall = (ab["person_key_x"] == ab["person_key_y"]).groupby(ab["error_class"]).mean()
-
-False links among namesakes: any record of `person_a` put in one person with any record of
-`person_b` (truth/namesakes.parquet with truth/records.parquet).
+    links = spine[["source", "record_id", "person_key"]].rename(columns={"person_key": "person"})
+    recall_by_class(Path("eval/truth"), links)   # error_class, pairs, linked, recall
+    namesake_links(Path("eval/truth"), links)    # person_a, person_b, kind, linked
 
 Command line: `python -m errormodel --clean DIR --out DIR [--scale 3] [--seed S]` prints the
 applied rate of each class beside its target.
@@ -56,7 +58,7 @@ applied rate of each class beside its target.
 
 from errormodel.deliveries import CleanPopulationError
 from errormodel.generate import EVALUATION_KEY, ErrorModelResult, generate
-from errormodel.pairs import pairs_by_class
+from errormodel.pairs import namesake_links, pairs_by_class, recall_by_class
 from errormodel.rates import ERROR_CLASSES, ErrorClass
 
 __all__ = [
@@ -66,5 +68,7 @@ __all__ = [
     "ErrorClass",
     "ErrorModelResult",
     "generate",
+    "namesake_links",
     "pairs_by_class",
+    "recall_by_class",
 ]

@@ -94,6 +94,8 @@ def generate(
     clean_dir, out = Path(clean_dir), Path(out)
     if not 0 <= scale <= 10:
         raise ValueError(f"scale is a multiplier of the default rates from 0 to 10, not {scale}")
+    if out.resolve() == clean_dir.resolve():
+        raise ValueError("the output folder must not be the clean population's folder")
     truth_in = clean_dir / "truth"
     for name in ("records.parquet", "persons.parquet"):
         if not (truth_in / name).exists():

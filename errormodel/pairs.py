@@ -87,3 +87,42 @@ def pairs_by_class(truth_dir: Path) -> pd.DataFrame:
         return pd.DataFrame(columns=PAIR_COLUMNS)
     df = pd.concat(out, ignore_index=True)
     return df.sort_values(PAIR_COLUMNS, kind="mergesort", ignore_index=True)
+
+
+def _linked_person(links: pd.DataFrame) -> pd.Series:
+    missing = {"source", "record_id", "person"} - set(links.columns)
+    if missing:
+        raise ValueError(f"links need columns source, record_id, person; missing {', '.join(sorted(missing))}")
+    return links.set_index(["source", "record_id"])["person"]
+
+
+def recall_by_class(truth_dir: Path, links: pd.DataFrame) -> pd.DataFrame:
+    """Recall per error class: of the pairs `pairs_by_class` lists, the share whose two records
+    the linkage put in one person. `links`: source, record_id, person (the linked person id).
+    A record the linkage does not know counts as not linked. Columns: error_class, pairs,
+    linked, recall."""
+    person = _linked_person(links)
+    pairs = pairs_by_class(truth_dir)
+    a = person.reindex(pd.MultiIndex.from_arrays([pairs["source_a"], pairs["record_id_a"]])).to_numpy()
+    b = person.reindex(pd.MultiIndex.from_arrays([pairs["source_b"], pairs["record_id_b"]])).to_numpy()
+    pairs["linked"] = pd.notna(a) & (a == b)
+    out = pairs.groupby("error_class").agg(pairs=("linked", "size"), linked=("linked", "sum")).reset_index()
+    out["recall"] = out["linked"] / out["pairs"]
+    return out
+
+
+def namesake_links(truth_dir: Path, links: pd.DataFrame) -> pd.DataFrame:
+    """Each namesake pair (truth/namesakes.parquet) and whether the linkage put any record of one
+    in the same person as any record of the other (a false link). Columns: person_a, person_b,
+    kind, linked."""
+    truth_dir = Path(truth_dir)
+    person = _linked_person(links).rename("person").reset_index()
+    records = pq.read_table(truth_dir / "records.parquet").to_pandas().merge(person, on=["source", "record_id"])
+    linked_to = records.groupby("person_id")["person"].agg(frozenset)
+    names = pq.read_table(truth_dir / "namesakes.parquet").to_pandas()
+    empty: frozenset = frozenset()
+    names["linked"] = [
+        bool(linked_to.get(a, empty) & linked_to.get(b, empty))
+        for a, b in zip(names["person_a"], names["person_b"], strict=True)
+    ]
+    return names

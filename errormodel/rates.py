@@ -53,7 +53,7 @@ ERROR_CLASSES: dict[str, ErrorClass] = {
             "dob_missing", "records with a date of birth", _per_source(0.010, 0.005, 0.002, 0.001), ("date_of_birth",)
         ),
         ErrorClass(
-            "postcode_moved", "persons with records on two dates or more", {"all": 0.15}, ("postcode_district",)
+            "postcode_moved", "persons with records on two dates or more", {"all": 0.25}, ("postcode_district",)
         ),
         ErrorClass(
             "postcode_missing",

@@ -307,7 +307,7 @@ def test_cli_prints_applied_beside_target(clean_population, tmp_path):
         check=True,
         env={"COLUMNS": "200", "PATH": ""},
     )
-    assert "duplicate_key_alias" in run.stdout and "target" in run.stdout and "45.00%" in run.stdout
+    assert "duplicate_key_alias" in run.stdout and "target" in run.stdout and "15.00%" in run.stdout
     fail = subprocess.run(
         [sys.executable, "-m", "errormodel", "--clean", str(tmp_path / "none"), "--out", str(tmp_path)],
         capture_output=True,
@@ -317,7 +317,7 @@ def test_cli_prints_applied_beside_target(clean_population, tmp_path):
     assert fail.returncode == 1 and "no ground truth" in fail.stdout
 
 
-def test_shares_no_code_with_synth(clean_population, tmp_path):
+def test_shares_no_code_with_synth():
     """The error model is the independent check: it must not import outcomes.synth."""
     package = Path(errormodel.__file__).parent
     for path in package.rglob("*.py"):
@@ -328,9 +328,28 @@ def test_shares_no_code_with_synth(clean_population, tmp_path):
             elif isinstance(node, ast.ImportFrom):
                 names = [node.module or ""] + [f"{node.module}.{a.name}" for a in node.names]
             assert not any(n == "outcomes.synth" or n.startswith("outcomes.synth.") for n in names), path
+    # every module of the package is imported at load time (no imports inside functions)
     code = (
-        "import sys; from pathlib import Path; import errormodel;"
-        f"errormodel.generate(Path({str(clean_population)!r}), Path({str(tmp_path)!r}));"
+        "import sys, errormodel, errormodel.__main__;"
         "assert not [m for m in sys.modules if m.startswith('outcomes.synth')], 'outcomes.synth imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_recall_and_namesake_helpers(model3):
+    truth = _read(model3, "records.parquet").rename(columns={"person_id": "person"})
+    perfect = errormodel.recall_by_class(model3.out / "truth", truth)
+    assert (perfect["recall"] == 1.0).all() and (perfect["pairs"] > 0).all()
+    assert not errormodel.namesake_links(model3.out / "truth", truth)["linked"].any()
+    # a linkage that keeps every record apart links nothing; one that lumps everyone links namesakes
+    apart = truth.assign(person=truth["source"] + truth["record_id"])
+    assert (errormodel.recall_by_class(model3.out / "truth", apart)["recall"] == 0.0).all()
+    lumped = truth.assign(person="everyone")
+    assert errormodel.namesake_links(model3.out / "truth", lumped)["linked"].all()
+    with pytest.raises(ValueError, match="missing person"):
+        errormodel.recall_by_class(model3.out / "truth", truth.drop(columns="person"))
+
+
+def test_will_not_write_over_its_input(clean_population):
+    with pytest.raises(ValueError, match="must not be"):
+        generate(clean_population, clean_population)
