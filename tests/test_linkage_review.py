@@ -75,9 +75,10 @@ def test_review_round_trip_and_split(population, tmp_path):
     # Decide every queued pair from the truth; and say "non-match" of a pair the model linked.
     decided_at = dt.datetime(2024, 6, 15, 10, 30)
     for row in rows:
-        same = true_person[(row["left_source"], row["left_record_id"])] == true_person[
-            (row["right_source"], row["right_record_id"])
-        ]
+        same = (
+            true_person[(row["left_source"], row["left_record_id"])]
+            == true_person[(row["right_source"], row["right_record_id"])]
+        )
         row.update(decision="match" if same else "non-match", reviewer="reviewer-a", decided_at=decided_at.isoformat())
     split_pair = {**{k: "" for k in rows[0]}, **linked, "decision": "non-match", "reviewer": "reviewer-b"}
     split_pair["decided_at"] = decided_at.isoformat()
