@@ -38,7 +38,7 @@ def score_chunk(
 
 
 def tf_arrays(variants: pd.DataFrame, spec: Spec) -> dict[str, np.ndarray]:
-    return {c.name: variants[c.column].astype(str).to_numpy() for c in spec.comparisons if c.tf}
+    return {c.name: fs.tf_keys(variants, c).to_numpy(dtype=object) for c in spec.comparisons if c.tf}
 
 
 def train(

@@ -41,6 +41,9 @@ class Comparison:
     # initial only (old NDTMS records) that is the other's initial. Twins' names are both whole.
     initial: str | None = None
     tf: bool = False  # term-frequency adjustment of exact agreement
+    # TF within groups of this column (a date column: by its year): forenames follow the fashion
+    # of their birth cohort, so JACK among people born in 2005 says less than JACK overall.
+    tf_by: str | None = None
     missing: tuple = ()
 
     @property
@@ -98,7 +101,7 @@ class Spec:
     max_block: int = 200
     # Decisions from the model's match probability: link at or above `link_probability`, review
     # down to `review_probability`, non-link below (weights are log2 odds of these).
-    link_probability: float = 0.97
+    link_probability: float = 0.99
     review_probability: float = 0.1
 
     @property
@@ -130,10 +133,11 @@ IDENTITY = Spec(
             thresholds=(0.6, 0.85),
             aliases=True,
             tf=True,
+            tf_by="date_of_birth",
             initial="forename_initial",
         ),
         Comparison("surname", "name", "surname_token", bloom="surname_bloom", thresholds=(0.6, 0.85), tf=True),
-        Comparison("dob", "date", "date_of_birth", within_days=1100, tf=True),
+        Comparison("dob", "date", "date_of_birth", within_days=3650, tf=True),
         Comparison("sex", "exact", "sex", missing=("U",)),
         Comparison("postcode", "exact", "postcode_district"),
         Comparison("key", "key", "node"),

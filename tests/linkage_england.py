@@ -13,12 +13,12 @@ from tests.oracle.codes import ENGLAND
 
 
 def england_figures(marts: dict[str, pd.DataFrame]) -> dict[str, float]:
-    """Proven reoffending (cohort, reoffenders) per financial year, drug poisoning deaths by
+    """Proven reoffending (cohort, reoffenders) per financial year (provisional ones too), drug poisoning deaths by
     treatment status at death (registration years, all together) and person-years after
     treatment exits (all exits), for England."""
     out: dict[str, float] = {}
     pr = marts["proven_reoffending"]
-    pr = pr[(pr["la_code"] == ENGLAND) & (pr["period_type"] == "financial_year") & ~pr["provisional"].astype(bool)]
+    pr = pr[(pr["la_code"] == ENGLAND) & (pr["period_type"] == "financial_year")]
     for label, g in pr.groupby("period_label"):
         out[f"reoffending {label} cohort"] = float(g["cohort"].sum())
         out[f"reoffending {label} reoffenders"] = float(g["reoffenders"].sum())

@@ -45,7 +45,11 @@ def test_quality_on_a_small_population(linked, small_population):
     truth = pd.read_parquet(small_population / "truth" / "records.parquet")
     both = spine.merge(truth, on=["source", "record_id"], suffixes=("", "_true"))
     precision, recall, _ = pairwise(both["person_id"], both["person_id_true"])
-    assert precision >= 0.995 and recall >= 0.99, (precision, recall)
+    # Recall 0.99 was the bar while synth made no second person keys; since it makes them (5% of
+    # offenders with two records or more under an alias name or date), a second PNC record under
+    # another forename with all else equal looks like a twin and goes to clerical review: about
+    # 0.988 here (docs/linkage.md).
+    assert precision >= 0.995 and recall >= 0.985, (precision, recall)
 
 
 def test_spine_has_one_person_per_record_and_identity_stays_in_linkage(linked):
