@@ -158,15 +158,16 @@ def write_quality(
 
 
 def _by_group(spine: pd.DataFrame, sources, dims: dict, has_truth: bool, run_id: int, as_of) -> pd.DataFrame:
-    """For every source pair (a, b) and group of a's records: the share of them linked to a
-    record of b (to another record of a when a = b), as linked and as the truth has it."""
+    """For every ordered source pair (a, b) and group of a's records: the share of them linked
+    to a record of b (to another record of a when a = b), as linked and as the truth has it
+    (both ways round: convictions linked to treatment by sex is not treatment to convictions)."""
     rows = []
     size = spine.groupby(["person_id", "source"]).size()
     true_size = spine.groupby(["true_person", "source"]).size() if has_truth else None
-    for i, a in enumerate(sources):
+    for a in sources:
         mask = (spine["source"] == a).to_numpy()
         sub = spine[mask]
-        for b in sources[i:]:
+        for b in sources:
             need = 2 if a == b else 1
             linked = size.reindex(pd.MultiIndex.from_arrays([sub["person_id"], [b] * len(sub)])).fillna(0) >= need
             frame = pd.DataFrame({"linked": linked.to_numpy()})

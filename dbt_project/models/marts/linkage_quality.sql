@@ -1,5 +1,6 @@
 -- Linkage quality (outcomes.md §8) of the latest linkage run known at `as_of`: one row per
 -- source pair (breakdown 'all'), then the same match rate within groups of source_a's records
+-- (every ordered pair of sources)
 -- by sex, age band and region (breakdown 'sex', 'age_band', 'region'), beside the true rate
 -- where there is ground truth, so that linkage biased against a group is visible.
 with runs as (
