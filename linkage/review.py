@@ -65,7 +65,9 @@ def queue(backend) -> pd.DataFrame:
     left = person.reindex(pd.MultiIndex.from_frame(q[["left_source", "left_record_id"]])).to_numpy()
     right = person.reindex(pd.MultiIndex.from_frame(q[["right_source", "right_record_id"]])).to_numpy()
     q = q[left != right].reset_index(drop=True)
-    for c in SPEC.names:  # the weight each level carried in the model that scored the pair
+    # the weight each level carried in the model that scored the pair (before the term-frequency
+    # adjustment of exact names and dates, which the total weight includes)
+    for c in SPEC.names:
         pairs = zip(q["model_version"], q[f"{c}_level"], strict=True)
         q[f"{c}_weight"] = [round(float(_weights(models[v], c)[int(lv)]), 2) for v, lv in pairs]
     ident = ident.drop_duplicates(["source", "record_id"]).set_index(["source", "record_id"])
@@ -127,7 +129,7 @@ def _html(q: pd.DataFrame) -> str:
             level = int(r[f"{c}_level"])
             parts.append(
                 f"<tr><td>{c}</td><td>{'missing' if level < 0 else level}</td>"
-                f"<td class='{'pos' if w > 0 else 'neg'}'>{w:+.2f}</td></tr>"
+                f"<td class='{'pos' if w > 0 else 'neg' if w < 0 else ''}'>{w:+.2f}</td></tr>"
             )
         parts.append("</table>")
     parts.append("</body></html>")
