@@ -101,7 +101,7 @@ class Spec:
     max_block: int = 200
     # Decisions from the model's match probability: link at or above `link_probability`, review
     # down to `review_probability`, non-link below (weights are log2 odds of these).
-    link_probability: float = 0.99
+    link_probability: float = 0.985
     review_probability: float = 0.1
 
     @property

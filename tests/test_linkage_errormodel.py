@@ -3,7 +3,7 @@ independent error model (`errormodel`, other code and other assumptions) at its 
 Precision, recall per error class, namesakes kept apart.
 
 The floors per class are what the linker reaches today on this 3,000-person population (link at
-probability 0.99), less a margin: they catch a regression, they are not the issue's bar (0.99),
+probability 0.985), less a margin: they catch a regression, they are not the issue's bar (0.99),
 which most classes do not reach yet (docs/linkage.md has the 20,000-person figures). A second
 person key, above all under an alias name or date, looks like a twin or a father to the model and
 goes to clerical review."""
