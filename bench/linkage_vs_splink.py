@@ -1,6 +1,7 @@
 """Benchmark: our linkage against Splink 5 (DuckDB backend), on the same data in the same run.
 
     python bench/linkage_vs_splink.py [--persons 5000] [--work /tmp/bench-linkage] [--skip-synth]
+        [--skip-errormodel]
 
 Two workloads, each side in a fresh process (bench/_measure.in_child) so that peak memory is
 its own:
@@ -13,6 +14,9 @@ its own:
   the real `linkage.run.link()` into a fresh DuckDB warehouse, its records read straight from the
   deliveries (the latest version of each record), so that ingestion is not part of either.
   Quality is pairwise over all records against the true persons, the same function for both.
+- The independent error model's population (`errormodel`, issue 11): `outcomes synth --noise 0`
+  of --persons people (seed 42) with every error class at its default rate, linked by both
+  sides exactly as the synthetic population is.
 
 Printed per side: link time (the linking itself, data loaded), the child's whole wall time,
 candidate pairs (ours: pairs of distinct identities; Splink: pairs of records), pairs/s, precision,
@@ -87,7 +91,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--persons", type=int, default=5000)
     parser.add_argument("--work", type=Path, default=Path("/tmp/bench-linkage"))
-    parser.add_argument("--skip-synth", action="store_true", help="FEBRL4 only")
+    parser.add_argument("--skip-synth", action="store_true", help="no synthetic population")
+    parser.add_argument("--skip-errormodel", action="store_true", help="no error-model population")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     bench = str(Path(__file__).resolve().parent)
@@ -111,11 +116,26 @@ def main() -> None:
             "ours": in_child(OURS_SYNTH.format(bench=bench, root=str(root), warehouse=str(warehouse))),
             "splink": in_child(SPLINK_SYNTH.format(bench=bench, root=str(root))),
         }
+    if not args.skip_errormodel:
+        clean, root = args.work / f"clean-{args.persons}", args.work / f"errormodel-{args.persons}"
+        if not (root / "truth" / "records.parquet").exists():
+            from errormodel import generate
+            from outcomes.synth.generator import SynthConfig, synthesise
+
+            if not (clean / "truth" / "records.parquet").exists():
+                synthesise(SynthConfig(persons=args.persons, seed=42, noise=0.0), clean, overwrite=True)
+            generate(clean, root, scale=1.0, seed=42, overwrite=True)
+        warehouse = args.work / "ours-errormodel.duckdb"
+        warehouse.unlink(missing_ok=True)
+        results["errormodel"] = {
+            "ours": in_child(OURS_SYNTH.format(bench=bench, root=str(root), warehouse=str(warehouse))),
+            "splink": in_child(SPLINK_SYNTH.format(bench=bench, root=str(root))),
+        }
     print(
         f"{'data':<10} {'side':<7} {'link s':>8} {'x calib':>7} {'child s':>8} {'pairs':>11} {'pairs/s':>11} "
         f"{'precision':>9} {'recall':>8} {'F1':>8} {'peak MiB':>9}"
     )
-    for data in ("febrl4", "synthetic"):
+    for data in ("febrl4", "synthetic", "errormodel"):
         if data not in results:
             continue
         for side in ("ours", "splink"):

@@ -1,6 +1,7 @@
 """From scored variant pairs to persons: node pairs in descending weight, merged unless a rule
-of life forbids it (one death per person; two different PNC ids, NINos or NHS numbers are two
-people)."""
+of life forbids it (a person dies once) or a clerical reviewer has said the two are different
+people. Two different source keys are evidence (the `key` comparison), not a rule: every source
+holds duplicate person records (extracts.md §2)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-
-from linkage.records import UNIQUE_KEY_SOURCES
 
 
 @dataclass
@@ -49,13 +48,11 @@ class UnionFind:
 
 
 def node_keys(records: pd.DataFrame) -> dict:
-    """Per node, the identity it stands for where that is unique to a person: a PNC id or NINo
-    (a record without one constrains nothing), and every death (a person dies once)."""
+    """Per node, what a person can hold only one of: a death registration (a person dies once;
+    a registration amended keeps its record id, so it is one node)."""
     keys: dict = {}
-    for node, source in records[["node", "source"]].drop_duplicates().itertuples(index=False):
-        keyed = "|k|" in node
-        if source == "deaths" or (source in UNIQUE_KEY_SOURCES and keyed):
-            keys[node] = {source: frozenset([node])}
+    for node in records.loc[records["source"] == "deaths", "node"].unique():
+        keys[node] = {"deaths": frozenset([node])}
     return keys
 
 

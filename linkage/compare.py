@@ -19,6 +19,7 @@ from recordlinkage.base import BaseCompareFeature
 
 from linkage.spec import Comparison, Spec
 
+BLOOM_BITS_PER_BIGRAM = 15  # extracts.md: bits set per bigram (i = 0..14)
 _POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
 
 
@@ -62,9 +63,15 @@ def bigram_words(values: pd.Series) -> np.ndarray:
 class NameLevels(BaseCompareFeature):
     """Token equality, else a learned alias pair, else Dice of the Bloom filters, as levels."""
 
-    def __init__(self, c: Comparison, words: np.ndarray, aliases: frozenset | None) -> None:
+    def __init__(
+        self, c: Comparison, words: np.ndarray, aliases: frozenset | None, initials: pd.Series | None = None
+    ) -> None:
         super().__init__(c.column, c.column, label=c.name)
         self.c, self.words, self.aliases = c, words, aliases
+        if initials is not None:
+            self.initials = initials.to_numpy(dtype=object)
+            # a one-letter name has two padded bigrams: at most 2 x 15 bits of its Bloom filter
+            self.only_initial = popcount(words) <= 2 * BLOOM_BITS_PER_BIGRAM
 
     def _compute_vectorized(self, left: pd.Series, right: pd.Series) -> np.ndarray:
         # recordlinkage indexes both sides by the pairs' MultiIndex: level 0 left, level 1 right
@@ -76,9 +83,15 @@ class NameLevels(BaseCompareFeature):
         if self.c.aliases:
             conditions.append(alias_mask(tok_a, tok_b, self.aliases))
             levels.append(self.c.exact - 1)
+        low = 1 if self.c.initial is not None else 0
         for i, t in reversed(list(enumerate(self.c.thresholds))):
             conditions.append(d >= t)
-            levels.append(i + 1)
+            levels.append(low + i + 1)
+        if self.c.initial is not None:
+            ia, ib = self.initials[a], self.initials[b]
+            one = (self.only_initial[a] | self.only_initial[b]) & pd.notna(ia) & (ia == ib)
+            conditions.append(one)
+            levels.append(1)
         level = np.select(conditions, levels, 0)
         return np.where(pd.isna(tok_a) | pd.isna(tok_b), -1, level).astype(np.int8)
 
@@ -178,6 +191,25 @@ class EqualLevels(BaseCompareFeature):
         return np.where(absent, -1, (a == b).astype(np.int8)).astype(np.int8)
 
 
+class KeyLevels(BaseCompareFeature):
+    """A source's own person key, read from the variants' nodes ("source|k|key" is keyed):
+    1 same key, 0 one source and both keyed differently, -1 not comparable."""
+
+    def __init__(self, c: Comparison, nodes: pd.Series) -> None:
+        super().__init__(c.column, c.column, label=c.name)
+        self.c = c
+        values = nodes.to_numpy(dtype=object)
+        self.keyed = np.fromiter(("|k|" in v for v in values), bool, len(values))
+        self.node = pd.factorize(values)[0]
+        self.source = pd.factorize(np.array([v.split("|", 1)[0] for v in values], dtype=object))[0]
+
+    def _compute_vectorized(self, left: pd.Series, right: pd.Series) -> np.ndarray:
+        a = left.index.get_level_values(0).to_numpy()
+        b = right.index.get_level_values(1).to_numpy()
+        comparable = self.keyed[a] & self.keyed[b] & (self.source[a] == self.source[b])
+        return np.where(comparable, (self.node[a] == self.node[b]).astype(np.int8), -1).astype(np.int8)
+
+
 class Comparer:
     """Computes the comparison vectors of candidate pairs with recordlinkage.Compare."""
 
@@ -188,12 +220,15 @@ class Comparer:
         for c in spec.comparisons:
             if c.kind == "name":
                 words = bloom_words(self.variants[c.bloom]) if c.bloom else bigram_words(self.variants[c.column])
-                features.append(NameLevels(c, words, (aliases or {}).get(c.name)))
+                initials = self.variants[c.initial] if c.initial else None
+                features.append(NameLevels(c, words, (aliases or {}).get(c.name), initials))
             elif c.kind == "string":
                 words = bigram_words(self.variants[c.column]) if c.method == "dice" else None
                 features.append(StringLevels(c, words))
             elif c.kind == "date":
                 features.append(DateLevels(c))
+            elif c.kind == "key":
+                features.append(KeyLevels(c, self.variants[c.column]))
             else:
                 features.append(EqualLevels(c))
         self.features = dict(zip(spec.names, features, strict=True))

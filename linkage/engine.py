@@ -38,7 +38,7 @@ def score_chunk(
 
 
 def tf_arrays(variants: pd.DataFrame, spec: Spec) -> dict[str, np.ndarray]:
-    return {c.name: variants[c.column].astype(str).to_numpy() for c in spec.comparisons if c.tf}
+    return {c.name: fs.tf_keys(variants, c).to_numpy(dtype=object) for c in spec.comparisons if c.tf}
 
 
 def train(
@@ -54,13 +54,39 @@ def train(
     """u from random pairs; m by EM sessions over (a sample of) the candidate pairs; the prior."""
     rng = np.random.default_rng(seed)
     u = fs.estimate_u(comparer, variants, rng)
+    total = len(pairs)
     if len(pairs) > sample:
         pairs = pairs.iloc[np.sort(rng.choice(len(pairs), sample, replace=False))]
     vec = pd.concat(
         [comparer.vectors(pairs["a"].to_numpy()[s], pairs["b"].to_numpy()[s]) for s in chunks(len(pairs))],
         ignore_index=True,
     )
-    return fs.fit(vec, pairs, spec, u, version, comparable)
+    model = fs.fit(vec, pairs, spec, u, version, comparable)
+    for c in spec.comparisons:
+        if c.kind == "key":
+            model.m[c.name] = estimate_key_m(model, vec, variants, spec, c.name, len(pairs) / max(total, 1))
+    return model
+
+
+def estimate_key_m(model: fs.Model, vec: pd.DataFrame, variants: pd.DataFrame, spec: Spec, name: str, share: float):
+    """m of a source-key comparison: of the matching pairs of one source where both hold a key,
+    the share whose keys differ (level 0) and whose keys are the same (level 1).
+
+    Matching pairs with different keys are the candidate pairs at level 0, each counted by its
+    match probability under the rest of the model (an E step with the key left out); matching
+    pairs with the same key are the pairs of distinct identities within a keyed node (a key
+    joins its own records). Candidate pairs never hold one key twice (nodes are by key), so EM
+    over them alone would find every match keyed differently, and no weight at all."""
+    keep = list(model.m[name])
+    model.m[name] = list(model.u[name])  # weight 0 while scoring without the key
+    at0 = vec[name].to_numpy() == 0
+    differ = float(fs.probability(model.score(vec[at0].reset_index(drop=True), spec)).sum()) / max(share, 1e-12)
+    model.m[name] = keep
+    per_node = variants["node"].value_counts()
+    per_node = per_node[per_node.index.str.contains("|k|", regex=False)].to_numpy(dtype=np.float64)
+    same = float((per_node * (per_node - 1) / 2).sum())
+    m0 = (differ + 0.5) / (differ + same + 1.0)
+    return [m0, 1.0 - m0]
 
 
 def score_pairs(

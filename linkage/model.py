@@ -150,16 +150,36 @@ def fit(
     return Model(version, prior, m, u, iterations=total)
 
 
+def tf_keys(frame: pd.DataFrame, c) -> pd.Series:
+    """The value whose frequency adjusts an exact agreement: the value itself, or with `tf_by`
+    the value within its group ("1985|<token>")."""
+    values = frame[c.column].astype(str).where(frame[c.column].notna())
+    if c.tf_by is None:
+        return values
+    group = frame[c.tf_by]
+    if pd.api.types.is_datetime64_any_dtype(group):
+        group = group.dt.year.astype("Int64")
+    group = group.astype(str)
+    return (group.fillna("NA") + "|" + values).where(values.notna())
+
+
 def term_frequencies(records: pd.DataFrame, spec: Spec) -> dict[str, dict[str, float]]:
-    """Relative frequency of each value among records, for comparisons with TF adjustment."""
+    """Relative frequency of each value among records (within its group, with `tf_by`), for
+    comparisons with TF adjustment."""
     out = {}
     for c in spec.comparisons:
         if c.tf:
-            values = records[c.column].dropna().astype(str)
-            out[c.name] = (values.value_counts(normalize=True)).to_dict()
+            keys = tf_keys(records, c).dropna()
+            if c.tf_by is None:
+                out[c.name] = keys.value_counts(normalize=True).to_dict()
+            else:
+                group = keys.str.split("|", n=1).str[0]
+                counts = keys.value_counts()
+                size = group.value_counts()
+                out[c.name] = (counts / size.reindex(counts.index.str.split("|", n=1).str[0]).to_numpy()).to_dict()
     return out
 
 
 def tf_values(variants: pd.DataFrame, a: np.ndarray, spec: Spec) -> dict[str, np.ndarray]:
     """The value whose frequency adjusts an exact agreement (the left variant's value)."""
-    return {c.name: variants[c.column].astype(str).to_numpy()[a] for c in spec.comparisons if c.tf}
+    return {c.name: tf_keys(variants, c).to_numpy(dtype=object)[a] for c in spec.comparisons if c.tf}

@@ -31,8 +31,6 @@ VARIANT_COLUMNS = [
     "sex",
     "postcode_district",
 ]
-# Sources whose own person id is unique to a person: two different keys are two people.
-UNIQUE_KEY_SOURCES = ("convictions", "benefits", "deaths")
 
 
 def load_records(backend, as_of=None) -> pd.DataFrame:

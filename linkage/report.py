@@ -40,7 +40,9 @@ def _region(district: pd.Series) -> pd.Series:
     return district.map(la).map(region).fillna("unknown")
 
 
-def write_quality(backend, run_id: int, as_of, truth: Path | None) -> pd.DataFrame:
+def write_quality(
+    backend, run_id: int, as_of, truth: Path | None, expected: pd.DataFrame | None = None
+) -> pd.DataFrame:
     with backend.transaction() as s:
         spine = s.fetch(
             "select p.source, p.record_id, p.person_id, i.sex, i.date_of_birth, i.postcode_district "
@@ -95,6 +97,12 @@ def write_quality(backend, run_id: int, as_of, truth: Path | None) -> pd.DataFra
                 )
             rows.append(row)
     quality = pd.DataFrame(rows)
+    if expected is not None and not expected.empty:
+        quality = quality.merge(
+            expected[["source_a", "source_b", "expected_precision", "expected_recall"]],
+            on=["source_a", "source_b"],
+            how="left",
+        )
     for col in (
         "pairwise_precision",
         "pairwise_recall",
@@ -102,6 +110,8 @@ def write_quality(backend, run_id: int, as_of, truth: Path | None) -> pd.DataFra
         "cluster_precision",
         "cluster_recall",
         "cluster_f1",
+        "expected_precision",
+        "expected_recall",
     ):
         if col not in quality:
             quality[col] = np.nan
@@ -138,8 +148,44 @@ def write_quality(backend, run_id: int, as_of, truth: Path | None) -> pd.DataFra
                         "true_rate": g["true"].mean() if true_in_treatment is not None else None,
                     }
                 )
+    groups = _by_group(spine, sources, dims, has_truth, run_id, as_of)
     with backend.transaction() as s:
         s.insert("linkage.quality", pa.Table.from_pandas(quality, preserve_index=False))
+        s.insert("linkage.quality_by_group", pa.Table.from_pandas(groups, preserve_index=False))
         if rates:
             s.insert("linkage.match_rates", pa.Table.from_pandas(pd.DataFrame(rates), preserve_index=False))
     return quality
+
+
+def _by_group(spine: pd.DataFrame, sources, dims: dict, has_truth: bool, run_id: int, as_of) -> pd.DataFrame:
+    """For every ordered source pair (a, b) and group of a's records: the share of them linked
+    to a record of b (to another record of a when a = b), as linked and as the truth has it
+    (both ways round: convictions linked to treatment by sex is not treatment to convictions)."""
+    rows = []
+    size = spine.groupby(["person_id", "source"]).size()
+    true_size = spine.groupby(["true_person", "source"]).size() if has_truth else None
+    for a in sources:
+        mask = (spine["source"] == a).to_numpy()
+        sub = spine[mask]
+        for b in sources:
+            need = 2 if a == b else 1
+            linked = size.reindex(pd.MultiIndex.from_arrays([sub["person_id"], [b] * len(sub)])).fillna(0) >= need
+            frame = pd.DataFrame({"linked": linked.to_numpy()})
+            if has_truth:
+                truly = true_size.reindex(pd.MultiIndex.from_arrays([sub["true_person"], [b] * len(sub)]))
+                frame["true"] = truly.fillna(0).to_numpy() >= need
+            for dim, values in dims.items():
+                frame["value"] = values[mask].to_numpy()
+                g = frame.groupby("value")
+                part = pd.DataFrame({"records_a": g.size(), "linked_records": g["linked"].sum()})
+                part["true_match_rate"] = g["true"].mean() if has_truth else np.nan
+                part = part.reset_index()
+                part.insert(0, "dimension", dim)
+                part.insert(0, "source_b", b)
+                part.insert(0, "source_a", a)
+                rows.append(part)
+    out = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+    out["match_rate"] = out["linked_records"] / out["records_a"]
+    out.insert(0, "as_of", as_of)
+    out.insert(0, "run_id", run_id)
+    return out.astype({"records_a": "int64", "linked_records": "int64", "true_match_rate": "float64"})

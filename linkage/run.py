@@ -23,10 +23,11 @@ from linkage.cluster import UnionFind, decide, node_keys
 from linkage.compare import Comparer
 from linkage.engine import CHUNK, node_pairs, score_pairs, train
 from linkage.records import IDENTITY, build_variants, learn_aliases, load_records
+from linkage.review import load_decisions
 from linkage.schema import DDL
 from linkage.spec import IDENTITY as SPEC
 
-LINK_AT = SPEC.link_at  # match weight (log2 odds) for an automatic link: probability about 0.92
+LINK_AT = SPEC.link_at  # match weight (log2 odds) for an automatic link: SPEC.link_probability
 REVIEW_AT = SPEC.review_at  # below this a pair is a non-link; between, clerical review
 PERSON_PREFIX = "PS"
 COMPARISONS = SPEC.names
@@ -43,18 +44,21 @@ class LinkResult:
     links: int = 0
     reviews: int = 0
     merges: int = 0
+    splits: int = 0
     persons_new: int = 0
     seconds: float = 0.0
     chunks: int = 0
     stages: dict = field(default_factory=dict)  # seconds per stage
     blocking: list = field(default_factory=list)  # (pass, pairs, new pairs, reduction ratio, completeness)
     quality: pd.DataFrame | None = None
+    expected: pd.DataFrame | None = None  # the model's expected precision and recall per source pair
 
     def lines(self) -> list[str]:
         out = [
             f"run {self.run_id} (as of {self.as_of}, model {self.model_version}): {self.records_new:,} new records, "
             f"{self.candidate_pairs:,} candidate pairs, {self.links:,} links, {self.reviews:,} to clerical review, "
-            f"{self.merges:,} records moved by merges, {self.persons_new:,} new persons ({self.seconds:.1f} s)"
+            f"{self.merges:,} records moved by merges, {self.splits:,} by splits, {self.persons_new:,} new persons "
+            f"({self.seconds:.1f} s)"
         ]
         if self.blocking:
             out.append("  blocking pass: pairs, new pairs, reduction ratio, pair completeness (true pairs found)")
@@ -63,10 +67,15 @@ class LinkResult:
                 out.append(f"    {name}: {pairs:,} pairs, {new:,} new, reduction ratio {rr:.6f}{complete}")
         if self.quality is not None:
             for q in self.quality.itertuples():
+                expected = (
+                    f"; expected by the model {q.expected_precision:.4f} / {q.expected_recall:.4f}"
+                    if pd.notna(q.expected_precision)
+                    else ""
+                )
                 if pd.notna(q.pairwise_precision):
                     out.append(
                         f"  {q.source_a}-{q.source_b}: precision {q.pairwise_precision:.4f}, recall "
-                        f"{q.pairwise_recall:.4f}, F1 {q.pairwise_f1:.4f}; match rate {q.match_rate:.3f}"
+                        f"{q.pairwise_recall:.4f}, F1 {q.pairwise_f1:.4f}; match rate {q.match_rate:.3f}{expected}"
                     )
         return out
 
@@ -100,6 +109,8 @@ def link(
         stored = s.fetch("select model_version, model_json from linkage.models order by trained_in_run desc limit 1")
         if as_of is None:
             as_of = s.scalar("select max(extract_date) from events.deliveries where status = 'applied'")
+        reviews = load_decisions(s)
+        applied = int(s.scalar("select coalesce(max(review_decisions), 0) from linkage.runs"))
         max_person = (
             s.scalar(
                 f"select max(cast(substr(person_id, {len(PERSON_PREFIX) + 1}) as bigint)) from linkage.link_events"
@@ -122,7 +133,8 @@ def link(
         model = None  # a model of other comparisons or levels: estimate a new one
     model_version = model.version if model is not None else f"fs-{run_id}"
     result = LinkResult(run_id, as_of, model_version, records_new=int(is_new.sum()), stages=stages)
-    if not is_new.any():
+    has_pending = not reviews.empty and int(reviews["decision_id"].max()) > applied
+    if not is_new.any() and not has_pending:
         result.seconds = time.perf_counter() - started
         return result
 
@@ -154,25 +166,57 @@ def link(
     pairs_by_node = node_pairs(scored, variants, spec, comparer, model)
     lap("node_pairs")
 
-    # Clusters: existing persons first, as they are; then new evidence in descending weight.
+    # Clusters: existing persons first, as they are (but parted where a reviewer said two of
+    # their records are two people); then reviewers' matches; then new evidence by weight.
     node_codes, nodes = pd.factorize(r["node"])
-    uf = UnionFind(nodes.to_numpy(), node_keys(r))
+    keys = node_keys(r)
+    reviewed = _review_nodes(reviews, r)
+    for row in reviewed[reviewed["decision"] == "non-match"].itertuples():
+        side = f"sides of review decision {row.decision_id}"
+        keys.setdefault(row.node_a, {})[side] = frozenset(["a"])
+        keys.setdefault(row.node_b, {})[side] = frozenset(["b"])
+    uf = UnionFind(nodes.to_numpy(), keys)
     existing = r.merge(known, on=["source", "record_id"], how="inner")
+    to_part = []
     for _, group in existing.groupby("person_id", sort=True)["node"]:
-        roots = [uf.find(n) for n in group.unique()]
+        members = group.unique()
+        if _parted(members, keys):
+            to_part.append(members)
+            continue
+        roots = [uf.find(n) for n in members]
         for other in roots[1:]:
             ra, rb = uf.find(roots[0]), uf.find(other)
             if ra != rb:
                 uf.union(ra, rb)
+    matches = reviewed[reviewed["decision"] == "match"]
+    if to_part:
+        _replay(backend, uf, to_part, r, matches)
+    review_joined = set()
+    for a, b in matches[["node_a", "node_b"]].itertuples(index=False):
+        ra, rb = uf.find(a), uf.find(b)
+        if ra != rb and uf.conflict(ra, rb) is None:
+            uf.union(ra, rb)
+            review_joined.add(uf.find(a))
     decisions = decide(pairs_by_node, uf, spec.link_at, spec.review_at, spec.corroborate)
     result.links, result.reviews = len(decisions.links), len(decisions.review)
     lap("clustering")
 
     # Person ids: a cluster keeps its earliest existing id; others are new, numbered in a fixed order.
+    # A person parted by a review keeps its id on the part holding its first record; the other
+    # parts are new persons (split events).
     root_of_node = np.array([uf.find(n) for n in nodes], dtype=object)
     r["root"] = root_of_node[node_codes]
     existing_ids = existing.assign(root=existing["node"].map(dict(zip(nodes, root_of_node, strict=True))))
-    existing_ids = existing_ids.groupby("root")["person_id"].min()
+    claims = existing_ids.groupby("root")["person_id"].min()
+    parted = claims[claims.duplicated(keep=False)]
+    split_roots: set = set()
+    if not parted.empty:
+        holders = existing_ids.merge(parted.rename("claim").reset_index(), on="root")
+        holders = holders[holders["person_id"] == holders["claim"]].sort_values(["source", "record_id"])
+        keeper = holders.drop_duplicates("claim").set_index("claim")["root"]
+        split_roots = set(parted.index[parted.index.to_numpy() != keeper.reindex(parted.to_numpy()).to_numpy()])
+        claims = claims.drop(list(split_roots))
+    existing_ids = claims
     # deterministic order of new persons: by their smallest (source, record_id)
     first = r[["source", "record_id", "root"]].sort_values(["source", "record_id"]).drop_duplicates("root")["root"]
     fresh = first[~first.isin(existing_ids.index)].tolist()
@@ -180,6 +224,8 @@ def link(
     person_of_root = {**existing_ids.to_dict(), **new_ids}
     r["person_id"] = r["root"].map(person_of_root)
     result.persons_new = len(new_ids)
+    expected = _expected_quality(pairs_by_node, dict(zip(nodes, root_of_node, strict=True)))
+    result.expected = expected
 
     linked_nodes = set(decisions.links["a"]) | set(decisions.links["b"])
     node_known = set(existing["node"])
@@ -197,24 +243,38 @@ def link(
             "previous_person_id": None,
             "event": "assign",
             "decided_by": decided_by,
+            "as_of": as_of,
         }
     )
-    moved = existing.assign(now=existing["node"].map(dict(zip(r["node"], r["person_id"], strict=False))))
+    node_root = dict(zip(nodes, root_of_node, strict=True))
+    moved = existing.assign(
+        now=existing["node"].map(dict(zip(r["node"], r["person_id"], strict=False))),
+        root=existing["node"].map(node_root),
+    )
     moved = moved[moved["now"] != moved["person_id"]]
-    result.merges = len(moved)
+    split = moved["root"].isin(split_roots).to_numpy()
+    by_review = split | moved["root"].isin(review_joined).to_numpy()
+    result.merges, result.splits = int((~split).sum()), int(split.sum())
+    # A reviewer's decision is known from the time it was made: the spine as of any earlier
+    # date does not show what it changed.
+    review_day = as_of
+    pending = reviews[reviews["decision_id"] > applied] if not reviews.empty else reviews
+    if not pending.empty:
+        review_day = max(as_of, pd.Timestamp(pending["decided_at"].max()).date()) if as_of else None
     merges = pd.DataFrame(
         {
             "source": moved["source"],
             "record_id": moved["record_id"],
             "person_id": moved["now"],
             "previous_person_id": moved["person_id"],
-            "event": "merge",
-            "decided_by": "link",
+            "event": np.where(split, "split", "merge"),
+            "decided_by": np.where(by_review, "review", "link"),
+            "as_of": np.where(by_review, review_day, as_of),
         }
     )
     events = pd.concat([events, merges], ignore_index=True)
     events.insert(0, "run_id", run_id)
-    events.insert(1, "as_of", as_of)
+    events.insert(1, "as_of", events.pop("as_of"))
     events["weight"] = None
     events["model_version"] = model_version
 
@@ -255,6 +315,10 @@ def link(
                         "merges": result.merges,
                         "persons_new": result.persons_new,
                         "seconds": result.seconds,
+                        "review_decisions": int(reviews["decision_id"].max()) if not reviews.empty else applied,
+                        "splits": result.splits,
+                        "expected_precision": _overall(expected, "precision"),
+                        "expected_recall": _overall(expected, "recall"),
                         "blocking": repr([b[:3] for b in result.blocking]),
                         "created_at": dt.datetime.now(dt.UTC).replace(tzinfo=None),
                     }
@@ -265,7 +329,7 @@ def link(
 
     del r, new_rows, identities, events, existing
     lap("write")
-    result.quality = write_quality(backend, run_id, as_of, truth)
+    result.quality = write_quality(backend, run_id, as_of, truth, expected)
     lap("quality")
     return result
 
@@ -325,3 +389,97 @@ def _insert(session, table: str, frame: pd.DataFrame, rows: int = 500_000) -> No
             i = part.column_names.index("date_of_birth")
             part = part.set_column(i, "date_of_birth", part["date_of_birth"].cast(pa.date32()))
         session.insert(table, part)
+
+
+def _with_nodes(frame: pd.DataFrame, r: pd.DataFrame) -> pd.DataFrame:
+    """Pairs of records (left_/right_source, left_/right_record_id) with their two nodes
+    (`node_a`, `node_b`); pairs naming a record no longer held (retracted since) are left out."""
+    where = r[["source", "record_id", "node"]]
+    return frame.merge(
+        where.rename(columns={"source": "left_source", "record_id": "left_record_id", "node": "node_a"}),
+        on=["left_source", "left_record_id"],
+    ).merge(
+        where.rename(columns={"source": "right_source", "record_id": "right_record_id", "node": "node_b"}),
+        on=["right_source", "right_record_id"],
+    )
+
+
+def _review_nodes(reviews: pd.DataFrame, r: pd.DataFrame) -> pd.DataFrame:
+    """Reviewers' decisions (the latest per pair) with the nodes of their two records."""
+    cols = ["decision_id", "decision", "node_a", "node_b"]
+    if reviews.empty:
+        return pd.DataFrame(columns=cols)
+    return _with_nodes(reviews, r).sort_values("decision_id")[cols].reset_index(drop=True)
+
+
+def _parted(members, keys: dict) -> bool:
+    """Whether these nodes hold both sides of a reviewer's non-match (or two deaths)."""
+    seen: dict = {}
+    for n in members:
+        for k, v in keys.get(n, {}).items():
+            if seen.setdefault(k, v) != v:
+                return True
+    return False
+
+
+def _replay(backend, uf: UnionFind, groups: list, r: pd.DataFrame, matches: pd.DataFrame) -> None:
+    """Rebuild persons a review parts from the evidence that made them: every link decided
+    between their nodes (and reviewers' matches first), in descending weight, none that would
+    join the two sides of a non-match."""
+    with backend.transaction() as s:
+        links = s.fetch(
+            "select left_source, left_record_id, right_source, right_record_id, weight "
+            "from linkage.pair_decisions where decision = 'link'"
+        ).to_pandas()
+    edges = _with_nodes(links, r)
+    forced = matches[["node_a", "node_b"]].assign(weight=np.inf)
+    edges = pd.concat([forced, edges[["node_a", "node_b", "weight"]]], ignore_index=True)
+    edges = edges.sort_values("weight", ascending=False, kind="mergesort")
+    for members in groups:
+        inside = set(members)
+        mine = edges[edges["node_a"].isin(inside) & edges["node_b"].isin(inside)]
+        for a, b in mine[["node_a", "node_b"]].itertuples(index=False):
+            ra, rb = uf.find(a), uf.find(b)
+            if ra != rb and uf.conflict(ra, rb) is None:
+                uf.union(ra, rb)
+
+
+def _expected_quality(pairs_by_node: pd.DataFrame, root: dict) -> pd.DataFrame:
+    """The model's own estimate of precision and recall per source pair, over the node pairs it
+    scored at or above the review level: expected precision is the mean match probability of
+    the pairs that ended in one person, expected recall their probabilities' sum over all pairs'
+    (matches the blocking never proposed, or scored below review, are not counted)."""
+    from outcomes.contract import SOURCES
+
+    order = {s: i for i, s in enumerate(SOURCES)}
+    cols = ["source_a", "source_b", "expected_precision", "expected_recall", "p_linked", "n_linked", "p_all"]
+    if pairs_by_node.empty:
+        return pd.DataFrame(columns=cols)
+    a, b = pairs_by_node["a"], pairs_by_node["b"]
+    sa, sb = a.str.split("|", n=1).str[0], b.str.split("|", n=1).str[0]
+    swap = sa.map(order) > sb.map(order)
+    p = fs.probability(pairs_by_node["weight"].to_numpy())
+    same = a.map(root).to_numpy() == b.map(root).to_numpy()
+    d = pd.DataFrame(
+        {
+            "source_a": np.where(swap, sb, sa),
+            "source_b": np.where(swap, sa, sb),
+            "p_linked": p * same,
+            "n_linked": same.astype(int),
+            "p_all": p,
+        }
+    )
+    g = d.groupby(["source_a", "source_b"], as_index=False)[["p_linked", "n_linked", "p_all"]].sum()
+    g["expected_precision"] = g["p_linked"] / g["n_linked"].where(g["n_linked"] > 0)
+    g["expected_recall"] = g["p_linked"] / g["p_all"].where(g["p_all"] > 0)
+    return g[cols]
+
+
+def _overall(expected: pd.DataFrame | None, what: str) -> float | None:
+    if expected is None or expected.empty:
+        return None
+    if what == "precision":
+        n = expected["n_linked"].sum()
+        return float(expected["p_linked"].sum() / n) if n else None
+    total = expected["p_all"].sum()
+    return float(expected["p_linked"].sum() / total) if total else None

@@ -13,7 +13,14 @@ DDL = [
     """create table if not exists linkage.runs (
         run_id bigint primary key, as_of date, model_version varchar not null, records_new bigint,
         variants bigint, candidate_pairs bigint, links bigint, reviews bigint, merges bigint, persons_new bigint,
-        seconds double precision, blocking varchar, created_at timestamp not null)""",
+        seconds double precision, blocking varchar, created_at timestamp not null,
+        review_decisions bigint, splits bigint, expected_precision double precision,
+        expected_recall double precision)""",
+    # Clerical review decisions, append-only (linkage.review): every run applies them all.
+    """create table if not exists linkage.review_decisions (
+        decision_id bigint primary key, left_source varchar not null, left_record_id varchar not null,
+        right_source varchar not null, right_record_id varchar not null, decision varchar not null,
+        reviewer varchar not null, decided_at timestamp not null, imported_at timestamp not null, file varchar)""",
     """create table if not exists linkage.models (
         model_version varchar primary key, trained_in_run bigint not null, model_json varchar not null)""",
     f"""create table if not exists linkage.identities (
@@ -26,13 +33,21 @@ DDL = [
     """create table if not exists linkage.pair_decisions (
         run_id bigint not null, left_source varchar, left_record_id varchar, right_source varchar,
         right_record_id varchar, forename_level smallint, surname_level smallint, dob_level smallint,
-        sex_level smallint, postcode_level smallint, weight double precision, probability double precision,
+        sex_level smallint, postcode_level smallint, key_level smallint, weight double precision,
+        probability double precision,
         decision varchar not null, reason varchar, model_version varchar not null)""",
     """create table if not exists linkage.quality (
         run_id bigint not null, as_of date, source_a varchar, source_b varchar, records_a bigint, records_b bigint,
         linked_records bigint, match_rate double precision, review_pairs bigint,
         pairwise_precision double precision, pairwise_recall double precision, pairwise_f1 double precision,
-        cluster_precision double precision, cluster_recall double precision, cluster_f1 double precision)""",
+        cluster_precision double precision, cluster_recall double precision, cluster_f1 double precision,
+        expected_precision double precision, expected_recall double precision)""",
+    # Match rates per source pair within groups of source_a's records (sex, age band, region),
+    # beside the true rate: biased linkage shows as groups linked less often than truth says.
+    """create table if not exists linkage.quality_by_group (
+        run_id bigint not null, as_of date, source_a varchar, source_b varchar, dimension varchar not null,
+        value varchar not null, records_a bigint, linked_records bigint, match_rate double precision,
+        true_match_rate double precision)""",
     """create table if not exists linkage.blocking_passes (
         run_id bigint not null, as_of date, pass varchar not null, pass_order integer not null, pairs bigint,
         new_pairs bigint, reduction_ratio double precision, true_pairs_found bigint,
@@ -44,7 +59,7 @@ DDL = [
     """create or replace view linkage.person_records as
         select source, record_id, person_id, run_id, as_of from (
             select e.*, row_number() over (partition by source, record_id order by run_id desc,
-                   case event when 'merge' then 1 else 0 end desc) as rk
+                   case event when 'assign' then 0 else 1 end desc) as rk
             from linkage.link_events e) x where rk = 1""",
     """create or replace view linkage.clerical_review as
         select * from linkage.pair_decisions where decision = 'review'""",
@@ -55,6 +70,6 @@ def spine_as_of_sql(as_of: str = ":as_of") -> str:
     """The spine as known on a date: link events of runs whose knowledge date is on or before it."""
     return (
         "select source, record_id, person_id from (select e.*, row_number() over (partition by source, record_id "
-        "order by run_id desc, case event when 'merge' then 1 else 0 end desc) as rk from linkage.link_events e "
+        "order by run_id desc, case event when 'assign' then 0 else 1 end desc) as rk from linkage.link_events e "
         f"where as_of <= {as_of}) x where rk = 1"
     )

@@ -15,35 +15,46 @@ missing, which counts neither for nor against):
 - ``date``: equal; day and month swapped; one of day, month, year different; within
   `within_days`; else 0.
 - ``exact``: equal or not; values in `missing` count as missing.
+- ``key``: a source's own person key (`column` is the variant's node, which holds it): 1 when
+  both records hold the same key, 0 when both are of one source and keyed differently, missing
+  otherwise (other sources, or a record without a key). Its m and u are estimated like the
+  others' (`linkage.engine.estimate_key_m`): evidence, never a boundary.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
 class Comparison:
     name: str
-    kind: str  # name | string | date | exact
+    kind: str  # name | string | date | exact | key
     column: str
     bloom: str | None = None  # name: column of base64 Bloom filters (else made from the clear value)
     method: str = "dice"  # string: dice | jaro_winkler | edit
     thresholds: tuple[float, ...] = ()
     within_days: int | None = None  # date: a level for dates this close (aliases, keying)
     aliases: bool = False  # name: a level for learned alias pairs
+    # name: column of initials; a level (the lowest above "different") for a name given as an
+    # initial only (old NDTMS records) that is the other's initial. Twins' names are both whole.
+    initial: str | None = None
     tf: bool = False  # term-frequency adjustment of exact agreement
+    # TF within groups of this column (a date column: by its year): forenames follow the fashion
+    # of their birth cohort, so JACK among people born in 2005 says less than JACK overall.
+    tf_by: str | None = None
     missing: tuple = ()
 
     @property
     def levels(self) -> int:
         if self.kind == "name":
-            return 2 + len(self.thresholds) + int(self.aliases)
+            return 2 + len(self.thresholds) + int(self.aliases) + int(self.initial is not None)
         if self.kind == "string":
             return 2 + len(self.thresholds)
         if self.kind == "date":
             return 4 + int(self.within_days is not None)
-        return 2
+        return 2  # exact, key
 
     @property
     def exact(self) -> int:
@@ -88,8 +99,18 @@ class Spec:
     # thousands: a clamped birth date) is left to the other passes; the report counts them.
     # (Passes keyed differently on their two sides, swapped names or dates, are not capped.)
     max_block: int = 200
-    link_at: float = 3.5
-    review_at: float = -3.0
+    # Decisions from the model's match probability: link at or above `link_probability`, review
+    # down to `review_probability`, non-link below (weights are log2 odds of these).
+    link_probability: float = 0.985
+    review_probability: float = 0.1
+
+    @property
+    def link_at(self) -> float:
+        return float(math.log2(self.link_probability / (1 - self.link_probability)))
+
+    @property
+    def review_at(self) -> float:
+        return float(math.log2(self.review_probability / (1 - self.review_probability)))
 
     def comparison(self, name: str) -> Comparison:
         return next(c for c in self.comparisons if c.name == name)
@@ -105,12 +126,21 @@ IDENTITY = Spec(
     name="identity",
     comparisons=(
         Comparison(
-            "forename", "name", "forename_token", bloom="forename_bloom", thresholds=(0.6, 0.85), aliases=True, tf=True
+            "forename",
+            "name",
+            "forename_token",
+            bloom="forename_bloom",
+            thresholds=(0.6, 0.85),
+            aliases=True,
+            tf=True,
+            tf_by="date_of_birth",
+            initial="forename_initial",
         ),
         Comparison("surname", "name", "surname_token", bloom="surname_bloom", thresholds=(0.6, 0.85), tf=True),
-        Comparison("dob", "date", "date_of_birth", within_days=1100, tf=True),
+        Comparison("dob", "date", "date_of_birth", within_days=3650, tf=True),
         Comparison("sex", "exact", "sex", missing=("U",)),
         Comparison("postcode", "exact", "postcode_district"),
+        Comparison("key", "key", "node"),
     ),
     passes=(
         Pass("dob+soundex", ("date_of_birth", "surname_soundex_token")),

@@ -194,6 +194,47 @@ def link(
         out.print(line, highlight=False, soft_wrap=True)
 
 
+review_app = typer.Typer(help="Clerical review of the linkage: the queue out, decisions in.", no_args_is_help=True)
+app.add_typer(review_app, name="review")
+
+
+@review_app.command("export")
+@_fails_cleanly
+def review_export(
+    out_file: Annotated[Path, typer.Option("--out", help="File to write: .csv (to fill in) or .html (to read)")],
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="csv or html (default: from the file's suffix)", show_default=False)
+    ] = None,
+    warehouse: Warehouse = None,
+) -> None:
+    """Write the clerical review queue: each pair's comparison levels and weights, and of each
+    record only initials, sex, year of birth and postcode district."""
+    from linkage.review import export_queue
+    from outcomes.eventstore import connect
+    from outcomes.warehouse import resolve_target
+
+    with connect(resolve_target(warehouse)) as backend:
+        n = export_queue(backend, out_file, fmt)
+    out.print(f"{n} pairs to review written to {out_file}", highlight=False, soft_wrap=True)
+
+
+@review_app.command("import")
+@_fails_cleanly
+def review_import(
+    file: Annotated[Path, typer.Argument(help="The review CSV with decision (match / non-match) and reviewer filled")],
+    warehouse: Warehouse = None,
+) -> None:
+    """Record reviewers' decisions as link events; the next `outcomes link` applies them."""
+    from linkage.review import import_decisions
+    from outcomes.eventstore import connect
+    from outcomes.warehouse import resolve_target
+
+    with connect(resolve_target(warehouse)) as backend:
+        report = import_decisions(backend, file)
+    for line in report.lines():
+        out.print(line, highlight=False, soft_wrap=True)
+
+
 AsOf = Annotated[
     str | None,
     typer.Option(

@@ -9,7 +9,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from outcomes.synth.generator import SynthConfig, synthesise
+from outcomes.pseudonymise.keyed import Pseudonymiser
+from outcomes.synth.generator import SynthConfig, provider_key, synthesise
 from tests.conftest import SMALL
 
 
@@ -173,3 +174,94 @@ def test_rates_near_published_figures(small_population, tmp_path):
     assert 30 <= f["fall in convictions, completed within 2 years"] <= 60
     assert f["deaths after treatment that are drug poisonings"] >= 20
     assert f["mean registration delay of drug poisoning deaths"] > 90
+
+
+def test_some_people_hold_two_person_keys_in_a_source(db):
+    """Duplicate PNC nominals and second NINos (extracts.md §2): one person, two keys in a source,
+    some of them under an alias; but a key never belongs to two people."""
+    for source in ("convictions", "benefits", "treatment"):
+        two = one(
+            db,
+            f"""select count(*) from (select t.person_id from {source} x join truth t using (record_id)
+            where t.source = '{source}' and x.source_person_key is not null
+            group by t.person_id having count(distinct x.source_person_key) > 1)""",
+        )
+        assert two > 0, source
+        repeat = one(
+            db,
+            f"""select count(*) from (select t.person_id from {source} x join truth t using (record_id)
+            where t.source = '{source}' group by t.person_id having count(distinct record_id) > 1)""",
+        )
+        if source == "convictions":  # 13% of repeat offenders, less those recorded on one day only
+            assert 0.06 < two / repeat < 0.2, two / repeat
+        shared = one(
+            db,
+            f"""select count(*) from (select x.source_person_key from {source} x join truth t using (record_id)
+            where t.source = '{source}' and x.source_person_key is not null
+            group by x.source_person_key having count(distinct t.person_id) > 1)""",
+        )
+        assert shared == 0, source
+
+
+def test_second_key_records_carry_the_alias(monkeypatch):
+    """With every other identifier error off, the records under a second id differ from the
+    first id's records in a forename, surname or date of birth, and only those do."""
+    import dataclasses
+
+    import numpy as np
+
+    from outcomes.synth import noise
+    from outcomes.synth.calendar import DeliveryCalendar
+    from outcomes.synth.people import Geography, NamePools, make_people
+
+    off = {f.name: 0.0 for f in dataclasses.fields(noise.NoiseRates)}
+    monkeypatch.setitem(noise.RATES, "convictions", noise.NoiseRates(**{**off, "second_key_alias": 1.0}))
+    cal = DeliveryCalendar("2024-04", 12, 48)
+    people = make_people(np.random.default_rng(1), 0, 300, cal, NamePools(), Geography(), 0.0)
+    rows = np.repeat(np.arange(300), 3)
+    day = np.tile(np.array([cal.window_start - 400, cal.window_start - 200, cal.window_start]), 300)
+    clear = noise.recorded_identity(
+        np.random.default_rng(2), people, rows, day, "convictions", np.arange(900).astype(str), 1.0,
+        extra=np.random.default_rng(3),
+    )  # fmt: skip
+    second = clear["source_person_id"].str.endswith(noise.SECOND_KEY_SUFFIX).to_numpy()
+    assert 0.5 < second.mean() < 0.9  # everyone has a second id, from some later record on
+    first_of = clear[~second].groupby(rows[~second]).first()
+    other = clear[second]
+    ref = first_of.loc[rows[second]]
+    differs = (
+        (other["forename"].to_numpy() != ref["forename"].to_numpy())
+        | (other["surname"].to_numpy() != ref["surname"].to_numpy())
+        | (other["date_of_birth"].to_numpy() != ref["date_of_birth"].to_numpy())
+    )
+    assert differs.mean() > 0.95
+    # under the first id, nothing varies (every other error is off)
+    assert (clear[~second].groupby(rows[~second])[["forename", "surname", "date_of_birth"]].nunique() == 1).all().all()
+
+
+def _initial_tokens() -> set[str]:
+    """The forename tokens of a bare initial, under the simulated providers' key."""
+    p = Pseudonymiser(provider_key(SMALL.seed))
+    return {p.token("forename", chr(c)) for c in range(ord("A"), ord("Z") + 1)}
+
+
+def test_treatment_records_with_initials_only(db):
+    tokens = _initial_tokens()
+    db.execute("create or replace temp table initial_tokens(t varchar)")
+    db.executemany("insert into initial_tokens values (?)", [[t] for t in sorted(tokens)])
+    share = one(
+        db,
+        """select avg(case when forename_token in (select t from initial_tokens) then 1 else 0 end)
+        from (select distinct record_id, forename_token from treatment)""",
+    )
+    assert 0.01 < share < 0.06  # 3% of treatment records at noise 1
+
+
+def test_noise_zero_gives_one_key_per_person_in_convictions_and_benefits(clean_population):
+    con = duckdb.connect()
+    for source in ("convictions", "benefits"):
+        n = con.execute(f"""select count(*) from (select t.person_id
+            from read_parquet('{clean_population}/landing/{source}_*.parquet') x
+            join read_parquet('{clean_population}/truth/records.parquet') t using (record_id)
+            group by t.person_id having count(distinct x.source_person_key) > 1)""").fetchone()[0]
+        assert n == 0, source

@@ -115,7 +115,9 @@ def synthesise(
         spells = make_spells(rng, people, journeys, death_day, cal)
         stats.add(people, episodes, journeys, deaths, offs, spells, causes)
 
-        out_chunk = ChunkDeliveries(cal, pseudonymiser, people, geo, config.noise, rng)
+        # identifier classes added later draw from a stream of their own: the rest is unchanged
+        extra_rng = np.random.default_rng([config.seed, number, 1])
+        out_chunk = ChunkDeliveries(cal, pseudonymiser, people, geo, config.noise, rng, extra_rng)
         out_chunk.treatment(episodes)
         out_chunk.convictions(offs)
         out_chunk.benefits(spells)

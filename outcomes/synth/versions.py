@@ -58,13 +58,17 @@ class ChunkDeliveries:
         geo,
         noise: float,
         rng: np.random.Generator,
+        extra_rng: np.random.Generator | None = None,
     ) -> None:
         self.cal, self.p, self.people, self.geo, self.noise, self.rng = cal, pseudonymiser, people, geo, noise, rng
+        self.extra_rng = extra_rng
         self.by_month: dict[str, dict[int, list[pa.Table]]] = {}
         self.truth: list[tuple[str, np.ndarray, np.ndarray]] = []
 
     def _identity(self, source, rows, day, record_id, **kw) -> dict[str, pa.Array]:
-        clear = recorded_identity(self.rng, self.people, rows, day, source, record_id, self.noise, **kw)
+        clear = recorded_identity(
+            self.rng, self.people, rows, day, source, record_id, self.noise, extra=self.extra_rng, **kw
+        )
         self.truth.append((source, record_id, self.people.person_id[rows]))
         return identity_block(self.p, source, clear)
 

@@ -1,5 +1,5 @@
 -- The person spine as known at `as_of`: each record's latest link event among runs whose
--- knowledge date is on or before it (a later merge does not rewrite an earlier build).
+-- knowledge date is on or before it (a later merge or split does not rewrite an earlier build).
 with source as (
     select * from {{ source('linkage', 'link_events') }}
     where as_of <= {{ as_of_date() }}
@@ -10,7 +10,7 @@ ranked as (
         source.*,
         row_number() over (
             partition by source, record_id
-            order by run_id desc, case event when 'merge' then 1 else 0 end desc
+            order by run_id desc, case event when 'assign' then 0 else 1 end desc
         ) as version_rank
     from source
 ),

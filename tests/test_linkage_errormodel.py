@@ -1,0 +1,105 @@
+"""Linkage on a population it was not tuned to: `outcomes synth --noise 0` rewritten by the
+independent error model (`errormodel`, other code and other assumptions) at its default rates.
+Precision, recall per error class, namesakes kept apart.
+
+The floors per class are what the linker reaches today on this 3,000-person population (link at
+probability 0.985), less a margin: they catch a regression, they are not the issue's bar (0.99),
+which most classes do not reach yet (docs/linkage.md has the 20,000-person figures). A second
+person key, above all under an alias name or date, looks like a twin or a father to the model and
+goes to clerical review."""
+
+from __future__ import annotations
+
+import pytest
+
+from errormodel import generate
+from linkage import evaluate as ev
+from linkage.records import records_from_deliveries
+from linkage.run import link
+from outcomes.eventstore import connect
+from outcomes.synth.generator import SynthConfig, synthesise
+from outcomes.warehouse import resolve_target
+from tests.linkage_england import through_linkage
+from tests.oracle import default_as_of
+
+# Recall floor per error class (pairs of one person's records that differ by the class).
+FLOORS = {
+    "dob_day_month_swap": 0.94,
+    "dob_missing": 0.95,
+    "dob_year_off": 0.95,
+    "duplicate_key": 0.55,
+    "duplicate_key_alias": 0.15,
+    "forename_initial_only": 0.94,
+    "nickname": 0.96,
+    "person_key_missing": 0.96,
+    "postcode_missing": 0.95,
+    "postcode_moved": 0.96,
+    "sex_unknown": 0.96,
+    "surname_change_marriage": 0.95,
+    "typing_error": 0.96,
+}
+
+
+@pytest.fixture(scope="module")
+def linked(tmp_path_factory):
+    work = tmp_path_factory.mktemp("errormodel")
+    synthesise(SynthConfig(persons=3_000, seed=5, start="2024-01", months=12, noise=0.0), work / "clean")
+    generate(work / "clean", work / "eval", scale=1.0, seed=1)
+    records, as_of = records_from_deliveries(work / "eval" / "landing")
+    with connect(resolve_target(str(work / "w.duckdb"))) as backend:
+        link(backend, records=records, as_of=as_of)
+        spine = ev.spine(backend)
+    spine.to_parquet(work / "spine.parquet")
+    return spine, work / "eval" / "truth"
+
+
+def test_precision_for_every_source_pair(linked):
+    spine, truth = linked
+    q = ev.per_source_pair(spine, truth)
+    assert q["precision"].min() >= 0.995, q.to_string()
+    assert q["recall"].min() >= 0.93, q.to_string()
+
+
+@pytest.mark.parametrize("error_class", sorted(FLOORS))
+def test_recall_per_error_class(linked, error_class):
+    spine, truth = linked
+    by_class = ev.recall_by_class(spine, truth).set_index("error_class")
+    assert error_class in by_class.index, f"no pairs of {error_class} in this sample"
+    assert by_class.loc[error_class, "recall"] >= FLOORS[error_class], by_class.to_string()
+
+
+def _figures(linked):
+    _, truth = linked
+    work = truth.parent.parent
+    landing = work / "eval" / "landing"
+    return through_linkage(landing, truth, work / "spine.parquet", default_as_of(landing))
+
+
+def test_england_cohort_deaths_and_person_years_through_the_linkage(linked):
+    """The proven reoffending cohort and person-years after treatment within 1% of the truth;
+    drug poisoning deaths by treatment status (counts under a hundred here) within one death."""
+    figures = _figures(linked)
+    assert len(figures) >= 6
+    share = figures[figures["figure"].str.endswith("cohort") | figures["figure"].str.startswith("person-years")]
+    assert len(share) >= 2 and (share["relative_difference"].abs() <= 0.01).all(), figures.to_string()
+    deaths = figures[figures["figure"].str.startswith("drug poisoning deaths")]
+    assert len(deaths) >= 3 and ((deaths["linked"] - deaths["truth"]).abs() <= 1).all(), figures.to_string()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 11's bar, not met yet: reoffenders are missed with their treatment-conviction links "
+    "(recall 0.97; second PNC ids under an alias go to review), about 8% here, 3-4% at 20,000 people",
+)
+def test_england_reoffenders_through_the_linkage_within_one_percent(linked):
+    figures = _figures(linked)
+    reoffenders = figures[figures["figure"].str.endswith("reoffenders")]
+    assert len(reoffenders) >= 1
+    assert (reoffenders["relative_difference"].abs() <= 0.01).all(), figures.to_string()
+
+
+def test_namesakes_stay_apart(linked):
+    spine, truth = linked
+    names = ev.namesake_false_links(spine, truth)
+    assert len(names) > 0
+    assert not names["joined"].any(), names[names["joined"]].to_string()
