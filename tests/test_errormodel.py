@@ -353,3 +353,19 @@ def test_recall_and_namesake_helpers(model3):
 def test_will_not_write_over_its_input(clean_population):
     with pytest.raises(ValueError, match="must not be"):
         generate(clean_population, clean_population)
+
+
+def test_ingestion_accepts_every_delivery_and_row(model):
+    """The ingest's own checks: file level (name, manifest, sha256, schema) for every delivery, and
+    the great-expectations row rules for the last delivery of each source."""
+    from outcomes.ingest.landing import check, discover
+    from outcomes.ingest.rows import canonical_text
+    from outcomes.ingest.validate import rules_by_row
+
+    checked = [check(d) for d in discover(model.out / "landing")]
+    assert len(checked) == len(model.deliveries)
+    assert not [(d.path.name, d.reason) for d in checked if d.reason]
+    last = {d.source: d for d in sorted(checked, key=lambda d: d.extract_date)}
+    for source, d in last.items():
+        assert d.table.num_rows > 0, source
+        assert rules_by_row(source, canonical_text(d.table, source), d.extract_date) == {}, source
