@@ -24,7 +24,12 @@ YEAR = 365.25
 S_FORENAME, S_SURNAME, S_DISTRICT = 0, 10, 20
 S_MARRY, S_MARRY_DAY, S_MARRY_NAME = 30, 31, 32
 S_MOVE, S_MOVE_DAY, S_MOVE_LA, S_MOVE_DISTRICT = 40, 41, 42, 43
-S_TWIN, S_FATHER, S_PARTNER = 50, 51, 60
+S_TWIN, S_FATHER, S_PARTNER = 50, 51, 60  # partner attempts use 60..89
+S_PRONE, S_REDRAW = 200, 300
+# Errors cluster in people (Harron et al. 2017 found identifier error rates differing by person
+# and by hospital): each person's record-level rates are multiplied by a proneness drawn from a
+# gamma distribution of mean 1 and variance 1/PRONENESS_SHAPE.
+PRONENESS_SHAPE = 2
 
 
 class Districts:
@@ -115,6 +120,10 @@ def make_persons(truth_persons: pd.DataFrame, record_days: pd.DataFrame, seed: i
     eligible["postcode_moved"], applied["postcode_moved"] = int(two_dates.sum()), int(move.sum())
     move_day = change_day(S_MOVE_DAY, move)
 
+    # gamma(shape k, scale 1/k) as a sum of k exponentials: mean 1, variance 1/k
+    exponentials = [-np.log1p(-uniform(base, S_PRONE + k)) for k in range(PRONENESS_SHAPE)]
+    proneness = np.sum(exponentials, axis=0) / PRONENESS_SHAPE
+
     table = pd.DataFrame(
         {
             "person_id": p["person_id"].to_numpy(dtype=object),
@@ -129,6 +138,7 @@ def make_persons(truth_persons: pd.DataFrame, record_days: pd.DataFrame, seed: i
             "new_district": np.where(move, new_district, None),
             "move_day": move_day,
             "has_records": has_records,
+            "proneness": proneness,
             "base": base,
         }
     )
@@ -187,7 +197,7 @@ def _namesakes(t: pd.DataFrame, scale: float, eligible: dict, applied: dict) -> 
             t.loc[b, "dob"] = t.loc[a, "dob"]
             attempt = 0
             while t.loc[b, "forename"] == t.loc[a, "forename"]:  # twins are never given one name
-                redraw = lists.forename(base[b : b + 1], 70 + attempt, sex[b : b + 1], birth_year[b : b + 1])
+                redraw = lists.forename(base[b : b + 1], S_REDRAW + attempt, sex[b : b + 1], birth_year[b : b + 1])
                 t.loc[b, "forename"] = redraw[0].upper()
                 attempt += 1
         else:

@@ -369,3 +369,15 @@ def test_ingestion_accepts_every_delivery_and_row(model):
     for source, d in last.items():
         assert d.table.num_rows > 0, source
         assert rules_by_row(source, canonical_text(d.table, source), d.extract_date) == {}, source
+
+
+def test_errors_cluster_in_error_prone_people(recorded):
+    """Record-level rates are multiplied by a person's proneness (mean 1): the most prone quarter
+    of people have several times the errors of the least prone quarter."""
+    record_level = {"typing_error", "nickname", "postcode_missing", "dob_year_off", "sex_unknown", "dob_missing"}
+    errors = recorded["classes"].map(lambda s: len(s & record_level))
+    quartile = pd.qcut(recorded["proneness"], 4, labels=False)
+    per = errors.groupby(quartile).mean()
+    assert per[3] > 3 * per[0], per
+    by_person = recorded.drop_duplicates("person_id")["proneness"]
+    assert by_person.mean() == pytest.approx(1.0, abs=0.1) and by_person.var() == pytest.approx(0.5, abs=0.15)
