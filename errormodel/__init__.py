@@ -27,7 +27,7 @@ Output folder OUT:
   people who share every identifier but one; linking any record of one to the other is an error.
 - `OUT/truth/identities.parquet`: the identity in clear of every record, as delivered;
   `OUT/truth/persons_clear.parquet`: each person's identity before any error (and the married
-  surname and the district moved to, where those happen).
+  surname and the district moved to, where those happen, and the person's error proneness).
 
 Use::
 

@@ -51,6 +51,7 @@ CLEAR_PERSONS_SCHEMA = pa.schema(
         ("postcode", pa.string()),
         ("married_surname", pa.string()),
         ("moved_to", pa.string()),
+        ("proneness", pa.float64()),
     ]
 )
 
@@ -167,6 +168,7 @@ def _clear_persons(t: pd.DataFrame) -> pd.DataFrame:
             "postcode": t["district"],
             "married_surname": t["married_surname"],
             "moved_to": t["new_district"],
+            "proneness": t["proneness"],
         }
     )
 

@@ -24,7 +24,12 @@ YEAR = 365.25
 S_FORENAME, S_SURNAME, S_DISTRICT = 0, 10, 20
 S_MARRY, S_MARRY_DAY, S_MARRY_NAME = 30, 31, 32
 S_MOVE, S_MOVE_DAY, S_MOVE_LA, S_MOVE_DISTRICT = 40, 41, 42, 43
-S_TWIN, S_FATHER, S_PARTNER = 50, 51, 60
+S_TWIN, S_FATHER, S_PARTNER = 50, 51, 60  # partner attempts use 60..89
+S_PRONE, S_REDRAW, S_MARRY_REDRAW, S_MOVE_REDRAW = 200, 300, 400, 500  # redraws: + attempt
+# Errors cluster in people (Harron et al. 2017 found identifier error rates differing by person
+# and by hospital): each person's record-level rates are multiplied by a proneness drawn from a
+# gamma distribution of mean 1 and variance 1/PRONENESS_SHAPE.
+PRONENESS_SHAPE = 2
 
 
 class Districts:
@@ -99,7 +104,7 @@ def make_persons(truth_persons: pd.DataFrame, record_days: pd.DataFrame, seed: i
     married_surname = np.array([s.upper() for s in lists.surname(base, S_MARRY_NAME)], dtype=object)
     for attempt in range(1, 6):  # a husband of the same surname changes nothing: draw again
         same = married_surname == surname
-        married_surname[same] = [s.upper() for s in lists.surname(base[same], S_MARRY_NAME + 10 * attempt)]
+        married_surname[same] = [s.upper() for s in lists.surname(base[same], S_MARRY_REDRAW + attempt)]
     eligible["surname_change_marriage"], applied["surname_change_marriage"] = int(can_marry.sum()), int(marry.sum())
     marry_day = change_day(S_MARRY_DAY, marry)
 
@@ -111,9 +116,13 @@ def make_persons(truth_persons: pd.DataFrame, record_days: pd.DataFrame, seed: i
     )
     for attempt in range(1, 6):  # a move goes somewhere else: draw again (anywhere) until it does
         same = new_district == district
-        new_district[same] = districts.anywhere(base[same], S_MOVE_DISTRICT + 10 * attempt)
+        new_district[same] = districts.anywhere(base[same], S_MOVE_REDRAW + attempt)
     eligible["postcode_moved"], applied["postcode_moved"] = int(two_dates.sum()), int(move.sum())
     move_day = change_day(S_MOVE_DAY, move)
+
+    # gamma(shape k, scale 1/k) as a sum of k exponentials: mean 1, variance 1/k
+    exponentials = [-np.log1p(-uniform(base, S_PRONE + k)) for k in range(PRONENESS_SHAPE)]
+    proneness = np.sum(exponentials, axis=0) / PRONENESS_SHAPE
 
     table = pd.DataFrame(
         {
@@ -129,6 +138,7 @@ def make_persons(truth_persons: pd.DataFrame, record_days: pd.DataFrame, seed: i
             "new_district": np.where(move, new_district, None),
             "move_day": move_day,
             "has_records": has_records,
+            "proneness": proneness,
             "base": base,
         }
     )
@@ -187,7 +197,7 @@ def _namesakes(t: pd.DataFrame, scale: float, eligible: dict, applied: dict) -> 
             t.loc[b, "dob"] = t.loc[a, "dob"]
             attempt = 0
             while t.loc[b, "forename"] == t.loc[a, "forename"]:  # twins are never given one name
-                redraw = lists.forename(base[b : b + 1], 70 + attempt, sex[b : b + 1], birth_year[b : b + 1])
+                redraw = lists.forename(base[b : b + 1], S_REDRAW + attempt, sex[b : b + 1], birth_year[b : b + 1])
                 t.loc[b, "forename"] = redraw[0].upper()
                 attempt += 1
         else:

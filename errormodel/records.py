@@ -44,9 +44,12 @@ def person_key(seed: int, source: str, person_id: str, n: int) -> str:
     return f"{KEY_PREFIX[source]}{digest.upper()}"
 
 
-def _hit(source: np.ndarray, name: str, scale: float, u: np.ndarray) -> np.ndarray:
-    rate = np.array([ERROR_CLASSES[name].rate(str(s), scale) for s in source])
-    return u < rate
+def _hit(source: np.ndarray, name: str, scale: float, u: np.ndarray, proneness: np.ndarray) -> np.ndarray:
+    """Whether the class applies: the record's draw against its source's rate times its person's
+    proneness (capped, as the rates are)."""
+    rates = {s: ERROR_CLASSES[name].rate(str(s), scale) for s in np.unique(source)}
+    rate = np.array([rates[s] for s in source])
+    return u < np.minimum(rate * proneness, 0.95)
 
 
 def _dob_parts(days: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -79,6 +82,7 @@ def recorded(
     rid = r["record_id"].to_numpy(dtype=object)
     base = bases(seed, "record", source, rid)
     day = r["day"].to_numpy(dtype=np.int64)
+    prone = r["proneness"].to_numpy(dtype=float)
 
     def flag(name: str, hit: np.ndarray, eligible: np.ndarray | None = None) -> None:
         if eligible is not None:
@@ -164,16 +168,16 @@ def recorded(
         [nickname_of(f, x) for f, x in zip(forename, uniform(base, S_NICK_PICK), strict=True)], dtype=object
     )
     has_nick = nick != None  # noqa: E711 (object array)
-    hit = has_nick & _hit(source, "nickname", scale, uniform(base, S_NICK))
+    hit = has_nick & _hit(source, "nickname", scale, uniform(base, S_NICK), prone)
     forename[hit] = nick[hit]
     flag("nickname", hit, has_nick)
 
     has_fore = np.array([isinstance(f, str) and len(f) > 1 for f in forename])
-    hit = has_fore & _hit(source, "forename_initial_only", scale, uniform(base, S_INITIAL))
+    hit = has_fore & _hit(source, "forename_initial_only", scale, uniform(base, S_INITIAL), prone)
     forename[hit] = np.array([f[0] for f in forename[hit]], dtype=object)
     flag("forename_initial_only", hit, has_fore)
 
-    hit = _hit(source, "typing_error", scale, uniform(base, S_TYPO))
+    hit = _hit(source, "typing_error", scale, uniform(base, S_TYPO), prone)
     on_surname = (uniform(base, S_TYPO_FIELD) < 0.5) | ~np.array([isinstance(f, str) and len(f) > 1 for f in forename])
     ops = np.stack([uniform(base, S_TYPO_OPS + k) for k in range(3)], axis=1)
     changed = np.zeros(n, dtype=bool)
@@ -189,33 +193,33 @@ def recorded(
     y, m, d = _dob_parts(dob)
     swappable = (d <= 12) & (d != m)
     swapped = _dob_from(y, np.where(swappable, d, m), np.where(swappable, m, d))
-    hit = swappable & _hit(source, "dob_day_month_swap", scale, uniform(base, S_SWAP)) & (swapped <= earliest)
+    hit = swappable & _hit(source, "dob_day_month_swap", scale, uniform(base, S_SWAP), prone) & (swapped <= earliest)
     dob = np.where(hit, swapped, dob)
     flag("dob_day_month_swap", hit, swappable)
 
     y, m, d = _dob_parts(dob)
     step = np.where(uniform(base, S_YEAR_SIGN) < 0.5, -1, 1)
     off = _dob_from(y + step, m, np.where((m == 2) & (d == 29), 28, d))
-    hit = _hit(source, "dob_year_off", scale, uniform(base, S_YEAR)) & (off <= earliest)
+    hit = _hit(source, "dob_year_off", scale, uniform(base, S_YEAR), prone) & (off <= earliest)
     dob = np.where(hit, off, dob)
     flag("dob_year_off", hit, np.ones(n, dtype=bool))
 
-    hit = _hit(source, "dob_missing", scale, uniform(base, S_DOB_MISSING))
+    hit = _hit(source, "dob_missing", scale, uniform(base, S_DOB_MISSING), prone)
     dob = np.where(hit, NAT, dob)
     flag("dob_missing", hit, np.ones(n, dtype=bool))
 
     # -- sex, postcode, key -------------------------------------------------------------------------
     known = sex != "U"
-    hit = known & _hit(source, "sex_unknown", scale, uniform(base, S_SEX))
+    hit = known & _hit(source, "sex_unknown", scale, uniform(base, S_SEX), prone)
     sex[hit] = "U"
     flag("sex_unknown", hit, known)
 
     has_pc = district != None  # noqa: E711
-    hit = has_pc & _hit(source, "postcode_missing", scale, uniform(base, S_PC_MISSING))
+    hit = has_pc & _hit(source, "postcode_missing", scale, uniform(base, S_PC_MISSING), prone)
     district[hit] = None
     flag("postcode_missing", hit, has_pc)
 
-    hit = _hit(source, "person_key_missing", scale, uniform(base, S_KEY_MISSING))
+    hit = _hit(source, "person_key_missing", scale, uniform(base, S_KEY_MISSING), prone)
     keys[hit] = None
     flag("person_key_missing", hit, np.ones(n, dtype=bool))
 

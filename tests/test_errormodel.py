@@ -353,3 +353,31 @@ def test_recall_and_namesake_helpers(model3):
 def test_will_not_write_over_its_input(clean_population):
     with pytest.raises(ValueError, match="must not be"):
         generate(clean_population, clean_population)
+
+
+def test_ingestion_accepts_every_delivery_and_row(model):
+    """The ingest's own checks: file level (name, manifest, sha256, schema) for every delivery, and
+    the great-expectations row rules for the last delivery of each source."""
+    from outcomes.ingest.landing import check, discover
+    from outcomes.ingest.rows import canonical_text
+    from outcomes.ingest.validate import rules_by_row
+
+    checked = [check(d) for d in discover(model.out / "landing")]
+    assert len(checked) == len(model.deliveries)
+    assert not [(d.path.name, d.reason) for d in checked if d.reason]
+    last = {d.source: d for d in sorted(checked, key=lambda d: d.extract_date)}
+    for source, d in last.items():
+        assert d.table.num_rows > 0, source
+        assert rules_by_row(source, canonical_text(d.table, source), d.extract_date) == {}, source
+
+
+def test_errors_cluster_in_error_prone_people(recorded):
+    """Record-level rates are multiplied by a person's proneness (mean 1): the most prone quarter
+    of people have several times the errors of the least prone quarter."""
+    record_level = {"typing_error", "nickname", "postcode_missing", "dob_year_off", "sex_unknown", "dob_missing"}
+    errors = recorded["classes"].map(lambda s: len(s & record_level))
+    quartile = pd.qcut(recorded["proneness"], 4, labels=False)
+    per = errors.groupby(quartile).mean()
+    assert per[3] > 3 * per[0], per
+    by_person = recorded.drop_duplicates("person_id")["proneness"]
+    assert by_person.mean() == pytest.approx(1.0, abs=0.1) and by_person.var() == pytest.approx(0.5, abs=0.15)

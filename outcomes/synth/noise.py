@@ -116,8 +116,6 @@ def recorded_identity(
     surname[alias] = people.alias_surname[rows][alias]
     dob[alias] = people.alias_dob[rows][alias]
 
-    second = _second_key(extra, people, rows, day, r, noise, forename, surname, dob)
-
     for i in np.flatnonzero(hit(r.nickname)):
         options = NICKNAMES.get(forename[i])
         if options:
@@ -126,6 +124,9 @@ def recorded_identity(
         for i in np.flatnonzero(hit(r.typo)):
             names[i] = typo(rng, names[i])
         names[hit(r.missing_name)] = None
+    # After the draws of `rng` that depend on a name (nicknames exist for some, typing errors
+    # need three letters), so that these classes change no other draw.
+    second = _second_key(extra, people, rows, day, r, noise, forename, surname, dob)
     initials = (extra.random(n) < r.initials_only * noise) & (forename != None)  # noqa: E711
     forename[initials] = [f[0] for f in forename[initials]]
 
