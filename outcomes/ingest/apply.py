@@ -120,7 +120,11 @@ class Ingestor:
                 s.execute(statement)
 
     # ---------------------------------------------------------------------------------------
-    def ingest(self, landing: Path, on_delivery: Callable[[Outcome], None] | None = None) -> IngestReport:
+    def ingest(
+        self, landing: Path, on_delivery: Callable[[Outcome], None] | None = None, until: dt.date | None = None
+    ) -> IngestReport:
+        """Apply every delivery due; with `until`, only those whose extract_date is on or before it
+        (later ones wait for their own run; files whose name gives no date are still rejected)."""
         self.ensure_schema()
         with self.backend.transaction() as s:
             ledger = s.fetch("select delivery_id, manifest_sha256, status from events.deliveries").to_pylist()
@@ -133,6 +137,8 @@ class Ingestor:
         report = IngestReport([], 0, 0)
         found = discover(landing)
         found.sort(key=_name_key)
+        if until is not None:
+            found = [d for d in found if _name_key(d)[1] == dt.date.max or _name_key(d)[1] <= until]
         workers = self.workers
         if workers is None:
             size = sum(d.path.stat().st_size for d in found if due(d) and d.path.is_file())
