@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -78,10 +79,12 @@ def link(
     as_of: dt.date | None = None,
     records: pd.DataFrame | None = None,
     chunk: int = CHUNK,
+    on_stage: Callable[[str], None] | None = None,
 ) -> LinkResult:
     """Link every record not linked yet. `records` (source, record_id and the identity block)
     replaces reading the event store's as-of state, e.g. straight from deliveries; then give
-    `as_of`. With `truth`, blocking reports pair completeness and quality is measured."""
+    `as_of`. With `truth`, blocking reports pair completeness and quality is measured.
+    `on_stage` is told each stage's name as it ends (progress display)."""
     started = time.perf_counter()
     spec = SPEC
     stages: dict[str, float] = {}
@@ -91,6 +94,8 @@ def link(
         now = time.perf_counter()
         stages[stage] = round(stages.get(stage, 0.0) + now - mark[0], 3)
         mark[0] = now
+        if on_stage is not None:
+            on_stage(stage)
 
     with backend.transaction() as s:
         for statement in DDL:
