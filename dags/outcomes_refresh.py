@@ -5,7 +5,8 @@ date: the latest extract_date on or before its data interval's end, so re-runnin
 a month (in any order) publishes the same tables that month published first.
 
     wait_<source> (deferrable, per source) >> knowledge_date >> ingest (deliveries up to it)
-        >> link >> build (dbt, tests included) >> quality_gate >> publish
+        >> link_prepare >> link_score (mapped, one per chunk of pairs) >> link_finish
+        >> build (dbt, tests included) >> quality_gate >> publish
 
 Task bodies live in `outcomes.pipeline.tasks`; this file only wires them. Every task's failure
 records an incident (`ops.incidents`) and e-mails it (outcomes.ops.notifier). docs/operations.md
@@ -64,6 +65,8 @@ def _fail(exc: Exception) -> AirflowFailException:
         "truth": Param(os.environ.get("OUTCOMES_TRUTH", ""), type="string"),
         # How long each sensor waits for its source's month after the run starts.
         "delivery_wait_seconds": Param(2 * 86_400, type="number", minimum=0),
+        # Candidate pairs per mapped scoring task (null: the engine's chunk, a million pairs).
+        "link_chunk_pairs": Param(None, type=["null", "integer"], minimum=1),
         # The quality gate (outcomes.ops.gate); null takes $OUTCOMES_GATE_* or the defaults.
         "quarantine_limit": Param(None, type=["null", "number"]),
         "quarantine_limits": Param({}, type="object"),
@@ -101,11 +104,25 @@ def outcomes_refresh():
 
         return ingest_task(params["landing"], params["warehouse"], params["reports"], as_of)
 
-    @task(outlets=[SPINE])
-    def link(as_of: str, params=None) -> str:
-        from outcomes.pipeline.tasks import link_task
+    # Linkage as mapped tasks: prepare writes the candidate pairs in chunks, one task scores each
+    # (spread over the workers), finish clusters them and writes the spine. Only paths in XCom.
+    @task
+    def link_prepare(as_of: str, params=None) -> list[str]:
+        from outcomes.pipeline.tasks import link_prepare_task
 
-        return link_task(params["warehouse"], params["reports"], as_of, params["truth"] or None)
+        return link_prepare_task(params["warehouse"], as_of, params["truth"] or None, params["link_chunk_pairs"])
+
+    @task
+    def link_score(path: str) -> str:
+        from outcomes.pipeline.tasks import link_score_task
+
+        return link_score_task(path)
+
+    @task(outlets=[SPINE])
+    def link_finish(as_of: str, scored: list[str], params=None) -> str:
+        from outcomes.pipeline.tasks import link_finish_task
+
+        return link_finish_task(params["warehouse"], params["reports"], as_of, scored)
 
     @task(outlets=[MARTS])
     def build(as_of: str, params=None) -> str:
@@ -144,10 +161,12 @@ def outcomes_refresh():
     as_of = knowledge_date()
     sensors >> as_of
     ingested = ingest(as_of)
-    linked = link(as_of)
+    chunks = link_prepare(as_of)
+    linked = link_finish(as_of, link_score.expand(path=chunks))
     built = build(as_of)
     gate = quality_gate(as_of, ingested)
-    ingested >> linked >> built >> gate >> publish(as_of)
+    ingested >> chunks
+    linked >> built >> gate >> publish(as_of)
 
 
 outcomes_refresh()

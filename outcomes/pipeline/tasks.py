@@ -74,6 +74,48 @@ def link_task(warehouse: str | None, reports: str, as_of: str, truth: str | None
     return write_link_report(result, reports, as_of)
 
 
+def link_work_dir(warehouse: str | None, as_of: str) -> Path:
+    """Where a staged linkage run keeps its chunks: beside the warehouse's archive (it may hold
+    identity tokens, so never in the reports), removed when the run finishes."""
+    return Path(resolve_target(warehouse).default_archive).parent / "linkage-work" / as_of
+
+
+def link_prepare_task(
+    warehouse: str | None, as_of: str, truth: str | None = None, chunk: int | None = None
+) -> list[str]:
+    """Linkage up to the candidate pairs; the paths of their chunks (one mapped task each)."""
+    from linkage.engine import CHUNK
+    from linkage.stages import prepare_chunks
+    from outcomes.eventstore import connect
+
+    target = resolve_target(warehouse)
+    truth_dir = Path(truth) if truth and (Path(truth) / "records.parquet").exists() else None
+    with connect(target) as backend:
+        return prepare_chunks(
+            backend,
+            link_work_dir(warehouse, as_of),
+            chunk=int(chunk or CHUNK),
+            truth=truth_dir,
+            as_of=dt.date.fromisoformat(as_of),
+        )
+
+
+def link_score_task(path: str) -> str:
+    from linkage.stages import score_chunk_file
+
+    return score_chunk_file(path)
+
+
+def link_finish_task(warehouse: str | None, reports: str, as_of: str, scored: list[str]) -> str:
+    """Clustering, person ids and the spine's writes from every scored chunk; the link report's path."""
+    from linkage.stages import finish_chunks
+    from outcomes.eventstore import connect
+
+    with connect(resolve_target(warehouse)) as backend:
+        result = finish_chunks(backend, list(scored))
+    return write_link_report(result, reports, as_of)
+
+
 def write_link_report(result, reports: str, as_of: str) -> str:
     out = Path(reports) / "link" / f"{as_of}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
