@@ -5,6 +5,7 @@ stopped here, by process group id."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -25,6 +26,11 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def _signal_group(proc: subprocess.Popen, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, sig)  # the group this test started (start_new_session)
 
 
 @dataclass
@@ -92,16 +98,16 @@ class Deployment:
         return self
 
     def __exit__(self, *exc) -> None:
+        # By process group: a server's forked workers outlive their parent otherwise.
         for proc in reversed(self.processes):
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
+            _signal_group(proc, signal.SIGTERM)
         deadline = time.monotonic() + 30
         for proc in self.processes:
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=max(1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        for proc in self.processes:
+            _signal_group(proc, signal.SIGKILL)
+            proc.wait()
 
     def _wait_for_api(self, timeout: float = 180) -> None:
         deadline = time.monotonic() + timeout
