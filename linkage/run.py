@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,7 +22,8 @@ from linkage import model as fs
 from linkage.blocking import candidate_pairs, comparable_pairs
 from linkage.cluster import UnionFind, decide, node_keys
 from linkage.compare import Comparer
-from linkage.engine import CHUNK, node_pairs, score_pairs, train
+from linkage.engine import CHUNK, node_pairs, score_pairs, tf_arrays, train
+from linkage.engine import score_chunk as engine_score_chunk
 from linkage.records import IDENTITY, build_variants, learn_aliases, load_records
 from linkage.review import load_decisions
 from linkage.schema import DDL
@@ -87,19 +89,76 @@ def link(
     as_of: dt.date | None = None,
     records: pd.DataFrame | None = None,
     chunk: int = CHUNK,
+    on_stage: Callable[[str], None] | None = None,
 ) -> LinkResult:
     """Link every record not linked yet. `records` (source, record_id and the identity block)
     replaces reading the event store's as-of state, e.g. straight from deliveries; then give
-    `as_of`. With `truth`, blocking reports pair completeness and quality is measured."""
+    `as_of`. With `truth`, blocking reports pair completeness and quality is measured.
+    `on_stage` is told each stage's name as it ends (progress display).
+
+    The stages run in sequence here; `prepare`, `score_chunk` and `finish` run them apart (the
+    refresh DAG scores the chunks as mapped tasks, linkage.stages)."""
+    state = prepare(backend, truth, retrain, as_of, records, on_stage)
+    if isinstance(state, LinkResult):
+        return state
+    scored, state.result.chunks = score_pairs(
+        state.variants, state.pairs, state.spec, state.comparer, state.model, chunk
+    )
+    state.pairs = None
+    return finish(backend, state, scored)
+
+
+class _Laps:
+    """Seconds per stage of a run, and the progress callback told as each ends."""
+
+    def __init__(self, stages: dict[str, float], on_stage: Callable[[str], None] | None) -> None:
+        self.stages, self.on_stage, self.mark = stages, on_stage, time.perf_counter()
+
+    def __call__(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.stages[stage] = round(self.stages.get(stage, 0.0) + now - self.mark, 3)
+        self.mark = now
+        if self.on_stage is not None:
+            self.on_stage(stage)
+
+
+@dataclass
+class LinkState:
+    """A run between its stages: what `prepare` found, for scoring and `finish`."""
+
+    result: LinkResult
+    spec: object
+    r: pd.DataFrame
+    variants: pd.DataFrame
+    comparer: Comparer
+    model: fs.Model
+    known: pd.DataFrame
+    stored: pa.Table
+    stats: list
+    pairs: pd.DataFrame | None
+    is_new: np.ndarray
+    max_person: int
+    truth: Path | None
+    lap: _Laps
+    started: float
+    reviews: pd.DataFrame
+    applied: int
+
+
+def prepare(
+    backend,
+    truth: Path | None = None,
+    retrain: bool = False,
+    as_of: dt.date | None = None,
+    records: pd.DataFrame | None = None,
+    on_stage: Callable[[str], None] | None = None,
+) -> LinkState | LinkResult:
+    """Load, variants, blocking and training: the candidate pairs to score, or the finished
+    result when nothing is new (and no review decision waits)."""
     started = time.perf_counter()
     spec = SPEC
     stages: dict[str, float] = {}
-    mark = [started]
-
-    def lap(stage: str) -> None:
-        now = time.perf_counter()
-        stages[stage] = round(stages.get(stage, 0.0) + now - mark[0], 3)
-        mark[0] = now
+    lap = _Laps(stages, on_stage)
 
     with backend.transaction() as s:
         for statement in DDL:
@@ -158,10 +217,57 @@ def link(
         model.aliases = aliases
         model.tf = fs.term_frequencies(r, spec)
     lap("training")
-    scored, result.chunks = score_pairs(variants, pairs, spec, comparer, model, chunk)
     result.blocking = [(p.name, p.pairs, p.new_pairs, p.reduction_ratio, p.pair_completeness) for p in stats]
     result.candidate_pairs = len(pairs)
-    del pairs
+    return LinkState(
+        result,
+        spec,
+        r,
+        variants,
+        comparer,
+        model,
+        known,
+        stored,
+        stats,
+        pairs,
+        is_new,
+        max_person,
+        truth,
+        lap,
+        started,
+        reviews,
+        applied,
+    )
+
+
+def score_chunk(state: LinkState, a: np.ndarray, b: np.ndarray) -> pd.DataFrame:
+    """Weights of one chunk of candidate pairs (variant positions `a`, `b`), those worth keeping."""
+    return engine_score_chunk(state.comparer, state.model, state.spec, tf_arrays(state.variants, state.spec), a, b)
+
+
+def finish(backend, state: LinkState, scored: pd.DataFrame) -> LinkResult:
+    """Node pairs, clustering, person ids and the writes, from every chunk's scored pairs."""
+    result, spec, r, variants, comparer, model = (
+        state.result,
+        state.spec,
+        state.r,
+        state.variants,
+        state.comparer,
+        state.model,
+    )
+    known, stored, stats, is_new, max_person, truth, lap, started = (
+        state.known,
+        state.stored,
+        state.stats,
+        state.is_new,
+        state.max_person,
+        state.truth,
+        state.lap,
+        state.started,
+    )
+    reviews, applied = state.reviews, state.applied
+    run_id, as_of, model_version = result.run_id, result.as_of, result.model_version
+    state.__dict__.clear()  # the caller's reference must not keep the records alive: they go as below
     lap("scoring")
     pairs_by_node = node_pairs(scored, variants, spec, comparer, model)
     lap("node_pairs")

@@ -6,6 +6,7 @@ import datetime as dt
 import functools
 import json
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -51,7 +52,10 @@ def _fails_cleanly(fn):
 
 
 def _progress_enabled() -> bool:
-    return err.is_terminal
+    """Progress on a terminal only: never in CI, logs or pipes (where it would be noise)."""
+    import os
+
+    return err.is_terminal and os.environ.get("CI", "").lower() not in ("true", "1")
 
 
 @app.command()
@@ -167,15 +171,15 @@ def link(
         Path | None, typer.Option(help="Ground truth folder (synthetic data only) for precision and recall")
     ] = None,
     retrain: Annotated[bool, typer.Option(help="Estimate a new model version instead of the stored one")] = False,
-    warehouse: Warehouse = None,
     as_of: Annotated[
         str | None,
         typer.Option(
             "--as-of",
-            help="Link the records known on this date, YYYY-MM-DD (default: the latest applied extract_date)",
+            help="Knowledge date YYYY-MM-DD: link the records known on it (default: the latest applied extract_date)",
             show_default=False,
         ),
     ] = None,
+    warehouse: Warehouse = None,
 ) -> None:
     """Link every record not linked yet into the person spine."""
     from linkage.run import link as run_link
@@ -186,10 +190,10 @@ def link(
     if truth is not None and not (truth / "records.parquet").exists():
         raise ValueError(f"no ground truth at {truth}: expected {truth / 'records.parquet'}")
     date = _as_of(as_of)
-    with connect(checked_target(warehouse)) as backend:
+    with connect(checked_target(warehouse)) as backend, _stage_progress("linking") as on_stage:
         if date is not None:
             check_can_link(backend, date)
-        result = run_link(backend, truth=truth, retrain=retrain, as_of=date)
+        result = run_link(backend, truth=truth, retrain=retrain, as_of=date, on_stage=on_stage)
     for line in result.lines():
         out.print(line, highlight=False, soft_wrap=True)
 
@@ -254,24 +258,72 @@ def _date_option(option: str, value: str) -> dt.date:
         raise ValueError(f"{option} must be YYYY-MM-DD, not {value!r}") from None
 
 
-def _dbt_progress(label: str):
-    """A live line of dbt's progress on a terminal; nothing when output is not a terminal."""
-    from contextlib import nullcontext
+LINK_STAGES = (
+    "load",
+    "variants",
+    "blocking",
+    "training",
+    "scoring",
+    "node_pairs",
+    "clustering",
+    "spine",
+    "write",
+    "quality",
+)
 
+
+@contextmanager
+def _stage_progress(label: str):
+    """A bar over the linkage stages, with the elapsed time, on a terminal; yields the stage
+    callback (None elsewhere, so nothing is drawn into logs)."""
     if not _progress_enabled():
-        return nullcontext(None)
-    return err.status(label)
+        yield None
+        return
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=err, transient=True
+    ) as bar:
+        task = bar.add_task(f"{label}: load", total=len(LINK_STAGES))
+
+        def on_stage(stage: str) -> None:
+            done = LINK_STAGES.index(stage) + 1 if stage in LINK_STAGES else 0
+            following = LINK_STAGES[done] if done < len(LINK_STAGES) else "done"
+            bar.update(task, completed=done, description=f"{label}: {following}")
+
+        yield on_stage
 
 
-def _on_dbt_line(status):
-    if status is None:
-        return None
+@contextmanager
+def _dbt_progress(label: str):
+    """A bar over dbt's nodes ("12 of 180 START ...") on a terminal; yields the line callback,
+    None when output is not a terminal."""
+    if not _progress_enabled():
+        yield None
+        return
+    import re
 
-    def show(line: str) -> None:
-        if " of " in line and ("START" in line or "OK" in line or "PASS" in line):
-            status.update(line.split("  ", 1)[-1].strip()[:100])
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    return show
+    node = re.compile(r"\b(\d+) of (\d+) (START|OK|PASS|WARN|ERROR|FAIL|SKIP)\b\s*(.*)")
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as bar:
+        task = bar.add_task(label, total=None)
+
+        def show(line: str) -> None:
+            m = node.search(line)
+            if m:
+                n, total, kind, rest = int(m[1]), int(m[2]), m[3], m[4]
+                done = n - 1 if kind == "START" else n
+                bar.update(task, completed=done, total=total, description=f"{label}: {rest.split(' [')[0][:60]}")
+
+        yield show
 
 
 def _print_build(result, kind: str) -> None:
@@ -297,14 +349,24 @@ def _reports_dir(target) -> Path:
 
 @app.command()
 @_fails_cleanly
-def build(as_of: AsOf = None, warehouse: Warehouse = None) -> None:
+def build(
+    as_of: AsOf = None,
+    link_first: Annotated[
+        bool,
+        typer.Option(
+            "--link-first",
+            help="Link applied records missing from the spine as of the date first (default: refuse to build)",
+        ),
+    ] = False,
+    warehouse: Warehouse = None,
+) -> None:
     """Build every outcome table (marts, research) as of a knowledge date, with dbt's tests."""
     from outcomes.marts import build as run_build
     from outcomes.warehouse import checked_target
 
     target = checked_target(warehouse)
-    with _dbt_progress("dbt build") as status:
-        result = run_build(target, _as_of(as_of), on_line=_on_dbt_line(status))
+    with _dbt_progress("dbt build") as on_line:
+        result = run_build(target, _as_of(as_of), on_line=on_line, link_first=link_first)
     manifest = _reports_dir(target) / f"build_{result.as_of}.json"
     manifest.parent.mkdir(parents=True, exist_ok=True)
     manifest.write_text(result.to_json() + "\n")
@@ -317,6 +379,10 @@ def publish(
     report: Annotated[
         Path | None, typer.Option(help="Where to write the HTML report (default: reports folder)", show_default=False)
     ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="Knowledge date YYYY-MM-DD (default: that of the marts)", show_default=False),
+    ] = None,
     warehouse: Warehouse = None,
 ) -> None:
     """Write the disclosure-controlled `published` tables and the HTML report."""
@@ -326,8 +392,8 @@ def publish(
     from outcomes.warehouse import checked_target
 
     target = checked_target(warehouse)
-    with _dbt_progress("dbt build --select published") as status:
-        result = run_publish(target, on_line=_on_dbt_line(status))
+    with _dbt_progress("dbt build --select published") as on_line:
+        result = run_publish(target, _as_of(as_of), on_line=on_line)
     _print_build(result, "publish")
     path = report or _reports_dir(target) / "outcomes_report.html"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -343,14 +409,43 @@ def refresh(
     truth: Annotated[
         Path | None, typer.Option(help="Ground truth folder (synthetic data only) for linkage quality")
     ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="Refresh as of this date YYYY-MM-DD: the knowledge date is the latest extract_date on or "
+            "before it (default: the latest delivered)",
+            show_default=False,
+        ),
+    ] = None,
     warehouse: Warehouse = None,
     create_folder: CreateFolder = False,
 ) -> None:
-    """One monthly refresh: ingest, link, build, publish."""
-    ingest(landing=landing, archive=None, warehouse=warehouse, horizon=None, create_folder=create_folder)
-    link(truth=truth, retrain=False, warehouse=warehouse, as_of=None)
-    build(as_of=None, warehouse=warehouse)
-    publish(report=None, warehouse=warehouse)
+    """One monthly refresh as of a knowledge date: ingest the deliveries up to it, link, build,
+    the quality gate, publish. A closed gate stops before publishing (exit 2, with its reasons)."""
+    from outcomes.eventstore import connect
+    from outcomes.ingest import Ingestor
+    from outcomes.ops.gate import GateConfig, gate_reasons
+    from outcomes.pipeline.tasks import knowledge_task
+    from outcomes.warehouse import WarehouseError, checked_target
+
+    if not landing.is_dir():
+        raise ValueError(f"landing folder {landing} does not exist")
+    target = checked_target(warehouse, creating=True, create_folder=create_folder)
+    day = dt.date.fromisoformat(knowledge_task(str(landing), target.value, str(_as_of(as_of) or dt.date.max)))
+    out.print(f"refresh as of {day}", highlight=False)
+    with connect(target) as backend:
+        ingested = Ingestor(backend, target.default_archive).ingest(
+            landing, on_delivery=lambda o: out.print(o.line(), highlight=False, soft_wrap=True), until=day
+        )
+    link(truth=truth, retrain=False, as_of=str(day), warehouse=warehouse)
+    build(as_of=str(day), link_first=False, warehouse=warehouse)
+    with connect(target) as backend:
+        new_rejections = [o.file_name for o in ingested.outcomes if o.status == "rejected"]
+        reasons = gate_reasons(backend, day, GateConfig.from_env(), new_rejections)
+    if reasons:
+        raise WarehouseError(f"publication of {day} stopped by the quality gate: " + "; ".join(reasons))
+    publish(report=_reports_dir(target) / f"outcomes_report_{day}.html", as_of=str(day), warehouse=warehouse)
 
 
 @app.command()

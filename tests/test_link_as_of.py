@@ -44,7 +44,7 @@ def test_past_dates_link_in_order_and_build(kind, landing, tmp_path):
 
         early = runner.invoke(app, ["link", "--as-of", "2020-01-31", "--warehouse", target])
         assert early.exit_code == 2 and "no delivery applied on or before 2020-01-31" in early.stderr
-        for date in (first, second):
+        for date in (first, last):  # the second date is skipped, to be refused below
             ok = runner.invoke(app, ["link", "--as-of", str(date), "--warehouse", target])
             assert ok.exit_code == 0, ok.output
             assert f"as of {date}" in ok.stdout
@@ -57,14 +57,19 @@ def test_past_dates_link_in_order_and_build(kind, landing, tmp_path):
                     "select sum(rows_applied) from events.deliveries where extract_date = :d and status = 'applied'",
                     {"d": first},
                 )
-            assert runs == [first, second]
+            assert runs == [first, last]
             assert 0 < linked_first <= known_first
             _check_ready(backend, first)  # a build as of the first date may now go ahead
             _check_ready(backend, last)
+            with pytest.raises(WarehouseError, match="not in the person spine"):
+                _check_ready(backend, second)  # its new records were linked only as of the last date
 
+        late = runner.invoke(app, ["link", "--as-of", str(second), "--warehouse", target])
+        assert late.exit_code == 2, late.output
+        assert len(late.stderr.strip().splitlines()) == 1
+        assert f"is as of {last}, after {second}" in late.stderr
         again = runner.invoke(app, ["link", "--as-of", str(first), "--warehouse", target])
-        assert again.exit_code == 2, again.output
-        assert len(again.stderr.strip().splitlines()) == 1
-        assert f"is as of {second}, after {first}" in again.stderr
+        assert again.exit_code == 0, again.output  # a date linked already: nothing new, no change
+        assert "0 new records" in again.stdout
         bad = runner.invoke(app, ["link", "--as-of", "31/01/2024", "--warehouse", target])
         assert bad.exit_code == 2 and "--as-of must be YYYY-MM-DD" in bad.stderr

@@ -128,13 +128,18 @@ class Ingestor:
         landing: Path,
         on_delivery: Callable[[Outcome], None] | None = None,
         on_wait: Callable[[], None] | None = None,
+        until: dt.date | None = None,
     ) -> IngestReport:
         """Apply every delivery due; one ingest per warehouse at a time (`on_wait` is called when this
-        one has to wait for another to finish, which it then does)."""
+        one has to wait for another to finish, which it then does). With `until`, only deliveries whose
+        extract_date is on or before it (later ones wait for their own run; files whose name gives no
+        date are still rejected)."""
         with self.backend.exclusive(on_wait):
-            return self._ingest(landing, on_delivery)
+            return self._ingest(landing, on_delivery, until)
 
-    def _ingest(self, landing: Path, on_delivery: Callable[[Outcome], None] | None) -> IngestReport:
+    def _ingest(
+        self, landing: Path, on_delivery: Callable[[Outcome], None] | None, until: dt.date | None = None
+    ) -> IngestReport:
         self.ensure_schema()
         with self.backend.transaction() as s:
             ledger = s.fetch("select delivery_id, manifest_sha256, status from events.deliveries").to_pylist()
@@ -147,6 +152,8 @@ class Ingestor:
         report = IngestReport([], 0, 0)
         found = discover(landing)
         found.sort(key=_name_key)
+        if until is not None:
+            found = [d for d in found if _name_key(d)[1] == dt.date.max or _name_key(d)[1] <= until]
         workers = self.workers
         if workers is None:
             size = sum(d.path.stat().st_size for d in found if due(d) and d.path.is_file())

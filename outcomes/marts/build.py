@@ -96,6 +96,33 @@ def _check_ready(backend, as_of: dt.date) -> None:
         runs = s.scalar("select count(*) from linkage.runs where as_of <= :d", {"d": as_of}) if linked else 0
     if not runs:
         raise WarehouseError(f"no linkage run known on {as_of}: run `outcomes link --as-of {as_of}` before building")
+    missing = unlinked_records(backend, as_of)
+    if missing:
+        per_source = ", ".join(f"{n:,} {source}" for source, n in missing.items())
+        raise WarehouseError(
+            f"{sum(missing.values()):,} applied records are not in the person spine as of {as_of} ({per_source}): "
+            "the marts would leave them out; run `outcomes link` first (or `outcomes build --link-first`)"
+        )
+
+
+def unlinked_records(backend, as_of: dt.date) -> dict[str, int]:
+    """Per source, the records in the as-of state that the spine as of the same date does not hold
+    (the staging models inner-join the spine, so these would vanish from every mart)."""
+    from linkage.schema import spine_as_of_sql
+    from outcomes.contract import SOURCES
+    from outcomes.eventstore.schema import as_of_sql
+
+    missing = {}
+    with backend.transaction() as s:
+        for source in SOURCES:
+            n = s.scalar(
+                f"select count(*) from ({as_of_sql(source)}) st where not exists (select 1 from "
+                f"({spine_as_of_sql()}) sp where sp.source = '{source}' and sp.record_id = st.record_id)",
+                {"as_of": as_of},
+            )
+            if n:
+                missing[source] = int(n)
+    return missing
 
 
 def hash_tables(backend, schemas=HASHED_SCHEMAS) -> tuple[dict[str, str], dict[str, int]]:
@@ -114,21 +141,31 @@ def hash_tables(backend, schemas=HASHED_SCHEMAS) -> tuple[dict[str, str], dict[s
     return hashes, rows
 
 
-def _resolve_as_of(target: Target, as_of: dt.date | None) -> dt.date:
+def _resolve_as_of(target: Target, as_of: dt.date | None, link_first: bool = False) -> dt.date:
     from outcomes.eventstore import connect
 
     with connect(target) as backend:
         as_of = as_of or _latest_extract(backend)
+        if link_first:
+            from linkage.run import link
+
+            link(backend, as_of=as_of)
         _check_ready(backend, as_of)
     return as_of
 
 
-def build(target: Target, as_of: dt.date | None = None, on_line: Callable[[str], None] | None = None) -> BuildResult:
-    """dbt build of staging, intermediate, marts and research tables as of `as_of`, tests included."""
+def build(
+    target: Target,
+    as_of: dt.date | None = None,
+    on_line: Callable[[str], None] | None = None,
+    link_first: bool = False,
+) -> BuildResult:
+    """dbt build of staging, intermediate, marts and research tables as of `as_of`, tests included.
+    Refuses when applied records are missing from the spine as of that date; `link_first` links them."""
     from outcomes.eventstore import connect
 
     started = time.perf_counter()
-    as_of = _resolve_as_of(target, as_of)
+    as_of = _resolve_as_of(target, as_of, link_first)
     results = run_dbt(target, ["build", "--exclude", "published"], str(as_of), on_line=on_line)
     with connect(target) as backend:
         apply_grants(backend)

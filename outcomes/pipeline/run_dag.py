@@ -25,6 +25,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reports", default="warehouse/reports")
     parser.add_argument("--truth", default="", help="ground truth folder of a synthetic population")
     parser.add_argument("--dag", default="outcomes_refresh")
+    parser.add_argument(
+        "--logical-date",
+        default=None,
+        help="the run's date, YYYY-MM-DD (default: the 5th after the latest delivery in --landing, "
+        "when the monthly schedule would run for it)",
+    )
     args = parser.parse_args(argv)
 
     os.environ.setdefault("AIRFLOW_HOME", str(Path("airflow_home").resolve()))
@@ -47,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
         "reports": args.reports,
         "truth": str(Path(args.truth).resolve()) if args.truth else "",
     }
-    run = bag.get_dag(args.dag).test(run_conf=conf)
+    logical = run_date(Path(args.landing), args.logical_date)
+    run = bag.get_dag(args.dag).test(logical_date=logical, run_conf=conf)
     states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
     summary = json.dumps({"dag_id": args.dag, "run_id": run.run_id, "state": str(run.state), "tasks": states}, indent=2)
     Path(args.reports).mkdir(parents=True, exist_ok=True)
@@ -57,6 +64,22 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.dag} did not succeed: {states}", file=sys.stderr)
         return 1
     return 0
+
+
+def run_date(landing: Path, given: str | None):
+    """06:00 London on `given`, else on the 5th of the month after the latest delivery landed."""
+    import datetime as dt
+
+    import pendulum
+
+    from outcomes.ops.knowledge import knowledge_date
+
+    if given:
+        day = dt.date.fromisoformat(given)
+    else:
+        latest = knowledge_date(landing, dt.date.max)
+        day = (latest.replace(day=1) + dt.timedelta(days=32)).replace(day=5)
+    return pendulum.datetime(day.year, day.month, day.day, 6, tz="Europe/London")
 
 
 if __name__ == "__main__":

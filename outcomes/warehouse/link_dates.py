@@ -5,7 +5,8 @@ date, and a build as of D reads the runs as of D or earlier. So D needs applied 
 before it, and no run may be as of a later date: a run as of D made after it would link records
 the later run has already placed, and change the spine that a rebuild of the later date must
 reproduce byte for byte. Dates are therefore linked in order (the refresh DAG links each extract
-date it ingests).
+date it ingests); a date linked already may be linked again (nothing is new: a re-run or backfill
+of that month changes nothing).
 """
 
 from __future__ import annotations
@@ -45,6 +46,10 @@ def check_can_link(backend, as_of: dt.date) -> None:
     if not applied:
         raise WarehouseError(f"no delivery applied on or before {as_of}: nothing to link as of that date")
     if later:
+        from outcomes.marts.build import unlinked_records
+
+        if not unlinked_records(backend, as_of):
+            return  # every record known then is in the spine as of then: a no-op re-run
         run = later[0]
         raise WarehouseError(
             f"linkage run {run['run_id']} is as of {run['as_of']}, after {as_of}: dates are linked in order, "
