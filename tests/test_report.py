@@ -17,6 +17,7 @@ import pytest
 from linkage.run import link
 from outcomes.contract import SOURCES
 from outcomes.eventstore import connect
+from outcomes.eventstore.schema import as_of_sql
 from outcomes.ingest import Ingestor
 from outcomes.marts.build import MARTS
 from outcomes.marts.dbt import run_dbt
@@ -215,6 +216,17 @@ def test_data_quality_counts_rejections_and_quarantine_by_rule(tables):
     assert rows[("treatment", BROKEN_RULE)] == str(BROKEN_ROWS)
 
 
+def test_data_quality_accounts_for_every_applied_record(built, tables):
+    accounted = next(t for t in tables if t["id"] == "data-quality-accounted")
+    rows = {r[0][0]: [int(c[0].replace(",", "")) for c in r[1:]] for r in accounted["rows"][1:]}
+    assert set(rows) == set(SOURCES)
+    for source, (records, linked, unlinked) in rows.items():
+        state = as_of_sql(source, f"date '{AS_OF}'")
+        (known,) = _fetch(built[0], f"select count(*) as n from ({state}) st")
+        assert records == known["n"] > 0, source
+        assert linked == records and unlinked == 0, source  # everything applied was linked before the build
+
+
 def test_no_identity_field_or_value_in_the_report(built, html):
     identity = [c.name for s in SOURCES.values() for c in s.columns if c.identity and c.name != "sex"]
     assert identity
@@ -247,8 +259,9 @@ DUCKDB_TYPES |= {"DOUBLE": "double precision", "TIMESTAMP": "timestamp"}
 
 @pytest.mark.postgres
 def test_the_same_report_from_postgresql(built):
-    """The tables the report reads, copied into PostgreSQL (the event store's own DDL for the ledger
-    and quarantine), give the same report: its SQL is portable."""
+    """The tables the report reads, copied into PostgreSQL (the event store's and the linkage's own
+    DDL for the ledger, events, quarantine and link events), give the same report: its SQL is portable."""
+    from linkage.schema import DDL as LINKAGE_DDL
     from outcomes.eventstore.schema import ddl
     from outcomes.report import render_report
     from outcomes.report.read import read_report_data
@@ -262,13 +275,13 @@ def test_the_same_report_from_postgresql(built):
                 f"{r['table_schema']}.{r['table_name']}"
                 for r in s.fetch(
                     "select table_schema, table_name from information_schema.tables where table_type = 'BASE TABLE' "
-                    "and (table_schema in ('published', 'quarantine') or table_name = 'deliveries')"
+                    "and (table_schema in ('published', 'quarantine', 'events') or table_name = 'link_events')"
                 ).to_pylist()
             ]
             copies = {n: (s.fetch(f"describe {n}").to_pylist(), s.fetch(f"select * from {n}")) for n in names}
     with fresh_postgres_url() as url, connect(resolve_target(url)) as pg:
         with pg.transaction() as s:
-            for statement in ddl():
+            for statement in [*ddl(), *LINKAGE_DDL]:
                 s.execute(statement)
             s.execute("create schema published")
             for name, (columns, rows) in copies.items():

@@ -161,6 +161,30 @@ def quality_section(q: DataQuality, rule_text: Callable[[str, str], str]) -> Sec
             "data-quality-deliveries", "Deliveries by source", headers, body, kind="quality", empty="No deliveries."
         )
     )
+    if q.accounted:
+        section.tables.append(
+            TableView(
+                "data-quality-accounted",
+                f"Every applied record accounted for, as of {q.accounted_as_of}",
+                [
+                    Header("Source"),
+                    Header("Records known (as-of state)", "num"),
+                    Header("In the person spine", "num"),
+                    Header("Not linked (in no outcome table)", "num"),
+                ],
+                [
+                    [Cell(a.source, header=True), count(a.records), count(a.linked), count(a.unlinked)]
+                    for a in sorted(q.accounted, key=lambda a: order.get(a.source, 99))
+                ],
+                kind="quality",
+                empty="No records.",
+            )
+        )
+        section.tables[-1].notes.append(
+            "Records known: each record's latest applied version on the date, retracted ones left out. "
+            "The outcome tables read records through the person spine, so a record not linked would be "
+            "missing from them; `outcomes build` refuses to build while any is."
+        )
     rejected = [d for d in q.deliveries if d["status"] == "rejected"]
     section.tables.append(
         TableView(

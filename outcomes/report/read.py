@@ -47,8 +47,24 @@ class QuarantineCount:
 
 
 @dataclass
+class RecordAccount:
+    """Of one source's records in the as-of state, how many the person spine as of the same date holds
+    (the marts inner-join the spine: a record it does not hold is in no outcome table)."""
+
+    source: str
+    records: int
+    linked: int
+
+    @property
+    def unlinked(self) -> int:
+        return self.records - self.linked
+
+
+@dataclass
 class DataQuality:
     deliveries: list[Row] = field(default_factory=list)  # one row per delivery, ledger order
+    accounted: list[RecordAccount] = field(default_factory=list)  # per source, as of `accounted_as_of`
+    accounted_as_of: dt.date | None = None
     quarantine: list[QuarantineCount] = field(default_factory=list)
     quarantined_rows: dict[str, int] = field(default_factory=dict)  # rows quarantined per source (any rule)
     missing: list[str] = field(default_factory=list)  # tables not present or not readable here
@@ -78,7 +94,7 @@ def visible_tables(session) -> set[str]:
     rows = _rows(
         session,
         "select table_schema, table_name from information_schema.tables "
-        "where table_schema in ('published', 'events', 'quarantine')",
+        "where table_schema in ('published', 'events', 'quarantine', 'linkage')",
     )
     return {f"{r['table_schema']}.{r['table_name']}" for r in rows}
 
@@ -157,6 +173,26 @@ def read_quality(session, visible: set[str]) -> DataQuality:
     return quality
 
 
+def read_accounting(session, visible: set[str], as_of: dt.date) -> list[RecordAccount]:
+    """Counts only: per source, the records applied and known on `as_of`, and those of them in the
+    spine as of the same date. Empty where this connection cannot read the event store or the spine."""
+    from linkage.schema import spine_as_of_sql
+    from outcomes.eventstore.schema import as_of_sql
+
+    if "linkage.link_events" not in visible or not all(f"events.{s}" in visible for s in SOURCES):
+        return []
+    accounts = []
+    for source in SOURCES:
+        row = _rows(
+            session,
+            f"select count(*) as records, count(sp.record_id) as linked from ({as_of_sql(source)}) st "
+            f"left join ({spine_as_of_sql()}) sp on sp.source = '{source}' and sp.record_id = st.record_id",
+            {"as_of": as_of},
+        )[0]
+        accounts.append(RecordAccount(source, int(row["records"]), int(row["linked"])))
+    return accounts
+
+
 def safe_file_name(name: str | None) -> str:
     """A delivery's file name when it follows the spec's pattern; anything else is not printed."""
     if name and parse_delivery_filename(name) is not None:
@@ -185,4 +221,7 @@ def read_report_data(backend) -> ReportData:
             else None
         )
         quality = read_quality(s, visible)
+        if as_of is not None:
+            quality.accounted = read_accounting(s, visible, as_of)
+            quality.accounted_as_of = as_of
     return ReportData(backend.dialect, as_of, tables, linkage, quality)
