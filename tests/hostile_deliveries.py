@@ -22,6 +22,11 @@ from outcomes.synth.generator import SynthConfig, synthesise
 TODAY = dt.date(2026, 12, 1)
 
 
+def _retyped(table: pa.Table, column: str, values) -> pa.Table:
+    """The table with one column replaced by values of another Parquet type."""
+    return table.set_column(table.schema.get_field_index(column), column, values)
+
+
 def _deliver(table: pa.Table, folder: Path, source: str, date: dt.date, seq: int) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / delivery_filename(source, date, seq)
@@ -74,23 +79,11 @@ def build_hostile(out: Path, persons: int = 300) -> tuple[Path, dict[str, dict[s
     # Parquet types that a cast would have let through
     deaths = read("deaths", second)
     _deliver(
-        deaths.set_column(
-            deaths.schema.get_field_index("date_of_death"),
-            "date_of_death",
-            pc.cast(deaths["date_of_death"], pa.string()),
-        ),
-        landing,
-        "deaths",
-        second,
-        5,
+        _retyped(deaths, "date_of_death", pc.cast(deaths["date_of_death"], pa.string())), landing, "deaths", second, 5
     )
     conv = read("convictions", second)
     _deliver(
-        conv.set_column(
-            conv.schema.get_field_index("trigger_offence"),
-            "trigger_offence",
-            pc.cast(conv["trigger_offence"], pa.int64()),
-        ),
+        _retyped(conv, "trigger_offence", pc.cast(conv["trigger_offence"], pa.int64())),
         landing,
         "convictions",
         second,
@@ -98,13 +91,7 @@ def build_hostile(out: Path, persons: int = 300) -> tuple[Path, dict[str, dict[s
     )
     ben = read("benefits", second)
     at_one = pc.add(pc.cast(pc.cast(ben["spell_start"], pa.timestamp("s")), pa.int64()), 13 * 3600)
-    _deliver(
-        ben.set_column(ben.schema.get_field_index("spell_start"), "spell_start", pc.cast(at_one, pa.timestamp("s"))),
-        landing,
-        "benefits",
-        second,
-        5,
-    )
+    _deliver(_retyped(ben, "spell_start", pc.cast(at_one, pa.timestamp("s"))), landing, "benefits", second, 5)
     # a manifest whose row_count is text
     text_count = _deliver(read("benefits", second), landing, "benefits", second, 6)
     manifest = text_count.with_name(manifest_filename(text_count.name))

@@ -105,23 +105,31 @@ def _check_ready(backend, as_of: dt.date) -> None:
         )
 
 
+def spine_coverage_sql(source: str) -> str:
+    """Of `source`'s records in the as-of state, how many (`records`) and how many of them the spine
+    as of the same date holds (`linked`); `:as_of` is the date. The build's refusal and the report's
+    accounting both read it."""
+    from linkage.schema import spine_as_of_sql
+    from outcomes.eventstore.schema import as_of_sql
+
+    return (
+        f"select count(*) as records, count(sp.record_id) as linked from ({as_of_sql(source)}) st "
+        f"left join ({spine_as_of_sql()}) sp on sp.source = '{source}' and sp.record_id = st.record_id"
+    )
+
+
 def unlinked_records(backend, as_of: dt.date) -> dict[str, int]:
     """Per source, the records in the as-of state that the spine as of the same date does not hold
     (the staging models inner-join the spine, so these would vanish from every mart)."""
-    from linkage.schema import spine_as_of_sql
     from outcomes.contract import SOURCES
-    from outcomes.eventstore.schema import as_of_sql
 
     missing = {}
     with backend.transaction() as s:
         for source in SOURCES:
-            n = s.scalar(
-                f"select count(*) from ({as_of_sql(source)}) st where not exists (select 1 from "
-                f"({spine_as_of_sql()}) sp where sp.source = '{source}' and sp.record_id = st.record_id)",
-                {"as_of": as_of},
-            )
+            row = s.fetch(spine_coverage_sql(source), {"as_of": as_of}).to_pylist()[0]
+            n = int(row["records"]) - int(row["linked"])
             if n:
-                missing[source] = int(n)
+                missing[source] = n
     return missing
 
 

@@ -176,19 +176,13 @@ def read_quality(session, visible: set[str]) -> DataQuality:
 def read_accounting(session, visible: set[str], as_of: dt.date) -> list[RecordAccount]:
     """Counts only: per source, the records applied and known on `as_of`, and those of them in the
     spine as of the same date. Empty where this connection cannot read the event store or the spine."""
-    from linkage.schema import spine_as_of_sql
-    from outcomes.eventstore.schema import as_of_sql
+    from outcomes.marts.build import spine_coverage_sql
 
     if "linkage.link_events" not in visible or not all(f"events.{s}" in visible for s in SOURCES):
         return []
     accounts = []
     for source in SOURCES:
-        row = _rows(
-            session,
-            f"select count(*) as records, count(sp.record_id) as linked from ({as_of_sql(source)}) st "
-            f"left join ({spine_as_of_sql()}) sp on sp.source = '{source}' and sp.record_id = st.record_id",
-            {"as_of": as_of},
-        )[0]
+        row = _rows(session, spine_coverage_sql(source), {"as_of": as_of})[0]
         accounts.append(RecordAccount(source, int(row["records"]), int(row["linked"])))
     return accounts
 
