@@ -41,12 +41,23 @@ def _region(district: pd.Series) -> pd.Series:
 
 
 def write_quality(
-    backend, run_id: int, as_of, truth: Path | None, expected: pd.DataFrame | None = None
+    backend,
+    run_id: int,
+    as_of,
+    truth: Path | None,
+    expected: pd.DataFrame | None = None,
+    spine_as_of: dt.date | None = None,
 ) -> pd.DataFrame:
+    """Quality of the current spine, or of the spine as of `spine_as_of` (a past date's run: the
+    current spine is a later date's)."""
+    from linkage.schema import spine_as_of_sql
+
+    spine_sql = "linkage.person_records" if spine_as_of is None else f"({spine_as_of_sql()})"
     with backend.transaction() as s:
         spine = s.fetch(
             "select p.source, p.record_id, p.person_id, i.sex, i.date_of_birth, i.postcode_district "
-            "from linkage.person_records p join linkage.identities i using (source, record_id)"
+            f"from {spine_sql} p join linkage.identities i using (source, record_id)",
+            None if spine_as_of is None else {"as_of": spine_as_of},
         ).to_pandas()
         reviews = s.fetch(
             "select left_source, right_source, count(*) as n from linkage.pair_decisions "

@@ -224,12 +224,15 @@ def import_decisions(backend, path: Path, now: dt.datetime | None = None) -> Imp
     return report
 
 
-def load_decisions(session) -> pd.DataFrame:
-    """Every decision logged, the latest per pair (either way round) only."""
+def load_decisions(session, known_on: dt.date | None = None) -> pd.DataFrame:
+    """Every decision logged, the latest per pair (either way round) only; with `known_on`, only
+    the decisions made on or before that day (a past date's run knows no later decision)."""
     d = session.fetch(
         "select decision_id, left_source, left_record_id, right_source, right_record_id, decision, reviewer, "
         "decided_at from linkage.review_decisions order by decision_id"
     ).to_pandas()
+    if known_on is not None and not d.empty:
+        d = d[pd.to_datetime(d["decided_at"]).dt.date <= known_on]
     if d.empty:
         return d
     a = d["left_source"] + ":" + d["left_record_id"]

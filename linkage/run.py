@@ -4,6 +4,10 @@ The first run links everything and trains the model; later runs compare only new
 (against the spine and each other) with the stored model, so a month's cost grows with the new
 records, not the history. Existing persons keep their ids; when new evidence joins two of them,
 the later id is merged into the earlier one and the move is recorded as link events.
+
+A run as of a date before a date linked already (a past date linked afterwards, `PastRun`) links
+the records known on its date that the spine as of then lacks, beneath the later runs: it never
+changes the spine as of a later date.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from linkage.engine import CHUNK, node_pairs, score_pairs, tf_arrays, train
 from linkage.engine import score_chunk as engine_score_chunk
 from linkage.records import IDENTITY, build_variants, learn_aliases, load_records
 from linkage.review import load_decisions
-from linkage.schema import DDL
+from linkage.schema import DDL, spine_as_of_sql
 from linkage.spec import IDENTITY as SPEC
 
 LINK_AT = SPEC.link_at  # match weight (log2 odds) for an automatic link: SPEC.link_probability
@@ -54,6 +58,10 @@ class LinkResult:
     blocking: list = field(default_factory=list)  # (pass, pairs, new pairs, reduction ratio, completeness)
     quality: pd.DataFrame | None = None
     expected: pd.DataFrame | None = None  # the model's expected precision and recall per source pair
+    later: dt.date | None = None  # a past date's run: the next date linked already, beneath whose run it slots
+    ids_reused: int = 0  # of its new persons, how many carry the person id the later spine gives them
+    moved_later: int = 0  # records it links that move to the later spine's person on `later` (merge/split)
+    unlinked_later: int = 0  # records it links that the later spine does not hold (retracted by then)
 
     def lines(self) -> list[str]:
         out = [
@@ -62,6 +70,12 @@ class LinkResult:
             f"{self.merges:,} records moved by merges, {self.splits:,} by splits, {self.persons_new:,} new persons "
             f"({self.seconds:.1f} s)"
         ]
+        if self.later is not None:
+            out.append(
+                f"  beneath the run as of {self.later}: {self.ids_reused:,} of the new persons keep that run's "
+                f"person id, {self.moved_later:,} records move to that run's person on {self.later}, "
+                f"{self.unlinked_later:,} leave the spine then (not known on {self.later})"
+            )
         if self.blocking:
             out.append("  blocking pass: pairs, new pairs, reduction ratio, pair completeness (true pairs found)")
             for name, pairs, new, rr, pc in self.blocking:
@@ -143,6 +157,26 @@ class LinkState:
     started: float
     reviews: pd.DataFrame
     applied: int
+    past: PastRun | None = None
+
+
+@dataclass
+class PastRun:
+    """What a run as of a date before a date linked already needs of the later spine.
+
+    Such a run links the records known on its date that the spine as of that date lacks, with the
+    stored model and the review decisions made by then. Persons as of its date stay as they are
+    (never joined to each other nor split: the later spines hold them already). A new person takes
+    the person id the later spine gives its first record, unless an earlier person of the run
+    took it or the id was in use on the run's date; otherwise a new id. Each record it links then
+    meets the later spine on `later`: a `merge` or `split` link event where the later run put it
+    in another person, an `unlink` where the later run did not hold it; these rank beneath the
+    later run's own events (linkage.schema.spine_sql), so no spine as of a later date changes."""
+
+    later: dt.date  # the earliest knowledge date after the run's that a run was made for
+    later_spine: pd.DataFrame  # source, record_id, person_id: the spine as of `later`
+    seen_ids: set  # person ids of every link event known on the run's date: not given to others
+    identified: pd.DataFrame  # source, record_id of the records linkage.identities holds already
 
 
 def prepare(
@@ -164,11 +198,24 @@ def prepare(
         for statement in DDL:
             s.execute(statement)
         run_id = int(s.scalar("select coalesce(max(run_id), 0) + 1 from linkage.runs"))
-        known = s.fetch("select source, record_id, person_id from linkage.person_records").to_pandas()
-        stored = s.fetch("select model_version, model_json from linkage.models order by trained_in_run desc limit 1")
         if as_of is None:
             as_of = s.scalar("select max(extract_date) from events.deliveries where status = 'applied'")
-        reviews = load_decisions(s)
+        after = "select min(as_of) from linkage.runs where as_of > :d"  # a later date linked already
+        later = None if as_of is None else s.scalar(after, {"d": as_of})
+        past = None
+        if later is None:
+            known = s.fetch("select source, record_id, person_id from linkage.person_records").to_pandas()
+        else:  # a past date linked after a later one: what is linked as of its date, and the later spine
+            known = s.fetch(spine_as_of_sql(), {"as_of": as_of}).to_pandas()
+            seen = s.fetch("select distinct person_id from linkage.link_events where as_of <= :d", {"d": as_of})
+            past = PastRun(
+                later,
+                s.fetch(spine_as_of_sql(), {"as_of": later}).to_pandas(),
+                set(seen.column(0).to_pylist()),
+                s.fetch("select distinct source, record_id from linkage.identities").to_pandas(),
+            )
+        stored = s.fetch("select model_version, model_json from linkage.models order by trained_in_run desc limit 1")
+        reviews = load_decisions(s, as_of if past is not None else None)
         applied = int(s.scalar("select coalesce(max(review_decisions), 0) from linkage.runs"))
         max_person = (
             s.scalar(
@@ -177,6 +224,11 @@ def prepare(
             or 0
         )
 
+    if past is not None and retrain:
+        raise ValueError(
+            f"--retrain cannot link {as_of}: a run as of {later} exists, and a past date is linked with the "
+            "stored model"
+        )
     if records is None:
         records = load_records(backend, as_of)
     else:
@@ -192,10 +244,17 @@ def prepare(
         model = None  # a model of other comparisons or levels: estimate a new one
     model_version = model.version if model is not None else f"fs-{run_id}"
     result = LinkResult(run_id, as_of, model_version, records_new=int(is_new.sum()), stages=stages)
-    has_pending = not reviews.empty and int(reviews["decision_id"].max()) > applied
+    # Decisions logged since the last run are applied by the next run of the latest date, not by a past date's.
+    has_pending = past is None and not reviews.empty and int(reviews["decision_id"].max()) > applied
     if not is_new.any() and not has_pending:
         result.seconds = time.perf_counter() - started
         return result
+    if past is not None and model is None:
+        raise ValueError(
+            f"no stored model fits the comparisons: link the latest date first (it estimates a new model version), "
+            f"then {as_of}"
+        )
+    result.later = later
 
     r, variants = build_variants(records)
     del records
@@ -237,6 +296,7 @@ def prepare(
         started,
         reviews,
         applied,
+        past,
     )
 
 
@@ -265,7 +325,7 @@ def finish(backend, state: LinkState, scored: pd.DataFrame) -> LinkResult:
         state.lap,
         state.started,
     )
-    reviews, applied = state.reviews, state.applied
+    reviews, applied, past = state.reviews, state.applied, state.past
     run_id, as_of, model_version = result.run_id, result.as_of, result.model_version
     state.__dict__.clear()  # the caller's reference must not keep the records alive: they go as below
     lap("scoring")
@@ -281,12 +341,16 @@ def finish(backend, state: LinkState, scored: pd.DataFrame) -> LinkResult:
         side = f"sides of review decision {row.decision_id}"
         keys.setdefault(row.node_a, {})[side] = frozenset(["a"])
         keys.setdefault(row.node_b, {})[side] = frozenset(["b"])
+    if past is not None:  # persons as of a past date are as the later spines hold them: none joins another
+        held = r[["source", "record_id", "node"]].merge(known, on=["source", "record_id"])
+        for node, ids in held.groupby("node")["person_id"]:
+            keys.setdefault(node, {})["existing person"] = frozenset(ids)
     uf = UnionFind(nodes.to_numpy(), keys)
     existing = r.merge(known, on=["source", "record_id"], how="inner")
     to_part = []
     for _, group in existing.groupby("person_id", sort=True)["node"]:
         members = group.unique()
-        if _parted(members, keys):
+        if past is None and _parted(members, keys):  # a past date's run splits no person
             to_part.append(members)
             continue
         roots = [uf.find(n) for n in members]
@@ -326,7 +390,11 @@ def finish(backend, state: LinkState, scored: pd.DataFrame) -> LinkResult:
     # deterministic order of new persons: by their smallest (source, record_id)
     first = r[["source", "record_id", "root"]].sort_values(["source", "record_id"]).drop_duplicates("root")["root"]
     fresh = first[~first.isin(existing_ids.index)].tolist()
-    new_ids = {root: f"{PERSON_PREFIX}{max_person + i + 1:09d}" for i, root in enumerate(fresh)}
+    if past is None:
+        new_ids = {root: f"{PERSON_PREFIX}{max_person + i + 1:09d}" for i, root in enumerate(fresh)}
+    else:
+        members = r.loc[r["root"].isin(set(fresh)), ["source", "record_id", "root"]]
+        new_ids, result.ids_reused = _past_ids(past, members, max_person)
     person_of_root = {**existing_ids.to_dict(), **new_ids}
     r["person_id"] = r["root"].map(person_of_root)
     result.persons_new = len(new_ids)
@@ -358,6 +426,8 @@ def finish(backend, state: LinkState, scored: pd.DataFrame) -> LinkResult:
         root=existing["node"].map(node_root),
     )
     moved = moved[moved["now"] != moved["person_id"]]
+    if past is not None:
+        moved = moved.iloc[:0]  # a past date's run moves no record linked as of its date
     split = moved["root"].isin(split_roots).to_numpy()
     by_review = split | moved["root"].isin(review_joined).to_numpy()
     result.merges, result.splits = int((~split).sum()), int(split.sum())
@@ -379,6 +449,11 @@ def finish(backend, state: LinkState, scored: pd.DataFrame) -> LinkResult:
         }
     )
     events = pd.concat([events, merges], ignore_index=True)
+    if past is not None:
+        beneath = _beneath(past, new_rows, known)
+        result.unlinked_later = int((beneath["event"] == "unlink").sum())
+        result.moved_later = len(beneath) - result.unlinked_later
+        events = pd.concat([events, beneath], ignore_index=True)
     events.insert(0, "run_id", run_id)
     events.insert(1, "as_of", events.pop("as_of"))
     events["weight"] = None
@@ -387,6 +462,9 @@ def finish(backend, state: LinkState, scored: pd.DataFrame) -> LinkResult:
     decided = _decisions_table(run_id, model_version, decisions, pairs_by_node, r)
     del pairs_by_node, scored, comparer, decisions, variants
     identities = new_rows[["source", "record_id", "node", *IDENTITY]].assign(run_id=run_id)
+    if past is not None:  # one identity per record: the later run's, where it linked the record
+        held = identities[["source", "record_id"]].merge(past.identified, how="left", indicator=True)["_merge"]
+        identities = identities[(held == "left_only").to_numpy()]
     lap("spine")
     result.seconds = time.perf_counter() - started
     blocking = pd.DataFrame(
@@ -421,7 +499,10 @@ def finish(backend, state: LinkState, scored: pd.DataFrame) -> LinkResult:
                         "merges": result.merges,
                         "persons_new": result.persons_new,
                         "seconds": result.seconds,
-                        "review_decisions": int(reviews["decision_id"].max()) if not reviews.empty else applied,
+                        # a past date's run applies the decisions made by its date only: it leaves the mark as it is
+                        "review_decisions": (
+                            int(reviews["decision_id"].max()) if not reviews.empty and past is None else applied
+                        ),
                         "splits": result.splits,
                         "expected_precision": _overall(expected, "precision"),
                         "expected_recall": _overall(expected, "recall"),
@@ -435,9 +516,65 @@ def finish(backend, state: LinkState, scored: pd.DataFrame) -> LinkResult:
 
     del r, new_rows, identities, events, existing
     lap("write")
-    result.quality = write_quality(backend, run_id, as_of, truth, expected)
+    result.quality = write_quality(backend, run_id, as_of, truth, expected, as_of if past is not None else None)
     lap("quality")
     return result
+
+
+def _past_ids(past: PastRun, members: pd.DataFrame, max_person: int) -> tuple[dict, int]:
+    """Person ids of a past date's new persons (`members`: source, record_id, root of their records).
+    A person takes a person id the later spine gives its records, pairs of the most records first
+    (then in the order of the persons' first records), unless another person took that id or it was
+    in use on the run's date; a person left without one gets a new id. Also how many kept a later id."""
+    m = members.sort_values(["source", "record_id"]).reset_index(drop=True)
+    m["at"] = np.arange(len(m))
+    m = m.merge(past.later_spine, on=["source", "record_id"], how="left")  # keeps the order
+    roots = m.drop_duplicates("root")[["root", "at"]].rename(columns={"at": "first"})
+    pairs = (
+        m.dropna(subset=["person_id"])
+        .groupby(["root", "person_id"], as_index=False)
+        .agg(n=("at", "size"), at=("at", "min"))
+    )
+    pairs = pairs.merge(roots, on="root").sort_values(["n", "first", "at"], ascending=[False, True, True])
+    taken, ids = set(past.seen_ids), {}
+    for root, pid in pairs[["root", "person_id"]].itertuples(index=False):
+        if root not in ids and pid not in taken:
+            ids[root] = pid
+            taken.add(pid)
+    reused = len(ids)
+    for root in roots["root"]:
+        if root not in ids:
+            ids[root] = f"{PERSON_PREFIX}{max_person + len(ids) - reused + 1:09d}"
+    return ids, reused
+
+
+def _beneath(past: PastRun, assigned: pd.DataFrame, known: pd.DataFrame) -> pd.DataFrame:
+    """Link events, on the later date, that hand a past date's records over to the later spine: a
+    record the later spine holds under another person moves to it (`merge` where that person holds
+    records of several persons as of the past date, else `split`); a record it does not hold
+    (retracted by then) is `unlink`ed. They rank beneath the later run's own events."""
+    keys = ["source", "record_id"]
+    mine = assigned[[*keys, "person_id"]]
+    later = past.later_spine.rename(columns={"person_id": "later_id"})
+    now = mine.merge(later, on=keys, how="left")
+    both = pd.concat([known[[*keys, "person_id"]], mine], ignore_index=True).merge(later, on=keys)
+    persons = both.groupby("later_id")["person_id"].nunique()
+    joins = set(persons[persons > 1].index)
+    moved = now[now["later_id"].notna() & (now["later_id"] != now["person_id"])]
+    gone = now[now["later_id"].isna()]
+    return pd.DataFrame(
+        {
+            "source": pd.concat([moved["source"], gone["source"]]),
+            "record_id": pd.concat([moved["record_id"], gone["record_id"]]),
+            "person_id": pd.concat([moved["later_id"], gone["person_id"]]),
+            "previous_person_id": pd.concat([moved["person_id"], gone["person_id"]]),
+            "event": np.concatenate(
+                [np.where(moved["later_id"].isin(joins), "merge", "split"), np.full(len(gone), "unlink")]
+            ).astype(object),
+            "decided_by": "later_run",
+            "as_of": past.later,
+        }
+    ).reset_index(drop=True)
 
 
 def _decisions_table(run_id, model_version, decisions, node_pairs, r) -> pa.Table:

@@ -8,6 +8,32 @@ from outcomes.eventstore.schema import SQL_TYPES
 
 IDENTITY_COLS = ", ".join(f"{c.name} {SQL_TYPES[c.type]}" for c in IDENTITY_BLOCK if c.name != "record_id")
 
+
+def spine_sql(as_of: str | None, extra: str = "") -> str:
+    """Each record's person from its latest link event, among the events known on `as_of` (a SQL
+    expression; None: all of them, the current spine).
+
+    Latest by the knowledge date of the run that wrote the event (`linkage.runs.as_of`), then by
+    run: a run as of an earlier date made after a later date's run (a past date linked afterwards)
+    slots in beneath it, and never changes the spine as of the later date. Runs made in date order
+    (every monthly refresh) rank exactly as by run alone. Within a run a merge or split comes after
+    the record's assignment. A record whose latest event is `unlink` is not in the spine."""
+    seen = "" if as_of is None else f"where e.as_of <= {as_of} "
+    cols = ", ".join(["source", "record_id", "person_id", *([extra] if extra else [])])
+    return (
+        f"select {cols} from (select e.*, row_number() over (partition by e.source, e.record_id "
+        "order by r.as_of desc nulls last, e.run_id desc, case e.event when 'assign' then 0 else 1 end desc) as rk "
+        f"from linkage.link_events e left join linkage.runs r on r.run_id = e.run_id {seen}) x "
+        "where rk = 1 and event <> 'unlink'"
+    )
+
+
+def spine_as_of_sql(as_of: str = ":as_of") -> str:
+    """The spine as known on a date: each record's latest link event among those whose knowledge
+    date is on or before it (spine_sql)."""
+    return spine_sql(as_of)
+
+
 DDL = [
     "create schema if not exists linkage",
     """create table if not exists linkage.runs (
@@ -55,21 +81,8 @@ DDL = [
     """create table if not exists linkage.match_rates (
         run_id bigint not null, as_of date, source varchar, dimension varchar, value varchar, records bigint,
         linked_to_treatment bigint, rate double precision, true_rate double precision)""",
-    # The spine: each record's person, from its latest link event (merges move records).
-    """create or replace view linkage.person_records as
-        select source, record_id, person_id, run_id, as_of from (
-            select e.*, row_number() over (partition by source, record_id order by run_id desc,
-                   case event when 'assign' then 0 else 1 end desc) as rk
-            from linkage.link_events e) x where rk = 1""",
+    # The spine: each record's person, from its latest link event (merges move records); see spine_sql.
+    "create or replace view linkage.person_records as " + spine_sql(None, "run_id, as_of"),
     """create or replace view linkage.clerical_review as
         select * from linkage.pair_decisions where decision = 'review'""",
 ]
-
-
-def spine_as_of_sql(as_of: str = ":as_of") -> str:
-    """The spine as known on a date: link events of runs whose knowledge date is on or before it."""
-    return (
-        "select source, record_id, person_id from (select e.*, row_number() over (partition by source, record_id "
-        "order by run_id desc, case event when 'assign' then 0 else 1 end desc) as rk from linkage.link_events e "
-        f"where as_of <= {as_of}) x where rk = 1"
-    )

@@ -100,13 +100,18 @@ def _match_rate_moves(s, as_of: dt.date) -> list[tuple[str, float, float]]:
     )
     if not exists:
         return []
+    # Latest by knowledge date, then run: a past date linked afterwards is not the latest run of a later date.
     latest = s.fetch(
-        "select run_id, as_of from linkage.quality where as_of <= :d order by run_id desc limit 1", {"d": as_of}
+        "select run_id, as_of from linkage.quality where as_of <= :d order by as_of desc, run_id desc limit 1",
+        {"d": as_of},
     ).to_pylist()
     if not latest:
         return []
     run, run_as_of = latest[0]["run_id"], latest[0]["as_of"]
-    previous = s.scalar("select max(run_id) from linkage.quality where as_of < :d", {"d": run_as_of})
+    previous = s.scalar(
+        "select run_id from linkage.quality where as_of < :d order by as_of desc, run_id desc limit 1",
+        {"d": run_as_of},
+    )
     if previous is None:
         return []
     rows = s.fetch(

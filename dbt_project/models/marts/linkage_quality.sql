@@ -3,8 +3,13 @@
 -- (every ordered pair of sources)
 -- by sex, age band and region (breakdown 'sex', 'age_band', 'region'), beside the true rate
 -- where there is ground truth, so that linkage biased against a group is visible.
+-- The latest run is by knowledge date, then run: a past date linked afterwards does not replace
+-- the quality of a later date's run.
 with runs as (
-    select max(run_id) as run_id from {{ source('linkage', 'quality') }} where as_of <= {{ as_of_date() }}
+    select run_id from {{ source('linkage', 'quality') }}
+    where as_of <= {{ as_of_date() }}
+    order by as_of desc, run_id desc
+    limit 1
 ),
 
 pairs as (
