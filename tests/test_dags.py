@@ -73,7 +73,8 @@ def test_dag_files_do_no_heavy_work_at_import():
 
 def test_monthly_runs_publish_as_of_their_interval_and_backfills_reproduce(dagbag, tmp_path):
     """Deployment (a): three months published in order, then re-run newest first (a backfill
-    after later months have landed) give back each month's published and built hashes."""
+    after later months have landed) give back each month's published and built hashes; the month
+    before them, never run, is backfilled last and published without changing them."""
     synthesise(SynthConfig(persons=300, seed=5, start="2024-01", months=4), tmp_path / "synth")
     reports = tmp_path / "reports"
     conf = {
@@ -115,3 +116,16 @@ def test_monthly_runs_publish_as_of_their_interval_and_backfills_reproduce(dagba
         assert run.state == "success", run.tasks
         assert published(reports, as_of) == first_published[as_of], as_of
         assert built(reports, as_of)["tables"] == first_built[as_of]["tables"], as_of
+
+    # A month never run before, backfilled after the later ones: linked beneath their runs, built and
+    # published as of its date; a later month's re-run still gives back its tables.
+    run = run_month(dag, "2024-02-05", conf)
+    assert run.state == "success", run.tasks
+    linked = json.loads((reports / "link" / "2024-01-31.json").read_text())
+    assert linked["as_of"] == "2024-01-31" and linked["later"] == "2024-02-29" and linked["records_new"] > 0
+    assert built(reports, "2024-01-31")["tables"]["marts.treatment_flow"]["rows"] > 0
+    assert "published.successful_completion" in published(reports, "2024-01-31")
+    run = run_month(dag, "2024-03-05", conf)
+    assert run.state == "success", run.tasks
+    assert published(reports, "2024-02-29") == first_published["2024-02-29"]
+    assert built(reports, "2024-02-29")["tables"] == first_built["2024-02-29"]["tables"]
