@@ -167,8 +167,8 @@ class PastRun:
     Such a run links the records known on its date that the spine as of that date lacks, with the
     stored model and the review decisions made by then. Persons as of its date stay as they are
     (never joined to each other nor split: the later spines hold them already). A new person takes
-    the person id the later spine gives its first record, unless an earlier person of the run
-    took it or the id was in use on the run's date; otherwise a new id. Each record it links then
+    a person id the later spine gives its records where it can (`_past_ids`: most records first),
+    unless the id was in use on the run's date; otherwise a new id. Each record it links then
     meets the later spine on `later`: a `merge` or `split` link event where the later run put it
     in another person, an `unlink` where the later run did not hold it; these rank beneath the
     later run's own events (linkage.schema.spine_sql), so no spine as of a later date changes."""

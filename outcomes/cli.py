@@ -181,7 +181,8 @@ def link(
     ] = None,
     warehouse: Warehouse = None,
 ) -> None:
-    """Link every record not linked yet into the person spine."""
+    """Link every record not linked yet into the person spine, as of a knowledge date (also one before
+    dates linked already: it is linked beneath them, their spines unchanged)."""
     from linkage.run import link as run_link
     from outcomes.eventstore import connect
     from outcomes.warehouse import checked_target
