@@ -307,8 +307,8 @@ def finish(backend, state: LinkState, scored: pd.DataFrame) -> LinkResult:
     trained_now = model_version not in (stored["model_version"].to_pylist() if stored.num_rows else [])
     persons = _person_evidence(spec, model, variants, comparer, run_id, None if trained_now else model.relatives)
     decisions = decide(pairs_by_node, uf, spec.link_at, spec.review_at, spec.corroborate, persons)
-    if trained_now and decisions.relatives is not None:
-        model.relatives = _learned_relatives(decisions.relatives)
+    if trained_now:  # learned with the model; none seen: later runs send such pairs to review
+        model.relatives = {} if decisions.relatives is None else _learned_relatives(decisions.relatives)
     result.links, result.reviews = len(decisions.links), len(decisions.review)
     result.relatives = decisions.relatives
     lap("clustering")
