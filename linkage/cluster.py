@@ -50,15 +50,16 @@ def node_source(node: str) -> str:
 
 
 class UnionFind:
-    """Clusters of nodes (persons) with, per cluster, the constrained keys it holds, its nodes,
-    the sources it is in and the sources in which it holds a keyed node."""
+    """Clusters of nodes (persons) with, per cluster, the constrained keys it holds, and (for
+    persons of more than one node, so that a million singletons cost nothing) its nodes, the
+    sources it is in and the sources in which it holds a keyed node, as bit masks."""
 
     def __init__(self, nodes: np.ndarray, keys: dict[str, frozenset]) -> None:
         self.parent = {n: n for n in nodes}
         self.keys = {n: dict(keys.get(n, {})) for n in nodes}  # source -> set of unique keys
-        self.members = {n: [n] for n in nodes}
-        self.sources = {n: frozenset([node_source(n)]) for n in nodes}
-        self.keyed = {n: frozenset([node_source(n)]) if "|k|" in n else frozenset() for n in nodes}
+        self.bits: dict[str, int] = {}  # source -> its bit, as sources are met
+        self._members: dict[str, list] = {}
+        self._masks: dict[str, tuple[int, int]] = {}  # (sources, keyed sources)
 
     def find(self, x):
         root = x
@@ -77,26 +78,46 @@ class UnionFind:
 
     def union(self, ra, rb) -> None:
         keep, gone = (ra, rb) if ra <= rb else (rb, ra)
+        (sk, kk), (sg, kg) = self.masks(keep), self.masks(gone)
+        moved, kept = self._members.pop(gone, [gone]), self._members.pop(keep, [keep])
+        if len(moved) > len(kept):
+            moved, kept = kept, moved
+        kept.extend(moved)
+        self._members[keep] = kept
+        self._masks.pop(gone, None)
+        self._masks[keep] = (sk | sg, kk | kg)
         self.parent[gone] = keep
         for source, ids in self.keys.pop(gone).items():
             self.keys[keep][source] = self.keys[keep].get(source, frozenset()) | ids
-        moved = self.members.pop(gone)
-        if len(moved) > len(self.members[keep]):
-            moved, self.members[keep] = self.members[keep], moved
-        self.members[keep].extend(moved)
-        self.sources[keep] = self.sources[keep] | self.sources.pop(gone)
-        self.keyed[keep] = self.keyed[keep] | self.keyed.pop(gone)
+
+    def bit(self, source: str) -> int:
+        return self.bits.setdefault(source, 1 << len(self.bits))
+
+    def masks(self, root) -> tuple[int, int]:
+        """(sources, sources with a keyed node) of a person, as bit masks."""
+        if root in self._masks:
+            return self._masks[root]
+        b = self.bit(node_source(root))
+        return b, (b if "|k|" in root else 0)
+
+    def members(self, root) -> list:
+        return self._members.get(root, [root])
+
+    def names(self, mask: int) -> list[str]:
+        return sorted(s for s, b in self.bits.items() if mask & b)
+
+    def roots(self) -> list:
+        return [n for n, p in self.parent.items() if n == p]
 
     def configuration(self, ra, rb) -> str:
         """How the sources of two persons meet: the smaller (fewer sources, then fewer nodes) is
         one source or more, within the other's sources or not."""
-        sa, sb = self.sources[ra], self.sources[rb]
-        if (len(sa), len(self.members[ra])) > (len(sb), len(self.members[rb])):
+        sa, sb = self.masks(ra)[0], self.masks(rb)[0]
+        if (sa.bit_count(), len(self.members(ra))) > (sb.bit_count(), len(self.members(rb))):
             sa, sb = sb, sa
-        if len(sa) >= 2:
+        if sa.bit_count() >= 2:
             return MULTI_OVERLAP if sa & sb else MULTI_APART
-        (only,) = sa
-        return SINGLE_IN + only if only in sb else SINGLE_OUT
+        return SINGLE_IN + self.names(sa)[0] if sa & sb else SINGLE_OUT
 
 
 @dataclass
@@ -115,14 +136,17 @@ class PersonEvidence:
     def key_evidence(self, uf: UnionFind, ra, rb, own: str | None) -> tuple[float, list[str]]:
         """The weight of the keys the merge would give the person twice (the pair's own source,
         already in its weight, aside), and those sources."""
-        both = sorted((uf.keyed[ra] & uf.keyed[rb]) - {own})
-        return float(sum(self.key_weight.get(s, 0.0) for s in both)), both
+        both = uf.masks(ra)[1] & uf.masks(rb)[1] & ~(uf.bit(own) if own else 0)
+        if not both:
+            return 0.0, []
+        names = uf.names(both)
+        return float(sum(self.key_weight.get(s, 0.0) for s in names)), names
 
     def corroborated(self, comparison: str, uf: UnionFind, ra, rb) -> bool:
         """Some agreement (level >= 1) between any identity of one person and any of the other,
         or no pair with both values."""
-        va = np.concatenate([self.node_variants[n] for n in uf.members[ra]])
-        vb = np.concatenate([self.node_variants[n] for n in uf.members[rb]])
+        va = np.concatenate([self.node_variants[n] for n in uf.members(ra)])
+        vb = np.concatenate([self.node_variants[n] for n in uf.members(rb)])
         a, b = np.repeat(va, len(vb)), np.tile(vb, len(va))
         top = int(self.levels(comparison, a, b).max()) if len(a) else -1
         return top >= 1 or top == -1
@@ -232,7 +256,8 @@ def _relatives(deferred: list, uf: UnionFind, persons: PersonEvidence, links: li
     table = pd.DataFrame(cases, columns=["a", "b", "weight", "rule", "why", "configuration"])
     counts = table.groupby(["rule", "configuration"]).size().rename("pairs").reset_index()
     per_rule = counts[counts["configuration"] == MULTI_OVERLAP].set_index("rule")["pairs"]
-    counts["share"] = counts["configuration"].map(share).fillna(0.0)
+    # (a configuration no random pair showed is rare, not impossible)
+    counts["share"] = counts["configuration"].map(share).fillna(1 / RELATIVE_SAMPLE)
     total = counts["rule"].map(per_rule).fillna(0).add(0.5) / share.get(MULTI_OVERLAP, 1.0)
     counts["expected_relatives"] = total * counts["share"]
     counts["probability"] = ((counts["pairs"] - counts["expected_relatives"]) / counts["pairs"]).clip(0.0, 1.0)
@@ -263,14 +288,12 @@ def _relatives(deferred: list, uf: UnionFind, persons: PersonEvidence, links: li
 
 def _configuration_shares(uf: UnionFind, seed: int) -> dict[str, float]:
     """Share of each configuration (`UnionFind.configuration`) among random pairs of persons."""
-    roots = list(uf.members)
+    roots = uf.roots()
     if len(roots) < 2:
         return {}
-    names = sorted(set().union(*(uf.sources[r] for r in roots)))
-    bit = {s: 1 << i for i, s in enumerate(names)}
-    mask = np.array([sum(bit[s] for s in uf.sources[r]) for r in roots], dtype=np.int64)
-    count = np.array([len(uf.sources[r]) for r in roots], dtype=np.int64)
-    size = np.array([len(uf.members[r]) for r in roots], dtype=np.int64)
+    mask = np.array([uf.masks(r)[0] for r in roots], dtype=np.int64)
+    count = np.array([int(m).bit_count() for m in mask], dtype=np.int64)
+    size = np.array([len(uf.members(r)) for r in roots], dtype=np.int64)
     rng = np.random.default_rng(seed)
     n = min(RELATIVE_SAMPLE, len(roots) * (len(roots) - 1) // 2)
     i, j = rng.integers(0, len(roots), n), rng.integers(0, len(roots), n)
@@ -284,5 +307,6 @@ def _configuration_shares(uf: UnionFind, seed: int) -> dict[str, float]:
         np.where(shared, SINGLE_IN, SINGLE_OUT),
     ).astype(object)
     one = (count[small] == 1) & shared
-    configs[one] = SINGLE_IN + np.array(names, dtype=object)[np.log2(mask[small][one]).astype(int)]
+    name = {b: s for s, b in uf.bits.items()}
+    configs[one] = [SINGLE_IN + name[int(m)] for m in mask[small][one]]
     return pd.Series(configs).value_counts(normalize=True).to_dict()
