@@ -80,6 +80,10 @@ class LinkResult:
                         f"  {q.source_a}-{q.source_b}: precision {q.pairwise_precision:.4f}, recall "
                         f"{q.pairwise_recall:.4f}, F1 {q.pairwise_f1:.4f}; match rate {q.match_rate:.3f}{expected}"
                     )
+        if self.relatives is not None and not self.relatives.empty:
+            out.append("  pairs that look like relatives (rule, configuration: pairs, probability of one person)")
+            for r in self.relatives.itertuples():
+                out.append(f"    {r.rule}, {r.configuration}: {r.pairs:,}, {r.probability:.2f}")
         return out
 
 
