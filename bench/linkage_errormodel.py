@@ -71,6 +71,9 @@ def evaluate(name: str, pop: Path, work: Path) -> None:
             how="left",
         )
     print(q.round(4).to_markdown(index=False))
+    if result.relatives is not None:
+        print("pairs that look like relatives, by the configuration of the two persons' sources:")
+        print(result.relatives.round(4).to_markdown(index=False))
     if (pop / "truth" / "errors.parquet").exists():
         print(ev.recall_by_class(spine, pop / "truth").round(4).to_markdown(index=False))
         names = ev.namesake_false_links(spine, pop / "truth")

@@ -1,14 +1,39 @@
-"""From scored variant pairs to persons: node pairs in descending weight, merged unless a rule
-of life forbids it (a person dies once) or a clerical reviewer has said the two are different
-people. Two different source keys are evidence (the `key` comparison), not a rule: every source
-holds duplicate person records (extracts.md §2)."""
+"""From scored node pairs to persons: node pairs in descending weight, merged unless a rule of life
+forbids it (a person dies once), a clerical reviewer has said the two are different people, or
+what the two *persons* hold speaks against it. Two different source keys are evidence (the `key`
+comparison), not a rule: every source holds duplicate person records (extracts.md §2).
+
+A node pair is judged on its two nodes; a merge joins two persons. With identity data
+(`PersonEvidence`), the decision looks at the persons as wholes:
+
+- **Keys.** A merge that gives the person two keys of a source is that source's "keyed
+  differently" evidence, once per such source, whichever pair carried the merge: twins, or a
+  father and son, each hold keys of their own in every source they are in.
+- **Corroboration across the persons.** A node with no date of birth (or forename) at all agrees
+  vacuously with anyone; the persons it would join are compared instead (a father's death
+  registration and his son's treatment episodes meet through a treatment record without a date
+  of birth).
+- **Relatives, learned.** A pair with everything in common but the forename (twins) or the date
+  of birth (a father and a son of one name) is, to the comparisons, a second key under an alias.
+  What tells them apart is the persons: a relative is a person of his own, with records in the
+  sources he is in; a second key is one node within a source the person is already in. How
+  often each configuration of the two persons' sources holds relatives is estimated from the
+  data (`relatives`), and the pair is linked when that probability reaches the link level.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
+MULTI_OVERLAP = "multi-overlap"  # the smaller person spans two sources or more, and shares one with the other
+MULTI_APART = "multi-apart"
+SINGLE_OUT = "single-out"  # the smaller person is one source the other is not in
+SINGLE_IN = "single-in:"  # + source: the smaller person is one source the other is in too
+RELATIVE_SAMPLE = 100_000  # random pairs of persons for the configurations' shares
 
 
 @dataclass
@@ -16,14 +41,25 @@ class Decisions:
     links: pd.DataFrame  # node pairs accepted: a, b, weight
     review: pd.DataFrame  # node pairs for clerical review: a, b, weight, why
     refused: int = 0
+    # relatives learned: rule, configuration, pairs, expected relatives, probability of one person
+    relatives: pd.DataFrame | None = None
+
+
+def node_source(node: str) -> str:
+    return node.split("|", 1)[0]
 
 
 class UnionFind:
-    """Clusters of nodes with, per cluster, the constrained keys it holds."""
+    """Clusters of nodes (persons) with, per cluster, the constrained keys it holds, and (for
+    persons of more than one node, so that a million singletons cost nothing) its nodes, the
+    sources it is in and the sources in which it holds a keyed node, as bit masks."""
 
     def __init__(self, nodes: np.ndarray, keys: dict[str, frozenset]) -> None:
         self.parent = {n: n for n in nodes}
         self.keys = {n: dict(keys.get(n, {})) for n in nodes}  # source -> set of unique keys
+        self.bits: dict[str, int] = {}  # source -> its bit, as sources are met
+        self._members: dict[str, list] = {}
+        self._masks: dict[str, tuple[int, int]] = {}  # (sources, keyed sources)
 
     def find(self, x):
         root = x
@@ -42,9 +78,78 @@ class UnionFind:
 
     def union(self, ra, rb) -> None:
         keep, gone = (ra, rb) if ra <= rb else (rb, ra)
+        (sk, kk), (sg, kg) = self.masks(keep), self.masks(gone)
+        moved, kept = self._members.pop(gone, [gone]), self._members.pop(keep, [keep])
+        if len(moved) > len(kept):
+            moved, kept = kept, moved
+        kept.extend(moved)
+        self._members[keep] = kept
+        self._masks.pop(gone, None)
+        self._masks[keep] = (sk | sg, kk | kg)
         self.parent[gone] = keep
         for source, ids in self.keys.pop(gone).items():
             self.keys[keep][source] = self.keys[keep].get(source, frozenset()) | ids
+
+    def bit(self, source: str) -> int:
+        return self.bits.setdefault(source, 1 << len(self.bits))
+
+    def masks(self, root) -> tuple[int, int]:
+        """(sources, sources with a keyed node) of a person, as bit masks."""
+        if root in self._masks:
+            return self._masks[root]
+        b = self.bit(node_source(root))
+        return b, (b if "|k|" in root else 0)
+
+    def members(self, root) -> list:
+        return self._members.get(root, [root])
+
+    def names(self, mask: int) -> list[str]:
+        return sorted(s for s, b in self.bits.items() if mask & b)
+
+    def roots(self) -> list:
+        return [n for n, p in self.parent.items() if n == p]
+
+    def configuration(self, ra, rb) -> str:
+        """How the sources of two persons meet: the smaller (fewer sources, then fewer nodes) is
+        one source or more, within the other's sources or not."""
+        sa, sb = self.masks(ra)[0], self.masks(rb)[0]
+        if (sa.bit_count(), len(self.members(ra))) > (sb.bit_count(), len(self.members(rb))):
+            sa, sb = sb, sa
+        if sa.bit_count() >= 2:
+            return MULTI_OVERLAP if sa & sb else MULTI_APART
+        return SINGLE_IN + self.names(sa)[0] if sa & sb else SINGLE_OUT
+
+
+@dataclass
+class PersonEvidence:
+    """What a decision may read beyond its node pair (identity data; FEBRL has none)."""
+
+    key_weight: dict[str, float]  # weight of "keyed differently" per source
+    node_variants: dict[str, np.ndarray]  # each node's variant positions
+    levels: Callable[[str, np.ndarray, np.ndarray], np.ndarray]  # one comparison's levels of variant pairs
+    link_probability: float
+    review_probability: float
+    seed: int = 0
+    # learned earlier ("rule|configuration" -> probability); None: learn from this run's pairs
+    learned: dict[str, float] | None = None
+
+    def key_evidence(self, uf: UnionFind, ra, rb, own: str | None) -> tuple[float, list[str]]:
+        """The weight of the keys the merge would give the person twice (the pair's own source,
+        already in its weight, aside), and those sources."""
+        both = uf.masks(ra)[1] & uf.masks(rb)[1] & ~(uf.bit(own) if own else 0)
+        if not both:
+            return 0.0, []
+        names = uf.names(both)
+        return float(sum(self.key_weight.get(s, 0.0) for s in names)), names
+
+    def corroborated(self, comparison: str, uf: UnionFind, ra, rb) -> bool:
+        """Some agreement (level >= 1) between any identity of one person and any of the other,
+        or no pair with both values."""
+        va = np.concatenate([self.node_variants[n] for n in uf.members(ra)])
+        vb = np.concatenate([self.node_variants[n] for n in uf.members(rb)])
+        a, b = np.repeat(va, len(vb)), np.tile(vb, len(va))
+        top = int(self.levels(comparison, a, b).max()) if len(a) else -1
+        return top >= 1 or top == -1
 
 
 def node_keys(records: pd.DataFrame) -> dict:
@@ -56,27 +161,54 @@ def node_keys(records: pd.DataFrame) -> dict:
     return keys
 
 
-def decide(node_pairs: pd.DataFrame, uf: UnionFind, link_at: float, review_at: float, corroborate=None) -> Decisions:
+def decide(
+    node_pairs: pd.DataFrame,
+    uf: UnionFind,
+    link_at: float,
+    review_at: float,
+    corroborate=None,
+    persons: PersonEvidence | None = None,
+) -> Decisions:
     """Accept node pairs at or above `link_at` in descending weight order, respecting constraints.
 
     `corroborate` maps a comparison to the reason given when a pair's `<comparison>_agrees` flag
-    is false: such a pair goes to clerical review however high its weight."""
+    is false. Without `persons` such a pair goes to clerical review however high its weight; with
+    them, the persons are compared where the nodes could not be (`<comparison>_unseen`), key
+    evidence is read at the level of the persons, and pairs left uncorroborated are decided by
+    the learned share of relatives in their persons' configuration (`relatives`)."""
     ordered = node_pairs.sort_values(["weight", "a", "b"], ascending=[False, True, True], kind="mergesort")
-    links, review = [], []
+    links, review, deferred = [], [], []
     refused = 0
-    rules = [(ordered[f"{c}_agrees"].to_numpy(), why) for c, why in (corroborate or {}).items()]
+    rules = [
+        (c, ordered[f"{c}_agrees"].to_numpy(), _column(ordered, f"{c}_unseen"), why)
+        for c, why in (corroborate or {}).items()
+    ]
     for i, (a, b, w) in enumerate(ordered[["a", "b", "weight"]].itertuples(index=False)):
         if w < review_at:
             break
         ra, rb = uf.find(a), uf.find(b)
         if ra == rb:
             continue
+        own = node_source(a) if node_source(a) == node_source(b) and "|k|" in a and "|k|" in b else None
+        extra, twice = persons.key_evidence(uf, ra, rb, own) if persons else (0.0, [])
         if w < link_at:
-            review.append((a, b, w, "weight between review and link thresholds"))
+            if w + extra >= review_at:
+                review.append((a, b, w, "weight between review and link thresholds"))
             continue
-        unsure = next((why for flags, why in rules if not flags[i]), None)
+        unsure = None
+        for c, flags, unseen, why in rules:
+            if not flags[i] or (persons is not None and unseen[i] and not persons.corroborated(c, uf, ra, rb)):
+                unsure = (c, why)
+                break
         if unsure:
-            review.append((a, b, w, unsure))
+            if persons is None:
+                review.append((a, b, w, unsure[1]))
+            else:
+                deferred.append((a, b, w, *unsure))
+            continue
+        if w + extra < link_at:
+            if w + extra >= review_at:
+                review.append((a, b, w, f"the persons hold other keys of {', '.join(twice)}"))
             continue
         why = uf.conflict(ra, rb)
         if why:
@@ -85,8 +217,96 @@ def decide(node_pairs: pd.DataFrame, uf: UnionFind, link_at: float, review_at: f
             continue
         uf.union(ra, rb)
         links.append((a, b, w))
+    relatives = None
+    if deferred:
+        relatives, refused_late = _relatives(deferred, uf, persons, links, review)
+        refused += refused_late
     return Decisions(
         pd.DataFrame(links, columns=["a", "b", "weight"]),
         pd.DataFrame(review, columns=["a", "b", "weight", "why"]),
         refused,
+        relatives,
     )
+
+
+def _column(frame: pd.DataFrame, name: str) -> np.ndarray:
+    return frame[name].to_numpy() if name in frame else np.zeros(len(frame), bool)
+
+
+def _relatives(deferred: list, uf: UnionFind, persons: PersonEvidence, links: list, review: list):
+    """Decide the pairs whose comparisons look like relatives' (twins: all but the forename; a
+    father and son: all but the date of birth), by the probability that such a pair of persons
+    is one person, learned per configuration of their sources.
+
+    Relatives are two people, each with records in the sources he is in, so their persons meet
+    in the configurations that two persons drawn at random meet in (shares `u`, from random pairs
+    of the persons the confident links made). One person in two (a second key, under an alias)
+    almost never shows the smaller part in two sources or more and sharing one with the other:
+    that is a second key in two sources at once. So the pairs seen in that configuration,
+    divided by its share, estimate the relatives among all such pairs, and in each configuration
+    c the expected relatives are that number times u(c); the rest are one person."""
+    cases, seen = [], set()
+    for a, b, w, rule, why in deferred:
+        ra, rb = uf.find(a), uf.find(b)
+        if ra == rb or (rule, min(ra, rb), max(ra, rb)) in seen:
+            continue
+        seen.add((rule, min(ra, rb), max(ra, rb)))
+        cases.append((a, b, w, rule, why, uf.configuration(ra, rb)))
+    share = _configuration_shares(uf, persons.seed)
+    table = pd.DataFrame(cases, columns=["a", "b", "weight", "rule", "why", "configuration"])
+    counts = table.groupby(["rule", "configuration"]).size().rename("pairs").reset_index()
+    per_rule = counts[counts["configuration"] == MULTI_OVERLAP].set_index("rule")["pairs"]
+    # (a configuration no random pair showed is rare, not impossible)
+    counts["share"] = counts["configuration"].map(share).fillna(1 / RELATIVE_SAMPLE)
+    total = counts["rule"].map(per_rule).fillna(0).add(0.5) / share.get(MULTI_OVERLAP, 1.0)
+    counts["expected_relatives"] = total * counts["share"]
+    counts["probability"] = ((counts["pairs"] - counts["expected_relatives"]) / counts["pairs"]).clip(0.0, 1.0)
+    probability = counts.set_index(["rule", "configuration"])["probability"].to_dict()
+    if persons.learned is not None:  # the model's, learned on everything when it was trained
+        probability = {
+            key: persons.learned.get(f"{key[0]}|{key[1]}", persons.review_probability) for key in probability
+        }
+        counts["probability"] = [probability[k] for k in zip(counts["rule"], counts["configuration"], strict=True)]
+    refused = 0
+    for a, b, w, rule, why, config in table.itertuples(index=False):
+        ra, rb = uf.find(a), uf.find(b)
+        if ra == rb:
+            continue
+        p = float(probability[(rule, config)])
+        if p >= persons.link_probability:
+            conflict = uf.conflict(ra, rb)
+            if conflict is None:
+                uf.union(ra, rb)
+                links.append((a, b, w))
+                continue
+            refused += 1
+            review.append((a, b, w, f"would join {conflict}"))
+        elif p >= persons.review_probability:
+            review.append((a, b, w, f"{why} (one person in {p:.0%} of such pairs: {config})"))
+    return counts.drop(columns="share"), refused
+
+
+def _configuration_shares(uf: UnionFind, seed: int) -> dict[str, float]:
+    """Share of each configuration (`UnionFind.configuration`) among random pairs of persons."""
+    roots = uf.roots()
+    if len(roots) < 2:
+        return {}
+    mask = np.array([uf.masks(r)[0] for r in roots], dtype=np.int64)
+    count = np.array([int(m).bit_count() for m in mask], dtype=np.int64)
+    size = np.array([len(uf.members(r)) for r in roots], dtype=np.int64)
+    rng = np.random.default_rng(seed)
+    n = min(RELATIVE_SAMPLE, len(roots) * (len(roots) - 1) // 2)
+    i, j = rng.integers(0, len(roots), n), rng.integers(0, len(roots), n)
+    i, j = i[i != j], j[i != j]
+    swap = (count[i] > count[j]) | ((count[i] == count[j]) & (size[i] > size[j]))
+    small, big = np.where(swap, j, i), np.where(swap, i, j)
+    shared = (mask[small] & mask[big]) != 0
+    configs = np.where(
+        count[small] >= 2,
+        np.where(shared, MULTI_OVERLAP, MULTI_APART),
+        np.where(shared, SINGLE_IN, SINGLE_OUT),
+    ).astype(object)
+    one = (count[small] == 1) & shared
+    name = {b: s for s, b in uf.bits.items()}
+    configs[one] = [SINGLE_IN + name[int(m)] for m in mask[small][one]]
+    return pd.Series(configs).value_counts(normalize=True).to_dict()

@@ -192,8 +192,9 @@ class EqualLevels(BaseCompareFeature):
 
 
 class KeyLevels(BaseCompareFeature):
-    """A source's own person key, read from the variants' nodes ("source|k|key" is keyed):
-    1 same key, 0 one source and both keyed differently, -1 not comparable."""
+    """A source's own person key, read from the variants' nodes ("source|k|key" is keyed), within
+    each source of the comparison's `groups` apart: 2i keyed differently in source i, 2i + 1 the
+    same key, -1 not comparable (other sources, a record without a key, a source not listed)."""
 
     def __init__(self, c: Comparison, nodes: pd.Series) -> None:
         super().__init__(c.column, c.column, label=c.name)
@@ -201,13 +202,16 @@ class KeyLevels(BaseCompareFeature):
         values = nodes.to_numpy(dtype=object)
         self.keyed = np.fromiter(("|k|" in v for v in values), bool, len(values))
         self.node = pd.factorize(values)[0]
-        self.source = pd.factorize(np.array([v.split("|", 1)[0] for v in values], dtype=object))[0]
+        group = {s: i for i, s in enumerate(c.groups)}
+        self.group = np.fromiter((group.get(v.split("|", 1)[0], -1) for v in values), np.int64, len(values))
 
     def _compute_vectorized(self, left: pd.Series, right: pd.Series) -> np.ndarray:
         a = left.index.get_level_values(0).to_numpy()
         b = right.index.get_level_values(1).to_numpy()
-        comparable = self.keyed[a] & self.keyed[b] & (self.source[a] == self.source[b])
-        return np.where(comparable, (self.node[a] == self.node[b]).astype(np.int8), -1).astype(np.int8)
+        g = self.group[a]
+        comparable = self.keyed[a] & self.keyed[b] & (g == self.group[b]) & (g >= 0)
+        level = 2 * g + (self.node[a] == self.node[b])
+        return np.where(comparable, level, -1).astype(np.int8)
 
 
 class Comparer:
@@ -244,12 +248,17 @@ class Comparer:
         return out[names].astype(np.int8).reset_index(drop=True)
 
     def levels(self, name: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """One comparison's levels for pairs (a, b)."""
+        """One comparison's levels for pairs (a, b): the same feature recordlinkage computes in
+        `vectors`, called directly (no frame per call: decisions ask this for a few pairs at a
+        time)."""
         if len(a) == 0:
             return np.array([], dtype=np.int8)
+        feature = self.features[name]
+        column = self.variants[feature.labels_left].to_numpy()
         out = np.empty(len(a), dtype=np.int8)
-        one = recordlinkage.Compare(features=[self.features[name]])
         for s in range(0, len(a), 1_000_000):
-            index = pd.MultiIndex.from_arrays([a[s : s + 1_000_000], b[s : s + 1_000_000]])
-            out[s : s + 1_000_000] = one.compute(index, self.variants[self.columns])[name].to_numpy()
+            x, y = a[s : s + 1_000_000], b[s : s + 1_000_000]
+            index = pd.MultiIndex.from_arrays([x, y])
+            left, right = pd.Series(column[x], index=index), pd.Series(column[y], index=index)
+            out[s : s + 1_000_000] = feature._compute_vectorized(left, right)
         return out

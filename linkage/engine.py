@@ -69,24 +69,36 @@ def train(
 
 
 def estimate_key_m(model: fs.Model, vec: pd.DataFrame, variants: pd.DataFrame, spec: Spec, name: str, share: float):
-    """m of a source-key comparison: of the matching pairs of one source where both hold a key,
-    the share whose keys differ (level 0) and whose keys are the same (level 1).
+    """m of a source-key comparison, per source: of the matching pairs of that source where both
+    hold a key, the share whose keys differ (level 2i) and whose keys are the same (2i + 1).
 
-    Matching pairs with different keys are the candidate pairs at level 0, each counted by its
+    Matching pairs with different keys are the candidate pairs at level 2i, each counted by its
     match probability under the rest of the model (an E step with the key left out); matching
-    pairs with the same key are the pairs of distinct identities within a keyed node (a key
-    joins its own records). Candidate pairs never hold one key twice (nodes are by key), so EM
-    over them alone would find every match keyed differently, and no weight at all."""
+    pairs with the same key are the pairs of distinct identities within the source's keyed nodes
+    (a key joins its own records). Candidate pairs never hold one key twice (nodes are by key),
+    so EM over them alone would find every match keyed differently, and no weight at all. The
+    share differs by source: a second PNC id is commoner than a second NINo."""
+    comparison = spec.comparison(name)
     keep = list(model.m[name])
     model.m[name] = list(model.u[name])  # weight 0 while scoring without the key
-    at0 = vec[name].to_numpy() == 0
-    differ = float(fs.probability(model.score(vec[at0].reset_index(drop=True), spec)).sum()) / max(share, 1e-12)
+    levels = vec[name].to_numpy()
+    differ_at = levels >= 0
+    p = fs.probability(model.score(vec[differ_at].reset_index(drop=True), spec))
     model.m[name] = keep
+    at = levels[differ_at]
+    differ = np.bincount(at // 2, weights=p * (at % 2 == 0), minlength=len(comparison.groups))
+    differ = differ / max(share, 1e-12)
     per_node = variants["node"].value_counts()
-    per_node = per_node[per_node.index.str.contains("|k|", regex=False)].to_numpy(dtype=np.float64)
-    same = float((per_node * (per_node - 1) / 2).sum())
-    m0 = (differ + 0.5) / (differ + same + 1.0)
-    return [m0, 1.0 - m0]
+    per_node = per_node[per_node.index.str.contains("|k|", regex=False)]
+    source = per_node.index.str.split("|", n=1).str[0]
+    size = per_node.to_numpy(dtype=np.float64)
+    m = []
+    for i, group in enumerate(comparison.groups):
+        k = size[source == group]
+        same = float((k * (k - 1) / 2).sum())
+        m0 = (differ[i] + 0.5) / (differ[i] + same + 1.0)
+        m += [m0, 1.0 - m0]
+    return m
 
 
 def score_pairs(
@@ -109,7 +121,9 @@ def node_pairs(
     nodes' other variants (their best level; a father's record without a postcode does not hide
     his other records' addresses), and the pair is re-weighted. Then a corroboration flag per
     rule of the spec: over all variants of the two nodes, some agreement (level >= 1) where both
-    have a value. Only pairs that could link are looked at again."""
+    have a value (`<rule>_agrees`), and whether it holds only because one node has no value at all
+    (`<rule>_unseen`: the decision then looks at the two persons). Only pairs that could link are
+    looked at again."""
     node = variants["node"].to_numpy()
     a, b = scored["a"].to_numpy(), scored["b"].to_numpy()
     na, nb = node[a], node[b]
@@ -129,13 +143,14 @@ def node_pairs(
     df = df.drop_duplicates(["a", "b"]).reset_index(drop=True)
     could_link = df["weight"].to_numpy() >= spec.link_at
     levels = {c: df[c].to_numpy() for c in spec.names}
-    gaps = {c: could_link & (levels[c] == -1) for c in spec.names}
+    # (a key is the node's own: its other variants hold the same one)
+    gaps = {c.name: could_link & (levels[c.name] == -1) for c in spec.comparisons if c.kind != "key"}
     wanted = {c: could_link & (levels[c] < 1) for c in spec.corroborate}
     rows = np.flatnonzero(np.logical_or.reduce([*gaps.values(), *wanted.values(), np.zeros(len(df), bool)]))
-    needed = [c for c in spec.names if gaps[c].any() or (c in wanted and wanted[c].any())]
+    needed = [c for c in spec.names if (c in gaps and gaps[c].any()) or (c in wanted and wanted[c].any())]
     best = _best_levels(df, rows, needed, variants, comparer)
     weight = df["weight"].to_numpy().copy()
-    for c in spec.names:
+    for c in gaps:
         fill = gaps[c] & (best.get(c, np.full(len(df), -1)) >= 0)
         if fill.any():
             new = best[c][fill]
@@ -145,6 +160,8 @@ def node_pairs(
     for c in spec.corroborate:
         top = best.get(c, levels[c])
         df[f"{c}_agrees"] = (levels[c] >= 1) | ~wanted[c] | (top >= 1) | (top == -1)
+        # agreeing only because one node holds no value: the persons they are in may show more
+        df[f"{c}_unseen"] = wanted[c] & (levels[c] < 1) & (top == -1)
     return df
 
 

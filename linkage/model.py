@@ -30,6 +30,9 @@ class Model:
     tf: dict[str, dict[str, float]] = field(default_factory=dict, repr=False)
     # learned alias pairs per name comparison ("a|b", a < b)
     aliases: dict[str, list[str]] = field(default_factory=dict, repr=False)
+    # the probability that a pair looking like relatives is one person, per corroboration rule and
+    # configuration of the two persons' sources ("rule|configuration"; linkage.cluster)
+    relatives: dict[str, float] | None = field(default=None, repr=False)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True, default=str)
@@ -80,11 +83,19 @@ def estimate_u(comparer: Comparer, variants: pd.DataFrame, rng: np.random.Genera
         source = variants["source"].to_numpy()
         keep &= source[a] != source[b]
     vec = comparer.vectors(a[keep], b[keep])
-    return {c.name: _frequencies(vec[c.name].to_numpy(), c.levels, smoothing=1.0) for c in comparer.spec.comparisons}
+    return {
+        c.name: _frequencies(vec[c.name].to_numpy(), c.levels, smoothing=1.0, within=2 if c.kind == "key" else None)
+        for c in comparer.spec.comparisons
+    }
 
 
-def _frequencies(levels: np.ndarray, k: int, smoothing: float) -> list[float]:
+def _frequencies(levels: np.ndarray, k: int, smoothing: float, within: int | None = None) -> list[float]:
+    """Relative frequency of each level; with `within`, within each run of that many levels (a
+    key's two levels per source: the share of a source's comparable pairs keyed differently)."""
     counts = np.bincount(levels[levels >= 0], minlength=k).astype(float) + smoothing
+    if within:
+        groups = counts.reshape(-1, within)
+        return list((groups / groups.sum(axis=1, keepdims=True)).ravel())
     return list(counts / counts.sum())
 
 

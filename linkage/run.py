@@ -24,7 +24,7 @@ import pyarrow as pa
 
 from linkage import model as fs
 from linkage.blocking import candidate_pairs, comparable_pairs
-from linkage.cluster import UnionFind, decide, node_keys
+from linkage.cluster import PersonEvidence, UnionFind, decide, node_keys
 from linkage.compare import Comparer
 from linkage.engine import CHUNK, node_pairs, score_pairs, tf_arrays, train
 from linkage.engine import score_chunk as engine_score_chunk
@@ -62,6 +62,7 @@ class LinkResult:
     ids_reused: int = 0  # of its new persons, how many carry the person id the later spine gives them
     moved_later: int = 0  # records it links that move to the later spine's person on `later` (merge/split)
     unlinked_later: int = 0  # records it links that the later spine does not hold (retracted by then)
+    relatives: pd.DataFrame | None = None  # relatives' configurations and their probabilities (cluster.decide)
 
     def lines(self) -> list[str]:
         out = [
@@ -93,6 +94,10 @@ class LinkResult:
                         f"  {q.source_a}-{q.source_b}: precision {q.pairwise_precision:.4f}, recall "
                         f"{q.pairwise_recall:.4f}, F1 {q.pairwise_f1:.4f}; match rate {q.match_rate:.3f}{expected}"
                     )
+        if self.relatives is not None and not self.relatives.empty:
+            out.append("  pairs that look like relatives (rule, configuration: pairs, probability of one person)")
+            for r in self.relatives.itertuples():
+                out.append(f"    {r.rule}, {r.configuration}: {r.pairs:,}, {r.probability:.2f}")
         return out
 
 
@@ -367,8 +372,13 @@ def finish(backend, state: LinkState, scored: pd.DataFrame) -> LinkResult:
         if ra != rb and uf.conflict(ra, rb) is None:
             uf.union(ra, rb)
             review_joined.add(uf.find(a))
-    decisions = decide(pairs_by_node, uf, spec.link_at, spec.review_at, spec.corroborate)
+    trained_now = model_version not in (stored["model_version"].to_pylist() if stored.num_rows else [])
+    persons = _person_evidence(spec, model, variants, comparer, run_id, None if trained_now else model.relatives)
+    decisions = decide(pairs_by_node, uf, spec.link_at, spec.review_at, spec.corroborate, persons)
+    if trained_now:  # learned with the model; none seen: later runs send such pairs to review
+        model.relatives = {} if decisions.relatives is None else _learned_relatives(decisions.relatives)
     result.links, result.reviews = len(decisions.links), len(decisions.review)
+    result.relatives = decisions.relatives
     lap("clustering")
 
     # Person ids: a cluster keeps its earliest existing id; others are new, numbered in a fixed order.
@@ -575,6 +585,26 @@ def _beneath(past: PastRun, assigned: pd.DataFrame, known: pd.DataFrame) -> pd.D
             "as_of": past.later,
         }
     ).reset_index(drop=True)
+
+
+def _person_evidence(spec, model, variants, comparer, seed: int, learned: dict | None) -> PersonEvidence:
+    """What decisions read beyond a node pair: per source, the weight of "keyed differently";
+    each node's identities; and the relatives' probabilities learned when the model was trained
+    (a later, smaller run reuses them rather than learning from its few new pairs)."""
+    key_weight: dict[str, float] = {}
+    for c in spec.comparisons:
+        if c.kind == "key":
+            w = model.weights(c.name)
+            key_weight.update({g: float(w[2 * i]) for i, g in enumerate(c.groups)})
+    nodes = {n: np.asarray(v, dtype=np.int64) for n, v in variants.groupby("node", sort=False).indices.items()}
+    return PersonEvidence(
+        key_weight, nodes, comparer.levels, spec.link_probability, spec.review_probability, seed, learned
+    )
+
+
+def _learned_relatives(table: pd.DataFrame) -> dict[str, float]:
+    rows = table[["rule", "configuration", "probability"]].itertuples(index=False)
+    return {f"{r}|{c}": round(float(p), 6) for r, c, p in rows}
 
 
 def _decisions_table(run_id, model_version, decisions, node_pairs, r) -> pa.Table:

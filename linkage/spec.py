@@ -15,16 +15,20 @@ missing, which counts neither for nor against):
 - ``date``: equal; day and month swapped; one of day, month, year different; within
   `within_days`; else 0.
 - ``exact``: equal or not; values in `missing` count as missing.
-- ``key``: a source's own person key (`column` is the variant's node, which holds it): 1 when
-  both records hold the same key, 0 when both are of one source and keyed differently, missing
-  otherwise (other sources, or a record without a key). Its m and u are estimated like the
-  others' (`linkage.engine.estimate_key_m`): evidence, never a boundary.
+- ``key``: a source's own person key (`column` is the variant's node, which holds it), compared
+  within each source of `groups` apart: level 2i when both records are of source i and keyed
+  differently, 2i + 1 when they hold the same key, missing otherwise (other sources, or a record
+  without a key). m and u are estimated per source, as shares within that source's two levels
+  (`linkage.engine.estimate_key_m`): how often one person holds two keys differs by source (PNC
+  duplicate nominals are commoner than duplicate NINos). Evidence, never a boundary.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+
+from outcomes.contract import SOURCES
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,7 @@ class Comparison:
     # of their birth cohort, so JACK among people born in 2005 says less than JACK overall.
     tf_by: str | None = None
     missing: tuple = ()
+    groups: tuple[str, ...] = ()  # key: the sources whose keys are compared, each apart
 
     @property
     def levels(self) -> int:
@@ -54,7 +59,9 @@ class Comparison:
             return 2 + len(self.thresholds)
         if self.kind == "date":
             return 4 + int(self.within_days is not None)
-        return 2  # exact, key
+        if self.kind == "key":
+            return 2 * len(self.groups)
+        return 2  # exact
 
     @property
     def exact(self) -> int:
@@ -101,7 +108,7 @@ class Spec:
     max_block: int = 200
     # Decisions from the model's match probability: link at or above `link_probability`, review
     # down to `review_probability`, non-link below (weights are log2 odds of these).
-    link_probability: float = 0.985
+    link_probability: float = 0.95
     review_probability: float = 0.1
 
     @property
@@ -140,7 +147,7 @@ IDENTITY = Spec(
         Comparison("dob", "date", "date_of_birth", within_days=3650, tf=True),
         Comparison("sex", "exact", "sex", missing=("U",)),
         Comparison("postcode", "exact", "postcode_district"),
-        Comparison("key", "key", "node"),
+        Comparison("key", "key", "node", groups=tuple(SOURCES)),
     ),
     passes=(
         Pass("dob+soundex", ("date_of_birth", "surname_soundex_token")),

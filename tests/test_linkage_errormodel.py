@@ -3,10 +3,12 @@ independent error model (`errormodel`, other code and other assumptions) at its 
 Precision, recall per error class, namesakes kept apart.
 
 The floors per class are what the linker reaches today on this 3,000-person population (link at
-probability 0.985), less a margin: they catch a regression, they are not the issue's bar (0.99),
-which most classes do not reach yet (docs/linkage.md has the 20,000-person figures). A second
-person key, above all under an alias name or date, looks like a twin or a father to the model and
-goes to clerical review."""
+probability 0.95), less a margin: they catch a regression, they are not the issue's bar (0.99),
+which the two second-key classes do not reach (docs/linkage.md has the 20,000-person figures). A
+second person key under an alias forename, date of birth or surname is, to the comparisons and
+to the persons' sources, a twin or a namesake of the same district; the learned probability that
+such a pair is one person (about 0.9 for a lone second PNC id) is below the link level, so these
+pairs go to clerical review."""
 
 from __future__ import annotations
 
@@ -24,19 +26,19 @@ from tests.oracle import default_as_of
 
 # Recall floor per error class (pairs of one person's records that differ by the class).
 FLOORS = {
-    "dob_day_month_swap": 0.94,
-    "dob_missing": 0.95,
-    "dob_year_off": 0.95,
-    "duplicate_key": 0.55,
+    "dob_day_month_swap": 0.96,
+    "dob_missing": 0.96,
+    "dob_year_off": 0.97,
+    "duplicate_key": 0.58,
     "duplicate_key_alias": 0.15,
-    "forename_initial_only": 0.94,
-    "nickname": 0.96,
-    "person_key_missing": 0.96,
-    "postcode_missing": 0.95,
-    "postcode_moved": 0.96,
-    "sex_unknown": 0.96,
-    "surname_change_marriage": 0.95,
-    "typing_error": 0.96,
+    "forename_initial_only": 0.96,
+    "nickname": 0.97,
+    "person_key_missing": 0.97,
+    "postcode_missing": 0.97,
+    "postcode_moved": 0.97,
+    "sex_unknown": 0.97,
+    "surname_change_marriage": 0.97,
+    "typing_error": 0.97,
 }
 
 
@@ -57,7 +59,7 @@ def test_precision_for_every_source_pair(linked):
     spine, truth = linked
     q = ev.per_source_pair(spine, truth)
     assert q["precision"].min() >= 0.995, q.to_string()
-    assert q["recall"].min() >= 0.93, q.to_string()
+    assert q["recall"].min() >= 0.96, q.to_string()
 
 
 @pytest.mark.parametrize("error_class", sorted(FLOORS))
@@ -88,8 +90,9 @@ def test_england_cohort_deaths_and_person_years_through_the_linkage(linked):
 
 @pytest.mark.xfail(
     strict=True,
-    reason="issue 11's bar, not met yet: reoffenders are missed with their treatment-conviction links "
-    "(recall 0.97; second PNC ids under an alias go to review), about 8% here, 3-4% at 20,000 people",
+    reason="issue 11's bar, not met: reoffenders are missed with their treatment-conviction links "
+    "(recall 0.975; second PNC ids under an alias look like relatives and go to review), about 7% here, "
+    "3-4% at 20,000 people",
 )
 def test_england_reoffenders_through_the_linkage_within_one_percent(linked):
     figures = _figures(linked)

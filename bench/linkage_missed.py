@@ -1,0 +1,146 @@
+"""Which true pairs the linkage misses, and why: the evidence behind the recall figures.
+
+    python bench/linkage_missed.py --population DIR [--warehouse W.duckdb]
+
+DIR holds landing/ and truth/ (`outcomes synth` or `python -m errormodel`). Without --warehouse
+the population is linked into a fresh DuckDB warehouse first (the real `link()`, records straight
+from the deliveries); with it, the warehouse's spine and decisions are read as they are.
+
+A true person the spine holds as several persons is split into parts: the largest, and the
+others. Every record pair across two parts is a missed pair; it is put down to the smaller part,
+and that part to the best pair the run sent to clerical review between it and the rest of the
+true person (`linkage.pair_decisions`): its reason and what its comparison levels show —
+
+- `forename differs`: everything may agree but the forename (twins look so; so does a second key
+  under an alias forename);
+- `dob years apart`: names agree, dates of birth 1 to 10 years apart (a second key under an
+  earlier date of birth; two namesakes of one district);
+- `surname differs`: forename and date of birth agree, the surname does not (a marriage, a
+  second key under another surname; namesakes of the clamped synthetic birth date);
+- `dob far apart`: more than ten years (a father and son);
+- `other`: none of these (several errors at once);
+
+or `no pair sent to review`: no pair of the two parts scored the review level (several errors,
+or no blocking pass proposed it). Printed: missed record pairs per source pair and category, and
+each source pair's recall. For docs/linkage.md; never a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+ORDER = ["treatment", "convictions", "benefits", "deaths"]
+REASONS = {  # the reasons of linkage.cluster.decide, by their first words
+    "weight between r": "weight under the link level",
+    "the persons hold": "the persons hold other keys of a source",
+    "forenames disagr": "relatives' probability under the link level",
+    "dates of birth d": "relatives' probability under the link level",
+}
+
+
+def pattern(row) -> str:
+    if row.forename_level == 0:
+        return "forename differs"
+    if row.dob_level == 1:
+        return "dob years apart"
+    if row.surname_level == 0:
+        return "surname differs"
+    if row.dob_level == 0:
+        return "dob far apart"
+    return "other"
+
+
+def missed_pairs(spine: pd.DataFrame, truth: pd.DataFrame, reviews: pd.DataFrame) -> pd.DataFrame:
+    """Missed record pairs per (category, source pair)."""
+    r = spine.merge(truth, on=["source", "record_id"], suffixes=("", "_true"))
+    parts = r.groupby(["person_id_true", "person_id", "source"]).size().unstack(fill_value=0)
+    parts = parts.reindex(columns=ORDER, fill_value=0)
+    split = parts.groupby(level=0).size()
+    parts = parts[parts.index.get_level_values(0).isin(split[split > 1].index)]
+    # best review pair between each part and the rest of its true person
+    where = r.set_index(["source", "record_id"])[["person_id", "person_id_true"]]
+    rv = reviews.join(where, on=["left_source", "left_record_id"]).join(
+        where, on=["right_source", "right_record_id"], rsuffix="_r"
+    )
+    rv = rv[(rv["person_id_true"] == rv["person_id_true_r"]) & (rv["person_id"] != rv["person_id_r"])]
+    rv = rv.assign(category=[f"{pattern(x)}: {REASONS.get(x.reason[:16], x.reason)}" for x in rv.itertuples()])
+    both = pd.concat(
+        [
+            rv[["person_id", "weight", "category"]],
+            rv[["person_id_r", "weight", "category"]].rename(columns={"person_id_r": "person_id"}),
+        ]
+    )
+    best = both.sort_values("weight", ascending=False).drop_duplicates("person_id").set_index("person_id")
+    rows = []
+    for _, g in parts.groupby(level=0):
+        g = g.droplevel(0)
+        size = g.sum(axis=1).sort_values(ascending=False, kind="mergesort")
+        ids = list(size.index)
+        for i, x in enumerate(ids):
+            for y in ids[:i]:  # x is the smaller of the two parts
+                why = best["category"].get(x, "no pair sent to review")
+                for k, a in enumerate(ORDER):
+                    for b in ORDER[k:]:
+                        n = g.at[x, a] * g.at[y, b] + (g.at[x, b] * g.at[y, a] if a != b else 0)
+                        if n:
+                            rows.append((why, f"{a}-{b}", int(n)))
+    return pd.DataFrame(rows, columns=["category", "pair", "missed"])
+
+
+def true_pairs(truth: pd.DataFrame, spine: pd.DataFrame) -> pd.Series:
+    t = truth.merge(spine[["source", "record_id"]], on=["source", "record_id"])
+    n = t.groupby(["person_id", "source"]).size().unstack(fill_value=0).reindex(columns=ORDER, fill_value=0)
+    out = {}
+    for k, a in enumerate(ORDER):
+        for b in ORDER[k:]:
+            out[f"{a}-{b}"] = int((n[a] * (n[a] - 1) // 2).sum() if a == b else (n[a] * n[b]).sum())
+    return pd.Series(out)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--population", type=Path, required=True)
+    p.add_argument("--warehouse", type=Path)
+    args = p.parse_args()
+    from outcomes.eventstore import connect
+    from outcomes.warehouse import resolve_target
+
+    warehouse = args.warehouse
+    if warehouse is None:
+        from linkage.records import records_from_deliveries
+        from linkage.run import link
+
+        warehouse = Path(tempfile.mkdtemp(prefix="linkage-missed-")) / "w.duckdb"
+        records, as_of = records_from_deliveries(args.population / "landing")
+        with connect(resolve_target(str(warehouse))) as backend:
+            link(backend, records=records, as_of=as_of)
+    with connect(resolve_target(str(warehouse))) as backend, backend.transaction() as s:
+        spine = s.fetch("select source, record_id, person_id from linkage.person_records").to_pandas()
+        reviews = s.fetch(
+            "select left_source, left_record_id, right_source, right_record_id, forename_level, surname_level, "
+            "dob_level, weight, reason from linkage.pair_decisions where decision = 'review'"
+        ).to_pandas()
+    truth = pd.read_parquet(args.population / "truth" / "records.parquet", columns=["source", "record_id", "person_id"])
+    missed = missed_pairs(spine, truth, reviews)
+    table = missed.pivot_table(index="category", columns="pair", values="missed", aggfunc="sum", fill_value=0)
+    total = true_pairs(truth, spine)
+    table = table.reindex(columns=[c for c in total.index if c in table.columns])
+    table.loc["all missed"] = table.sum()
+    recall = 1 - table.loc["all missed"] / total.reindex(table.columns)
+    pd.set_option("display.width", 250)
+    print(table.astype(np.int64).to_markdown())
+    print("\ntrue pairs per source pair:", total.to_dict())
+    print("recall per source pair:", recall.round(4).to_dict())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,157 @@
+"""Decisions that read the persons, not only the node pair (linkage.cluster): key evidence of the
+two persons, corroboration across them, relatives' probability learned from their sources.
+Small hand-made node pairs, no population: seconds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from linkage.cluster import MULTI_OVERLAP, SINGLE_IN, PersonEvidence, UnionFind, decide
+from linkage.spec import IDENTITY
+
+LINK, REVIEW = IDENTITY.link_at, IDENTITY.review_at
+RULES = IDENTITY.corroborate  # forename (twins), dob (a father and son)
+
+
+def pairs(rows) -> pd.DataFrame:
+    """Node pairs: (a, b, weight) with every corroboration flag set, or a dict of overrides."""
+    out = []
+    for row in rows:
+        a, b, w, *flags = row
+        d = {"a": min(a, b), "b": max(a, b), "weight": float(w)}
+        for c in RULES:
+            d[f"{c}_agrees"], d[f"{c}_unseen"] = True, False
+        d.update(flags[0] if flags else {})
+        out.append(d)
+    return pd.DataFrame(out)
+
+
+def evidence(nodes, dob=None, learned=None, key_weight=-3.0) -> PersonEvidence:
+    """Each node one identity (variant i); `dob` maps a node to its date of birth (None: none)."""
+    index = {n: i for i, n in enumerate(nodes)}
+    born = np.array([np.datetime64((dob or {}).get(n) or "NaT", "D") for n in nodes])
+
+    def levels(comparison, a, b):
+        assert comparison == "dob"
+        x, y = born[a], born[b]
+        both = ~np.isnat(x) & ~np.isnat(y)
+        return np.where(both, np.where(x == y, 4, 0), -1).astype(np.int8)
+
+    return PersonEvidence(
+        key_weight={s: key_weight for s in ("treatment", "convictions", "benefits", "deaths")},
+        node_variants={n: np.array([i]) for n, i in index.items()},
+        levels=levels,
+        link_probability=IDENTITY.link_probability,
+        review_probability=IDENTITY.review_probability,
+        seed=1,
+        learned=learned,
+    )
+
+
+def joined(uf: UnionFind, a: str, b: str) -> bool:
+    return uf.find(a) == uf.find(b)
+
+
+def test_a_merge_that_gives_a_person_a_second_key_of_a_source_carries_its_key_weight():
+    """Twins each hold a PNC id; a benefits record of one twin's matching the other twin's
+    treatment record across sources carries no key, but the persons would hold two PNC ids."""
+    nodes = ["treatment|k|t1", "convictions|k|c1", "benefits|k|b2", "convictions|k|c2"]
+    node_pairs = pairs(
+        [
+            ("treatment|k|t1", "convictions|k|c1", 20),
+            ("benefits|k|b2", "convictions|k|c2", 20),
+            ("benefits|k|b2", "treatment|k|t1", LINK + 1.0),  # above the link level by itself
+        ]
+    )
+    alone = UnionFind(np.array(nodes), {})
+    decide(node_pairs, alone, LINK, REVIEW, RULES)
+    assert joined(alone, "treatment|k|t1", "convictions|k|c2"), "node pairs alone link it"
+
+    uf = UnionFind(np.array(nodes), {})
+    d = decide(node_pairs, uf, LINK, REVIEW, RULES, evidence(nodes))
+    assert not joined(uf, "treatment|k|t1", "convictions|k|c2")
+    assert list(d.review["why"]) == ["the persons hold other keys of convictions"]
+
+
+def test_a_second_key_within_its_own_source_counts_once():
+    """A pair of one source keyed differently already carries that source's key weight."""
+    nodes = ["convictions|k|c1", "convictions|k|c2"]
+    uf = UnionFind(np.array(nodes), {})
+    d = decide(pairs([("convictions|k|c1", "convictions|k|c2", LINK + 0.5)]), uf, LINK, REVIEW, RULES, evidence(nodes))
+    assert joined(uf, "convictions|k|c1", "convictions|k|c2") and d.review.empty
+
+
+def test_a_record_without_a_date_of_birth_does_not_join_a_father_to_his_son():
+    """A treatment record with no date of birth agrees with the son (1980) and with the father's
+    death registration (1951) alike; the persons show what the record cannot."""
+    nodes = ["treatment|k|t", "benefits|k|son", "deaths|k|father"]
+    dob = {"benefits|k|son": "1980-09-10", "deaths|k|father": "1951-08-24"}
+    unseen = {"dob_unseen": True}
+    node_pairs = pairs(
+        [("treatment|k|t", "benefits|k|son", 15, unseen), ("treatment|k|t", "deaths|k|father", 14, unseen)]
+    )
+    uf = UnionFind(np.array(nodes), {})
+    decide(node_pairs, uf, LINK, REVIEW, RULES, evidence(nodes, dob, learned={}))
+    assert joined(uf, "treatment|k|t", "benefits|k|son")
+    assert not joined(uf, "treatment|k|t", "deaths|k|father")
+
+    same_day = {**dob, "deaths|k|father": "1980-09-10"}  # the son's own death: corroborated
+    uf = UnionFind(np.array(nodes), {})
+    decide(node_pairs, uf, LINK, REVIEW, RULES, evidence(nodes, same_day, learned={}))
+    assert joined(uf, "treatment|k|t", "deaths|k|father")
+
+
+def population(twins_apart: int, aliases: int, others: int = 200):
+    """Persons of two sources each (benefits and convictions, linked); `twins_apart` pairs of
+    them look like twins (all but the forename); `aliases` more PNC ids alone, each looking like
+    one person's twin (a second key under an alias forename)."""
+    nodes, rows = [], []
+    for i in range(others):
+        b, c = f"benefits|k|b{i}", f"convictions|k|c{i}"
+        nodes += [b, c]
+        rows.append((b, c, 25))
+    for t in range(twins_apart):  # person 2t and person 2t+1 are twins
+        rows.append((f"benefits|k|b{2 * t}", f"convictions|k|c{2 * t + 1}", 12, {"forename_agrees": False}))
+    for k in range(aliases):
+        alias, person = f"convictions|k|alias{k}", others - 1 - k
+        nodes.append(alias)
+        rows.append((alias, f"benefits|k|b{person}", 12, {"forename_agrees": False}))
+    return nodes, pairs(rows)
+
+
+@pytest.mark.parametrize("twins_apart", [0, 30])
+def test_relatives_probability_is_learned_from_the_persons_sources(twins_apart):
+    """Pairs with everything but the forename in common: where both persons hold records in two
+    sources and share one (twins, each with a life of his own) they stay apart; a lone second PNC
+    id within a source the person is in is linked when such pairs are rarely relatives in these
+    data, and sent to review when relatives are common."""
+    nodes, node_pairs = population(twins_apart, aliases=40)
+    uf = UnionFind(np.array(nodes), {})
+    d = decide(node_pairs, uf, LINK, REVIEW, RULES, evidence(nodes))
+    table = d.relatives.set_index("configuration")
+    aliases_linked = sum(joined(uf, f"convictions|k|alias{k}", f"benefits|k|b{199 - k}") for k in range(40))
+    assert not any(joined(uf, f"benefits|k|b{2 * t}", f"convictions|k|c{2 * t + 1}") for t in range(twins_apart))
+    alone = table.loc[SINGLE_IN + "convictions"]
+    assert alone["pairs"] == 40
+    if twins_apart == 0:
+        assert alone["probability"] >= IDENTITY.link_probability
+        assert aliases_linked == 40
+    else:
+        assert table.loc[MULTI_OVERLAP, "probability"] == 0.0
+        # 30 twins of persons in two sources: random pairs of these persons meet in
+        # single-in:convictions about one time in five as often as in multi-overlap
+        assert alone["expected_relatives"] > 2 and alone["probability"] < IDENTITY.link_probability
+        assert aliases_linked == 0
+        assert d.review["why"].str.contains("one person in").sum() == 40
+
+
+def test_a_learned_table_is_reused_as_it_stands():
+    """A later run (few new pairs) decides by the probabilities learned when the model was
+    trained, not by its own handful of pairs."""
+    nodes, node_pairs = population(0, aliases=5)
+    uf = UnionFind(np.array(nodes), {})
+    d = decide(node_pairs, uf, LINK, REVIEW, RULES, evidence(nodes, learned={f"forename|{SINGLE_IN}convictions": 0.5}))
+    assert not any(joined(uf, f"convictions|k|alias{k}", f"benefits|k|b{199 - k}") for k in range(5))
+    assert len(d.review) == 5 and (d.relatives["probability"] == 0.5).all()
