@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 ENGLAND = "E92000001"
@@ -182,4 +183,54 @@ def recovered_cells(published: dict[str, pd.DataFrame], table: str, truth: pd.Da
                     unknown.discard(i)
                     out.append((count, *cells.loc[i, relation.dims].tolist(), v))
                 changed = True
+    return out
+
+
+# -- Interval (linear programming) attack -----------------------------------------------------------
+# The intruder knows every published cell, that every cell is >= 0 and every equation "total = sum
+# of members" between cells (those of one table and those linking tables; a virtual cell is a sum
+# published nowhere). For each suppressed cell they solve min and max of it by LP. A count suppressed
+# as 1-4 must keep an interval at least as wide as that range (3); any other suppressed cell must
+# not be pinned (width 1).
+RANGE_WIDTH = 3.0
+
+
+def lp_interval(values, hidden, equations, cell: int) -> tuple[float, float]:
+    """[min, max] of `cell` over every assignment of the hidden cells consistent with the rest."""
+    from scipy.optimize import linprog
+
+    unknown = sorted(set(np.flatnonzero(hidden).tolist()))
+    column = {c: j for j, c in enumerate(unknown)}
+    a, b = [], []
+    for total, members in equations:
+        row = np.zeros(len(unknown))
+        rhs = 0.0
+        for c, coef in [(total, 1.0), *((m, -1.0) for m in members)]:
+            if c in column:
+                row[column[c]] += coef
+            else:
+                rhs -= coef * float(values[c])
+        if row.any():
+            a.append(row)
+            b.append(rhs)
+    objective = np.zeros(len(unknown))
+    objective[column[cell]] = 1.0
+    kwargs = {"A_eq": np.array(a), "b_eq": np.array(b)} if a else {}
+    low = linprog(objective, bounds=(0, None), method="highs", **kwargs)
+    high = linprog(-objective, bounds=(0, None), method="highs", **kwargs)
+    assert low.status == 0, low.message
+    return float(low.fun), (np.inf if high.status == 3 else -float(high.fun))
+
+
+def narrowed_cells(values, hidden, equations, virtual=None) -> list[tuple[int, float, float]]:
+    """Suppressed cells the LP attack narrows below their range: (cell, low, high)."""
+    values = np.asarray(values)
+    virtual = np.zeros(len(values), bool) if virtual is None else np.asarray(virtual, bool)
+    unknown = np.asarray(hidden, bool) | virtual
+    out = []
+    for cell in np.flatnonzero(np.asarray(hidden, bool) & ~virtual):
+        low, high = lp_interval(values, unknown, equations, int(cell))
+        need = RANGE_WIDTH if 1 <= values[cell] <= 4 else 1.0
+        if high - low < need - 1e-6:
+            out.append((int(cell), low, high))
     return out

@@ -1,7 +1,0 @@
-{{ config(alias='linkage_quality') }}
-{{ disclose('(select * from ' ~ ref('linkage_quality') ~ " where breakdown = 'all') as pairs",
-    dims=['run_id', 'source_a', 'source_b'],
-    counts=['records_a', 'records_b', 'linked_records', 'review_pairs'],
-    rates={'match_rate': ['linked_records', 'records_a']},
-    keep=['pairwise_precision', 'pairwise_recall', 'pairwise_f1', 'cluster_precision', 'cluster_recall', 'cluster_f1'])
-}}

@@ -1,0 +1,167 @@
+"""The intruder's linear-programming attack: for each hidden cell, the smallest and largest value
+it can take given every published cell, every equation and non-negativity (scipy's HiGHS)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+from scipy.optimize import linprog
+from scipy.sparse import coo_array, csr_array
+from scipy.sparse.csgraph import connected_components
+
+from outcomes.disclosure.cells import PRIMARY_WIDTH, SECONDARY_WIDTH, CellGraph
+
+# Bound given to every unknown in the quick joint check only: a smaller feasible set can only
+# narrow intervals, so a cell found wide enough there is wide enough in the intruder's problem.
+_QUICK_SLACK = 1_000
+_QUICK_ROUNDS = 12
+_QUICK_MIN_CELLS = 8  # below this, one LP per cell is as quick
+
+
+def clusters(graph: CellGraph, hidden: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray, csr_array, np.ndarray]]:
+    """For each set of hidden cells linked by equations: (cells, equations, A, b) with A y = b the
+    equations over the hidden cells once every published cell is substituted."""
+    hidden = np.asarray(hidden, bool) | graph.virtual
+    sel = hidden[graph.inc_cell]
+    eqs = np.unique(graph.inc_eq[sel])
+    cells = np.flatnonzero(hidden)
+    if not len(cells):
+        return
+    n = len(cells)
+    cell_pos = np.full(len(graph.values), -1)
+    cell_pos[cells] = np.arange(n)
+    eq_pos = np.full(graph.n_equations, -1)
+    eq_pos[eqs] = np.arange(len(eqs))
+    edges = coo_array(
+        (np.ones(int(sel.sum())), (cell_pos[graph.inc_cell[sel]], n + eq_pos[graph.inc_eq[sel]])),
+        shape=(n + len(eqs), n + len(eqs)),
+    )
+    _, label = connected_components(edges, directed=False)
+    cell_label, eq_label = label[:n], label[n:]
+    # Every incidence of an equation touching a hidden cell, grouped by cluster.
+    touching = eq_pos[graph.inc_eq] >= 0
+    inc = np.flatnonzero(touching)
+    inc_label = eq_label[eq_pos[graph.inc_eq[inc]]]
+    order = np.argsort(inc_label, kind="stable")
+    inc, inc_label = inc[order], inc_label[order]
+    bounds = np.searchsorted(inc_label, np.arange(label.max() + 2))
+    cells_by = np.split(cells[np.argsort(cell_label, kind="stable")], np.cumsum(np.bincount(cell_label))[:-1])
+    for c, members in enumerate(cells_by):
+        mine = inc[bounds[c] : bounds[c + 1]]
+        if not len(mine) or not len(members):
+            continue
+        eq_ids = np.unique(graph.inc_eq[mine])
+        row = np.searchsorted(eq_ids, graph.inc_eq[mine])
+        is_hidden = hidden[graph.inc_cell[mine]]
+        local = np.searchsorted(members, graph.inc_cell[mine[is_hidden]])
+        a = csr_array(
+            (graph.inc_coef[mine[is_hidden]].astype(float), (row[is_hidden], local)), shape=(len(eq_ids), len(members))
+        )
+        known = mine[~is_hidden]
+        b = -np.bincount(
+            row[~is_hidden], weights=graph.inc_coef[known] * graph.values[graph.inc_cell[known]], minlength=len(eq_ids)
+        )
+        yield members, eq_ids, a, b
+
+
+def _solve(objective, a, b, bounds) -> float | None:
+    """Optimum of min objective·y, or None when unbounded."""
+    result = linprog(objective, A_eq=a, b_eq=b, bounds=bounds, method="highs")
+    if result.status == 3:
+        return None
+    if result.status != 0:
+        raise RuntimeError(f"disclosure audit: the intruder's LP failed ({result.message})")
+    return float(result.fun)
+
+
+def intervals(graph: CellGraph, hidden: np.ndarray) -> dict[int, tuple[float, float]]:
+    """The intruder's interval [low, high] of every hidden published cell (high is inf when nothing
+    bounds it)."""
+    out = {}
+    for cells, _, a, b in clusters(graph, hidden):
+        for j, c in enumerate(cells):
+            if graph.virtual[c]:
+                continue
+            objective = np.zeros(len(cells))
+            objective[j] = 1.0
+            low = _solve(objective, a, b, (0, None))
+            high = _solve(-objective, a, b, (0, None))
+            out[int(c)] = (low, np.inf if high is None else -high)
+    # A hidden cell in no equation is known to be >= 0 only.
+    for c in np.flatnonzero(np.asarray(hidden, bool) & ~graph.virtual):
+        out.setdefault(int(c), (0.0, np.inf))
+    return out
+
+
+def required_width(graph: CellGraph) -> np.ndarray:
+    return np.where(graph.primary, PRIMARY_WIDTH, SECONDARY_WIDTH)
+
+
+def weak_cells(graph: CellGraph, hidden: np.ndarray, lp_limit: int | None = None) -> list[int]:
+    """Hidden published cells whose interval is narrower than required (primary cells: the width
+    of the suppression range; other hidden cells: 1, i.e. not pinned).
+
+    Clusters of more than `lp_limit` hidden cells (default: no limit) get the recovery attack only
+    (an equation left with one unknown pins it; an equation whose unknowns must sum to 0 pins them
+    all), not the LP: in tables where nearly everything is suppressed an LP per cell costs minutes,
+    and the integer program's capacity rows already give every primary cell room in each equation.
+    """
+    need = required_width(graph)
+    weak: list[int] = []
+    for cells, _, a, b in clusters(graph, hidden):
+        targets = ~graph.virtual[cells]
+        if not targets.any():
+            continue
+        if lp_limit is not None and len(cells) > lp_limit:
+            weak += [int(cells[j]) for j in pinned(a, b) if targets[j]]
+            continue
+        unsure = _quick_check(graph.values[cells].astype(float), need[cells], targets, a, b)
+        for j in np.flatnonzero(unsure):
+            objective = np.zeros(len(cells))
+            objective[j] = 1.0
+            lo = _solve(objective, a, b, (0, None))
+            hi = _solve(-objective, a, b, (0, None))
+            if hi is not None and -hi - lo < need[cells[j]] - 1e-6:
+                weak.append(int(cells[j]))
+    return sorted(weak)
+
+
+def pinned(a: csr_array, b: np.ndarray) -> list[int]:
+    """Unknowns of A y = b, y >= 0 (A of +-1) that substitution pins: an equation with one unknown
+    left, or one whose unknowns all carry the same sign and must sum to 0."""
+    a = a.tocsr()
+    known: dict[int, float] = {}
+    changed = True
+    while changed:
+        changed = False
+        for i in range(a.shape[0]):
+            cols = a.indices[a.indptr[i] : a.indptr[i + 1]]
+            coefs = a.data[a.indptr[i] : a.indptr[i + 1]]
+            rest = b[i] - sum(c * known[j] for j, c in zip(cols, coefs, strict=True) if j in known)
+            free = [(j, c) for j, c in zip(cols, coefs, strict=True) if j not in known]
+            if len(free) == 1:
+                known[free[0][0]] = rest / free[0][1]
+                changed = True
+            elif free and abs(rest) < 1e-9 and len({c for _, c in free}) == 1:
+                known.update({j: 0.0 for j, _ in free})
+                changed = True
+    return sorted(known)
+
+
+def _quick_check(truth: np.ndarray, need: np.ndarray, targets: np.ndarray, a, b) -> np.ndarray:
+    """Targets not yet shown wide enough, after a few joint LPs: each pushes every unsure target in
+    the direction it has moved least (the truth is one feasible point; every solution is another)."""
+    low, high = truth.copy(), truth.copy()
+    bounds = [(0, v + _QUICK_SLACK) for v in truth]
+    unsure = targets.copy()
+    for _ in range(_QUICK_ROUNDS):
+        unsure = targets & (high - low < need - 1e-6)
+        if not unsure.any() or len(truth) < _QUICK_MIN_CELLS:
+            break
+        objective = np.where(unsure, np.where(high - truth <= truth - low, -1.0, 1.0), 0.0)
+        result = linprog(objective, A_eq=a, b_eq=b, bounds=bounds, method="highs-ds", options={"presolve": False})
+        if result.status != 0:
+            break
+        low, high = np.minimum(low, result.x), np.maximum(high, result.x)
+    return targets & (high - low < need - 1e-6)

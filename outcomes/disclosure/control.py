@@ -1,0 +1,146 @@
+"""The disclosure step of `outcomes publish`: read the marts, choose the suppressed cells of every
+published table together, and write each table's cells with their suppression flags to the
+restricted `disclosure` schema, from which the dbt models of `published` null what is flagged.
+
+Deterministic: the same marts give the same flags, byte for byte (rows in key order, a fixed
+solver, no time limits).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from outcomes.disclosure.frames import all_frames, read_marts
+from outcomes.disclosure.linked import link
+from outcomes.disclosure.solver import SolveStats, choose_suppression
+from outcomes.disclosure.tables import TABLES
+
+SCHEMA = "disclosure"
+SUMMARY = "disclosure_summary"
+_SQL_TYPES = {
+    pa.int64(): "bigint",
+    pa.int32(): "integer",
+    pa.string(): "varchar",
+    pa.large_string(): "varchar",
+    pa.date32(): "date",
+    pa.bool_(): "boolean",
+    pa.float64(): "double precision",
+}
+
+
+@dataclass(frozen=True)
+class TableShare:
+    table: str
+    cells: int  # published count cells (rows x counts)
+    cells_suppressed: int
+    people: int  # the sum of the counts: people, or offences and deaths where those are counted
+    people_suppressed: int
+
+    @property
+    def cell_share(self) -> float:
+        return self.cells_suppressed / self.cells if self.cells else 0.0
+
+    @property
+    def people_share(self) -> float:
+        return self.people_suppressed / self.people if self.people else 0.0
+
+
+@dataclass
+class DisclosureResult:
+    shares: list[TableShare] = field(default_factory=list)
+    stats: SolveStats = field(default_factory=SolveStats)
+    cells: int = 0
+    seconds: float = 0.0
+
+    def lines(self) -> list[str]:
+        out = [
+            f"disclosure: {self.cells:,} linked cells, {self.stats.components:,} components with small counts, "
+            f"{self.stats.programs:,} integer programs, {self.stats.fallbacks} fallbacks, {self.seconds:.1f} s"
+        ]
+        out += [
+            f"  {s.table}: {s.cells_suppressed:,} of {s.cells:,} cells suppressed ({100 * s.cell_share:.1f}%), "
+            f"{100 * s.people_share:.1f}% of people"
+            for s in self.shares
+        ]
+        return out
+
+
+def shares_of(frames: dict[str, pd.DataFrame], hidden_of: dict[tuple[str, str], np.ndarray]) -> list[TableShare]:
+    out = []
+    for table in TABLES:
+        frame = frames[table.name]
+        cells = hidden = people = people_hidden = 0
+        for count in table.counts:
+            values = frame[count].fillna(0).to_numpy(np.int64)
+            flags = hidden_of[(table.name, count)]
+            cells += len(values)
+            hidden += int(flags.sum())
+            people += int(values.sum())
+            people_hidden += int(values[flags].sum())
+        out.append(TableShare(table.name, cells, hidden, people, people_hidden))
+    return out
+
+
+def control(backend) -> DisclosureResult:
+    """Suppress, write `disclosure.<table>` for every published table and the summary; return the shares."""
+    started = time.perf_counter()
+    with backend.transaction() as s:
+        marts = read_marts(s)
+    frames = all_frames(marts)
+    linked = link(frames)
+    stats = SolveStats()
+    hidden = choose_suppression(linked.graph, stats)
+    flags = {key: (ids >= 0) & hidden[np.maximum(ids, 0)] for key, ids in linked.cell_of.items()}
+    result = DisclosureResult(shares_of(frames, flags), stats, len(linked.graph.values))
+    as_of = next(iter(frames.values()))["as_of"]
+    summary = pd.DataFrame(
+        {
+            "as_of": as_of.iloc[0] if len(as_of) else None,
+            "table_name": [s.table for s in result.shares],
+            "cells": [s.cells for s in result.shares],
+            "cells_suppressed": [s.cells_suppressed for s in result.shares],
+            # Shares of people rounded to 0.1%: the exact number suppressed would be one more total.
+            "cell_share_suppressed": [round(s.cell_share, 4) for s in result.shares],
+            "people_share_suppressed": [round(s.people_share, 3) for s in result.shares],
+        }
+    )
+    with backend.transaction() as s:
+        s.execute(f"create schema if not exists {SCHEMA}")
+        for table in TABLES:
+            frame = frames[table.name].copy()
+            for count in table.counts:
+                frame[f"{count}__suppressed"] = flags[(table.name, count)]
+            _replace(s, table.name, _arrow(frame, marts[table.family.mart].schema))
+        _replace(s, SUMMARY, _arrow(summary, marts[TABLES[0].family.mart].schema))
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _arrow(frame: pd.DataFrame, like: pa.Schema) -> pa.Table:
+    """`frame` typed as the mart's columns of the same name (bool flags, bigint counts otherwise)."""
+    fields = []
+    for name in frame.columns:
+        if name in like.names:
+            kind = like.field(name).type
+        elif name.endswith("__suppressed"):
+            kind = pa.bool_()
+        elif pd.api.types.is_float_dtype(frame[name]):
+            kind = pa.float64()
+        elif pd.api.types.is_integer_dtype(frame[name]):
+            kind = pa.int64()
+        else:
+            kind = pa.string()
+        fields.append(pa.field(name, kind))
+    return pa.Table.from_pandas(frame, schema=pa.schema(fields), preserve_index=False)
+
+
+def _replace(session, name: str, table: pa.Table) -> None:
+    columns = ", ".join(f"{f.name} {_SQL_TYPES[f.type]}" for f in table.schema)
+    session.execute(f"drop table if exists {SCHEMA}.{name}")
+    session.execute(f"create table {SCHEMA}.{name} ({columns})")
+    session.insert(f"{SCHEMA}.{name}", table)

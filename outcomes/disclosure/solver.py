@@ -1,0 +1,202 @@
+"""Secondary suppression that loses the fewest people: an integer program solved with HiGHS
+(scipy.optimize.milp), audited by the intruder's LP attack and augmented until every hidden cell
+keeps its protection width (docs/disclosure.md).
+
+Per component of linked cells the program chooses x_c in {0, 1} (1: suppress) for every cell that
+is neither primary (a count 1-4, always suppressed) nor virtual, minimising the people in
+suppressed cells (each cell weighs its count, plus a hundredth so that fewer cells win a tie),
+subject to, for every equation (a total and its members):
+
+- no lone suppression: an equation with one suppressed cell would give it away by subtraction;
+- capacity: a primary member's upper bound from the equation is the sum of the suppressed members
+  (when the total is published), so that sum must reach the protection width;
+- cuts added by the audit: where the LP attack still narrows a cell, one more of the published
+  cells next to its suppressed cluster must go.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import Bounds, LinearConstraint, milp
+from scipy.sparse import coo_array
+
+from outcomes.disclosure.audit import clusters, weak_cells
+from outcomes.disclosure.cells import PRIMARY_WIDTH, CellGraph
+
+TIE_BREAK = 0.01  # cost of suppressing a cell beyond its people: fewer cells among equal losses
+MAX_ROUNDS = 30
+# Clusters of suppressed cells up to this size get the full LP audit in the build (audit.weak_cells).
+LP_AUDIT_LIMIT = 150
+
+
+@dataclass
+class SolveStats:
+    components: int = 0
+    programs: int = 0
+    audit_rounds: int = 0
+    fallbacks: int = 0
+
+
+def choose_suppression(graph: CellGraph, stats: SolveStats | None = None) -> np.ndarray:
+    """The cells to suppress (bool per cell; virtual cells are never marked): every primary cell
+    and the secondary cells of least loss that keep every hidden cell protected."""
+    stats = stats if stats is not None else SolveStats()
+    hidden = graph.primary.copy()
+    n_comp, label = graph.components()
+    has_primary = np.bincount(label, weights=hidden, minlength=n_comp) > 0
+    has_equation = np.bincount(label[graph.inc_cell], minlength=n_comp) > 0
+    cell_order = np.argsort(label, kind="stable")
+    cell_bounds = np.searchsorted(label[cell_order], np.arange(n_comp + 1))
+    inc_label = label[graph.inc_cell]
+    inc_order = np.argsort(inc_label, kind="stable")
+    inc_bounds = np.searchsorted(inc_label[inc_order], np.arange(n_comp + 1))
+    for comp in np.flatnonzero(has_primary & has_equation):
+        stats.components += 1
+        cells = cell_order[cell_bounds[comp] : cell_bounds[comp + 1]]
+        inc = inc_order[inc_bounds[comp] : inc_bounds[comp + 1]]
+        local = _subgraph(graph, cells, inc)
+        hidden[cells] = _solve_component(local, stats)
+    return hidden & ~graph.virtual
+
+
+def _subgraph(graph: CellGraph, cells: np.ndarray, inc: np.ndarray) -> CellGraph:
+    """The component's cells renumbered 0.. in `cells` order (sorted), with its equations."""
+    _, eq = np.unique(graph.inc_eq[inc], return_inverse=True)
+    return CellGraph(
+        graph.values[cells],
+        graph.virtual[cells],
+        eq.astype(np.int64),
+        np.searchsorted(cells, graph.inc_cell[inc]),
+        graph.inc_coef[inc],
+    )
+
+
+def _solve_component(graph: CellGraph, stats: SolveStats) -> np.ndarray:
+    # Virtual cells are candidates too, at no cost: one is unknown to the intruder only where its
+    # own equations leave it so, which the same rows demand of it as of any suppressed cell.
+    candidates = np.flatnonzero(~graph.primary)
+    cuts: list[np.ndarray] = []
+    hidden = graph.primary.copy()
+    for _ in range(MAX_ROUNDS):
+        hidden = graph.primary.copy()
+        hidden[_program(graph, candidates, cuts)] = True
+        hidden &= ~graph.virtual  # the audit knows virtual cells as unknown anyway
+        stats.programs += 1
+        weak = weak_cells(graph, hidden, LP_AUDIT_LIMIT)
+        stats.audit_rounds += 1
+        if not weak:
+            return hidden
+        new_cuts = _cuts(graph, hidden, weak)
+        if not new_cuts:
+            break
+        cuts += new_cuts
+    # The program could not be steered to a safe pattern: suppress every published cell of the component.
+    stats.fallbacks += 1
+    hidden[:] = True
+    return hidden
+
+
+def _cuts(graph: CellGraph, hidden: np.ndarray, weak: list[int]) -> list[np.ndarray]:
+    """For each suppressed cluster holding a weak cell: one more of the published cells sharing an
+    equation with the cluster must be suppressed."""
+    weak_set = set(weak)
+    out = []
+    for cells, eqs, _, _ in clusters(graph, hidden):
+        if not weak_set.intersection(cells.tolist()):
+            continue
+        around = np.unique(graph.inc_cell[np.isin(graph.inc_eq, eqs)])
+        around = around[~hidden[around] & ~graph.virtual[around]]
+        if len(around):
+            out.append(around)
+    return out
+
+
+def _program(graph: CellGraph, candidates: np.ndarray, cuts: list[np.ndarray]) -> np.ndarray:
+    """Solve the integer program; return the candidates chosen."""
+    n = len(candidates)
+    if not n:
+        return candidates
+    values, primary, virtual = graph.values, graph.primary, graph.virtual
+    n_eq = graph.n_equations
+    var = np.full(len(values), -1)
+    var[candidates] = np.arange(n)
+    inc_eq, inc_cell, inc_coef = graph.inc_eq, graph.inc_cell, graph.inc_coef
+    free = var[inc_cell] >= 0
+    n_free = np.bincount(inc_eq, weights=free, minlength=n_eq)
+    n_fixed = np.bincount(inc_eq, weights=primary[inc_cell], minlength=n_eq)
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (row, col, value) blocks
+    lower: list[np.ndarray] = []
+    upper: list[np.ndarray] = []
+    rows = 0
+
+    def block(row: np.ndarray, col: np.ndarray, val: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> None:
+        nonlocal rows
+        parts.append((row + rows, col, val))
+        lower.append(lo)
+        upper.append(hi)
+        rows += len(lo)
+
+    # No lone suppression where nothing is fixed: indicator y_e >= x_c, sum x >= 2 y_e.
+    open_eq = np.flatnonzero((n_fixed == 0) & (n_free > 1))
+    y_of = np.full(n_eq, -1)
+    y_of[open_eq] = n + np.arange(len(open_eq))
+    inc = np.flatnonzero(free & (y_of[inc_eq] >= 0))
+    k = len(inc)
+    block(
+        np.repeat(np.arange(k), 2),
+        np.column_stack([var[inc_cell[inc]], y_of[inc_eq[inc]]]).ravel(),
+        np.tile([1.0, -1.0], k),
+        np.full(k, -np.inf),
+        np.zeros(k),
+    )
+    eq_row = np.full(n_eq, -1)
+    eq_row[open_eq] = np.arange(len(open_eq))
+    block(
+        np.concatenate([eq_row[inc_eq[inc]], np.arange(len(open_eq))]),
+        np.concatenate([var[inc_cell[inc]], y_of[open_eq]]),
+        np.concatenate([np.ones(k), np.full(len(open_eq), -2.0)]),
+        np.zeros(len(open_eq)),
+        np.full(len(open_eq), np.inf),
+    )
+    # One primary alone in an equation: one more cell of it.
+    lone = np.flatnonzero((n_fixed == 1) & (n_free > 0))
+    _cover(block, lone, inc_eq, inc_cell, free, var, np.ones(len(inc_eq)), np.ones(len(lone)))
+    # Capacity: with the total published, the suppressed members' sum bounds a primary member.
+    total_of = np.zeros(n_eq, np.int64)
+    total_of[inc_eq[inc_coef > 0]] = inc_cell[inc_coef > 0]
+    member = inc_coef < 0
+    fixed_mass = np.bincount(inc_eq, weights=member * primary[inc_cell] * values[inc_cell], minlength=n_eq)
+    has_primary_member = np.bincount(inc_eq, weights=member & primary[inc_cell], minlength=n_eq) > 0
+    need = PRIMARY_WIDTH - fixed_mass
+    cap = np.flatnonzero(has_primary_member & ~primary[total_of] & (need > 0))
+    weight = np.where(member, values[inc_cell].astype(float), need[inc_eq])
+    _cover(block, cap, inc_eq, inc_cell, free & (weight > 0), var, weight, need[cap])
+    for cut in cuts:
+        block(np.zeros(len(cut), np.int64), var[cut], np.ones(len(cut)), np.ones(1), np.full(1, np.inf))
+    size = n + len(open_eq)
+    cost = np.where(virtual[candidates], 0.0, values[candidates].astype(float) + TIE_BREAK)
+    cost = np.concatenate([cost, np.zeros(len(open_eq))])
+    matrix = coo_array(
+        (
+            np.concatenate([p[2] for p in parts]),
+            (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])),
+        ),
+        shape=(rows, size),
+    ).tocsr()
+    constraints = [LinearConstraint(matrix, np.concatenate(lower), np.concatenate(upper))] if rows else []
+    result = milp(cost, integrality=np.ones(size), bounds=Bounds(0, 1), constraints=constraints)
+    if result.x is None:
+        raise RuntimeError(f"disclosure: the suppression program has no solution ({result.message})")
+    return candidates[np.flatnonzero(np.round(result.x[:n]) > 0)]
+
+
+def _cover(block, eqs, inc_eq, inc_cell, usable, var, weight, need) -> None:
+    """Rows sum(weight * x over the usable cells of equation e) >= need_e for each e in `eqs`."""
+    if not len(eqs):
+        return
+    row_of = np.full(int(inc_eq.max()) + 1, -1)
+    row_of[eqs] = np.arange(len(eqs))
+    inc = np.flatnonzero(usable & (row_of[inc_eq] >= 0))
+    block(row_of[inc_eq[inc]], var[inc_cell[inc]], weight[inc], np.asarray(need, float), np.full(len(eqs), np.inf))
