@@ -396,6 +396,8 @@ def publish(
     with _dbt_progress("dbt build --select published") as on_line:
         result = run_publish(target, _as_of(as_of), on_line=on_line)
     _print_build(result, "publish")
+    for line in result.disclosure:
+        out.print(line, highlight=False)
     path = report or _reports_dir(target) / "outcomes_report.html"
     path.parent.mkdir(parents=True, exist_ok=True)
     with connect(target) as backend:

@@ -16,6 +16,7 @@ import pytest
 
 from linkage.run import link
 from outcomes.contract import SOURCES
+from outcomes.disclosure.control import control
 from outcomes.eventstore import connect
 from outcomes.eventstore.schema import as_of_sql
 from outcomes.ingest import Ingestor
@@ -80,7 +81,10 @@ def built(tmp_path_factory) -> tuple[str, Path]:
         link(backend, truth=work / "pop" / "truth")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("DBT_LOG_PATH", str(work / "dbt" / "logs"))  # never dbt_project/'s own log folder
-        run_dbt(target, ["run", "--exclude", "research"], AS_OF, work_dir=work / "dbt")
+        run_dbt(target, ["run", "--exclude", "research", "published"], AS_OF, work_dir=work / "dbt")
+        with connect(target) as backend:
+            control(backend)  # the disclosure step of `outcomes publish`, which the published models read
+        run_dbt(target, ["run", "--select", "published"], AS_OF, work_dir=work / "dbt")
     with connect(target) as backend:
         report = write_report(backend, work / "out" / "report.html")
     return target.value, report

@@ -131,6 +131,12 @@ def pinned(a: csr_array, b: np.ndarray) -> list[int]:
     """Unknowns of A y = b, y >= 0 (A of +-1) that substitution pins: an equation with one unknown
     left, or one whose unknowns all carry the same sign and must sum to 0."""
     a = a.tocsr()
+    # Most large clusters have nothing to pin: check the first pass without a Python loop.
+    nnz = np.diff(a.indptr)
+    signs = np.sign(a.data)
+    same_sign = np.maximum.reduceat(signs, a.indptr[:-1]) == np.minimum.reduceat(signs, a.indptr[:-1])
+    if not ((nnz == 1).any() or ((nnz > 0) & (np.abs(b) < 1e-9) & same_sign).any()):
+        return []
     known: dict[int, float] = {}
     changed = True
     while changed:

@@ -175,6 +175,8 @@ def _program(graph: CellGraph, candidates: np.ndarray, cuts: list[np.ndarray]) -
     _cover(block, cap, inc_eq, inc_cell, free & (weight > 0), var, weight, need[cap])
     for cut in cuts:
         block(np.zeros(len(cut), np.int64), var[cut], np.ones(len(cut)), np.ones(1), np.full(1, np.inf))
+    if not any(len(lo) for lo in lower[2:]):
+        return candidates[:0]  # nothing demands a secondary cell: suppressing none is optimal
     size = n + len(open_eq)
     cost = np.where(virtual[candidates], 0.0, values[candidates].astype(float) + TIE_BREAK)
     cost = np.concatenate([cost, np.zeros(len(open_eq))])

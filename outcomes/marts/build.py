@@ -41,6 +41,7 @@ class BuildResult:
     tests: int = 0
     # dbt's execution time of each model and test, by unique_id: where a build's time goes.
     node_seconds: dict[str, float] = field(default_factory=dict)
+    disclosure: list[str] = field(default_factory=list)  # `outcomes publish`: what suppression withheld
 
     def slowest(self, n: int = 5) -> list[tuple[str, float]]:
         """The `n` slowest dbt nodes, slowest first, by readable name (`node_name`)."""
@@ -182,17 +183,22 @@ def build(
 
 
 def publish(target: Target, as_of: dt.date | None = None, on_line: Callable[[str], None] | None = None) -> BuildResult:
-    """dbt build of the disclosure-controlled `published` tables from the marts, tests included."""
+    """Disclosure control over the marts (outcomes/disclosure), then dbt build of the `published`
+    tables from its flagged cells, tests included."""
+    from outcomes.disclosure.control import control
     from outcomes.eventstore import connect
 
     started = time.perf_counter()
     with connect(target) as backend:
         as_of = as_of or _built_as_of(backend)
+        disclosure = control(backend)
     results = run_dbt(target, ["build", "--select", "published"], str(as_of), on_line=on_line)
     with connect(target) as backend:
         apply_grants(backend)
         hashes, rows = hash_tables(backend, ("published",))
-    return BuildResult(as_of, time.perf_counter() - started, rows, hashes, _tests(results), _node_seconds(results))
+    result = BuildResult(as_of, time.perf_counter() - started, rows, hashes, _tests(results), _node_seconds(results))
+    result.disclosure = disclosure.lines()
+    return result
 
 
 def _built_as_of(backend) -> dt.date:

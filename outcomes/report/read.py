@@ -36,6 +36,18 @@ class PublishedTable:
     england: list[Row] = field(default_factory=list)  # England rows (every row if the table has no area)
     areas: list[Row] = field(default_factory=list)  # local-authority rows of the latest financial year / year
     area_period: str | None = None  # label of the period of `areas`
+    grains: dict[str, list[Row]] = field(default_factory=dict)  # rows of its coarser published tables (GRAINS)
+
+
+# Coarser published tables a section charts from (published as such, so disclosure control keeps
+# their totals instead of the report adding up fine cells): name -> (table, England rows only).
+GRAINS = {
+    "drug_related_deaths": {
+        "england_by_year": ("drug_related_deaths_by_area", True),
+        "england_by_status": ("drug_related_deaths_england_by_treatment_status", False),
+    },
+    "deaths_after_treatment": {"by_exit_type": ("deaths_after_treatment_by_exit_type", False)},
+}
 
 
 @dataclass
@@ -209,6 +221,12 @@ def read_report_data(backend) -> ReportData:
         if "published.successful_completion" in visible:
             as_of = s.scalar("select max(as_of) from published.successful_completion")
         tables = {name: read_published(s, name, as_of) for name in OUTCOME_TABLES if f"published.{name}" in visible}
+        for name, table in tables.items():
+            for grain, (relation, england) in GRAINS.get(name, {}).items():
+                if f"published.{relation}" in visible:
+                    sql = f"select * from published.{relation}"
+                    params = {"england": ENGLAND} if england else None
+                    table.grains[grain] = _rows(s, sql + (" where la_code = :england" if england else ""), params)
         linkage = (
             _rows(s, "select * from published.linkage_quality order by run_id, source_a, source_b")
             if "published.linkage_quality" in visible

@@ -126,35 +126,43 @@ def periodic_section(outcome: Outcome, t: PublishedTable, synthetic: str) -> Sec
 
 def drug_deaths_section(outcome: Outcome, t: PublishedTable, as_of: dt.date | None) -> Section:
     section = Section("drug-related-deaths", outcome.title, outcome.name, list(outcome.definition))
-    registration = [r for r in t.england if r["year_basis"] == "registration"]
-    years = sorted({r["year"] for r in registration})
-    statuses = sorted({r["treatment_status"] for r in registration}, key=lambda v: sort_key("treatment_status", v))
-    series = []
-    for status in statuses:
-        values = []
-        for y in years:
-            s = total(
-                [r for r in registration if r["year"] == y and r["treatment_status"] == status],
-                ["drug_poisoning_deaths"],
-            )
-            values.append(None if s is None else s["drug_poisoning_deaths"])
-        series.append(charts.Series(label("treatment_status", status), values))
-    svg = charts.bar_chart(
-        f"{section.id}-chart-0",
-        "Drug poisoning deaths by year of registration and treatment status, England",
-        [str(y) for y in years],
-        series,
-        y_label="Deaths",
-        x_label="Year of registration",
-        fmt=AXIS_FORMATS["count"],
-        integer=True,
-    )
+    # England's totals are published as such (drug_related_deaths_by_area), so one suppressed fine
+    # cell no longer blanks a year.
+    by_year = [r for r in t.grains.get("england_by_year", []) if r["year_basis"] == "registration"]
+    years = sorted({r["year"] for r in by_year})
+    value = {(r["year"], c): r[c] for r in by_year for c in ("drug_poisoning_deaths", "drug_misuse_deaths")}
+    series = [
+        charts.Series(name, [value.get((y, column)) for y in years])
+        for column, name in (("drug_poisoning_deaths", "Drug poisoning"), ("drug_misuse_deaths", "Drug misuse"))
+    ]
+    by_status = [r for r in t.grains.get("england_by_status", []) if r["year_basis"] == "registration"]
+    statuses = sorted({r["treatment_status"] for r in by_status}, key=lambda v: sort_key("treatment_status", v))
+    status_value = {(r["year"], r["treatment_status"]): r["drug_poisoning_deaths"] for r in by_status}
+    status_series = [
+        charts.Series(label("treatment_status", st), [status_value.get((y, st)) for y in years]) for st in statuses
+    ]
+    panels = []
+    for k, (title, drawn) in enumerate(
+        (("Deaths by year of registration", series), ("Drug poisoning deaths by treatment status", status_series))
+    ):
+        svg = charts.bar_chart(
+            f"{section.id}-chart-{k}",
+            f"{title}, England",
+            [str(y) for y in years],
+            drawn,
+            y_label="Deaths",
+            x_label="Year of registration",
+            fmt=AXIS_FORMATS["count"],
+            integer=True,
+            width=460,
+        )
+        panels.append((title, svg))
     section.charts.append(
         ChartView(
-            "Drug poisoning deaths by year of registration, England",
-            [("", svg)],
-            "Each bar adds up the published cells of one year and treatment status over sex and age; "
-            f"{SUPPRESSED} where any of them is suppressed.",
+            "Drug poisoning and drug misuse deaths by year of registration, England",
+            panels,
+            f"England's published totals by year (all areas, sexes and ages); {SUPPRESSED} where a total is "
+            "suppressed.",
         )
     )
     year = latest_complete_year(t.england, as_of)
@@ -177,26 +185,24 @@ def drug_deaths_section(outcome: Outcome, t: PublishedTable, as_of: dt.date | No
 
 def deaths_after_section(outcome: Outcome, t: PublishedTable) -> Section:
     section = Section("deaths-after-treatment", outcome.title, outcome.name, list(outcome.definition))
-    bands = sorted({r["time_since_exit"] for r in t.england}, key=lambda v: sort_key("time_since_exit", v))
-    exit_types = sorted({r["exit_type"] for r in t.england}, key=lambda v: sort_key("exit_type", v))
-    pooled: list[Row] = []
-    for exit_type in [*exit_types, None]:
-        for band in bands:
-            rows = [
-                r
-                for r in t.england
-                if r["time_since_exit"] == band and (exit_type is None or r["exit_type"] == exit_type)
-            ]
-            py = sum(r["person_years"] or 0.0 for r in rows)
-            row: Row = {"exit_type": exit_type or "all exits", "time_since_exit": band, "person_years": py}
-            for deaths, rate in (
-                ("deaths_all_cause", "rate_all_cause_per_1000py"),
-                ("deaths_drug_poisoning", "rate_drug_poisoning_per_1000py"),
-            ):
-                s = total(rows, [deaths])
-                row[deaths] = None if s is None else s[deaths]
-                row[rate] = None if s is None else ratio(s[deaths], py, 1000.0)
-            pooled.append(row)
+    # Pooled over exit years and substance groups by the published table of that grain
+    # (deaths_after_treatment_by_exit_type): its cells are disclosure-controlled as a whole.
+    by_type = t.grains.get("by_exit_type", [])
+    bands = sorted({r["time_since_exit"] for r in by_type}, key=lambda v: sort_key("time_since_exit", v))
+    exit_types = sorted({r["exit_type"] for r in by_type}, key=lambda v: sort_key("exit_type", v))
+    pooled: list[Row] = sorted(by_type, key=lambda r: row_key(r, ["exit_type", "time_since_exit"]))
+    for band in bands:
+        rows = [r for r in by_type if r["time_since_exit"] == band]
+        py = sum(r["person_years"] or 0.0 for r in rows)
+        row: Row = {"exit_type": "all exits", "time_since_exit": band, "person_years": py}
+        for deaths, rate in (
+            ("deaths_all_cause", "rate_all_cause_per_1000py"),
+            ("deaths_drug_poisoning", "rate_drug_poisoning_per_1000py"),
+        ):
+            s = total(rows, [deaths])
+            row[deaths] = None if s is None else s[deaths]
+            row[rate] = None if s is None else ratio(s[deaths], py, 1000.0)
+        pooled.append(row)
     panels = []
     for k, (rate, name) in enumerate(
         (("rate_all_cause_per_1000py", "All causes"), ("rate_drug_poisoning_per_1000py", "Drug poisoning"))
@@ -204,7 +210,10 @@ def deaths_after_section(outcome: Outcome, t: PublishedTable) -> Section:
         series = [
             charts.Series(
                 label("exit_type", e),
-                [next(r[rate] for r in pooled if r["exit_type"] == e and r["time_since_exit"] == b) for b in bands],
+                [
+                    next((r[rate] for r in pooled if r["exit_type"] == e and r["time_since_exit"] == b), None)
+                    for b in bands
+                ],
             )
             for e in exit_types
         ]
@@ -223,8 +232,8 @@ def deaths_after_section(outcome: Outcome, t: PublishedTable) -> Section:
         ChartView(
             "Crude death rates after leaving treatment, by time since exit",
             panels,
-            "Pooled over exit years and substance groups from published cells; "
-            f"{SUPPRESSED} where a cell it needs is suppressed.",
+            "Pooled over exit years and substance groups (published at that grain); "
+            f"{SUPPRESSED} where a cell is suppressed.",
         )
     )
     view = outcome_table(
@@ -237,7 +246,7 @@ def deaths_after_section(outcome: Outcome, t: PublishedTable) -> Section:
     )
     view.notes.append(
         "Rates are crude (not standardised for age or sex). Person-years are published unsuppressed; "
-        f"deaths and rates show {SUPPRESSED} when a published cell they add up is suppressed."
+        f"deaths and rates show {SUPPRESSED} when suppressed; the all-exits rows add up the exit types' cells."
     )
     section.tables.append(view)
     dims = ["exit_year", "exit_type", "substance_group", "time_since_exit"]

@@ -1,0 +1,6 @@
+{{ config(alias='deaths_after_treatment_by_exit_year') }}
+{{ controlled('deaths_after_treatment_by_exit_year',
+    dims=['exit_year'],
+    counts=['deaths_all_cause', 'deaths_drug_poisoning'],
+    rates={'rate_all_cause_per_1000py': ['deaths_all_cause'], 'rate_drug_poisoning_per_1000py': ['deaths_drug_poisoning']},
+    keep=['person_years']) }}
