@@ -234,3 +234,210 @@ def narrowed_cells(values, hidden, equations, virtual=None) -> list[tuple[int, f
         if high - low < need - 1e-6:
             out.append((int(cell), low, high))
     return out
+
+
+# -- Linked published tables -------------------------------------------------------------------
+# How the published tables add up, written from outcomes.md and interfaces (not from the solver):
+# (family, table, its key columns, the counts it sums over its rows) and which coarser table sums
+# which finer one. Rows of one table naming the same cell (a financial year and the rolling year
+# ending on its last day) are one cell; a total published nowhere (proven_reoffending's cohort by
+# area and substance, which convictions_before_after's cohort also adds up to) is an unknown.
+LABELS = ["period_type", "period_label"]
+_KEYS = {
+    "period_type",
+    "period_label",
+    "period_end",
+    "la_code",
+    "substance_group",
+    "exit_type",
+    "retention",
+    "offence_scope",
+    "year",
+    "year_basis",
+    "sex",
+    "age_band",
+    "treatment_status",
+    "exit_year",
+    "time_since_exit",
+    "setting",
+    "housing_status",
+    "run_id",
+    "source_a",
+    "source_b",
+}
+COUNTS = {
+    "successful_completion": ["in_treatment", "successful_completions", "not_representing"],
+    "sustained_recovery": RELATIONS["sustained_recovery"].counts,
+    "proven_reoffending": RELATIONS["proven_reoffending"].counts,
+    "convictions_before_after": RELATIONS["convictions_before_after"].counts,
+    "drug_related_deaths": RELATIONS["drug_related_deaths"].counts,
+    "deaths_after_treatment": RELATIONS["deaths_after_treatment"].counts,
+    "treatment_flow": RELATIONS["treatment_flow"].counts,
+    "benefits_outcome": RELATIONS["benefits_outcome"].counts,
+}
+
+
+class LinkedSystem:
+    """Every published count as a cell (NaN when suppressed), unknown sums, and the equations."""
+
+    def __init__(self, published: dict[str, pd.DataFrame]) -> None:
+        self.values: list[float] = []
+        self.names: list[tuple] = []
+        self.index: dict[tuple, int] = {}
+        self.equations: list[tuple[int, list[int]]] = []
+        for family, counts in COUNTS.items():
+            for table in [t for t in published if t == family or t.startswith(family + "_")]:
+                for count in counts:
+                    self._add_table(published, table, count)
+        for family, counts in COUNTS.items():
+            for count in counts:
+                self._family_sums(published, family, count)
+        self._link_tables(published)
+
+    def cell(self, table: str, count: str, key: tuple) -> int | None:
+        return self.index.get((table, count, key))
+
+    def _add_table(self, published, table, count):
+        frame = published[table]
+        keys = [c for c in frame.columns if c in _KEYS and c not in LABELS]
+        for key, value in zip(frame[keys].itertuples(index=False, name=None), frame[count], strict=True):
+            name = (table, count, tuple(key))
+            if name not in self.index:
+                self.index[name] = len(self.values)
+                self.values.append(np.nan)
+                self.names.append(name)
+            if not pd.isna(value):
+                self.values[self.index[name]] = float(value)
+
+    def _unknown(self, name) -> int:
+        self.index[name] = len(self.values)
+        self.values.append(np.nan)
+        self.names.append(name)
+        return self.index[name]
+
+    def _sum(self, coarse, fine, count, over, published, fine_rows=None, coarse_rows=None):
+        """Each coarse cell = the fine cells sharing its other key values (summing over `over`)."""
+        f = published[fine] if fine_rows is None else fine_rows
+        c = published[coarse] if coarse_rows is None else coarse_rows
+        f_keys = [k for k in f.columns if k in _KEYS and k not in LABELS]
+        c_keys = [k for k in c.columns if k in _KEYS and k not in LABELS]
+        by = [k for k in c_keys if k not in over and k in f_keys]
+        groups = {}
+        for key in f[f_keys].drop_duplicates().itertuples(index=False, name=None):
+            row = dict(zip(f_keys, key, strict=True))
+            groups.setdefault(tuple(row[k] for k in by), []).append(self.index[(fine, count, key)])
+        for key in c[c_keys].drop_duplicates().itertuples(index=False, name=None):
+            row = dict(zip(c_keys, key, strict=True))
+            members = groups.get(tuple(row[k] for k in by))
+            if members:
+                self.equations.append((self.index[(coarse, count, key)], members))
+
+    def _family_sums(self, published, family, count):
+        base = published[family]
+        if "la_code" in base:
+            areas, england = base[base["la_code"] != ENGLAND], base[base["la_code"] == ENGLAND]
+            self._sum(family, family, count, ["la_code"], published, fine_rows=areas, coarse_rows=england)
+        for table in [t for t in published if t.startswith(family + "_")]:
+            frame = published[table]
+            keys = [k for k in frame.columns if k in _KEYS and k not in LABELS]
+            if "la_code" in frame:  # by area: every area and England, over the other splits
+                over = [k for k in base.columns if k in _KEYS and k not in keys]
+                self._sum(table, family, count, over, published)
+            else:  # England (or pooled) by a split, from the England rows of the table
+                fine = base[base["la_code"] == ENGLAND] if "la_code" in base else base
+                over = [k for k in fine.columns if k in _KEYS and k not in keys and k != "la_code"]
+                self._sum(table, family, count, over, published, fine_rows=fine)
+                area = family + "_by_area"
+                if area in published:  # England's row by area = the sum over the split
+                    self._sum(
+                        area,
+                        table,
+                        count,
+                        [k for k in keys if k not in _PERIODS],
+                        published,
+                        coarse_rows=published[area][published[area]["la_code"] == ENGLAND],
+                    )
+
+    def _link_tables(self, published):
+        # treatment_flow's people in treatment add up to successful_completion's.
+        self._sum(
+            "successful_completion",
+            "treatment_flow",
+            "in_treatment",
+            ["setting", "housing_status", "age_band"],
+            published,
+        )
+        self._sum("successful_completion_by_area", "treatment_flow_by_area", "in_treatment", [], published)
+        # proven_reoffending and convictions_before_after count one cohort: their sums by area and
+        # substance group are one unknown (published nowhere); both offence scopes repeat the cohort.
+        by = ["period_end", "la_code", "substance_group"]
+        totals: dict[tuple, int] = {}
+        for table, frame in (
+            ("proven_reoffending", published["proven_reoffending"]),
+            ("convictions_before_after", published["convictions_before_after"]),
+        ):
+            keys = [k for k in frame.columns if k in _KEYS and k not in LABELS]
+            groups: dict[tuple, set[int]] = {}
+            for key in frame[keys].drop_duplicates().itertuples(index=False, name=None):
+                row = dict(zip(keys, key, strict=True))
+                cell = self.index[(table, "cohort", key)]
+                if row.get("offence_scope") == "trigger":
+                    twin = self.index[(table, "cohort", tuple("all" if k == "offence_scope" else row[k] for k in keys))]
+                    self.equations.append((twin, [cell]))
+                    continue
+                groups.setdefault(tuple(row[k] for k in by), set()).add(cell)
+            for key, members in groups.items():
+                if key not in totals:
+                    totals[key] = self._unknown(("cohort_total", "cohort", key))
+                self.equations.append((totals[key], sorted(members)))
+
+
+_PERIODS = {"period_end", "year", "year_basis"}
+
+
+def narrowed_published(system: LinkedSystem, truth: dict[tuple, float], targets: list[int]) -> list[tuple]:
+    """Of the suppressed cells `targets`, those the LP attack over every linked equation narrows
+    below their range (truth: the true value of each suppressed cell, by name)."""
+    from scipy.optimize import linprog
+    from scipy.sparse import coo_array, csr_array
+    from scipy.sparse.csgraph import connected_components
+
+    values = np.array(system.values)
+    unknown = np.isnan(values)
+    position = np.full(len(values), -1)
+    position[unknown] = np.arange(unknown.sum())
+    rows, cols, data, rhs = [], [], [], []
+    for total, members in system.equations:
+        terms = [(total, 1.0)] + [(m, -1.0) for m in members]
+        known = sum(c * values[i] for i, c in terms if not unknown[i])
+        free = [(position[i], c) for i, c in terms if unknown[i]]
+        if not free:
+            continue
+        for j, c in free:
+            rows.append(len(rhs))
+            cols.append(j)
+            data.append(c)
+        rhs.append(-known)
+    n = int(unknown.sum())
+    a = csr_array((data, (rows, cols)), shape=(len(rhs), n))
+    b = np.array(rhs)
+    incidence = coo_array((np.ones(len(rows)), (np.array(cols), n + np.array(rows))), shape=(n + len(rhs),) * 2)
+    _, label = connected_components(incidence, directed=False)
+    out = []
+    for cell in targets:
+        j = position[cell]
+        cluster_rows = np.flatnonzero(label[n:] == label[j])
+        cluster_cols = np.flatnonzero(label[:n] == label[j])
+        sub = a[cluster_rows][:, cluster_cols]
+        objective = np.zeros(len(cluster_cols))
+        objective[np.searchsorted(cluster_cols, j)] = 1.0
+        kwargs = {"A_eq": sub, "b_eq": b[cluster_rows]} if len(cluster_rows) else {}
+        low = linprog(objective, bounds=(0, None), method="highs", **kwargs)
+        high = linprog(-objective, bounds=(0, None), method="highs", **kwargs)
+        assert low.status == 0, low.message
+        hi = np.inf if high.status == 3 else -high.fun
+        value = truth[system.names[cell]]
+        need = RANGE_WIDTH if 1 <= value <= 4 else 1.0
+        if hi - low.fun < need - 1e-6:
+            out.append((system.names[cell], value, low.fun, hi))
+    return out

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -19,7 +20,7 @@ from outcomes.marts.build import MARTS, node_name
 from outcomes.warehouse import resolve_target
 from outcomes.warehouse.target import WarehouseError
 from tests.deliveries import copy_until, extract_dates
-from tests.disclosure_attack import RELATIONS, recovered_cells
+from tests.disclosure_attack import COUNTS, LABELS, RELATIONS, LinkedSystem, narrowed_published, recovered_cells
 
 ENGLAND = "E92000001"
 
@@ -188,3 +189,74 @@ def test_the_dbt_docs_site_is_generated(warehouse, tmp_path):
 def test_as_of_must_be_a_date_with_a_linkage_run(warehouse):
     with pytest.raises(WarehouseError, match="no linkage run"):
         build(warehouse["target"], as_of=dt.date(2000, 1, 31))
+
+
+def _published_tables(target) -> dict[str, pd.DataFrame]:
+    names = _fetch(target, "select table_name from information_schema.tables where table_schema = 'published'")
+    return {n: _fetch(target, f"select * from published.{n}") for n in sorted(names["table_name"])}
+
+
+def _integer_columns(target, table: str) -> list[str]:
+    columns = _fetch(
+        target,
+        "select column_name, data_type from information_schema.columns "
+        f"where table_schema = 'published' and table_name = '{table}'",
+    )
+    return [c for c, t in zip(columns["column_name"], columns["data_type"], strict=True) if t in ("BIGINT", "INTEGER")]
+
+
+KEY_NUMBERS = {"run_id", "year", "exit_year"}
+
+
+def system_keys(frame: pd.DataFrame) -> list[str]:
+    from tests.disclosure_attack import _KEYS
+
+    return [c for c in frame.columns if c in _KEYS and c not in LABELS]
+
+
+def test_every_published_table_holds_no_count_from_1_to_4(warehouse):
+    published = _published_tables(warehouse["target"])
+    assert {"drug_related_deaths_by_area", "deaths_after_treatment_by_exit_type", "disclosure_summary"} <= set(
+        published
+    )
+    for name, frame in published.items():
+        if name == "disclosure_summary":
+            continue  # numbers of cells, not of people
+        counts = [c for c in _integer_columns(warehouse["target"], name) if c not in KEY_NUMBERS]
+        assert counts, name
+        for c in counts:
+            assert not frame[c].dropna().between(1, 4).any(), (name, c)
+        assert frame.loc[frame["suppressed"], counts].isna().any(axis=1).all(), name
+
+
+def test_no_suppressed_cell_is_narrowed_below_its_range_by_the_lp_attack_on_linked_tables(warehouse):
+    target = warehouse["target"]
+    published = {
+        n: f for n, f in _published_tables(target).items() if n not in ("disclosure_summary", "linkage_quality")
+    }
+    system = LinkedSystem(published)
+    truth = {}
+    for name in published:
+        frame = _fetch(target, f"select * from disclosure.{name}")
+        keys = [c for c in frame.columns if c in system_keys(frame)]
+        for count in COUNTS[next(f for f in COUNTS if name == f or name.startswith(f + "_"))]:
+            for key, value in zip(frame[keys].itertuples(index=False, name=None), frame[count], strict=True):
+                truth[(name, count, tuple(key))] = float(value)
+    hidden = [i for i, v in enumerate(system.values) if np.isnan(v) and system.names[i][0] in published]
+    base = set(RELATIONS)
+    grains = [i for i in hidden if system.names[i][0] not in base]
+    fine = [i for i in hidden if system.names[i][0] in base]
+    # Every suppressed cell of the coarse tables where there are few, else a spread sample: an LP
+    # per cell over clusters of thousands of unknowns is slow.
+    targets = grains[:: max(1, len(grains) // 150)] + fine[:: max(1, len(fine) // 50)]
+    assert len(grains) > 10 and len(targets) > 100  # the attack had something to attack
+    narrowed = narrowed_published(system, truth, targets)
+    assert not narrowed, f"{len(narrowed)} suppressed cells narrowed, e.g. {narrowed[:3]}"
+
+
+def test_publish_reports_the_share_suppressed_of_every_table(warehouse):
+    summary = _fetch(warehouse["target"], "select * from published.disclosure_summary")
+    published = _published_tables(warehouse["target"])
+    assert set(summary["table_name"]) == set(published) - {"disclosure_summary"}
+    assert summary["cell_share_suppressed"].between(0, 1).all()
+    assert any(line.startswith("  drug_related_deaths_by_area: ") for line in warehouse["published"].disclosure)

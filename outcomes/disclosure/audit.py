@@ -15,7 +15,7 @@ from outcomes.disclosure.cells import PRIMARY_WIDTH, SECONDARY_WIDTH, CellGraph
 # Bound given to every unknown in the quick joint check only: a smaller feasible set can only
 # narrow intervals, so a cell found wide enough there is wide enough in the intruder's problem.
 _QUICK_SLACK = 1_000
-_QUICK_ROUNDS = 12
+_QUICK_ROUNDS = 6
 _QUICK_MIN_CELLS = 8  # below this, one LP per cell is as quick
 
 
@@ -114,7 +114,9 @@ def weak_cells(graph: CellGraph, hidden: np.ndarray, lp_limit: int | None = None
         if not targets.any():
             continue
         if lp_limit is not None and len(cells) > lp_limit:
-            weak += [int(cells[j]) for j in pinned(a, b) if targets[j]]
+            low, high = propagated_bounds(a, b, len(cells))
+            narrow = targets & (high - low < need[cells] - 1e-6)
+            weak += [int(cells[j]) for j in np.flatnonzero(narrow)]
             continue
         unsure = _quick_check(graph.values[cells].astype(float), need[cells], targets, a, b)
         for j in np.flatnonzero(unsure):
@@ -125,6 +127,46 @@ def weak_cells(graph: CellGraph, hidden: np.ndarray, lp_limit: int | None = None
             if hi is not None and -hi - lo < need[cells[j]] - 1e-6:
                 weak.append(int(cells[j]))
     return sorted(weak)
+
+
+def propagated_bounds(a: csr_array, b: np.ndarray, n: int, rounds: int = 30) -> tuple[np.ndarray, np.ndarray]:
+    """Bounds on every unknown of A y = b, y >= 0 (A of +-1) by constraint propagation: each row
+    bounds each of its unknowns by the others' bounds, repeated. Every true interval lies inside
+    them, so an unknown they pin or narrow is narrowed by the intruder's LP too."""
+    a = a.tocoo()
+    row, col, coef = a.row, a.col, a.data
+    low, high = np.zeros(n), np.full(n, np.inf)
+    for _ in range(rounds):
+        # Each entry's term coef * y lies in [least, most]; the others' terms bound this one's.
+        least = np.where(coef > 0, low[col], -high[col])
+        most = np.where(coef > 0, high[col], -low[col])
+        others_least, least_inf = _others(row, least, len(b))
+        others_most, most_inf = _others(row, most, len(b))
+        term_low = np.where(most_inf, -np.inf, b[row] - others_most)
+        term_high = np.where(least_inf, np.inf, b[row] - others_least)
+        new_high = np.where(coef > 0, term_high, -term_low)
+        new_low = np.where(coef > 0, term_low, -term_high)
+        high_next = np.minimum(high, _reduce(col, new_high, n, np.minimum, np.inf))
+        low_next = np.maximum(low, _reduce(col, new_low, n, np.maximum, 0.0))
+        if np.array_equal(high_next, high) and np.array_equal(low_next, low):
+            break
+        low, high = low_next, high_next
+    return low, high
+
+
+def _others(row: np.ndarray, term: np.ndarray, rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per entry: the sum of the other entries' terms of its row, and whether one is infinite."""
+    infinite = np.isinf(term)
+    finite = np.where(infinite, 0.0, term)
+    total = np.bincount(row, weights=finite, minlength=rows)[row] - finite
+    count = np.bincount(row, weights=infinite, minlength=rows)[row] - infinite
+    return total, count > 0
+
+
+def _reduce(index: np.ndarray, values: np.ndarray, n: int, op, start: float) -> np.ndarray:
+    out = np.full(n, start)
+    op.at(out, index, values)
+    return out
 
 
 def pinned(a: csr_array, b: np.ndarray) -> list[int]:
