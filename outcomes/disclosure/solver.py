@@ -26,7 +26,8 @@ from outcomes.disclosure.audit import clusters, weak_cells
 from outcomes.disclosure.cells import PRIMARY_WIDTH, CellGraph
 
 TIE_BREAK = 0.01  # cost of suppressing a cell beyond its people: fewer cells among equal losses
-MAX_ROUNDS = 30
+MAX_ROUNDS = 12
+ESCALATIONS = 3
 # Clusters of suppressed cells up to this size get the full LP audit in the build (audit.weak_cells).
 LP_AUDIT_LIMIT = 150
 
@@ -92,24 +93,43 @@ def _solve_component(graph: CellGraph, stats: SolveStats) -> np.ndarray:
         if not new_cuts:
             break
         cuts += new_cuts
-    # The program could not be steered to a safe pattern: suppress every published cell of the component.
+    # The program could not be steered to a safe pattern in time: suppress every published cell
+    # sharing an equation with a weak cell, a few times over, and at last the whole component.
     stats.fallbacks += 1
+    for _ in range(ESCALATIONS):
+        around = np.isin(graph.inc_eq, np.unique(graph.inc_eq[np.isin(graph.inc_cell, weak)]))
+        hidden[graph.inc_cell[around]] = True
+        hidden &= ~graph.virtual
+        weak = weak_cells(graph, hidden, LP_AUDIT_LIMIT)
+        if not weak:
+            return hidden
     hidden[:] = True
     return hidden
 
 
 def _cuts(graph: CellGraph, hidden: np.ndarray, weak: list[int]) -> list[np.ndarray]:
-    """For each suppressed cluster holding a weak cell: one more of the published cells sharing an
-    equation with the cluster must be suppressed."""
-    weak_set = set(weak)
+    """For each weak cell: one more of the published cells sharing an equation with it must be
+    suppressed (else, where it has none, one sharing an equation with its suppressed cluster)."""
+    published = ~hidden & ~graph.virtual
     out = []
-    for cells, eqs, _, _ in clusters(graph, hidden):
-        if not weak_set.intersection(cells.tolist()):
-            continue
+    leftover = []
+    for cell in weak:
+        eqs = np.unique(graph.inc_eq[graph.inc_cell == cell])
         around = np.unique(graph.inc_cell[np.isin(graph.inc_eq, eqs)])
-        around = around[~hidden[around] & ~graph.virtual[around]]
+        around = around[published[around]]
         if len(around):
             out.append(around)
+        else:
+            leftover.append(cell)
+    if leftover:
+        weak_set = set(leftover)
+        for cells, eqs, _, _ in clusters(graph, hidden):
+            if not weak_set.intersection(cells.tolist()):
+                continue
+            around = np.unique(graph.inc_cell[np.isin(graph.inc_eq, eqs)])
+            around = around[published[around]]
+            if len(around):
+                out.append(around)
     return out
 
 
@@ -172,7 +192,12 @@ def _program(graph: CellGraph, candidates: np.ndarray, cuts: list[np.ndarray]) -
     need = PRIMARY_WIDTH - fixed_mass
     cap = np.flatnonzero(has_primary_member & ~primary[total_of] & (need > 0))
     weight = np.where(member, values[inc_cell].astype(float), need[inc_eq])
-    _cover(block, cap, inc_eq, inc_cell, free & (weight > 0), var, weight, need[cap])
+    usable = free & (weight > 0)
+    # Never ask for more than the equation's members hold (a small virtual total): the audit decides.
+    reachable = np.bincount(inc_eq, weights=usable * weight, minlength=n_eq)
+    goal = np.minimum(need, reachable)
+    cap = cap[goal[cap] > 0]
+    _cover(block, cap, inc_eq, inc_cell, usable, var, weight, goal[cap])
     for cut in cuts:
         block(np.zeros(len(cut), np.int64), var[cut], np.ones(len(cut)), np.ones(1), np.full(1, np.inf))
     if not any(len(lo) for lo in lower[2:]):
