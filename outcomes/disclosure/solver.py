@@ -116,6 +116,11 @@ def _cuts(graph: CellGraph, hidden: np.ndarray, weak: list[int]) -> list[np.ndar
     for cell in weak:
         eqs = np.unique(graph.inc_eq[graph.inc_cell == cell])
         around = np.unique(graph.inc_cell[np.isin(graph.inc_eq, eqs)])
+        # Through a virtual total the cell is bounded by the other table's cells: those count too.
+        via = around[graph.virtual[around]]
+        if len(via):
+            eqs = np.unique(graph.inc_eq[np.isin(graph.inc_cell, via)])
+            around = np.union1d(around, graph.inc_cell[np.isin(graph.inc_eq, eqs)])
         around = around[published[around]]
         if len(around):
             out.append(around)
