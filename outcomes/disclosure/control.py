@@ -91,6 +91,7 @@ def control(backend) -> DisclosureResult:
     started = time.perf_counter()
     with backend.transaction() as s:
         marts = read_marts(s)
+        declared = _declared_types(s)
     frames = all_frames(marts)
     linked = link(frames)
     stats = SolveStats()
@@ -115,18 +116,41 @@ def control(backend) -> DisclosureResult:
             frame = frames[table.name].copy()
             for count in table.counts:
                 frame[f"{count}__suppressed"] = flags[(table.name, count)]
-            _replace(s, table.name, _arrow(frame, marts[table.family.mart].schema))
-        _replace(s, SUMMARY, _arrow(summary, marts[TABLES[0].family.mart].schema))
+            _replace(s, table.name, _arrow(frame, declared[table.family.mart]))
+        _replace(s, SUMMARY, _arrow(summary, declared[TABLES[0].family.mart]))
     result.seconds = time.perf_counter() - started
     return result
 
 
-def _arrow(frame: pd.DataFrame, like: pa.Schema) -> pa.Table:
+def _declared_types(session) -> dict[str, dict[str, pa.DataType]]:
+    """Each mart's column types as declared in the warehouse (a PostgreSQL fetch gives every integer
+    as int64; the published contracts want the marts' own types)."""
+    rows = session.fetch(
+        "select table_name, column_name, data_type from information_schema.columns where table_schema = 'marts'"
+    ).to_pylist()
+    out: dict[str, dict[str, pa.DataType]] = {}
+    for r in rows:
+        kind = str(r["data_type"]).lower()
+        out.setdefault(r["table_name"], {})[r["column_name"]] = _ARROW_TYPES.get(kind, pa.string())
+    return out
+
+
+_ARROW_TYPES = {
+    "integer": pa.int32(),
+    "bigint": pa.int64(),
+    "date": pa.date32(),
+    "boolean": pa.bool_(),
+    "double": pa.float64(),
+    "double precision": pa.float64(),
+}
+
+
+def _arrow(frame: pd.DataFrame, like: dict[str, pa.DataType]) -> pa.Table:
     """`frame` typed as the mart's columns of the same name (bool flags, bigint counts otherwise)."""
     fields = []
     for name in frame.columns:
-        if name in like.names:
-            kind = like.field(name).type
+        if name in like:
+            kind = like[name]
         elif name.endswith("__suppressed"):
             kind = pa.bool_()
         elif pd.api.types.is_float_dtype(frame[name]):
