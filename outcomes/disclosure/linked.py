@@ -86,7 +86,7 @@ def link(frames: dict[str, pd.DataFrame]) -> LinkedCells:
                 if c in coded:
                     codes[:, j] = coded[c][rows]
             if "la_code" in cube.columns and "la_code" in table.dims:
-                england = (frame["la_code"].to_numpy()[rows] == ENGLAND)
+                england = frame["la_code"].to_numpy()[rows] == ENGLAND
                 codes[england, cube.columns.index("la_code")] = 0  # England: the sum over every area
             cube.codes.append(codes)
             keys.append(cube_index[cube_name] * stride + codes @ cube.radix)
@@ -146,9 +146,7 @@ def link(frames: dict[str, pd.DataFrame]) -> LinkedCells:
     inc_eq, inc_cell, inc_coef = (
         np.concatenate([p[i] for p in eq_parts]) if eq_parts else np.zeros(0, np.int64) for i in range(3)
     )
-    graph = CellGraph.from_arrays(
-        np.concatenate(value_list), np.concatenate(virtual_list), inc_eq, inc_cell, inc_coef
-    )
+    graph = CellGraph.from_arrays(np.concatenate(value_list), np.concatenate(virtual_list), inc_eq, inc_cell, inc_coef)
     return LinkedCells(graph, cell_of)
 
 
