@@ -2,16 +2,20 @@
 (scipy.optimize.milp), audited by the intruder's LP attack and augmented until every hidden cell
 keeps its protection width (docs/disclosure.md).
 
-Per component of linked cells the program chooses x_c in {0, 1} (1: suppress) for every cell that
-is neither primary (a count 1-4, always suppressed) nor virtual, minimising the people in
-suppressed cells (each cell weighs its count, plus a hundredth so that fewer cells win a tie),
-subject to, for every equation (a total and its members):
+Per component of linked cells the program chooses x_c in {0, 1} (1: suppress, or for a virtual
+cell: left unknown) for every cell that is not primary (a count 1-4, always suppressed),
+minimising the people in suppressed cells (each cell weighs its count, plus a hundredth so that
+fewer cells win a tie; virtual cells cost nothing), subject to, for every equation (a total and
+its members):
 
 - no lone suppression: an equation with one suppressed cell would give it away by subtraction;
 - capacity: a primary member's upper bound from the equation is the sum of the suppressed members
   (when the total is published), so that sum must reach the protection width;
 - cuts added by the audit: where the LP attack still narrows a cell, one more of the published
-  cells next to its suppressed cluster must go.
+  cells sharing an equation with it (or bounding it through a virtual total) must go.
+
+After MAX_ROUNDS the published neighbours of the cells still narrowed are suppressed, up to
+ESCALATIONS times, and at last the whole component (SolveStats.fallbacks counts these).
 """
 
 from __future__ import annotations
