@@ -15,8 +15,8 @@ from outcomes.disclosure.cells import PRIMARY_WIDTH, SECONDARY_WIDTH, CellGraph
 # Bound given to every unknown in the quick joint check only: a smaller feasible set can only
 # narrow intervals, so a cell found wide enough there is wide enough in the intruder's problem.
 _QUICK_SLACK = 1_000
-_QUICK_ROUNDS = 6
-_QUICK_MIN_CELLS = 8  # below this, one LP per cell is as quick
+_QUICK_ROUNDS = 40
+_QUICK_MIN_CELLS = 3  # below this, one LP per cell is as quick
 
 
 def clusters(graph: CellGraph, hidden: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray, csr_array, np.ndarray]]:
@@ -118,7 +118,11 @@ def weak_cells(graph: CellGraph, hidden: np.ndarray, lp_limit: int | None = None
             narrow = targets & (high - low < need[cells] - 1e-6)
             weak += [int(cells[j]) for j in np.flatnonzero(narrow)]
             continue
-        unsure = _quick_check(graph.values[cells].astype(float), need[cells], targets, a, b)
+        # Cells that propagation already narrows are weak without an LP of their own.
+        low, high = propagated_bounds(a, b, len(cells))
+        narrow = targets & (high - low < need[cells] - 1e-6)
+        weak += [int(cells[j]) for j in np.flatnonzero(narrow)]
+        unsure = _quick_check(graph.values[cells].astype(float), need[cells], targets & ~narrow, a, b)
         for j in np.flatnonzero(unsure):
             objective = np.zeros(len(cells))
             objective[j] = 1.0
@@ -203,11 +207,17 @@ def _quick_check(truth: np.ndarray, need: np.ndarray, targets: np.ndarray, a, b)
     low, high = truth.copy(), truth.copy()
     bounds = [(0, v + _QUICK_SLACK) for v in truth]
     unsure = targets.copy()
-    for _ in range(_QUICK_ROUNDS):
+    left = int(unsure.sum()) + 1
+    for k in range(_QUICK_ROUNDS):
         unsure = targets & (high - low < need - 1e-6)
-        if not unsure.any() or len(truth) < _QUICK_MIN_CELLS:
+        # Stop when nothing is left, or a round certified nothing (after the first two directions).
+        if not unsure.any() or len(truth) < _QUICK_MIN_CELLS or (k > 2 and unsure.sum() >= left):
             break
-        objective = np.where(unsure, np.where(high - truth <= truth - low, -1.0, 1.0), 0.0)
+        left = int(unsure.sum())
+        # Alternate which half of the unsure cells is pushed, so that cells sharing an equation do
+        # not cancel each other out round after round.
+        half = (np.cumsum(unsure) + k) % 2 == 0 if k > 1 else unsure
+        objective = np.where(unsure & half, np.where(high - truth <= truth - low, -1.0, 1.0), 0.0)
         result = linprog(objective, A_eq=a, b_eq=b, bounds=bounds, method="highs-ds", options={"presolve": False})
         if result.status != 0:
             break
