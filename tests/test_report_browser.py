@@ -6,8 +6,8 @@ import re
 
 from tests.browser import Page
 
-# Sections that hold tables only, by design: the reading notes and the data-quality counts.
-WITHOUT_CHARTS = {"reading", "data-quality"}
+# Sections that hold tables or links only, by design: the reading notes, the data-quality counts, the data docs.
+WITHOUT_CHARTS = {"reading", "data-quality", "data-docs"}
 # A figure with nothing to draw must say why (suppression leaves nothing, or England's figure is suppressed).
 NOTHING_TO_DRAW = re.compile(r"^Nothing (to chart|to plot|to compare|published to chart)\b")
 
