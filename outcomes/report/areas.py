@@ -147,8 +147,9 @@ def panels(ind: Indicator, t: PublishedTable) -> list[Panel]:
         by_area[r["la_code"]].append(r)
     out = []
     for group in (ALL_GROUPS, *SUBSTANCE_GROUPS):
-        england = _figure(_group_rows(england_rows, group), ind) if _group_rows(england_rows, group) else None
-        benchmark = None if england is None or not england[1] else england[0] / england[1]
+        rows = _group_rows(england_rows, group)
+        england = _figure(rows, ind) if rows else None
+        benchmark = Panel(group, england, [], 0, False).benchmark
         areas, suppressed = [], 0
         for code in sorted(by_area):
             rows = _group_rows(by_area[code], group)
