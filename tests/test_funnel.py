@@ -147,7 +147,7 @@ def test_the_section_plots_every_comparable_area_and_lists_the_significant_ones(
     chart = section.charts[0]
     svgs = {name.split(":")[0]: svg for name, svg in chart.panels}
     assert svgs["Opiate"].count("<circle") == 1 + 3  # one area, three legend markers
-    assert "1 areas shown; 1 left out (suppressed cells)" in svgs["Opiate"]
+    assert "1 areas shown; 1 left out because a cell they need is suppressed" in svgs["Opiate"]
     assert svgs["Non-opiate only (England's figure is suppressed"] is None
     significant = section.tables[0]
     verdicts = [(row[0].text, row[2].text, row[-1].text) for row in significant.rows]

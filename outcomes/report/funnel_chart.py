@@ -70,8 +70,8 @@ def funnel_plot(
         f"{fmt(benchmark)} and its 95% and 99.8% control limits; {outside} areas outside the 95% limits; "
         f"{suppressed} areas not shown because a cell they need is suppressed. The table below gives the figures."
     )
-    legend_y = height - 8
-    parts = _frame(chart_id, title, desc, width, height + 18)
+    legend_y = height + 6
+    parts = _frame(chart_id, title, desc, width, height + 50)
     for t in y_ticks:
         y = y_of(t)
         parts.append(f'<line x1="{left}" x2="{right}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e3e3e3" />')
@@ -107,22 +107,25 @@ def funnel_plot(
             f"({p.numerator:,} of {p.denominator:,})</title></circle>"
         )
     parts.append("</g>")
-    note = f"{len(points)} areas shown; {suppressed} left out (suppressed cells)"
-    parts.append(
-        f'<text class="suppressed-note" x="{right}" y="{top + 10}" text-anchor="end" fill="#444">{_e(note)}</text>'
-    )
-    items = [
-        ('<line x1="{x}" x2="{x2}" y1="{y}" y2="{y}" stroke="#000" stroke-width="1.6" />', "England"),
-        ('<line x1="{x}" x2="{x2}" y1="{y}" y2="{y}" stroke="#555" stroke-dasharray="6 3" />', "95% limits"),
-        ('<line x1="{x}" x2="{x2}" y1="{y}" y2="{y}" stroke="#555" stroke-dasharray="2 3" />', "99.8% limits"),
-        (f'<circle cx="{{xc}}" cy="{{y}}" r="3.6" fill="{POINT_COLOURS[1]}" />', "Above"),
-        (f'<circle cx="{{xc}}" cy="{{y}}" r="3.6" fill="{POINT_COLOURS[-1]}" />', "Below"),
-        (f'<circle cx="{{xc}}" cy="{{y}}" r="3.6" fill="{POINT_COLOURS[0]}" />', "Within"),
+    rows = [
+        [
+            ('<line x1="{x}" x2="{x2}" y1="{y}" y2="{y}" stroke="#000" stroke-width="1.6" />', "England"),
+            ('<line x1="{x}" x2="{x2}" y1="{y}" y2="{y}" stroke="#555" stroke-dasharray="6 3" />', "95% limits"),
+            ('<line x1="{x}" x2="{x2}" y1="{y}" y2="{y}" stroke="#555" stroke-dasharray="2 3" />', "99.8% limits"),
+        ],
+        [
+            (f'<circle cx="{{xc}}" cy="{{y}}" r="3.6" fill="{POINT_COLOURS[1]}" />', "Above the limits"),
+            (f'<circle cx="{{xc}}" cy="{{y}}" r="3.6" fill="{POINT_COLOURS[-1]}" />', "Below"),
+            (f'<circle cx="{{xc}}" cy="{{y}}" r="3.6" fill="{POINT_COLOURS[0]}" />', "Within"),
+        ],
     ]
-    x = 10
-    for shape, text in items:
-        parts.append(shape.format(x=x, x2=x + 18, xc=x + 9, y=legend_y + 14))
-        parts.append(f'<text x="{x + 22}" y="{legend_y + 18}" fill="#222">{_e(text)}</text>')
-        x += 30 + 6.5 * len(text)
+    for k, items in enumerate(rows):
+        x, y = left, legend_y + 18 * k
+        for shape, text in items:
+            parts.append(shape.format(x=x, x2=x + 18, xc=x + 9, y=y - 4))
+            parts.append(f'<text x="{x + 22}" y="{y}" fill="#222">{_e(text)}</text>')
+            x += 34 + 6.5 * len(text)
+    note = f"{len(points)} areas shown; {suppressed} left out because a cell they need is suppressed"
+    parts.append(f'<text class="suppressed-note" x="10" y="{legend_y + 38}" fill="#444">{_e(note)}</text>')
     parts.append("</svg>")
     return Markup("".join(parts))
