@@ -10,7 +10,7 @@ import re
 from outcomes.contract import SOURCES
 from outcomes.eventstore import connect
 from outcomes.report import write_report
-from outcomes.report.data_docs import DBT_SITE, GX_SITE, write_data_docs
+from outcomes.report.data_docs import DATA_DOCS, DBT_SITE, GX_SITE, publish_data_docs
 from outcomes.warehouse import resolve_target
 from tests.report_warehouse import AS_OF
 
@@ -32,17 +32,21 @@ def _identity_values(target) -> set[str]:
 
 
 def test_data_docs_are_written_linked_and_hold_no_identity(report_warehouse, tmp_path):
+    """The DAG's task: both sites beside the published date's report, which is written again to link them."""
     target = resolve_target(report_warehouse[0])
-    sites = write_data_docs(target, AS_OF, tmp_path)
-    assert set(sites) == {DBT_SITE, GX_SITE} and all(p.is_file() for p in sites.values())
+    report = tmp_path / f"outcomes_report_{AS_OF}.html"
+    with connect(target, read_only=True) as backend:
+        write_report(backend, report)
+    assert 'href="data-docs/' not in report.read_text()
+    assert publish_data_docs(report_warehouse[0], str(tmp_path)) == str(tmp_path / DATA_DOCS)
+    sites = {link: tmp_path / link for link in (DBT_SITE, GX_SITE)}
+    assert all(p.is_file() for p in sites.values())
     dbt_html = sites[DBT_SITE].read_text(encoding="utf-8")
     assert "published" in dbt_html and "successful_completion" in dbt_html
     gx_pages = sorted(sites[GX_SITE].parent.rglob("*.html"))
     assert {f"outcomes_extract_rows_{s}.html" for s in SOURCES} <= {p.name for p in gx_pages}
 
     # The report beside them links both, relatively, and only them besides its own anchors.
-    with connect(target, read_only=True) as backend:
-        report = write_report(backend, tmp_path / "outcomes_report.html")
     links = [h for h in re.findall(r'href="([^"]*)"', report.read_text()) if not h.startswith("#")]
     assert links == [DBT_SITE, GX_SITE]
     assert all((report.parent / link).is_file() for link in links)

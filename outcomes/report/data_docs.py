@@ -112,7 +112,7 @@ def publish_data_docs(warehouse: str | None, reports: str) -> str:
     from outcomes.warehouse.target import WarehouseError
 
     target = resolve_target(warehouse)
-    with connect(target) as backend, backend.transaction() as s:
+    with connect(target, read_only=True) as backend, backend.transaction() as s:
         published = s.scalar(
             "select count(*) from information_schema.tables "
             "where table_schema = 'published' and table_name = 'successful_completion'"
@@ -123,6 +123,6 @@ def publish_data_docs(warehouse: str | None, reports: str) -> str:
     write_data_docs(target, str(as_of), Path(reports))
     report = Path(reports) / f"outcomes_report_{as_of}.html"
     if report.is_file():
-        with connect(target) as backend:
+        with connect(target, read_only=True) as backend:
             write_report(backend, report)
     return str(Path(reports) / DATA_DOCS)
