@@ -145,8 +145,6 @@ class Page:
         """The whole page as a PNG."""
         size = self.send("Page.getLayoutMetrics", session=True)["cssContentSize"]
         clip = {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1}
-        shot = self.send(
-            "Page.captureScreenshot", session=True, format="png", clip=clip, captureBeyondViewport=True
-        )
+        shot = self.send("Page.captureScreenshot", session=True, format="png", clip=clip, captureBeyondViewport=True)
         out.write_bytes(base64.b64decode(shot["data"]))
         return out
