@@ -107,9 +107,11 @@ class Panel:
 
     @property
     def benchmark(self) -> float | None:
-        if self.england is None or not self.england[1]:
-            return None
-        return self.england[0] / self.england[1]
+        return _proportion(self.england)
+
+
+def _proportion(figure: tuple[int, int] | None) -> float | None:
+    return None if figure is None or not figure[1] else figure[0] / figure[1]
 
 
 def _one_grain(rows: list[Row], dims: tuple[str, ...]) -> list[Row]:
@@ -149,7 +151,7 @@ def panels(ind: Indicator, t: PublishedTable) -> list[Panel]:
     for group in (ALL_GROUPS, *SUBSTANCE_GROUPS):
         rows = _group_rows(england_rows, group)
         england = _figure(rows, ind) if rows else None
-        benchmark = Panel(group, england, [], 0, False).benchmark
+        benchmark = _proportion(england)
         areas, suppressed = [], 0
         for code in sorted(by_area):
             rows = _group_rows(by_area[code], group)
