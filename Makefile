@@ -48,6 +48,7 @@ run: $(SYNCED)
 	@echo "Docs: README.md, docs/ (operations: docs/operations.md)"
 
 test: $(SYNCED)
+	.ci/install-chromium
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/pytest -n 2 --dist loadfile
 
