@@ -1,21 +1,25 @@
 """Outcome marts: dbt builds as of a date, byte-identical rebuilds, publication safe to release.
 
 One warehouse is built once per module: the first half of a population's deliveries is ingested,
-linked and built as of its last extract date; then the rest arrives and the same date is rebuilt.
+linked and built as of its last extract date (a full build); then the rest arrives and is linked,
+a past date is linked after it, a reviewer's non-match splits a person, and the same date is
+rebuilt and the latest date built (incremental builds), then the latest again in full.
 """
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 
 import pandas as pd
 import pytest
 
+from linkage.review import import_decisions
 from linkage.run import link
 from outcomes.eventstore import connect
 from outcomes.ingest import Ingestor
 from outcomes.marts import build, publish
-from outcomes.marts.build import MARTS, node_name
+from outcomes.marts.build import MARTS, hash_tables, node_name
 from outcomes.warehouse import resolve_target
 from outcomes.warehouse.target import WarehouseError
 from tests.deliveries import copy_until, extract_dates
@@ -38,10 +42,60 @@ def warehouse(small_population, tmp_path_factory):
     with connect(target) as backend:
         Ingestor(backend, work / "archive").ingest(landing)
         link(backend, truth=small_population / "truth")
+        link(backend, as_of=_date(dates[-3]))  # a past date linked after a later one
+        split = _split_a_person(backend, work / "review.csv", _date(dates[-1]))
+        link(backend)  # applies the decision: split link events as of the latest date
     again = build(target, as_of=early.as_of)
     latest = build(target)
+    with connect(target) as backend:
+        inner, _ = hash_tables(backend, ("staging", "intermediate"))
+        with backend.transaction() as s:
+            recomputed = set(s.fetch("select person_id from marts_state.changed_persons").column(0).to_pylist())
+    full = build(target, full_refresh=True)
+    with connect(target) as backend:
+        full_inner, _ = hash_tables(backend, ("staging", "intermediate"))
     published = publish(target)
-    return {"target": target, "early": early, "again": again, "latest": latest, "published": published}
+    return {
+        "target": target,
+        "early": early,
+        "again": again,
+        "latest": latest,
+        "full": full,
+        "inner": (inner, full_inner),
+        "split": split,
+        "recomputed": recomputed,
+        "published": published,
+    }
+
+
+def _date(yyyymmdd: str) -> dt.date:
+    return dt.datetime.strptime(yyyymmdd, "%Y%m%d").date()
+
+
+def _split_a_person(backend, path, day: dt.date) -> dict:
+    """A reviewer's non-match of two treatment records the model linked, decided on `day`; their
+    person before the split."""
+    with backend.transaction() as s:
+        pair = s.fetch(
+            "select d.left_source, d.left_record_id, d.right_source, d.right_record_id, p.person_id "
+            "from linkage.pair_decisions d join linkage.person_records p "
+            "on p.source = d.left_source and p.record_id = d.left_record_id "
+            "where d.decision = 'link' and d.left_source = 'treatment' and d.right_source = 'treatment' "
+            "order by d.weight desc, d.left_record_id limit 1"
+        ).to_pylist()[0]
+    with path.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=[*list(pair)[:4], "decision", "reviewer", "decided_at"])
+        w.writeheader()
+        w.writerow(
+            {
+                **{k: pair[k] for k in list(pair)[:4]},
+                "decision": "non-match",
+                "reviewer": "r",
+                "decided_at": f"{day}T12:00",
+            }
+        )
+    assert import_decisions(backend, path).recorded == 1
+    return pair
 
 
 def _fetch(target, sql: str) -> pd.DataFrame:
@@ -60,6 +114,33 @@ def test_build_as_of_a_past_date_is_byte_identical_after_later_deliveries(wareho
     assert again.hashes == early.hashes
     # ...and the later deliveries did change what is known now.
     assert latest.hashes["marts.successful_completion"] != early.hashes["marts.successful_completion"]
+
+
+def test_an_incremental_build_gives_the_tables_of_a_full_build(warehouse):
+    early, again, latest, full = (warehouse[k] for k in ("early", "again", "latest", "full"))
+    assert early.mode == "full" and "no complete earlier build" in early.plan
+    assert again.mode == latest.mode == "incremental"
+    assert f"incremental build since {early.as_of}" in latest.plan
+    assert full.mode == "full" and "--full-refresh" in full.plan
+    assert latest.hashes == full.hashes
+    inner, full_inner = warehouse["inner"]
+    assert len(inner) >= 15 and inner == full_inner  # staging and intermediate, row for row
+
+
+def test_a_split_by_review_recomputes_both_parts_of_the_person(warehouse):
+    split = warehouse["split"]
+    with connect(warehouse["target"]) as backend, backend.transaction() as s:
+        spine = s.fetch(
+            "select record_id, person_id from staging.stg_linkage__person_records where source = 'treatment' "
+            "and record_id in (:a, :b)",
+            {"a": split["left_record_id"], "b": split["right_record_id"]},
+        ).to_pylist()
+        split_events = s.scalar("select count(*) from linkage.link_events where event = 'split'")
+        past_runs = s.scalar("select count(*) from linkage.runs where as_of < (select max(as_of) from linkage.runs)")
+    parts = {r["person_id"] for r in spine}
+    assert len(spine) == 2 and len(parts) == 2 and split["person_id"] in parts
+    assert split_events and past_runs >= 2
+    assert parts <= warehouse["recomputed"]
 
 
 def test_a_build_reports_the_time_of_every_dbt_model_and_test(warehouse):
