@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import shutil
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from linkage.review import import_decisions
 from linkage.run import link
 from outcomes.eventstore import connect
 from outcomes.ingest import Ingestor
-from outcomes.marts import build, publish
+from outcomes.marts import build, increments, publish
 from outcomes.marts.build import MARTS, hash_tables, node_name
+from outcomes.marts.increments import begin, plan_build
 from outcomes.warehouse import resolve_target
 from outcomes.warehouse.target import WarehouseError
 from tests.deliveries import copy_until, extract_dates
@@ -141,6 +144,53 @@ def test_a_split_by_review_recomputes_both_parts_of_the_person(warehouse):
     assert len(spine) == 2 and len(parts) == 2 and split["person_id"] in parts
     assert split_events and past_runs >= 2
     assert parts <= warehouse["recomputed"]
+
+
+def _copy(warehouse, tmp_path):
+    """The module's warehouse copied, for tests that change it."""
+    path = tmp_path / "copy.duckdb"
+    shutil.copy(warehouse["target"].path, path)
+    return resolve_target(str(path))
+
+
+def test_a_build_falls_back_to_a_full_one_when_the_last_cannot_vouch_for_the_tables(warehouse, tmp_path, monkeypatch):
+    last, early = warehouse["full"].as_of, warehouse["early"].as_of
+    with connect(_copy(warehouse, tmp_path)) as backend:
+        same = plan_build(backend, last)
+        assert same.incremental and same.changed_records == same.changed_persons == 0
+        earlier = plan_build(backend, early)
+        assert not earlier.incremental
+        assert earlier.line() == f"full build: as of {early}, earlier than the last build's {last}"
+        monkeypatch.setattr(increments, "model_version", lambda: "another project")
+        assert plan_build(backend, last).reason == "the dbt project or its code changed since the last build"
+        monkeypatch.undo()
+        begin(backend)  # as a build does before dbt runs: one that fails part-way leaves no watermark
+        assert plan_build(backend, last).reason == "no complete earlier build to start from"
+
+
+def test_an_incremental_build_refuses_a_changed_record_missing_from_the_spine(warehouse, tmp_path):
+    last = warehouse["full"].as_of
+    with connect(_copy(warehouse, tmp_path)) as backend:
+        with backend.transaction() as s:
+            run = s.fetch("select * from linkage.runs order by run_id desc limit 1").to_pylist()[0]
+            record = s.fetch(
+                "select episode_id, person_id from staging.stg_treatment__episodes order by episode_id limit 1"
+            ).to_pylist()[0]
+            s.insert("linkage.runs", pa.Table.from_pylist([{**run, "run_id": run["run_id"] + 1}]))
+            unlink = {
+                "run_id": run["run_id"] + 1,
+                "as_of": last,
+                "source": "treatment",
+                "record_id": record["episode_id"],
+                "person_id": record["person_id"],
+                "previous_person_id": record["person_id"],
+                "event": "unlink",
+                "decided_by": "test",
+                "model_version": run["model_version"],
+            }
+            s.insert("linkage.link_events", pa.Table.from_pylist([unlink]))
+        with pytest.raises(WarehouseError, match=r"^1 applied records are not in the person spine .*\(1 treatment\)"):
+            plan_build(backend, last)
 
 
 def test_a_build_reports_the_time_of_every_dbt_model_and_test(warehouse):

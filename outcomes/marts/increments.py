@@ -3,14 +3,14 @@
 Each successful build writes a watermark (`marts_state.build_watermarks`): its knowledge date, the
 last delivery ledger id and linkage run id it could see, the first extract date and a hash of the
 dbt project. The next build as of the same or a later date recomputes only the persons touched
-since: records with events applied after the watermark's ledger id or dated after its knowledge
-date, records with link events of later runs or dated after it (assignments, merges, splits,
-unlinks, review decisions, past dates linked afterwards), and every person such a record belongs
-to in the spine now or belonged to in the last build's spine. dbt's incremental models read the
-two tables written here (`marts_state.changed_records`, `marts_state.changed_persons`;
-dbt_project/macros/increments.sql). Anything the watermark cannot vouch for (no valid watermark,
-an earlier date, a changed project, a new first extract date, missing staging tables,
-`--full-refresh`) makes the build a full one, and says why.
+since: records with events (dated on or before the new date) applied after the watermark's ledger
+id or dated after its knowledge date, records with link events of later runs or dated after it
+(assignments, merges, splits, unlinks, review decisions, past dates linked afterwards), and every
+person such a record belongs to in the spine now or belonged to in the last build's spine. dbt's
+incremental models read the two tables written here (`marts_state.changed_records`,
+`marts_state.changed_persons`; dbt_project/macros/increments.sql). Anything the watermark cannot
+vouch for (no valid watermark, an earlier date, a changed project, a new first extract date,
+missing staging tables, `--full-refresh`) makes the build a full one, and says why.
 """
 
 from __future__ import annotations
@@ -161,16 +161,17 @@ def _write_changes(backend, previous: Watermark, current: Watermark) -> tuple[in
     from outcomes.eventstore.schema import as_of_sql
     from outcomes.warehouse.target import WarehouseError
 
-    # Literals, not parameters: PostgreSQL takes no parameters in `create table as`.
+    # A change dated after the new date is not in its state: the build that reaches its date
+    # finds it by date. Literals, not parameters: PostgreSQL takes no parameters in `create table as`.
     since, until = _date(previous.as_of), _date(current.as_of)
     new_events = [
         f"select '{source}' as source, record_id from events.{source} "
-        f"where applied_in > {previous.max_ledger_id} or (extract_date > {since} and extract_date <= {until})"
+        f"where extract_date <= {until} and (applied_in > {previous.max_ledger_id} or extract_date > {since})"
         for source in SOURCES
     ]
     new_links = (
         "select source, record_id from linkage.link_events "
-        f"where run_id > {previous.max_run_id} or (as_of > {since} and as_of <= {until})"
+        f"where as_of <= {until} and (run_id > {previous.max_run_id} or as_of > {since})"
     )
     changed = "exists (select 1 from {t} c where c.source = {a}.source and c.record_id = {a}.record_id)"
     with backend.transaction() as s:
