@@ -60,3 +60,11 @@
         where changed.source = {{ relation }}.source and changed.record_id = {{ relation }}.record_id
     )
 {%- endmacro %}
+
+{#
+  The as-of state of the changed records of one source (marts_state.<source>_changed_as_of, the
+  event store's as-of query with the record filter before its window: outcomes/marts/increments.py).
+#}
+{% macro changed_events_as_of(source_name) -%}
+    marts_state.{{ source_name }}_changed_as_of({{ as_of_date() }})
+{%- endmacro %}

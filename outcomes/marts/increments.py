@@ -155,10 +155,39 @@ def _date(d: dt.date) -> str:
     return f"cast('{d.isoformat()}' as date)"
 
 
+def changed_as_of_function(source: str) -> str:
+    """`marts_state.<source>_changed_as_of(date)`: the event store's as-of state
+    (outcomes.eventstore.schema) of the changed records only. The record filter comes before the
+    ranking window, so an incremental build ranks the changed records' events, not every event
+    (neither DuckDB nor PostgreSQL pushes a semi-join below a window). A function, not a table: it
+    copies no identity field out of the event store."""
+    return f"{SCHEMA}.{source}_changed_as_of"
+
+
+def _changed_as_of_ddl(source: str, dialect: str) -> str:
+    from outcomes.contract import SOURCES
+    from outcomes.eventstore.schema import RETRACTIONS, SQL_TYPES, latest_sql
+
+    cols = ", ".join(SOURCES[source].column_names)
+    retracted = ", ".join(f"'{r}'" for r in RETRACTIONS)
+    changed = f"record_id in (select record_id from {CHANGED_RECORDS} where source = '{source}')"
+    body = (
+        f"select {cols} from ({latest_sql(source, f'extract_date <= as_of_date and {changed}')}) latest "
+        f"where event_type not in ({retracted})"
+    )
+    name = changed_as_of_function(source)
+    if dialect == "duckdb":
+        return f"create or replace macro {name}(as_of_date) as table {body}"
+    typed = ", ".join(f"{c.name} {SQL_TYPES[c.type]}" for c in SOURCES[source].columns)
+    return (
+        f"create or replace function {name}(as_of_date date) returns table ({typed}) "
+        f"language sql stable as $$ {body} $$"
+    )
+
+
 def _write_changes(backend, previous: Watermark, current: Watermark) -> tuple[int, int]:
     from linkage.schema import spine_sql
     from outcomes.contract import SOURCES
-    from outcomes.eventstore.schema import as_of_sql
     from outcomes.warehouse.target import WarehouseError
 
     # A change dated after the new date is not in its state: the build that reaches its date
@@ -178,6 +207,8 @@ def _write_changes(backend, previous: Watermark, current: Watermark) -> tuple[in
         for table in (CHANGED_RECORDS, CHANGED_SPINE, CHANGED_PERSONS):
             s.execute(f"drop table if exists {table}")
         s.execute(f"create table {CHANGED_RECORDS} as " + " union ".join([*new_events, new_links]))
+        for source in SOURCES:
+            s.execute(_changed_as_of_ddl(source, backend.dialect))
         # The spine as of the new date, for the changed records only (linkage.schema.spine_sql).
         s.execute(
             f"create table {CHANGED_SPINE} as select * from ({spine_sql(until)}) sp "
@@ -187,9 +218,8 @@ def _write_changes(backend, previous: Watermark, current: Watermark) -> tuple[in
         missing = {}
         for source in SOURCES:
             n = s.scalar(
-                f"select count(*) from ({as_of_sql(source, until)}) st "
-                f"where st.record_id in (select record_id from {CHANGED_RECORDS} where source = '{source}') "
-                f"and not exists (select 1 from {CHANGED_SPINE} sp where sp.source = '{source}' "
+                f"select count(*) from {changed_as_of_function(source)}({until}) st "
+                f"where not exists (select 1 from {CHANGED_SPINE} sp where sp.source = '{source}' "
                 "and sp.record_id = st.record_id)"
             )
             if n:

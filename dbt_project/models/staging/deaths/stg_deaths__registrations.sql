@@ -6,8 +6,11 @@
 ) }}
 
 with source as (
+    {% if is_incremental() %}
+    select * from {{ changed_events_as_of('deaths') }}
+    {% else %}
     select * from {{ events_as_of('deaths') }}
-    {% if is_incremental() %}where {{ is_changed_record('record_id', 'deaths') }}{% endif %}
+    {% endif %}
 ),
 
 spine as (
