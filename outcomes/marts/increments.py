@@ -76,15 +76,21 @@ class Plan:
 
 
 def model_version() -> str:
-    """sha256 of the dbt project (config, models, macros), this module and dbt's version: a build
-    by other code than the last one's cannot reuse its tables."""
+    """sha256 of the dbt project (config, models, macros), the code that decides what changed (this
+    module, the event store's as-of query, the spine's ranking) and dbt's version: a build by other
+    code than the last one's cannot reuse its tables."""
     from importlib.metadata import version
 
+    import linkage.schema
+    import outcomes.eventstore.schema
+
     digest = hashlib.sha256(f"dbt-core {version('dbt-core')}\n".encode())
-    files = [PROJECT_DIR / "dbt_project.yml", Path(__file__)]
+    code = (Path(__file__), Path(outcomes.eventstore.schema.__file__), Path(linkage.schema.__file__))
+    files = [PROJECT_DIR / "dbt_project.yml", *code]
     files += sorted(p for folder in ("models", "macros") for p in (PROJECT_DIR / folder).rglob("*") if p.is_file())
     for path in files:
-        digest.update(f"{path.relative_to(PROJECT_DIR.parent)}\n".encode())
+        label = path.relative_to(PROJECT_DIR) if path.is_relative_to(PROJECT_DIR) else path.name
+        digest.update(f"{label}\n".encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()
 
