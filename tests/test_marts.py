@@ -164,6 +164,19 @@ def test_a_build_falls_back_to_a_full_one_when_the_last_cannot_vouch_for_the_tab
         monkeypatch.setattr(increments, "model_version", lambda: "another project")
         assert plan_build(backend, last).reason == "the dbt project or its code changed since the last build"
         monkeypatch.undo()
+        with backend.transaction() as s:  # a delivery dated before the first: the periods start earlier
+            first = s.scalar("select min(extract_date) from events.deliveries where status = 'applied'")
+            s.execute(
+                "insert into events.deliveries (ledger_id, delivery_id, file_name, source, extract_date, status, "
+                "ingested_at) select max(ledger_id) + 1, 'late', 'late.csv', 'deaths', :d, 'applied', now() "
+                "from events.deliveries",
+                {"d": dt.date(first.year, first.month, 1) - dt.timedelta(days=1)},
+            )
+        assert plan_build(backend, last).reason.startswith(f"the first extract date moved from {first} to ")
+        with backend.transaction() as s:
+            s.execute("delete from events.deliveries where delivery_id = 'late'")
+            s.execute("drop table staging.stg_linkage__person_records")
+        assert plan_build(backend, last).reason == "the last build's staging tables are missing"
         begin(backend)  # as a build does before dbt runs: one that fails part-way leaves no watermark
         assert plan_build(backend, last).reason == "no complete earlier build to start from"
 
