@@ -241,6 +241,9 @@ def _write_changes(backend, previous: Watermark, current: Watermark) -> tuple[in
             f"create table {CHANGED_PERSONS} as select person_id from {CHANGED_SPINE} union "
             f"select person_id from {STAGED_SPINE} old where {changed.format(t=CHANGED_RECORDS, a='old')}"
         )
+        if backend.dialect == "postgresql":  # statistics for dbt's plans: new tables have none until autovacuum
+            for table in (CHANGED_RECORDS, CHANGED_SPINE, CHANGED_PERSONS):
+                s.execute(f"analyze {table}")
         records = int(s.scalar(f"select count(*) from {CHANGED_RECORDS}"))
         persons = int(s.scalar(f"select count(*) from {CHANGED_PERSONS}"))
     return records, persons
