@@ -39,7 +39,9 @@
   Strategy `replace_changed`: delete+insert where the delete covers every changed key, not only
   the keys of the new rows (a person whose last record was unlinked or retracted has no new rows,
   and dbt's own delete+insert would leave their old ones behind). The model's `changed_rows`
-  config is that predicate over the target table (is_changed_person / is_changed_record).
+  config is that predicate over the target table (is_changed_person / is_changed_record); a model
+  of persons and periods also names its `new_periods` column, whose periods ending after the last
+  build are recomputed for everyone and so deleted first too (a rerun never duplicates them).
 #}
 {% macro get_incremental_replace_changed_sql(arg_dict) -%}
     {%- set target = arg_dict['target_relation'] -%}
@@ -48,7 +50,8 @@
         {{ exceptions.raise_compiler_error("incremental_strategy 'replace_changed' needs the model config changed_rows") }}
     {%- endif -%}
     {%- set columns = get_quoted_csv(arg_dict['dest_columns'] | map(attribute='name')) -%}
-    delete from {{ target }} where {{ predicate }};
+    {%- set new_periods = config.get('new_periods') %}
+    delete from {{ target }} where {{ predicate }}{% if new_periods %} or {{ new_periods }} > {{ previous_as_of() }}{% endif %};
     insert into {{ target }} ({{ columns }})
     select {{ columns }} from {{ arg_dict['temp_relation'] }}
 {%- endmacro %}
