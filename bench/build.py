@@ -1,13 +1,15 @@
 """Benchmark: build every outcome table with dbt for a large population, then the monthly build.
 
-    python bench/build.py [--persons 1000000] [--work /tmp/bench-build] [--population DIR]
+    python bench/build.py [--persons 100000] [--work /tmp/bench-build] [--population DIR]
 
 The population is synthesised once (or taken from --population, e.g. bench/ingest.py's). Its
 history minus the last month is ingested into a fresh DuckDB warehouse and linked; `build` runs
-(the full build); then the last month is ingested and linked and `build` runs again (the monthly
-build of a refresh). Each step runs in a fresh process: wall time and peak memory (dbt runs in a
-child process of its own, reported separately), also as multiples of a CPU calibration measured
-in the same run.
+(the full build); then the last month is ingested and linked and `build` runs again: the monthly
+build of a refresh, incremental (only the persons with new events or links are recomputed). The
+reference is a full build of the same month (`--full-refresh`) right after it, in the same run:
+the script prints the ratio of the two and whether every mart and research table is identical.
+Each step runs in a fresh process: wall time and peak memory (dbt runs in a child process of its
+own, reported separately), also as multiples of a CPU calibration measured in the same run.
 """
 
 from __future__ import annotations
@@ -38,9 +40,9 @@ elif step == "link":
         r = link(backend)
     result = {{"records_new": r.records_new, "candidate_pairs": r.candidate_pairs}}
 else:
-    b = build(target)
-    result = {{"as_of": str(b.as_of), "tables": len(b.hashes), "mart_rows": sum(b.rows.values()), "tests": b.tests,
-              "slowest": [(name, round(s)) for name, s in b.slowest(5)]}}
+    b = build(target, full_refresh=step == "full build")
+    result = {{"as_of": str(b.as_of), "plan": b.plan, "tables": len(b.hashes), "mart_rows": sum(b.rows.values()),
+              "tests": b.tests, "slowest": [(name, round(s)) for name, s in b.slowest(5)], "hashes": b.hashes}}
 result["dbt_peak_mib"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 """
 
@@ -60,7 +62,7 @@ def _split(landing: Path, work: Path) -> tuple[Path, Path]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--persons", type=int, default=1_000_000)
+    parser.add_argument("--persons", type=int, default=100_000)
     parser.add_argument("--work", type=Path, default=Path("/tmp/bench-build"))
     parser.add_argument("--population", type=Path, help="an existing population folder (with landing/)")
     args = parser.parse_args()
@@ -81,17 +83,24 @@ def main() -> None:
         ("ingest last month", "ingest", last),
         ("link last month", "link", None),
         ("monthly build", "build", None),
+        ("same month, full", "full build", None),
     ]:
         r = in_child(
             STEP.format(target=target, step=step, archive=str(warehouse / "archive"), landing=str(landing or ""))
         )
         rows.append((label, r))
-        detail = {k: v for k, v in r.items() if k not in ("wall_s", "peak_mib", "dbt_peak_mib")}
+        detail = {k: v for k, v in r.items() if k not in ("wall_s", "peak_mib", "dbt_peak_mib", "hashes")}
         print(
             f"{label:18s} {r['wall_s']:8.1f} s  ×{r['wall_s'] / reference:7.1f} calib  "
             f"peak {r['peak_mib']:7.0f} MiB  dbt peak {r['dbt_peak_mib']:7.0f} MiB  {detail}",
             flush=True,
         )
+    monthly, full = rows[-2][1], rows[-1][1]
+    print(
+        f"\nmonthly build (incremental) / full build of the same month: {monthly['wall_s']:.1f} s / "
+        f"{full['wall_s']:.1f} s = {monthly['wall_s'] / full['wall_s']:.2f}; "
+        f"tables identical: {monthly['hashes'] == full['hashes']} ({len(full['hashes'])} tables)"
+    )
     print("\n| step | wall time | × calibration | peak memory (Python) | peak memory (dbt) |")
     print("|---|---|---|---|---|")
     for label, r in rows:

@@ -71,6 +71,8 @@ def _fail(exc: Exception) -> AirflowFailException:
         "quarantine_limit": Param(None, type=["null", "number"]),
         "quarantine_limits": Param({}, type="object"),
         "match_rate_points": Param(None, type=["null", "number"]),
+        # Rebuild every table from the event state rather than only the changed persons (docs/marts.md).
+        "full_refresh": Param(False, type="boolean"),
     },
 )
 def outcomes_refresh():
@@ -130,7 +132,7 @@ def outcomes_refresh():
         from outcomes.warehouse import WarehouseError
 
         try:
-            return build_task(params["warehouse"], params["reports"], as_of)
+            return build_task(params["warehouse"], params["reports"], as_of, params.get("full_refresh", False))
         except WarehouseError as exc:  # a failing dbt test, or records missing from the spine
             raise _fail(exc) from None
 

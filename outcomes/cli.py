@@ -335,6 +335,8 @@ def _print_build(result, kind: str) -> None:
     out.print(
         f"{kind}: {len(result.hashes)} tables, {result.tests} dbt tests passed, {result.seconds:.0f} s", highlight=False
     )
+    if result.plan:
+        out.print(result.plan, highlight=False)
     slowest = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in result.slowest(3))
     if slowest:
         out.print(f"slowest dbt steps: {slowest}", highlight=False)
@@ -359,15 +361,23 @@ def build(
             help="Link applied records missing from the spine as of the date first (default: refuse to build)",
         ),
     ] = False,
+    full_refresh: Annotated[
+        bool,
+        typer.Option(
+            "--full-refresh",
+            help="Rebuild every table from the event state (default: only the persons changed since the last build)",
+        ),
+    ] = False,
     warehouse: Warehouse = None,
 ) -> None:
-    """Build every outcome table (marts, research) as of a knowledge date, with dbt's tests."""
+    """Build every outcome table (marts, research) as of a knowledge date, with dbt's tests; only
+    the persons with new events or links since the last build are recomputed when it allows."""
     from outcomes.marts import build as run_build
     from outcomes.warehouse import checked_target
 
     target = checked_target(warehouse)
     with _dbt_progress("dbt build") as on_line:
-        result = run_build(target, _as_of(as_of), on_line=on_line, link_first=link_first)
+        result = run_build(target, _as_of(as_of), on_line=on_line, link_first=link_first, full_refresh=full_refresh)
     manifest = _reports_dir(target) / f"build_{result.as_of}.json"
     manifest.parent.mkdir(parents=True, exist_ok=True)
     manifest.write_text(result.to_json() + "\n")

@@ -30,3 +30,12 @@ def clean_population(tmp_path_factory) -> Path:
 
 def in_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+@pytest.fixture(scope="session")
+def report_warehouse(tmp_path_factory) -> tuple[str, Path]:
+    """(warehouse target, report path): a small warehouse with every outcome table and its report,
+    shared by the report, browser and guides tests (tests/report_warehouse.py)."""
+    from tests.report_warehouse import build_report_warehouse
+
+    return build_report_warehouse(tmp_path_factory.mktemp("report"))

@@ -146,7 +146,9 @@ def test_past_dates_linked_after_a_one_shot_refresh(kind, landing, tmp_path, mon
         assert bad.exit_code == 2 and "--as-of must be YYYY-MM-DD" in bad.stderr
 
 
-@pytest.mark.parametrize("kind", BACKENDS)
+# DuckDB only: the ranking is SQL both backends share, and PostgreSQL links past dates in the two
+# tests around this one; three warehouses built twice over cost CI two minutes.
+@pytest.mark.parametrize("kind", ["duckdb"])
 def test_a_past_date_builds_what_linking_in_order_builds(kind, landing, tmp_path, monkeypatch):
     """The first month linked after the last (`late`) against the first month linked first, in order.
 

@@ -1,22 +1,29 @@
 """Outcome marts: dbt builds as of a date, byte-identical rebuilds, publication safe to release.
 
 One warehouse is built once per module: the first half of a population's deliveries is ingested,
-linked and built as of its last extract date; then the rest arrives and the same date is rebuilt.
+linked and built as of its last extract date (a full build); then the rest arrives and is linked,
+a past date is linked after it, a reviewer's non-match splits a person, and the same date is
+rebuilt and the latest date built (incremental builds), then the latest again in full.
 """
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import shutil
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
+from linkage.review import import_decisions
 from linkage.run import link
 from outcomes.eventstore import connect
 from outcomes.ingest import Ingestor
-from outcomes.marts import build, publish
-from outcomes.marts.build import MARTS, node_name
+from outcomes.marts import build, increments, publish
+from outcomes.marts.build import MARTS, hash_tables, node_name
+from outcomes.marts.increments import begin, plan_build
 from outcomes.warehouse import resolve_target
 from outcomes.warehouse.target import WarehouseError
 from tests.deliveries import copy_until, extract_dates
@@ -39,10 +46,60 @@ def warehouse(small_population, tmp_path_factory):
     with connect(target) as backend:
         Ingestor(backend, work / "archive").ingest(landing)
         link(backend, truth=small_population / "truth")
+        link(backend, as_of=_date(dates[-3]))  # a past date linked after a later one
+        split = _split_a_person(backend, work / "review.csv", _date(dates[-1]))
+        link(backend)  # applies the decision: split link events as of the latest date
     again = build(target, as_of=early.as_of)
     latest = build(target)
+    with connect(target) as backend:
+        inner, _ = hash_tables(backend, ("staging", "intermediate"))
+        with backend.transaction() as s:
+            recomputed = set(s.fetch("select person_id from marts_state.changed_persons").column(0).to_pylist())
+    full = build(target, full_refresh=True)
+    with connect(target) as backend:
+        full_inner, _ = hash_tables(backend, ("staging", "intermediate"))
     published = publish(target)
-    return {"target": target, "early": early, "again": again, "latest": latest, "published": published}
+    return {
+        "target": target,
+        "early": early,
+        "again": again,
+        "latest": latest,
+        "full": full,
+        "inner": (inner, full_inner),
+        "split": split,
+        "recomputed": recomputed,
+        "published": published,
+    }
+
+
+def _date(yyyymmdd: str) -> dt.date:
+    return dt.datetime.strptime(yyyymmdd, "%Y%m%d").date()
+
+
+def _split_a_person(backend, path, day: dt.date) -> dict:
+    """A reviewer's non-match of two treatment records the model linked, decided on `day`; their
+    person before the split."""
+    with backend.transaction() as s:
+        pair = s.fetch(
+            "select d.left_source, d.left_record_id, d.right_source, d.right_record_id, p.person_id "
+            "from linkage.pair_decisions d join linkage.person_records p "
+            "on p.source = d.left_source and p.record_id = d.left_record_id "
+            "where d.decision = 'link' and d.left_source = 'treatment' and d.right_source = 'treatment' "
+            "order by d.weight desc, d.left_record_id limit 1"
+        ).to_pylist()[0]
+    with path.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=[*list(pair)[:4], "decision", "reviewer", "decided_at"])
+        w.writeheader()
+        w.writerow(
+            {
+                **{k: pair[k] for k in list(pair)[:4]},
+                "decision": "non-match",
+                "reviewer": "r",
+                "decided_at": f"{day}T12:00",
+            }
+        )
+    assert import_decisions(backend, path).recorded == 1
+    return pair
 
 
 def _fetch(target, sql: str) -> pd.DataFrame:
@@ -61,6 +118,93 @@ def test_build_as_of_a_past_date_is_byte_identical_after_later_deliveries(wareho
     assert again.hashes == early.hashes
     # ...and the later deliveries did change what is known now.
     assert latest.hashes["marts.successful_completion"] != early.hashes["marts.successful_completion"]
+
+
+def test_an_incremental_build_gives_the_tables_of_a_full_build(warehouse):
+    early, again, latest, full = (warehouse[k] for k in ("early", "again", "latest", "full"))
+    assert early.mode == "full" and "no complete earlier build" in early.plan
+    assert again.mode == latest.mode == "incremental"
+    assert f"incremental build since {early.as_of}" in latest.plan
+    assert full.mode == "full" and "--full-refresh" in full.plan
+    assert latest.hashes == full.hashes
+    inner, full_inner = warehouse["inner"]
+    assert len(inner) >= 15 and inner == full_inner  # staging and intermediate, row for row
+
+
+def test_a_split_by_review_recomputes_both_parts_of_the_person(warehouse):
+    split = warehouse["split"]
+    with connect(warehouse["target"]) as backend, backend.transaction() as s:
+        spine = s.fetch(
+            "select record_id, person_id from staging.stg_linkage__person_records where source = 'treatment' "
+            "and record_id in (:a, :b)",
+            {"a": split["left_record_id"], "b": split["right_record_id"]},
+        ).to_pylist()
+        split_events = s.scalar("select count(*) from linkage.link_events where event = 'split'")
+        past_runs = s.scalar("select count(*) from linkage.runs where as_of < (select max(as_of) from linkage.runs)")
+    parts = {r["person_id"] for r in spine}
+    assert len(spine) == 2 and len(parts) == 2 and split["person_id"] in parts
+    assert split_events and past_runs >= 2
+    assert parts <= warehouse["recomputed"]
+
+
+def _copy(warehouse, tmp_path):
+    """The module's warehouse copied, for tests that change it."""
+    path = tmp_path / "copy.duckdb"
+    shutil.copy(warehouse["target"].path, path)
+    return resolve_target(str(path))
+
+
+def test_a_build_falls_back_to_a_full_one_when_the_last_cannot_vouch_for_the_tables(warehouse, tmp_path, monkeypatch):
+    last, early = warehouse["full"].as_of, warehouse["early"].as_of
+    with connect(_copy(warehouse, tmp_path)) as backend:
+        same = plan_build(backend, last)
+        assert same.incremental and same.changed_records == same.changed_persons == 0
+        earlier = plan_build(backend, early)
+        assert not earlier.incremental
+        assert earlier.line() == f"full build: as of {early}, earlier than the last build's {last}"
+        monkeypatch.setattr(increments, "model_version", lambda: "another project")
+        assert plan_build(backend, last).reason == "the dbt project or its code changed since the last build"
+        monkeypatch.undo()
+        with backend.transaction() as s:  # a delivery dated before the first: the periods start earlier
+            first = s.scalar("select min(extract_date) from events.deliveries where status = 'applied'")
+            s.execute(
+                "insert into events.deliveries (ledger_id, delivery_id, file_name, source, extract_date, status, "
+                "ingested_at) select max(ledger_id) + 1, 'late', 'late.csv', 'deaths', :d, 'applied', now() "
+                "from events.deliveries",
+                {"d": dt.date(first.year, first.month, 1) - dt.timedelta(days=1)},
+            )
+        assert plan_build(backend, last).reason.startswith(f"the first extract date moved from {first} to ")
+        with backend.transaction() as s:
+            s.execute("delete from events.deliveries where delivery_id = 'late'")
+            s.execute("drop table staging.stg_linkage__person_records")
+        assert plan_build(backend, last).reason == "the last build's staging tables are missing"
+        begin(backend)  # as a build does before dbt runs: one that fails part-way leaves no watermark
+        assert plan_build(backend, last).reason == "no complete earlier build to start from"
+
+
+def test_an_incremental_build_refuses_a_changed_record_missing_from_the_spine(warehouse, tmp_path):
+    last = warehouse["full"].as_of
+    with connect(_copy(warehouse, tmp_path)) as backend:
+        with backend.transaction() as s:
+            run = s.fetch("select * from linkage.runs order by run_id desc limit 1").to_pylist()[0]
+            record = s.fetch(
+                "select episode_id, person_id from staging.stg_treatment__episodes order by episode_id limit 1"
+            ).to_pylist()[0]
+            s.insert("linkage.runs", pa.Table.from_pylist([{**run, "run_id": run["run_id"] + 1}]))
+            unlink = {
+                "run_id": run["run_id"] + 1,
+                "as_of": last,
+                "source": "treatment",
+                "record_id": record["episode_id"],
+                "person_id": record["person_id"],
+                "previous_person_id": record["person_id"],
+                "event": "unlink",
+                "decided_by": "test",
+                "model_version": run["model_version"],
+            }
+            s.insert("linkage.link_events", pa.Table.from_pylist([unlink]))
+        with pytest.raises(WarehouseError, match=r"^1 applied records are not in the person spine .*\(1 treatment\)"):
+            plan_build(backend, last)
 
 
 def test_a_build_reports_the_time_of_every_dbt_model_and_test(warehouse):

@@ -4,90 +4,28 @@ synthetic deliveries (one of them with broken rows, one rejected), ingest, link,
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
 import re
 from html.parser import HTMLParser
 from pathlib import Path
 
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 import pytest
 
-from linkage.run import link
 from outcomes.contract import SOURCES
-from outcomes.disclosure.control import control
 from outcomes.eventstore import connect
 from outcomes.eventstore.schema import as_of_sql
-from outcomes.ingest import Ingestor
 from outcomes.marts.build import MARTS
-from outcomes.marts.dbt import run_dbt
 from outcomes.reference import ENGLAND
-from outcomes.report import write_report
 from outcomes.report.charts import Series, line_chart, nice_ticks
-from outcomes.synth.generator import SynthConfig, synthesise
 from outcomes.warehouse import resolve_target
+from tests.report_warehouse import AS_OF, BROKEN_ROWS, BROKEN_RULE
 
-POPULATION = SynthConfig(persons=1_500, seed=7, start="2025-01", months=3)  # a financial year ends in March
-AS_OF = "2025-03-31"
 OUTCOME_TABLES = MARTS
-BROKEN_RULE = "date_order:discharge_date<treatment_start_date"
-BROKEN_ROWS = 3
-
-
-def _manifest(data: Path) -> Path:
-    return data.with_name(data.name.replace(".parquet", ".manifest.json"))
-
-
-def _rewrite_manifest(data: Path, rows: int, sha256: str | None = None) -> None:
-    manifest = _manifest(data)
-    m = json.loads(manifest.read_text())
-    m.update(row_count=rows, sha256=sha256 or hashlib.sha256(data.read_bytes()).hexdigest())
-    manifest.write_text(json.dumps(m))
-
-
-def _break_rows(landing: Path) -> None:
-    """Three treatment rows discharged before they started (quarantined), and a delivery whose
-    manifest does not match its file (rejected)."""
-    data = landing / "treatment_20250228_01.parquet"
-    table = pq.read_table(data)
-    discharged = pc.is_valid(table["discharge_date"]).to_pylist()
-    picked = [i for i, ok in enumerate(discharged) if ok][:BROKEN_ROWS]
-    start = table["treatment_start_date"].to_pylist()
-    discharge = table["discharge_date"].to_pylist()
-    for i in picked:
-        discharge[i] = start[i] - dt.timedelta(days=1)
-    column = table.schema.get_field_index("discharge_date")
-    table = table.set_column(column, table.schema.field(column), [discharge])
-    pq.write_table(table, data)
-    _rewrite_manifest(data, table.num_rows)
-    original = landing / "treatment_20250331_01.parquet"
-    extra = original.with_name("treatment_20250331_02.parquet")
-    pq.write_table(pq.read_table(original).slice(1), extra)
-    _manifest(extra).write_text(_manifest(original).read_text())
-    _rewrite_manifest(extra, pq.read_metadata(extra).num_rows, sha256="0" * 64)
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory) -> tuple[str, Path]:
-    """A DuckDB warehouse with published tables as of AS_OF, and its report."""
-    work = tmp_path_factory.mktemp("report")
-    synthesise(POPULATION, work / "pop")
-    landing = work / "pop" / "landing"
-    _break_rows(landing)
-    target = resolve_target(str(work / "warehouse" / "outcomes.duckdb"))
-    with connect(target) as backend:
-        Ingestor(backend, work / "archive").ingest(landing)
-        link(backend, truth=work / "pop" / "truth")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("DBT_LOG_PATH", str(work / "dbt" / "logs"))  # never dbt_project/'s own log folder
-        run_dbt(target, ["run", "--exclude", "research", "published"], AS_OF, work_dir=work / "dbt")
-        with connect(target) as backend:
-            control(backend)  # the disclosure step of `outcomes publish`, which the published models read
-        run_dbt(target, ["run", "--select", "published"], AS_OF, work_dir=work / "dbt")
-    with connect(target) as backend:
-        report = write_report(backend, work / "out" / "report.html")
-    return target.value, report
+def built(report_warehouse) -> tuple[str, Path]:
+    """A DuckDB warehouse with published tables as of AS_OF, and its report (tests/report_warehouse.py)."""
+    return report_warehouse
 
 
 @pytest.fixture(scope="module")

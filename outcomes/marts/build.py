@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from outcomes.marts.dbt import run_dbt
+from outcomes.marts.increments import Plan, begin, finish, plan_build
 from outcomes.marts.roles import apply_grants
 from outcomes.warehouse.target import Target, WarehouseError
 
@@ -41,6 +42,9 @@ class BuildResult:
     tests: int = 0
     # dbt's execution time of each model and test, by unique_id: where a build's time goes.
     node_seconds: dict[str, float] = field(default_factory=dict)
+    # `full` or `incremental` (outcomes.marts.increments), and the line that says why.
+    mode: str = "full"
+    plan: str = ""
     disclosure: list[str] = field(default_factory=list)  # `outcomes publish`: what suppression withheld
 
     def slowest(self, n: int = 5) -> list[tuple[str, float]]:
@@ -52,6 +56,8 @@ class BuildResult:
         return json.dumps(
             {
                 "as_of": str(self.as_of),
+                "mode": self.mode,
+                "plan": self.plan,
                 "seconds": round(self.seconds, 1),
                 "tests": self.tests,
                 "tables": {t: {"rows": self.rows[t], "sha256": self.hashes[t]} for t in sorted(self.hashes)},
@@ -89,7 +95,9 @@ def _latest_extract(backend) -> dt.date:
     return value
 
 
-def _check_ready(backend, as_of: dt.date) -> None:
+def _check_ready(backend, as_of: dt.date, all_records: bool = True) -> None:
+    """A linkage run as of the date exists, and (`all_records`) every applied record is in the spine
+    (an incremental build checks only the changed records: outcomes.marts.increments)."""
     with backend.transaction() as s:
         linked = s.scalar(
             "select count(*) from information_schema.tables where table_schema = 'linkage' and table_name = 'runs'"
@@ -97,6 +105,8 @@ def _check_ready(backend, as_of: dt.date) -> None:
         runs = s.scalar("select count(*) from linkage.runs where as_of <= :d", {"d": as_of}) if linked else 0
     if not runs:
         raise WarehouseError(f"no linkage run known on {as_of}: run `outcomes link --as-of {as_of}` before building")
+    if not all_records:
+        return
     missing = unlinked_records(backend, as_of)
     if missing:
         per_source = ", ".join(f"{n:,} {source}" for source, n in missing.items())
@@ -150,7 +160,7 @@ def hash_tables(backend, schemas=HASHED_SCHEMAS) -> tuple[dict[str, str], dict[s
     return hashes, rows
 
 
-def _resolve_as_of(target: Target, as_of: dt.date | None, link_first: bool = False) -> dt.date:
+def _plan(target: Target, as_of: dt.date | None, link_first: bool, full_refresh: bool) -> Plan:
     from outcomes.eventstore import connect
 
     with connect(target) as backend:
@@ -159,8 +169,12 @@ def _resolve_as_of(target: Target, as_of: dt.date | None, link_first: bool = Fal
             from linkage.run import link
 
             link(backend, as_of=as_of)
-        _check_ready(backend, as_of)
-    return as_of
+        _check_ready(backend, as_of, all_records=False)
+        plan = plan_build(backend, as_of, full_refresh)
+        if not plan.incremental:
+            _check_ready(backend, as_of)
+        begin(backend)
+    return plan
 
 
 def build(
@@ -168,18 +182,33 @@ def build(
     as_of: dt.date | None = None,
     on_line: Callable[[str], None] | None = None,
     link_first: bool = False,
+    full_refresh: bool = False,
 ) -> BuildResult:
     """dbt build of staging, intermediate, marts and research tables as of `as_of`, tests included.
-    Refuses when applied records are missing from the spine as of that date; `link_first` links them."""
+    Refuses when applied records are missing from the spine as of that date; `link_first` links them.
+    Incremental when the last build allows it (outcomes.marts.increments), else, or with
+    `full_refresh`, full; the tables are the same either way."""
     from outcomes.eventstore import connect
 
     started = time.perf_counter()
-    as_of = _resolve_as_of(target, as_of, link_first)
-    results = run_dbt(target, ["build", "--exclude", "published"], str(as_of), on_line=on_line)
+    plan = _plan(target, as_of, link_first, full_refresh)
+    if on_line:
+        on_line(plan.line())
+    args = ["build", "--exclude", "published"]
+    extra_vars = {}
+    if plan.incremental:
+        extra_vars["previous_as_of"] = str(plan.previous.as_of)
+    else:
+        args.append("--full-refresh")
+    results = run_dbt(target, args, str(plan.current.as_of), on_line=on_line, extra_vars=extra_vars)
     with connect(target) as backend:
         apply_grants(backend)
         hashes, rows = hash_tables(backend, ("marts", "research"))
-    return BuildResult(as_of, time.perf_counter() - started, rows, hashes, _tests(results), _node_seconds(results))
+        seconds = time.perf_counter() - started
+        finish(backend, plan, seconds)
+    return BuildResult(
+        plan.current.as_of, seconds, rows, hashes, _tests(results), _node_seconds(results), plan.mode, plan.line()
+    )
 
 
 def publish(target: Target, as_of: dt.date | None = None, on_line: Callable[[str], None] | None = None) -> BuildResult:

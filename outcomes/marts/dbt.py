@@ -55,12 +55,14 @@ def run_dbt(
     as_of: str,
     work_dir: Path | None = None,
     on_line: Callable[[str], None] | None = None,
+    extra_vars: dict[str, str] | None = None,
 ) -> list[dict]:
-    """Run `dbt <args> --vars {as_of: ...}`; return dbt's run results; raise with the failures."""
+    """Run `dbt <args> --vars {as_of: ..., **extra_vars}`; return dbt's run results; raise with the failures."""
     with tempfile.TemporaryDirectory(prefix="outcomes-dbt-") as tmp:
         work = Path(work_dir or tmp)
         dbt = Path(sys.executable).with_name("dbt")
-        command = [str(dbt), *args, "--project-dir", str(PROJECT_DIR), "--vars", json.dumps({"as_of": as_of})]
+        dbt_vars = json.dumps({"as_of": as_of, **(extra_vars or {})})
+        command = [str(dbt), *args, "--project-dir", str(PROJECT_DIR), "--vars", dbt_vars]
         proc = subprocess.Popen(
             command, env=dbt_env(target, work), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )

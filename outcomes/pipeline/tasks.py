@@ -128,11 +128,12 @@ def write_link_report(result, reports: str, as_of: str) -> str:
     return str(out)
 
 
-def build_task(warehouse: str | None, reports: str, as_of: str) -> str:
-    """Build every outcome table as of `as_of` (dbt tests included); write the table hashes; return the path."""
+def build_task(warehouse: str | None, reports: str, as_of: str, full_refresh: bool = False) -> str:
+    """Build every outcome table as of `as_of` (dbt tests included; incremental unless `full_refresh`
+    or the last build cannot vouch for the tables); write the table hashes; return the path."""
     from outcomes.marts import build
 
-    result = build(resolve_target(warehouse), dt.date.fromisoformat(as_of))
+    result = build(resolve_target(warehouse), dt.date.fromisoformat(as_of), full_refresh=full_refresh)
     out = Path(reports) / "build" / f"{as_of}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(result.to_json() + "\n")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import jinja2
 
+from outcomes.report.data_docs import data_docs_links, data_docs_section
 from outcomes.report.read import ReportData, read_report_data
 from outcomes.report.sections import build_sections, is_synthetic
 from outcomes.report.template import CSS, TEMPLATE
@@ -32,8 +33,8 @@ def _environment() -> jinja2.Environment:
     )
 
 
-def render_report(data: ReportData, generated_at: dt.datetime | None = None) -> str:
-    """The report's HTML for data read from the warehouse."""
+def render_report(data: ReportData, generated_at: dt.datetime | None = None, data_docs: list[str] | None = None) -> str:
+    """The report's HTML for data read from the warehouse; `data_docs`: relative links to the data docs sites."""
     generated_at = generated_at or dt.datetime.now(dt.UTC)
     applied = [d for d in data.quality.deliveries if d["status"] == "applied" and d["extract_date"]]
     latest: dict[str, dt.date] = {}
@@ -54,7 +55,7 @@ def render_report(data: ReportData, generated_at: dt.datetime | None = None) -> 
             synthetic=is_synthetic(data),
             linkage_run=", ".join(f"run {run} as of {as_of}" for run, as_of in runs),
             latest_extracts=" · ".join(f"{s} {d}" for s, d in latest.items()),
-            sections=build_sections(data),
+            sections=build_sections(data) + ([data_docs_section(data_docs)] if data_docs else []),
         )
     )
 
@@ -64,7 +65,7 @@ def write_report(backend, out: Path) -> Path:
     (outcomes.eventstore.Backend, DuckDB or PostgreSQL) and write the report to `out` as one
     self-contained HTML file; returns `out`."""
     out = Path(out)
-    html = render_report(read_report_data(backend))
+    html = render_report(read_report_data(backend), data_docs=data_docs_links(out))
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(out.name + ".partial")
     partial.write_text(html, encoding="utf-8")

@@ -7,6 +7,7 @@ import datetime as dt
 from collections import defaultdict
 
 from outcomes.report import charts
+from outcomes.report.areas import area_sections
 from outcomes.report.comparisons import COMPARISONS
 from outcomes.report.quality import linkage_section, quality_section, rule_descriptions
 from outcomes.report.read import PublishedTable, ReportData, Row, latest_complete_year
@@ -281,6 +282,7 @@ def build_sections(data: ReportData) -> list[Section]:
             sections.append(deaths_after_section(outcome, t))
         else:
             sections.append(periodic_section(outcome, t, synthetic))
+    sections += area_sections(data)
     sections.append(linkage_section(data.linkage))
     sections.append(quality_section(data.quality, rule_descriptions()))
     return sections

@@ -1,5 +1,12 @@
 -- One row per person and rolling period: the person's latest journey exit in the period and
 -- whether an out-of-work benefit spell covers the journey start, exit + 6 and exit + 12 months.
+-- Incremental by person: an incremental build recomputes the changed persons, and everyone's
+-- periods new since the last build (macros/increments.sql).
+{{ config(
+    materialized='incremental', incremental_strategy='replace_changed', unique_key='person_id',
+    changed_rows=is_changed_person('person_id'), new_periods='period_end'
+) }}
+
 with periods as (
     select * from {{ ref('int_periods') }} where period_type = 'rolling_12_months'
 ),
@@ -15,6 +22,7 @@ exits as (
     from periods
     inner join {{ ref('int_journeys') }} as journeys
         on journeys.exit_date >= periods.period_start and journeys.exit_date <= periods.period_end
+        {% if is_incremental() %}and {{ is_changed_person_or_new_period('journeys.person_id', 'periods.period_end') }}{% endif %}
 ),
 
 cohort as (

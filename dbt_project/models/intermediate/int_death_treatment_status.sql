@@ -1,6 +1,13 @@
 -- Each drug poisoning or misuse death with the person's treatment status at death (outcomes.md §4).
+-- Incremental by person: an incremental build recomputes only the changed persons (macros/increments.sql).
+{{ config(
+    materialized='incremental', incremental_strategy='replace_changed', unique_key='person_id',
+    changed_rows=is_changed_person('person_id')
+) }}
+
 with deaths as (
-    select * from {{ ref('int_deaths') }} where is_drug_poisoning or is_drug_misuse
+    select * from {{ ref('int_deaths') }} where (is_drug_poisoning or is_drug_misuse)
+    {% if is_incremental() %}and {{ is_changed_person('person_id') }}{% endif %}
 ),
 
 episodes as (

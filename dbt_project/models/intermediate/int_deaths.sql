@@ -1,7 +1,14 @@
 -- Deaths with the ONS drug poisoning and drug misuse flags: the first three characters of the
 -- underlying cause decide (outcomes.md §4).
+-- Incremental by person: an incremental build recomputes only the changed persons (macros/increments.sql).
+{{ config(
+    materialized='incremental', incremental_strategy='replace_changed', unique_key='person_id',
+    changed_rows=is_changed_person('person_id')
+) }}
+
 with deaths as (
     select * from {{ ref('stg_deaths__registrations') }}
+    {% if is_incremental() %}where {{ is_changed_person('person_id') }}{% endif %}
 ),
 
 classified as (

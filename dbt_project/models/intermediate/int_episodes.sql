@@ -2,8 +2,15 @@
 -- a new journey when it begins more than 21 days after the latest discharge of every earlier
 -- episode, an open earlier episode counting as never discharged. Journeys never interleave, so
 -- the running maximum over all earlier episodes is the current journey's latest discharge.
+-- Incremental by person: an incremental build recomputes only the changed persons (macros/increments.sql).
+{{ config(
+    materialized='incremental', incremental_strategy='replace_changed', unique_key='person_id',
+    changed_rows=is_changed_person('person_id')
+) }}
+
 with episodes as (
     select * from {{ ref('stg_treatment__episodes') }}
+    {% if is_incremental() %}where {{ is_changed_person('person_id') }}{% endif %}
 ),
 
 ordered as (

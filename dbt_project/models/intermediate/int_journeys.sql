@@ -1,7 +1,14 @@
 -- One row per treatment journey: start, open or exit (date, reason, type), substance group, and
 -- the first and exit episodes whose attributes the marts report by.
+-- Incremental by person: an incremental build recomputes only the changed persons (macros/increments.sql).
+{{ config(
+    materialized='incremental', incremental_strategy='replace_changed', unique_key='person_id',
+    changed_rows=is_changed_person('person_id')
+) }}
+
 with episodes as (
     select * from {{ ref('int_episodes') }}
+    {% if is_incremental() %}where {{ is_changed_person('person_id') }}{% endif %}
 ),
 
 ranked as (

@@ -1,5 +1,12 @@
 -- Persons in treatment in each rolling period (an episode overlaps it), with the person's latest
 -- episode in the period: its area, setting, housing and age, and its journey's substance group.
+-- Incremental by person: an incremental build recomputes the changed persons, and everyone's
+-- periods new since the last build (macros/increments.sql).
+{{ config(
+    materialized='incremental', incremental_strategy='replace_changed', unique_key='person_id',
+    changed_rows=is_changed_person('person_id'), new_periods='period_end'
+) }}
+
 with periods as (
     select * from {{ ref('int_periods') }} where period_type = 'rolling_12_months'
 ),
@@ -20,6 +27,7 @@ overlapping as (
     inner join episodes
         on episodes.start_date <= periods.period_end
         and (episodes.discharge_date is null or episodes.discharge_date >= periods.period_start)
+        {% if is_incremental() %}and {{ is_changed_person_or_new_period('episodes.person_id', 'periods.period_end') }}{% endif %}
 )
 
 select

@@ -1,6 +1,13 @@
 -- One row per person and rolling period for outcomes.md §3: the person's earliest journey
 -- starting in the period with a proven offence disposed of in the 24 months before its start,
 -- with offences counted in the 12- and 24-month follow-ups and the 24 months before.
+-- Incremental by person: an incremental build recomputes the changed persons, and everyone's
+-- periods new since the last build (macros/increments.sql).
+{{ config(
+    materialized='incremental', incremental_strategy='replace_changed', unique_key='person_id',
+    changed_rows=is_changed_person('person_id'), new_periods='period_end'
+) }}
+
 with periods as (
     select * from {{ ref('int_periods') }} where period_type = 'rolling_12_months'
 ),
@@ -23,6 +30,7 @@ starts as (
     from periods
     inner join journeys
         on journeys.start_date >= periods.period_start and journeys.start_date <= periods.period_end
+        {% if is_incremental() %}and {{ is_changed_person_or_new_period('journeys.person_id', 'periods.period_end') }}{% endif %}
     where exists (
         select 1 from offences as prior
         where prior.person_id = journeys.person_id

@@ -1,5 +1,12 @@
 -- One row per person and rolling period: the person's latest successful exit in the period and
 -- the four 12-month follow-up flags of outcomes.md §2 (follow-up starts the day after exit).
+-- Incremental by person: an incremental build recomputes the changed persons, and everyone's
+-- periods new since the last build (macros/increments.sql).
+{{ config(
+    materialized='incremental', incremental_strategy='replace_changed', unique_key='person_id',
+    changed_rows=is_changed_person('person_id'), new_periods='period_end'
+) }}
+
 with periods as (
     select * from {{ ref('int_periods') }} where period_type = 'rolling_12_months'
 ),
@@ -21,6 +28,7 @@ exits as (
     inner join journeys
         on journeys.exit_type = 'successful'
         and journeys.exit_date >= periods.period_start and journeys.exit_date <= periods.period_end
+        {% if is_incremental() %}and {{ is_changed_person_or_new_period('journeys.person_id', 'periods.period_end') }}{% endif %}
 ),
 
 cohort as (

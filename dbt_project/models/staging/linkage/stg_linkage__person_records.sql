@@ -3,6 +3,13 @@
 -- Latest by the knowledge date of the run that wrote it, then by run: a past date linked after a
 -- later one slots in beneath the later run (linkage.schema.spine_sql, the same query). A record
 -- whose latest event is `unlink` is not in the spine as of that date.
+-- Incremental by record: an incremental build re-ranks only the records with new events or link
+-- events since the last build (macros/increments.sql).
+{{ config(
+    materialized='incremental', incremental_strategy='replace_changed', unique_key=['source', 'record_id'],
+    changed_rows=is_changed_source_record('stg_linkage__person_records')
+) }}
+
 with source as (
     select
         events.*,
@@ -10,6 +17,7 @@ with source as (
     from {{ source('linkage', 'link_events') }} as events
     left join {{ source('linkage', 'runs') }} as runs on runs.run_id = events.run_id
     where events.as_of <= {{ as_of_date() }}
+        {% if is_incremental() %}and {{ is_changed_source_record('events') }}{% endif %}
 ),
 
 ranked as (

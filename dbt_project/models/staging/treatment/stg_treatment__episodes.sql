@@ -1,9 +1,21 @@
+-- Incremental by record: an incremental build restages only the records with new events or
+-- link events since the last build (macros/increments.sql); the others are unchanged.
+{{ config(
+    materialized='incremental', incremental_strategy='replace_changed', unique_key='episode_id',
+    changed_rows=is_changed_record('episode_id', 'treatment')
+) }}
+
 with source as (
+    {% if is_incremental() %}
+    select * from {{ changed_events_as_of('treatment') }}
+    {% else %}
     select * from {{ events_as_of('treatment') }}
+    {% endif %}
 ),
 
 spine as (
     select record_id, person_id from {{ ref('stg_linkage__person_records') }} where source = 'treatment'
+    {% if is_incremental() %}and {{ is_changed_record('record_id', 'treatment') }}{% endif %}
 ),
 
 renamed as (
