@@ -12,6 +12,7 @@ import sys
 DEFAULT_MASTER = "local[2]"
 DEFAULTS = {
     "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
     "spark.sql.shuffle.partitions": "8",
     "spark.sql.execution.arrow.pyspark.enabled": "true",
     "spark.sql.execution.arrow.maxRecordsPerBatch": "200000",
@@ -42,4 +43,6 @@ def spark_session(master: str | None = None, conf: dict[str, str] | None = None)
     builder = builder.appName("outcomes-linkage")
     for key, value in settings.items():
         builder = builder.config(key, value)
-    return builder.getOrCreate()
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel(os.environ.get("OUTCOMES_SPARK_LOG_LEVEL", "ERROR"))
+    return spark
