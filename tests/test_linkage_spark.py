@@ -6,7 +6,6 @@ One Spark session (local[2]) for the module."""
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 
 import pytest
 
@@ -32,24 +31,23 @@ def spark():
 
 
 @pytest.fixture(scope="module")
-def ingested(tmp_path_factory):
-    from outcomes.eventstore import connect
-    from outcomes.ingest import Ingestor
-    from outcomes.warehouse import resolve_target
-
+def population(tmp_path_factory):
     root = tmp_path_factory.mktemp("spark")
-    synthesise(SynthConfig(persons=300, seed=8, start="2024-01", months=3), root / "synth")
-    with connect(resolve_target(str(root / "w" / "outcomes.duckdb"))) as backend:
-        Ingestor(backend, root / "archive").ingest(root / "synth" / "landing")
+    synthesise(SynthConfig(persons=300, seed=8, start="2024-01", months=3), root)
     return root
 
 
-def _link_twice(folder, truth, engine) -> list:
+def _link_twice(folder, population, engine) -> list:
+    """Into a fresh warehouse: the first two months, then everything (the third month new)."""
+    from linkage.records import records_from_deliveries
     from outcomes.eventstore import connect
     from outcomes.warehouse import resolve_target
 
+    landing, truth = population / "landing", population / "truth"
     with connect(resolve_target(str(folder / "outcomes.duckdb"))) as backend:
-        return [engine(backend, truth=truth, as_of=FIRST), engine(backend, truth=truth)]
+        first = engine(backend, truth=truth, as_of=FIRST, records=records_from_deliveries(landing, FIRST)[0])
+        records, last = records_from_deliveries(landing)
+        return [first, engine(backend, truth=truth, as_of=last, records=records)]
 
 
 def _tables(folder) -> dict:
@@ -60,16 +58,13 @@ def _tables(folder) -> dict:
         return {t: s.fetch(f"select * from {t} order by {order}").to_pylist() for t, order in TABLES.items()}
 
 
-def test_spark_engine_writes_what_the_local_engine_writes(ingested, spark, tmp_path):
+def test_spark_engine_writes_what_the_local_engine_writes(population, spark, tmp_path):
     from linkage.run import link
     from linkage.spark.engine import link_spark
 
     local, distributed = tmp_path / "local", tmp_path / "spark"
-    shutil.copytree(ingested / "w", local)
-    shutil.copytree(ingested / "w", distributed)
-    truth = ingested / "synth" / "truth"
-    expected = _link_twice(local, truth, link)
-    got = _link_twice(distributed, truth, lambda b, **kw: link_spark(b, spark=spark, work=tmp_path / "work", **kw))
+    expected = _link_twice(local, population, link)
+    got = _link_twice(distributed, population, lambda b, **kw: link_spark(b, spark=spark, work=tmp_path / "work", **kw))
 
     for one, other in zip(expected, got, strict=True):
         assert other.records_new > 0 and other.links > 0  # each run had something to link

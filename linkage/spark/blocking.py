@@ -104,8 +104,8 @@ def _pass_pairs(v, p, spec: Spec, one_frame: bool, new_only: bool):
     if p.symmetric:  # a block's size is its rows on the right (everything), as blocking.py counts it
         sizes = right.groupBy(*right_on).count()
         big = sizes.where(F.col("count") > spec.max_block).drop("count")
-        left = left.join(big, on, "left_anti")
-        right = right.join(big, right_on, "left_anti")
+        left = left.join(F.broadcast(big), on, "left_anti")  # a few blocks: no shuffle of the variants
+        right = right.join(F.broadcast(big), right_on, "left_anti")
     cols = ["variant", "node", "source"]
     lhs = left.select(*cols, *[F.col(c).alias(f"k{i}") for i, c in enumerate(on)])
     rhs = right.select(
@@ -120,7 +120,7 @@ def _pass_pairs(v, p, spec: Spec, one_frame: bool, new_only: bool):
     pairs = joined.where(keep).select(
         F.least("variant", "r_variant").alias("a"), F.greatest("variant", "r_variant").alias("b")
     )
-    return pairs.distinct(), big
+    return pairs, big  # (a pair found twice is kept once by the union's bit_or)
 
 
 def _stats(union, spec: Spec, variants, new, label, oversized, spark, work: Path) -> list[PassStats]:

@@ -18,6 +18,7 @@ DEFAULTS = {
     "spark.sql.execution.arrow.maxRecordsPerBatch": "200000",
     "spark.sql.session.timeZone": "UTC",
     "spark.driver.memory": "2g",
+    "spark.python.daemon.module": "linkage.spark.daemon",
 }
 
 
