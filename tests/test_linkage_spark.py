@@ -5,10 +5,12 @@ One Spark session (local[2]) for the module."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import pytest
 
+from linkage.spec import IDENTITY as SPEC
 from outcomes.synth.generator import SynthConfig, synthesise
 
 TABLES = {
@@ -18,6 +20,7 @@ TABLES = {
     "linkage.quality": "run_id, source_a, source_b",
     "linkage.blocking_passes": "run_id, pass_order",
 }
+MAX_BLOCK = 4
 FIRST = dt.date(2024, 2, 29)  # the first run links the first two months; the second, the third
 
 
@@ -25,7 +28,9 @@ FIRST = dt.date(2024, 2, 29)  # the first run links the first two months; the se
 def spark():
     from linkage.spark.session import spark_session
 
-    session = spark_session("local[2]", {"spark.sql.shuffle.partitions": "2", "spark.default.parallelism": "2"})
+    small = {"spark.sql.shuffle.partitions": "2", "spark.default.parallelism": "2"}
+    small["spark.sql.codegen.wholeStage"] = "false"  # tiny data: compiling each stage costs more than it saves
+    session = spark_session("local[2]", small)
     yield session
     session.stop()
 
@@ -68,6 +73,8 @@ def test_spark_engine_writes_what_the_local_engine_writes(population, spark, tmp
         paths = prepare_chunks(backend, tmp_path / "stages", **kwargs)
         return finish_chunks(backend, [score_chunk_file(p) for p in paths])
 
+    # blocks capped small, so that some are too big in this small population (both engines)
+    monkeypatch.setattr("linkage.run.SPEC", dataclasses.replace(SPEC, max_block=MAX_BLOCK))
     local, distributed = tmp_path / "local", tmp_path / "spark"
     expected = _link_twice(local, population, link)
     # the first run called directly; the monthly one as the DAG runs it, the engine by configuration
@@ -84,6 +91,7 @@ def test_spark_engine_writes_what_the_local_engine_writes(population, spark, tmp
         assert other.stages["scoring"] > 0 and other.quality is not None
     assert got[1].records_new < got[0].records_new  # the second run linked only the new month
     a, b = _tables(local), _tables(distributed)
+    assert sum(row["oversized_blocks"] for row in a["linkage.blocking_passes"]) > 0
     for table in TABLES:
         assert b[table] == a[table], table
     assert not any((tmp_path / "work").iterdir())  # the identities' Parquet is removed after each run
