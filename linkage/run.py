@@ -365,7 +365,7 @@ def finish(backend, state: LinkState, scored: pd.DataFrame, clustering: Callable
     # Person ids: a cluster keeps its earliest existing id; others are new, numbered in a fixed order.
     # A person parted by a review keeps its id on the part holding its first record; the other
     # parts are new persons (split events).
-    root_of_node = np.array([clustered.root.get(n, n) for n in nodes], dtype=object)
+    root_of_node = np.array([clustered.root_of(n) for n in nodes], dtype=object)
     r["root"] = root_of_node[node_codes]
     existing_ids = existing.assign(root=existing["node"].map(dict(zip(nodes, root_of_node, strict=True))))
     claims = existing_ids.groupby("root")["person_id"].min()
@@ -526,7 +526,7 @@ class ClusterInputs:
 
 @dataclass
 class Clustered:
-    root: dict  # node -> its person's root node (a node missing is a person of its own)
+    root_of: Callable[[str], str]  # a node's person's root node
     decisions: Decisions
     review_joined: set  # roots of persons a reviewer's match joined
     uf: UnionFind | None = None
@@ -584,8 +584,7 @@ def cluster_local(
     decisions = decide(
         inputs.pairs_by_node, uf, spec.link_at, spec.review_at, spec.corroborate, persons, defer, relatives
     )
-    root = {n: uf.find(n) for n in nodes}
-    return Clustered(root, decisions, review_joined, uf)
+    return Clustered(uf.find, decisions, review_joined, uf)
 
 
 def _past_ids(past: PastRun, members: pd.DataFrame, max_person: int) -> tuple[dict, int]:

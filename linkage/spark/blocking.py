@@ -97,21 +97,19 @@ class SparkBlocker:
 
 def _pass_pairs(v, p, spec: Spec, one_frame: bool, new_only: bool):
     """Pairs (a < b) of one pass, and (where the pass is capped) its blocks too big for it."""
-    from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     on, right_on = list(p.on), list(p.right_on or p.on)
+    left = v.dropna(subset=on)
+    if new_only:
+        left = left.where("is_new")
     right = v.dropna(subset=right_on)
     big = None
     if p.symmetric:  # a block's size is its rows on the right (everything), as blocking.py counts it
-        sized = right.withColumn("size", F.count(F.lit(1)).over(Window.partitionBy(*right_on)))
-        big = sized.where(F.col("size") > spec.max_block).select(*right_on).distinct()
-        right = sized.where(F.col("size") <= spec.max_block).drop("size")
-        left = right  # the same columns: the left is the right's rows (the new ones in a monthly run)
-    else:
-        left = v.dropna(subset=on)
-    if new_only:
-        left = left.where("is_new")
+        sizes = right.groupBy(*right_on).count()
+        big = sizes.where(F.col("count") > spec.max_block).drop("count")
+        left = left.join(F.broadcast(big), on, "left_anti")  # a few blocks: no shuffle of the variants
+        right = right.join(F.broadcast(big), right_on, "left_anti")
     cols = ["variant", "node", "source"]
     lhs = left.select(*cols, *[F.col(c).alias(f"k{i}") for i, c in enumerate(on)])
     rhs = right.select(

@@ -73,7 +73,7 @@ class SparkClustering:
         )
         edges = edges[edges["src"] != edges["dst"]]
         if edges.empty:  # nothing to decide: every node a person of its own
-            return Clustered({}, Decisions(_empty(KINDS[0]), _empty(KINDS[1])), set())
+            return Clustered(str, Decisions(_empty(KINDS[0]), _empty(KINDS[1])), set())
         links = inputs.decided_links() if _may_part(held, reviewed) else pd.DataFrame()
         found = connected_components(read(self.spark, edges, self.work, "edges"))
         where = str(self.work / "components")
@@ -150,7 +150,8 @@ def _part(context, relatives):
         rows += [
             ("review", a, b, w, why, None, None, None) for a, b, w, why in c.decisions.review.itertuples(index=False)
         ]
-        rows += [("root", n, root, None, None, None, None, None) for n, root in c.root.items() if n != root]
+        roots = ((n, c.root_of(n)) for n in pd.unique(r["node"]))
+        rows += [("root", n, root, None, None, None, None, None) for n, root in roots if n != root]
         rows += [("joined", n, None, None, None, None, None, None) for n in c.review_joined]
         rows.append(("refused", None, None, None, None, None, None, c.decisions.refused))
         if c.decisions.cases is not None:
@@ -195,6 +196,5 @@ def _clustered(out: pd.DataFrame, counts: pd.DataFrame | None) -> Clustered:
     refused = int(out.loc[out["kind"] == "refused", "n"].fillna(0).sum())
     roots = out[out["kind"] == "root"]
     decisions = Decisions(links.reset_index(drop=True), review.reset_index(drop=True), refused, counts)
-    return Clustered(
-        dict(zip(roots["a"], roots["b"], strict=True)), decisions, set(out.loc[out["kind"] == "joined", "a"])
-    )
+    moved = dict(zip(roots["a"], roots["b"], strict=True))  # a node not moved is its own root
+    return Clustered(lambda n: moved.get(n, n), decisions, set(out.loc[out["kind"] == "joined", "a"]))
