@@ -13,9 +13,9 @@ first stops before them and returns them with each component's persons; the driv
 probabilities over all of them (with the shares of configurations among all persons, singletons
 included, in the local engine's order); the second decides the components that hold such pairs.
 
-What an executor receives: the spec, the model, reviewers' decisions and (only when a review
-parts a person) the links decided before, pickled with the function; each component's node
-pairs, records and identities come grouped by component.
+What an executor receives: the spec, the model, reviewers' decisions and (only when a reviewer
+said two records are two people, which may part a person) the links decided before, pickled
+with the function; each group's node pairs, records and identities come grouped by component.
 """
 
 from __future__ import annotations
