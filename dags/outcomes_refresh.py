@@ -67,6 +67,9 @@ def _fail(exc: Exception) -> AirflowFailException:
         "delivery_wait_seconds": Param(2 * 86_400, type="number", minimum=0),
         # Candidate pairs per mapped scoring task (null: the engine's chunk, a million pairs).
         "link_chunk_pairs": Param(None, type=["null", "integer"], minimum=1),
+        # The linkage engine: local (mapped scoring tasks) or spark (the cluster of $SPARK_MASTER,
+        # from link_prepare); "" takes $OUTCOMES_LINK_ENGINE at run time, else local.
+        "link_engine": Param(os.environ.get("OUTCOMES_LINK_ENGINE", ""), type="string"),
         # The quality gate (outcomes.ops.gate); null takes $OUTCOMES_GATE_* or the defaults.
         "quarantine_limit": Param(None, type=["null", "number"]),
         "quarantine_limits": Param({}, type="object"),
@@ -110,9 +113,15 @@ def outcomes_refresh():
     # (spread over the workers), finish clusters them and writes the spine. Only paths in XCom.
     @task
     def link_prepare(as_of: str, params=None) -> list[str]:
+        from linkage.engines import engine_name
         from outcomes.pipeline.tasks import link_prepare_task
 
-        return link_prepare_task(params["warehouse"], as_of, params["truth"] or None, params["link_chunk_pairs"])
+        try:  # an engine that does not exist is configuration, not a passing fault
+            engine = engine_name(params["link_engine"] or None)
+        except ValueError as exc:
+            raise _fail(exc) from None
+        truth, chunk = params["truth"] or None, params["link_chunk_pairs"]
+        return link_prepare_task(params["warehouse"], as_of, truth, chunk, engine)
 
     @task
     def link_score(path: str) -> str:

@@ -43,6 +43,8 @@ class Decisions:
     refused: int = 0
     # relatives learned: rule, configuration, pairs, expected relatives, probability of one person
     relatives: pd.DataFrame | None = None
+    # with `defer`: the pairs left to the relatives' probabilities (`relative_cases`), undecided
+    cases: pd.DataFrame | None = None
 
 
 def node_source(node: str) -> str:
@@ -168,6 +170,8 @@ def decide(
     review_at: float,
     corroborate=None,
     persons: PersonEvidence | None = None,
+    defer: bool = False,
+    learned: tuple[pd.DataFrame, dict] | None = None,
 ) -> Decisions:
     """Accept node pairs at or above `link_at` in descending weight order, respecting constraints.
 
@@ -175,7 +179,12 @@ def decide(
     is false. Without `persons` such a pair goes to clerical review however high its weight; with
     them, the persons are compared where the nodes could not be (`<comparison>_unseen`), key
     evidence is read at the level of the persons, and pairs left uncorroborated are decided by
-    the learned share of relatives in their persons' configuration (`relatives`)."""
+    the learned share of relatives in their persons' configuration (`relatives`).
+
+    Decisions touch only the two persons of a pair, so a connected part of the pairs can be
+    decided apart (linkage.spark), except the relatives' probabilities, which are learned over
+    every part: `defer` stops before them and returns the `cases`; `learned` (the counts and
+    probabilities `relative_probabilities` gives over all parts' cases) decides them."""
     ordered = node_pairs.sort_values(["weight", "a", "b"], ascending=[False, True, True], kind="mergesort")
     links, review, deferred = [], [], []
     refused = 0
@@ -217,15 +226,22 @@ def decide(
             continue
         uf.union(ra, rb)
         links.append((a, b, w))
-    relatives = None
+    relatives = cases = None
     if deferred:
-        relatives, refused_late = _relatives(deferred, uf, persons, links, review)
-        refused += refused_late
+        table = relative_cases(deferred, uf)
+        if defer:
+            cases = table
+        else:
+            if learned is None:
+                learned = relative_probabilities(table, _configuration_shares(uf, persons.seed), persons)
+            relatives, probability = learned
+            refused += apply_relatives(table, probability, uf, persons, links, review)
     return Decisions(
         pd.DataFrame(links, columns=["a", "b", "weight"]),
         pd.DataFrame(review, columns=["a", "b", "weight", "why"]),
         refused,
         relatives,
+        cases,
     )
 
 
@@ -233,10 +249,11 @@ def _column(frame: pd.DataFrame, name: str) -> np.ndarray:
     return frame[name].to_numpy() if name in frame else np.zeros(len(frame), bool)
 
 
-def _relatives(deferred: list, uf: UnionFind, persons: PersonEvidence, links: list, review: list):
-    """Decide the pairs whose comparisons look like relatives' (twins: all but the forename; a
-    father and son: all but the date of birth), by the probability that such a pair of persons
-    is one person, learned per configuration of their sources.
+def relative_cases(deferred: list, uf: UnionFind) -> pd.DataFrame:
+    """The pairs whose comparisons look like relatives' (twins: all but the forename; a father
+    and son: all but the date of birth), once per two persons, with the configuration of their
+    sources; they are decided by the probability that such a pair of persons is one person,
+    learned per configuration (`relative_probabilities`).
 
     Relatives are two people, each with records in the sources he is in, so their persons meet
     in the configurations that two persons drawn at random meet in (shares `u`, from random pairs
@@ -252,8 +269,15 @@ def _relatives(deferred: list, uf: UnionFind, persons: PersonEvidence, links: li
             continue
         seen.add((rule, min(ra, rb), max(ra, rb)))
         cases.append((a, b, w, rule, why, uf.configuration(ra, rb)))
-    share = _configuration_shares(uf, persons.seed)
-    table = pd.DataFrame(cases, columns=["a", "b", "weight", "rule", "why", "configuration"])
+    return pd.DataFrame(cases, columns=["a", "b", "weight", "rule", "why", "configuration"])
+
+
+def relative_probabilities(
+    table: pd.DataFrame, share: dict[str, float], persons: PersonEvidence
+) -> tuple[pd.DataFrame, dict]:
+    """Per rule and configuration of the cases (`relative_cases`, of every part decided), the
+    pairs, the relatives expected among them and the probability of one person; and those
+    probabilities by (rule, configuration). `share`: `configuration_shares`."""
     counts = table.groupby(["rule", "configuration"]).size().rename("pairs").reset_index()
     per_rule = counts[counts["configuration"] == MULTI_OVERLAP].set_index("rule")["pairs"]
     # (a configuration no random pair showed is rare, not impossible)
@@ -267,6 +291,13 @@ def _relatives(deferred: list, uf: UnionFind, persons: PersonEvidence, links: li
             key: persons.learned.get(f"{key[0]}|{key[1]}", persons.review_probability) for key in probability
         }
         counts["probability"] = [probability[k] for k in zip(counts["rule"], counts["configuration"], strict=True)]
+    return counts.drop(columns="share"), probability
+
+
+def apply_relatives(
+    table: pd.DataFrame, probability: dict, uf: UnionFind, persons: PersonEvidence, links: list, review: list
+) -> int:
+    """Link, send to review or leave each case by its configuration's probability; the refusals."""
     refused = 0
     for a, b, w, rule, why, config in table.itertuples(index=False):
         ra, rb = uf.find(a), uf.find(b)
@@ -283,17 +314,24 @@ def _relatives(deferred: list, uf: UnionFind, persons: PersonEvidence, links: li
             review.append((a, b, w, f"would join {conflict}"))
         elif p >= persons.review_probability:
             review.append((a, b, w, f"{why} (one person in {p:.0%} of such pairs: {config})"))
-    return counts.drop(columns="share"), refused
+    return refused
 
 
 def _configuration_shares(uf: UnionFind, seed: int) -> dict[str, float]:
-    """Share of each configuration (`UnionFind.configuration`) among random pairs of persons."""
     roots = uf.roots()
+    mask = np.array([uf.masks(r)[0] for r in roots], dtype=np.int64)
+    size = np.array([len(uf.members(r)) for r in roots], dtype=np.int64)
+    return configuration_shares(mask, size, {b: s for s, b in uf.bits.items()}, seed)
+
+
+def configuration_shares(mask: np.ndarray, size: np.ndarray, name: dict[int, str], seed: int) -> dict[str, float]:
+    """Share of each configuration (`UnionFind.configuration`) among random pairs of persons: the
+    persons (every root, in the order of their nodes) as their sources' bit mask (`name`: bit ->
+    source) and their number of nodes."""
+    roots = mask
     if len(roots) < 2:
         return {}
-    mask = np.array([uf.masks(r)[0] for r in roots], dtype=np.int64)
     count = np.array([int(m).bit_count() for m in mask], dtype=np.int64)
-    size = np.array([len(uf.members(r)) for r in roots], dtype=np.int64)
     rng = np.random.default_rng(seed)
     n = min(RELATIVE_SAMPLE, len(roots) * (len(roots) - 1) // 2)
     i, j = rng.integers(0, len(roots), n), rng.integers(0, len(roots), n)
@@ -307,6 +345,5 @@ def _configuration_shares(uf: UnionFind, seed: int) -> dict[str, float]:
         np.where(shared, SINGLE_IN, SINGLE_OUT),
     ).astype(object)
     one = (count[small] == 1) & shared
-    name = {b: s for s, b in uf.bits.items()}
     configs[one] = [SINGLE_IN + name[int(m)] for m in mask[small][one]]
     return pd.Series(configs).value_counts(normalize=True).to_dict()

@@ -51,12 +51,12 @@ def train(
     seed: int,
     sample: int = TRAIN_SAMPLE,
 ) -> fs.Model:
-    """u from random pairs; m by EM sessions over (a sample of) the candidate pairs; the prior."""
+    """u from random pairs; m by EM sessions over (a sample of) the candidate pairs; the prior.
+    `pairs`: see `take_pairs`."""
     rng = np.random.default_rng(seed)
     u = fs.estimate_u(comparer, variants, rng)
     total = len(pairs)
-    if len(pairs) > sample:
-        pairs = pairs.iloc[np.sort(rng.choice(len(pairs), sample, replace=False))]
+    pairs = take_pairs(pairs, np.sort(rng.choice(total, sample, replace=False)) if total > sample else None)
     vec = pd.concat(
         [comparer.vectors(pairs["a"].to_numpy()[s], pairs["b"].to_numpy()[s]) for s in chunks(len(pairs))],
         ignore_index=True,
@@ -66,6 +66,14 @@ def train(
         if c.kind == "key":
             model.m[c.name] = estimate_key_m(model, vec, variants, spec, c.name, len(pairs) / max(total, 1))
     return model
+
+
+def take_pairs(pairs, positions: np.ndarray | None) -> pd.DataFrame:
+    """The candidate pairs at `positions` (in a, b order; all of them when None): rows of a data
+    frame, or of a distributed engine's pairs through their `take` (linkage.spark)."""
+    if isinstance(pairs, pd.DataFrame):
+        return pairs if positions is None else pairs.iloc[positions]
+    return pairs.take(positions)
 
 
 def estimate_key_m(model: fs.Model, vec: pd.DataFrame, variants: pd.DataFrame, spec: Spec, name: str, share: float):

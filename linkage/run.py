@@ -24,7 +24,7 @@ import pyarrow as pa
 
 from linkage import model as fs
 from linkage.blocking import candidate_pairs, comparable_pairs
-from linkage.cluster import PersonEvidence, UnionFind, decide, node_keys
+from linkage.cluster import Decisions, PersonEvidence, UnionFind, decide, node_keys
 from linkage.compare import Comparer
 from linkage.engine import CHUNK, node_pairs, score_pairs, tf_arrays, train
 from linkage.engine import score_chunk as engine_score_chunk
@@ -191,9 +191,12 @@ def prepare(
     as_of: dt.date | None = None,
     records: pd.DataFrame | None = None,
     on_stage: Callable[[str], None] | None = None,
+    blocker: Callable | None = None,
 ) -> LinkState | LinkResult:
     """Load, variants, blocking and training: the candidate pairs to score, or the finished
-    result when nothing is new (and no review decision waits)."""
+    result when nothing is new (and no review decision waits). `blocker` replaces
+    `candidate_pairs` (same arguments and result; the pairs may be a distributed engine's, see
+    `engine.take_pairs`)."""
     started = time.perf_counter()
     spec = SPEC
     stages: dict[str, float] = {}
@@ -274,7 +277,7 @@ def prepare(
     else:
         comparer = Comparer(variants, spec, model.alias_sets())
     lap("variants")
-    pairs, stats = candidate_pairs(variants, spec, None if first_run else new_variants, label)
+    pairs, stats = (blocker or candidate_pairs)(variants, spec, None if first_run else new_variants, label)
     lap("blocking")
     if model is None:
         model = train(variants, pairs, spec, comparer, model_version, comparable_pairs(variants, spec), seed=run_id)
@@ -310,8 +313,10 @@ def score_chunk(state: LinkState, a: np.ndarray, b: np.ndarray) -> pd.DataFrame:
     return engine_score_chunk(state.comparer, state.model, state.spec, tf_arrays(state.variants, state.spec), a, b)
 
 
-def finish(backend, state: LinkState, scored: pd.DataFrame) -> LinkResult:
-    """Node pairs, clustering, person ids and the writes, from every chunk's scored pairs."""
+def finish(backend, state: LinkState, scored: pd.DataFrame, clustering: Callable | None = None) -> LinkResult:
+    """Node pairs, clustering, person ids and the writes, from every chunk's scored pairs.
+    `clustering` replaces `cluster_local` (same arguments and result: linkage.spark decides
+    the connected parts apart)."""
     result, spec, r, variants, comparer, model = (
         state.result,
         state.spec,
@@ -337,44 +342,20 @@ def finish(backend, state: LinkState, scored: pd.DataFrame) -> LinkResult:
     pairs_by_node = node_pairs(scored, variants, spec, comparer, model)
     lap("node_pairs")
 
-    # Clusters: existing persons first, as they are (but parted where a reviewer said two of
-    # their records are two people); then reviewers' matches; then new evidence by weight.
     node_codes, nodes = pd.factorize(r["node"])
-    keys = node_keys(r)
-    reviewed = _review_nodes(reviews, r)
-    for row in reviewed[reviewed["decision"] == "non-match"].itertuples():
-        side = f"sides of review decision {row.decision_id}"
-        keys.setdefault(row.node_a, {})[side] = frozenset(["a"])
-        keys.setdefault(row.node_b, {})[side] = frozenset(["b"])
-    if past is not None:  # persons as of a past date are as the later spines hold them: none joins another
-        held = r[["source", "record_id", "node"]].merge(known, on=["source", "record_id"])
-        for node, ids in held.groupby("node")["person_id"]:
-            keys.setdefault(node, {})["existing person"] = frozenset(ids)
-    uf = UnionFind(nodes.to_numpy(), keys)
     existing = r.merge(known, on=["source", "record_id"], how="inner")
-    to_part = []
-    for _, group in existing.groupby("person_id", sort=True)["node"]:
-        members = group.unique()
-        if past is None and _parted(members, keys):  # a past date's run splits no person
-            to_part.append(members)
-            continue
-        roots = [uf.find(n) for n in members]
-        for other in roots[1:]:
-            ra, rb = uf.find(roots[0]), uf.find(other)
-            if ra != rb:
-                uf.union(ra, rb)
-    matches = reviewed[reviewed["decision"] == "match"]
-    if to_part:
-        _replay(backend, uf, to_part, r, matches)
-    review_joined = set()
-    for a, b in matches[["node_a", "node_b"]].itertuples(index=False):
-        ra, rb = uf.find(a), uf.find(b)
-        if ra != rb and uf.conflict(ra, rb) is None:
-            uf.union(ra, rb)
-            review_joined.add(uf.find(a))
     trained_now = model_version not in (stored["model_version"].to_pylist() if stored.num_rows else [])
-    persons = _person_evidence(spec, model, variants, comparer, run_id, None if trained_now else model.relatives)
-    decisions = decide(pairs_by_node, uf, spec.link_at, spec.review_at, spec.corroborate, persons)
+    learned = None if trained_now else model.relatives
+    clustered = (clustering or cluster_local)(
+        ClusterInputs(r, known, reviews, past is not None, lambda: _decided_links(backend), pairs_by_node),
+        variants,
+        comparer,
+        spec,
+        model,
+        run_id,
+        learned,
+    )
+    decisions, review_joined = clustered.decisions, clustered.review_joined
     if trained_now:  # learned with the model; none seen: later runs send such pairs to review
         model.relatives = {} if decisions.relatives is None else _learned_relatives(decisions.relatives)
     result.links, result.reviews = len(decisions.links), len(decisions.review)
@@ -384,7 +365,7 @@ def finish(backend, state: LinkState, scored: pd.DataFrame) -> LinkResult:
     # Person ids: a cluster keeps its earliest existing id; others are new, numbered in a fixed order.
     # A person parted by a review keeps its id on the part holding its first record; the other
     # parts are new persons (split events).
-    root_of_node = np.array([uf.find(n) for n in nodes], dtype=object)
+    root_of_node = np.array([clustered.root_of(n) for n in nodes], dtype=object)
     r["root"] = root_of_node[node_codes]
     existing_ids = existing.assign(root=existing["node"].map(dict(zip(nodes, root_of_node, strict=True))))
     claims = existing_ids.groupby("root")["person_id"].min()
@@ -529,6 +510,81 @@ def finish(backend, state: LinkState, scored: pd.DataFrame) -> LinkResult:
     result.quality = write_quality(backend, run_id, as_of, truth, expected, as_of if past is not None else None)
     lap("quality")
     return result
+
+
+@dataclass
+class ClusterInputs:
+    """What clustering reads of a run (all of it, or one connected part's rows of each)."""
+
+    r: pd.DataFrame  # records: source, record_id, node
+    known: pd.DataFrame  # records linked already: source, record_id, person_id
+    reviews: pd.DataFrame  # reviewers' decisions (load_decisions)
+    past: bool  # a past date's run: persons as of its date are neither joined nor split
+    decided_links: Callable[[], pd.DataFrame]  # the links decided so far (read when a review parts a person)
+    pairs_by_node: pd.DataFrame  # scored node pairs (engine.node_pairs)
+
+
+@dataclass
+class Clustered:
+    root_of: Callable[[str], str]  # a node's person's root node
+    decisions: Decisions
+    review_joined: set  # roots of persons a reviewer's match joined
+    uf: UnionFind | None = None
+
+
+def cluster_local(
+    inputs: ClusterInputs,
+    variants: pd.DataFrame,
+    comparer: Comparer,
+    spec,
+    model: fs.Model,
+    seed: int,
+    learned: dict | None,
+    defer: bool = False,
+    relatives: tuple[pd.DataFrame, dict] | None = None,
+) -> Clustered:
+    """Persons from node pairs: existing persons first, as they are (but parted where a reviewer
+    said two of their records are two people); then reviewers' matches; then new evidence by
+    weight (cluster.decide; `defer` and `relatives` as there)."""
+    r, known, reviews, past = inputs.r, inputs.known, inputs.reviews, inputs.past
+    nodes = pd.unique(r["node"])
+    keys = node_keys(r)
+    reviewed = _review_nodes(reviews, r)
+    for row in reviewed[reviewed["decision"] == "non-match"].itertuples():
+        side = f"sides of review decision {row.decision_id}"
+        keys.setdefault(row.node_a, {})[side] = frozenset(["a"])
+        keys.setdefault(row.node_b, {})[side] = frozenset(["b"])
+    if past:  # persons as of a past date are as the later spines hold them: none joins another
+        held = r[["source", "record_id", "node"]].merge(known, on=["source", "record_id"])
+        for node, ids in held.groupby("node")["person_id"]:
+            keys.setdefault(node, {})["existing person"] = frozenset(ids)
+    uf = UnionFind(nodes, keys)
+    existing = r.merge(known, on=["source", "record_id"], how="inner")
+    to_part = []
+    for _, group in existing.groupby("person_id", sort=True)["node"]:
+        members = group.unique()
+        if not past and _parted(members, keys):  # a past date's run splits no person
+            to_part.append(members)
+            continue
+        roots = [uf.find(n) for n in members]
+        for other in roots[1:]:
+            ra, rb = uf.find(roots[0]), uf.find(other)
+            if ra != rb:
+                uf.union(ra, rb)
+    matches = reviewed[reviewed["decision"] == "match"]
+    if to_part:
+        _replay(inputs.decided_links(), uf, to_part, r, matches)
+    review_joined = set()
+    for a, b in matches[["node_a", "node_b"]].itertuples(index=False):
+        ra, rb = uf.find(a), uf.find(b)
+        if ra != rb and uf.conflict(ra, rb) is None:
+            uf.union(ra, rb)
+            review_joined.add(uf.find(a))
+    persons = _person_evidence(spec, model, variants, comparer, seed, learned)
+    decisions = decide(
+        inputs.pairs_by_node, uf, spec.link_at, spec.review_at, spec.corroborate, persons, defer, relatives
+    )
+    return Clustered(uf.find, decisions, review_joined, uf)
 
 
 def _past_ids(past: PastRun, members: pd.DataFrame, max_person: int) -> tuple[dict, int]:
@@ -695,15 +751,18 @@ def _parted(members, keys: dict) -> bool:
     return False
 
 
-def _replay(backend, uf: UnionFind, groups: list, r: pd.DataFrame, matches: pd.DataFrame) -> None:
-    """Rebuild persons a review parts from the evidence that made them: every link decided
-    between their nodes (and reviewers' matches first), in descending weight, none that would
-    join the two sides of a non-match."""
+def _decided_links(backend) -> pd.DataFrame:
     with backend.transaction() as s:
-        links = s.fetch(
+        return s.fetch(
             "select left_source, left_record_id, right_source, right_record_id, weight "
             "from linkage.pair_decisions where decision = 'link'"
         ).to_pandas()
+
+
+def _replay(links: pd.DataFrame, uf: UnionFind, groups: list, r: pd.DataFrame, matches: pd.DataFrame) -> None:
+    """Rebuild persons a review parts from the evidence that made them: every link decided
+    between their nodes (`links`, and reviewers' matches first), in descending weight, none that
+    would join the two sides of a non-match."""
     edges = _with_nodes(links, r)
     forced = matches[["node_a", "node_b"]].assign(weight=np.inf)
     edges = pd.concat([forced, edges[["node_a", "node_b", "weight"]]], ignore_index=True)

@@ -4,6 +4,10 @@
     score_chunk_file(path)         -> path of that chunk's scored pairs (one task per chunk)
     finish_chunks(backend, paths)  -> LinkResult (clustering, person ids, the writes)
 
+With the Spark engine (`engine="spark"`, or $OUTCOMES_LINK_ENGINE), `prepare_chunks` runs the
+whole linkage on the cluster (linkage.spark) and leaves its result as a run with nothing to
+score: one empty chunk, which the scoring and finishing tasks pass through.
+
 Only paths pass between them. The work folder holds the run's state between stages (pickled:
 our own files, never read from elsewhere); it may hold identity tokens, so it lives beside the
 warehouse and `finish_chunks` removes it.
@@ -19,19 +23,24 @@ import numpy as np
 import pandas as pd
 
 from linkage.engine import CHUNK, chunks
+from linkage.engines import engine_name, link_function
 from linkage.run import LinkResult, LinkState, finish, prepare, score_chunk
 
 STATE = "state.pkl"
 SCORING = "scoring.pkl"
 
 
-def prepare_chunks(backend, work: Path, chunk: int = CHUNK, **kwargs) -> list[str]:
+def prepare_chunks(backend, work: Path, chunk: int = CHUNK, engine: str | None = None, **kwargs) -> list[str]:
     """Run `prepare` and write its candidate pairs in chunks of `chunk`; at least one chunk (empty
-    when nothing is new), so a mapped task always has something to map over."""
+    when nothing is new, or when the Spark engine linked everything already), so a mapped task
+    always has something to map over."""
     work = Path(work)
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    state = prepare(backend, **kwargs)
+    if engine_name(engine) == "spark":
+        state = link_function("spark")(backend, **kwargs)
+    else:
+        state = prepare(backend, **kwargs)
     paths = []
     if isinstance(state, LinkResult):
         _dump(work / STATE, state)

@@ -179,11 +179,20 @@ def link(
             show_default=False,
         ),
     ] = None,
+    engine: Annotated[
+        str | None,
+        typer.Option(
+            "--engine",
+            help="local (one process) or spark (the cluster of $SPARK_MASTER, default local[2]); "
+            "default $OUTCOMES_LINK_ENGINE, else local",
+            show_default=False,
+        ),
+    ] = None,
     warehouse: Warehouse = None,
 ) -> None:
     """Link every record not linked yet into the person spine, as of a knowledge date (also one before
     dates linked already: it is linked beneath them, their spines unchanged)."""
-    from linkage.run import link as run_link
+    from linkage.engines import link_function
     from outcomes.eventstore import connect
     from outcomes.warehouse import checked_target
     from outcomes.warehouse.link_dates import check_can_link
@@ -191,6 +200,7 @@ def link(
     if truth is not None and not (truth / "records.parquet").exists():
         raise ValueError(f"no ground truth at {truth}: expected {truth / 'records.parquet'}")
     date = _as_of(as_of)
+    run_link = link_function(engine)
     with connect(checked_target(warehouse)) as backend, _stage_progress("linking") as on_stage:
         if date is not None:
             check_can_link(backend, date)

@@ -123,3 +123,23 @@ def test_monthly_runs_publish_as_of_their_interval_and_backfills_reproduce(dagba
     assert run.state == "success", run.tasks
     assert published(reports, "2024-02-29") == first_published["2024-02-29"]
     assert built(reports, "2024-02-29")["tables"] == first_built["2024-02-29"]["tables"]
+
+
+def test_link_step_takes_its_engine_from_configuration(dagbag, monkeypatch):
+    """The DAG's link step passes the engine its `link_engine` param names (or, when empty,
+    $OUTCOMES_LINK_ENGINE at run time) to linkage; an engine that does not exist fails the task
+    at once, not after retries."""
+    from airflow.exceptions import AirflowFailException
+
+    import outcomes.pipeline.tasks as tasks
+
+    seen = []
+    monkeypatch.setattr(tasks, "link_prepare_task", lambda *args: seen.append(args[-1]) or ["chunk"])
+    prepare = dagbag.get_dag("outcomes_refresh").get_task("link_prepare").python_callable
+    params = {"warehouse": "w.duckdb", "truth": "", "link_chunk_pairs": None}
+    monkeypatch.setenv("OUTCOMES_LINK_ENGINE", "spark")
+    assert prepare("2024-02-29", params={**params, "link_engine": ""}) == ["chunk"]
+    assert prepare("2024-02-29", params={**params, "link_engine": "local"}) == ["chunk"]
+    assert seen == ["spark", "local"]
+    with pytest.raises(AirflowFailException, match="unknown link engine 'mapreduce'"):
+        prepare("2024-02-29", params={**params, "link_engine": "mapreduce"})

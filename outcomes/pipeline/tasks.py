@@ -63,9 +63,12 @@ def ingest_task(landing: str, warehouse: str | None, reports: str, as_of: str) -
 
 
 def link_task(warehouse: str | None, reports: str, as_of: str, truth: str | None = None) -> str:
-    """Link records known on `as_of` not linked yet into the person spine; write a JSON report; return its path."""
-    from linkage.run import link
+    """Link records known on `as_of` not linked yet into the person spine (the engine of
+    $OUTCOMES_LINK_ENGINE); write a JSON report; return its path."""
+    from linkage.engines import link_function
     from outcomes.eventstore import connect
+
+    link = link_function()
 
     target = resolve_target(warehouse)
     truth_dir = Path(truth) if truth and (Path(truth) / "records.parquet").exists() else None
@@ -81,9 +84,11 @@ def link_work_dir(warehouse: str | None, as_of: str) -> Path:
 
 
 def link_prepare_task(
-    warehouse: str | None, as_of: str, truth: str | None = None, chunk: int | None = None
+    warehouse: str | None, as_of: str, truth: str | None = None, chunk: int | None = None, engine: str | None = None
 ) -> list[str]:
-    """Linkage up to the candidate pairs; the paths of their chunks (one mapped task each)."""
+    """Linkage up to the candidate pairs; the paths of their chunks (one mapped task each). With
+    the Spark engine (`engine`, else $OUTCOMES_LINK_ENGINE) the whole linkage runs here, on the
+    cluster, and one empty chunk passes its result on (linkage.stages)."""
     from linkage.engine import CHUNK
     from linkage.stages import prepare_chunks
     from outcomes.eventstore import connect
@@ -95,6 +100,7 @@ def link_prepare_task(
             backend,
             link_work_dir(warehouse, as_of),
             chunk=int(chunk or CHUNK),
+            engine=engine or None,
             truth=truth_dir,
             as_of=dt.date.fromisoformat(as_of),
         )

@@ -1,0 +1,134 @@
+"""Benchmark: the same population linked by the local engine and by the Spark engine, in one run.
+
+    python bench/linkage_spark.py --persons 20000 [--population DIR] [--master local[2]] [--json FILE]
+
+Each engine links every record of the population (read straight from its deliveries, as
+bench/linkage_scale.py does, into a fresh DuckDB warehouse, with ground truth) in a fresh
+process. Measured per engine: wall time of the whole process (the Spark engine's includes
+starting its JVM) and of `link()`, and peak memory of the process tree (the Python process, the
+JVM and the Python workers Spark starts: the peak of their summed resident memory, sampled every
+0.2 s); then the ratios Spark / local, a CPU-bound reference measured in the same run, and
+whether the two spines are the same.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psutil
+from _measure import calibration_seconds, ensure_population
+
+RUN = """
+import hashlib, json, time
+from pathlib import Path
+from linkage.records import records_from_deliveries
+from linkage.engines import link_function
+from outcomes.eventstore import connect
+from outcomes.warehouse import resolve_target
+root = Path({root!r})
+records, last = records_from_deliveries(root / "landing")
+n = len(records)
+kwargs = {{}}
+if {engine!r} == "spark":
+    from linkage.spark.session import spark_session
+    t = time.perf_counter()
+    kwargs["spark"] = spark_session({master!r})
+    kwargs["spark"].range(1).count()  # the JVM up and its first job run
+    start_s = time.perf_counter() - t
+else:
+    start_s = 0.0
+t = time.perf_counter()
+with connect(resolve_target({warehouse!r})) as backend:
+    res = link_function({engine!r})(backend, truth=root / "truth", records=records, as_of=last, **kwargs)
+    link_s = time.perf_counter() - t
+    with backend.transaction() as s:
+        spine = s.fetch("select source, record_id, person_id from linkage.link_events order by 1, 2").to_pylist()
+print(json.dumps({{"records": n, "start_s": start_s, "link_s": link_s, "stages": res.stages,
+    "candidate_pairs": res.candidate_pairs, "links": res.links, "reviews": res.reviews,
+    "spine": hashlib.sha256(json.dumps(spine).encode()).hexdigest()}}))
+"""
+
+
+def tree_rss(process: psutil.Process) -> int:
+    """Resident bytes of a process and every process below it."""
+    total = 0
+    for p in [process, *process.children(recursive=True)]:
+        with contextlib.suppress(psutil.NoSuchProcess):  # a worker may end while we count
+            total += p.memory_info().rss
+    return total
+
+
+def measured(code: str) -> dict:
+    """Run `code` in a fresh interpreter (its last line is JSON); add wall time and peak tree RSS."""
+    started = time.perf_counter()
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    peak, proc = 0, psutil.Process(child.pid)
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            try:
+                peak = max(peak, tree_rss(proc))
+            except psutil.NoSuchProcess:
+                return
+            done.wait(0.2)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    out, err = child.communicate()
+    done.set()
+    sampler.join()
+    if child.returncode != 0:
+        raise RuntimeError(err.strip().splitlines()[-1] if err.strip() else "child failed")
+    result = json.loads(out.strip().splitlines()[-1])
+    result["wall_s"] = time.perf_counter() - started
+    result["peak_tree_mib"] = peak / 2**20
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--persons", type=int, default=20_000)
+    parser.add_argument("--population", type=Path, help="default /tmp/bench-linkage-spark/<persons>")
+    parser.add_argument("--master", default="local[2]", help="Spark master (default local[2])")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    population = args.population or Path(f"/tmp/bench-linkage-spark/{args.persons}")
+    ensure_population(args.persons, population)
+    reference = calibration_seconds()
+    print(f"calibration (300k HMAC-SHA256): {reference:.2f} s", flush=True)
+    runs = {}
+    for engine in ("local", "spark"):
+        warehouse = population.parent / f"{population.name}-{engine}.duckdb"
+        warehouse.unlink(missing_ok=True)
+        code = RUN.format(root=str(population), engine=engine, master=args.master, warehouse=str(warehouse))
+        r = runs[engine] = measured(code)
+        warehouse.unlink(missing_ok=True)
+        print(
+            f"{engine}: {r['records']:,} records, {r['candidate_pairs']:,} candidate pairs, {r['links']:,} links; "
+            f"link() {r['link_s']:.1f} s (process {r['wall_s']:.1f} s, Spark start {r['start_s']:.1f} s), "
+            f"peak memory of the process tree {r['peak_tree_mib']:,.0f} MiB",
+            flush=True,
+        )
+        print("  stages (s): " + ", ".join(f"{k} {v:.1f}" for k, v in r["stages"].items()), flush=True)
+    local, spark = runs["local"], runs["spark"]
+    print(
+        f"Spark/local: link() time {spark['link_s'] / local['link_s']:.2f}, process time "
+        f"{spark['wall_s'] / local['wall_s']:.2f}, peak memory {spark['peak_tree_mib'] / local['peak_tree_mib']:.2f}; "
+        f"local link() = {local['link_s'] / reference:.1f} x calibration; "
+        f"same spine: {'yes' if spark['spine'] == local['spine'] else 'NO'}"
+    )
+    if args.json:
+        args.json.write_text(json.dumps({"calibration_s": reference, "master": args.master, **runs}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

