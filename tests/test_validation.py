@@ -6,6 +6,8 @@ import datetime as dt
 import importlib.util
 import logging
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -595,3 +597,13 @@ def test_readme_lists_every_rule():
     for source in SOURCES:
         for rule in rule_names(source):
             assert f"`{rule}`" in readme
+
+
+def test_great_expectations_imports_in_a_process_without_a_main_file():
+    """pyspark (the Spark engine) is installed beside GX, and GX imports pyspark.sql.connect, which
+    without its grpc dependencies calls sys.exit(0) where __main__ has no file: `python -c`, Celery
+    and xdist workers. Validation would then end the process silently, exit status 0."""
+    out = subprocess.run(
+        [sys.executable, "-c", "import great_expectations; print('validated')"], capture_output=True, text=True
+    )
+    assert out.returncode == 0 and out.stdout.strip() == "validated", out.stderr[-500:]
