@@ -34,7 +34,8 @@ def outcomes_vars_read_by_code() -> set[str]:
     read = set()
     for folder in CODE:
         for path in (ROOT / folder).rglob("*.py"):
-            read |= set(re.findall(r"[\"'](OUTCOMES_[A-Z_]+)[\"']", path.read_text()))
+            # a name ending in "_" is a prefix (OUTCOMES_SPARK_CONF_<option>), not a variable
+            read |= set(re.findall(r"[\"'](OUTCOMES_[A-Z_]*[A-Z])[\"']", path.read_text()))
     for path in (ROOT / "dbt_project").rglob("*.yml"):
         if "target" not in path.parts and "dbt_packages" not in path.parts:
             read |= set(re.findall(r"env_var\(\s*['\"](OUTCOMES_[A-Z_]+)['\"]", path.read_text()))

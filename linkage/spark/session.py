@@ -56,5 +56,5 @@ def spark_session(master: str | None = None, conf: dict[str, str] | None = None)
     for key, value in settings.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
-    spark.sparkContext.setLogLevel(os.environ.get("OUTCOMES_SPARK_LOG_LEVEL", "ERROR"))
+    spark.sparkContext.setLogLevel(os.environ.get("OUTCOMES_SPARK_LOG_LEVEL") or "ERROR")
     return spark
