@@ -31,14 +31,16 @@ def _identity_values(target) -> set[str]:
     return values
 
 
-def test_data_docs_are_written_linked_and_hold_no_identity(report_warehouse, tmp_path):
-    """The DAG's task: both sites beside the published date's report, which is written again to link them."""
+def test_data_docs_are_written_linked_and_hold_no_identity(report_warehouse, tmp_path, monkeypatch):
+    """The DAG's task: both sites beside the published date's report, which is written again to link them.
+    The reports folder given relative, as the DAG's default (warehouse/reports) is."""
     target = resolve_target(report_warehouse[0])
     report = tmp_path / f"outcomes_report_{AS_OF}.html"
     with connect(target, read_only=True) as backend:
         write_report(backend, report)
     assert 'href="data-docs/' not in report.read_text()
-    assert publish_data_docs(report_warehouse[0], str(tmp_path)) == str(tmp_path / DATA_DOCS)
+    monkeypatch.chdir(tmp_path.parent)
+    assert publish_data_docs(report_warehouse[0], tmp_path.name) == str(tmp_path.resolve() / DATA_DOCS)
     sites = {link: tmp_path / link for link in (DBT_SITE, GX_SITE)}
     assert all(p.is_file() for p in sites.values())
     dbt_html = sites[DBT_SITE].read_text(encoding="utf-8")

@@ -73,7 +73,7 @@ def write_gx_docs(site: Path) -> Path:
 
 def write_data_docs(target, as_of: str, reports: Path) -> dict[str, Path]:
     """Both sites under `reports`/data-docs; returns each site's index by its link from the report."""
-    reports = Path(reports)
+    reports = Path(reports).resolve()  # GX's filesystem store refuses a relative base directory
     return {
         DBT_SITE: write_dbt_docs(target, as_of, reports / DBT_SITE),
         GX_SITE: write_gx_docs((reports / GX_SITE).parent),
@@ -110,6 +110,8 @@ def publish_data_docs(warehouse: str | None, reports: str) -> str:
     from outcomes.report.render import write_report
     from outcomes.warehouse import resolve_target
     from outcomes.warehouse.target import WarehouseError
+
+    reports = str(Path(reports).resolve())  # the DAG's default is relative; GX's store wants an absolute path
 
     target = resolve_target(warehouse)
     with connect(target, read_only=True) as backend, backend.transaction() as s:
