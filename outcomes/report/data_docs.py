@@ -72,8 +72,8 @@ def write_gx_docs(site: Path) -> Path:
 
 
 def write_data_docs(target, as_of: str, reports: Path) -> dict[str, Path]:
-    """Both sites under `reports`/data-docs; returns each site's index by its link from the report."""
-    reports = Path(reports).resolve()  # GX's filesystem store refuses a relative base directory
+    """Both sites under `reports`/data-docs (an absolute folder: GX's store refuses a relative one); returns each
+    site's index by its link from the report."""
     return {
         DBT_SITE: write_dbt_docs(target, as_of, reports / DBT_SITE),
         GX_SITE: write_gx_docs((reports / GX_SITE).parent),
@@ -111,7 +111,7 @@ def publish_data_docs(warehouse: str | None, reports: str) -> str:
     from outcomes.warehouse import resolve_target
     from outcomes.warehouse.target import WarehouseError
 
-    reports = str(Path(reports).resolve())  # the DAG's default is relative; GX's store wants an absolute path
+    folder = Path(reports).resolve()  # the DAG's default is relative; GX's filesystem store refuses that
 
     target = resolve_target(warehouse)
     with connect(target, read_only=True) as backend, backend.transaction() as s:
@@ -122,9 +122,9 @@ def publish_data_docs(warehouse: str | None, reports: str) -> str:
         as_of = s.scalar("select max(as_of) from published.successful_completion") if published else None
     if as_of is None:
         raise WarehouseError("nothing published yet: run `outcomes publish` before the data docs")
-    write_data_docs(target, str(as_of), Path(reports))
-    report = Path(reports) / f"outcomes_report_{as_of}.html"
+    write_data_docs(target, str(as_of), folder)
+    report = folder / f"outcomes_report_{as_of}.html"
     if report.is_file():
         with connect(target, read_only=True) as backend:
             write_report(backend, report)
-    return str(Path(reports) / DATA_DOCS)
+    return str(folder / DATA_DOCS)
