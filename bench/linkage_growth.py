@@ -205,6 +205,22 @@ def plot(figures: dict, path: Path) -> None:
             k = growth_exponent(recs, vals)
             label = f"{run} run" + ("" if k is None else f" (exponent {k:.2f})")
             ax.plot(recs, vals, marker=marker, label=label)
+            people = {e[run]["records"]: int(n) for n, e in figures["sizes"].items() if run in e}
+            for x, y in zip(recs, vals, strict=True):
+                ax.annotate(f"{people[x] / 1000:,.0f}k", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+        recs, vals = series(figures, "first", measure)
+        if measure == "link_s" and recs:  # the target's slope through the smallest first run
+            ends = [recs[0], recs[-1] * 1.5]
+            ax.plot(
+                ends,
+                [vals[0] * (x / recs[0]) ** TARGET_EXPONENT for x in ends],
+                ls=":",
+                color="grey",
+                label=f"slope {TARGET_EXPONENT} (target)",
+            )
+        if measure == "peak_mib":
+            ax.axhline(TARGET_MONTHLY_PEAK_MIB, ls="--", color="C1", lw=0.8, label="2 GiB (monthly target)")
+            ax.axhline(TARGET_FIRST_PEAK_MIB_AT_1M, ls="--", color="C0", lw=0.8, label="6 GiB (first run at 1M)")
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("records linked (as-of state)")
