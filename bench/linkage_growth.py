@@ -245,14 +245,22 @@ def write_doc(figures: dict, doc: Path) -> bool:
         return False
     head, rest = text.split(BEGIN, 1)
     _, tail = rest.split(END, 1)
-    measured = sorted({(e["measured_at"][:10], e["commit"][:10]) for e in figures["sizes"].values()})
+    # the commit measured, and the last commit before it that changed linkage/ (the code linking)
+    measured = sorted(
+        {
+            (e["measured_at"][:10], e["commit"][:10], _git("log", "-1", "--format=%h", e["commit"], "--", "linkage"))
+            for e in figures["sizes"].values()
+        }
+    )
     body = [
         "",
         *table_lines(figures),
         "",
         *summary_lines(figures),
         "",
-        "Measured " + "; ".join(f"{d} at commit `{c}`" for d, c in measured) + ".",
+        "Measured "
+        + "; ".join(f"{d} at commit `{c}`" + (f" (linkage/ as of `{k}`)" if k else "") for d, c, k in measured)
+        + ".",
         "",
     ]
     doc.write_text(head + BEGIN + "\n".join(body) + END + tail)
