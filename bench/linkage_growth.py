@@ -190,11 +190,20 @@ def summary_lines(figures: dict) -> list[str]:
     return out
 
 
+def _plain(value: float, _pos=None) -> str:
+    """A tick label: 500, 2k, 1.5M."""
+    for scale, suffix in ((1e6, "M"), (1e3, "k")):
+        if value >= scale:
+            return f"{value / scale:g}{suffix}"
+    return f"{value:g}"
+
+
 def plot(figures: dict, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
     for ax, measure, unit in ((axes[0], "link_s", "link() wall time (s)"), (axes[1], "peak_mib", "peak RSS (MiB)")):
@@ -207,7 +216,13 @@ def plot(figures: dict, path: Path) -> None:
             ax.plot(recs, vals, marker=marker, label=label)
             people = {e[run]["records"]: int(n) for n, e in figures["sizes"].items() if run in e}
             for x, y in zip(recs, vals, strict=True):
-                ax.annotate(f"{people[x] / 1000:,.0f}k", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+                ax.annotate(
+                    f"{people[x] / 1000:,.0f}k",
+                    (x, y),
+                    textcoords="offset points",
+                    xytext=(4, 4 if run == "first" else -11),
+                    fontsize=8,
+                )
         recs, vals = series(figures, "first", measure)
         if measure == "link_s" and recs:  # the target's slope through the smallest first run
             ends = [recs[0], recs[-1] * 1.5]
@@ -223,6 +238,17 @@ def plot(figures: dict, path: Path) -> None:
             ax.axhline(TARGET_FIRST_PEAK_MIB_AT_1M, ls="--", color="C0", lw=0.8, label="6 GiB (first run at 1M)")
         ax.set_xscale("log")
         ax.set_yscale("log")
+        # a decade or so around the points (one size alone still gives readable ticks), plain numbers
+        xs = [x for run in RUNS for x in series(figures, run, measure)[0]]
+        ys = [y for run in RUNS for y in series(figures, run, measure)[1]]
+        if xs:
+            mid, half = math.sqrt(min(xs) * max(xs)), max(math.sqrt(max(xs) / min(xs)) * 1.6, 2.5)
+            ax.set_xlim(mid / half, mid * half)
+            ax.set_ylim(min(ys) / 2, max(ys + ([TARGET_FIRST_PEAK_MIB_AT_1M] if measure == "peak_mib" else [])) * 2)
+        for axis in (ax.xaxis, ax.yaxis):
+            axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+            axis.set_major_formatter(FuncFormatter(_plain))
+            axis.set_minor_formatter(NullFormatter())
         ax.set_xlabel("records linked (as-of state)")
         ax.set_ylabel(unit)
         ax.grid(True, which="both", alpha=0.3)
