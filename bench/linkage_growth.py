@@ -114,6 +114,16 @@ def series(figures: dict, run: str, measure: str) -> tuple[list[int], list[float
     return [r for r, _ in rows], [m for _, m in rows]
 
 
+def calibrated(figures: dict, run: str) -> tuple[list[int], list[float]]:
+    """(records, link() time as a multiple of its size's calibration) of one run, by records."""
+    rows = sorted(
+        (e[run]["records"], e[run]["link_s"] / e["calibration_s"])
+        for e in figures.get("sizes", {}).values()
+        if run in e
+    )
+    return [r for r, _ in rows], [m for _, m in rows]
+
+
 def load(path: Path) -> dict:
     return json.loads(path.read_text()) if path.exists() else {"sizes": {}}
 
@@ -187,6 +197,9 @@ def summary_lines(figures: dict) -> list[str]:
                 f"- growth exponent of {run}-run {label} against records, {len(recs)} sizes "
                 f"({recs[0]:,}–{recs[-1]:,} records): {k:.2f}{target}"
             )
+            if measure == "link_s":  # the sizes' sittings may have had the shared cores to different degrees
+                kc = growth_exponent(*calibrated(figures, run))
+                out.append(f"  - the same in multiples of each size's calibration: {kc:.2f}")
     return out
 
 

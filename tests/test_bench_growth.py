@@ -93,3 +93,5 @@ def test_resume_keeps_measured_sizes_unless_forced(growth, tmp_path):
 
     recs, secs = growth.series(later, "first", "link_s")
     assert (recs, secs) == ([2_000_000, 4_000_000], [300.0, 700.0])
+    # in multiples of each size's own calibration (sittings on shared cores differ)
+    assert growth.calibrated(again, "first") == ([2_000_000, 4_000_000], [150.0, 700.0])
