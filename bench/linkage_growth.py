@@ -226,6 +226,8 @@ def plot(figures: dict, path: Path) -> None:
                 continue
             k = growth_exponent(recs, vals)
             label = f"{run} run" + ("" if k is None else f" (exponent {k:.2f})")
+            if measure == "link_s" and k is not None:
+                label = label[:-1] + f"; {growth_exponent(*calibrated(figures, run)):.2f} in calibrations)"
             ax.plot(recs, vals, marker=marker, label=label)
             people = {e[run]["records"]: int(n) for n, e in figures["sizes"].items() if run in e}
             for x, y in zip(recs, vals, strict=True):
