@@ -183,6 +183,13 @@ def summary_lines(figures: dict) -> list[str]:
                 else ""
             )
         )
+    synth = [
+        f"{int(n):,} people {e['synth']['synth_s']:,.0f} s, peak {e['synth']['peak_mib']:,.0f} MiB"
+        for n, e in figures.get("sizes", {}).items()
+        if "synth_s" in e.get("synth", {})
+    ]
+    if synth:
+        out.append("- synthesis (`outcomes synth`, when the population was made): " + "; ".join(synth))
     for run in RUNS:
         for measure, label in (("link_s", "time"), ("cpu_s", "process CPU time"), ("peak_mib", "peak memory")):
             recs, vals = series(figures, run, measure)
