@@ -414,9 +414,15 @@ def main() -> None:
     parser.add_argument("--chunk", type=int, default=1_000_000)
     parser.add_argument("--duckdb-memory", default="4GB", help="DuckDB memory_limit for the warehouse connection")
     parser.add_argument("--keep-warehouse", action="store_true")
+    parser.add_argument(
+        "--stop-after-first",
+        type=float,
+        metavar="SECONDS",
+        help="measure no larger size once a size's first link() took longer than this",
+    )
     parser.add_argument("--report-only", action="store_true", help="measure nothing: table, plot, doc from the JSON")
     args = parser.parse_args()
-    persons = [int(n.replace("_", "")) for n in args.persons.split(",") if n.strip()]
+    persons = sorted(int(n.replace("_", "")) for n in args.persons.split(",") if n.strip())
     args.root.mkdir(parents=True, exist_ok=True)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     figures = load(args.json)
@@ -429,6 +435,10 @@ def main() -> None:
         print(f"[{_now()}] {n:,} people ({free:.0f} GiB free under {args.root})", flush=True)
         figures = merge(figures, n, measure(n, args))
         args.json.write_text(json.dumps(figures, indent=2) + "\n")  # after each size: a later one may fail
+        took = figures["sizes"][str(n)]["first"]["link_s"]
+        if args.stop_after_first is not None and took > args.stop_after_first and n != todo[-1]:
+            print(f"first link took {took:.0f} s > {args.stop_after_first:.0f} s: larger sizes not measured")
+            break
     if not figures["sizes"]:
         raise SystemExit("no figures yet")
     print()
