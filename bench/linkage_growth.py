@@ -77,9 +77,10 @@ with connect(resolve_target({warehouse!r})) as backend:
     r = link(backend, truth=truth, records=box.pop(0), as_of=as_of or last, chunk={chunk!r})
     link_s = time.perf_counter() - t
 result = {{"as_of": str(as_of or last), "records": n_records, "load_s": load_s, "link_s": link_s,
-          "run_id": r.run_id, "records_new": r.records_new, "variants": r.variants,
-          "candidate_pairs": r.candidate_pairs, "chunks": r.chunks, "links": r.links, "reviews": r.reviews,
-          "stages": {{k: float(v) for k, v in r.stages.items()}}}}
+          "records_new": r.records_new, "stages": {{k: float(v) for k, v in r.stages.items()}}}}
+# kept when LinkResult has them (the figures above are all the benchmark needs)
+result.update({{k: getattr(r, k) for k in ("run_id", "variants", "candidate_pairs", "chunks", "links", "reviews")
+               if isinstance(getattr(r, k, None), int)}})
 """
 
 
