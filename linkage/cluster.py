@@ -34,6 +34,7 @@ MULTI_APART = "multi-apart"
 SINGLE_OUT = "single-out"  # the smaller person is one source the other is not in
 SINGLE_IN = "single-in:"  # + source: the smaller person is one source the other is in too
 RELATIVE_SAMPLE = 100_000  # random pairs of persons for the configurations' shares
+RELATIVE_PRIOR_PAIRS = 5  # pseudo-pairs of a configuration at its rule's probability (shrinkage)
 
 
 @dataclass
@@ -284,7 +285,17 @@ def relative_probabilities(
     counts["share"] = counts["configuration"].map(share).fillna(1 / RELATIVE_SAMPLE)
     total = counts["rule"].map(per_rule).fillna(0).add(0.5) / share.get(MULTI_OVERLAP, 1.0)
     counts["expected_relatives"] = total * counts["share"]
-    counts["probability"] = ((counts["pairs"] - counts["expected_relatives"]) / counts["pairs"]).clip(0.0, 1.0)
+    own = ((counts["pairs"] - counts["expected_relatives"]) / counts["pairs"]).clip(0.0, 1.0)
+    # A configuration seen in a few pairs says little on its own (one pair of a father and son
+    # under a rare surname, each in two sources, read 0.99): its estimate is shrunk towards the
+    # rule's over the other configurations, as if RELATIVE_PRIOR_PAIRS more pairs had shown that.
+    # (Multi-overlap, where the relatives are counted, is left as it is.)
+    other = counts["configuration"] != MULTI_OVERLAP
+    sums = counts[other].groupby("rule")[["pairs", "expected_relatives"]].sum()
+    pooled = ((sums["pairs"] - sums["expected_relatives"]) / sums["pairs"]).clip(0.0, 1.0)
+    prior = counts["rule"].map(pooled).fillna(0.0)
+    shrunk = (own * counts["pairs"] + RELATIVE_PRIOR_PAIRS * prior) / (counts["pairs"] + RELATIVE_PRIOR_PAIRS)
+    counts["probability"] = np.where(other, shrunk, own)
     probability = counts.set_index(["rule", "configuration"])["probability"].to_dict()
     if persons.learned is not None:  # the model's, learned on everything when it was trained
         probability = {
