@@ -34,6 +34,7 @@ MULTI_APART = "multi-apart"
 SINGLE_OUT = "single-out"  # the smaller person is one source the other is not in
 SINGLE_IN = "single-in:"  # + source: the smaller person is one source the other is in too
 RELATIVE_SAMPLE = 100_000  # random pairs of persons for the configurations' shares
+KEYS_RULE = "keys"  # relatives' rule of a pair that links but for the keys its persons hold
 RELATIVE_PRIOR_PAIRS = 5  # pseudo-pairs of a configuration at its rule's probability (shrinkage)
 
 
@@ -217,8 +218,12 @@ def decide(
                 deferred.append((a, b, w, *unsure))
             continue
         if w + extra < link_at:
-            if w + extra >= review_at:
-                review.append((a, b, w, f"the persons hold other keys of {', '.join(twice)}"))
+            # The pair links by itself; its persons hold keys of their own in a source, as
+            # relatives do, and as one person does who holds a second key under an alias (the
+            # alias is why the pair is not exact, so the key weight, learned over all of a
+            # source's pairs, counts that alias twice). Decided like relatives: by how often
+            # such persons' configuration holds relatives.
+            deferred.append((a, b, w, KEYS_RULE, f"the persons hold other keys of {', '.join(twice)}"))
             continue
         why = uf.conflict(ra, rb)
         if why:

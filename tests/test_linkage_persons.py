@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from linkage.cluster import (
+    KEYS_RULE,
     MULTI_OVERLAP,
     RELATIVE_PRIOR_PAIRS,
     SINGLE_IN,
@@ -80,7 +81,9 @@ def test_a_merge_that_gives_a_person_a_second_key_of_a_source_carries_its_key_we
     uf = UnionFind(np.array(nodes), {})
     d = decide(node_pairs, uf, LINK, REVIEW, RULES, evidence(nodes))
     assert not joined(uf, "treatment|k|t1", "convictions|k|c2")
-    assert list(d.review["why"]) == ["the persons hold other keys of convictions"]
+    # decided as relatives are: two persons each in two sources, one of them shared, are relatives
+    keys = d.relatives.set_index(["rule", "configuration"]).loc[(KEYS_RULE, MULTI_OVERLAP)]
+    assert keys["pairs"] == 1 and keys["probability"] == 0.0
 
 
 def test_a_second_key_within_its_own_source_counts_once():
