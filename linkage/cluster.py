@@ -8,7 +8,10 @@ A node pair is judged on its two nodes; a merge joins two persons. With identity
 
 - **Keys.** A merge that gives the person two keys of a source is that source's "keyed
   differently" evidence, once per such source, whichever pair carried the merge: twins, or a
-  father and son, each hold keys of their own in every source they are in.
+  father and son, each hold keys of their own in every source they are in. A pair that links by
+  itself but not with that evidence is decided as relatives are (rule `keys`, below): the alias
+  that keeps such a pair from being exact lives on the second key, so the key's weight, learned
+  over all of a source's pairs, would count it twice.
 - **Corroboration across the persons.** A node with no date of birth (or forename) at all agrees
   vacuously with anyone; the persons it would join are compared instead (a father's death
   registration and his son's treatment episodes meet through a treatment record without a date
@@ -18,7 +21,8 @@ A node pair is judged on its two nodes; a merge joins two persons. With identity
   What tells them apart is the persons: a relative is a person of his own, with records in the
   sources he is in; a second key is one node within a source the person is already in. How
   often each configuration of the two persons' sources holds relatives is estimated from the
-  data (`relatives`), and the pair is linked when that probability reaches the link level.
+  data (`relatives`), and the pair is linked when that probability reaches the link level. A
+  configuration seen in few pairs is shrunk towards its rule's estimate (`RELATIVE_PRIOR_PAIRS`).
 """
 
 from __future__ import annotations
