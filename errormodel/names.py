@@ -12,14 +12,62 @@ import pandas as pd
 from errormodel.randomness import uniform, weighted
 
 DATA = Path(__file__).parent / "data"
-# The historic lists give ranks only: weights fall with rank (an assumption, docs/error-model.md).
-FORENAME_EXPONENT = 1.0
-SURNAME_EXPONENT = 0.8
+# The historic forename lists give ranks only: within a cohort's list a name's weight falls with
+# rank as 1/rank^FORENAME_EXPONENT, the listed names of a cohort and sex take FORENAME_LISTED_SHARE
+# of its people and the names of that sex listed for other cohorts the rest (assumptions,
+# docs/error-model.md: the commonest name of a cohort is then borne by 4-5% of it).
+FORENAME_EXPONENT = 0.5
+FORENAME_LISTED_SHARE = 0.6
+# Surnames: the published shares of the ten commonest (surnames.csv, `percent`), then a share
+# falling as 1/rank^SURNAME_EXPONENT (rank 100 about 0.07%), then RARE_SURNAMES further names whose
+# shares fall on as a power of rank chosen so that all shares sum to one.
+SURNAME_EXPONENT = 0.7
+RARE_SURNAMES = 30_000
+
+# Rare surnames made of English place-name elements, the source of most English surnames.
+# fmt: off
+_HEADS = [
+    "ACK", "ALDER", "APPLE", "ARK", "AYLES", "BAGS", "BALD", "BEAU", "BIRCH", "BLACK", "BOLD",
+    "BRACK", "BRIND", "BROM", "BUCK", "CAD", "CALDER", "CHES", "CLAY", "COL", "CRAW", "CROSS",
+    "DAV", "DRAY", "DUD", "EDGE", "ELM", "EMS", "FAIR", "FIN", "FOX", "GAIN", "GLAD", "GOLD",
+    "GRIM", "HAD", "HALL", "HAW", "HEN", "HIGH", "HORN", "HUNT", "IVES", "KELS", "KING", "LAM",
+    "LEA", "LOCK", "MAL", "MELL", "MOR", "NETH", "OS", "PAD", "PARK", "PRIS", "RAMS", "RED",
+    "RIS", "ROW", "SEF", "SHEL", "SKEL", "SOM", "STAIN", "SUN", "TAT", "TEW", "TRED", "UP",
+    "WAD", "WAR", "WEATHER", "WIL", "WRAY",
+]
+_MIDDLES = ["", "A", "E", "ING", "LE", "ER", "EN", "S", "ES", "ON"]
+_TAILS = [
+    "BECK", "BORNE", "BOURNE", "BROOK", "BURGH", "BURN", "CASTER", "CLIFFE", "COTT", "DALL",
+    "DEAN", "DENE", "DYKE", "FLEET", "GARTH", "HALGH", "HAY", "HEATH", "HOLT", "HOW", "KER",
+    "LAKE", "LOCK", "LOWE", "MERE", "MILL", "MOUTH", "NESS", "POOL", "REDE", "ROYD", "SALL",
+    "SETT", "SLADE", "STALL", "STEAD", "STOKE", "THWAITE", "TOFT", "WELL",
+]
+# fmt: on
 
 
-def _cum(ranks: np.ndarray, exponent: float) -> np.ndarray:
-    w = 1.0 / ranks.astype(float) ** exponent
-    return np.cumsum(w) / w.sum()
+def _cum(weights: np.ndarray) -> np.ndarray:
+    return np.cumsum(weights) / weights.sum()
+
+
+def rare_surnames(count: int, listed: set[str]) -> np.ndarray:
+    names = dict.fromkeys(h + m + t for h in _HEADS for m in _MIDDLES for t in _TAILS)
+    return np.array([n for n in names if n not in listed][:count], dtype=object)
+
+
+def surname_shares(percent: np.ndarray, rare: int) -> np.ndarray:
+    """Shares of the listed surnames (published where `percent` is given, else falling with rank
+    from the last published one) followed by `rare` rarer names."""
+    rank = np.arange(1, len(percent) + 1, dtype=float)
+    known = ~np.isnan(percent)
+    last = int(np.flatnonzero(known)[-1])
+    share = np.where(known, percent / 100, percent[last] / 100 * (rank[last] / rank) ** SURNAME_EXPONENT)
+    left = 1.0 - share.sum()
+    tail_rank = np.arange(len(share) + 1, len(share) + rare + 1, dtype=float)
+    lo, hi = 0.0, 4.0  # the tail's exponent by bisection: the tail holds what is left
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if (share[-1] * (len(share) / tail_rank) ** mid).sum() > left else (lo, mid)
+    return np.concatenate([share, share[-1] * (len(share) / tail_rank) ** hi])
 
 
 class NameLists:
@@ -29,13 +77,18 @@ class NameLists:
         self.forenames: dict[tuple[int, str], tuple[np.ndarray, np.ndarray]] = {}
         for (cohort, sex), g in fn.groupby(["cohort", "sex"]):
             g = g.sort_values("rank")
-            self.forenames[(int(cohort), str(sex))] = (
-                g["forename"].to_numpy(dtype=object),
-                _cum(g["rank"].to_numpy(), FORENAME_EXPONENT),
+            listed = g["forename"].to_numpy(dtype=object)
+            others = np.array(sorted(set(fn.loc[fn["sex"] == sex, "forename"]) - set(listed)), dtype=object)
+            w = 1.0 / g["rank"].to_numpy(dtype=float) ** FORENAME_EXPONENT
+            weights = np.concatenate(
+                [w / w.sum() * FORENAME_LISTED_SHARE, np.full(len(others), (1 - FORENAME_LISTED_SHARE) / len(others))]
             )
+            self.forenames[(int(cohort), str(sex))] = (np.concatenate([listed, others]), _cum(weights))
         sn = pd.read_csv(DATA / "surnames.csv").sort_values("rank")
-        self.surnames = sn["surname"].to_numpy(dtype=object)
-        self.surname_cum = _cum(sn["rank"].to_numpy(), SURNAME_EXPONENT)
+        listed = sn["surname"].str.upper().to_numpy(dtype=object)
+        rare = rare_surnames(RARE_SURNAMES, set(listed))
+        self.surnames = np.concatenate([listed, rare])
+        self.surname_cum = _cum(surname_shares(sn["percent"].to_numpy(dtype=float), len(rare)))
         nk = pd.read_csv(DATA / "nicknames.csv")
         self.nicknames: dict[str, tuple[str, ...]] = {
             k.upper(): tuple(v.str.upper()) for k, v in nk.groupby("forename")["nickname"]

@@ -8,7 +8,10 @@ A node pair is judged on its two nodes; a merge joins two persons. With identity
 
 - **Keys.** A merge that gives the person two keys of a source is that source's "keyed
   differently" evidence, once per such source, whichever pair carried the merge: twins, or a
-  father and son, each hold keys of their own in every source they are in.
+  father and son, each hold keys of their own in every source they are in. A pair that links by
+  itself but not with that evidence is decided as relatives are (rule `keys`, below): the alias
+  that keeps such a pair from being exact lives on the second key, so the key's weight, learned
+  over all of a source's pairs, would count it twice.
 - **Corroboration across the persons.** A node with no date of birth (or forename) at all agrees
   vacuously with anyone; the persons it would join are compared instead (a father's death
   registration and his son's treatment episodes meet through a treatment record without a date
@@ -18,7 +21,8 @@ A node pair is judged on its two nodes; a merge joins two persons. With identity
   What tells them apart is the persons: a relative is a person of his own, with records in the
   sources he is in; a second key is one node within a source the person is already in. How
   often each configuration of the two persons' sources holds relatives is estimated from the
-  data (`relatives`), and the pair is linked when that probability reaches the link level.
+  data (`relatives`), and the pair is linked when that probability reaches the link level. A
+  configuration seen in few pairs is shrunk towards its rule's estimate (`RELATIVE_PRIOR_PAIRS`).
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ MULTI_APART = "multi-apart"
 SINGLE_OUT = "single-out"  # the smaller person is one source the other is not in
 SINGLE_IN = "single-in:"  # + source: the smaller person is one source the other is in too
 RELATIVE_SAMPLE = 100_000  # random pairs of persons for the configurations' shares
+KEYS_RULE = "keys"  # relatives' rule of a pair that links but for the keys its persons hold
+RELATIVE_PRIOR_PAIRS = 5  # pseudo-pairs of a configuration at its rule's probability (shrinkage)
 
 
 @dataclass
@@ -216,8 +222,12 @@ def decide(
                 deferred.append((a, b, w, *unsure))
             continue
         if w + extra < link_at:
-            if w + extra >= review_at:
-                review.append((a, b, w, f"the persons hold other keys of {', '.join(twice)}"))
+            # The pair links by itself; its persons hold keys of their own in a source, as
+            # relatives do, and as one person does who holds a second key under an alias (the
+            # alias is why the pair is not exact, so the key weight, learned over all of a
+            # source's pairs, counts that alias twice). Decided like relatives: by how often
+            # such persons' configuration holds relatives.
+            deferred.append((a, b, w, KEYS_RULE, f"the persons hold other keys of {', '.join(twice)}"))
             continue
         why = uf.conflict(ra, rb)
         if why:
@@ -284,7 +294,17 @@ def relative_probabilities(
     counts["share"] = counts["configuration"].map(share).fillna(1 / RELATIVE_SAMPLE)
     total = counts["rule"].map(per_rule).fillna(0).add(0.5) / share.get(MULTI_OVERLAP, 1.0)
     counts["expected_relatives"] = total * counts["share"]
-    counts["probability"] = ((counts["pairs"] - counts["expected_relatives"]) / counts["pairs"]).clip(0.0, 1.0)
+    own = ((counts["pairs"] - counts["expected_relatives"]) / counts["pairs"]).clip(0.0, 1.0)
+    # A configuration seen in a few pairs says little on its own (one pair of a father and son
+    # under a rare surname, each in two sources, read 0.99): its estimate is shrunk towards the
+    # rule's over the other configurations, as if RELATIVE_PRIOR_PAIRS more pairs had shown that.
+    # (Multi-overlap, where the relatives are counted, is left as it is.)
+    other = counts["configuration"] != MULTI_OVERLAP
+    sums = counts[other].groupby("rule")[["pairs", "expected_relatives"]].sum()
+    pooled = ((sums["pairs"] - sums["expected_relatives"]) / sums["pairs"]).clip(0.0, 1.0)
+    prior = counts["rule"].map(pooled).fillna(0.0)
+    shrunk = (own * counts["pairs"] + RELATIVE_PRIOR_PAIRS * prior) / (counts["pairs"] + RELATIVE_PRIOR_PAIRS)
+    counts["probability"] = np.where(other, shrunk, own)
     probability = counts.set_index(["rule", "configuration"])["probability"].to_dict()
     if persons.learned is not None:  # the model's, learned on everything when it was trained
         probability = {

@@ -18,6 +18,7 @@ import pytest
 import errormodel
 from errormodel import ERROR_CLASSES, generate, pairs_by_class
 from errormodel.names import name_lists
+from errormodel.persons import PRONENESS_SHAPE
 from outcomes.contract import SOURCES
 from tests import test_synth_deliveries as spec_checks
 
@@ -42,16 +43,27 @@ def _digests(folder: Path) -> dict[str, str]:
     return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*.*"))}
 
 
-def _within(applied: int, eligible: int, target: float) -> bool:
-    """Binomial: within four standard deviations (and one unit) of the target."""
+def _within(applied: int, eligible: int, target: float, clustering: float = 0.0) -> bool:
+    """Within four standard deviations (and one unit) of the target. Records of one person share
+    a proneness (mean 1, variance 1/PRONENESS_SHAPE), so beside the binomial variance there is
+    target² · Var(proneness) · Σ n(n − 1) over the persons' n eligible records (`clustering`)."""
     expected = eligible * target
-    return abs(applied - expected) <= 4 * math.sqrt(max(expected * (1 - target), 1.0)) + 1
+    variance = expected * (1 - target) + target**2 / PRONENESS_SHAPE * clustering
+    return abs(applied - expected) <= 4 * math.sqrt(max(variance, 1.0)) + 1
+
+
+def _clustering(result) -> dict[str, float]:
+    """Σ n(n − 1) over persons' records, per source."""
+    n = _read(result, "records.parquet").groupby(["source", "person_id"]).size()
+    return (n * (n - 1)).groupby(level="source").sum().astype(float).to_dict()
 
 
 @pytest.mark.parametrize("which", ["model", "model3"])
 def test_applied_rates_near_targets(which, request):
     result = request.getfixturevalue(which)
     counts = result.counts
+    records = _read(result, "records.parquet")["source"].value_counts()
+    clustering = _clustering(result)
     checked = 0
     for r in counts.itertuples(index=False):
         assert r.target == pytest.approx(min(ERROR_CLASSES[r.error_class].rates[r.source] * result.scale, 0.95)), (
@@ -59,7 +71,10 @@ def test_applied_rates_near_targets(which, request):
         )
         if r.eligible == 0:
             continue
-        assert _within(r.applied, r.eligible, r.target), (r.error_class, r.source, r.applied, r.eligible, r.target)
+        # the eligible records' share of the source's, squared: their pairs within persons
+        share = r.eligible / records[r.source] if r.unit.startswith("records") and r.source in records else 0.0
+        c = clustering.get(r.source, 0.0) * share**2
+        assert _within(r.applied, r.eligible, r.target, c), (r.error_class, r.source, r.applied, r.eligible, r.target)
         checked += r.target > 0
     assert checked >= 40
     # every class is applied somewhere

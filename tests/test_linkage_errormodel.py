@@ -5,10 +5,9 @@ Precision, recall per error class, namesakes kept apart.
 The floors per class are what the linker reaches today on this 3,000-person population (link at
 probability 0.95), less a margin: they catch a regression, they are not the issue's bar (0.99),
 which the two second-key classes do not reach (docs/linkage.md has the 20,000-person figures). A
-second person key under an alias forename, date of birth or surname is, to the comparisons and
-to the persons' sources, a twin or a namesake of the same district; the learned probability that
-such a pair is one person (about 0.9 for a lone second PNC id) is below the link level, so these
-pairs go to clerical review."""
+second person key under an alias forename is, to the comparisons and to the persons' sources, a
+twin; the learned probability that such a pair is one person (0.86 here for a lone second PNC
+id, 0.91 at 20,000 people) is below the link level, so these pairs go to clerical review."""
 
 from __future__ import annotations
 
@@ -26,19 +25,19 @@ from tests.oracle import default_as_of
 
 # Recall floor per error class (pairs of one person's records that differ by the class).
 FLOORS = {
-    "dob_day_month_swap": 0.96,
-    "dob_missing": 0.96,
-    "dob_year_off": 0.97,
-    "duplicate_key": 0.58,
-    "duplicate_key_alias": 0.15,
-    "forename_initial_only": 0.96,
-    "nickname": 0.97,
-    "person_key_missing": 0.97,
-    "postcode_missing": 0.97,
-    "postcode_moved": 0.97,
+    "dob_day_month_swap": 0.98,
+    "dob_missing": 0.98,
+    "dob_year_off": 0.98,
+    "duplicate_key": 0.82,
+    "duplicate_key_alias": 0.62,
+    "forename_initial_only": 0.98,
+    "nickname": 0.98,
+    "person_key_missing": 0.98,
+    "postcode_missing": 0.98,
+    "postcode_moved": 0.98,
     "sex_unknown": 0.97,
-    "surname_change_marriage": 0.97,
-    "typing_error": 0.97,
+    "surname_change_marriage": 0.98,
+    "typing_error": 0.98,
 }
 
 
@@ -77,28 +76,33 @@ def _figures(linked):
     return through_linkage(landing, truth, work / "spine.parquet", default_as_of(landing))
 
 
-def test_england_cohort_deaths_and_person_years_through_the_linkage(linked):
-    """The proven reoffending cohort and person-years after treatment within 1% of the truth;
-    drug poisoning deaths by treatment status (counts under a hundred here) within one death."""
+def test_england_deaths_person_years_and_reoffenders_through_the_linkage(linked):
+    """Person-years after treatment and the proven reoffenders within 1% of the truth; drug
+    poisoning deaths by treatment status (counts under a hundred here) within one death."""
     figures = _figures(linked)
     assert len(figures) >= 6
-    share = figures[figures["figure"].str.endswith("cohort") | figures["figure"].str.startswith("person-years")]
-    assert len(share) >= 2 and (share["relative_difference"].abs() <= 0.01).all(), figures.to_string()
+    years = figures[figures["figure"].str.startswith("person-years")]
+    assert len(years) == 1 and (years["relative_difference"].abs() <= 0.01).all(), figures.to_string()
+    reoffenders = figures[figures["figure"].str.endswith("reoffenders")]
+    assert len(reoffenders) >= 1 and (reoffenders["relative_difference"].abs() <= 0.01).all(), figures.to_string()
     deaths = figures[figures["figure"].str.startswith("drug poisoning deaths")]
     assert len(deaths) >= 3 and ((deaths["linked"] - deaths["truth"]).abs() <= 1).all(), figures.to_string()
+    # the cohort: within 2% (regression check); the issue's 1% is the test below
+    cohort = figures[figures["figure"].str.endswith("cohort")]
+    assert len(cohort) >= 1 and (cohort["relative_difference"].abs() <= 0.02).all(), figures.to_string()
 
 
 @pytest.mark.xfail(
     strict=True,
-    reason="issue 11's bar, not met: reoffenders are missed with their treatment-conviction links "
-    "(recall 0.975; second PNC ids under an alias look like relatives and go to review), about 7% here, "
-    "3-4% at 20,000 people",
+    reason="issue 11's bar, not met here: the cohort is 177 of 179 (-1.1%), through the treatment-convictions "
+    "pairs still missed (40 of 7,739; 33 of them a second PNC id under an alias forename, which looks like a "
+    "twin and goes to review: one person in 86% of such pairs here); -0.8% to -1.6% at 20,000 people",
 )
-def test_england_reoffenders_through_the_linkage_within_one_percent(linked):
+def test_england_cohort_through_the_linkage_within_one_percent(linked):
     figures = _figures(linked)
-    reoffenders = figures[figures["figure"].str.endswith("reoffenders")]
-    assert len(reoffenders) >= 1
-    assert (reoffenders["relative_difference"].abs() <= 0.01).all(), figures.to_string()
+    cohort = figures[figures["figure"].str.endswith("cohort")]
+    assert len(cohort) >= 1
+    assert (cohort["relative_difference"].abs() <= 0.01).all(), figures.to_string()
 
 
 def test_namesakes_stay_apart(linked):

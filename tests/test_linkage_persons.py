@@ -8,7 +8,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from linkage.cluster import MULTI_OVERLAP, SINGLE_IN, PersonEvidence, UnionFind, decide
+from linkage.cluster import (
+    KEYS_RULE,
+    MULTI_OVERLAP,
+    RELATIVE_PRIOR_PAIRS,
+    SINGLE_IN,
+    PersonEvidence,
+    UnionFind,
+    decide,
+    relative_probabilities,
+)
 from linkage.spec import IDENTITY
 
 LINK, REVIEW = IDENTITY.link_at, IDENTITY.review_at
@@ -72,7 +81,9 @@ def test_a_merge_that_gives_a_person_a_second_key_of_a_source_carries_its_key_we
     uf = UnionFind(np.array(nodes), {})
     d = decide(node_pairs, uf, LINK, REVIEW, RULES, evidence(nodes))
     assert not joined(uf, "treatment|k|t1", "convictions|k|c2")
-    assert list(d.review["why"]) == ["the persons hold other keys of convictions"]
+    # decided as relatives are: two persons each in two sources, one of them shared, are relatives
+    keys = d.relatives.set_index(["rule", "configuration"]).loc[(KEYS_RULE, MULTI_OVERLAP)]
+    assert keys["pairs"] == 1 and keys["probability"] == 0.0
 
 
 def test_a_second_key_within_its_own_source_counts_once():
@@ -155,3 +166,26 @@ def test_a_learned_table_is_reused_as_it_stands():
     d = decide(node_pairs, uf, LINK, REVIEW, RULES, evidence(nodes, learned={f"forename|{SINGLE_IN}convictions": 0.5}))
     assert not any(joined(uf, f"convictions|k|alias{k}", f"benefits|k|b{199 - k}") for k in range(5))
     assert len(d.review) == 5 and (d.relatives["probability"] == 0.5).all()
+
+
+def test_a_configuration_seen_in_one_pair_is_shrunk_towards_its_rule():
+    """One father and son, each in two sources of his own (multi-apart), under a rare surname: a
+    single pair must not read 'one person in 99%' and link; it takes mostly its rule's estimate
+    over the other configurations, which keep theirs mostly."""
+    table = pd.DataFrame(
+        [("a", "b", 9.0, "dob", "why", "multi-apart")]
+        + [(f"c{i}", f"d{i}", 9.0, "dob", "why", SINGLE_IN + "convictions") for i in range(20)]
+        + [(f"e{i}", f"f{i}", 9.0, "dob", "why", MULTI_OVERLAP) for i in range(4)],
+        columns=["a", "b", "weight", "rule", "why", "configuration"],
+    )
+    share = {MULTI_OVERLAP: 0.4, "multi-apart": 0.001, SINGLE_IN + "convictions": 0.2}
+    counts, probability = relative_probabilities(table, share, evidence([]))
+    # relatives: (4 + 0.5) / 0.4 = 11.25 in all; 2.25 expected among the 20, 0.01125 in multi-apart
+    pooled = 1 - (2.25 + 0.01125) / 21
+    alone = (1 - 0.01125 + RELATIVE_PRIOR_PAIRS * pooled) / (1 + RELATIVE_PRIOR_PAIRS)
+    assert probability[("dob", "multi-apart")] == pytest.approx(alone)
+    assert 1 - 0.01125 >= IDENTITY.link_probability > probability[("dob", "multi-apart")]
+    many = (20 - 2.25 + RELATIVE_PRIOR_PAIRS * pooled) / (20 + RELATIVE_PRIOR_PAIRS)
+    assert probability[("dob", SINGLE_IN + "convictions")] == pytest.approx(many)
+    assert probability[("dob", MULTI_OVERLAP)] == 0.0
+    assert counts["pairs"].sum() == 25

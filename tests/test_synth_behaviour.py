@@ -265,3 +265,32 @@ def test_noise_zero_gives_one_key_per_person_in_convictions_and_benefits(clean_p
             join read_parquet('{clean_population}/truth/records.parquet') t using (record_id)
             group by t.person_id having count(distinct x.source_person_key) > 1)""").fetchone()[0]
         assert n == 0, source
+
+
+def test_names_and_birth_dates_as_in_england():
+    """Surnames at England and Wales shares (Smith about 1.3%, a long tail of rare names), no
+    namesakes of one district by chance, and ages truncated, not clipped onto one birth date."""
+    import numpy as np
+    import pandas as pd
+
+    from outcomes.synth import names
+    from outcomes.synth.calendar import DeliveryCalendar
+    from outcomes.synth.people import TREATMENT, Geography, NamePools, make_people
+
+    pools = NamePools()
+    top = pd.Series(pools.p_surname[: len(names.TOP_SURNAME_PERCENT)], index=pools.surnames[:10])
+    assert top.to_dict() == pytest.approx({k: v / 100 for k, v in names.TOP_SURNAME_PERCENT.items()})
+    assert pools.p_surname.sum() == pytest.approx(1.0) and (np.diff(pools.p_surname) <= 1e-12).all()
+    assert len(pools.surnames) > 20_000 and pools.p_male[0] < 0.06 and pools.p_female[0] < 0.06
+
+    cal = DeliveryCalendar("2023-04", 36, 120)
+    people = make_people(np.random.default_rng(3), 0, 10_000, cal, pools, Geography(), 1.0)
+    df = pd.DataFrame({"f": people.forename, "s": people.surname, "x": people.sex, "d": people.district})
+    df = df[people.twin_of < 0]
+    assert 0.008 < (df["s"] == "SMITH").mean() < 0.02
+    assert df["s"].nunique() > 0.3 * len(df)
+    assert (df.groupby(["f", "s", "x", "d"]).size() > 1).sum() <= 2  # chance namesakes of a district
+    assert pd.Series(people.dob).value_counts().max() <= 10  # no pile-up on the youngest age
+    age = (cal.window_start - people.dob) / 365.25
+    adult = people.kind == TREATMENT
+    assert age[adult].min() >= 18 and 38 < age[adult].mean() < 45

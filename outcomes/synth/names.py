@@ -489,49 +489,46 @@ SURNAMES = [
     "TYMCZAK",
 ]
 
-# Rare surnames: syllable compounds give the long tail that real surname lists have.
+# Published shares of the commonest surnames, per cent of the people of England and Wales: the
+# ONS / NHS Central Register count of surnames (2002) puts Smith at about 652,000 people, Jones
+# about 539,000, Williams about 432,000 of some 52 million, then Taylor, Brown, Davies, Evans,
+# Wilson, Thomas, Johnson (rounded here to 0.01 per cent). Below rank 10 a name's share falls as a
+# power of its rank (SURNAME_RANK_EXPONENT, fitted so that rank 100 holds about 0.07 per cent and
+# the listed names about a quarter of people, as in that count); the rest of the population
+# carries the long tail of rarer names (RARE_SURNAMES).
+TOP_SURNAME_PERCENT = {
+    "SMITH": 1.26,
+    "JONES": 1.04,
+    "WILLIAMS": 0.82,
+    "TAYLOR": 0.59,
+    "BROWN": 0.57,
+    "DAVIES": 0.53,
+    "EVANS": 0.43,
+    "WILSON": 0.38,
+    "THOMAS": 0.37,
+    "JOHNSON": 0.35,
+}
+SURNAME_RANK_EXPONENT = 0.7
+
+# Rare surnames: syllable compounds give the long tail that real surname lists have (England and
+# Wales hold hundreds of thousands of surnames, most borne by a few hundred people or fewer).
+# fmt: off
 _ONSETS = [
-    "ASH",
-    "BAR",
-    "BRAD",
-    "CAR",
-    "DAL",
-    "ELL",
-    "FAR",
-    "GILL",
-    "HAR",
-    "KIR",
-    "LANG",
-    "MAR",
-    "NOR",
-    "PEN",
-    "RAD",
-    "SHER",
-    "TAL",
-    "WHIT",
-    "WIN",
-    "YOR",
+    "ASH", "ALD", "BAR", "BECK", "BRAD", "BRAM", "BURN", "CAR", "CHAT", "COLD", "CRAN", "DAL",
+    "DUN", "ELL", "FAR", "FEN", "GILL", "GOD", "HAR", "HAZEL", "HOL", "KIR", "KNOT", "LANG",
+    "LIN", "MAR", "MID", "NOR", "OAK", "PEN", "PRES", "RAD", "RAV", "ROCK", "SAL", "SHER",
+    "STAN", "STOCK", "TAL", "THORN", "WAL", "WHIT", "WIN", "WOOL", "YOR", "BLAKE", "COP",
+    "DEN", "EAST", "GREEN", "HEP", "LOW", "MOSS", "NEW", "PICK", "SAND", "WEST", "BROOK",
 ]
+_LINKS = ["", "ING", "ER", "EN", "LE", "MER", "ES", "AN", "IS", "OW", "ET", "IL"]
 _CODAS = [
-    "BY",
-    "DALE",
-    "FIELD",
-    "FORD",
-    "GATE",
-    "HAM",
-    "HURST",
-    "LEY",
-    "MORE",
-    "SON",
-    "STEAD",
-    "THORPE",
-    "TON",
-    "WELL",
-    "WICK",
-    "WOOD",
-    "WORTH",
+    "BY", "DALE", "FIELD", "FORD", "GATE", "HAM", "HURST", "LEY", "MORE", "SON", "STEAD",
+    "THORPE", "TON", "WELL", "WICK", "WOOD", "WORTH", "BURY", "COTE", "DEN", "HOLME", "LAND",
+    "MAN", "SHAW", "SIDE", "STONE", "THWAITE", "WARD", "CROFT", "HILL", "BRIDGE", "COMBE",
+    "DON", "FOLD", "GRAVE", "HOPE", "LOW", "MOOR", "RIDGE", "SCALE", "STOW", "WAY", "WORTHY",
 ]
-RARE_SURNAMES = [a + b for a in _ONSETS for b in _CODAS]
+# fmt: on
+RARE_SURNAMES = list(dict.fromkeys(a + m + c for a in _ONSETS for m in _LINKS for c in _CODAS))
 
 NICKNAMES = {
     "WILLIAM": ["BILL", "WILL", "BILLY"],

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.special import ndtr, ndtri
 
 from outcomes.reference import local_authorities, postcode_districts
 from outcomes.synth import names
@@ -59,21 +60,52 @@ class People:
         return np.where(day >= self.surname_change_day[rows], self.new_surname[rows], self.surname[rows])
 
 
-def _zipf(n: int, s: float = 0.9) -> np.ndarray:
+def _zipf(n: int, s: float) -> np.ndarray:
     w = 1.0 / np.arange(1, n + 1) ** s
     return w / w.sum()
+
+
+# Forenames fall with rank more gently than a surname's: the commonest forename of an adult
+# cohort is borne by 3-5% of its men or women (ONS baby names), not a tenth.
+FORENAME_RANK_EXPONENT = 0.5
+
+
+def surname_shares(listed: list[str], rare: int) -> np.ndarray:
+    """Shares of the listed surnames (published shares, then a power of the rank) followed by
+    `rare` rarer names whose shares fall on from the last listed one, as a power of the rank
+    chosen so that all shares sum to one."""
+    rank = np.arange(1, len(listed) + 1, dtype=float)
+    top = names.TOP_SURNAME_PERCENT
+    last_top = len(top)
+    share = np.where(
+        rank <= last_top,
+        [top.get(s, 0.0) / 100 for s in listed],
+        top[listed[last_top - 1]] / 100 * (last_top / rank) ** names.SURNAME_RANK_EXPONENT,
+    )
+    left = 1.0 - share.sum()
+    tail_rank = np.arange(len(listed) + 1, len(listed) + rare + 1, dtype=float)
+    lo, hi = 0.0, 4.0  # the tail's exponent, by bisection: its shares sum to what is left
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        if (share[-1] * (len(listed) / tail_rank) ** mid).sum() > left:
+            lo = mid
+        else:
+            hi = mid
+    tail = share[-1] * (len(listed) / tail_rank) ** hi
+    out = np.concatenate([share, tail])
+    return out / out.sum()
 
 
 class NamePools:
     def __init__(self) -> None:
         self.male = np.array(names.MALE_FORENAMES, dtype=object)
         self.female = np.array(names.FEMALE_FORENAMES, dtype=object)
-        self.p_male, self.p_female = _zipf(len(self.male)), _zipf(len(self.female))
-        common = np.array(names.SURNAMES, dtype=object)
-        rare = np.array(names.RARE_SURNAMES, dtype=object)
-        self.surnames = np.concatenate([common, rare])
-        # 85% of people carry one of the common surnames, the rest share a long flat tail.
-        self.p_surname = np.concatenate([_zipf(len(common)) * 0.85, np.full(len(rare), 0.15 / len(rare))])
+        self.p_male = _zipf(len(self.male), FORENAME_RANK_EXPONENT)
+        self.p_female = _zipf(len(self.female), FORENAME_RANK_EXPONENT)
+        listed = set(names.SURNAMES)
+        rare = [s for s in names.RARE_SURNAMES if s not in listed]
+        self.surnames = np.array(names.SURNAMES + rare, dtype=object)
+        self.p_surname = surname_shares(names.SURNAMES, len(rare))
 
     def forenames(self, rng: np.random.Generator, sex: np.ndarray) -> np.ndarray:
         out = np.empty(len(sex), dtype=object)
@@ -144,8 +176,21 @@ def _ages(rng: np.random.Generator, kind: np.ndarray, group: np.ndarray) -> np.n
         [43.0, 46.0, 31.0, 36.0, 32.0, 42.0, 74.0],
     )
     sd = np.select([kind == DECEDENT, kind == TREATMENT], [12.0, 9.0], 11.0)
-    low = np.where(kind == DECEDENT, 25, 18)
-    return np.clip(rng.normal(mean, sd), low, 99)
+    low = np.where(kind == DECEDENT, 25.0, 18.0)
+    return _truncated_normal(rng.normal(mean, sd), mean, sd, low, 99.0)
+
+
+def _truncated_normal(x: np.ndarray, mean: np.ndarray, sd: np.ndarray, low: np.ndarray, high: float) -> np.ndarray:
+    """Normal draws `x` limited to [low, high] as a truncated normal: a draw within the limits
+    stays; one outside is moved, by its own quantile beyond the limit, to a quantile of the
+    normal within them. Clipping instead piles every draw outside onto one age (one birth day:
+    790 of 20,000 people were born on the day 18 years before the window opened)."""
+    z, a, b = (x - mean) / sd, (low - mean) / sd, (high - mean) / sd
+    fa, fb, fz = ndtr(a), ndtr(b), ndtr(z)
+    below, above = z < a, z > b
+    u = np.where(below, fz / np.maximum(fa, 1e-300), (fz - fb) / np.maximum(1.0 - fb, 1e-300))
+    moved = mean + sd * ndtri(np.clip(fa + u * (fb - fa), 1e-12, 1 - 1e-12))
+    return np.where(below | above, np.clip(moved, low, high), x)
 
 
 def make_people(
