@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from linkage import incremental as inc
 from linkage import model as fs
 from linkage.blocking import candidate_pairs, comparable_pairs
 from linkage.cluster import Decisions, PersonEvidence, UnionFind, decide, node_keys
@@ -63,6 +64,8 @@ class LinkResult:
     moved_later: int = 0  # records it links that move to the later spine's person on `later` (merge/split)
     unlinked_later: int = 0  # records it links that the later spine does not hold (retracted by then)
     relatives: pd.DataFrame | None = None  # relatives' configurations and their probabilities (cluster.decide)
+    incremental: bool = False  # read only the records the new ones touch (linkage.incremental)
+    records_read: int = 0  # records read into the run (the whole as-of state unless incremental)
 
     def lines(self) -> list[str]:
         out = [
@@ -109,6 +112,7 @@ def link(
     records: pd.DataFrame | None = None,
     chunk: int = CHUNK,
     on_stage: Callable[[str], None] | None = None,
+    incremental: bool | None = None,
 ) -> LinkResult:
     """Link every record not linked yet. `records` (source, record_id and the identity block)
     replaces reading the event store's as-of state, e.g. straight from deliveries; then give
@@ -117,7 +121,7 @@ def link(
 
     The stages run in sequence here; `prepare`, `score_chunk` and `finish` run them apart (the
     refresh DAG scores the chunks as mapped tasks, linkage.stages)."""
-    state = prepare(backend, truth, retrain, as_of, records, on_stage)
+    state = prepare(backend, truth, retrain, as_of, records, on_stage, incremental=incremental)
     if isinstance(state, LinkResult):
         return state
     scored, state.result.chunks = score_pairs(
@@ -163,6 +167,7 @@ class LinkState:
     reviews: pd.DataFrame
     applied: int
     past: PastRun | None = None
+    incremental: bool = False  # read only what the new records touch: record_keys is upserted, not rewritten
 
 
 @dataclass
@@ -192,26 +197,79 @@ def prepare(
     records: pd.DataFrame | None = None,
     on_stage: Callable[[str], None] | None = None,
     blocker: Callable | None = None,
+    incremental: bool | None = None,
 ) -> LinkState | LinkResult:
-    """Load, variants, blocking and training: the candidate pairs to score, or the finished
-    result when nothing is new (and no review decision waits). `blocker` replaces
+    """Read and block (the stages `read` and `block`): the candidate pairs to score, or the
+    finished result when nothing is new (and no review decision waits). `blocker` replaces
     `candidate_pairs` (same arguments and result; the pairs may be a distributed engine's, see
-    `engine.take_pairs`)."""
+    `engine.take_pairs`). `incremental` (default: whenever it can) reads only the records the
+    new ones touch (linkage.incremental); False takes the whole population as the first run does."""
     started = time.perf_counter()
-    spec = SPEC
     stages: dict[str, float] = {}
     lap = _Laps(stages, on_stage)
+    inputs = read(backend, truth, retrain, as_of, records, lap, False if blocker else incremental, started)
+    if isinstance(inputs, LinkResult):
+        return inputs
+    return block(inputs, blocker)
 
+
+@dataclass
+class Inputs:
+    """What the `read` stage gives `block`: the records (all of the as-of state, or in an
+    incremental run those the new records touch), the spine of those records, the model and the
+    review decisions."""
+
+    result: LinkResult
+    records: pd.DataFrame  # source, record_id, identity block
+    known: pd.DataFrame  # source, record_id, person_id of the records linked already
+    is_new: np.ndarray
+    model: fs.Model | None
+    stored: pa.Table
+    reviews: pd.DataFrame
+    applied: int
+    max_person: int
+    truth: Path | None
+    lap: _Laps
+    started: float
+    past: PastRun | None = None
+    facts: inc.Blocks | None = None  # an incremental run's whole-population blocking facts
+
+
+def read(
+    backend,
+    truth: Path | None,
+    retrain: bool,
+    as_of: dt.date | None,
+    records: pd.DataFrame | None,
+    lap: _Laps,
+    incremental: bool | None = None,
+    started: float | None = None,
+) -> Inputs | LinkResult:
+    """Stage `read`: from the warehouse, what the run links. The whole as-of state on a first
+    run, a past date's run, with --retrain, or `incremental=False`; otherwise only the new and
+    changed records and the records of the persons they may touch (linkage.incremental)."""
+    started = time.perf_counter() if started is None else started
+    spec = SPEC
+    facts = None
     with backend.transaction() as s:
         for statement in DDL:
             s.execute(statement)
+        inc.ensure(s, getattr(backend, "dialect", "duckdb"))
         run_id = int(s.scalar("select coalesce(max(run_id), 0) + 1 from linkage.runs"))
         if as_of is None:
             as_of = s.scalar("select max(extract_date) from events.deliveries where status = 'applied'")
         after = "select min(as_of) from linkage.runs where as_of > :d"  # a later date linked already
         later = None if as_of is None else s.scalar(after, {"d": as_of})
         past = None
-        if later is None:
+        stored = s.fetch("select model_version, model_json from linkage.models order by trained_in_run desc limit 1")
+        model = fs.Model.from_json(stored["model_json"][0].as_py()) if stored.num_rows and not retrain else None
+        if model is not None and not model.fits(spec):
+            model = None  # a model of other comparisons or levels: estimate a new one
+        incremental = incremental is not False and later is None and model is not None and inc.in_step(s, as_of)
+        known = None
+        if incremental:
+            pass  # read below, with the delta
+        elif later is None:
             known = s.fetch("select source, record_id, person_id from linkage.person_records").to_pandas()
         else:  # a past date linked after a later one: what is linked as of its date, and the later spine
             known = s.fetch(spine_as_of_sql(), {"as_of": as_of}).to_pandas()
@@ -222,7 +280,6 @@ def prepare(
                 set(seen.column(0).to_pylist()),
                 s.fetch("select distinct source, record_id from linkage.identities").to_pandas(),
             )
-        stored = s.fetch("select model_version, model_json from linkage.models order by trained_in_run desc limit 1")
         reviews = load_decisions(s, as_of if past is not None else None)
         applied = int(s.scalar("select coalesce(max(review_decisions), 0) from linkage.runs"))
         max_person = (
@@ -237,23 +294,45 @@ def prepare(
             f"--retrain cannot link {as_of}: a run as of {later} exists, and a past date is linked with the "
             "stored model"
         )
-    if records is None:
-        records = load_records(backend, as_of)
-    else:
-        records = records[["source", "record_id", *IDENTITY]].reset_index(drop=True)
-        records["date_of_birth"] = pd.to_datetime(records["date_of_birth"])
-    lap("load")
-    is_new = (
-        records[["source", "record_id"]].merge(known[["source", "record_id"]], how="left", indicator=True)["_merge"]
-        == "left_only"
-    ).to_numpy()
-    model = fs.Model.from_json(stored["model_json"][0].as_py()) if stored.num_rows and not retrain else None
-    if model is not None and not model.fits(spec):
-        model = None  # a model of other comparisons or levels: estimate a new one
-    model_version = model.version if model is not None else f"fs-{run_id}"
-    result = LinkResult(run_id, as_of, model_version, records_new=int(is_new.sum()), stages=stages)
     # Decisions logged since the last run are applied by the next run of the latest date, not by a past date's.
     has_pending = past is None and not reviews.empty and int(reviews["decision_id"].max()) > applied
+    model_version = model.version if model is not None else f"fs-{run_id}"
+    result = LinkResult(run_id, as_of, model_version, stages=lap.stages)
+    if incremental:
+        with backend.transaction() as s:
+            given = None
+            if records is not None:
+                given = records[["source", "record_id", *IDENTITY]]
+            delta = inc.read_delta(s, as_of, given)
+            result.records_new = int(delta.changed["is_new"].sum())
+            if result.records_new == 0 and not has_pending:
+                result.seconds = time.perf_counter() - started
+                return result  # the changed records are stored; the spine is as it was
+            s.execute("delete from linkage.key_state")  # in step again when this run writes
+            facts = inc.block_facts(s, spec)
+            inc.candidate_nodes(s, spec, facts)
+            pending = reviews[reviews["decision_id"] > applied] if has_pending else reviews.iloc[:0]
+            inc.add_review_nodes(s, pending)
+            inc.close_over_persons(s)
+            records = inc.load_records(s)
+        del delta
+        known = records.loc[records["person_id"].notna(), ["source", "record_id", "person_id"]]
+        known = known.reset_index(drop=True)
+        is_new = records["person_id"].isna().to_numpy()
+        records = records.drop(columns="person_id")
+    else:
+        if records is None:
+            records = load_records(backend, as_of)
+        else:
+            records = records[["source", "record_id", *IDENTITY]].reset_index(drop=True)
+            records["date_of_birth"] = pd.to_datetime(records["date_of_birth"])
+        is_new = (
+            records[["source", "record_id"]].merge(known[["source", "record_id"]], how="left", indicator=True)["_merge"]
+            == "left_only"
+        ).to_numpy()
+        result.records_new = int(is_new.sum())
+    lap("load")
+    result.incremental, result.records_read = bool(incremental), len(records)
     if not is_new.any() and not has_pending:
         result.seconds = time.perf_counter() - started
         return result
@@ -263,13 +342,27 @@ def prepare(
             f"then {as_of}"
         )
     result.later = later
+    return Inputs(
+        result, records, known, is_new, model, stored, reviews, applied, max_person, truth, lap, started, past, facts
+    )
 
+
+def block(inputs: Inputs, blocker: Callable | None = None) -> LinkState:
+    """Stage `block`: nodes and variants of the records read, the candidate pairs of every
+    blocking pass (only pairs holding a new identity after the first run), and the model (trained
+    here on a first run or with --retrain)."""
+    spec = SPEC
+    result, records, known, is_new, model = inputs.result, inputs.records, inputs.known, inputs.is_new, inputs.model
+    stored, reviews, applied, max_person = inputs.stored, inputs.reviews, inputs.applied, inputs.max_person
+    truth, lap, started, past, facts = inputs.truth, inputs.lap, inputs.started, inputs.past, inputs.facts
+    run_id, model_version = result.run_id, result.model_version
+    inputs.__dict__.clear()  # the records go with `r` below
     r, variants = build_variants(records)
     del records
     r["is_new"] = is_new
-    result.variants = len(variants)
+    result.variants = len(variants) if facts is None else facts.variants
     new_variants = pd.Index(np.unique(r.loc[r["is_new"], "variant"]))
-    first_run = known.empty
+    first_run = known.empty and facts is None
     label = _truth_labels(truth, r, len(variants)) if truth is not None else None
     if model is None:
         aliases = {"forename": sorted(learn_aliases(r, "forename_token"))}
@@ -277,7 +370,12 @@ def prepare(
     else:
         comparer = Comparer(variants, spec, model.alias_sets())
     lap("variants")
-    pairs, stats = (blocker or candidate_pairs)(variants, spec, None if first_run else new_variants, label)
+    if facts is not None:  # the subset's blocks, capped and counted as the whole population's
+        pairs, stats = candidate_pairs(
+            variants, spec, new_variants, label, oversized=facts.oversized, comparable=facts.comparable
+        )
+    else:
+        pairs, stats = (blocker or candidate_pairs)(variants, spec, None if first_run else new_variants, label)
     lap("blocking")
     if model is None:
         model = train(variants, pairs, spec, comparer, model_version, comparable_pairs(variants, spec), seed=run_id)
@@ -305,6 +403,7 @@ def prepare(
         reviews,
         applied,
         past,
+        facts is not None,
     )
 
 
@@ -335,7 +434,7 @@ def finish(backend, state: LinkState, scored: pd.DataFrame, clustering: Callable
         state.lap,
         state.started,
     )
-    reviews, applied, past = state.reviews, state.applied, state.past
+    reviews, applied, past, incremental = state.reviews, state.applied, state.past, state.incremental
     run_id, as_of, model_version = result.run_id, result.as_of, result.model_version
     state.__dict__.clear()  # the caller's reference must not keep the records alive: they go as below
     lap("scoring")
@@ -467,6 +566,8 @@ def finish(backend, state: LinkState, scored: pd.DataFrame, clustering: Callable
         _insert(s, "linkage.identities", identities)
         _insert(s, "linkage.link_events", events)
         s.insert("linkage.pair_decisions", decided)
+        if past is None:  # the stored keys and spine, for the next run to read what it touches
+            inc.write(s, r[["source", "record_id", *IDENTITY, "person_id"]], run_id, as_of, whole=not incremental)
         if model_version not in (stored["model_version"].to_pylist() if stored.num_rows else []):
             s.insert(
                 "linkage.models",
