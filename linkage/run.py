@@ -13,6 +13,7 @@ changes the spine as of a later date.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,7 +28,16 @@ from linkage import model as fs
 from linkage.blocking import candidate_pairs, comparable_pairs
 from linkage.cluster import Decisions, PersonEvidence, UnionFind, decide, node_keys
 from linkage.compare import Comparer
-from linkage.engine import CHUNK, node_pairs, score_pairs, tf_arrays, train
+from linkage.engine import (
+    CHUNK,
+    MEMORY_DEFAULT,
+    chunk_for_memory,
+    node_pairs,
+    parse_size,
+    score_pairs,
+    tf_arrays,
+    train,
+)
 from linkage.engine import score_chunk as engine_score_chunk
 from linkage.records import IDENTITY, build_variants, learn_aliases, load_records
 from linkage.review import load_decisions
@@ -113,22 +123,59 @@ def link(
     chunk: int = CHUNK,
     on_stage: Callable[[str], None] | None = None,
     incremental: bool | None = None,
+    memory_limit: str | None = None,
 ) -> LinkResult:
     """Link every record not linked yet. `records` (source, record_id and the identity block)
     replaces reading the event store's as-of state, e.g. straight from deliveries; then give
     `as_of`. With `truth`, blocking reports pair completeness and quality is measured.
-    `on_stage` is told each stage's name as it ends (progress display).
+    `on_stage` is told each stage's name as it ends (progress display). `incremental` (default:
+    whenever the stored keys are in step) reads only what the new records touch; False reads the
+    whole population. `memory_limit` (e.g. "4GB"; default $OUTCOMES_LINK_MEMORY, else 4GB) is
+    DuckDB's memory limit for the run and sizes the scoring chunks (engine.chunk_for_memory).
 
-    The stages run in sequence here; `prepare`, `score_chunk` and `finish` run them apart (the
-    refresh DAG scores the chunks as mapped tasks, linkage.stages)."""
-    state = prepare(backend, truth, retrain, as_of, records, on_stage, incremental=incremental)
-    if isinstance(state, LinkResult):
-        return state
+    The named stages, each a function of its inputs (docs/linkage.md draws them):
+    read -> block -> score -> decide -> cluster -> write. `prepare` (read, block), `score_chunk`
+    and `finish` (decide, cluster, write) run them apart (the refresh DAG scores the chunks as
+    mapped tasks, linkage.stages)."""
+    limit = apply_memory_limit(backend, memory_limit)
+    if chunk == CHUNK and limit is not None:
+        chunk = chunk_for_memory(limit)
+    started = time.perf_counter()
+    lap = _Laps({}, on_stage)
+    inputs = read(backend, truth, retrain, as_of, records, lap, incremental, started)
+    if isinstance(inputs, LinkResult):
+        return inputs
+    del records
+    state = block(inputs)
+    scored = score(state, chunk)
+    decided = decide_stage(state, scored, None, lambda: _decided_links(backend))
+    del scored
+    return write(backend, cluster(decided))
+
+
+def score(state: LinkState, chunk: int = CHUNK) -> pd.DataFrame:
+    """Stage `score`: the candidate pairs compared and weighed in chunks of `chunk` (recordlinkage
+    comparisons, the model's weights); only pairs at or above the review level are kept."""
     scored, state.result.chunks = score_pairs(
         state.variants, state.pairs, state.spec, state.comparer, state.model, chunk
     )
     state.pairs = None
-    return finish(backend, state, scored)
+    state.lap("scoring")
+    return scored
+
+
+def apply_memory_limit(backend, memory_limit: str | int | None = None) -> int | None:
+    """The run's memory budget in bytes (`memory_limit`, else $OUTCOMES_LINK_MEMORY, else
+    engine.MEMORY_DEFAULT); a DuckDB warehouse gets half of it as its `memory_limit` (PostgreSQL's
+    memory is the server's). None when the budget is "none"."""
+    text = memory_limit or os.environ.get("OUTCOMES_LINK_MEMORY") or MEMORY_DEFAULT
+    if str(text).strip().lower() in ("none", "0", "off"):
+        return None
+    limit = parse_size(text)
+    con = getattr(backend, "con", None)
+    if getattr(backend, "dialect", None) == "duckdb" and con is not None:
+        con.execute(f"set memory_limit = '{max(limit // 2 // (1 << 20), 64)}MiB'")
+    return limit
 
 
 class _Laps:
@@ -413,9 +460,42 @@ def score_chunk(state: LinkState, a: np.ndarray, b: np.ndarray) -> pd.DataFrame:
 
 
 def finish(backend, state: LinkState, scored: pd.DataFrame, clustering: Callable | None = None) -> LinkResult:
-    """Node pairs, clustering, person ids and the writes, from every chunk's scored pairs.
+    """The stages after scoring: decide, cluster, write (from every chunk's scored pairs).
     `clustering` replaces `cluster_local` (same arguments and result: linkage.spark decides
     the connected parts apart)."""
+    decided = decide_stage(state, scored, clustering, lambda: _decided_links(backend))
+    return write(backend, cluster(decided))
+
+
+@dataclass
+class Decided:
+    """What the `decide` stage gives `cluster`: the node pairs and the decisions made on them."""
+
+    state: LinkState
+    pairs_by_node: pd.DataFrame
+    clustered: Clustered
+
+
+@dataclass
+class Spine:
+    """What the `cluster` stage gives `write`: the persons as link events, the decisions as rows,
+    the identities of the records linked for the first time, and the run's records with their
+    persons (for linkage.record_keys)."""
+
+    state: LinkState
+    events: pd.DataFrame
+    decided: pa.Table
+    identities: pd.DataFrame
+    expected: pd.DataFrame
+
+
+def decide_stage(
+    state: LinkState, scored: pd.DataFrame, clustering: Callable | None, decided_links: Callable[[], pd.DataFrame]
+) -> Decided:
+    """Stage `decide`: node pairs from the scored variant pairs (engine.node_pairs), then the
+    decisions on them, persons' evidence and constraints read (`cluster_local`, or `clustering`:
+    the same arguments and result). `decided_links` reads the links decided before (needed only
+    where a reviewer parts a person)."""
     result, spec, r, variants, comparer, model = (
         state.result,
         state.spec,
@@ -424,29 +504,16 @@ def finish(backend, state: LinkState, scored: pd.DataFrame, clustering: Callable
         state.comparer,
         state.model,
     )
-    known, stored, stats, is_new, max_person, truth, lap, started = (
-        state.known,
-        state.stored,
-        state.stats,
-        state.is_new,
-        state.max_person,
-        state.truth,
-        state.lap,
-        state.started,
-    )
-    reviews, applied, past, incremental = state.reviews, state.applied, state.past, state.incremental
-    run_id, as_of, model_version = result.run_id, result.as_of, result.model_version
-    state.__dict__.clear()  # the caller's reference must not keep the records alive: they go as below
+    known, stored, reviews, past, lap = state.known, state.stored, state.reviews, state.past, state.lap
+    run_id, model_version = result.run_id, result.model_version
     lap("scoring")
     pairs_by_node = node_pairs(scored, variants, spec, comparer, model)
     lap("node_pairs")
 
-    node_codes, nodes = pd.factorize(r["node"])
-    existing = r.merge(known, on=["source", "record_id"], how="inner")
     trained_now = model_version not in (stored["model_version"].to_pylist() if stored.num_rows else [])
     learned = None if trained_now else model.relatives
     clustered = (clustering or cluster_local)(
-        ClusterInputs(r, known, reviews, past is not None, lambda: _decided_links(backend), pairs_by_node),
+        ClusterInputs(r, known, reviews, past is not None, decided_links, pairs_by_node),
         variants,
         comparer,
         spec,
@@ -454,12 +521,27 @@ def finish(backend, state: LinkState, scored: pd.DataFrame, clustering: Callable
         run_id,
         learned,
     )
-    decisions, review_joined = clustered.decisions, clustered.review_joined
+    decisions = clustered.decisions
     if trained_now:  # learned with the model; none seen: later runs send such pairs to review
         model.relatives = {} if decisions.relatives is None else _learned_relatives(decisions.relatives)
     result.links, result.reviews = len(decisions.links), len(decisions.review)
     result.relatives = decisions.relatives
     lap("clustering")
+    state.variants = state.comparer = None  # not needed past the decisions
+    return Decided(state, pairs_by_node, clustered)
+
+
+def cluster(decided: Decided) -> Spine:
+    """Stage `cluster`: persons from the decisions — person ids (an existing person keeps its
+    earliest id, a new one is numbered in a fixed order, a part a review splits off is new), and
+    the link events: assignments of the new records, merges and splits of existing ones."""
+    state, pairs_by_node, clustered = decided.state, decided.pairs_by_node, decided.clustered
+    decisions, review_joined = clustered.decisions, clustered.review_joined
+    result, r, known, is_new, max_person = state.result, state.r, state.known, state.is_new, state.max_person
+    reviews, applied, past, lap = state.reviews, state.applied, state.past, state.lap
+    run_id, as_of, model_version = result.run_id, result.as_of, result.model_version
+    node_codes, nodes = pd.factorize(r["node"])
+    existing = r.merge(known, on=["source", "record_id"], how="inner")
 
     # Person ids: a cluster keeps its earliest existing id; others are new, numbered in a fixed order.
     # A person parted by a review keeps its id on the part holding its first record; the other
@@ -550,12 +632,31 @@ def finish(backend, state: LinkState, scored: pd.DataFrame, clustering: Callable
     events["model_version"] = model_version
 
     decided = _decisions_table(run_id, model_version, decisions, pairs_by_node, r)
-    del pairs_by_node, scored, comparer, decisions, variants
     identities = new_rows[["source", "record_id", "node", *IDENTITY]].assign(run_id=run_id)
     if past is not None:  # one identity per record: the later run's, where it linked the record
         held = identities[["source", "record_id"]].merge(past.identified, how="left", indicator=True)["_merge"]
         identities = identities[(held == "left_only").to_numpy()]
     lap("spine")
+    return Spine(state, events, decided, identities, expected)
+
+
+def write(backend, spine: Spine) -> LinkResult:
+    """Stage `write`: the run's rows to the warehouse in one transaction (blocking figures,
+    identities, link events, decisions, the model when new, the run, linkage.record_keys), then
+    the quality tables."""
+    state, events, decided, identities, expected = (
+        spine.state,
+        spine.events,
+        spine.decided,
+        spine.identities,
+        spine.expected,
+    )
+    result, r, stats, model, stored, truth = state.result, state.r, state.stats, state.model, state.stored, state.truth
+    reviews, applied, past, lap, started = state.reviews, state.applied, state.past, state.lap, state.started
+    incremental = state.incremental
+    run_id, as_of, model_version = result.run_id, result.as_of, result.model_version
+    state.__dict__.clear()
+    spine.__dict__.clear()
     result.seconds = time.perf_counter() - started
     blocking = pd.DataFrame(
         [{"run_id": run_id, "as_of": as_of, "pass": p.name, "pass_order": i, **p.row()} for i, p in enumerate(stats)]
@@ -606,7 +707,7 @@ def finish(backend, state: LinkState, scored: pd.DataFrame, clustering: Callable
         )
     from linkage.report import write_quality
 
-    del r, new_rows, identities, events, existing
+    del r, identities, events
     lap("write")
     result.quality = write_quality(backend, run_id, as_of, truth, expected, as_of if past is not None else None)
     lap("quality")
