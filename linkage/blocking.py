@@ -172,11 +172,11 @@ def candidate_pairs(
         sub_l = left.dropna(subset=list(p.on))
         sub_r = variants.dropna(subset=list(p.right_on or p.on))
         key, big = np.array([], dtype=np.int64), 0
-        cap = spec.max_block
-        if oversized is not None:  # the whole population's oversized blocks, not this part's
+        cap, blocked = spec.max_block, not (sub_l.empty or sub_r.empty)
+        if oversized is not None and blocked:  # the whole population's oversized blocks, not this part's
             cap = np.iinfo(np.int64).max
             keys_big, big = oversized.get(p.name, (None, 0))
-            if keys_big is not None and len(keys_big) and not sub_l.empty:
+            if keys_big is not None and len(keys_big):
                 sub_l = sub_l[~_holds(sub_l, keys_big, p)]
         if not (sub_l.empty or sub_r.empty):
             one_frame = new is None and p.symmetric

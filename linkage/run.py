@@ -245,12 +245,14 @@ def prepare(
     on_stage: Callable[[str], None] | None = None,
     blocker: Callable | None = None,
     incremental: bool | None = None,
+    memory_limit: str | None = None,
 ) -> LinkState | LinkResult:
     """Read and block (the stages `read` and `block`): the candidate pairs to score, or the
     finished result when nothing is new (and no review decision waits). `blocker` replaces
     `candidate_pairs` (same arguments and result; the pairs may be a distributed engine's, see
     `engine.take_pairs`). `incremental` (default: whenever it can) reads only the records the
     new ones touch (linkage.incremental); False takes the whole population as the first run does."""
+    apply_memory_limit(backend, memory_limit)
     started = time.perf_counter()
     stages: dict[str, float] = {}
     lap = _Laps(stages, on_stage)
@@ -346,6 +348,7 @@ def read(
     model_version = model.version if model is not None else f"fs-{run_id}"
     result = LinkResult(run_id, as_of, model_version, stages=lap.stages)
     if incremental:
+        result.incremental = True
         with backend.transaction() as s:
             given = None
             if records is not None:
