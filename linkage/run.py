@@ -670,8 +670,6 @@ def write(backend, spine: Spine) -> LinkResult:
         _insert(s, "linkage.identities", identities)
         _insert(s, "linkage.link_events", events)
         s.insert("linkage.pair_decisions", decided)
-        if past is None:  # the stored keys and spine, for the next run to read what it touches
-            inc.write(s, r[["source", "record_id", *IDENTITY, "person_id"]], run_id, as_of, whole=not incremental)
         if model_version not in (stored["model_version"].to_pylist() if stored.num_rows else []):
             s.insert(
                 "linkage.models",
@@ -710,7 +708,14 @@ def write(backend, spine: Spine) -> LinkResult:
         )
     from linkage.report import write_quality
 
-    del r, identities, events
+    del identities, events, decided
+    if past is None:
+        # The stored keys and spine, for the next run to read what it touches: a transaction of its
+        # own, once the rows above are freed. Until it commits `linkage.key_state` names an earlier
+        # run (or none), so a run that fails here leaves the next one to take the whole path.
+        with backend.transaction() as s:
+            inc.write(s, r[["source", "record_id", *IDENTITY, "person_id"]], run_id, as_of, whole=not incremental)
+    del r
     lap("write")
     result.quality = write_quality(backend, run_id, as_of, truth, expected, as_of if past is not None else None)
     lap("quality")
