@@ -28,6 +28,7 @@ hash and keeps ART indexes in memory: none are made there).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -275,9 +276,26 @@ def add_review_nodes(session, pending: pd.DataFrame) -> None:
             pending[["right_source", "right_record_id"]].set_axis(["source", "record_id"], axis=1),
         ],
         ignore_index=True,
-    ).drop_duplicates()
+    )
+    add_record_nodes(session, sides)
+
+
+def add_truth_nodes(session, truth, new: pd.DataFrame) -> None:
+    """With ground truth, the nodes of every record of the true persons of the new records, so
+    that pair completeness counts the true pairs of the whole population (reading more persons
+    whole changes no decision: the whole path reads them all)."""
+    t = pd.read_parquet(Path(truth) / "records.parquet", columns=["source", "record_id", "person_id"])
+    mine = t.merge(new[["source", "record_id"]], on=["source", "record_id"])["person_id"]
+    add_record_nodes(session, t.loc[t["person_id"].isin(set(mine)), ["source", "record_id"]])
+
+
+def add_record_nodes(session, records: pd.DataFrame) -> None:
+    """Add to `work_nodes` the nodes of these records (source, record_id) that are present."""
+    records = records[["source", "record_id"]].drop_duplicates()
+    if records.empty:
+        return
     session.execute("delete from linkage.work_records")
-    session.insert("linkage.work_records", pa.Table.from_pandas(sides, preserve_index=False))
+    session.insert("linkage.work_records", pa.Table.from_pandas(records, preserve_index=False))
     session.execute(
         "insert into linkage.work_nodes (node) select distinct k.node from linkage.record_keys k "
         "join linkage.work_records w on w.source = k.source and w.record_id = k.record_id where k.present"

@@ -363,6 +363,8 @@ def read(
             inc.candidate_nodes(s, spec, facts)
             pending = reviews[reviews["decision_id"] > applied] if has_pending else reviews.iloc[:0]
             inc.add_review_nodes(s, pending)
+            if truth is not None:
+                inc.add_truth_nodes(s, truth, delta.changed[delta.changed["is_new"]])
             inc.close_over_persons(s)
             records = inc.load_records(s)
         del delta
