@@ -202,31 +202,36 @@ class Blocks:
 
 def block_facts(session, spec) -> Blocks:
     """Oversized blocks per symmetric pass (over every present identity) and the comparable
-    pairs involving a new identity (blocking.comparable_pairs), by SQL."""
-    variant = ", ".join(f"k.{c}" for c in VARIANT_COLS)
+    pairs involving a new identity (blocking.comparable_pairs), by SQL over one table of the
+    present identities (`linkage.work_variants`, made once per run)."""
+    keys = list(dict.fromkeys([*VARIANT_COLS, *(c for p in spec.passes for c in p.columns)]))
+    session.execute("drop table if exists linkage.work_variants")
+    session.execute(
+        f"create table linkage.work_variants as select {', '.join('k.' + c for c in keys)}, "
+        "max(case when n.record_id is null then 0 else 1 end) as fresh "
+        "from linkage.record_keys k left join linkage.work_new n on n.source = k.source "
+        f"and n.record_id = k.record_id and n.is_new where k.present group by {', '.join('k.' + c for c in keys)}"
+    )
     oversized = {}
     for p in spec.passes:
         if not p.symmetric:
             oversized[p.name] = (None, 0)
             continue
-        keys = list(p.on)
-        notnull = " and ".join(f"k.{c} is not null" for c in keys)
-        named = ", ".join(f"k.{c} as b{i}" for i, c in enumerate(keys))
-        out = ", ".join(f"b{i}" for i in range(len(keys)))
+        notnull = " and ".join(f"{c} is not null" for c in p.on)
+        named = ", ".join(f"{c} as b{i}" for i, c in enumerate(p.on))
+        out = ", ".join(f"b{i}" for i in range(len(p.on)))
         big = session.fetch(
-            f"select {out} from (select distinct {variant}, {named} from linkage.record_keys k "
-            f"where k.present and {notnull}) v group by {out} having count(*) > :m",
+            f"select {out} from (select {named} from linkage.work_variants where {notnull}) v "
+            f"group by {out} having count(*) > :m",
             {"m": spec.max_block},
         ).to_pandas()
         oversized[p.name] = (big, len(big))
     counts = session.fetch(
-        f"select sum(k_all) as n_all, sum(k_all * (k_all - 1) / 2) as in_all, sum(k_old) as n_old, "
-        f"sum(k_old * (k_old - 1) / 2) as in_old from (select node, count(*) as k_all, sum(1 - fresh) as k_old "
-        f"from (select {variant}, max(case when n.record_id is null then 0 else 1 end) as fresh "
-        "from linkage.record_keys k left join linkage.work_new n on n.source = k.source "
-        "and n.record_id = k.record_id and n.is_new where k.present "
-        f"group by {variant}) v group by node) per"
+        "select sum(k_all) as n_all, sum(k_all * (k_all - 1) / 2) as in_all, sum(k_old) as n_old, "
+        "sum(k_old * (k_old - 1) / 2) as in_old from (select node, count(*) as k_all, sum(1 - fresh) as k_old "
+        "from linkage.work_variants group by node) per"
     ).to_pylist()[0]
+    session.execute("drop table if exists linkage.work_variants")
     n_all, in_all = int(counts["n_all"] or 0), int(counts["in_all"] or 0)
     n_old, in_old = int(counts["n_old"] or 0), int(counts["in_old"] or 0)
     total = n_all * (n_all - 1) // 2 - in_all
@@ -315,7 +320,7 @@ def close_over_persons(session) -> int:
             "where k1.present and k2.present and k1.person_id is not null "
             "and not exists (select 1 from linkage.work_nodes x where x.node = k2.node)"
         )
-        now = _dedupe_nodes(session)
+        now = int(session.scalar("select count(*) from linkage.work_nodes"))  # distinct: new nodes only
         if now == n:
             return n
         n = now

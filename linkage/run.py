@@ -354,6 +354,7 @@ def read(
             if records is not None:
                 given = records[["source", "record_id", *IDENTITY]]
             delta = inc.read_delta(s, as_of, given)
+            lap("read_delta")
             result.records_new = int(delta.changed["is_new"].sum())
             if result.records_new == 0 and not has_pending:
                 result.seconds = time.perf_counter() - started
@@ -361,11 +362,13 @@ def read(
             s.execute("delete from linkage.key_state")  # in step again when this run writes
             facts = inc.block_facts(s, spec)
             inc.candidate_nodes(s, spec, facts)
+            lap("read_blocks")
             pending = reviews[reviews["decision_id"] > applied] if has_pending else reviews.iloc[:0]
             inc.add_review_nodes(s, pending)
             if truth is not None:
                 inc.add_truth_nodes(s, truth, delta.changed[delta.changed["is_new"]])
             inc.close_over_persons(s)
+            lap("read_persons")
             records = inc.load_records(s)
         del delta
         known = records.loc[records["person_id"].notna(), ["source", "record_id", "person_id"]]
