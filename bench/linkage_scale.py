@@ -43,11 +43,13 @@ options = {options!r}  # only what the caller set: the code under test may be ol
 with connect(resolve_target({warehouse!r})) as backend:
     if {duckdb_memory!r}:  # DuckDB's buffer pool counts in the process's memory
         backend.con.execute("set memory_limit = '{duckdb_memory}'")
+    import resource
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # the records read, the interpreter
     t = time.perf_counter()
     # the list gives up its reference: link() holds the only one and can free it
     res = link(backend, truth=truth, records=box.pop(0), as_of=last, chunk={chunk!r}, **options)
     seconds = time.perf_counter() - t
-result = {{"records": n_records, "load_s": load_s, "runs": [
+result = {{"records": n_records, "load_s": load_s, "peak_before_link_mib": rss_before, "runs": [
     {{"run_id": r.run_id, "records_new": r.records_new, "variants": r.variants, "candidate_pairs": r.candidate_pairs,
       "chunks": r.chunks, "links": r.links, "reviews": r.reviews, "seconds_total": s, "stages": r.stages,
       "blocking": r.blocking, "incremental": getattr(r, "incremental", None),
@@ -97,7 +99,7 @@ def main() -> None:
         print(
             f"{part}: {r['records']:,} records; child wall {r['wall_s']:.0f} s "
             f"({r['wall_s'] / reference:.1f} x calibration), peak memory {r['peak_mib']:,.0f} MiB; "
-            f"reading deliveries {r['load_s']:.0f} s"
+            f"reading deliveries {r['load_s']:.0f} s (peak {r.get('peak_before_link_mib', 0):,.0f} MiB before link())"
         )
         for run in r["runs"]:
             print(
