@@ -126,3 +126,21 @@ def test_a_month_without_new_records_is_a_no_op_and_keeps_the_keys_in_step(month
             spine = s.scalar("select count(*) from linkage.person_records")
         assert runs == 1
         assert keys["n"] == keys["with_person"] == spine
+
+
+def test_the_memory_budget_sets_duckdb_and_the_scoring_chunks(tmp_path, monkeypatch):
+    from linkage.engine import chunk_for_memory, parse_size
+    from linkage.run import apply_memory_limit
+
+    assert parse_size("4GB") == 4 * 10**9 and parse_size("512MiB") == 512 * 2**20 and parse_size("2g") == 2 * 2**30
+    with pytest.raises(ValueError, match="not a size"):
+        parse_size("lots")
+    assert chunk_for_memory(parse_size("4GB")) < chunk_for_memory(parse_size("8GB"))
+    assert chunk_for_memory(1) == 20_000 and chunk_for_memory(10**15) == 4_000_000
+    with connect(resolve_target(str(tmp_path / "w.duckdb"))) as backend:
+        assert apply_memory_limit(backend, "1GB") == 10**9
+        setting = "select current_setting('memory_limit')"
+        assert backend.con.execute(setting).fetchall()[0][0] == "476.0 MiB"  # half the budget
+        monkeypatch.setenv("OUTCOMES_LINK_MEMORY", "2GiB")
+        assert apply_memory_limit(backend) == 2 * 2**30
+        assert backend.con.execute(setting).fetchall()[0][0] == "1.0 GiB"
