@@ -143,26 +143,45 @@ def true_pairs(variants: pd.DataFrame, label: np.ndarray, spec: Spec, new: pd.In
 
 
 def candidate_pairs(
-    variants: pd.DataFrame, spec: Spec, new: pd.Index | None = None, label: np.ndarray | None = None
+    variants: pd.DataFrame,
+    spec: Spec,
+    new: pd.Index | None = None,
+    label: np.ndarray | None = None,
+    oversized: dict | None = None,
+    comparable: int | None = None,
 ) -> tuple[pd.DataFrame, list[PassStats]]:
     """Candidate variant pairs (a < b, different nodes) from every pass, with a bitmask `passes`
     of the passes that found each pair. With `new`, only pairs involving a new variant. With
     `label` (each variant's true person as an integer code, -1 unknown), pair completeness per
-    pass and for the union."""
+    pass and for the union.
+
+    `variants` may be part of a population (an incremental run: the identities that block with
+    the new ones, linkage.incremental); then `oversized` gives per pass the keys of the blocks
+    too large in the whole population (a frame of the pass's `on` values, and how many such
+    blocks) and `comparable` the comparable pairs of the whole population, so that the pairs and
+    figures are those blocking the whole population gives."""
     keys, bits, stats = [], [], []
     left = variants if new is None else variants.loc[new]
     node = pd.factorize(variants["node"])[0]
     source = pd.factorize(variants["source"])[0]
-    comparable = max(comparable_pairs(variants, spec, new), 1)
+    if comparable is None:
+        comparable = max(comparable_pairs(variants, spec, new), 1)
     total_true = true_pairs(variants, label, spec, new) if label is not None else None
     seen = np.array([], dtype=np.int64)
     for i, p in enumerate(spec.passes):
         sub_l = left.dropna(subset=list(p.on))
         sub_r = variants.dropna(subset=list(p.right_on or p.on))
-        key, oversized = np.array([], dtype=np.int64), 0
+        key, big = np.array([], dtype=np.int64), 0
+        cap, blocked = spec.max_block, not (sub_l.empty or sub_r.empty)
+        if oversized is not None and blocked:  # the whole population's oversized blocks, not this part's
+            cap = np.iinfo(np.int64).max
+            keys_big, big = oversized.get(p.name, (None, 0))
+            if keys_big is not None and len(keys_big):
+                sub_l = sub_l[~_holds(sub_l, keys_big, p)]
         if not (sub_l.empty or sub_r.empty):
             one_frame = new is None and p.symmetric
-            pos_l, pos_r, oversized = _block(sub_l, None if one_frame else sub_r, p, spec.max_block)
+            pos_l, pos_r, found_big = _block(sub_l, None if one_frame else sub_r, p, cap)
+            big = big if oversized is not None else found_big
             a = sub_l.index.to_numpy(dtype=np.int64)[pos_l]
             b = (sub_l if one_frame else sub_r).index.to_numpy(dtype=np.int64)[pos_r]
             del pos_l, pos_r
@@ -180,7 +199,7 @@ def candidate_pairs(
         keys.append(key)
         bits.append(np.full(len(key), 1 << i, dtype=np.uint16))
         stats.append(_stats(p.name, key, len(fresh), comparable, label, total_true))
-        stats[-1].oversized_blocks = oversized
+        stats[-1].oversized_blocks = int(big)
     key = np.concatenate(keys) if keys else np.array([], dtype=np.int64)
     bit = np.concatenate(bits) if bits else np.array([], dtype=np.uint16)
     order = np.argsort(key, kind="stable")
@@ -192,6 +211,27 @@ def candidate_pairs(
     stats[-1].oversized_blocks = sum(s.oversized_blocks for s in stats[:-1])
     pairs = pd.DataFrame({"a": union >> 32, "b": union & ((1 << 32) - 1), "passes": mask.astype(np.uint16)})
     return pairs, stats
+
+
+def _holds(frame: pd.DataFrame, keys: pd.DataFrame, p: Pass) -> np.ndarray:
+    """Whether each row's `on` values are one of `keys` (a frame of the pass's key values in order)."""
+    keys = keys.set_axis([f"k{i}" for i in range(len(p.on))], axis=1).drop_duplicates()
+    mine = pd.DataFrame({f"k{i}": _plain(frame[c]) for i, c in enumerate(p.on)})
+    for c in keys.columns:
+        keys[c] = _plain(keys[c])
+    flag = mine.merge(keys.assign(_hit=True), on=list(keys.columns), how="left")["_hit"]
+    return flag.notna().to_numpy()
+
+
+def _plain(values: pd.Series) -> np.ndarray:
+    """Key values comparable between pandas and SQL results: dates as datetime64, integers as int64."""
+    if values.dtype == object and len(values) and any(hasattr(v, "isoformat") for v in values.dropna().iloc[:1]):
+        return pd.to_datetime(values).to_numpy().astype("datetime64[ns]")
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return values.to_numpy().astype("datetime64[ns]")
+    if pd.api.types.is_integer_dtype(values) or pd.api.types.is_float_dtype(values):
+        return values.astype("float64").to_numpy()
+    return values.to_numpy(dtype=object)
 
 
 def _stats(name, key, new_pairs, comparable, label, total_true) -> PassStats:

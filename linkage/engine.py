@@ -19,6 +19,32 @@ CHUNK = 1_000_000  # candidate pairs compared at once
 TRAIN_SAMPLE = 2_000_000  # candidate pairs the EM sessions see at most
 
 
+PAIR_BYTES = 1024  # peak bytes per candidate pair while a chunk is compared and scored (measured order)
+MEMORY_DEFAULT = "4GB"  # a laptop's share: `outcomes link --memory-limit`, $OUTCOMES_LINK_MEMORY
+
+
+def parse_size(text: str | int) -> int:
+    """Bytes of a size such as "4GB", "512MB", "2GiB" or a number of bytes."""
+    if isinstance(text, int):
+        return text
+    t = str(text).strip().upper().replace(" ", "")
+    units = {"KIB": 1 << 10, "MIB": 1 << 20, "GIB": 1 << 30, "TIB": 1 << 40, "KB": 10**3, "MB": 10**6}
+    units |= {"GB": 10**9, "TB": 10**12, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40, "B": 1}
+    for unit in sorted(units, key=len, reverse=True):
+        if t.endswith(unit) and t[: -len(unit)].replace(".", "", 1).isdigit():
+            return int(float(t[: -len(unit)]) * units[unit])
+    if t.isdigit():
+        return int(t)
+    raise ValueError(f"not a size: {text!r} (e.g. 4GB, 512MB)")
+
+
+def chunk_for_memory(limit_bytes: int) -> int:
+    """Candidate pairs scored at once under a memory budget: a quarter of it for a chunk's
+    comparison frames (the database takes half, the run's records and pairs the rest), between
+    20,000 and 4 million pairs."""
+    return int(min(max(limit_bytes // 4 // PAIR_BYTES, 20_000), 4_000_000))
+
+
 def chunks(n: int, size: int = CHUNK) -> list[slice]:
     return [slice(i, min(i + size, n)) for i in range(0, n, size)]
 

@@ -68,6 +68,11 @@ def write_quality(
         t = pd.read_parquet(Path(truth) / "records.parquet")
         spine = spine.merge(t.rename(columns={"person_id": "true_person"}), on=["source", "record_id"], how="left")
     has_truth = "true_person" in spine and spine["true_person"].notna().all()
+    # persons as integer codes: every figure below counts and groups them (a few times faster
+    # than grouping their strings over the whole spine)
+    spine["person_id"] = pd.factorize(spine["person_id"])[0]
+    if has_truth:
+        spine["true_person"] = pd.factorize(spine["true_person"])[0]
     sources = list(SOURCES)
     persons_with = {s: set(spine.loc[spine["source"] == s, "person_id"]) for s in sources}
     rows = []

@@ -13,6 +13,7 @@ changes the spine as of a later date.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,11 +23,21 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from linkage import incremental as inc
 from linkage import model as fs
 from linkage.blocking import candidate_pairs, comparable_pairs
 from linkage.cluster import Decisions, PersonEvidence, UnionFind, decide, node_keys
 from linkage.compare import Comparer
-from linkage.engine import CHUNK, node_pairs, score_pairs, tf_arrays, train
+from linkage.engine import (
+    CHUNK,
+    MEMORY_DEFAULT,
+    chunk_for_memory,
+    node_pairs,
+    parse_size,
+    score_pairs,
+    tf_arrays,
+    train,
+)
 from linkage.engine import score_chunk as engine_score_chunk
 from linkage.records import IDENTITY, build_variants, learn_aliases, load_records
 from linkage.review import load_decisions
@@ -63,6 +74,8 @@ class LinkResult:
     moved_later: int = 0  # records it links that move to the later spine's person on `later` (merge/split)
     unlinked_later: int = 0  # records it links that the later spine does not hold (retracted by then)
     relatives: pd.DataFrame | None = None  # relatives' configurations and their probabilities (cluster.decide)
+    incremental: bool = False  # read only the records the new ones touch (linkage.incremental)
+    records_read: int = 0  # records read into the run (the whole as-of state unless incremental)
 
     def lines(self) -> list[str]:
         out = [
@@ -109,22 +122,60 @@ def link(
     records: pd.DataFrame | None = None,
     chunk: int = CHUNK,
     on_stage: Callable[[str], None] | None = None,
+    incremental: bool | None = None,
+    memory_limit: str | None = None,
 ) -> LinkResult:
     """Link every record not linked yet. `records` (source, record_id and the identity block)
     replaces reading the event store's as-of state, e.g. straight from deliveries; then give
     `as_of`. With `truth`, blocking reports pair completeness and quality is measured.
-    `on_stage` is told each stage's name as it ends (progress display).
+    `on_stage` is told each stage's name as it ends (progress display). `incremental` (default:
+    whenever the stored keys are in step) reads only what the new records touch; False reads the
+    whole population. `memory_limit` (e.g. "4GB"; default $OUTCOMES_LINK_MEMORY, else 4GB) is
+    DuckDB's memory limit for the run and sizes the scoring chunks (engine.chunk_for_memory).
 
-    The stages run in sequence here; `prepare`, `score_chunk` and `finish` run them apart (the
-    refresh DAG scores the chunks as mapped tasks, linkage.stages)."""
-    state = prepare(backend, truth, retrain, as_of, records, on_stage)
-    if isinstance(state, LinkResult):
-        return state
+    The named stages, each a function of its inputs (docs/linkage.md draws them):
+    read -> block -> score -> decide -> cluster -> write. `prepare` (read, block), `score_chunk`
+    and `finish` (decide, cluster, write) run them apart (the refresh DAG scores the chunks as
+    mapped tasks, linkage.stages)."""
+    limit = apply_memory_limit(backend, memory_limit)
+    if chunk == CHUNK and limit is not None:
+        chunk = chunk_for_memory(limit)
+    started = time.perf_counter()
+    lap = _Laps({}, on_stage)
+    inputs = read(backend, truth, retrain, as_of, records, lap, incremental, started)
+    if isinstance(inputs, LinkResult):
+        return inputs
+    del records
+    state = block(inputs)
+    scored = score(state, chunk)
+    decided = decide_stage(state, scored, None, lambda: _decided_links(backend))
+    del scored
+    return write(backend, cluster(decided))
+
+
+def score(state: LinkState, chunk: int = CHUNK) -> pd.DataFrame:
+    """Stage `score`: the candidate pairs compared and weighed in chunks of `chunk` (recordlinkage
+    comparisons, the model's weights); only pairs at or above the review level are kept."""
     scored, state.result.chunks = score_pairs(
         state.variants, state.pairs, state.spec, state.comparer, state.model, chunk
     )
     state.pairs = None
-    return finish(backend, state, scored)
+    state.lap("scoring")
+    return scored
+
+
+def apply_memory_limit(backend, memory_limit: str | int | None = None) -> int | None:
+    """The run's memory budget in bytes (`memory_limit`, else $OUTCOMES_LINK_MEMORY, else
+    engine.MEMORY_DEFAULT); a DuckDB warehouse gets half of it as its `memory_limit` (PostgreSQL's
+    memory is the server's). None when the budget is "none"."""
+    text = memory_limit or os.environ.get("OUTCOMES_LINK_MEMORY") or MEMORY_DEFAULT
+    if str(text).strip().lower() in ("none", "0", "off"):
+        return None
+    limit = parse_size(text)
+    con = getattr(backend, "con", None)
+    if getattr(backend, "dialect", None) == "duckdb" and con is not None:
+        con.execute(f"set memory_limit = '{max(limit // 2 // (1 << 20), 64)}MiB'")
+    return limit
 
 
 class _Laps:
@@ -163,6 +214,7 @@ class LinkState:
     reviews: pd.DataFrame
     applied: int
     past: PastRun | None = None
+    incremental: bool = False  # read only what the new records touch: record_keys is upserted, not rewritten
 
 
 @dataclass
@@ -192,26 +244,81 @@ def prepare(
     records: pd.DataFrame | None = None,
     on_stage: Callable[[str], None] | None = None,
     blocker: Callable | None = None,
+    incremental: bool | None = None,
+    memory_limit: str | None = None,
 ) -> LinkState | LinkResult:
-    """Load, variants, blocking and training: the candidate pairs to score, or the finished
-    result when nothing is new (and no review decision waits). `blocker` replaces
+    """Read and block (the stages `read` and `block`): the candidate pairs to score, or the
+    finished result when nothing is new (and no review decision waits). `blocker` replaces
     `candidate_pairs` (same arguments and result; the pairs may be a distributed engine's, see
-    `engine.take_pairs`)."""
+    `engine.take_pairs`). `incremental` (default: whenever it can) reads only the records the
+    new ones touch (linkage.incremental); False takes the whole population as the first run does."""
+    apply_memory_limit(backend, memory_limit)
     started = time.perf_counter()
-    spec = SPEC
     stages: dict[str, float] = {}
     lap = _Laps(stages, on_stage)
+    inputs = read(backend, truth, retrain, as_of, records, lap, False if blocker else incremental, started)
+    if isinstance(inputs, LinkResult):
+        return inputs
+    return block(inputs, blocker)
 
+
+@dataclass
+class Inputs:
+    """What the `read` stage gives `block`: the records (all of the as-of state, or in an
+    incremental run those the new records touch), the spine of those records, the model and the
+    review decisions."""
+
+    result: LinkResult
+    records: pd.DataFrame  # source, record_id, identity block
+    known: pd.DataFrame  # source, record_id, person_id of the records linked already
+    is_new: np.ndarray
+    model: fs.Model | None
+    stored: pa.Table
+    reviews: pd.DataFrame
+    applied: int
+    max_person: int
+    truth: Path | None
+    lap: _Laps
+    started: float
+    past: PastRun | None = None
+    facts: inc.Blocks | None = None  # an incremental run's whole-population blocking facts
+
+
+def read(
+    backend,
+    truth: Path | None,
+    retrain: bool,
+    as_of: dt.date | None,
+    records: pd.DataFrame | None,
+    lap: _Laps,
+    incremental: bool | None = None,
+    started: float | None = None,
+) -> Inputs | LinkResult:
+    """Stage `read`: from the warehouse, what the run links. The whole as-of state on a first
+    run, a past date's run, with --retrain, or `incremental=False`; otherwise only the new and
+    changed records and the records of the persons they may touch (linkage.incremental)."""
+    started = time.perf_counter() if started is None else started
+    spec = SPEC
+    facts = None
     with backend.transaction() as s:
         for statement in DDL:
             s.execute(statement)
+        inc.ensure(s, getattr(backend, "dialect", "duckdb"))
         run_id = int(s.scalar("select coalesce(max(run_id), 0) + 1 from linkage.runs"))
         if as_of is None:
             as_of = s.scalar("select max(extract_date) from events.deliveries where status = 'applied'")
         after = "select min(as_of) from linkage.runs where as_of > :d"  # a later date linked already
         later = None if as_of is None else s.scalar(after, {"d": as_of})
         past = None
-        if later is None:
+        stored = s.fetch("select model_version, model_json from linkage.models order by trained_in_run desc limit 1")
+        model = fs.Model.from_json(stored["model_json"][0].as_py()) if stored.num_rows and not retrain else None
+        if model is not None and not model.fits(spec):
+            model = None  # a model of other comparisons or levels: estimate a new one
+        incremental = incremental is not False and later is None and model is not None and inc.in_step(s, as_of)
+        known = None
+        if incremental:
+            pass  # read below, with the delta
+        elif later is None:
             known = s.fetch("select source, record_id, person_id from linkage.person_records").to_pandas()
         else:  # a past date linked after a later one: what is linked as of its date, and the later spine
             known = s.fetch(spine_as_of_sql(), {"as_of": as_of}).to_pandas()
@@ -222,7 +329,6 @@ def prepare(
                 set(seen.column(0).to_pylist()),
                 s.fetch("select distinct source, record_id from linkage.identities").to_pandas(),
             )
-        stored = s.fetch("select model_version, model_json from linkage.models order by trained_in_run desc limit 1")
         reviews = load_decisions(s, as_of if past is not None else None)
         applied = int(s.scalar("select coalesce(max(review_decisions), 0) from linkage.runs"))
         max_person = (
@@ -237,23 +343,51 @@ def prepare(
             f"--retrain cannot link {as_of}: a run as of {later} exists, and a past date is linked with the "
             "stored model"
         )
-    if records is None:
-        records = load_records(backend, as_of)
-    else:
-        records = records[["source", "record_id", *IDENTITY]].reset_index(drop=True)
-        records["date_of_birth"] = pd.to_datetime(records["date_of_birth"])
-    lap("load")
-    is_new = (
-        records[["source", "record_id"]].merge(known[["source", "record_id"]], how="left", indicator=True)["_merge"]
-        == "left_only"
-    ).to_numpy()
-    model = fs.Model.from_json(stored["model_json"][0].as_py()) if stored.num_rows and not retrain else None
-    if model is not None and not model.fits(spec):
-        model = None  # a model of other comparisons or levels: estimate a new one
-    model_version = model.version if model is not None else f"fs-{run_id}"
-    result = LinkResult(run_id, as_of, model_version, records_new=int(is_new.sum()), stages=stages)
     # Decisions logged since the last run are applied by the next run of the latest date, not by a past date's.
     has_pending = past is None and not reviews.empty and int(reviews["decision_id"].max()) > applied
+    model_version = model.version if model is not None else f"fs-{run_id}"
+    result = LinkResult(run_id, as_of, model_version, stages=lap.stages)
+    if incremental:
+        result.incremental = True
+        with backend.transaction() as s:
+            given = None
+            if records is not None:
+                given = records[["source", "record_id", *IDENTITY]]
+            delta = inc.read_delta(s, as_of, given)
+            lap("read_delta")
+            result.records_new = int(delta.changed["is_new"].sum())
+            if result.records_new == 0 and not has_pending:
+                result.seconds = time.perf_counter() - started
+                return result  # the changed records are stored; the spine is as it was
+            s.execute("delete from linkage.key_state")  # in step again when this run writes
+            facts = inc.block_facts(s, spec)
+            inc.candidate_nodes(s, spec, facts)
+            lap("read_blocks")
+            pending = reviews[reviews["decision_id"] > applied] if has_pending else reviews.iloc[:0]
+            inc.add_review_nodes(s, pending)
+            if truth is not None:
+                inc.add_truth_nodes(s, truth, delta.changed[delta.changed["is_new"]])
+            inc.close_over_persons(s)
+            lap("read_persons")
+            records = inc.load_records(s)
+        del delta
+        known = records.loc[records["person_id"].notna(), ["source", "record_id", "person_id"]]
+        known = known.reset_index(drop=True)
+        is_new = records["person_id"].isna().to_numpy()
+        records = records.drop(columns="person_id")
+    else:
+        if records is None:
+            records = load_records(backend, as_of)
+        else:
+            records = records[["source", "record_id", *IDENTITY]].reset_index(drop=True)
+            records["date_of_birth"] = pd.to_datetime(records["date_of_birth"])
+        is_new = (
+            records[["source", "record_id"]].merge(known[["source", "record_id"]], how="left", indicator=True)["_merge"]
+            == "left_only"
+        ).to_numpy()
+        result.records_new = int(is_new.sum())
+    lap("load")
+    result.incremental, result.records_read = bool(incremental), len(records)
     if not is_new.any() and not has_pending:
         result.seconds = time.perf_counter() - started
         return result
@@ -263,13 +397,27 @@ def prepare(
             f"then {as_of}"
         )
     result.later = later
+    return Inputs(
+        result, records, known, is_new, model, stored, reviews, applied, max_person, truth, lap, started, past, facts
+    )
 
+
+def block(inputs: Inputs, blocker: Callable | None = None) -> LinkState:
+    """Stage `block`: nodes and variants of the records read, the candidate pairs of every
+    blocking pass (only pairs holding a new identity after the first run), and the model (trained
+    here on a first run or with --retrain)."""
+    spec = SPEC
+    result, records, known, is_new, model = inputs.result, inputs.records, inputs.known, inputs.is_new, inputs.model
+    stored, reviews, applied, max_person = inputs.stored, inputs.reviews, inputs.applied, inputs.max_person
+    truth, lap, started, past, facts = inputs.truth, inputs.lap, inputs.started, inputs.past, inputs.facts
+    run_id, model_version = result.run_id, result.model_version
+    inputs.__dict__.clear()  # the records go with `r` below
     r, variants = build_variants(records)
     del records
     r["is_new"] = is_new
-    result.variants = len(variants)
+    result.variants = len(variants) if facts is None else facts.variants
     new_variants = pd.Index(np.unique(r.loc[r["is_new"], "variant"]))
-    first_run = known.empty
+    first_run = known.empty and facts is None
     label = _truth_labels(truth, r, len(variants)) if truth is not None else None
     if model is None:
         aliases = {"forename": sorted(learn_aliases(r, "forename_token"))}
@@ -277,7 +425,12 @@ def prepare(
     else:
         comparer = Comparer(variants, spec, model.alias_sets())
     lap("variants")
-    pairs, stats = (blocker or candidate_pairs)(variants, spec, None if first_run else new_variants, label)
+    if facts is not None:  # the subset's blocks, capped and counted as the whole population's
+        pairs, stats = candidate_pairs(
+            variants, spec, new_variants, label, oversized=facts.oversized, comparable=facts.comparable
+        )
+    else:
+        pairs, stats = (blocker or candidate_pairs)(variants, spec, None if first_run else new_variants, label)
     lap("blocking")
     if model is None:
         model = train(variants, pairs, spec, comparer, model_version, comparable_pairs(variants, spec), seed=run_id)
@@ -305,6 +458,7 @@ def prepare(
         reviews,
         applied,
         past,
+        facts is not None,
     )
 
 
@@ -314,9 +468,42 @@ def score_chunk(state: LinkState, a: np.ndarray, b: np.ndarray) -> pd.DataFrame:
 
 
 def finish(backend, state: LinkState, scored: pd.DataFrame, clustering: Callable | None = None) -> LinkResult:
-    """Node pairs, clustering, person ids and the writes, from every chunk's scored pairs.
+    """The stages after scoring: decide, cluster, write (from every chunk's scored pairs).
     `clustering` replaces `cluster_local` (same arguments and result: linkage.spark decides
     the connected parts apart)."""
+    decided = decide_stage(state, scored, clustering, lambda: _decided_links(backend))
+    return write(backend, cluster(decided))
+
+
+@dataclass
+class Decided:
+    """What the `decide` stage gives `cluster`: the node pairs and the decisions made on them."""
+
+    state: LinkState
+    pairs_by_node: pd.DataFrame
+    clustered: Clustered
+
+
+@dataclass
+class Spine:
+    """What the `cluster` stage gives `write`: the persons as link events, the decisions as rows,
+    the identities of the records linked for the first time, and the run's records with their
+    persons (for linkage.record_keys)."""
+
+    state: LinkState
+    events: pd.DataFrame
+    decided: pa.Table
+    identities: pd.DataFrame
+    expected: pd.DataFrame
+
+
+def decide_stage(
+    state: LinkState, scored: pd.DataFrame, clustering: Callable | None, decided_links: Callable[[], pd.DataFrame]
+) -> Decided:
+    """Stage `decide`: node pairs from the scored variant pairs (engine.node_pairs), then the
+    decisions on them, persons' evidence and constraints read (`cluster_local`, or `clustering`:
+    the same arguments and result). `decided_links` reads the links decided before (needed only
+    where a reviewer parts a person)."""
     result, spec, r, variants, comparer, model = (
         state.result,
         state.spec,
@@ -325,29 +512,16 @@ def finish(backend, state: LinkState, scored: pd.DataFrame, clustering: Callable
         state.comparer,
         state.model,
     )
-    known, stored, stats, is_new, max_person, truth, lap, started = (
-        state.known,
-        state.stored,
-        state.stats,
-        state.is_new,
-        state.max_person,
-        state.truth,
-        state.lap,
-        state.started,
-    )
-    reviews, applied, past = state.reviews, state.applied, state.past
-    run_id, as_of, model_version = result.run_id, result.as_of, result.model_version
-    state.__dict__.clear()  # the caller's reference must not keep the records alive: they go as below
+    known, stored, reviews, past, lap = state.known, state.stored, state.reviews, state.past, state.lap
+    run_id, model_version = result.run_id, result.model_version
     lap("scoring")
     pairs_by_node = node_pairs(scored, variants, spec, comparer, model)
     lap("node_pairs")
 
-    node_codes, nodes = pd.factorize(r["node"])
-    existing = r.merge(known, on=["source", "record_id"], how="inner")
     trained_now = model_version not in (stored["model_version"].to_pylist() if stored.num_rows else [])
     learned = None if trained_now else model.relatives
     clustered = (clustering or cluster_local)(
-        ClusterInputs(r, known, reviews, past is not None, lambda: _decided_links(backend), pairs_by_node),
+        ClusterInputs(r, known, reviews, past is not None, decided_links, pairs_by_node),
         variants,
         comparer,
         spec,
@@ -355,12 +529,27 @@ def finish(backend, state: LinkState, scored: pd.DataFrame, clustering: Callable
         run_id,
         learned,
     )
-    decisions, review_joined = clustered.decisions, clustered.review_joined
+    decisions = clustered.decisions
     if trained_now:  # learned with the model; none seen: later runs send such pairs to review
         model.relatives = {} if decisions.relatives is None else _learned_relatives(decisions.relatives)
     result.links, result.reviews = len(decisions.links), len(decisions.review)
     result.relatives = decisions.relatives
     lap("clustering")
+    state.variants = state.comparer = None  # not needed past the decisions
+    return Decided(state, pairs_by_node, clustered)
+
+
+def cluster(decided: Decided) -> Spine:
+    """Stage `cluster`: persons from the decisions — person ids (an existing person keeps its
+    earliest id, a new one is numbered in a fixed order, a part a review splits off is new), and
+    the link events: assignments of the new records, merges and splits of existing ones."""
+    state, pairs_by_node, clustered = decided.state, decided.pairs_by_node, decided.clustered
+    decisions, review_joined = clustered.decisions, clustered.review_joined
+    result, r, known, is_new, max_person = state.result, state.r, state.known, state.is_new, state.max_person
+    reviews, applied, past, lap = state.reviews, state.applied, state.past, state.lap
+    run_id, as_of, model_version = result.run_id, result.as_of, result.model_version
+    node_codes, nodes = pd.factorize(r["node"])
+    existing = r.merge(known, on=["source", "record_id"], how="inner")
 
     # Person ids: a cluster keeps its earliest existing id; others are new, numbered in a fixed order.
     # A person parted by a review keeps its id on the part holding its first record; the other
@@ -451,12 +640,31 @@ def finish(backend, state: LinkState, scored: pd.DataFrame, clustering: Callable
     events["model_version"] = model_version
 
     decided = _decisions_table(run_id, model_version, decisions, pairs_by_node, r)
-    del pairs_by_node, scored, comparer, decisions, variants
     identities = new_rows[["source", "record_id", "node", *IDENTITY]].assign(run_id=run_id)
     if past is not None:  # one identity per record: the later run's, where it linked the record
         held = identities[["source", "record_id"]].merge(past.identified, how="left", indicator=True)["_merge"]
         identities = identities[(held == "left_only").to_numpy()]
     lap("spine")
+    return Spine(state, events, decided, identities, expected)
+
+
+def write(backend, spine: Spine) -> LinkResult:
+    """Stage `write`: the run's rows to the warehouse in one transaction (blocking figures,
+    identities, link events, decisions, the model when new, the run, linkage.record_keys), then
+    the quality tables."""
+    state, events, decided, identities, expected = (
+        spine.state,
+        spine.events,
+        spine.decided,
+        spine.identities,
+        spine.expected,
+    )
+    result, r, stats, model, stored, truth = state.result, state.r, state.stats, state.model, state.stored, state.truth
+    reviews, applied, past, lap, started = state.reviews, state.applied, state.past, state.lap, state.started
+    incremental = state.incremental
+    run_id, as_of, model_version = result.run_id, result.as_of, result.model_version
+    state.__dict__.clear()
+    spine.__dict__.clear()
     result.seconds = time.perf_counter() - started
     blocking = pd.DataFrame(
         [{"run_id": run_id, "as_of": as_of, "pass": p.name, "pass_order": i, **p.row()} for i, p in enumerate(stats)]
@@ -505,7 +713,14 @@ def finish(backend, state: LinkState, scored: pd.DataFrame, clustering: Callable
         )
     from linkage.report import write_quality
 
-    del r, new_rows, identities, events, existing
+    del identities, events, decided
+    if past is None:
+        # The stored keys and spine, for the next run to read what it touches: a transaction of its
+        # own, once the rows above are freed. Until it commits `linkage.key_state` names an earlier
+        # run (or none), so a run that fails here leaves the next one to take the whole path.
+        with backend.transaction() as s:
+            inc.write(s, r[["source", "record_id", *IDENTITY, "person_id"]], run_id, as_of, whole=not incremental)
+    del r
     lap("write")
     result.quality = write_quality(backend, run_id, as_of, truth, expected, as_of if past is not None else None)
     lap("quality")

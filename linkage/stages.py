@@ -22,18 +22,22 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from linkage.engine import CHUNK, chunks
+from linkage.engine import CHUNK, chunk_for_memory, chunks
 from linkage.engines import engine_name, link_function
-from linkage.run import LinkResult, LinkState, finish, prepare, score_chunk
+from linkage.run import LinkResult, LinkState, apply_memory_limit, finish, prepare, score_chunk
 
 STATE = "state.pkl"
 SCORING = "scoring.pkl"
 
 
 def prepare_chunks(backend, work: Path, chunk: int = CHUNK, engine: str | None = None, **kwargs) -> list[str]:
-    """Run `prepare` and write its candidate pairs in chunks of `chunk`; at least one chunk (empty
-    when nothing is new, or when the Spark engine linked everything already), so a mapped task
-    always has something to map over."""
+    """Run `prepare` and write its candidate pairs in chunks of `chunk` (by default sized from the
+    memory budget: `memory_limit`, $OUTCOMES_LINK_MEMORY); at least one chunk (empty when nothing
+    is new, or when the Spark engine linked everything already), so a mapped task always has
+    something to map over."""
+    if chunk == CHUNK:
+        limit = apply_memory_limit(backend, kwargs.get("memory_limit"))
+        chunk = CHUNK if limit is None else chunk_for_memory(limit)
     work = Path(work)
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)

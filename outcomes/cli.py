@@ -188,6 +188,16 @@ def link(
             show_default=False,
         ),
     ] = None,
+    memory_limit: Annotated[
+        str | None,
+        typer.Option(
+            "--memory-limit",
+            envvar="OUTCOMES_LINK_MEMORY",
+            help="Memory budget of the run, e.g. 4GB: DuckDB gets half of it and the scoring chunks are sized "
+            "from it (default 4GB)",
+            show_default=False,
+        ),
+    ] = None,
     warehouse: Warehouse = None,
 ) -> None:
     """Link every record not linked yet into the person spine, as of a knowledge date (also one before
@@ -204,7 +214,9 @@ def link(
     with connect(checked_target(warehouse)) as backend, _stage_progress("linking") as on_stage:
         if date is not None:
             check_can_link(backend, date)
-        result = run_link(backend, truth=truth, retrain=retrain, as_of=date, on_stage=on_stage)
+        result = run_link(
+            backend, truth=truth, retrain=retrain, as_of=date, on_stage=on_stage, memory_limit=memory_limit
+        )
     for line in result.lines():
         out.print(line, highlight=False, soft_wrap=True)
 

@@ -34,6 +34,7 @@ def link_spark(
     on_stage: Callable[[str], None] | None = None,
     spark=None,
     work: Path | None = None,
+    memory_limit: str | None = None,
 ) -> LinkResult:
     """`linkage.run.link` on Spark (`spark`: a session, default `spark_session()`): the same
     arguments, the same result and writes."""
@@ -44,7 +45,7 @@ def link_spark(
     folder = Path(tempfile.mkdtemp(prefix="outcomes-spark-", dir=base))
     try:
         blocker = SparkBlocker(spark, folder)
-        state = prepare(backend, truth, retrain, as_of, records, on_stage, blocker=blocker)
+        state = prepare(backend, truth, retrain, as_of, records, on_stage, blocker=blocker, memory_limit=memory_limit)
         if isinstance(state, LinkResult):
             return state
         scored, state.result.chunks = scored_pairs(state.pairs.frame, blocker.variants, state.spec, state.model)

@@ -1,0 +1,374 @@
+"""The linkage's own state in the warehouse, so that a monthly run reads what the month touches.
+
+`linkage.record_keys` holds one row per record the spine holds: its identity block as of the
+latest run, its node, its person (the current spine) and the derived block keys (birth year,
+month and day, day and month swapped); `present` is false for a record retracted since (kept so
+that a record delivered again is not taken as new). Every run of the latest date maintains it:
+the whole-population path rewrites it, the incremental path upserts the records it loaded.
+`linkage.key_state` says which run left it in step with the spine (none: the next run takes the
+whole-population path and rebuilds it).
+
+The incremental read (`read_delta`, `candidate_nodes`, `close_over_persons`, `load_records`):
+
+1. the as-of state's identities go to a work table (`linkage.work_records`), from the event store
+   by SQL or from the records a caller gives; compared column by column with `record_keys`, only
+   the new and changed records come back (and the retracted ones are marked);
+2. the new records' block keys (`linkage.work_new`) are joined with the stored keys, pass by pass
+   (the spec's columns; blocks over `max_block` identities of the whole population left out, as
+   the whole-population blocking leaves them): the candidate nodes;
+3. those nodes, the nodes of new and changed records and of the records of pending review
+   decisions are closed over persons (every record of their persons, every record of those
+   records' nodes, until nothing is added) in `linkage.work_nodes`;
+4. only those records are read into pandas, with their persons.
+
+SQL is kept to what DuckDB and PostgreSQL both run; the indexes are PostgreSQL's (DuckDB joins by
+hash and keeps ART indexes in memory: none are made there).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from linkage.records import IDENTITY
+from linkage.schema import IDENTITY_COLS
+from outcomes.contract import SOURCES
+
+DERIVED = ["birth_year", "birth_month", "birth_day", "dob_swapped"]
+# Columns that make a record's identity (variant) within its node: records.VARIANT_KEY
+VARIANT_COLS = ["node", "forename_token", "surname_token", "date_of_birth", "sex", "postcode_district"]
+
+DDL = [
+    f"""create table if not exists linkage.record_keys (
+        source varchar not null, record_id varchar not null, node varchar not null, person_id varchar,
+        present boolean not null, {IDENTITY_COLS}, birth_year integer, birth_month integer, birth_day integer,
+        dob_swapped date)""",
+    "create table if not exists linkage.key_state (run_id bigint not null, as_of date)",
+    f"create table if not exists linkage.work_records (source varchar not null, record_id varchar not null, "
+    f"{IDENTITY_COLS})",
+    f"""create table if not exists linkage.work_new (
+        source varchar not null, record_id varchar not null, node varchar not null, is_new boolean not null,
+        {IDENTITY_COLS}, birth_year integer, birth_month integer, birth_day integer, dob_swapped date)""",
+    "create table if not exists linkage.work_nodes (node varchar not null)",
+]
+INDEXES = [  # PostgreSQL: the joins of the incremental read
+    "create index if not exists record_keys_record on linkage.record_keys (source, record_id)",
+    "create index if not exists record_keys_node on linkage.record_keys (node)",
+    "create index if not exists record_keys_person on linkage.record_keys (person_id)",
+    "create index if not exists record_keys_dob on linkage.record_keys (date_of_birth, surname_soundex_token)",
+    "create index if not exists record_keys_names on linkage.record_keys (forename_token, surname_token)",
+    "create index if not exists record_keys_district on linkage.record_keys "
+    "(postcode_district, forename_initial, surname_soundex_token)",
+    "create index if not exists work_records_record on linkage.work_records (source, record_id)",
+]
+
+
+def ensure(session, dialect: str) -> None:
+    for statement in DDL:
+        session.execute(statement)
+    if dialect == "postgresql":
+        for statement in INDEXES:
+            session.execute(statement)
+
+
+def with_keys(records: pd.DataFrame) -> pd.DataFrame:
+    """Node and derived block keys of records (source, record_id and the identity block), as
+    linkage.records.build_variants gives them to variants."""
+    out = records[["source", "record_id", *IDENTITY]].copy()
+    keyed = out["source_person_key"].notna()
+    out["node"] = np.where(
+        keyed,
+        out["source"] + "|k|" + out["source_person_key"].fillna(""),
+        out["source"] + "|r|" + out["record_id"],
+    )
+    dob = pd.to_datetime(out["date_of_birth"])
+    out["date_of_birth"] = dob
+    out["birth_year"] = dob.dt.year.astype("Int64")
+    out["birth_month"] = dob.dt.month.astype("Int64")
+    out["birth_day"] = dob.dt.day.astype("Int64")
+    swappable = dob.notna() & (dob.dt.day <= 12) & (dob.dt.day != dob.dt.month)
+    swapped = pd.to_datetime(
+        {
+            "year": dob.dt.year.where(swappable, 2000),
+            "month": dob.dt.day.where(swappable, 1),
+            "day": dob.dt.month.where(swappable, 1),
+        },
+        errors="coerce",
+    )
+    out["dob_swapped"] = swapped.where(swappable)
+    return out
+
+
+def _arrow(frame: pd.DataFrame) -> pa.Table:
+    t = pa.Table.from_pandas(frame, preserve_index=False)
+    for name in ("date_of_birth", "dob_swapped"):
+        if name in t.column_names:
+            i = t.column_names.index(name)
+            t = t.set_column(i, name, t[name].cast(pa.timestamp("us")).cast(pa.date32()))
+    for name in ("birth_year", "birth_month", "birth_day"):
+        if name in t.column_names:
+            i = t.column_names.index(name)
+            t = t.set_column(i, name, t[name].cast(pa.int32()))
+    return t
+
+
+def insert(session, table: str, frame: pd.DataFrame, rows: int = 500_000) -> None:
+    """Insert a frame in slices (dates as dates, the derived keys as integers)."""
+    for start in range(0, len(frame), rows):
+        session.insert(table, _arrow(frame.iloc[start : start + rows]))
+
+
+def in_step(session, as_of) -> bool:
+    """Whether `record_keys` is the spine of the latest run and this run is of that date or later."""
+    state = session.fetch("select run_id, as_of from linkage.key_state").to_pylist()
+    if len(state) != 1 or as_of is None:
+        return False
+    latest = session.fetch(
+        "select run_id, as_of from linkage.runs where as_of = (select max(as_of) from linkage.runs) "
+        "order by run_id desc limit 1"
+    ).to_pylist()
+    if not latest or latest[0]["run_id"] != state[0]["run_id"] or state[0]["as_of"] is None:
+        return False
+    return as_of >= state[0]["as_of"]
+
+
+@dataclass
+class Delta:
+    changed: pd.DataFrame  # new and changed records: source, record_id, identity, node, keys, person_id, is_new
+    retracted: int  # records of the spine no longer in the as-of state (marked absent)
+
+
+def read_delta(session, as_of, records: pd.DataFrame | None) -> Delta:
+    """The new and changed records of the as-of state (by SQL from the event store, or from
+    `records`), upserted into `record_keys` (a changed record keeps its person; a new one has
+    none yet); records retracted since are marked absent."""
+    from outcomes.eventstore.schema import as_of_sql
+
+    cols = ", ".join(IDENTITY)
+    session.execute("delete from linkage.work_records")
+    if records is None:
+        for source in SOURCES:
+            session.execute(
+                f"insert into linkage.work_records (source, record_id, {cols}) "
+                f"select '{source}', record_id, {cols} from ({as_of_sql(source)}) st",
+                {"as_of": as_of},
+            )
+    else:
+        insert(session, "linkage.work_records", records[["source", "record_id", *IDENTITY]])
+    same = " and ".join(f"not (w.{c} is distinct from k.{c})" for c in IDENTITY)
+    changed = session.fetch(
+        f"select w.source, w.record_id, {', '.join('w.' + c for c in IDENTITY)}, k.person_id, "
+        "case when k.record_id is null then 1 else 0 end as is_new "
+        "from linkage.work_records w left join linkage.record_keys k on k.source = w.source "
+        f"and k.record_id = w.record_id where k.record_id is null or not k.present or not ({same})"
+    ).to_pandas()
+    gone = (
+        "k.present and not exists (select 1 from linkage.work_records w "
+        "where w.source = k.source and w.record_id = k.record_id)"
+    )
+    retracted = int(session.scalar(f"select count(*) from linkage.record_keys k where {gone}"))
+    if retracted:
+        session.execute(
+            "update linkage.record_keys set present = false where present and not exists "
+            "(select 1 from linkage.work_records w where w.source = linkage.record_keys.source "
+            "and w.record_id = linkage.record_keys.record_id)"
+        )
+    session.execute("delete from linkage.work_records")
+    keyed = with_keys(changed)
+    keyed["person_id"] = changed["person_id"].to_numpy()
+    keyed["is_new"] = changed["is_new"].to_numpy().astype(bool)
+    session.execute("delete from linkage.work_new")
+    insert(session, "linkage.work_new", keyed.drop(columns="person_id"))
+    session.execute(
+        "delete from linkage.record_keys where exists (select 1 from linkage.work_new n "
+        "where n.source = linkage.record_keys.source and n.record_id = linkage.record_keys.record_id)"
+    )
+    insert(session, "linkage.record_keys", keyed.drop(columns="is_new").assign(present=True))
+    return Delta(keyed, retracted)
+
+
+@dataclass
+class Blocks:
+    """What the whole-population blocking would know, computed by SQL over the stored keys."""
+
+    oversized: dict  # pass name -> (frame of the oversized blocks' keys, number of oversized blocks)
+    comparable: int  # pairs involving a new identity that blocking could have proposed
+    variants: int  # identities (variants) of the as-of state
+
+
+def block_facts(session, spec) -> Blocks:
+    """Oversized blocks per symmetric pass (over every present identity) and the comparable
+    pairs involving a new identity (blocking.comparable_pairs), by SQL over one table of the
+    present identities (`linkage.work_variants`, made once per run)."""
+    keys = list(dict.fromkeys([*VARIANT_COLS, *(c for p in spec.passes for c in p.columns)]))
+    session.execute("drop table if exists linkage.work_variants")
+    session.execute(
+        f"create table linkage.work_variants as select {', '.join('k.' + c for c in keys)}, "
+        "max(case when n.record_id is null then 0 else 1 end) as fresh "
+        "from linkage.record_keys k left join linkage.work_new n on n.source = k.source "
+        f"and n.record_id = k.record_id and n.is_new where k.present group by {', '.join('k.' + c for c in keys)}"
+    )
+    oversized = {}
+    for p in spec.passes:
+        if not p.symmetric:
+            oversized[p.name] = (None, 0)
+            continue
+        notnull = " and ".join(f"{c} is not null" for c in p.on)
+        named = ", ".join(f"{c} as b{i}" for i, c in enumerate(p.on))
+        out = ", ".join(f"b{i}" for i in range(len(p.on)))
+        big = session.fetch(
+            f"select {out} from (select {named} from linkage.work_variants where {notnull}) v "
+            f"group by {out} having count(*) > :m",
+            {"m": spec.max_block},
+        ).to_pandas()
+        oversized[p.name] = (big, len(big))
+    counts = session.fetch(
+        "select sum(k_all) as n_all, sum(k_all * (k_all - 1) / 2) as in_all, sum(k_old) as n_old, "
+        "sum(k_old * (k_old - 1) / 2) as in_old from (select node, count(*) as k_all, sum(1 - fresh) as k_old "
+        "from linkage.work_variants group by node) per"
+    ).to_pylist()[0]
+    session.execute("drop table if exists linkage.work_variants")
+    n_all, in_all = int(counts["n_all"] or 0), int(counts["in_all"] or 0)
+    n_old, in_old = int(counts["n_old"] or 0), int(counts["in_old"] or 0)
+    total = n_all * (n_all - 1) // 2 - in_all
+    old = n_old * (n_old - 1) // 2 - in_old
+    return Blocks(oversized, max(total - old, 1), n_all)
+
+
+def candidate_nodes(session, spec, blocks: Blocks) -> int:
+    """Nodes of the stored identities that block with a new record in some pass (blocks too large
+    for the whole population left out), with the nodes of new and changed records, into
+    `linkage.work_nodes`; how many."""
+    session.execute("delete from linkage.work_nodes")
+    session.execute("insert into linkage.work_nodes (node) select distinct node from linkage.work_new")
+    for p in spec.passes:
+        right = list(p.right_on or p.on)
+        on = " and ".join(f"n.{a} = k.{b}" for a, b in zip(p.on, right, strict=True))
+        rows = session.fetch(
+            f"select distinct k.node, {', '.join(f'k.{c} as c{i}' for i, c in enumerate(right))} "
+            f"from linkage.work_new n join linkage.record_keys k on {on} where n.is_new and k.present"
+        ).to_pandas()
+        big, _ = blocks.oversized[p.name]
+        if big is not None and len(big) and len(rows):
+            big = big.set_axis([f"c{i}" for i in range(len(p.on))], axis=1)
+            flag = rows.merge(big.assign(_big=True), on=list(big.columns), how="left")["_big"]
+            rows = rows[flag.isna().to_numpy()]
+        if len(rows):
+            fresh = pd.DataFrame({"node": pd.unique(rows["node"])})
+            session.insert("linkage.work_nodes", pa.Table.from_pandas(fresh, preserve_index=False))
+    return _dedupe_nodes(session)
+
+
+def _dedupe_nodes(session) -> int:
+    nodes = session.fetch("select distinct node from linkage.work_nodes").to_pandas()
+    session.execute("delete from linkage.work_nodes")
+    session.insert("linkage.work_nodes", pa.Table.from_pandas(nodes, preserve_index=False))
+    return len(nodes)
+
+
+def add_review_nodes(session, pending: pd.DataFrame) -> None:
+    """The nodes of the records named by review decisions not applied yet (a match joins their
+    persons, a non-match may part one)."""
+    if pending.empty:
+        return
+    sides = pd.concat(
+        [
+            pending[["left_source", "left_record_id"]].set_axis(["source", "record_id"], axis=1),
+            pending[["right_source", "right_record_id"]].set_axis(["source", "record_id"], axis=1),
+        ],
+        ignore_index=True,
+    )
+    add_record_nodes(session, sides)
+
+
+def add_truth_nodes(session, truth, new: pd.DataFrame) -> None:
+    """With ground truth, the nodes of every record of the true persons of the new records, so
+    that pair completeness counts the true pairs of the whole population (reading more persons
+    whole changes no decision: the whole path reads them all)."""
+    t = pd.read_parquet(Path(truth) / "records.parquet", columns=["source", "record_id", "person_id"])
+    mine = t.merge(new[["source", "record_id"]], on=["source", "record_id"])["person_id"]
+    add_record_nodes(session, t.loc[t["person_id"].isin(set(mine)), ["source", "record_id"]])
+
+
+def add_record_nodes(session, records: pd.DataFrame) -> None:
+    """Add to `work_nodes` the nodes of these records (source, record_id) that are present."""
+    records = records[["source", "record_id"]].drop_duplicates()
+    if records.empty:
+        return
+    session.execute("delete from linkage.work_records")
+    session.insert("linkage.work_records", pa.Table.from_pandas(records, preserve_index=False))
+    session.execute(
+        "insert into linkage.work_nodes (node) select distinct k.node from linkage.record_keys k "
+        "join linkage.work_records w on w.source = k.source and w.record_id = k.record_id where k.present"
+    )
+    session.execute("delete from linkage.work_records")
+
+
+def close_over_persons(session) -> int:
+    """Add to `work_nodes` every node holding a record of a person some node there holds a record
+    of, until nothing is added; the number of nodes."""
+    n = _dedupe_nodes(session)
+    while True:
+        session.execute(
+            "insert into linkage.work_nodes (node) select distinct k2.node from linkage.work_nodes w "
+            "join linkage.record_keys k1 on k1.node = w.node "
+            "join linkage.record_keys k2 on k2.person_id = k1.person_id "
+            "where k1.present and k2.present and k1.person_id is not null "
+            "and not exists (select 1 from linkage.work_nodes x where x.node = k2.node)"
+        )
+        now = int(session.scalar("select count(*) from linkage.work_nodes"))  # distinct: new nodes only
+        if now == n:
+            return n
+        n = now
+
+
+def load_records(session) -> pd.DataFrame:
+    """The present records of the nodes in `work_nodes`: source, record_id, identity, person_id,
+    in the order load_records gives (by source, then record id)."""
+    cols = ", ".join(f"k.{c}" for c in ["source", "record_id", *IDENTITY, "person_id"])
+    r = session.fetch(
+        f"select {cols} from linkage.record_keys k where k.present and exists "
+        "(select 1 from linkage.work_nodes w where w.node = k.node)"
+    ).to_pandas()
+    order = {s: i for i, s in enumerate(SOURCES)}
+    r = r.assign(_o=r["source"].map(order)).sort_values(["_o", "record_id"], kind="mergesort")
+    r = r.drop(columns="_o").reset_index(drop=True)
+    r["date_of_birth"] = pd.to_datetime(r["date_of_birth"])
+    return r
+
+
+def write(session, r: pd.DataFrame, run_id: int, as_of, whole: bool) -> None:
+    """Leave `record_keys` as the spine this run made: the records it held (`r`: source,
+    record_id, identity, person_id), all of them when `whole` (then also the spine's retracted
+    records, absent), else upserted; then mark it in step with this run."""
+    if whole:
+        session.execute("delete from linkage.record_keys")
+    else:
+        session.execute("delete from linkage.work_records")
+        insert(session, "linkage.work_records", r[["source", "record_id", *IDENTITY]])
+        session.execute(
+            "delete from linkage.record_keys where exists (select 1 from linkage.work_records w "
+            "where w.source = linkage.record_keys.source and w.record_id = linkage.record_keys.record_id)"
+        )
+        session.execute("delete from linkage.work_records")
+    for start in range(0, len(r), 500_000):  # slices: the whole population's keys are never copied at once
+        part = r.iloc[start : start + 500_000]
+        keyed = with_keys(part)
+        keyed["person_id"] = part["person_id"].to_numpy()
+        keyed["present"] = True
+        insert(session, "linkage.record_keys", keyed)
+    if whole:
+        session.execute(
+            "insert into linkage.record_keys (source, record_id, node, person_id, present) "
+            "select p.source, p.record_id, '', p.person_id, false from linkage.person_records p "
+            "where not exists (select 1 from linkage.record_keys k where k.source = p.source "
+            "and k.record_id = p.record_id)"
+        )
+    for table in ("work_new", "work_nodes"):
+        session.execute(f"delete from linkage.{table}")
+    session.execute("delete from linkage.key_state")
+    session.insert("linkage.key_state", pa.table({"run_id": [run_id], "as_of": pa.array([as_of], pa.date32())}))
