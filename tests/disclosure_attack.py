@@ -356,11 +356,13 @@ class LinkedSystem:
                 self._sum(table, family, count, over, published, fine_rows=fine)
                 area = family + "_by_area"
                 if area in published:  # England's row by area = the sum over the split
+                    # (over the split's columns the area table does not name: convictions by
+                    # retention and offence scope add up over retention within each scope)
                     self._sum(
                         area,
                         table,
                         count,
-                        [k for k in keys if k not in _PERIODS],
+                        [k for k in keys if k not in _PERIODS and k not in published[area].columns],
                         published,
                         coarse_rows=published[area][published[area]["la_code"] == ENGLAND],
                     )
