@@ -33,6 +33,10 @@ from scipy.sparse import coo_array
 from outcomes.disclosure.audit import clusters, protection_cuts, weak_cells
 from outcomes.disclosure.cells import PROTECTION, CellGraph
 
+# The suppressed members of an equation with a count 1-4 and a published total hold at least this
+# many people together (the width of 1-4): more than the protection needs, but with less, large
+# clusters audited by propagation alone left counts the LP pins (tests/test_marts.py, 4,000 people).
+CAPACITY = 3.0
 TIE_BREAK = 0.01  # cost of suppressing a cell beyond its people: fewer cells among equal losses
 MAX_ROUNDS = 12
 ESCALATIONS = 3
@@ -219,8 +223,9 @@ def _program(
     has_primary_member = np.bincount(inc_eq, weights=primary_member, minlength=n_eq) > 0
     # With the total published, a primary member's upper bound is its value plus the other suppressed
     # members' values: the largest primary's others (the other primaries and the secondary members
-    # chosen) must reach PROTECTION.
-    need = PROTECTION - (fixed_mass - largest)
+    # chosen) must reach PROTECTION, and the suppressed members together CAPACITY (a margin that
+    # lets bound propagation, the build's audit of large clusters, find what the LP would).
+    need = np.maximum(PROTECTION - (fixed_mass - largest), CAPACITY - fixed_mass)
     cap = np.flatnonzero(has_primary_member & ~primary[total_of] & (need > 0))
     weight = np.where(member, values[inc_cell].astype(float), need[inc_eq])
     usable = free & (weight > 0)
