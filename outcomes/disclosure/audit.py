@@ -113,7 +113,9 @@ def weak_cells(graph: CellGraph, hidden: np.ndarray, lp_limit: int | None = None
         low, high = propagated_bounds(a, b, len(cells))
         narrow = targets & short_of_protection(truth, low, high, primary)
         weak += [int(cells[j]) for j in np.flatnonzero(narrow)]
-        if lp_limit is not None and len(cells) > lp_limit:
+        # Large clusters get propagation only, except those joined through a virtual cell (the
+        # shared cohort): there propagation left a count of 1 the LP pins (4,000 people).
+        if lp_limit is not None and len(cells) > lp_limit and not graph.virtual[cells].any():
             continue
         unsure = _quick_check(truth, primary, targets & ~narrow, a, b)
         for j in np.flatnonzero(unsure):
