@@ -1,20 +1,22 @@
 """Secondary suppression that loses the fewest people: an integer program solved with HiGHS
 (scipy.optimize.milp), audited by the intruder's LP attack and augmented until every hidden cell
-keeps its protection width (docs/disclosure.md).
+keeps its protection (cells.short_of_protection; docs/disclosure.md).
 
 Per component of linked cells the program chooses x_c in {0, 1} (1: suppress, or for a virtual
 cell: left unknown) for every cell that is not primary (a count 1-4, always suppressed),
-minimising the people in suppressed cells (each cell weighs its count, plus a hundredth so that
-fewer cells win a tie; virtual cells cost nothing), subject to, for every equation (a total and
-its members):
+minimising the cost of the suppressed cells (by default their people plus a hundredth, so that
+fewer cells win a tie; the disclosure step weighs them by the priority of their tables,
+control.costs; virtual cells cost nothing), subject to, for every equation (a total and its
+members):
 
 - no lone suppression: an equation with one suppressed cell would give it away by subtraction;
-- capacity: a primary member's upper bound from the equation is the sum of the suppressed members
-  (when the total is published), so that sum must reach the protection width;
-- cuts added by the audit: where the LP attack still narrows a cell, one more of the published
-  cells sharing an equation with it (or bounding it through a virtual total) must go.
+- capacity: with the total published, a primary member's upper bound is its value plus the other
+  suppressed members' values: those of the largest must reach PROTECTION, and all of them CAPACITY;
+- Benders cuts from the audit (audit.protection_cuts): where the LP attack still leaves a cell
+  short, a row from the LP's duals that every protecting pattern satisfies and the current one
+  does not (where the duals give none: one more published cell sharing an equation with it).
 
-After MAX_ROUNDS the published neighbours of the cells still narrowed are suppressed, up to
+After MAX_ROUNDS the published neighbours of the cells still short are suppressed, up to
 ESCALATIONS times, and at last the whole component (SolveStats.fallbacks counts these).
 """
 
