@@ -189,10 +189,18 @@ def recovered_cells(published: dict[str, pd.DataFrame], table: str, truth: pd.Da
 # -- Interval (linear programming) attack -----------------------------------------------------------
 # The intruder knows every published cell, that every cell is >= 0 and every equation "total = sum
 # of members" between cells (those of one table and those linking tables; a virtual cell is a sum
-# published nowhere). For each suppressed cell they solve min and max of it by LP. A count suppressed
-# as 1-4 must keep an interval at least as wide as that range (3); any other suppressed cell must
-# not be pinned (width 1).
-RANGE_WIDTH = 3.0
+# published nowhere). For each suppressed cell they solve min and max of it by LP. A count v
+# suppressed as 1-4 must keep an interval reaching at least PROTECTION below and above it
+# (low <= v - 1, high >= v + 1: never recovered, never shown non-zero when it is 1); any other
+# suppressed cell must not be pinned (width 1).
+PROTECTION = 1.0
+
+
+def short(value: float, low: float, high: float) -> bool:
+    """Whether the interval [low, high] of a suppressed cell of true `value` is too narrow."""
+    if 1 <= value <= 4:
+        return value - low < PROTECTION - 1e-6 or high - value < PROTECTION - 1e-6
+    return high - low < 1.0 - 1e-6
 
 
 def lp_interval(values, hidden, equations, cell: int) -> tuple[float, float]:
@@ -223,15 +231,14 @@ def lp_interval(values, hidden, equations, cell: int) -> tuple[float, float]:
 
 
 def narrowed_cells(values, hidden, equations, virtual=None) -> list[tuple[int, float, float]]:
-    """Suppressed cells the LP attack narrows below their range: (cell, low, high)."""
+    """Suppressed cells the LP attack narrows below their protection: (cell, low, high)."""
     values = np.asarray(values)
     virtual = np.zeros(len(values), bool) if virtual is None else np.asarray(virtual, bool)
     unknown = np.asarray(hidden, bool) | virtual
     out = []
     for cell in np.flatnonzero(np.asarray(hidden, bool) & ~virtual):
         low, high = lp_interval(values, unknown, equations, int(cell))
-        need = RANGE_WIDTH if 1 <= values[cell] <= 4 else 1.0
-        if high - low < need - 1e-6:
+        if short(float(values[cell]), low, high):
             out.append((int(cell), low, high))
     return out
 
@@ -349,11 +356,13 @@ class LinkedSystem:
                 self._sum(table, family, count, over, published, fine_rows=fine)
                 area = family + "_by_area"
                 if area in published:  # England's row by area = the sum over the split
+                    # (over the split's columns the area table does not name: convictions by
+                    # retention and offence scope add up over retention within each scope)
                     self._sum(
                         area,
                         table,
                         count,
-                        [k for k in keys if k not in _PERIODS],
+                        [k for k in keys if k not in _PERIODS and k not in published[area].columns],
                         published,
                         coarse_rows=published[area][published[area]["la_code"] == ENGLAND],
                     )
@@ -397,7 +406,7 @@ _PERIODS = {"period_end", "year", "year_basis"}
 
 def narrowed_published(system: LinkedSystem, truth: dict[tuple, float], targets: list[int]) -> list[tuple]:
     """Of the suppressed cells `targets`, those the LP attack over every linked equation narrows
-    below their range (truth: the true value of each suppressed cell, by name)."""
+    below their protection (truth: the true value of each suppressed cell, by name)."""
     from scipy.optimize import linprog
     from scipy.sparse import coo_array, csr_array
     from scipy.sparse.csgraph import connected_components
@@ -437,7 +446,6 @@ def narrowed_published(system: LinkedSystem, truth: dict[tuple, float], targets:
         assert low.status == 0, low.message
         hi = np.inf if high.status == 3 else -high.fun
         value = truth[system.names[cell]]
-        need = RANGE_WIDTH if 1 <= value <= 4 else 1.0
-        if hi - low.fun < need - 1e-6:
+        if short(float(value), float(low.fun), float(hi)):
             out.append((system.names[cell], value, low.fun, hi))
     return out

@@ -9,9 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from outcomes.disclosure.audit import protection_cuts, weak_cells
 from outcomes.disclosure.cells import CellGraph
 from outcomes.disclosure.solver import SolveStats, choose_suppression
-from tests.disclosure_attack import narrowed_cells
+from tests.disclosure_attack import lp_interval, narrowed_cells, short
 
 
 def table_with_margins(grid: list[list[int]]) -> tuple[CellGraph, dict]:
@@ -112,3 +113,97 @@ def test_the_lp_attack_never_narrows_a_suppressed_cell_below_its_range(grid):
     values = graph.values
     assert hidden[(values >= 1) & (values <= 4)].all()
     assert not narrowed_cells(values, hidden, equations_of(graph))
+
+
+def _cheapest_protected(graph: CellGraph, short) -> tuple[int, set[int]]:
+    """By brute force: the fewest people in secondary cells of any pattern the LP attack leaves
+    protected under the rule `short(value, low, high)`, and that pattern (ties: fewest cells)."""
+    primary = np.flatnonzero(graph.primary)
+    others = [c for c in range(len(graph.values)) if c not in set(primary.tolist())]
+    equations = equations_of(graph)
+    patterns = [{c for k, c in enumerate(others) if mask >> k & 1} for mask in range(2 ** len(others))]
+    patterns.sort(key=lambda p: (sum(int(graph.values[c]) for c in p), len(p), sorted(p)))
+    for pattern in patterns:
+        hidden = graph.primary.copy()
+        hidden[list(pattern)] = True
+        cells = np.flatnonzero(hidden)
+        if all(not short(graph.values[c], *lp_interval(graph.values, hidden, equations, int(c))) for c in cells):
+            return sum(int(graph.values[c]) for c in pattern), pattern
+    raise AssertionError("no pattern protects")
+
+
+def _width_3(value, low, high) -> bool:
+    """The former protection: a count 1-4 keeps an interval at least 3 wide, others 1."""
+    return high - low < (3.0 if 1 <= value <= 4 else 1.0) - 1e-6
+
+
+def test_the_protection_needs_fewer_people_than_the_former_width_of_3_where_both_optima_are_known():
+    # One group whose total is published: two counts of 1 and two larger cells. Each 1 can be 0, 1
+    # or 2 (they sum to 2): neither is recovered, nor shown non-zero, so the ±1 protection needs
+    # nothing more; the former width of 3 needs the 20 as well. The program keeps a capacity margin
+    # of 3 in each such group (solver.CAPACITY, for the propagation audit of large clusters), so it
+    # suppresses the 20 here too, and what it suppresses is protected under both definitions.
+    graph = CellGraph.build([1, 1, 20, 30, 52], equations=[(4, [0, 1, 2, 3])])
+    new_cost, new_pattern = _cheapest_protected(graph, short)
+    old_cost, old_pattern = _cheapest_protected(graph, _width_3)
+    assert (new_cost, new_pattern, old_cost, old_pattern) == (0, set(), 20, {2})
+    hidden = choose_suppression(graph)
+    assert set(np.flatnonzero(hidden)) == {0, 1, 2}
+    assert not narrowed_cells(graph.values, hidden, equations_of(graph))
+
+
+def test_the_priorities_keep_the_per_mart_table_at_the_former_macros_loss_where_people_alone_do_not():
+    # A per-mart table of two areas x three substance groups with England's row (column totals),
+    # and a new grain: each area's total (row totals) and England's total. The former macro
+    # protected only the columns: the 2 and the 3 share one, so it suppressed nothing more (5
+    # people). With the rows' totals published each small count is alone in its row: people alone
+    # as the cost take the 9 and the 20 from the per-mart table (34 people there); the priorities
+    # take the two area totals instead and the per-mart table loses only its small counts.
+    grid = [[2, 9, 30], [3, 20, 40]]
+    values = [v for row in grid for v in row]  # 0-5: the areas' cells
+    values += [sum(col) for col in zip(*grid, strict=True)]  # 6-8: England's row
+    values += [sum(row) for row in grid]  # 9-10: each area's total (new grain)
+    values += [sum(values[:6])]  # 11: England's total (new grain)
+    equations = [(6 + c, [c, 3 + c]) for c in range(3)]  # England = sum of the areas
+    equations += [(9 + r, [3 * r, 3 * r + 1, 3 * r + 2]) for r in range(2)]  # area total = sum of groups
+    equations += [(11, [9, 10]), (11, [6, 7, 8])]
+    graph = CellGraph.build(values, equations=equations)
+    per_mart = np.arange(len(values)) < 9
+    people = choose_suppression(graph)
+    priority = choose_suppression(graph, cost=(graph.values + 0.01) * np.where(per_mart, 1000.0, 1.0))
+    lost = {name: int(graph.values[h & per_mart].sum()) for name, h in (("people", people), ("priority", priority))}
+    assert lost == {"people": 34, "priority": 5}
+    assert set(np.flatnonzero(priority)) == {0, 3, 9, 10}
+    assert not narrowed_cells(graph.values, priority, equations_of(graph))
+
+
+def test_a_2x3_table_loses_the_fewest_people_any_protecting_pattern_can():
+    graph, _ = table_with_margins([[2, 7, 15], [9, 1, 30]])
+    best, _ = _cheapest_protected(graph, short)
+    hidden = choose_suppression(graph)
+    assert int(graph.values[hidden & ~graph.primary].sum()) == best
+    assert not narrowed_cells(graph.values, hidden, equations_of(graph))
+
+
+def test_a_priority_moves_the_secondary_cell_from_the_fine_table_to_the_total():
+    # An area's row of substance groups (a per-mart table) and its total (a coarser table).
+    graph = CellGraph.build([2, 9, 30, 40, 81], equations=[(4, [0, 1, 2, 3])])
+    assert set(np.flatnonzero(choose_suppression(graph))) == {0, 1}  # fewest people: the 9
+    cost = (graph.values + 0.01) * np.array([1000, 1000, 1000, 1000, 1])
+    hidden = choose_suppression(graph, cost=cost)
+    assert set(np.flatnonzero(hidden)) == {0, 4}  # the fine table keeps its 9; the total goes
+    assert not narrowed_cells(graph.values, hidden, equations_of(graph))
+
+
+def test_the_audit_cut_rules_out_the_weak_pattern_and_the_program_meets_it():
+    graph, cell = table_with_margins([[2, 30], [40, 50]])
+    weak_pattern = graph.primary.copy()
+    weak_pattern[cell[(0, 1)]] = True  # the row is covered, the column gives the 2 away
+    weak = weak_cells(graph, weak_pattern)
+    assert cell[(0, 0)] in weak
+    cuts = protection_cuts(graph, weak_pattern, weak)
+    assert cuts
+    final = choose_suppression(graph)
+    for cells, coefs, rhs in cuts:
+        assert float(coefs @ weak_pattern[cells]) < rhs - 1e-9  # the weak pattern violates it
+        assert float(coefs @ final[cells]) >= rhs - 1e-9  # the protected one meets it

@@ -10,7 +10,7 @@ from scipy.optimize import linprog
 from scipy.sparse import coo_array, csr_array
 from scipy.sparse.csgraph import connected_components
 
-from outcomes.disclosure.cells import PRIMARY_WIDTH, SECONDARY_WIDTH, CellGraph
+from outcomes.disclosure.cells import PROTECTION, SECONDARY_WIDTH, CellGraph, short_of_protection
 
 # Bound given to every unknown in the quick joint check only: a smaller feasible set can only
 # narrow intervals, so a cell found wide enough there is wide enough in the intruder's problem.
@@ -94,41 +94,37 @@ def intervals(graph: CellGraph, hidden: np.ndarray) -> dict[int, tuple[float, fl
     return out
 
 
-def required_width(graph: CellGraph) -> np.ndarray:
-    return np.where(graph.primary, PRIMARY_WIDTH, SECONDARY_WIDTH)
-
-
 def weak_cells(graph: CellGraph, hidden: np.ndarray, lp_limit: int | None = None) -> list[int]:
-    """Hidden published cells whose interval is narrower than required (primary cells: the width
-    of the suppression range; other hidden cells: 1, i.e. not pinned).
+    """Hidden published cells whose interval fails the protection (cells.short_of_protection:
+    primary cells must move at least 1 down and 1 up; other hidden cells must not be pinned).
 
-    Clusters of more than `lp_limit` hidden cells (default: no limit) get the recovery attack only
-    (an equation left with one unknown pins it; an equation whose unknowns must sum to 0 pins them
-    all), not the LP: in tables where nearly everything is suppressed an LP per cell costs minutes,
-    and the integer program's capacity rows already give every primary cell room in each equation.
+    Clusters of more than `lp_limit` hidden cells (default: no limit) get bound propagation only, not
+    the LP: in tables where nearly everything is suppressed an LP per cell costs minutes, and the
+    integer program's capacity rows already give every primary cell room in each equation.
     """
-    need = required_width(graph)
     weak: list[int] = []
     for cells, _, a, b in clusters(graph, hidden):
         targets = ~graph.virtual[cells]
         if not targets.any():
             continue
-        if lp_limit is not None and len(cells) > lp_limit:
-            low, high = propagated_bounds(a, b, len(cells))
-            narrow = targets & (high - low < need[cells] - 1e-6)
-            weak += [int(cells[j]) for j in np.flatnonzero(narrow)]
-            continue
-        # Cells that propagation already narrows are weak without an LP of their own.
+        truth = graph.values[cells].astype(float)
+        primary = graph.primary[cells]
+        # Propagated bounds contain the LP interval: a cell they leave short is short.
         low, high = propagated_bounds(a, b, len(cells))
-        narrow = targets & (high - low < need[cells] - 1e-6)
+        narrow = targets & short_of_protection(truth, low, high, primary)
         weak += [int(cells[j]) for j in np.flatnonzero(narrow)]
-        unsure = _quick_check(graph.values[cells].astype(float), need[cells], targets & ~narrow, a, b)
+        # Large clusters get propagation only, except those joined through a virtual cell (the
+        # shared cohort): there propagation left a count of 1 the LP pins (4,000 people).
+        if lp_limit is not None and len(cells) > lp_limit and not graph.virtual[cells].any():
+            continue
+        unsure = _quick_check(truth, primary, targets & ~narrow, a, b)
         for j in np.flatnonzero(unsure):
             objective = np.zeros(len(cells))
             objective[j] = 1.0
             lo = _solve(objective, a, b, (0, None))
             hi = _solve(-objective, a, b, (0, None))
-            if hi is not None and -hi - lo < need[cells[j]] - 1e-6:
+            high_j = np.inf if hi is None else -hi
+            if short_of_protection(truth[j], lo, high_j, primary[j]):
                 weak.append(int(cells[j]))
     return sorted(weak)
 
@@ -201,15 +197,15 @@ def pinned(a: csr_array, b: np.ndarray) -> list[int]:
     return sorted(known)
 
 
-def _quick_check(truth: np.ndarray, need: np.ndarray, targets: np.ndarray, a, b) -> np.ndarray:
-    """Targets not yet shown wide enough, after a few joint LPs: each pushes every unsure target in
+def _quick_check(truth: np.ndarray, primary: np.ndarray, targets: np.ndarray, a, b) -> np.ndarray:
+    """Targets not yet shown protected, after a few joint LPs: each pushes every unsure target in
     the direction it has moved least (the truth is one feasible point; every solution is another)."""
     low, high = truth.copy(), truth.copy()
     bounds = [(0, v + _QUICK_SLACK) for v in truth]
     unsure = targets.copy()
     left = int(unsure.sum()) + 1
     for k in range(_QUICK_ROUNDS):
-        unsure = targets & (high - low < need - 1e-6)
+        unsure = targets & short_of_protection(truth, low, high, primary)
         # Stop when nothing is left, or a round certified nothing (after the first two directions).
         if not unsure.any() or len(truth) < _QUICK_MIN_CELLS or (k > 2 and unsure.sum() >= left):
             break
@@ -222,4 +218,77 @@ def _quick_check(truth: np.ndarray, need: np.ndarray, targets: np.ndarray, a, b)
         if result.status != 0:
             break
         low, high = np.minimum(low, result.x), np.maximum(high, result.x)
-    return targets & (high - low < need - 1e-6)
+    return targets & short_of_protection(truth, low, high, primary)
+
+
+_TOL = 1e-7
+
+
+def protection_cuts(
+    graph: CellGraph, hidden: np.ndarray, weak: list[int]
+) -> list[tuple[np.ndarray, np.ndarray, float]]:
+    """For each weak cell, rows `sum(coef * x) >= rhs` over cells (x = 1: suppressed or virtual)
+    that every protecting pattern satisfies and the current one does not (Benders cuts from the
+    intruder's LP, as in Fischetti and Salazar-Gonzalez's model of cell suppression).
+
+    For any multipliers w of the equations, y_j - v_j <= sum over cells i of g_i z_i with
+    g_i = [i = j] - w.a_i and z_i = y_i - v_i, which a published cell pins to 0, a suppressed one
+    lets range over [-v_i, inf). So the room above v_j is at most sum over suppressed i of
+    (inf where g_i > 0, |g_i| v_i where g_i < 0); with w the LP's optimal duals, the current pattern
+    meets it with equality. The room below is the same with -y_j. A primary cell needs PROTECTION of
+    room each way; another suppressed cell needs room 1 up and down together (only while it is
+    suppressed: x_j on the right)."""
+    weak_set = np.zeros(len(graph.values), bool)
+    weak_set[weak] = True
+    out = []
+    for members, eq_ids, a, b in clusters(graph, hidden):
+        targets = members[weak_set[members]]
+        if not len(targets):
+            continue
+        # Every cell touching the cluster's equations, hidden or published, as columns.
+        inc = np.flatnonzero(np.isin(graph.inc_eq, eq_ids))
+        touching, col = np.unique(graph.inc_cell[inc], return_inverse=True)
+        full = csr_array(
+            (graph.inc_coef[inc].astype(float), (np.searchsorted(eq_ids, graph.inc_eq[inc]), col)),
+            shape=(len(eq_ids), len(touching)),
+        )
+        values = graph.values[touching].astype(float)
+        for cell in targets:
+            j = int(np.searchsorted(members, cell))
+            rooms = []
+            for sign in (-1.0, 1.0):  # -1: maximise y_j (room above), +1: minimise (room below)
+                objective = np.zeros(len(members))
+                objective[j] = sign
+                result = linprog(objective, A_eq=a, b_eq=b, bounds=(0, None), method="highs")
+                if result.status == 3:
+                    rooms.append(None)  # unbounded above: all the room needed
+                    continue
+                if result.status != 0:
+                    raise RuntimeError(f"disclosure audit: the intruder's LP failed ({result.message})")
+                reduced = -(full.T @ result.eqlin.marginals)
+                reduced[np.searchsorted(touching, cell)] += sign
+                # Room above: max y_j - v_j = -fun - v_j; room below: v_j - min y_j = v_j - fun.
+                value = float(graph.values[cell])
+                rooms.append((reduced, -result.fun - value if sign < 0 else value - result.fun))
+            if graph.primary[cell]:
+                for got in rooms:
+                    if got is None:
+                        continue
+                    reduced, room = got
+                    if room >= PROTECTION - 1e-6:
+                        continue
+                    coef = _terms(reduced, values, PROTECTION)
+                    out.append((touching, coef, PROTECTION))
+            else:
+                if any(got is None for got in rooms):
+                    continue
+                coef = np.minimum(sum(_terms(r, values, SECONDARY_WIDTH) for r, _ in rooms), SECONDARY_WIDTH)
+                coef[np.searchsorted(touching, cell)] -= SECONDARY_WIDTH
+                out.append((touching, coef, 0.0))
+    return [cut for cut in out if (cut[1] != 0).any()]
+
+
+def _terms(reduced: np.ndarray, values: np.ndarray, need: float) -> np.ndarray:
+    """Each cell's bound on the room it gives when suppressed: unbounded (capped at `need`) where its
+    reduced cost is negative, its value times the reduced cost where positive."""
+    return np.where(reduced < -_TOL, need, np.where(reduced > _TOL, np.minimum(reduced * values, need), 0.0))

@@ -16,10 +16,22 @@ from scipy.sparse.csgraph import connected_components
 
 # A count from 1 to 4 is suppressed (outcomes.md §7).
 SMALL_MIN, SMALL_MAX = 1, 4
-# The width an intruder's interval for a primary cell must keep: that of the suppression range
-# 1..4 (docs/disclosure.md). A secondary cell must not be pinned: its interval keeps width 1.
-PRIMARY_WIDTH = float(SMALL_MAX - SMALL_MIN)
+# Protection (docs/disclosure.md): the intruder's interval [low, high] for a suppressed count v
+# (every value the published cells, the equations and non-negativity allow) must reach at least
+# PROTECTION below and above v when v is a count 1-4 (low <= v - 1 and high >= v + 1: neither the
+# value nor its neighbours on either side can be told apart, so it is never recovered and a count of
+# 1 is never shown to be non-zero); any other suppressed cell must not be pinned (high - low >= 1).
+PROTECTION = 1.0
 SECONDARY_WIDTH = 1.0
+_EPS = 1e-6
+
+
+def short_of_protection(truth, low, high, primary) -> np.ndarray:
+    """Which cells' intervals [low, high] fail the protection (truth: their values)."""
+    truth, low, high = (np.asarray(x, float) for x in (truth, low, high))
+    primary = np.asarray(primary, bool)
+    primary_short = (truth - low < PROTECTION - _EPS) | (high - truth < PROTECTION - _EPS)
+    return np.where(primary, primary_short, high - low < SECONDARY_WIDTH - _EPS)
 
 
 @dataclass

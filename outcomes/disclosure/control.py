@@ -16,11 +16,19 @@ import pandas as pd
 import pyarrow as pa
 
 from outcomes.disclosure.frames import all_frames, read_marts
-from outcomes.disclosure.linked import link
-from outcomes.disclosure.solver import SolveStats, choose_suppression
-from outcomes.disclosure.tables import TABLES
+from outcomes.disclosure.linked import LinkedCells, link
+from outcomes.disclosure.solver import TIE_BREAK, SolveStats, choose_suppression
+from outcomes.disclosure.tables import ENGLAND, TABLES
 
 SCHEMA = "disclosure"
+# What a secondary cell costs: its people times the priority of the rows that publish it
+# (docs/disclosure.md). The per-mart tables, published before the coarser grains existed, come
+# first: a cell of theirs is suppressed only where no set of cells of the new grains protects as
+# well at up to this many times the people; England's rows of the new grains (the headlines) next;
+# the new grains' area rows (each area's total over a split whose cells the per-mart table
+# publishes) last.
+PER_MART_PRIORITY = 1000.0
+ENGLAND_PRIORITY = 100.0
 SUMMARY = "disclosure_summary"
 _SQL_TYPES = {
     pa.int64(): "bigint",
@@ -86,6 +94,25 @@ def shares_of(frames: dict[str, pd.DataFrame], hidden_of: dict[tuple[str, str], 
     return out
 
 
+def costs(linked: LinkedCells, frames: dict[str, pd.DataFrame]) -> np.ndarray:
+    """The cost of suppressing each linked cell: (people + TIE_BREAK) times the highest priority
+    of the rows that publish it (virtual cells: 1; the program gives them no cost anyway)."""
+    priority = np.ones(len(linked.graph.values))
+    for table in TABLES:
+        frame = frames[table.name]
+        if table.base:
+            weight = np.full(len(frame), PER_MART_PRIORITY)
+        elif "la_code" in frame.columns:
+            weight = np.where(frame["la_code"].to_numpy() == ENGLAND, ENGLAND_PRIORITY, 1.0)
+        else:
+            weight = np.full(len(frame), ENGLAND_PRIORITY)
+        for count in table.counts:
+            ids = linked.cell_of[(table.name, count)]
+            present = ids >= 0
+            np.maximum.at(priority, ids[present], weight[present])
+    return (linked.graph.values + TIE_BREAK) * priority
+
+
 def control(backend) -> DisclosureResult:
     """Suppress, write `disclosure.<table>` for every published table and the summary; return the shares."""
     started = time.perf_counter()
@@ -95,7 +122,7 @@ def control(backend) -> DisclosureResult:
     frames = all_frames(marts)
     linked = link(frames)
     stats = SolveStats()
-    hidden = choose_suppression(linked.graph, stats)
+    hidden = choose_suppression(linked.graph, stats, costs(linked, frames))
     flags = {key: (ids >= 0) & hidden[np.maximum(ids, 0)] for key, ids in linked.cell_of.items()}
     result = DisclosureResult(shares_of(frames, flags), stats, len(linked.graph.values))
     as_of = next(iter(frames.values()))["as_of"]

@@ -1,20 +1,22 @@
 """Secondary suppression that loses the fewest people: an integer program solved with HiGHS
 (scipy.optimize.milp), audited by the intruder's LP attack and augmented until every hidden cell
-keeps its protection width (docs/disclosure.md).
+keeps its protection (cells.short_of_protection; docs/disclosure.md).
 
 Per component of linked cells the program chooses x_c in {0, 1} (1: suppress, or for a virtual
 cell: left unknown) for every cell that is not primary (a count 1-4, always suppressed),
-minimising the people in suppressed cells (each cell weighs its count, plus a hundredth so that
-fewer cells win a tie; virtual cells cost nothing), subject to, for every equation (a total and
-its members):
+minimising the cost of the suppressed cells (by default their people plus a hundredth, so that
+fewer cells win a tie; the disclosure step weighs them by the priority of their tables,
+control.costs; virtual cells cost nothing), subject to, for every equation (a total and its
+members):
 
 - no lone suppression: an equation with one suppressed cell would give it away by subtraction;
-- capacity: a primary member's upper bound from the equation is the sum of the suppressed members
-  (when the total is published), so that sum must reach the protection width;
-- cuts added by the audit: where the LP attack still narrows a cell, one more of the published
-  cells sharing an equation with it (or bounding it through a virtual total) must go.
+- capacity: with the total published, a primary member's upper bound is its value plus the other
+  suppressed members' values: those of the largest must reach PROTECTION, and all of them CAPACITY;
+- Benders cuts from the audit (audit.protection_cuts): where the LP attack still leaves a cell
+  short, a row from the LP's duals that every protecting pattern satisfies and the current one
+  does not (where the duals give none: one more published cell sharing an equation with it).
 
-After MAX_ROUNDS the published neighbours of the cells still narrowed are suppressed, up to
+After MAX_ROUNDS the published neighbours of the cells still short are suppressed, up to
 ESCALATIONS times, and at last the whole component (SolveStats.fallbacks counts these).
 """
 
@@ -30,9 +32,13 @@ import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse import coo_array
 
-from outcomes.disclosure.audit import clusters, weak_cells
-from outcomes.disclosure.cells import PRIMARY_WIDTH, CellGraph
+from outcomes.disclosure.audit import clusters, protection_cuts, weak_cells
+from outcomes.disclosure.cells import PROTECTION, CellGraph
 
+# The suppressed members of an equation with a count 1-4 and a published total hold at least this
+# many people together (the width of 1-4): more than the protection needs, but with less, large
+# clusters audited by propagation alone left counts the LP pins (tests/test_marts.py, 4,000 people).
+CAPACITY = 3.0
 TIE_BREAK = 0.01  # cost of suppressing a cell beyond its people: fewer cells among equal losses
 MAX_ROUNDS = 12
 ESCALATIONS = 3
@@ -48,10 +54,11 @@ class SolveStats:
     fallbacks: int = 0
 
 
-def choose_suppression(graph: CellGraph, stats: SolveStats | None = None) -> np.ndarray:
+def choose_suppression(graph: CellGraph, stats: SolveStats | None = None, cost: np.ndarray | None = None) -> np.ndarray:
     """The cells to suppress (bool per cell; virtual cells are never marked): every primary cell
     and the secondary cells of least loss that keep every hidden cell protected."""
     stats = stats if stats is not None else SolveStats()
+    weights = loss(graph) if cost is None else np.asarray(cost, float)
     hidden = graph.primary.copy()
     n_comp, label = graph.components()
     has_primary = np.bincount(label, weights=hidden, minlength=n_comp) > 0
@@ -66,8 +73,13 @@ def choose_suppression(graph: CellGraph, stats: SolveStats | None = None) -> np.
         cells = cell_order[cell_bounds[comp] : cell_bounds[comp + 1]]
         inc = inc_order[inc_bounds[comp] : inc_bounds[comp + 1]]
         local = _subgraph(graph, cells, inc)
-        hidden[cells] = _solve_component(local, stats)
+        hidden[cells] = _solve_component(local, stats, weights[cells])
     return hidden & ~graph.virtual
+
+
+def loss(graph: CellGraph) -> np.ndarray:
+    """The default cost of suppressing each cell: its people, plus TIE_BREAK."""
+    return graph.values.astype(float) + TIE_BREAK
 
 
 def _subgraph(graph: CellGraph, cells: np.ndarray, inc: np.ndarray) -> CellGraph:
@@ -82,22 +94,26 @@ def _subgraph(graph: CellGraph, cells: np.ndarray, inc: np.ndarray) -> CellGraph
     )
 
 
-def _solve_component(graph: CellGraph, stats: SolveStats) -> np.ndarray:
+def _solve_component(graph: CellGraph, stats: SolveStats, cost: np.ndarray) -> np.ndarray:
     # Virtual cells are candidates too, at no cost: one is unknown to the intruder only where its
     # own equations leave it so, which the same rows demand of it as of any suppressed cell.
     candidates = np.flatnonzero(~graph.primary)
-    cuts: list[np.ndarray] = []
+    cuts: list[tuple[np.ndarray, np.ndarray, float]] = []
     hidden = graph.primary.copy()
     for _ in range(MAX_ROUNDS):
         hidden = graph.primary.copy()
-        hidden[_program(graph, candidates, cuts)] = True
+        hidden[_program(graph, candidates, cuts, cost)] = True
         hidden &= ~graph.virtual  # the audit knows virtual cells as unknown anyway
         stats.programs += 1
         weak = weak_cells(graph, hidden, LP_AUDIT_LIMIT)
         stats.audit_rounds += 1
         if not weak:
             return hidden
-        new_cuts = _cuts(graph, hidden, weak)
+        # The intruder's LP duals say which cells would give each weak cell room (valid for every
+        # pattern); where they give none, one more published neighbour of the weak cell must go.
+        new_cuts = protection_cuts(graph, hidden, weak) or [
+            (around, np.ones(len(around)), 1.0) for around in _cuts(graph, hidden, weak)
+        ]
         if not new_cuts:
             break
         cuts += new_cuts
@@ -146,7 +162,9 @@ def _cuts(graph: CellGraph, hidden: np.ndarray, weak: list[int]) -> list[np.ndar
     return out
 
 
-def _program(graph: CellGraph, candidates: np.ndarray, cuts: list[np.ndarray]) -> np.ndarray:
+def _program(
+    graph: CellGraph, candidates: np.ndarray, cuts: list[tuple[np.ndarray, np.ndarray, float]], weights: np.ndarray
+) -> np.ndarray:
     """Solve the integer program; return the candidates chosen."""
     n = len(candidates)
     if not n:
@@ -200,9 +218,16 @@ def _program(graph: CellGraph, candidates: np.ndarray, cuts: list[np.ndarray]) -
     total_of = np.zeros(n_eq, np.int64)
     total_of[inc_eq[inc_coef > 0]] = inc_cell[inc_coef > 0]
     member = inc_coef < 0
-    fixed_mass = np.bincount(inc_eq, weights=member * primary[inc_cell] * values[inc_cell], minlength=n_eq)
-    has_primary_member = np.bincount(inc_eq, weights=member & primary[inc_cell], minlength=n_eq) > 0
-    need = PRIMARY_WIDTH - fixed_mass
+    primary_member = member & primary[inc_cell]
+    fixed_mass = np.bincount(inc_eq, weights=primary_member * values[inc_cell], minlength=n_eq)
+    largest = np.zeros(n_eq)
+    np.maximum.at(largest, inc_eq[primary_member], values[inc_cell[primary_member]].astype(float))
+    has_primary_member = np.bincount(inc_eq, weights=primary_member, minlength=n_eq) > 0
+    # With the total published, a primary member's upper bound is its value plus the other suppressed
+    # members' values: the largest primary's others (the other primaries and the secondary members
+    # chosen) must reach PROTECTION, and the suppressed members together CAPACITY (a margin that
+    # lets bound propagation, the build's audit of large clusters, find what the LP would).
+    need = np.maximum(PROTECTION - (fixed_mass - largest), CAPACITY - fixed_mass)
     cap = np.flatnonzero(has_primary_member & ~primary[total_of] & (need > 0))
     weight = np.where(member, values[inc_cell].astype(float), need[inc_eq])
     usable = free & (weight > 0)
@@ -211,12 +236,25 @@ def _program(graph: CellGraph, candidates: np.ndarray, cuts: list[np.ndarray]) -
     goal = np.minimum(need, reachable)
     cap = cap[goal[cap] > 0]
     _cover(block, cap, inc_eq, inc_cell, usable, var, weight, goal[cap])
-    for cut in cuts:
-        block(np.zeros(len(cut), np.int64), var[cut], np.ones(len(cut)), np.ones(1), np.full(1, np.inf))
+    # Cuts: sum(coef * x) >= rhs, where primary and virtual cells are unknown to the intruder anyway.
+    for cells, coefs, rhs in cuts:
+        fixed = primary[cells] | virtual[cells]
+        free_cut = ~fixed & (var[cells] >= 0) & (coefs != 0)
+        goal = rhs - float(coefs[fixed].sum())
+        reach = float(np.clip(coefs[free_cut], 0, None).sum())
+        if not free_cut.any() or (goal <= 1e-9 and (coefs[free_cut] >= 0).all()) or reach < goal - 1e-9:
+            continue  # met by every pattern, or by none (the audit's escalation takes over)
+        block(
+            np.zeros(int(free_cut.sum()), np.int64),
+            var[cells[free_cut]],
+            coefs[free_cut].astype(float),
+            np.full(1, goal),
+            np.full(1, np.inf),
+        )
     if not any(len(lo) for lo in lower[2:]):
         return candidates[:0]  # nothing demands a secondary cell: suppressing none is optimal
     size = n + len(open_eq)
-    cost = np.where(virtual[candidates], 0.0, values[candidates].astype(float) + TIE_BREAK)
+    cost = np.where(virtual[candidates], 0.0, weights[candidates])
     cost = np.concatenate([cost, np.zeros(len(open_eq))])
     matrix = coo_array(
         (
