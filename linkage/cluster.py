@@ -341,16 +341,24 @@ def _configuration_shares(uf: UnionFind, seed: int) -> dict[str, float]:
     roots = uf.roots()
     mask = np.array([uf.masks(r)[0] for r in roots], dtype=np.int64)
     size = np.array([len(uf.members(r)) for r in roots], dtype=np.int64)
-    return configuration_shares(mask, size, {b: s for s, b in uf.bits.items()}, seed)
+    return configuration_shares(np.array(roots, dtype=object), mask, size, {b: s for s, b in uf.bits.items()}, seed)
 
 
-def configuration_shares(mask: np.ndarray, size: np.ndarray, name: dict[int, str], seed: int) -> dict[str, float]:
+def configuration_shares(
+    roots: np.ndarray, mask: np.ndarray, size: np.ndarray, name: dict[int, str], seed: int
+) -> dict[str, float]:
     """Share of each configuration (`UnionFind.configuration`) among random pairs of persons: the
-    persons (every root, in the order of their nodes) as their sources' bit mask (`name`: bit ->
-    source) and their number of nodes."""
-    roots = mask
+    persons (every root, by its node: the smallest of the person's) as their sources' bit mask
+    (`name`: bit -> source) and their number of nodes.
+
+    The pairs are drawn from the persons in the order of their roots' names, whatever order they
+    come in: the sample, and so the relatives' probabilities, are the same for the same persons
+    however the records were read (the Spark engine's records are not in the local engine's order,
+    and its persons come from many components)."""
     if len(roots) < 2:
         return {}
+    order = np.argsort(np.asarray(roots, dtype=object), kind="stable")
+    mask, size = np.asarray(mask, dtype=np.int64)[order], np.asarray(size, dtype=np.int64)[order]
     count = np.array([int(m).bit_count() for m in mask], dtype=np.int64)
     rng = np.random.default_rng(seed)
     n = min(RELATIVE_SAMPLE, len(roots) * (len(roots) - 1) // 2)

@@ -15,6 +15,7 @@ from linkage.cluster import (
     SINGLE_IN,
     PersonEvidence,
     UnionFind,
+    configuration_shares,
     decide,
     relative_probabilities,
 )
@@ -189,3 +190,17 @@ def test_a_configuration_seen_in_one_pair_is_shrunk_towards_its_rule():
     assert probability[("dob", SINGLE_IN + "convictions")] == pytest.approx(many)
     assert probability[("dob", MULTI_OVERLAP)] == 0.0
     assert counts["pairs"].sum() == 25
+
+
+def test_configuration_shares_do_not_depend_on_the_order_persons_come_in():
+    """The random pairs are drawn from the persons in their roots' order: the Spark engine (its
+    persons gathered from many components) and the local engine (its union-find in the order of
+    the records read) learn the same relatives' probabilities from the same persons."""
+    rng = np.random.default_rng(5)
+    roots = np.array([f"{s}|k|{i:03d}" for i, s in enumerate(rng.choice(["benefits", "convictions"], 60))], object)
+    mask = rng.integers(1, 8, len(roots))
+    size = rng.integers(1, 4, len(roots))
+    name = {1: "benefits", 2: "convictions", 4: "treatment"}
+    shares = configuration_shares(roots, mask, size, name, seed=1)
+    order = rng.permutation(len(roots))
+    assert configuration_shares(roots[order], mask[order], size[order], name, seed=1) == shares

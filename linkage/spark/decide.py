@@ -173,7 +173,7 @@ def _part(context, relatives):
 
 def _shares(out: pd.DataFrame, r: pd.DataFrame, seed: int) -> dict[str, float]:
     """`cluster.configuration_shares` over every person as the first round left them: its root
-    (in the order of the nodes, as the local union-find holds them), sources and nodes."""
+    (the smallest of its nodes, as the local union-find keeps it), sources and nodes."""
     nodes = pd.unique(r["node"])
     moved = out[out["kind"] == "root"].set_index("a")["b"]
     root = pd.Series(nodes).map(moved)
@@ -184,7 +184,7 @@ def _shares(out: pd.DataFrame, r: pd.DataFrame, seed: int) -> dict[str, float]:
     names = sorted({s for v in sources for s in v.split(",")})
     bit = {s: 1 << i for i, s in enumerate(names)}
     mask = np.array([sum(bit[s] for s in v.split(",")) for v in sources], dtype=np.int64)
-    return configuration_shares(mask, sizes, {b: s for s, b in bit.items()}, seed)
+    return configuration_shares(roots, mask, sizes, {b: s for s, b in bit.items()}, seed)
 
 
 def _clustered(out: pd.DataFrame, counts: pd.DataFrame | None) -> Clustered:
