@@ -30,11 +30,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from linkage.records import IDENTITY
+from linkage.records import IDENTITY, add_birth_keys, node_names
 from linkage.schema import IDENTITY_COLS
 from outcomes.contract import SOURCES
 
@@ -79,27 +78,9 @@ def with_keys(records: pd.DataFrame) -> pd.DataFrame:
     """Node and derived block keys of records (source, record_id and the identity block), as
     linkage.records.build_variants gives them to variants."""
     out = records[["source", "record_id", *IDENTITY]].copy()
-    keyed = out["source_person_key"].notna()
-    out["node"] = np.where(
-        keyed,
-        out["source"] + "|k|" + out["source_person_key"].fillna(""),
-        out["source"] + "|r|" + out["record_id"],
-    )
-    dob = pd.to_datetime(out["date_of_birth"])
-    out["date_of_birth"] = dob
-    out["birth_year"] = dob.dt.year.astype("Int64")
-    out["birth_month"] = dob.dt.month.astype("Int64")
-    out["birth_day"] = dob.dt.day.astype("Int64")
-    swappable = dob.notna() & (dob.dt.day <= 12) & (dob.dt.day != dob.dt.month)
-    swapped = pd.to_datetime(
-        {
-            "year": dob.dt.year.where(swappable, 2000),
-            "month": dob.dt.day.where(swappable, 1),
-            "day": dob.dt.month.where(swappable, 1),
-        },
-        errors="coerce",
-    )
-    out["dob_swapped"] = swapped.where(swappable)
+    out["node"] = node_names(out)
+    out["date_of_birth"] = pd.to_datetime(out["date_of_birth"])
+    add_birth_keys(out)
     return out
 
 

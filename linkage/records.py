@@ -57,19 +57,33 @@ def build_variants(records: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Assign each record its node and variant; return (records with `node`, `variant`), variants.
     The columns are added to `records` itself (no copy of millions of rows)."""
     r = records
-    keyed = r["source_person_key"].notna()
-    node = np.where(
-        keyed, r["source"] + "|k|" + r["source_person_key"].fillna(""), r["source"] + "|r|" + r["record_id"]
-    )
-    codes, uniq = pd.factorize(node)
+    codes, uniq = pd.factorize(node_names(r))
     r["node"] = uniq[codes]  # one string object per node, not per record
     r["variant"] = r.groupby(VARIANT_KEY, sort=True, dropna=False).ngroup().to_numpy()
     variants = r.drop_duplicates("variant").set_index("variant").sort_index()
     variants = variants[["node", "source", *VARIANT_COLUMNS]].copy()
-    dob = variants["date_of_birth"]
-    variants["birth_year"] = dob.dt.year.astype("Int64")
-    variants["birth_month"] = dob.dt.month.astype("Int64")
-    variants["birth_day"] = dob.dt.day.astype("Int64")
+    add_birth_keys(variants)
+    return r, variants
+
+
+def node_names(records: pd.DataFrame) -> np.ndarray:
+    """Each record's node: its source person key where it has one (a key joins its own records),
+    else the record itself."""
+    keyed = records["source_person_key"].notna()
+    return np.where(
+        keyed,
+        records["source"] + "|k|" + records["source_person_key"].fillna(""),
+        records["source"] + "|r|" + records["record_id"],
+    )
+
+
+def add_birth_keys(frame: pd.DataFrame) -> None:
+    """The blocking keys derived from `date_of_birth` (a datetime column), added in place: year,
+    month, day, and the date with day and month swapped where that is a date of its own."""
+    dob = frame["date_of_birth"]
+    frame["birth_year"] = dob.dt.year.astype("Int64")
+    frame["birth_month"] = dob.dt.month.astype("Int64")
+    frame["birth_day"] = dob.dt.day.astype("Int64")
     swappable = dob.notna() & (dob.dt.day <= 12) & (dob.dt.day != dob.dt.month)
     swapped = pd.to_datetime(
         {
@@ -79,8 +93,7 @@ def build_variants(records: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         },
         errors="coerce",
     )
-    variants["dob_swapped"] = swapped.where(swappable)
-    return r, variants
+    frame["dob_swapped"] = swapped.where(swappable)
 
 
 def learn_aliases(records: pd.DataFrame, column: str, min_nodes: int = 2, min_lift: float = 5.0) -> frozenset:
