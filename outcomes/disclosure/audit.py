@@ -117,16 +117,47 @@ def weak_cells(graph: CellGraph, hidden: np.ndarray, lp_limit: int | None = None
         # shared cohort): there propagation left a count of 1 the LP pins (4,000 people).
         if lp_limit is not None and len(cells) > lp_limit and not graph.virtual[cells].any():
             continue
-        unsure = _quick_check(truth, primary, targets & ~narrow, a, b)
+        unsure, seen_low, seen_high = _quick_check(truth, primary, targets & ~narrow, a, b)
         for j in np.flatnonzero(unsure):
-            objective = np.zeros(len(cells))
-            objective[j] = 1.0
-            lo = _solve(objective, a, b, (0, None))
-            hi = _solve(-objective, a, b, (0, None))
-            high_j = np.inf if hi is None else -hi
-            if short_of_protection(truth[j], lo, high_j, primary[j]):
+            # Every LP's optimum is a feasible point: it may already show this cell's room.
+            lo, hi = _exact_range(int(j), truth, primary, a, b, seen_low, seen_high)
+            if short_of_protection(truth[j], lo, hi, primary[j]):
                 weak.append(int(cells[j]))
     return sorted(weak)
+
+
+def _exact_range(j: int, truth, primary, a, b, low: np.ndarray, high: np.ndarray) -> tuple[float, float]:
+    """Cell j's interval as far as the protection needs it. `low` and `high` hold, per cell, the
+    least and greatest values of the feasible points seen so far (the truth, the quick check's
+    solutions): a side they already show wide enough needs no LP, since the true bound lies beyond
+    it; every other side gets the exact LP, whose optimum (a feasible point) widens `low` and
+    `high` of every cell for the cells audited after this one."""
+    for sign in (1.0, -1.0):  # minimise y_j, then maximise it
+        if not short_of_protection(truth[j], low[j], high[j], primary[j]):
+            break
+        if primary[j] and sign > 0 and truth[j] - low[j] >= PROTECTION - _ROOM_EPS:
+            continue  # room below already seen
+        objective = np.zeros(len(truth))
+        objective[j] = sign
+        result = linprog(objective, A_eq=a, b_eq=b, bounds=(0, None), method="highs")
+        if result.status == 3:  # unbounded: only upwards, as every cell is >= 0
+            high[j] = np.inf
+            continue
+        if result.status != 0:
+            raise RuntimeError(f"disclosure audit: the intruder's LP failed ({result.message})")
+        np.minimum(low, result.x, out=low)
+        np.maximum(high, result.x, out=high)
+        # The optimum itself, not the point's rounding: the LP's own bound on this side.
+        if sign > 0:
+            low[j] = min(low[j], float(result.fun))
+            if primary[j] and truth[j] - low[j] < PROTECTION - _ROOM_EPS:
+                break  # short below, exactly: no need to look above
+        else:
+            high[j] = max(high[j], -float(result.fun))
+    return float(low[j]), float(high[j])
+
+
+_ROOM_EPS = 1e-6
 
 
 def propagated_bounds(a: csr_array, b: np.ndarray, n: int, rounds: int = 30) -> tuple[np.ndarray, np.ndarray]:
@@ -197,9 +228,12 @@ def pinned(a: csr_array, b: np.ndarray) -> list[int]:
     return sorted(known)
 
 
-def _quick_check(truth: np.ndarray, primary: np.ndarray, targets: np.ndarray, a, b) -> np.ndarray:
+def _quick_check(
+    truth: np.ndarray, primary: np.ndarray, targets: np.ndarray, a, b
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Targets not yet shown protected, after a few joint LPs: each pushes every unsure target in
-    the direction it has moved least (the truth is one feasible point; every solution is another)."""
+    the direction it has moved least (the truth is one feasible point; every solution is another).
+    Also the least and greatest value of each cell over those points."""
     low, high = truth.copy(), truth.copy()
     bounds = [(0, v + _QUICK_SLACK) for v in truth]
     unsure = targets.copy()
@@ -218,7 +252,7 @@ def _quick_check(truth: np.ndarray, primary: np.ndarray, targets: np.ndarray, a,
         if result.status != 0:
             break
         low, high = np.minimum(low, result.x), np.maximum(high, result.x)
-    return targets & short_of_protection(truth, low, high, primary)
+    return targets & short_of_protection(truth, low, high, primary), low, high
 
 
 _TOL = 1e-7
