@@ -115,6 +115,41 @@ def test_the_lp_attack_never_narrows_a_suppressed_cell_below_its_range(grid):
     assert not narrowed_cells(values, hidden, equations_of(graph))
 
 
+@settings(max_examples=30, deadline=None)
+@given(
+    st.lists(st.lists(st.sampled_from([0, 1, 2, 3, 5, 9, 40]), min_size=3, max_size=3), min_size=3, max_size=4),
+    st.integers(0, 2**20 - 1),
+    st.booleans(),
+)
+def test_the_audit_finds_exactly_the_cells_the_lp_attack_narrows(grid, mask, grand_total_virtual):
+    # Any pattern, protected or not: the audit (propagation, joint LPs and warm-started exact LPs,
+    # each point seen reused) must flag the cells that tests/disclosure_attack.py's cold LP per
+    # cell narrows, and only those. A virtual grand total joins the rows and columns as a cohort.
+    graph, cell = table_with_margins(grid)
+    if grand_total_virtual:
+        graph.virtual[cell[("*", "*")]] = True
+    hidden = graph.primary.copy()
+    hidden[[c for c in range(len(graph.values)) if mask >> (c % 20) & 1]] = True
+    hidden &= ~graph.virtual
+    expected = sorted(c for c, _, _ in narrowed_cells(graph.values, hidden, equations_of(graph), graph.virtual))
+    assert weak_cells(graph, hidden) == expected
+
+
+def test_the_audit_finds_a_cell_only_the_exact_lp_pins():
+    # Two counts of 3 under a cohort published nowhere (virtual: x1 + 10 = y1 + 10), and their sum
+    # published as 6: bound propagation leaves each in [0, 6], while the LP (x1 = y1, x1 + y1 = 6)
+    # pins both to 3, which only the exact LPs can show.
+    x1, x2, y1, y2, cohort, pair = range(6)
+    graph = CellGraph.build(
+        [3, 10, 3, 10, 13, 6],
+        virtual=[False, False, False, False, True, False],
+        equations=[(cohort, [x1, x2]), (cohort, [y1, y2]), (pair, [x1, y1])],
+    )
+    hidden = graph.primary.copy()
+    assert sorted(c for c, _, _ in narrowed_cells(graph.values, hidden, equations_of(graph), graph.virtual)) == [x1, y1]
+    assert weak_cells(graph, hidden) == [x1, y1]
+
+
 def _cheapest_protected(graph: CellGraph, short) -> tuple[int, set[int]]:
     """By brute force: the fewest people in secondary cells of any pattern the LP attack leaves
     protected under the rule `short(value, low, high)`, and that pattern (ties: fewest cells)."""

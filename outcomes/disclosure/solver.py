@@ -22,17 +22,13 @@ ESCALATIONS times, and at last the whole component (SolveStats.fallbacks counts 
 
 from __future__ import annotations
 
-import os
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse import coo_array
 
-from outcomes.disclosure.audit import clusters, protection_cuts, weak_cells
+from outcomes.disclosure.audit import clusters, protection_cuts, quiet_stdout, weak_cells
 from outcomes.disclosure.cells import PROTECTION, CellGraph
 
 # The suppressed members of an equation with a count 1-4 and a published total hold at least this
@@ -264,30 +260,11 @@ def _program(
         shape=(rows, size),
     ).tocsr()
     constraints = [LinearConstraint(matrix, np.concatenate(lower), np.concatenate(upper))] if rows else []
-    with _quiet_stdout():
+    with quiet_stdout():
         result = milp(cost, integrality=np.ones(size), bounds=Bounds(0, 1), constraints=constraints)
     if result.x is None:
         raise RuntimeError(f"disclosure: the suppression program has no solution ({result.message})")
     return candidates[np.flatnonzero(np.round(result.x[:n]) > 0)]
-
-
-@contextmanager
-def _quiet_stdout() -> Iterator[None]:
-    """HiGHS's MIP solver writes stray debugging lines to the process's standard output (not through
-    Python): silence file descriptor 1 while it runs."""
-    sys.stdout.flush()
-    try:
-        saved = os.dup(1)
-    except OSError:  # no standard output to silence
-        yield
-        return
-    with open(os.devnull, "wb") as null:
-        os.dup2(null.fileno(), 1)
-        try:
-            yield
-        finally:
-            os.dup2(saved, 1)
-            os.close(saved)
 
 
 def _cover(block, eqs, inc_eq, inc_cell, usable, var, weight, need) -> None:
