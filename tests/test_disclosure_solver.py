@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from outcomes.disclosure.audit import protection_cuts, weak_cells
 from outcomes.disclosure.cells import CellGraph
-from outcomes.disclosure.solver import SolveStats, choose_suppression
+from outcomes.disclosure.solver import Limits, SolveStats, choose_suppression
 from tests.disclosure_attack import lp_interval, narrowed_cells, short
 
 
@@ -227,6 +227,35 @@ def test_a_priority_moves_the_secondary_cell_from_the_fine_table_to_the_total():
     cost = (graph.values + 0.01) * np.array([1000, 1000, 1000, 1000, 1])
     hidden = choose_suppression(graph, cost=cost)
     assert set(np.flatnonzero(hidden)) == {0, 4}  # the fine table keeps its 9; the total goes
+    assert not narrowed_cells(graph.values, hidden, equations_of(graph))
+
+
+def test_a_table_never_loses_more_people_than_its_reference_pattern_where_one_protects():
+    # A 2x3 table with its margins; its interior is the table under a limit. With the third
+    # column's cells made cheap, the program alone takes the 1's protection there (20 + 8 + 30
+    # people of the interior); the reference pattern (the 5, 8 and 6: 19 people) protects too,
+    # and with it as the limit the program loses no more than 19 of the interior's people.
+    graph, cell = table_with_margins([[1, 5, 20], [8, 6, 30]])
+    interior = np.array([cell[(r, c)] for r in range(2) for c in range(3)])
+    cost = graph.values + 0.01
+    cost[[cell[(0, 2)], cell[(1, 2)]]] = 0.1
+    reference = np.isin(interior, [cell[(0, 0)], cell[(0, 1)], cell[(1, 0)], cell[(1, 1)]])
+    limits = Limits(interior, np.zeros(len(interior), np.int64), graph.values[interior], reference)
+
+    def lost(hidden):
+        return int(graph.values[interior][hidden[interior] & ~graph.primary[interior]].sum())
+
+    assert lost(choose_suppression(graph, cost=cost)) == 58
+    stats = SolveStats()
+    hidden = choose_suppression(graph, stats, cost, limits)
+    assert lost(hidden) <= 19 and stats.unlimited == 0
+    assert not narrowed_cells(graph.values, hidden, equations_of(graph))
+    # A limit no protecting pattern meets (no secondary cell anywhere) gives way to the protection.
+    every = np.arange(len(graph.values))
+    nothing = Limits(every, np.zeros(len(every), np.int64), graph.values, np.zeros(len(every), bool))
+    stats = SolveStats()
+    hidden = choose_suppression(graph, stats, cost, nothing)
+    assert stats.unlimited == 1
     assert not narrowed_cells(graph.values, hidden, equations_of(graph))
 
 

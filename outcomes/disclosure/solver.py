@@ -48,11 +48,35 @@ class SolveStats:
     programs: int = 0
     audit_rounds: int = 0
     fallbacks: int = 0
+    unlimited: int = 0  # components where the limits could not be met together with the protection
 
 
-def choose_suppression(graph: CellGraph, stats: SolveStats | None = None, cost: np.ndarray | None = None) -> np.ndarray:
+@dataclass(frozen=True)
+class Limits:
+    """Upper bounds on what groups of published counts (a table each) lose to secondary suppression,
+    component by component: no more people than a reference pattern (the former rule) hides there.
+    One entry per published count: its cell, its group, its people, and whether the reference hides it.
+    A cell published in several rows of a group counts once per row, as the shares count it."""
+
+    cell: np.ndarray
+    group: np.ndarray
+    people: np.ndarray
+    reference: np.ndarray
+
+    def of(self, cells: np.ndarray, order: np.ndarray, bounds: np.ndarray, comp: int) -> Limits:
+        """The entries of component `comp` (sorted by component: `order`, `bounds`), their cells
+        renumbered into `cells` (the component's sorted cells)."""
+        pick = order[bounds[comp] : bounds[comp + 1]]
+        cell = np.searchsorted(cells, self.cell[pick])
+        return Limits(cell, self.group[pick], self.people[pick], self.reference[pick])
+
+
+def choose_suppression(
+    graph: CellGraph, stats: SolveStats | None = None, cost: np.ndarray | None = None, limits: Limits | None = None
+) -> np.ndarray:
     """The cells to suppress (bool per cell; virtual cells are never marked): every primary cell
-    and the secondary cells of least loss that keep every hidden cell protected."""
+    and the secondary cells of least loss that keep every hidden cell protected, within `limits`
+    where they can be met (SolveStats.unlimited counts the components where they could not)."""
     stats = stats if stats is not None else SolveStats()
     weights = loss(graph) if cost is None else np.asarray(cost, float)
     hidden = graph.primary.copy()
@@ -64,12 +88,17 @@ def choose_suppression(graph: CellGraph, stats: SolveStats | None = None, cost: 
     inc_label = label[graph.inc_cell]
     inc_order = np.argsort(inc_label, kind="stable")
     inc_bounds = np.searchsorted(inc_label[inc_order], np.arange(n_comp + 1))
+    if limits is not None:
+        lim_label = label[limits.cell]
+        lim_order = np.argsort(lim_label, kind="stable")
+        lim_bounds = np.searchsorted(lim_label[lim_order], np.arange(n_comp + 1))
     for comp in np.flatnonzero(has_primary & has_equation):
         stats.components += 1
         cells = cell_order[cell_bounds[comp] : cell_bounds[comp + 1]]
         inc = inc_order[inc_bounds[comp] : inc_bounds[comp + 1]]
         local = _subgraph(graph, cells, inc)
-        hidden[cells] = _solve_component(local, stats, weights[cells])
+        local_limits = None if limits is None else limits.of(cells, lim_order, lim_bounds, comp)
+        hidden[cells] = _solve_component(local, stats, weights[cells], local_limits)
     return hidden & ~graph.virtual
 
 
@@ -90,15 +119,26 @@ def _subgraph(graph: CellGraph, cells: np.ndarray, inc: np.ndarray) -> CellGraph
     )
 
 
-def _solve_component(graph: CellGraph, stats: SolveStats, cost: np.ndarray) -> np.ndarray:
+def _solve_component(graph: CellGraph, stats: SolveStats, cost: np.ndarray, limits: Limits | None) -> np.ndarray:
     # Virtual cells are candidates too, at no cost: one is unknown to the intruder only where its
     # own equations leave it so, which the same rows demand of it as of any suppressed cell.
     candidates = np.flatnonzero(~graph.primary)
     cuts: list[tuple[np.ndarray, np.ndarray, float]] = []
     hidden = graph.primary.copy()
-    for _ in range(MAX_ROUNDS):
+    rounds = 0
+    while rounds < MAX_ROUNDS:
+        rounds += 1
+        chosen = _program(graph, candidates, cuts, cost, limits)
+        if chosen is None:
+            # The limits and the protection (the rows, the cuts so far) cannot be met together:
+            # the protection wins, and the component is solved again without its limits.
+            if limits is None:
+                raise RuntimeError("disclosure: the suppression program has no solution")
+            stats.unlimited += 1
+            limits, rounds = None, 0
+            continue
         hidden = graph.primary.copy()
-        hidden[_program(graph, candidates, cuts, cost)] = True
+        hidden[chosen] = True
         hidden &= ~graph.virtual  # the audit knows virtual cells as unknown anyway
         stats.programs += 1
         weak = weak_cells(graph, hidden, LP_AUDIT_LIMIT)
@@ -113,6 +153,9 @@ def _solve_component(graph: CellGraph, stats: SolveStats, cost: np.ndarray) -> n
         if not new_cuts:
             break
         cuts += new_cuts
+        if rounds == MAX_ROUNDS and limits is not None:
+            stats.unlimited += 1  # the limits may be what keeps the cuts from being met: drop them
+            limits, rounds = None, 0
     # The program could not be steered to a safe pattern in time: suppress every published cell
     # sharing an equation with a weak cell, a few times over, and at last the whole component.
     stats.fallbacks += 1
@@ -159,9 +202,13 @@ def _cuts(graph: CellGraph, hidden: np.ndarray, weak: list[int]) -> list[np.ndar
 
 
 def _program(
-    graph: CellGraph, candidates: np.ndarray, cuts: list[tuple[np.ndarray, np.ndarray, float]], weights: np.ndarray
-) -> np.ndarray:
-    """Solve the integer program; return the candidates chosen."""
+    graph: CellGraph,
+    candidates: np.ndarray,
+    cuts: list[tuple[np.ndarray, np.ndarray, float]],
+    weights: np.ndarray,
+    limits: Limits | None = None,
+) -> np.ndarray | None:
+    """Solve the integer program; return the candidates chosen (None: no pattern meets the limits)."""
     n = len(candidates)
     if not n:
         return candidates
@@ -249,6 +296,19 @@ def _program(
         )
     if not any(len(lo) for lo in lower[2:]):
         return candidates[:0]  # nothing demands a secondary cell: suppressing none is optimal
+    if limits is not None:
+        # Per group: the people of its secondary cells at most the reference's there (primary
+        # cells are hidden by both; a zero costs no people).
+        entry = np.flatnonzero((var[limits.cell] >= 0) & (limits.people > 0))
+        groups, group_row = np.unique(limits.group[entry], return_inverse=True)
+        allowed = np.bincount(group_row, weights=limits.people[entry] * limits.reference[entry], minlength=len(groups))
+        block(
+            group_row,
+            var[limits.cell[entry]],
+            limits.people[entry].astype(float),
+            np.full(len(groups), -np.inf),
+            allowed.astype(float),
+        )
     size = n + len(open_eq)
     cost = np.where(virtual[candidates], 0.0, weights[candidates])
     cost = np.concatenate([cost, np.zeros(len(open_eq))])
@@ -263,6 +323,8 @@ def _program(
     with quiet_stdout():
         result = milp(cost, integrality=np.ones(size), bounds=Bounds(0, 1), constraints=constraints)
     if result.x is None:
+        if limits is not None and result.status == 2:  # infeasible
+            return None
         raise RuntimeError(f"disclosure: the suppression program has no solution ({result.message})")
     return candidates[np.flatnonzero(np.round(result.x[:n]) > 0)]
 
