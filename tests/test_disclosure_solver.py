@@ -248,14 +248,16 @@ def test_a_table_never_loses_more_people_than_its_reference_pattern_where_one_pr
     assert lost(choose_suppression(graph, cost=cost)) == 58
     stats = SolveStats()
     hidden = choose_suppression(graph, stats, cost, limits)
-    assert lost(hidden) <= 19 and stats.unlimited == 0
+    assert lost(hidden) <= 19 and stats.over_limit == 0
     assert not narrowed_cells(graph.values, hidden, equations_of(graph))
-    # A limit no protecting pattern meets (no secondary cell anywhere) gives way to the protection.
+    # A limit no protecting pattern meets (no secondary cell anywhere) gives way to the protection,
+    # raised by the fewest people that protect: the 1's cheapest protection, 19 people.
     every = np.arange(len(graph.values))
     nothing = Limits(every, np.zeros(len(every), np.int64), graph.values, np.zeros(len(every), bool))
     stats = SolveStats()
     hidden = choose_suppression(graph, stats, cost, nothing)
-    assert stats.unlimited == 1
+    assert stats.over_limit == 1 and stats.unlimited == 0
+    assert int(graph.values[hidden & ~graph.primary].sum()) == _cheapest_protected(graph, short)[0]
     assert not narrowed_cells(graph.values, hidden, equations_of(graph))
 
 

@@ -70,7 +70,7 @@ class DisclosureResult:
         out = [
             f"disclosure: {self.cells:,} linked cells, {self.stats.components:,} components with small counts, "
             f"{self.stats.programs:,} integer programs, {self.stats.fallbacks} fallbacks, "
-            f"{self.stats.unlimited} without the former rule's limits, {self.seconds:.1f} s"
+            f"{self.stats.over_limit} over the former rule's limits, {self.seconds:.1f} s"
         ]
         out += [
             f"  {s.table}: {s.cells_suppressed:,} of {s.cells:,} cells suppressed ({100 * s.cell_share:.1f}%), "
@@ -125,7 +125,7 @@ def former_limits(linked: LinkedCells, frames: dict[str, pd.DataFrame]) -> Limit
     suppression than the former rule (outcomes.disclosure.former) hid there: so no per-mart table
     loses more than it did under that rule (the former pattern itself protects the per-mart cells
     once every new-grain cell linked to them is suppressed; where the protection still needs more,
-    the component is solved without its limits and SolveStats.unlimited says so)."""
+    the limit is raised by the fewest people it needs, and SolveStats.over_limit says so)."""
     cell, group, people, reference = [], [], [], []
     for k, table in enumerate(TABLES):
         if not table.base:

@@ -48,7 +48,9 @@ class SolveStats:
     programs: int = 0
     audit_rounds: int = 0
     fallbacks: int = 0
-    unlimited: int = 0  # components where the limits could not be met together with the protection
+    resolved: int = 0  # components solved again under the limits
+    over_limit: int = 0  # times a component's limits were raised to let the protection be met
+    unlimited: int = 0  # components solved without limits (the cuts not met in time with them)
 
 
 @dataclass(frozen=True)
@@ -75,8 +77,15 @@ def choose_suppression(
     graph: CellGraph, stats: SolveStats | None = None, cost: np.ndarray | None = None, limits: Limits | None = None
 ) -> np.ndarray:
     """The cells to suppress (bool per cell; virtual cells are never marked): every primary cell
-    and the secondary cells of least loss that keep every hidden cell protected, within `limits`
-    where they can be met (SolveStats.unlimited counts the components where they could not)."""
+    and the secondary cells of least loss that keep every hidden cell protected.
+
+    With `limits`, no group (table) loses more people to secondary suppression in all than its
+    reference pattern does, where the protection allows: every component is solved first without
+    them; then each component where a group over its reference total loses more than the reference
+    there is solved again with, per group, the reference total less what the group loses in every
+    other component as its limit (so a group may go over its reference in one component where it
+    stays under it in others). Where no protecting pattern meets a limit, it is raised by the
+    fewest people that do (SolveStats.over_limit counts those times)."""
     stats = stats if stats is not None else SolveStats()
     weights = loss(graph) if cost is None else np.asarray(cost, float)
     hidden = graph.primary.copy()
@@ -88,17 +97,50 @@ def choose_suppression(
     inc_label = label[graph.inc_cell]
     inc_order = np.argsort(inc_label, kind="stable")
     inc_bounds = np.searchsorted(inc_label[inc_order], np.arange(n_comp + 1))
-    if limits is not None:
-        lim_label = label[limits.cell]
-        lim_order = np.argsort(lim_label, kind="stable")
-        lim_bounds = np.searchsorted(lim_label[lim_order], np.arange(n_comp + 1))
-    for comp in np.flatnonzero(has_primary & has_equation):
-        stats.components += 1
+
+    def solve(comp: int, local_limits: Limits | None = None, extra: dict[int, float] | None = None) -> None:
         cells = cell_order[cell_bounds[comp] : cell_bounds[comp + 1]]
         inc = inc_order[inc_bounds[comp] : inc_bounds[comp + 1]]
         local = _subgraph(graph, cells, inc)
-        local_limits = None if limits is None else limits.of(cells, lim_order, lim_bounds, comp)
-        hidden[cells] = _solve_component(local, stats, weights[cells], local_limits)
+        hidden[cells] = _solve_component(local, stats, weights[cells], local_limits, extra)
+
+    for comp in np.flatnonzero(has_primary & has_equation):
+        stats.components += 1
+        solve(int(comp))
+    if limits is None:
+        return hidden & ~graph.virtual
+    # Per entry (a published count): what its group may lose (the reference hides it) and loses.
+    counted = ~graph.primary[limits.cell] & (limits.people > 0)
+    people = np.where(counted, limits.people, 0).astype(float)
+    allowed = people * limits.reference
+    n_groups = int(limits.group.max()) + 1 if len(limits.group) else 0
+    total_allowed = np.bincount(limits.group, weights=allowed, minlength=n_groups)
+    total_lost = np.bincount(limits.group, weights=people * hidden[limits.cell], minlength=n_groups)
+    over = total_lost > total_allowed
+    if not over.any():
+        return hidden & ~graph.virtual
+    lim_label = label[limits.cell]
+    lim_order = np.argsort(lim_label, kind="stable")
+    lim_bounds = np.searchsorted(lim_label[lim_order], np.arange(n_comp + 1))
+    key = lim_label * n_groups + limits.group
+    excess = np.bincount(key, weights=people * hidden[limits.cell] - allowed, minlength=n_comp * n_groups)
+    comps = np.unique(lim_label[over[limits.group] & (excess[key] > 0)])
+    for comp in comps:
+        cells = cell_order[cell_bounds[comp] : cell_bounds[comp + 1]]
+        local_limits = limits.of(cells, lim_order, lim_bounds, int(comp))
+        pick = lim_order[lim_bounds[comp] : lim_bounds[comp + 1]]
+        lost_here = np.bincount(limits.group[pick], weights=(people * hidden[limits.cell])[pick], minlength=n_groups)
+        allowed_here = np.bincount(limits.group[pick], weights=allowed[pick], minlength=n_groups)
+        # The limit: the reference total less what the group loses elsewhere (as `extra` over the
+        # reference's loss here; below zero where the group is over its total elsewhere).
+        extra = {
+            int(g): float(total_allowed[g] - (total_lost[g] - lost_here[g]) - allowed_here[g])
+            for g in np.unique(limits.group[pick])
+        }
+        stats.resolved += 1
+        solve(int(comp), local_limits, extra)
+        lost_now = np.bincount(limits.group[pick], weights=(people * hidden[limits.cell])[pick], minlength=n_groups)
+        total_lost += lost_now - lost_here
     return hidden & ~graph.virtual
 
 
@@ -119,23 +161,31 @@ def _subgraph(graph: CellGraph, cells: np.ndarray, inc: np.ndarray) -> CellGraph
     )
 
 
-def _solve_component(graph: CellGraph, stats: SolveStats, cost: np.ndarray, limits: Limits | None) -> np.ndarray:
+def _solve_component(
+    graph: CellGraph, stats: SolveStats, cost: np.ndarray, limits: Limits | None, extra: dict[int, float] | None
+) -> np.ndarray:
     # Virtual cells are candidates too, at no cost: one is unknown to the intruder only where its
     # own equations leave it so, which the same rows demand of it as of any suppressed cell.
     candidates = np.flatnonzero(~graph.primary)
     cuts: list[tuple[np.ndarray, np.ndarray, float]] = []
     hidden = graph.primary.copy()
+    extra = dict(extra or {})  # people each group's limit is over its reference's loss here
     rounds = 0
     while rounds < MAX_ROUNDS:
         rounds += 1
-        chosen = _program(graph, candidates, cuts, cost, limits)
+        chosen = _program(graph, candidates, cuts, cost, limits, extra)
         if chosen is None:
-            # The limits and the protection (the rows, the cuts so far) cannot be met together:
-            # the protection wins, and the component is solved again without its limits.
-            if limits is None:
-                raise RuntimeError("disclosure: the suppression program has no solution")
-            stats.unlimited += 1
-            limits, rounds = None, 0
+            # The limits and the protection (its rows, the cuts so far) cannot be met together: the
+            # protection wins, and each limit is raised by the least people that lets it (a first
+            # program that minimises the people over the limits), then the program solved again.
+            over = _program(graph, candidates, cuts, cost, limits, extra, overshoot=True)
+            stats.over_limit += 1
+            if not over:  # nothing to raise, yet no pattern: solve without the limits
+                stats.unlimited += 1
+                limits = None
+            for group, people in over.items():
+                extra[group] = extra.get(group, 0.0) + people
+            rounds -= 1
             continue
         hidden = graph.primary.copy()
         hidden[chosen] = True
@@ -207,8 +257,12 @@ def _program(
     cuts: list[tuple[np.ndarray, np.ndarray, float]],
     weights: np.ndarray,
     limits: Limits | None = None,
-) -> np.ndarray | None:
-    """Solve the integer program; return the candidates chosen (None: no pattern meets the limits)."""
+    extra: dict[int, float] | None = None,
+    overshoot: bool = False,
+):
+    """Solve the integer program; return the candidates chosen (None: no pattern meets the limits,
+    raised by `extra` people per group). With `overshoot`, instead: the least people by which each
+    group must exceed its limit for a protecting pattern to exist ({group: people})."""
     n = len(candidates)
     if not n:
         return candidates
@@ -302,6 +356,8 @@ def _program(
         entry = np.flatnonzero((var[limits.cell] >= 0) & (limits.people > 0))
         groups, group_row = np.unique(limits.group[entry], return_inverse=True)
         allowed = np.bincount(group_row, weights=limits.people[entry] * limits.reference[entry], minlength=len(groups))
+        allowed = allowed + np.array([(extra or {}).get(int(g), 0.0) for g in groups])
+        rows_before = rows
         block(
             group_row,
             var[limits.cell[entry]],
@@ -312,6 +368,15 @@ def _program(
     size = n + len(open_eq)
     cost = np.where(virtual[candidates], 0.0, weights[candidates])
     cost = np.concatenate([cost, np.zeros(len(open_eq))])
+    integrality, upper_bound = np.ones(size), np.ones(size)
+    if overshoot:
+        # One continuous slack per limit row: the people over the limit, the only cost.
+        slack = size + np.arange(len(groups))
+        parts.append((rows_before + np.arange(len(groups)), slack, np.full(len(groups), -1.0)))
+        size += len(groups)
+        cost = np.concatenate([np.zeros(len(cost)), np.ones(len(groups))])
+        integrality = np.concatenate([integrality, np.zeros(len(groups))])
+        upper_bound = np.concatenate([upper_bound, np.full(len(groups), np.inf)])
     matrix = coo_array(
         (
             np.concatenate([p[2] for p in parts]),
@@ -321,11 +386,15 @@ def _program(
     ).tocsr()
     constraints = [LinearConstraint(matrix, np.concatenate(lower), np.concatenate(upper))] if rows else []
     with quiet_stdout():
-        result = milp(cost, integrality=np.ones(size), bounds=Bounds(0, 1), constraints=constraints)
+        result = milp(cost, integrality=integrality, bounds=Bounds(0, upper_bound), constraints=constraints)
     if result.x is None:
-        if limits is not None and result.status == 2:  # infeasible
+        if limits is not None and result.status == 2 and not overshoot:  # infeasible
             return None
         raise RuntimeError(f"disclosure: the suppression program has no solution ({result.message})")
+    if overshoot:
+        # Whole people, a hair over, so that the raised limit is met by the pattern that met it here.
+        over = np.ceil(result.x[slack] - 1e-6)
+        return {int(g): float(o) for g, o in zip(groups, over, strict=True) if o > 0}
     return candidates[np.flatnonzero(np.round(result.x[:n]) > 0)]
 
 
