@@ -98,11 +98,13 @@ def choose_suppression(
     inc_order = np.argsort(inc_label, kind="stable")
     inc_bounds = np.searchsorted(inc_label[inc_order], np.arange(n_comp + 1))
 
-    def solve(comp: int, local_limits: Limits | None = None, extra: dict[int, float] | None = None) -> None:
+    def solve(
+        comp: int, local_limits: Limits | None = None, extra: dict[int, float] | None = None, exact: bool = False
+    ) -> None:
         cells = cell_order[cell_bounds[comp] : cell_bounds[comp + 1]]
         inc = inc_order[inc_bounds[comp] : inc_bounds[comp + 1]]
         local = _subgraph(graph, cells, inc)
-        hidden[cells] = _solve_component(local, stats, weights[cells], local_limits, extra)
+        hidden[cells] = _solve_component(local, stats, weights[cells], local_limits, extra, exact)
 
     for comp in np.flatnonzero(has_primary & has_equation):
         stats.components += 1
@@ -138,7 +140,7 @@ def choose_suppression(
             for g in np.unique(limits.group[pick])
         }
         stats.resolved += 1
-        solve(int(comp), local_limits, extra)
+        solve(int(comp), local_limits, extra, exact=True)
         lost_now = np.bincount(limits.group[pick], weights=(people * hidden[limits.cell])[pick], minlength=n_groups)
         total_lost += lost_now - lost_here
     return hidden & ~graph.virtual
@@ -162,8 +164,18 @@ def _subgraph(graph: CellGraph, cells: np.ndarray, inc: np.ndarray) -> CellGraph
 
 
 def _solve_component(
-    graph: CellGraph, stats: SolveStats, cost: np.ndarray, limits: Limits | None, extra: dict[int, float] | None
+    graph: CellGraph,
+    stats: SolveStats,
+    cost: np.ndarray,
+    limits: Limits | None,
+    extra: dict[int, float] | None,
+    exact: bool = False,
 ) -> np.ndarray:
+    """The component's suppressed cells. `exact`: the capacity margin is dropped (PROTECTION only)
+    and every cluster gets the exact LP audit, whatever its size (the margin is there for the
+    clusters audited by propagation only)."""
+    capacity = PROTECTION if exact else CAPACITY
+    lp_limit = None if exact else LP_AUDIT_LIMIT
     # Virtual cells are candidates too, at no cost: one is unknown to the intruder only where its
     # own equations leave it so, which the same rows demand of it as of any suppressed cell.
     candidates = np.flatnonzero(~graph.primary)
@@ -173,12 +185,12 @@ def _solve_component(
     rounds = 0
     while rounds < MAX_ROUNDS:
         rounds += 1
-        chosen = _program(graph, candidates, cuts, cost, limits, extra)
+        chosen = _program(graph, candidates, cuts, cost, limits, extra, capacity=capacity)
         if chosen is None:
             # The limits and the protection (its rows, the cuts so far) cannot be met together: the
             # protection wins, and each limit is raised by the least people that lets it (a first
             # program that minimises the people over the limits), then the program solved again.
-            over = _program(graph, candidates, cuts, cost, limits, extra, overshoot=True)
+            over = _program(graph, candidates, cuts, cost, limits, extra, overshoot=True, capacity=capacity)
             stats.over_limit += 1
             if not over:  # nothing to raise, yet no pattern: solve without the limits
                 stats.unlimited += 1
@@ -191,7 +203,7 @@ def _solve_component(
         hidden[chosen] = True
         hidden &= ~graph.virtual  # the audit knows virtual cells as unknown anyway
         stats.programs += 1
-        weak = weak_cells(graph, hidden, LP_AUDIT_LIMIT)
+        weak = weak_cells(graph, hidden, lp_limit)
         stats.audit_rounds += 1
         if not weak:
             return hidden
@@ -213,7 +225,7 @@ def _solve_component(
         around = np.isin(graph.inc_eq, np.unique(graph.inc_eq[np.isin(graph.inc_cell, weak)]))
         hidden[graph.inc_cell[around]] = True
         hidden &= ~graph.virtual
-        weak = weak_cells(graph, hidden, LP_AUDIT_LIMIT)
+        weak = weak_cells(graph, hidden, lp_limit)
         if not weak:
             return hidden
     hidden[:] = True
@@ -259,6 +271,7 @@ def _program(
     limits: Limits | None = None,
     extra: dict[int, float] | None = None,
     overshoot: bool = False,
+    capacity: float = CAPACITY,
 ):
     """Solve the integer program; return the candidates chosen (None: no pattern meets the limits,
     raised by `extra` people per group). With `overshoot`, instead: the least people by which each
@@ -324,7 +337,7 @@ def _program(
     # members' values: the largest primary's others (the other primaries and the secondary members
     # chosen) must reach PROTECTION, and the suppressed members together CAPACITY (a margin that
     # lets bound propagation, the build's audit of large clusters, find what the LP would).
-    need = np.maximum(PROTECTION - (fixed_mass - largest), CAPACITY - fixed_mass)
+    need = np.maximum(PROTECTION - (fixed_mass - largest), capacity - fixed_mass)
     cap = np.flatnonzero(has_primary_member & ~primary[total_of] & (need > 0))
     weight = np.where(member, values[inc_cell].astype(float), need[inc_eq])
     usable = free & (weight > 0)
