@@ -1,15 +1,20 @@
 """Disclosure control: what the integer program suppresses against the former dbt macro, on the
 same marts of one built warehouse, in the same run.
 
-    .venv/bin/python -m bench.disclosure --warehouse /tmp/w.duckdb [--rule]
+    .venv/bin/python -m bench.disclosure --warehouse /tmp/w.duckdb [--rule] [--no-limits]
+        [--per-mart-priority P] [--england-priority P]
 
 The former macro (`disclose` in dbt_project/macros/disclosure.sql before the disclosure step; its
-per-mart groupings below) published only the nine per-mart tables: primary suppression of 1-4, then
-within each group of cells (a published England row with its areas; a cohort shared with another
-table) with exactly one suppressed cell, the smallest non-zero other cell, four rounds of passes.
+per-mart groupings in outcomes/disclosure/former.py) published only the nine per-mart tables:
+primary suppression of 1-4, then within each group of cells (a published England row with its
+areas; a cohort shared with another table) with exactly one suppressed cell, the smallest non-zero
+other cell, four rounds of passes.
 Reads the marts only (read-only); prints per published table the share of cells and of people
 suppressed before (the former macro, per-mart tables only) and after (the program), the floor
-(primary suppression alone: no table can lose less), and the program's seconds. With --rule, also
+(primary suppression alone: no table can lose less), then per per-mart table the exact cells and
+people before and after and whether after is at most before, and the program's seconds (the
+program as `outcomes publish` runs it: priorities and the former rule's limits; --no-limits and
+the priorities change it, for comparison). With --rule, also
 the macro's rule applied over every linked equation of the new tables, and the LP audit of both.
 """
 
