@@ -1,15 +1,20 @@
 """Disclosure control: what the integer program suppresses against the former dbt macro, on the
 same marts of one built warehouse, in the same run.
 
-    .venv/bin/python -m bench.disclosure --warehouse /tmp/w.duckdb [--rule]
+    .venv/bin/python -m bench.disclosure --warehouse /tmp/w.duckdb [--rule] [--no-limits]
+        [--per-mart-priority P] [--england-priority P]
 
 The former macro (`disclose` in dbt_project/macros/disclosure.sql before the disclosure step; its
-per-mart groupings below) published only the nine per-mart tables: primary suppression of 1-4, then
-within each group of cells (a published England row with its areas; a cohort shared with another
-table) with exactly one suppressed cell, the smallest non-zero other cell, four rounds of passes.
+per-mart groupings in outcomes/disclosure/former.py) published only the nine per-mart tables:
+primary suppression of 1-4, then within each group of cells (a published England row with its
+areas; a cohort shared with another table) with exactly one suppressed cell, the smallest non-zero
+other cell, four rounds of passes.
 Reads the marts only (read-only); prints per published table the share of cells and of people
 suppressed before (the former macro, per-mart tables only) and after (the program), the floor
-(primary suppression alone: no table can lose less), and the program's seconds. With --rule, also
+(primary suppression alone: no table can lose less), then per per-mart table the exact cells and
+people before and after and whether after is at most before, and the program's seconds (the
+program as `outcomes publish` runs it: priorities and the former rule's limits; --no-limits and
+the priorities change it, for comparison). With --rule, also
 the macro's rule applied over every linked equation of the new tables, and the LP audit of both.
 """
 
@@ -22,62 +27,15 @@ import numpy as np
 import pandas as pd
 
 from outcomes.disclosure.audit import weak_cells
-from outcomes.disclosure.cells import SMALL_MAX, SMALL_MIN, CellGraph
-from outcomes.disclosure.control import TableShare, costs, shares_of
+from outcomes.disclosure.cells import CellGraph
+from outcomes.disclosure.control import ENGLAND_PRIORITY, PER_MART_PRIORITY, TableShare, choose, shares_of
+from outcomes.disclosure.former import former_macro
 from outcomes.disclosure.frames import all_frames, read_marts
 from outcomes.disclosure.linked import link
-from outcomes.disclosure.solver import LP_AUDIT_LIMIT, SolveStats, choose_suppression
+from outcomes.disclosure.solver import LP_AUDIT_LIMIT, SolveStats
 from outcomes.disclosure.tables import TABLES, Published
 from outcomes.eventstore import connect
 from outcomes.warehouse import resolve_target
-
-_P = ["period_type", "period_label", "period_end"]
-# The former published models' `groupings` (git show 673bd72^^:dbt_project/models/published/):
-# a list of partition columns (every count), or (columns, counts) for a total published elsewhere.
-FORMER_GROUPINGS: dict[str, list] = {
-    "successful_completion": [[*_P, "substance_group"]],
-    "sustained_recovery": [[*_P, "substance_group"]],
-    "proven_reoffending": [
-        [*_P, "substance_group", "exit_type"],
-        ([*_P, "la_code", "substance_group"], ["cohort"]),
-    ],
-    "convictions_before_after": [
-        [*_P, "substance_group", "retention", "offence_scope"],
-        ([*_P, "la_code", "substance_group", "offence_scope"], ["cohort"]),
-    ],
-    "drug_related_deaths": [["year", "year_basis", "sex", "age_band", "treatment_status"]],
-    "deaths_after_treatment": [],
-    "treatment_flow": [
-        [*_P, "substance_group", "setting", "housing_status", "age_band"],
-        ([*_P, "la_code", "substance_group"], ["in_treatment"]),
-    ],
-    "benefits_outcome": [[*_P, "substance_group", "exit_type"]],
-    "linkage_quality": [],
-}
-FORMER_ROUNDS = 4
-
-
-def former_macro(frame: pd.DataFrame, table: Published) -> dict[str, np.ndarray]:
-    """The former macro's suppression flags per count of a per-mart table: each pass, in a group
-    with exactly one suppressed cell, the first cell ordered by (suppressed last, zeros after
-    non-zeros, value, the table's key) is suppressed too."""
-    dims = list(table.family.dims)
-    flags = {c: frame[c].between(SMALL_MIN, SMALL_MAX).to_numpy() for c in table.counts}
-    for _ in range(FORMER_ROUNDS):
-        for entry in FORMER_GROUPINGS[table.name]:
-            by, counts = entry if isinstance(entry, tuple) else (entry, list(table.counts))
-            group = frame.groupby(by, dropna=False, sort=False).ngroup().to_numpy()
-            for count in counts:
-                hidden = flags[count].copy()
-                value = frame[count].to_numpy()
-                alone = np.bincount(group, weights=hidden, minlength=group.max() + 1) == 1
-                work = pd.DataFrame({"g": group, "cls": np.where(hidden, 2, np.where(value == 0, 1, 0)), "v": value})
-                for d in dims:
-                    work[d] = frame[d].to_numpy()
-                first = work.sort_values(["g", "cls", "v", *dims], kind="stable").drop_duplicates("g")
-                hidden[first.index[alone[first["g"].to_numpy()]]] = True
-                flags[count] = hidden
-    return flags
 
 
 def _share(frame: pd.DataFrame, table: Published, flags: dict[str, np.ndarray]) -> TableShare:
@@ -128,6 +86,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--warehouse", required=True, help="a built DuckDB warehouse (marts present)")
     parser.add_argument("--rule", action="store_true", help="also the macro's rule over every linked equation")
+    parser.add_argument("--no-limits", action="store_true", help="without the former rule's limits per table")
+    parser.add_argument("--per-mart-priority", type=float, default=PER_MART_PRIORITY)
+    parser.add_argument("--england-priority", type=float, default=ENGLAND_PRIORITY)
     args = parser.parse_args()
     with connect(resolve_target(args.warehouse), read_only=True) as backend, backend.transaction() as s:
         marts = read_marts(s)
@@ -137,7 +98,14 @@ def main() -> None:
     link_s = time.perf_counter() - started
     started = time.perf_counter()
     stats = SolveStats()
-    ip = choose_suppression(linked.graph, stats, costs(linked, frames))
+    ip = choose(
+        linked,
+        frames,
+        stats,
+        limits=not args.no_limits,
+        per_mart=args.per_mart_priority,
+        england=args.england_priority,
+    )
     ip_s = time.perf_counter() - started
 
     def flags(hidden: np.ndarray) -> dict:
@@ -159,9 +127,22 @@ def main() -> None:
             f"{table.name:48s} {before[0]} {100 * a.cell_share:5.1f}% {100 * f.cell_share:5.1f}%  "
             f"{before[1]} {100 * a.people_share:5.1f}% {100 * f.people_share:5.1f}%"
         )
+    print("per-mart tables, suppressed (before -> after): cells; people; after at most before in both")
+    for table in TABLES:
+        if table.base:
+            a = after[table.name]
+            b = _share(frames[table.name], table, former_macro(frames[table.name], table))
+            at_most = a.cells_suppressed <= b.cells_suppressed and a.people_suppressed <= b.people_suppressed
+            print(
+                f"  {table.name}: {b.cells_suppressed:,} -> {a.cells_suppressed:,}; "
+                f"{b.people_suppressed:,} -> {a.people_suppressed:,}; {'yes' if at_most else 'NO'}"
+            )
+    people = sum(s.people_suppressed for s in after.values())
+    print(f"people in suppressed cells, all published tables: {people:,}")
     print(
         f"seconds: linking {link_s:.1f}, program {ip_s:.1f} ({stats.components} components, "
-        f"{stats.programs} programs, {stats.fallbacks} fallbacks)"
+        f"{stats.programs} programs, {stats.fallbacks} fallbacks; {stats.resolved} solved again under the "
+        f"limits, {stats.over_limit} over them, {stats.unlimited} without)"
     )
     weak = weak_cells(linked.graph, ip & ~linked.graph.virtual, LP_AUDIT_LIMIT)
     print(f"suppressed cells short of their protection (the build's audit): {len(weak):,}")

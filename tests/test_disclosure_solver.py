@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from outcomes.disclosure.audit import protection_cuts, weak_cells
 from outcomes.disclosure.cells import CellGraph
-from outcomes.disclosure.solver import SolveStats, choose_suppression
+from outcomes.disclosure.solver import Limits, SolveStats, choose_suppression
 from tests.disclosure_attack import lp_interval, narrowed_cells, short
 
 
@@ -115,6 +115,41 @@ def test_the_lp_attack_never_narrows_a_suppressed_cell_below_its_range(grid):
     assert not narrowed_cells(values, hidden, equations_of(graph))
 
 
+@settings(max_examples=30, deadline=None)
+@given(
+    st.lists(st.lists(st.sampled_from([0, 1, 2, 3, 5, 9, 40]), min_size=3, max_size=3), min_size=3, max_size=4),
+    st.integers(0, 2**20 - 1),
+    st.booleans(),
+)
+def test_the_audit_finds_exactly_the_cells_the_lp_attack_narrows(grid, mask, grand_total_virtual):
+    # Any pattern, protected or not: the audit (propagation, joint LPs and warm-started exact LPs,
+    # each point seen reused) must flag the cells that tests/disclosure_attack.py's cold LP per
+    # cell narrows, and only those. A virtual grand total joins the rows and columns as a cohort.
+    graph, cell = table_with_margins(grid)
+    if grand_total_virtual:
+        graph.virtual[cell[("*", "*")]] = True
+    hidden = graph.primary.copy()
+    hidden[[c for c in range(len(graph.values)) if mask >> (c % 20) & 1]] = True
+    hidden &= ~graph.virtual
+    expected = sorted(c for c, _, _ in narrowed_cells(graph.values, hidden, equations_of(graph), graph.virtual))
+    assert weak_cells(graph, hidden) == expected
+
+
+def test_the_audit_finds_a_cell_only_the_exact_lp_pins():
+    # Two counts of 3 under a cohort published nowhere (virtual: x1 + 10 = y1 + 10), and their sum
+    # published as 6: bound propagation leaves each in [0, 6], while the LP (x1 = y1, x1 + y1 = 6)
+    # pins both to 3, which only the exact LPs can show.
+    x1, x2, y1, y2, cohort, pair = range(6)
+    graph = CellGraph.build(
+        [3, 10, 3, 10, 13, 6],
+        virtual=[False, False, False, False, True, False],
+        equations=[(cohort, [x1, x2]), (cohort, [y1, y2]), (pair, [x1, y1])],
+    )
+    hidden = graph.primary.copy()
+    assert sorted(c for c, _, _ in narrowed_cells(graph.values, hidden, equations_of(graph), graph.virtual)) == [x1, y1]
+    assert weak_cells(graph, hidden) == [x1, y1]
+
+
 def _cheapest_protected(graph: CellGraph, short) -> tuple[int, set[int]]:
     """By brute force: the fewest people in secondary cells of any pattern the LP attack leaves
     protected under the rule `short(value, low, high)`, and that pattern (ties: fewest cells)."""
@@ -192,6 +227,37 @@ def test_a_priority_moves_the_secondary_cell_from_the_fine_table_to_the_total():
     cost = (graph.values + 0.01) * np.array([1000, 1000, 1000, 1000, 1])
     hidden = choose_suppression(graph, cost=cost)
     assert set(np.flatnonzero(hidden)) == {0, 4}  # the fine table keeps its 9; the total goes
+    assert not narrowed_cells(graph.values, hidden, equations_of(graph))
+
+
+def test_a_table_never_loses_more_people_than_its_reference_pattern_where_one_protects():
+    # A 2x3 table with its margins; its interior is the table under a limit. With the third
+    # column's cells made cheap, the program alone takes the 1's protection there (20 + 8 + 30
+    # people of the interior); the reference pattern (the 5, 8 and 6: 19 people) protects too,
+    # and with it as the limit the program loses no more than 19 of the interior's people.
+    graph, cell = table_with_margins([[1, 5, 20], [8, 6, 30]])
+    interior = np.array([cell[(r, c)] for r in range(2) for c in range(3)])
+    cost = graph.values + 0.01
+    cost[[cell[(0, 2)], cell[(1, 2)]]] = 0.1
+    reference = np.isin(interior, [cell[(0, 0)], cell[(0, 1)], cell[(1, 0)], cell[(1, 1)]])
+    limits = Limits(interior, np.zeros(len(interior), np.int64), graph.values[interior], reference)
+
+    def lost(hidden):
+        return int(graph.values[interior][hidden[interior] & ~graph.primary[interior]].sum())
+
+    assert lost(choose_suppression(graph, cost=cost)) == 58
+    stats = SolveStats()
+    hidden = choose_suppression(graph, stats, cost, limits)
+    assert lost(hidden) <= 19 and stats.over_limit == 0
+    assert not narrowed_cells(graph.values, hidden, equations_of(graph))
+    # A limit no protecting pattern meets (no secondary cell anywhere) gives way to the protection,
+    # raised by the fewest people that protect: the 1's cheapest protection, 19 people.
+    every = np.arange(len(graph.values))
+    nothing = Limits(every, np.zeros(len(every), np.int64), graph.values, np.zeros(len(every), bool))
+    stats = SolveStats()
+    hidden = choose_suppression(graph, stats, cost, nothing)
+    assert stats.over_limit == 1 and stats.unlimited == 0
+    assert int(graph.values[hidden & ~graph.primary].sum()) == _cheapest_protected(graph, short)[0]
     assert not narrowed_cells(graph.values, hidden, equations_of(graph))
 
 

@@ -3,8 +3,12 @@ it can take given every published cell, every equation and non-negativity (scipy
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 
+import highspy
 import numpy as np
 from scipy.optimize import linprog
 from scipy.sparse import coo_array, csr_array
@@ -117,16 +121,90 @@ def weak_cells(graph: CellGraph, hidden: np.ndarray, lp_limit: int | None = None
         # shared cohort): there propagation left a count of 1 the LP pins (4,000 people).
         if lp_limit is not None and len(cells) > lp_limit and not graph.virtual[cells].any():
             continue
-        unsure = _quick_check(truth, primary, targets & ~narrow, a, b)
+        unsure, seen_low, seen_high = _quick_check(truth, primary, targets & ~narrow, a, b)
+        exact = _ClusterLP(a, b) if unsure.any() else None
         for j in np.flatnonzero(unsure):
-            objective = np.zeros(len(cells))
-            objective[j] = 1.0
-            lo = _solve(objective, a, b, (0, None))
-            hi = _solve(-objective, a, b, (0, None))
-            high_j = np.inf if hi is None else -hi
-            if short_of_protection(truth[j], lo, high_j, primary[j]):
+            # Every LP's optimum is a feasible point: it may already show this cell's room.
+            lo, hi = _exact_range(int(j), truth, primary, exact, seen_low, seen_high)
+            if short_of_protection(truth[j], lo, hi, primary[j]):
                 weak.append(int(cells[j]))
     return sorted(weak)
+
+
+def _exact_range(j: int, truth, primary, lp: _ClusterLP, low: np.ndarray, high: np.ndarray) -> tuple[float, float]:
+    """Cell j's interval as far as the protection needs it. `low` and `high` hold, per cell, the
+    least and greatest values of the feasible points seen so far (the truth, the quick check's
+    solutions): a side they already show wide enough needs no LP, since the true bound lies beyond
+    it; every other side gets the exact LP (`lp`: y >= 0, no other bound), whose optimum (a
+    feasible point) widens `low` and `high` of every cell for the cells audited after this one."""
+    for sign in (1.0, -1.0):  # minimise y_j, then maximise it
+        if not short_of_protection(truth[j], low[j], high[j], primary[j]):
+            break
+        if primary[j] and sign > 0 and truth[j] - low[j] >= PROTECTION - _ROOM_EPS:
+            continue  # room below already seen
+        objective = np.zeros(len(truth))
+        objective[j] = sign
+        solved = lp.solve(objective)
+        if solved is None:  # unbounded: only upwards, as every cell is >= 0
+            high[j] = np.inf
+            continue
+        fun, x = solved
+        np.minimum(low, x, out=low)
+        np.maximum(high, x, out=high)
+        # The optimum itself, not the point's rounding: the LP's own bound on this side.
+        if sign > 0:
+            low[j] = min(low[j], fun)
+            if primary[j] and truth[j] - low[j] < PROTECTION - _ROOM_EPS:
+                break  # short below, exactly: no need to look above
+        else:
+            high[j] = max(high[j], -fun)
+    return float(low[j]), float(high[j])
+
+
+class _ClusterLP:
+    """min c.y subject to A y = b and 0 <= y <= upper, for one cluster, in one HiGHS instance
+    (highspy): each solve changes the objective only, so the simplex starts from the last optimal
+    basis instead of from scratch (tens of pivots where a cold start takes hundreds). Presolve is off
+    so that the basis carries over and an unbounded problem says so."""
+
+    def __init__(self, a: csr_array, b: np.ndarray, upper: np.ndarray | None = None) -> None:
+        n = a.shape[1]
+        a = csr_array(a)
+        self.n = n
+        with quiet_stdout():  # the banner, on a process's first instance
+            self.highs = highspy.Highs()
+        self.highs.setOptionValue("output_flag", False)
+        self.highs.setOptionValue("presolve", "off")
+        # Primal simplex: a new objective leaves the last optimal basis primal feasible, so it goes
+        # on from there (the dual simplex, HiGHS's choice, started nearly from scratch each time).
+        self.highs.setOptionValue("simplex_strategy", 4)
+        inf = highspy.kHighsInf
+        top = np.full(n, inf) if upper is None else np.where(np.isinf(upper), inf, upper)
+        self.highs.addVars(n, np.zeros(n), top.astype(float))
+        self.highs.addRows(
+            a.shape[0],
+            np.asarray(b, float),
+            np.asarray(b, float),
+            a.nnz,
+            a.indptr[:-1].astype(np.int32),
+            a.indices.astype(np.int32),
+            a.data.astype(float),
+        )
+        self._cols = np.arange(n, dtype=np.int32)
+
+    def solve(self, objective: np.ndarray) -> tuple[float, np.ndarray] | None:
+        """(optimum, optimal point), or None when unbounded below."""
+        self.highs.changeColsCost(self.n, self._cols, np.asarray(objective, float))
+        self.highs.run()
+        status = self.highs.getModelStatus()
+        if status == highspy.HighsModelStatus.kUnbounded:
+            return None
+        if status != highspy.HighsModelStatus.kOptimal:
+            raise RuntimeError(f"disclosure audit: the intruder's LP failed ({self.highs.modelStatusToString(status)})")
+        return float(self.highs.getInfo().objective_function_value), np.asarray(self.highs.getSolution().col_value)
+
+
+_ROOM_EPS = 1e-6
 
 
 def propagated_bounds(a: csr_array, b: np.ndarray, n: int, rounds: int = 30) -> tuple[np.ndarray, np.ndarray]:
@@ -197,11 +275,14 @@ def pinned(a: csr_array, b: np.ndarray) -> list[int]:
     return sorted(known)
 
 
-def _quick_check(truth: np.ndarray, primary: np.ndarray, targets: np.ndarray, a, b) -> np.ndarray:
+def _quick_check(
+    truth: np.ndarray, primary: np.ndarray, targets: np.ndarray, a, b
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Targets not yet shown protected, after a few joint LPs: each pushes every unsure target in
-    the direction it has moved least (the truth is one feasible point; every solution is another)."""
+    the direction it has moved least (the truth is one feasible point; every solution is another).
+    Also the least and greatest value of each cell over those points."""
     low, high = truth.copy(), truth.copy()
-    bounds = [(0, v + _QUICK_SLACK) for v in truth]
+    lp = _ClusterLP(a, b, truth + _QUICK_SLACK) if targets.any() and len(truth) >= _QUICK_MIN_CELLS else None
     unsure = targets.copy()
     left = int(unsure.sum()) + 1
     for k in range(_QUICK_ROUNDS):
@@ -214,11 +295,9 @@ def _quick_check(truth: np.ndarray, primary: np.ndarray, targets: np.ndarray, a,
         # not cancel each other out round after round.
         half = (np.cumsum(unsure) + k) % 2 == 0 if k > 1 else unsure
         objective = np.where(unsure & half, np.where(high - truth <= truth - low, -1.0, 1.0), 0.0)
-        result = linprog(objective, A_eq=a, b_eq=b, bounds=bounds, method="highs-ds", options={"presolve": False})
-        if result.status != 0:
-            break
-        low, high = np.minimum(low, result.x), np.maximum(high, result.x)
-    return targets & short_of_protection(truth, low, high, primary)
+        _, x = lp.solve(objective)  # bounded: never unbounded, the truth is feasible
+        low, high = np.minimum(low, x), np.maximum(high, x)
+    return targets & short_of_protection(truth, low, high, primary), low, high
 
 
 _TOL = 1e-7
@@ -292,3 +371,22 @@ def _terms(reduced: np.ndarray, values: np.ndarray, need: float) -> np.ndarray:
     """Each cell's bound on the room it gives when suppressed: unbounded (capped at `need`) where its
     reduced cost is negative, its value times the reduced cost where positive."""
     return np.where(reduced < -_TOL, need, np.where(reduced > _TOL, np.minimum(reduced * values, need), 0.0))
+
+
+@contextmanager
+def quiet_stdout() -> Iterator[None]:
+    """HiGHS writes to the process's standard output, not through Python (highspy its banner on a
+    process's first instance, the MIP solver stray debugging lines): silence file descriptor 1."""
+    sys.stdout.flush()
+    try:
+        saved = os.dup(1)
+    except OSError:  # no standard output to silence
+        yield
+        return
+    with open(os.devnull, "wb") as null:
+        os.dup2(null.fileno(), 1)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)

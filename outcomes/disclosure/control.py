@@ -15,9 +15,10 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from outcomes.disclosure.former import former_macro
 from outcomes.disclosure.frames import all_frames, read_marts
 from outcomes.disclosure.linked import LinkedCells, link
-from outcomes.disclosure.solver import TIE_BREAK, SolveStats, choose_suppression
+from outcomes.disclosure.solver import TIE_BREAK, Limits, SolveStats, choose_suppression
 from outcomes.disclosure.tables import ENGLAND, TABLES
 
 SCHEMA = "disclosure"
@@ -68,7 +69,8 @@ class DisclosureResult:
     def lines(self) -> list[str]:
         out = [
             f"disclosure: {self.cells:,} linked cells, {self.stats.components:,} components with small counts, "
-            f"{self.stats.programs:,} integer programs, {self.stats.fallbacks} fallbacks, {self.seconds:.1f} s"
+            f"{self.stats.programs:,} integer programs, {self.stats.fallbacks} fallbacks, "
+            f"{self.stats.over_limit} over the former rule's limits, {self.seconds:.1f} s"
         ]
         out += [
             f"  {s.table}: {s.cells_suppressed:,} of {s.cells:,} cells suppressed ({100 * s.cell_share:.1f}%), "
@@ -94,23 +96,57 @@ def shares_of(frames: dict[str, pd.DataFrame], hidden_of: dict[tuple[str, str], 
     return out
 
 
-def costs(linked: LinkedCells, frames: dict[str, pd.DataFrame]) -> np.ndarray:
+def costs(
+    linked: LinkedCells,
+    frames: dict[str, pd.DataFrame],
+    per_mart: float = PER_MART_PRIORITY,
+    england: float = ENGLAND_PRIORITY,
+) -> np.ndarray:
     """The cost of suppressing each linked cell: (people + TIE_BREAK) times the highest priority
     of the rows that publish it (virtual cells: 1; the program gives them no cost anyway)."""
     priority = np.ones(len(linked.graph.values))
     for table in TABLES:
         frame = frames[table.name]
         if table.base:
-            weight = np.full(len(frame), PER_MART_PRIORITY)
+            weight = np.full(len(frame), per_mart)
         elif "la_code" in frame.columns:
-            weight = np.where(frame["la_code"].to_numpy() == ENGLAND, ENGLAND_PRIORITY, 1.0)
+            weight = np.where(frame["la_code"].to_numpy() == ENGLAND, england, 1.0)
         else:
-            weight = np.full(len(frame), ENGLAND_PRIORITY)
+            weight = np.full(len(frame), england)
         for count in table.counts:
             ids = linked.cell_of[(table.name, count)]
             present = ids >= 0
             np.maximum.at(priority, ids[present], weight[present])
     return (linked.graph.values + TIE_BREAK) * priority
+
+
+def former_limits(linked: LinkedCells, frames: dict[str, pd.DataFrame]) -> Limits:
+    """Each per-mart table may lose, in each component of linked cells, no more people to secondary
+    suppression than the former rule (outcomes.disclosure.former) hid there: so no per-mart table
+    loses more than it did under that rule (the former pattern itself protects the per-mart cells
+    once every new-grain cell linked to them is suppressed; where the protection still needs more,
+    the limit is raised by the fewest people it needs, and SolveStats.over_limit says so)."""
+    cell, group, people, reference = [], [], [], []
+    for k, table in enumerate(TABLES):
+        if not table.base:
+            continue
+        frame = frames[table.name]
+        flags = former_macro(frame, table)
+        for count in table.counts:
+            ids = linked.cell_of[(table.name, count)]
+            present = ids >= 0
+            cell.append(ids[present])
+            group.append(np.full(int(present.sum()), k))
+            people.append(frame[count].fillna(0).to_numpy(np.int64)[present])
+            reference.append(flags[count][present])
+    return Limits(*(np.concatenate(x) for x in (cell, group, people, reference)))
+
+
+def choose(linked: LinkedCells, frames: dict[str, pd.DataFrame], stats: SolveStats, **priorities) -> np.ndarray:
+    """The suppressed linked cells: the program with the tables' priorities and the former rule's limits
+    (`limits=False`: without them; `per_mart`, `england`: other priorities, for bench/disclosure.py)."""
+    limits = former_limits(linked, frames) if priorities.pop("limits", True) else None
+    return choose_suppression(linked.graph, stats, costs(linked, frames, **priorities), limits)
 
 
 def control(backend) -> DisclosureResult:
@@ -122,7 +158,7 @@ def control(backend) -> DisclosureResult:
     frames = all_frames(marts)
     linked = link(frames)
     stats = SolveStats()
-    hidden = choose_suppression(linked.graph, stats, costs(linked, frames))
+    hidden = choose(linked, frames, stats)
     flags = {key: (ids >= 0) & hidden[np.maximum(ids, 0)] for key, ids in linked.cell_of.items()}
     result = DisclosureResult(shares_of(frames, flags), stats, len(linked.graph.values))
     as_of = next(iter(frames.values()))["as_of"]

@@ -22,17 +22,13 @@ ESCALATIONS times, and at last the whole component (SolveStats.fallbacks counts 
 
 from __future__ import annotations
 
-import os
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse import coo_array
 
-from outcomes.disclosure.audit import clusters, protection_cuts, weak_cells
+from outcomes.disclosure.audit import clusters, protection_cuts, quiet_stdout, weak_cells
 from outcomes.disclosure.cells import PROTECTION, CellGraph
 
 # The suppressed members of an equation with a count 1-4 and a published total hold at least this
@@ -52,11 +48,44 @@ class SolveStats:
     programs: int = 0
     audit_rounds: int = 0
     fallbacks: int = 0
+    resolved: int = 0  # components solved again under the limits
+    over_limit: int = 0  # times a component's limits were raised to let the protection be met
+    unlimited: int = 0  # components solved without limits (the cuts not met in time with them)
 
 
-def choose_suppression(graph: CellGraph, stats: SolveStats | None = None, cost: np.ndarray | None = None) -> np.ndarray:
+@dataclass(frozen=True)
+class Limits:
+    """Upper bounds on what groups of published counts (a table each) lose to secondary suppression,
+    component by component: no more people than a reference pattern (the former rule) hides there.
+    One entry per published count: its cell, its group, its people, and whether the reference hides it.
+    A cell published in several rows of a group counts once per row, as the shares count it."""
+
+    cell: np.ndarray
+    group: np.ndarray
+    people: np.ndarray
+    reference: np.ndarray
+
+    def of(self, cells: np.ndarray, order: np.ndarray, bounds: np.ndarray, comp: int) -> Limits:
+        """The entries of component `comp` (sorted by component: `order`, `bounds`), their cells
+        renumbered into `cells` (the component's sorted cells)."""
+        pick = order[bounds[comp] : bounds[comp + 1]]
+        cell = np.searchsorted(cells, self.cell[pick])
+        return Limits(cell, self.group[pick], self.people[pick], self.reference[pick])
+
+
+def choose_suppression(
+    graph: CellGraph, stats: SolveStats | None = None, cost: np.ndarray | None = None, limits: Limits | None = None
+) -> np.ndarray:
     """The cells to suppress (bool per cell; virtual cells are never marked): every primary cell
-    and the secondary cells of least loss that keep every hidden cell protected."""
+    and the secondary cells of least loss that keep every hidden cell protected.
+
+    With `limits`, no group (table) loses more people to secondary suppression in all than its
+    reference pattern does, where the protection allows: every component is solved first without
+    them; then each component where a group over its reference total loses more than the reference
+    there is solved again with, per group, the reference total less what the group loses in every
+    other component as its limit (so a group may go over its reference in one component where it
+    stays under it in others). Where no protecting pattern meets a limit, it is raised by the
+    fewest people that do (SolveStats.over_limit counts those times)."""
     stats = stats if stats is not None else SolveStats()
     weights = loss(graph) if cost is None else np.asarray(cost, float)
     hidden = graph.primary.copy()
@@ -68,12 +97,52 @@ def choose_suppression(graph: CellGraph, stats: SolveStats | None = None, cost: 
     inc_label = label[graph.inc_cell]
     inc_order = np.argsort(inc_label, kind="stable")
     inc_bounds = np.searchsorted(inc_label[inc_order], np.arange(n_comp + 1))
-    for comp in np.flatnonzero(has_primary & has_equation):
-        stats.components += 1
+
+    def solve(
+        comp: int, local_limits: Limits | None = None, extra: dict[int, float] | None = None, exact: bool = False
+    ) -> None:
         cells = cell_order[cell_bounds[comp] : cell_bounds[comp + 1]]
         inc = inc_order[inc_bounds[comp] : inc_bounds[comp + 1]]
         local = _subgraph(graph, cells, inc)
-        hidden[cells] = _solve_component(local, stats, weights[cells])
+        hidden[cells] = _solve_component(local, stats, weights[cells], local_limits, extra, exact)
+
+    for comp in np.flatnonzero(has_primary & has_equation):
+        stats.components += 1
+        solve(int(comp))
+    if limits is None:
+        return hidden & ~graph.virtual
+    # Per entry (a published count): what its group may lose (the reference hides it) and loses.
+    counted = ~graph.primary[limits.cell] & (limits.people > 0)
+    people = np.where(counted, limits.people, 0).astype(float)
+    allowed = people * limits.reference
+    n_groups = int(limits.group.max()) + 1 if len(limits.group) else 0
+    total_allowed = np.bincount(limits.group, weights=allowed, minlength=n_groups)
+    total_lost = np.bincount(limits.group, weights=people * hidden[limits.cell], minlength=n_groups)
+    over = total_lost > total_allowed
+    if not over.any():
+        return hidden & ~graph.virtual
+    lim_label = label[limits.cell]
+    lim_order = np.argsort(lim_label, kind="stable")
+    lim_bounds = np.searchsorted(lim_label[lim_order], np.arange(n_comp + 1))
+    key = lim_label * n_groups + limits.group
+    excess = np.bincount(key, weights=people * hidden[limits.cell] - allowed, minlength=n_comp * n_groups)
+    comps = np.unique(lim_label[over[limits.group] & (excess[key] > 0)])
+    for comp in comps:
+        cells = cell_order[cell_bounds[comp] : cell_bounds[comp + 1]]
+        local_limits = limits.of(cells, lim_order, lim_bounds, int(comp))
+        pick = lim_order[lim_bounds[comp] : lim_bounds[comp + 1]]
+        lost_here = np.bincount(limits.group[pick], weights=(people * hidden[limits.cell])[pick], minlength=n_groups)
+        allowed_here = np.bincount(limits.group[pick], weights=allowed[pick], minlength=n_groups)
+        # The limit: the reference total less what the group loses elsewhere (as `extra` over the
+        # reference's loss here; below zero where the group is over its total elsewhere).
+        extra = {
+            int(g): float(total_allowed[g] - (total_lost[g] - lost_here[g]) - allowed_here[g])
+            for g in np.unique(limits.group[pick])
+        }
+        stats.resolved += 1
+        solve(int(comp), local_limits, extra, exact=True)
+        lost_now = np.bincount(limits.group[pick], weights=(people * hidden[limits.cell])[pick], minlength=n_groups)
+        total_lost += lost_now - lost_here
     return hidden & ~graph.virtual
 
 
@@ -94,18 +163,47 @@ def _subgraph(graph: CellGraph, cells: np.ndarray, inc: np.ndarray) -> CellGraph
     )
 
 
-def _solve_component(graph: CellGraph, stats: SolveStats, cost: np.ndarray) -> np.ndarray:
+def _solve_component(
+    graph: CellGraph,
+    stats: SolveStats,
+    cost: np.ndarray,
+    limits: Limits | None,
+    extra: dict[int, float] | None,
+    exact: bool = False,
+) -> np.ndarray:
+    """The component's suppressed cells. `exact`: the capacity margin is dropped (PROTECTION only)
+    and every cluster gets the exact LP audit, whatever its size (the margin is there for the
+    clusters audited by propagation only)."""
+    capacity = PROTECTION if exact else CAPACITY
+    lp_limit = None if exact else LP_AUDIT_LIMIT
     # Virtual cells are candidates too, at no cost: one is unknown to the intruder only where its
     # own equations leave it so, which the same rows demand of it as of any suppressed cell.
     candidates = np.flatnonzero(~graph.primary)
     cuts: list[tuple[np.ndarray, np.ndarray, float]] = []
     hidden = graph.primary.copy()
-    for _ in range(MAX_ROUNDS):
+    extra = dict(extra or {})  # people each group's limit is over its reference's loss here
+    rounds = 0
+    while rounds < MAX_ROUNDS:
+        rounds += 1
+        chosen = _program(graph, candidates, cuts, cost, limits, extra, capacity=capacity)
+        if chosen is None:
+            # The limits and the protection (its rows, the cuts so far) cannot be met together: the
+            # protection wins, and each limit is raised by the least people that lets it (a first
+            # program that minimises the people over the limits), then the program solved again.
+            over = _program(graph, candidates, cuts, cost, limits, extra, overshoot=True, capacity=capacity)
+            stats.over_limit += 1
+            if not over:  # nothing to raise, yet no pattern: solve without the limits
+                stats.unlimited += 1
+                limits = None
+            for group, people in over.items():
+                extra[group] = extra.get(group, 0.0) + people
+            rounds -= 1
+            continue
         hidden = graph.primary.copy()
-        hidden[_program(graph, candidates, cuts, cost)] = True
+        hidden[chosen] = True
         hidden &= ~graph.virtual  # the audit knows virtual cells as unknown anyway
         stats.programs += 1
-        weak = weak_cells(graph, hidden, LP_AUDIT_LIMIT)
+        weak = weak_cells(graph, hidden, lp_limit)
         stats.audit_rounds += 1
         if not weak:
             return hidden
@@ -117,6 +215,9 @@ def _solve_component(graph: CellGraph, stats: SolveStats, cost: np.ndarray) -> n
         if not new_cuts:
             break
         cuts += new_cuts
+        if rounds == MAX_ROUNDS and limits is not None:
+            stats.unlimited += 1  # the limits may be what keeps the cuts from being met: drop them
+            limits, rounds = None, 0
     # The program could not be steered to a safe pattern in time: suppress every published cell
     # sharing an equation with a weak cell, a few times over, and at last the whole component.
     stats.fallbacks += 1
@@ -124,7 +225,7 @@ def _solve_component(graph: CellGraph, stats: SolveStats, cost: np.ndarray) -> n
         around = np.isin(graph.inc_eq, np.unique(graph.inc_eq[np.isin(graph.inc_cell, weak)]))
         hidden[graph.inc_cell[around]] = True
         hidden &= ~graph.virtual
-        weak = weak_cells(graph, hidden, LP_AUDIT_LIMIT)
+        weak = weak_cells(graph, hidden, lp_limit)
         if not weak:
             return hidden
     hidden[:] = True
@@ -163,9 +264,18 @@ def _cuts(graph: CellGraph, hidden: np.ndarray, weak: list[int]) -> list[np.ndar
 
 
 def _program(
-    graph: CellGraph, candidates: np.ndarray, cuts: list[tuple[np.ndarray, np.ndarray, float]], weights: np.ndarray
-) -> np.ndarray:
-    """Solve the integer program; return the candidates chosen."""
+    graph: CellGraph,
+    candidates: np.ndarray,
+    cuts: list[tuple[np.ndarray, np.ndarray, float]],
+    weights: np.ndarray,
+    limits: Limits | None = None,
+    extra: dict[int, float] | None = None,
+    overshoot: bool = False,
+    capacity: float = CAPACITY,
+):
+    """Solve the integer program; return the candidates chosen (None: no pattern meets the limits,
+    raised by `extra` people per group). With `overshoot`, instead: the least people by which each
+    group must exceed its limit for a protecting pattern to exist ({group: people})."""
     n = len(candidates)
     if not n:
         return candidates
@@ -227,7 +337,7 @@ def _program(
     # members' values: the largest primary's others (the other primaries and the secondary members
     # chosen) must reach PROTECTION, and the suppressed members together CAPACITY (a margin that
     # lets bound propagation, the build's audit of large clusters, find what the LP would).
-    need = np.maximum(PROTECTION - (fixed_mass - largest), CAPACITY - fixed_mass)
+    need = np.maximum(PROTECTION - (fixed_mass - largest), capacity - fixed_mass)
     cap = np.flatnonzero(has_primary_member & ~primary[total_of] & (need > 0))
     weight = np.where(member, values[inc_cell].astype(float), need[inc_eq])
     usable = free & (weight > 0)
@@ -253,9 +363,33 @@ def _program(
         )
     if not any(len(lo) for lo in lower[2:]):
         return candidates[:0]  # nothing demands a secondary cell: suppressing none is optimal
+    if limits is not None:
+        # Per group: the people of its secondary cells at most the reference's there (primary
+        # cells are hidden by both; a zero costs no people).
+        entry = np.flatnonzero((var[limits.cell] >= 0) & (limits.people > 0))
+        groups, group_row = np.unique(limits.group[entry], return_inverse=True)
+        allowed = np.bincount(group_row, weights=limits.people[entry] * limits.reference[entry], minlength=len(groups))
+        allowed = allowed + np.array([(extra or {}).get(int(g), 0.0) for g in groups])
+        rows_before = rows
+        block(
+            group_row,
+            var[limits.cell[entry]],
+            limits.people[entry].astype(float),
+            np.full(len(groups), -np.inf),
+            allowed.astype(float),
+        )
     size = n + len(open_eq)
     cost = np.where(virtual[candidates], 0.0, weights[candidates])
     cost = np.concatenate([cost, np.zeros(len(open_eq))])
+    integrality, upper_bound = np.ones(size), np.ones(size)
+    if overshoot:
+        # One continuous slack per limit row: the people over the limit, the only cost.
+        slack = size + np.arange(len(groups))
+        parts.append((rows_before + np.arange(len(groups)), slack, np.full(len(groups), -1.0)))
+        size += len(groups)
+        cost = np.concatenate([np.zeros(len(cost)), np.ones(len(groups))])
+        integrality = np.concatenate([integrality, np.zeros(len(groups))])
+        upper_bound = np.concatenate([upper_bound, np.full(len(groups), np.inf)])
     matrix = coo_array(
         (
             np.concatenate([p[2] for p in parts]),
@@ -264,30 +398,17 @@ def _program(
         shape=(rows, size),
     ).tocsr()
     constraints = [LinearConstraint(matrix, np.concatenate(lower), np.concatenate(upper))] if rows else []
-    with _quiet_stdout():
-        result = milp(cost, integrality=np.ones(size), bounds=Bounds(0, 1), constraints=constraints)
+    with quiet_stdout():
+        result = milp(cost, integrality=integrality, bounds=Bounds(0, upper_bound), constraints=constraints)
     if result.x is None:
+        if limits is not None and result.status == 2 and not overshoot:  # infeasible
+            return None
         raise RuntimeError(f"disclosure: the suppression program has no solution ({result.message})")
+    if overshoot:
+        # Whole people, a hair over, so that the raised limit is met by the pattern that met it here.
+        over = np.ceil(result.x[slack] - 1e-6)
+        return {int(g): float(o) for g, o in zip(groups, over, strict=True) if o > 0}
     return candidates[np.flatnonzero(np.round(result.x[:n]) > 0)]
-
-
-@contextmanager
-def _quiet_stdout() -> Iterator[None]:
-    """HiGHS's MIP solver writes stray debugging lines to the process's standard output (not through
-    Python): silence file descriptor 1 while it runs."""
-    sys.stdout.flush()
-    try:
-        saved = os.dup(1)
-    except OSError:  # no standard output to silence
-        yield
-        return
-    with open(os.devnull, "wb") as null:
-        os.dup2(null.fileno(), 1)
-        try:
-            yield
-        finally:
-            os.dup2(saved, 1)
-            os.close(saved)
 
 
 def _cover(block, eqs, inc_eq, inc_cell, usable, var, weight, need) -> None:
