@@ -711,18 +711,27 @@ def write(backend, spine: Spine) -> LinkResult:
                 ]
             ),
         )
-    from linkage.report import write_quality
+    from linkage.report import rebuild_quality_records, update_quality_records, write_quality, write_quality_kept
 
+    moved = events[["source", "record_id", "person_id"]]
     del identities, events, decided
     if past is None:
         # The stored keys and spine, for the next run to read what it touches: a transaction of its
         # own, once the rows above are freed. Until it commits `linkage.key_state` names an earlier
-        # run (or none), so a run that fails here leaves the next one to take the whole path.
+        # run (or none), so a run that fails here leaves the next one to take the whole path. The
+        # quality report's records (linkage.quality_records) are kept in step in the same transaction.
         with backend.transaction() as s:
             inc.write(s, r[["source", "record_id", *IDENTITY, "person_id"]], run_id, as_of, whole=not incremental)
-    del r
+            if incremental and s.scalar("select count(*) from (select 1 from linkage.quality_records limit 1) q"):
+                update_quality_records(s, moved, truth)
+            else:  # a whole-population run, or stored keys from before the quality records were kept
+                rebuild_quality_records(s, truth)
+    del r, moved
     lap("write")
-    result.quality = write_quality(backend, run_id, as_of, truth, expected, as_of if past is not None else None)
+    if past is None:
+        result.quality = write_quality_kept(backend, run_id, as_of, truth, expected)
+    else:
+        result.quality = write_quality(backend, run_id, as_of, truth, expected, as_of)
     lap("quality")
     return result
 
