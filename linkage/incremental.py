@@ -46,7 +46,10 @@ DDL = [
         source varchar not null, record_id varchar not null, node varchar not null, person_id varchar,
         present boolean not null, {IDENTITY_COLS}, birth_year integer, birth_month integer, birth_day integer,
         dob_swapped date)""",
-    "create table if not exists linkage.key_state (run_id bigint not null, as_of date)",
+    "create table if not exists linkage.key_state (run_id bigint not null, as_of date, ledger_id bigint)",
+    # key_state from before the ledger id was kept: none (the next run compares the whole as-of state)
+    "alter table linkage.key_state add column if not exists ledger_id bigint",
+    "create table if not exists linkage.work_touched (source varchar not null, record_id varchar not null)",
     f"create table if not exists linkage.work_records (source varchar not null, record_id varchar not null, "
     f"{IDENTITY_COLS})",
     f"""create table if not exists linkage.work_new (
@@ -123,15 +126,56 @@ class Delta:
     retracted: int  # records of the spine no longer in the as-of state (marked absent)
 
 
-def read_delta(session, as_of, records: pd.DataFrame | None) -> Delta:
+def ledger_id(session) -> int:
+    """The event store's latest ledger id (events.deliveries): what a run has read up to."""
+    return int(session.scalar("select coalesce(max(ledger_id), 0) from events.deliveries"))
+
+
+def since(session) -> tuple | None:
+    """(as_of, ledger id) of the run that left `record_keys` in step, when it read the event store
+    (None: it was given its records, or kept no ledger id; the next delta compares everything)."""
+    rows = session.fetch("select as_of, ledger_id from linkage.key_state").to_pylist()
+    if len(rows) != 1 or rows[0]["ledger_id"] is None or rows[0]["as_of"] is None:
+        return None
+    return rows[0]["as_of"], int(rows[0]["ledger_id"])
+
+
+def read_delta(session, as_of, records: pd.DataFrame | None, after: tuple | None = None) -> Delta:
     """The new and changed records of the as-of state (by SQL from the event store, or from
     `records`), upserted into `record_keys` (a changed record keeps its person; a new one has
-    none yet); records retracted since are marked absent."""
-    from outcomes.eventstore.schema import as_of_sql
+    none yet); records retracted since are marked absent.
+
+    With `after` (the last run's as-of date and ledger id, `since`) and no `records`, only the
+    records with an event the last run did not see are read: applied after its ledger id, or dated
+    after its date (and on or before this run's): their latest version as of this date, or their
+    retraction. Events are appended, never rewritten, so the records without such an event are as
+    the last run read them. Otherwise the whole as-of state is compared with `record_keys`."""
+    from outcomes.eventstore.schema import RETRACTIONS, as_of_sql, latest_sql
 
     cols = ", ".join(IDENTITY)
     session.execute("delete from linkage.work_records")
-    if records is None:
+    session.execute("delete from linkage.work_touched")
+    touched = records is None and after is not None
+    if touched:
+        retracted = ", ".join(f"'{r}'" for r in RETRACTIONS)
+        for source in SOURCES:
+            session.execute(
+                f"insert into linkage.work_touched (source, record_id) select distinct '{source}', record_id "
+                f"from events.{source} where extract_date <= :as_of "
+                "and (applied_in > :ledger or extract_date > :since)",
+                {"as_of": as_of, "ledger": after[1], "since": after[0]},
+            )
+            mine = (
+                "extract_date <= :as_of and record_id in "
+                f"(select record_id from linkage.work_touched where source = '{source}')"
+            )
+            session.execute(
+                f"insert into linkage.work_records (source, record_id, {cols}) "
+                f"select '{source}', record_id, {cols} from ({latest_sql(source, mine)}) "
+                f"latest where event_type not in ({retracted})",
+                {"as_of": as_of},
+            )
+    elif records is None:
         for source in SOURCES:
             session.execute(
                 f"insert into linkage.work_records (source, record_id, {cols}) "
@@ -147,9 +191,11 @@ def read_delta(session, as_of, records: pd.DataFrame | None) -> Delta:
         "from linkage.work_records w left join linkage.record_keys k on k.source = w.source "
         f"and k.record_id = w.record_id where k.record_id is null or not k.present or not ({same})"
     ).to_pandas()
+    # gone: a present record not in the as-of state (of the records read, when only those touched are)
+    within = "exists (select 1 from linkage.work_touched t where t.source = {k}.source and t.record_id = {k}.record_id)"
     gone = (
         "k.present and not exists (select 1 from linkage.work_records w "
-        "where w.source = k.source and w.record_id = k.record_id)"
+        "where w.source = k.source and w.record_id = k.record_id)" + (" and " + within.format(k="k") if touched else "")
     )
     retracted = int(session.scalar(f"select count(*) from linkage.record_keys k where {gone}"))
     if retracted:
@@ -157,8 +203,10 @@ def read_delta(session, as_of, records: pd.DataFrame | None) -> Delta:
             "update linkage.record_keys set present = false where present and not exists "
             "(select 1 from linkage.work_records w where w.source = linkage.record_keys.source "
             "and w.record_id = linkage.record_keys.record_id)"
+            + (" and " + within.format(k="linkage.record_keys") if touched else "")
         )
     session.execute("delete from linkage.work_records")
+    session.execute("delete from linkage.work_touched")
     keyed = with_keys(changed)
     keyed["person_id"] = changed["person_id"].to_numpy()
     keyed["is_new"] = changed["is_new"].to_numpy().astype(bool)
@@ -322,10 +370,11 @@ def load_records(session) -> pd.DataFrame:
     return r
 
 
-def write(session, r: pd.DataFrame, run_id: int, as_of, whole: bool) -> None:
+def write(session, r: pd.DataFrame, run_id: int, as_of, whole: bool, ledger: int | None = None) -> None:
     """Leave `record_keys` as the spine this run made: the records it held (`r`: source,
     record_id, identity, person_id), all of them when `whole` (then also the spine's retracted
-    records, absent), else upserted; then mark it in step with this run."""
+    records, absent), else upserted; then mark it in step with this run, and with the event
+    store's ledger up to `ledger` (None: the run was given its records)."""
     if whole:
         session.execute("delete from linkage.record_keys")
     else:
@@ -352,4 +401,13 @@ def write(session, r: pd.DataFrame, run_id: int, as_of, whole: bool) -> None:
     for table in ("work_new", "work_nodes"):
         session.execute(f"delete from linkage.{table}")
     session.execute("delete from linkage.key_state")
-    session.insert("linkage.key_state", pa.table({"run_id": [run_id], "as_of": pa.array([as_of], pa.date32())}))
+    session.insert(
+        "linkage.key_state",
+        pa.table(
+            {
+                "run_id": [run_id],
+                "as_of": pa.array([as_of], pa.date32()),
+                "ledger_id": pa.array([ledger], pa.int64()),
+            }
+        ),
+    )

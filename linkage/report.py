@@ -336,12 +336,7 @@ def write_quality_kept(backend, run_id: int, as_of, truth: Path | None, expected
                 f"from linkage.work_quality group by source, {key}"
             ).to_pandas()
         s.execute("drop table if exists linkage.work_quality")
-        cells = None
-        if has_truth:
-            cells = s.fetch(
-                f"select person_id, true_person, {_count_by(sources, 'c')} from linkage.quality_records "
-                "group by person_id, true_person"
-            ).to_pandas()
+        truth_figures = _truth_figures(s, sources) if has_truth else None
         reviews = s.fetch(
             "select left_source, right_source, count(*) as n from linkage.pair_decisions "
             "where decision = 'review' and run_id = :run group by 1, 2",
@@ -375,8 +370,8 @@ def write_quality_kept(backend, run_id: int, as_of, truth: Path | None, expected
                 "review_pairs": int(rev),
             }
             if has_truth:
-                p, r, f = _cross_from_cells(cells, a, b)
-                cp, cr, cf = _clusters_from_cells(cells, a, b)
+                p, r, f = _prf(*truth_figures[(a, b)][:3])
+                cp, cr, cf = _clusters_prf(*truth_figures[(a, b)][3:])
                 row.update(
                     pairwise_precision=p,
                     pairwise_recall=r,
@@ -434,37 +429,59 @@ def write_quality_kept(backend, run_id: int, as_of, truth: Path | None, expected
     return quality
 
 
-def _pairs_of(counts: np.ndarray) -> int:
-    c = counts.astype(np.int64)
-    return int((c * (c - 1) // 2).sum())
+def _truth_figures(session, sources) -> dict:
+    """Per source pair (a, b): the pairs of an a and a b record (two records of a when a = b) in
+    one predicted person and one true person, in one predicted person, in one true person
+    (quality.cross_pairwise's counts); and over the records of a and b, the predicted persons, the
+    exact ones (all one true person, all of it: quality.clusters) and the true persons. Counted in
+    the warehouse over the (person, true person) cells of `linkage.quality_records`."""
+    session.execute("drop table if exists linkage.work_quality_cells")
+    session.execute(
+        f"create table linkage.work_quality_cells as select person_id, true_person, {_count_by(sources, 'c')} "
+        "from linkage.quality_records group by person_id, true_person"
+    )
+    pairs = [(a, b) for i, a in enumerate(sources) for b in sources[i:]]
+
+    def products(prefix: str) -> str:  # twice the pairs within one source (halved below: exact integers)
+        return ", ".join(
+            f"sum({prefix}_{a} * ({prefix}_{a} - 1)) as p{i}"
+            if a == b
+            else f"sum(2 * {prefix}_{a} * {prefix}_{b}) as p{i}"
+            for i, (a, b) in enumerate(pairs)
+        )
+
+    sums = ", ".join(f"sum(c_{s}) as c_{s}" for s in sources)
+    counts = [
+        session.fetch(f"select {products('c')} from {table}").to_pylist()[0]
+        for table in (
+            "linkage.work_quality_cells",
+            f"(select person_id, {sums} from linkage.work_quality_cells group by person_id) per",
+            f"(select true_person, {sums} from linkage.work_quality_cells group by true_person) per",
+        )
+    ]
+    out = {}
+    for i, (a, b) in enumerate(pairs):
+        n = f"c_{a}" if a == b else f"c_{a} + c_{b}"
+        row = session.fetch(
+            f"with c as (select person_id, true_person, {n} as n from linkage.work_quality_cells where {n} > 0), "
+            "pp as (select person_id, count(*) as k, sum(n) as size, min(true_person) as t from c group by person_id), "
+            "tt as (select true_person, sum(n) as size from c group by true_person) "
+            "select (select count(*) from pp) as clusters, (select count(*) from tt) as persons, "
+            "(select count(*) from pp join tt on tt.true_person = pp.t where pp.k = 1 and pp.size = tt.size) as exact"
+        ).to_pylist()[0]
+        out[(a, b)] = (
+            *(int(c[f"p{i}"] or 0) // 2 for c in counts),
+            int(row["exact"]),
+            int(row["clusters"]),
+            int(row["persons"]),
+        )
+    session.execute("drop table if exists linkage.work_quality_cells")
+    return out
 
 
-def _cross_from_cells(cells: pd.DataFrame, a: str, b: str) -> tuple[float, float, float]:
-    """quality.cross_pairwise from the (person, true person) cells' record counts per source."""
-    x = cells[f"c_{a}"].to_numpy(np.int64)
-    cols = list(dict.fromkeys([f"c_{a}", f"c_{b}"]))
-    per_p = cells.groupby("person_id")[cols].sum()
-    per_t = cells.groupby("true_person")[cols].sum()
-    if a == b:
-        return _prf(_pairs_of(x), _pairs_of(per_p[f"c_{a}"].to_numpy()), _pairs_of(per_t[f"c_{a}"].to_numpy()))
-    y = cells[f"c_{b}"].to_numpy(np.int64)
-
-    def cross(frame):
-        return int((frame[f"c_{a}"].to_numpy(np.int64) * frame[f"c_{b}"].to_numpy(np.int64)).sum())
-
-    return _prf(int((x * y).sum()), cross(per_p), cross(per_t))
-
-
-def _clusters_from_cells(cells: pd.DataFrame, a: str, b: str) -> tuple[float, float, float]:
-    """quality.clusters over the records of sources a and b, from the cells' counts."""
-    n = cells[f"c_{a}"].to_numpy(np.int64) + (cells[f"c_{b}"].to_numpy(np.int64) if a != b else 0)
-    sub = pd.DataFrame({"p": cells["person_id"].to_numpy(), "t": cells["true_person"].to_numpy(), "n": n})[n > 0]
-    if sub.empty:
-        return 1.0, 1.0, 1.0
-    per_p = sub.groupby("p").agg(k=("t", "size"), size=("n", "sum"), t=("t", "first"))
-    size_t = sub.groupby("t")["n"].sum()
-    exact = (per_p["k"] == 1) & (per_p["size"].to_numpy() == size_t.reindex(per_p["t"]).to_numpy())
-    precision = exact.sum() / len(exact)
-    recall = exact.sum() / len(size_t)
+def _clusters_prf(exact: int, clusters: int, persons: int) -> tuple[float, float, float]:
+    """quality.clusters from its counts: exact predicted persons over predicted, and over true."""
+    precision = exact / clusters if clusters else 1.0
+    recall = exact / persons if clusters else 1.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     return float(precision), float(recall), float(f1)

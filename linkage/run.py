@@ -76,6 +76,8 @@ class LinkResult:
     relatives: pd.DataFrame | None = None  # relatives' configurations and their probabilities (cluster.decide)
     incremental: bool = False  # read only the records the new ones touch (linkage.incremental)
     records_read: int = 0  # records read into the run (the whole as-of state unless incremental)
+    ledger_id: int | None = None  # the event store's ledger id the run read up to (None: given its records)
+    delta: str = ""  # how an incremental run found its new and changed records: "ledger" or "whole state"
 
     def lines(self) -> list[str]:
         out = [
@@ -350,10 +352,13 @@ def read(
     if incremental:
         result.incremental = True
         with backend.transaction() as s:
-            given = None
+            given, after = None, None
             if records is not None:
                 given = records[["source", "record_id", *IDENTITY]]
-            delta = inc.read_delta(s, as_of, given)
+            else:  # only the records with events the last run did not see, when it kept its ledger id
+                result.ledger_id, after = inc.ledger_id(s), inc.since(s)
+            result.delta = "ledger" if after is not None else "whole state"
+            delta = inc.read_delta(s, as_of, given, after)
             lap("read_delta")
             result.records_new = int(delta.changed["is_new"].sum())
             if result.records_new == 0 and not has_pending:
@@ -377,6 +382,8 @@ def read(
         records = records.drop(columns="person_id")
     else:
         if records is None:
+            with backend.transaction() as s:  # read before the records: a later delivery is read again, not missed
+                result.ledger_id = inc.ledger_id(s)
             records = load_records(backend, as_of)
         else:
             records = records[["source", "record_id", *IDENTITY]].reset_index(drop=True)
@@ -721,7 +728,14 @@ def write(backend, spine: Spine) -> LinkResult:
         # run (or none), so a run that fails here leaves the next one to take the whole path. The
         # quality report's records (linkage.quality_records) are kept in step in the same transaction.
         with backend.transaction() as s:
-            inc.write(s, r[["source", "record_id", *IDENTITY, "person_id"]], run_id, as_of, whole=not incremental)
+            inc.write(
+                s,
+                r[["source", "record_id", *IDENTITY, "person_id"]],
+                run_id,
+                as_of,
+                whole=not incremental,
+                ledger=result.ledger_id,
+            )
             if incremental and s.scalar("select count(*) from (select 1 from linkage.quality_records limit 1) q"):
                 update_quality_records(s, moved, truth)
             else:  # a whole-population run, or stored keys from before the quality records were kept
