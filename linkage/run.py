@@ -718,7 +718,13 @@ def write(backend, spine: Spine) -> LinkResult:
                 ]
             ),
         )
-    from linkage.report import rebuild_quality_records, update_quality_records, write_quality, write_quality_kept
+    from linkage.report import (
+        quality_in_step,
+        rebuild_quality_records,
+        update_quality_records,
+        write_quality,
+        write_quality_kept,
+    )
 
     moved = events[["source", "record_id", "person_id"]]
     del identities, events, decided
@@ -736,9 +742,9 @@ def write(backend, spine: Spine) -> LinkResult:
                 whole=not incremental,
                 ledger=result.ledger_id,
             )
-            if incremental and s.scalar("select count(*) from (select 1 from linkage.quality_records limit 1) q"):
+            if incremental and quality_in_step(s, truth):
                 update_quality_records(s, moved, truth)
-            else:  # a whole-population run, or stored keys from before the quality records were kept
+            else:  # a whole-population run; kept records from before, or without the truth given now
                 rebuild_quality_records(s, truth)
     del r, moved
     lap("write")

@@ -81,13 +81,6 @@ DDL = [
     """create table if not exists linkage.match_rates (
         run_id bigint not null, as_of date, source varchar, dimension varchar, value varchar, records bigint,
         linked_to_treatment bigint, rate double precision, true_rate double precision)""",
-    # What the quality report counts, one row per record of the current spine (linkage.report):
-    # its person, its true person where ground truth was given, and the identity fields the match
-    # rates group by (as first linked, as linkage.identities holds them). Kept in step with
-    # linkage.record_keys (a run of the latest date updates the records it wrote events for).
-    """create table if not exists linkage.quality_records (
-        source varchar not null, record_id varchar not null, person_id varchar not null, true_person varchar,
-        sex varchar, date_of_birth date, postcode_district varchar)""",
     # The spine: each record's person, from its latest link event (merges move records); see spine_sql.
     "create or replace view linkage.person_records as " + spine_sql(None, "run_id, as_of"),
     """create or replace view linkage.clerical_review as
