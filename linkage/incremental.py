@@ -28,12 +28,11 @@ hash and keeps ART indexes in memory: none are made there).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
 
-from linkage.records import IDENTITY, add_birth_keys, node_names
+from linkage.records import IDENTITY, add_birth_keys, node_names, true_persons
 from linkage.schema import IDENTITY_COLS
 from outcomes.contract import SOURCES
 
@@ -318,9 +317,8 @@ def add_truth_nodes(session, truth, new: pd.DataFrame) -> None:
     """With ground truth, the nodes of every record of the true persons of the new records, so
     that pair completeness counts the true pairs of the whole population (reading more persons
     whole changes no decision: the whole path reads them all)."""
-    t = pd.read_parquet(Path(truth) / "records.parquet", columns=["source", "record_id", "person_id"])
-    mine = t.merge(new[["source", "record_id"]], on=["source", "record_id"])["person_id"]
-    add_record_nodes(session, t.loc[t["person_id"].isin(set(mine)), ["source", "record_id"]])
+    mine = true_persons(truth, keys=new)["person_id"]
+    add_record_nodes(session, true_persons(truth, persons=set(mine))[["source", "record_id"]])
 
 
 def add_record_nodes(session, records: pd.DataFrame) -> None:

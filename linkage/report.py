@@ -12,6 +12,7 @@ import pandas as pd
 import pyarrow as pa
 
 from linkage.quality import _prf, clusters, cross_pairwise
+from linkage.records import true_persons
 from outcomes.contract import SOURCES
 from outcomes.reference import local_authorities, postcode_districts
 
@@ -365,9 +366,7 @@ def update_quality_records(session, events: pd.DataFrame, truth: Path | None) ->
     ).to_pandas()
     truths = pd.DataFrame({"source": [], "record_id": [], "true_person": []})
     if truth is not None and not new.empty:
-        t = pd.read_parquet(Path(truth) / "records.parquet", columns=[*_KEYS, "person_id"])
-        truths = new.merge(t, on=_KEYS).rename(columns={"person_id": "true_person"})
-        del t
+        truths = true_persons(truth, keys=new).rename(columns={"person_id": "true_person"})
     _truth_table(session, truths)
     # touched: the persons of the moved records (new and former), the true persons of the new
     # records, and every person holding a record of those true persons

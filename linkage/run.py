@@ -39,7 +39,7 @@ from linkage.engine import (
     train,
 )
 from linkage.engine import score_chunk as engine_score_chunk
-from linkage.records import IDENTITY, build_variants, learn_aliases, load_records
+from linkage.records import IDENTITY, build_variants, learn_aliases, load_records, true_persons
 from linkage.review import load_decisions
 from linkage.schema import DDL, spine_as_of_sql
 from linkage.spec import IDENTITY as SPEC
@@ -742,12 +742,13 @@ def write(backend, spine: Spine) -> LinkResult:
                 whole=not incremental,
                 ledger=result.ledger_id,
             )
+            lap("write")
             if incremental and quality_in_step(s, truth):
                 update_quality_records(s, moved, truth)
             else:  # a whole-population run; kept records from before, or without the truth given now
                 rebuild_quality_records(s, truth)
     del r, moved
-    lap("write")
+    lap("quality" if past is None else "write")  # keeping the quality counts (in the keys' transaction)
     if past is None:
         result.quality = write_quality_kept(backend, run_id, as_of, truth, expected)
     else:
@@ -945,7 +946,7 @@ def _decisions_table(run_id, model_version, decisions, node_pairs, r) -> pa.Tabl
 
 def _truth_labels(truth: Path, r: pd.DataFrame, n_variants: int) -> np.ndarray:
     """Each variant's true person as an integer code (-1 unknown), from the ground truth."""
-    t = pd.read_parquet(Path(truth) / "records.parquet", columns=["source", "record_id", "person_id"])
+    t = true_persons(truth, keys=r)
     m = r[["source", "record_id", "variant"]].merge(t, on=["source", "record_id"], how="left")
     m = m.dropna(subset=["person_id"]).drop_duplicates("variant")
     label = np.full(n_variants, -1, dtype=np.int64)
