@@ -368,21 +368,38 @@ def load_records(session) -> pd.DataFrame:
     return r
 
 
-def write(session, r: pd.DataFrame, run_id: int, as_of, whole: bool, ledger: int | None = None) -> None:
-    """Leave `record_keys` as the spine this run made: the records it held (`r`: source,
-    record_id, identity, person_id), all of them when `whole` (then also the spine's retracted
-    records, absent), else upserted; then mark it in step with this run, and with the event
-    store's ledger up to `ledger` (None: the run was given its records)."""
+def write(
+    session,
+    r: pd.DataFrame,
+    run_id: int,
+    as_of,
+    whole: bool,
+    ledger: int | None = None,
+    moved: pd.DataFrame | None = None,
+) -> None:
+    """Leave `record_keys` as the spine this run made and mark it in step with this run, and with
+    the event store's ledger up to `ledger` (None: the run was given its records).
+
+    `whole`: every record it held (`r`: source, record_id, identity, person_id), and the spine's
+    retracted records, absent. Otherwise only the persons of the records it wrote link events for
+    (`moved`: source, record_id, person_id): the read stored every new and changed record's
+    identity and keys already (`read_delta`), and a record without an event keeps its person."""
     if whole:
         session.execute("delete from linkage.record_keys")
     else:
-        session.execute("delete from linkage.work_records")
-        insert(session, "linkage.work_records", r[["source", "record_id", *IDENTITY]])
+        m = moved[["source", "record_id", "person_id"]].drop_duplicates(["source", "record_id"], keep="last")
+        session.execute("drop table if exists linkage.work_moves")
         session.execute(
-            "delete from linkage.record_keys where exists (select 1 from linkage.work_records w "
-            "where w.source = linkage.record_keys.source and w.record_id = linkage.record_keys.record_id)"
+            "create table linkage.work_moves (source varchar not null, record_id varchar not null, "
+            "person_id varchar not null)"
         )
-        session.execute("delete from linkage.work_records")
+        session.insert("linkage.work_moves", pa.Table.from_pandas(m, preserve_index=False))
+        session.execute(
+            "update linkage.record_keys set person_id = m.person_id from linkage.work_moves m "
+            "where m.source = linkage.record_keys.source and m.record_id = linkage.record_keys.record_id"
+        )
+        session.execute("drop table if exists linkage.work_moves")
+        r = r.iloc[:0]
     for start in range(0, len(r), 500_000):  # slices: the whole population's keys are never copied at once
         part = r.iloc[start : start + 500_000]
         keyed = with_keys(part)

@@ -741,6 +741,7 @@ def write(backend, spine: Spine) -> LinkResult:
                 as_of,
                 whole=not incremental,
                 ledger=result.ledger_id,
+                moved=moved,
             )
             lap("write")
             if incremental and quality_in_step(s, truth):

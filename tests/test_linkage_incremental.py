@@ -29,6 +29,9 @@ TABLES = {
     "blocking_passes": "select * from linkage.blocking_passes",
     "runs": "select run_id, as_of, records_new, candidate_pairs, links, reviews, merges, persons_new, splits, "
     "variants from linkage.runs",
+    # the stored keys the next month reads (the whole path rewrites them, the incremental one
+    # updates what its month changed)
+    "record_keys": "select * from linkage.record_keys where present",
     "quality": "select * from linkage.quality",
     "quality_by_group": "select * from linkage.quality_by_group",
     "match_rates": "select * from linkage.match_rates",
