@@ -416,11 +416,25 @@ def update_quality_records(session, events: pd.DataFrame, truth: Path | None) ->
         )
     touched_rows()
     after = _contributions(session, "linkage.work_quality_rows", has_truth)
-    dims, figures = _kept(session)
-    dims = _add(_add(dims, after[0], 1), before[0], -1)
+    # only the counts of the values the touched rows hold are read and written again
+    delta = _add(after[0], before[0], -1)
+    session.execute("drop table if exists linkage.work_quality_keys")
+    session.execute("create table linkage.work_quality_keys (dimension varchar, source varchar, value varchar)")
+    session.insert("linkage.work_quality_keys", pa.Table.from_pandas(delta[_DIM_KEYS], preserve_index=False))
+    same = "k.dimension = c.dimension and k.source = c.source and not (k.value is distinct from c.value)"
+    dims = session.fetch(
+        "select c.* from linkage.quality_counts c "
+        f"where exists (select 1 from linkage.work_quality_keys k where {same})"
+    ).to_pandas()
+    dims = _add(dims, delta, 1)
+    session.execute(
+        "delete from linkage.quality_counts where exists (select 1 from linkage.work_quality_keys k "
+        f"where {same.replace('c.', 'linkage.quality_counts.')})"
+    )
+    session.execute("drop table if exists linkage.work_quality_keys")
+    figures = session.fetch("select * from linkage.quality_truth").to_pandas()
     # without truth this run, no truth figures are kept (a later run with truth rebuilds them)
-    figures = _add(_add(figures, after[1], 1), before[1], -1) if has_truth and figures is not None else None
-    session.execute("delete from linkage.quality_counts")
+    figures = _add(_add(figures, after[1], 1), before[1], -1) if has_truth and len(figures) else None
     session.execute("delete from linkage.quality_truth")
     _store(session, dims[dims["records"] != 0], figures)
     for table in ("work_quality_moves", "work_quality_p", "work_quality_t", "work_quality_rows", "work_quality_truth"):
