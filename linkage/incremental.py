@@ -4,15 +4,17 @@
 latest run, its node, its person (the current spine) and the derived block keys (birth year,
 month and day, day and month swapped); `present` is false for a record retracted since (kept so
 that a record delivered again is not taken as new). Every run of the latest date maintains it:
-the whole-population path rewrites it, the incremental path upserts the records it loaded.
+the whole-population path rewrites it; the incremental path stores the new and changed records as
+it reads them, then the persons of the records it wrote link events for.
 `linkage.key_state` says which run left it in step with the spine (none: the next run takes the
 whole-population path and rebuilds it).
 
 The incremental read (`read_delta`, `candidate_nodes`, `close_over_persons`, `load_records`):
 
-1. the as-of state's identities go to a work table (`linkage.work_records`), from the event store
-   by SQL or from the records a caller gives; compared column by column with `record_keys`, only
-   the new and changed records come back (and the retracted ones are marked);
+1. the identities of the records with events since the last run (the ledger id and date kept in
+   `key_state`; the whole as-of state when a caller gives the records, or none is kept) go to a
+   work table (`linkage.work_records`); compared column by column with `record_keys`, only the
+   new and changed records come back (and the retracted ones are marked);
 2. the new records' block keys (`linkage.work_new`) are joined with the stored keys, pass by pass
    (the spec's columns; blocks over `max_block` identities of the whole population left out, as
    the whole-population blocking leaves them): the candidate nodes;
