@@ -1,6 +1,6 @@
 """Benchmark: the real `linkage.run.link()` on a large synthetic population.
 
-    python bench/linkage_scale.py --population DIR [--warehouse W] [--incremental] [--chunk N]
+    python bench/linkage_scale.py --population DIR [--warehouse W] [--incremental] [--chunk N] [--event-store]
 
 DIR is the output of `outcomes synth` (landing/ and truth/). The linkage input is read straight
 from the deliveries (linkage.records.records_from_deliveries: the as-of state an ingest would
@@ -13,6 +13,12 @@ does, `--memory-limit` sets link()'s memory budget).
 Each run is a fresh process (bench/_measure.in_child): wall time, peak memory, seconds per stage,
 candidate pairs, chunks, then the blocking and quality tables. The month's peak includes the
 records read from the deliveries (every record of the as-of state: the bench has no event store).
+
+With --event-store the runs read the warehouse's event store, as `outcomes link` does: before each
+run a fresh process ingests the deliveries it adds (a copy of the landing folder, every month but
+the last, then the last; `outcomes.ingest.Ingestor`, timed and reported apart), and `link()` is
+given no records — a monthly run then reads only the records with events since the last run (the
+ledger), and the month's peak is `link()`'s own.
 """
 
 from __future__ import annotations
@@ -58,6 +64,38 @@ result = {{"records": n_records, "load_s": load_s, "peak_before_link_mib": rss_b
     for r, s in [(res, seconds)]]}}
 """
 
+STORE = """
+import datetime as dt, time
+from pathlib import Path
+from linkage.run import link
+from outcomes.eventstore import connect
+from outcomes.warehouse import resolve_target
+landing, truth = Path({landing!r}), (Path({root!r}, "truth") if {with_truth!r} else None)
+months = sorted({{f.name.split("_")[-2] for f in Path({root!r}, "landing").glob("*.parquet")}})
+day = lambda m: dt.date(int(m[:4]), int(m[4:6]), int(m[6:]))
+cut, last = day(months[-2]), day(months[-1])
+with connect(resolve_target({warehouse!r})) as backend:
+    if {ingest!r}:
+        from outcomes.ingest import Ingestor
+        t = time.perf_counter()
+        report = Ingestor(backend, Path({landing!r}).parent / "archive", horizon=last).ingest(
+            landing, until=cut if {part!r} == "first" else None)
+        result = {{"ingest_s": time.perf_counter() - t, "runs": []}}
+    else:
+        options = {options!r}
+        t = time.perf_counter()
+        res = link(backend, truth=truth, as_of=cut if {part!r} == "first" else last, chunk={chunk!r}, **options)
+        seconds = time.perf_counter() - t
+        # records: those read by link() (the whole as-of state on a first run; a month reads fewer)
+        result = {{"records": res.records_read, "load_s": 0.0, "peak_before_link_mib": 0.0, "runs": [
+            {{"run_id": r.run_id, "records_new": r.records_new, "variants": r.variants,
+              "candidate_pairs": r.candidate_pairs, "chunks": r.chunks, "links": r.links, "reviews": r.reviews,
+              "seconds_total": s, "stages": r.stages, "blocking": r.blocking, "incremental": r.incremental,
+              "records_read": r.records_read, "delta": getattr(r, "delta", ""),
+              "quality": None if r.quality is None else r.quality.drop(columns=["as_of"]).to_dict("records")}}
+            for r, s in [(res, seconds)]]}}
+"""
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -72,9 +110,19 @@ def main() -> None:
     parser.add_argument("--whole", action="store_true", help="the month's run reads the whole population")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--no-truth", action="store_true", help="no ground truth: no completeness nor quality")
+    parser.add_argument(
+        "--event-store", action="store_true", help="ingest the deliveries first; link() reads the event store"
+    )
     args = parser.parse_args()
     args.warehouse.parent.mkdir(parents=True, exist_ok=True)
     args.warehouse.unlink(missing_ok=True)
+    landing = args.warehouse.parent / (args.warehouse.stem + "-landing")
+    if args.event_store:
+        import shutil
+
+        for folder in (landing, landing.parent / "archive"):
+            shutil.rmtree(folder, ignore_errors=True)
+        shutil.copytree(args.population / "landing", landing)
     reference = calibration_seconds()
     print(f"calibration (300k HMAC-SHA256): {reference:.2f} s")
     options = {}
@@ -84,17 +132,25 @@ def main() -> None:
         options["incremental"] = False
     children = []
     for part in ("first", "month") if args.incremental else ("all",):
-        r = in_child(
-            RUN.format(
-                root=str(args.population),
-                warehouse=str(args.warehouse),
-                part=part,
-                chunk=args.chunk,
-                duckdb_memory=args.duckdb_memory,
-                with_truth=not args.no_truth,
-                options=options if part == "month" else {k: v for k, v in options.items() if k != "incremental"},
+        if args.event_store:
+            fill = {"root": str(args.population), "landing": str(landing), "warehouse": str(args.warehouse)}
+            fill.update(part=part, chunk=args.chunk, with_truth=not args.no_truth)
+            r = in_child(STORE.format(ingest=True, options={}, **fill))
+            print(f"{part}: ingest {r['ingest_s']:.0f} s, peak memory {r['peak_mib']:,.0f} MiB (apart from link())")
+            opts = options if part == "month" else {k: v for k, v in options.items() if k != "incremental"}
+            r = in_child(STORE.format(ingest=False, options=opts, **fill))
+        else:
+            r = in_child(
+                RUN.format(
+                    root=str(args.population),
+                    warehouse=str(args.warehouse),
+                    part=part,
+                    chunk=args.chunk,
+                    duckdb_memory=args.duckdb_memory,
+                    with_truth=not args.no_truth,
+                    options=options if part == "month" else {k: v for k, v in options.items() if k != "incremental"},
+                )
             )
-        )
         children.append({"part": part, **r})
         print(
             f"{part}: {r['records']:,} records; child wall {r['wall_s']:.0f} s "
@@ -107,6 +163,7 @@ def main() -> None:
                 f"{run['candidate_pairs']:,} candidate pairs in {run['chunks']} chunks, {run['links']:,} links, "
                 f"{run['reviews']:,} reviews; link() {run['seconds_total']:.1f} s"
                 + (f"; incremental, {run['records_read']:,} records read" if run.get("incremental") else "")
+                + (f" (delta: {run['delta']})" if run.get("delta") else "")
             )
             print("  stages (s): " + ", ".join(f"{k} {v:.1f}" for k, v in run["stages"].items()))
             print("  pass | pairs | new pairs | reduction ratio | pair completeness")

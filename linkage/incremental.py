@@ -4,15 +4,17 @@
 latest run, its node, its person (the current spine) and the derived block keys (birth year,
 month and day, day and month swapped); `present` is false for a record retracted since (kept so
 that a record delivered again is not taken as new). Every run of the latest date maintains it:
-the whole-population path rewrites it, the incremental path upserts the records it loaded.
+the whole-population path rewrites it; the incremental path stores the new and changed records as
+it reads them, then the persons of the records it wrote link events for.
 `linkage.key_state` says which run left it in step with the spine (none: the next run takes the
 whole-population path and rebuilds it).
 
 The incremental read (`read_delta`, `candidate_nodes`, `close_over_persons`, `load_records`):
 
-1. the as-of state's identities go to a work table (`linkage.work_records`), from the event store
-   by SQL or from the records a caller gives; compared column by column with `record_keys`, only
-   the new and changed records come back (and the retracted ones are marked);
+1. the identities of the records with events since the last run (the ledger id and date kept in
+   `key_state`; the whole as-of state when a caller gives the records, or none is kept) go to a
+   work table (`linkage.work_records`); compared column by column with `record_keys`, only the
+   new and changed records come back (and the retracted ones are marked);
 2. the new records' block keys (`linkage.work_new`) are joined with the stored keys, pass by pass
    (the spec's columns; blocks over `max_block` identities of the whole population left out, as
    the whole-population blocking leaves them): the candidate nodes;
@@ -28,12 +30,11 @@ hash and keeps ART indexes in memory: none are made there).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
 
-from linkage.records import IDENTITY, add_birth_keys, node_names
+from linkage.records import IDENTITY, add_birth_keys, node_names, true_persons
 from linkage.schema import IDENTITY_COLS
 from outcomes.contract import SOURCES
 
@@ -46,7 +47,10 @@ DDL = [
         source varchar not null, record_id varchar not null, node varchar not null, person_id varchar,
         present boolean not null, {IDENTITY_COLS}, birth_year integer, birth_month integer, birth_day integer,
         dob_swapped date)""",
-    "create table if not exists linkage.key_state (run_id bigint not null, as_of date)",
+    "create table if not exists linkage.key_state (run_id bigint not null, as_of date, ledger_id bigint)",
+    # key_state from before the ledger id was kept: none (the next run compares the whole as-of state)
+    "alter table linkage.key_state add column if not exists ledger_id bigint",
+    "create table if not exists linkage.work_touched (source varchar not null, record_id varchar not null)",
     f"create table if not exists linkage.work_records (source varchar not null, record_id varchar not null, "
     f"{IDENTITY_COLS})",
     f"""create table if not exists linkage.work_new (
@@ -123,15 +127,56 @@ class Delta:
     retracted: int  # records of the spine no longer in the as-of state (marked absent)
 
 
-def read_delta(session, as_of, records: pd.DataFrame | None) -> Delta:
+def ledger_id(session) -> int:
+    """The event store's latest ledger id (events.deliveries): what a run has read up to."""
+    return int(session.scalar("select coalesce(max(ledger_id), 0) from events.deliveries"))
+
+
+def since(session) -> tuple | None:
+    """(as_of, ledger id) of the run that left `record_keys` in step, when it read the event store
+    (None: it was given its records, or kept no ledger id; the next delta compares everything)."""
+    rows = session.fetch("select as_of, ledger_id from linkage.key_state").to_pylist()
+    if len(rows) != 1 or rows[0]["ledger_id"] is None or rows[0]["as_of"] is None:
+        return None
+    return rows[0]["as_of"], int(rows[0]["ledger_id"])
+
+
+def read_delta(session, as_of, records: pd.DataFrame | None, after: tuple | None = None) -> Delta:
     """The new and changed records of the as-of state (by SQL from the event store, or from
     `records`), upserted into `record_keys` (a changed record keeps its person; a new one has
-    none yet); records retracted since are marked absent."""
-    from outcomes.eventstore.schema import as_of_sql
+    none yet); records retracted since are marked absent.
+
+    With `after` (the last run's as-of date and ledger id, `since`) and no `records`, only the
+    records with an event the last run did not see are read: applied after its ledger id, or dated
+    after its date (and on or before this run's): their latest version as of this date, or their
+    retraction. Events are appended, never rewritten, so the records without such an event are as
+    the last run read them. Otherwise the whole as-of state is compared with `record_keys`."""
+    from outcomes.eventstore.schema import RETRACTIONS, as_of_sql, latest_sql
 
     cols = ", ".join(IDENTITY)
     session.execute("delete from linkage.work_records")
-    if records is None:
+    session.execute("delete from linkage.work_touched")
+    touched = records is None and after is not None
+    if touched:
+        retracted = ", ".join(f"'{r}'" for r in RETRACTIONS)
+        for source in SOURCES:
+            session.execute(
+                f"insert into linkage.work_touched (source, record_id) select distinct '{source}', record_id "
+                f"from events.{source} where extract_date <= :as_of "
+                "and (applied_in > :ledger or extract_date > :since)",
+                {"as_of": as_of, "ledger": after[1], "since": after[0]},
+            )
+            mine = (
+                "extract_date <= :as_of and record_id in "
+                f"(select record_id from linkage.work_touched where source = '{source}')"
+            )
+            session.execute(
+                f"insert into linkage.work_records (source, record_id, {cols}) "
+                f"select '{source}', record_id, {cols} from ({latest_sql(source, mine)}) "
+                f"latest where event_type not in ({retracted})",
+                {"as_of": as_of},
+            )
+    elif records is None:
         for source in SOURCES:
             session.execute(
                 f"insert into linkage.work_records (source, record_id, {cols}) "
@@ -147,9 +192,11 @@ def read_delta(session, as_of, records: pd.DataFrame | None) -> Delta:
         "from linkage.work_records w left join linkage.record_keys k on k.source = w.source "
         f"and k.record_id = w.record_id where k.record_id is null or not k.present or not ({same})"
     ).to_pandas()
+    # gone: a present record not in the as-of state (of the records read, when only those touched are)
+    within = "exists (select 1 from linkage.work_touched t where t.source = {k}.source and t.record_id = {k}.record_id)"
     gone = (
         "k.present and not exists (select 1 from linkage.work_records w "
-        "where w.source = k.source and w.record_id = k.record_id)"
+        "where w.source = k.source and w.record_id = k.record_id)" + (" and " + within.format(k="k") if touched else "")
     )
     retracted = int(session.scalar(f"select count(*) from linkage.record_keys k where {gone}"))
     if retracted:
@@ -157,8 +204,10 @@ def read_delta(session, as_of, records: pd.DataFrame | None) -> Delta:
             "update linkage.record_keys set present = false where present and not exists "
             "(select 1 from linkage.work_records w where w.source = linkage.record_keys.source "
             "and w.record_id = linkage.record_keys.record_id)"
+            + (" and " + within.format(k="linkage.record_keys") if touched else "")
         )
     session.execute("delete from linkage.work_records")
+    session.execute("delete from linkage.work_touched")
     keyed = with_keys(changed)
     keyed["person_id"] = changed["person_id"].to_numpy()
     keyed["is_new"] = changed["is_new"].to_numpy().astype(bool)
@@ -270,9 +319,8 @@ def add_truth_nodes(session, truth, new: pd.DataFrame) -> None:
     """With ground truth, the nodes of every record of the true persons of the new records, so
     that pair completeness counts the true pairs of the whole population (reading more persons
     whole changes no decision: the whole path reads them all)."""
-    t = pd.read_parquet(Path(truth) / "records.parquet", columns=["source", "record_id", "person_id"])
-    mine = t.merge(new[["source", "record_id"]], on=["source", "record_id"])["person_id"]
-    add_record_nodes(session, t.loc[t["person_id"].isin(set(mine)), ["source", "record_id"]])
+    mine = true_persons(truth, keys=new)["person_id"]
+    add_record_nodes(session, true_persons(truth, persons=set(mine))[["source", "record_id"]])
 
 
 def add_record_nodes(session, records: pd.DataFrame) -> None:
@@ -322,20 +370,38 @@ def load_records(session) -> pd.DataFrame:
     return r
 
 
-def write(session, r: pd.DataFrame, run_id: int, as_of, whole: bool) -> None:
-    """Leave `record_keys` as the spine this run made: the records it held (`r`: source,
-    record_id, identity, person_id), all of them when `whole` (then also the spine's retracted
-    records, absent), else upserted; then mark it in step with this run."""
+def write(
+    session,
+    r: pd.DataFrame,
+    run_id: int,
+    as_of,
+    whole: bool,
+    ledger: int | None = None,
+    moved: pd.DataFrame | None = None,
+) -> None:
+    """Leave `record_keys` as the spine this run made and mark it in step with this run, and with
+    the event store's ledger up to `ledger` (None: the run was given its records).
+
+    `whole`: every record it held (`r`: source, record_id, identity, person_id), and the spine's
+    retracted records, absent. Otherwise only the persons of the records it wrote link events for
+    (`moved`: source, record_id, person_id): the read stored every new and changed record's
+    identity and keys already (`read_delta`), and a record without an event keeps its person."""
     if whole:
         session.execute("delete from linkage.record_keys")
     else:
-        session.execute("delete from linkage.work_records")
-        insert(session, "linkage.work_records", r[["source", "record_id", *IDENTITY]])
+        m = moved[["source", "record_id", "person_id"]].drop_duplicates(["source", "record_id"], keep="last")
+        session.execute("drop table if exists linkage.work_moves")
         session.execute(
-            "delete from linkage.record_keys where exists (select 1 from linkage.work_records w "
-            "where w.source = linkage.record_keys.source and w.record_id = linkage.record_keys.record_id)"
+            "create table linkage.work_moves (source varchar not null, record_id varchar not null, "
+            "person_id varchar not null)"
         )
-        session.execute("delete from linkage.work_records")
+        session.insert("linkage.work_moves", pa.Table.from_pandas(m, preserve_index=False))
+        session.execute(
+            "update linkage.record_keys set person_id = m.person_id from linkage.work_moves m "
+            "where m.source = linkage.record_keys.source and m.record_id = linkage.record_keys.record_id"
+        )
+        session.execute("drop table if exists linkage.work_moves")
+        r = r.iloc[:0]
     for start in range(0, len(r), 500_000):  # slices: the whole population's keys are never copied at once
         part = r.iloc[start : start + 500_000]
         keyed = with_keys(part)
@@ -352,4 +418,13 @@ def write(session, r: pd.DataFrame, run_id: int, as_of, whole: bool) -> None:
     for table in ("work_new", "work_nodes"):
         session.execute(f"delete from linkage.{table}")
     session.execute("delete from linkage.key_state")
-    session.insert("linkage.key_state", pa.table({"run_id": [run_id], "as_of": pa.array([as_of], pa.date32())}))
+    session.insert(
+        "linkage.key_state",
+        pa.table(
+            {
+                "run_id": [run_id],
+                "as_of": pa.array([as_of], pa.date32()),
+                "ledger_id": pa.array([ledger], pa.int64()),
+            }
+        ),
+    )

@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
@@ -164,3 +166,21 @@ def records_from_deliveries(landing, as_of=None) -> tuple[pd.DataFrame, object]:
     records = pd.concat(frames, ignore_index=True)
     records["date_of_birth"] = pd.to_datetime(records["date_of_birth"])
     return records, max(when[f] for f in files)
+
+
+def true_persons(truth, keys: pd.DataFrame | None = None, persons=None) -> pd.DataFrame:
+    """Ground truth (synthetic data): source, record_id and true person_id of the records `keys`
+    (source, record_id), or of every record of the true persons `persons`; filtered in Arrow
+    before pandas sees it, so that a month reads only its own rows of a large truth file."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    cols = ["source", "record_id", "person_id"]
+    t = pq.read_table(Path(truth) / "records.parquet", columns=cols)
+    if keys is not None:
+        t = t.filter(pc.is_in(t["record_id"], value_set=pa.array(pd.unique(keys["record_id"]), pa.string())))
+        return t.to_pandas().merge(keys[["source", "record_id"]].drop_duplicates(), on=["source", "record_id"])
+    if persons is not None:
+        t = t.filter(pc.is_in(t["person_id"], value_set=pa.array(list(persons), pa.string())))
+    return t.to_pandas()

@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from linkage.quality import clusters, cross_pairwise
+from linkage.quality import _prf, clusters, cross_pairwise
+from linkage.records import true_persons
 from outcomes.contract import SOURCES
 from outcomes.reference import local_authorities, postcode_districts
 
@@ -112,25 +113,7 @@ def write_quality(
                     cluster_f1=cf,
                 )
             rows.append(row)
-    quality = pd.DataFrame(rows)
-    if expected is not None and not expected.empty:
-        quality = quality.merge(
-            expected[["source_a", "source_b", "expected_precision", "expected_recall"]],
-            on=["source_a", "source_b"],
-            how="left",
-        )
-    for col in (
-        "pairwise_precision",
-        "pairwise_recall",
-        "pairwise_f1",
-        "cluster_precision",
-        "cluster_recall",
-        "cluster_f1",
-        "expected_precision",
-        "expected_recall",
-    ):
-        if col not in quality:
-            quality[col] = np.nan
+    quality = _finish_quality(pd.DataFrame(rows), expected)
 
     # Match rates: share of each source's records whose person is in treatment, by group.
     in_treatment = spine["person_id"].isin(persons_with["treatment"])
@@ -173,6 +156,29 @@ def write_quality(
     return quality
 
 
+def _finish_quality(quality: pd.DataFrame, expected: pd.DataFrame | None) -> pd.DataFrame:
+    """The model's expected precision and recall beside each source pair; absent figures as NaN."""
+    if expected is not None and not expected.empty:
+        quality = quality.merge(
+            expected[["source_a", "source_b", "expected_precision", "expected_recall"]],
+            on=["source_a", "source_b"],
+            how="left",
+        )
+    for col in (
+        "pairwise_precision",
+        "pairwise_recall",
+        "pairwise_f1",
+        "cluster_precision",
+        "cluster_recall",
+        "cluster_f1",
+        "expected_precision",
+        "expected_recall",
+    ):
+        if col not in quality:
+            quality[col] = np.nan
+    return quality
+
+
 def _by_group(spine: pd.DataFrame, sources, dims: dict, has_truth: bool, run_id: int, as_of) -> pd.DataFrame:
     """For every ordered source pair (a, b) and group of a's records: the share of them linked
     to a record of b (to another record of a when a = b), as linked and as the truth has it
@@ -205,3 +211,438 @@ def _by_group(spine: pd.DataFrame, sources, dims: dict, has_truth: bool, run_id:
     out.insert(0, "as_of", as_of)
     out.insert(0, "run_id", run_id)
     return out.astype({"records_a": "int64", "linked_records": "int64", "true_match_rate": "float64"})
+
+
+# -- The quality report kept in step, month by month ---------------------------------------------
+#
+# `linkage.quality_records` holds one row per record of the current spine: its person, its true
+# person (ground truth, when given), the identity fields the match rates group by (as first
+# linked), and the records of each source its person holds (`n_<source>`) and its true person
+# holds (`t_<source>`). Every figure of `write_quality` is a sum of contributions of records,
+# persons, true persons or (person, true person) cells, kept in two tables:
+#
+# - `linkage.quality_counts`: per dimension (sex, date of birth, postcode district), source and
+#   value, the records and how many of them are linked to (and truly of a person with) a record of
+#   each source; the age bands and regions are made from them when the report is written;
+# - `linkage.quality_truth`: per source pair, the pairs within predicted persons, true persons and
+#   both (quality.cross_pairwise's counts, doubled), the predicted persons, the exact ones and the
+#   true persons over the records of the pair (quality.clusters' counts).
+#
+# A whole-population run computes them over every record. An incremental run touches only the
+# persons of the records it wrote link events for (their new and former persons), the true persons
+# of its new records and the persons holding their records: it subtracts those rows'
+# contributions, updates the rows, and adds them again. Integer counts, so the figures are
+# `write_quality`'s over the whole spine exactly (tests/test_linkage_incremental.py).
+
+_KEYS = ["source", "record_id"]
+_DIMS = ("sex", "age_band", "region")
+
+
+def _n_cols(prefix: str) -> str:
+    return ", ".join(f"{prefix}_{s} bigint" for s in SOURCES)
+
+
+QUALITY_DDL = [
+    f"""create table if not exists linkage.quality_records (
+        source varchar not null, record_id varchar not null, person_id varchar not null, true_person varchar,
+        sex varchar, date_of_birth date, postcode_district varchar, {_n_cols("n")}, {_n_cols("t")})""",
+    f"""create table if not exists linkage.quality_counts (
+        dimension varchar not null, source varchar not null, value varchar, records bigint,
+        {_n_cols("n")}, {_n_cols("t")})""",
+    """create table if not exists linkage.quality_truth (
+        source_a varchar not null, source_b varchar not null, within_both bigint, within_person bigint,
+        within_true bigint, exact bigint, clusters bigint, true_persons bigint)""",
+]
+_BASE = "source, record_id, person_id, true_person, sex, date_of_birth, postcode_district"
+_ALL = f"{_BASE}, {', '.join(f'n_{s}' for s in SOURCES)}, {', '.join(f't_{s}' for s in SOURCES)}"
+
+
+def _count_by(key: str) -> str:
+    return ", ".join(f"sum(case when source = '{s}' then 1 else 0 end) as {key}_{s}" for s in SOURCES)
+
+
+def _pairs() -> list[tuple[str, str]]:
+    sources = list(SOURCES)
+    return [(a, b) for i, a in enumerate(sources) for b in sources[i:]]
+
+
+def _ensure(session) -> None:
+    for statement in QUALITY_DDL:
+        session.execute(statement)
+
+
+def _with_counts(session, base: str) -> None:
+    """Rows of `base` (a table of _BASE's columns) into linkage.quality_records, with their
+    person's and true person's records per source counted over `base`."""
+    n = ", ".join(f"pc.n_{s}" for s in SOURCES)
+    t = ", ".join(f"coalesce(tc.t_{s}, 0)" for s in SOURCES)
+    session.execute(
+        f"insert into linkage.quality_records ({_ALL}) select {', '.join('b.' + c for c in _BASE.split(', '))}, "
+        f"{n}, {t} from {base} b "
+        f"join (select person_id, {_count_by('n')} from {base} group by person_id) pc on pc.person_id = b.person_id "
+        f"left join (select true_person, {_count_by('t')} from {base} where true_person is not null "
+        "group by true_person) tc on tc.true_person = b.true_person"
+    )
+
+
+def rebuild_quality_records(session, truth: Path | None) -> None:
+    """`linkage.quality_records` from the current spine (linkage.person_records) and
+    linkage.identities, as `write_quality` joins them (true persons from `truth`), and the kept
+    counts over all of them."""
+    _ensure(session)
+    session.execute("delete from linkage.quality_records")
+    true_person, join = "cast(null as varchar)", ""
+    if truth is not None:
+        t = pd.read_parquet(Path(truth) / "records.parquet", columns=[*_KEYS, "person_id"])
+        _truth_table(session, t.rename(columns={"person_id": "true_person"}))
+        del t
+        true_person = "t.true_person"
+        join = "left join linkage.work_quality_truth t on t.source = p.source and t.record_id = p.record_id"
+    session.execute("drop table if exists linkage.work_quality_base")
+    session.execute(
+        f"create table linkage.work_quality_base as select p.source, p.record_id, p.person_id, "
+        f"{true_person} as true_person, i.sex, i.date_of_birth, i.postcode_district from linkage.person_records p "
+        f"join linkage.identities i on i.source = p.source and i.record_id = p.record_id {join}"
+    )
+    _with_counts(session, "linkage.work_quality_base")
+    for table in ("work_quality_base", "work_quality_truth"):
+        session.execute(f"drop table if exists linkage.{table}")
+    has_truth = truth is not None and _all_true(session)
+    dims, figures = _contributions(session, "linkage.quality_records", has_truth)
+    session.execute("delete from linkage.quality_counts")
+    session.execute("delete from linkage.quality_truth")
+    _store(session, dims, figures)
+
+
+def _all_true(session) -> bool:
+    row = session.fetch("select count(*) as n, count(true_person) as t from linkage.quality_records").to_pylist()[0]
+    return row["n"] == row["t"]
+
+
+def _truth_table(session, frame: pd.DataFrame) -> None:
+    """`linkage.work_quality_truth`: source, record_id, true_person."""
+    session.execute("drop table if exists linkage.work_quality_truth")
+    session.execute(
+        "create table linkage.work_quality_truth (source varchar not null, record_id varchar not null, "
+        "true_person varchar not null)"
+    )
+    for start in range(0, len(frame), 500_000):
+        part = frame.iloc[start : start + 500_000][[*_KEYS, "true_person"]]
+        session.insert("linkage.work_quality_truth", pa.Table.from_pandas(part, preserve_index=False))
+
+
+def quality_in_step(session, truth: Path | None) -> bool:
+    """Whether the kept quality records can be updated by a month (there are some, and with
+    ground truth every one has its true person: otherwise rebuild them)."""
+    _ensure(session)
+    row = session.fetch("select count(*) as n, count(true_person) as t from linkage.quality_records").to_pylist()[0]
+    if row["n"] == 0:
+        return False
+    return truth is None or (
+        row["n"] == row["t"] and bool(session.scalar("select count(*) from linkage.quality_truth"))
+    )
+
+
+def update_quality_records(session, events: pd.DataFrame, truth: Path | None) -> None:
+    """Bring `linkage.quality_records` and the kept counts in step after a run of the latest date
+    whose link events are `events` (source, record_id, person_id): their records take their new
+    person (a new record its identity fields from linkage.identities, written before); the counts
+    change by the touched rows' contributions after less before."""
+    _ensure(session)
+    moved = events[[*_KEYS, "person_id"]].drop_duplicates(_KEYS, keep="last")
+    for table, cols in (
+        ("work_quality_moves", "person_id varchar not null"),
+        ("work_quality_p", "person_id varchar"),
+        ("work_quality_t", "true_person varchar"),
+    ):
+        session.execute(f"drop table if exists linkage.{table}")
+        keys = "source varchar not null, record_id varchar not null, " if table == "work_quality_moves" else ""
+        session.execute(f"create table linkage.{table} ({keys}{cols})")
+    session.insert("linkage.work_quality_moves", pa.Table.from_pandas(moved, preserve_index=False))
+    mine = "q.source = m.source and q.record_id = m.record_id"
+    new = session.fetch(
+        "select m.source, m.record_id from linkage.work_quality_moves m "
+        f"where not exists (select 1 from linkage.quality_records q where {mine})"
+    ).to_pandas()
+    truths = pd.DataFrame({"source": [], "record_id": [], "true_person": []})
+    if truth is not None and not new.empty:
+        truths = true_persons(truth, keys=new).rename(columns={"person_id": "true_person"})
+    _truth_table(session, truths)
+    # touched: the persons of the moved records (new and former), the true persons of the new
+    # records, and every person holding a record of those true persons
+    session.execute(
+        "insert into linkage.work_quality_p select person_id from linkage.work_quality_moves union "
+        f"select q.person_id from linkage.quality_records q join linkage.work_quality_moves m on {mine}"
+    )
+    session.execute("insert into linkage.work_quality_t select distinct true_person from linkage.work_quality_truth")
+    session.execute(
+        "insert into linkage.work_quality_p select distinct q.person_id from linkage.quality_records q "
+        "where q.true_person in (select true_person from linkage.work_quality_t) "
+        "and q.person_id not in (select person_id from linkage.work_quality_p)"
+    )
+    has_truth = truth is not None
+
+    def touched_rows() -> None:
+        session.execute("drop table if exists linkage.work_quality_rows")
+        session.execute(
+            f"create table linkage.work_quality_rows as select {_ALL} from linkage.quality_records "
+            "where person_id in (select person_id from linkage.work_quality_p) "
+            "or true_person in (select true_person from linkage.work_quality_t)"
+        )
+
+    touched_rows()
+    before = _contributions(session, "linkage.work_quality_rows", has_truth)
+    # the rows: moved records take their person, new ones come in; then the counts of the touched
+    # persons and true persons over all their records
+    session.execute(
+        "update linkage.quality_records set person_id = m.person_id from linkage.work_quality_moves m "
+        "where m.source = linkage.quality_records.source and m.record_id = linkage.quality_records.record_id"
+    )
+    zeros = ", ".join(["0"] * (2 * len(SOURCES)))
+    session.execute(
+        f"insert into linkage.quality_records ({_ALL}) select m.source, m.record_id, m.person_id, t.true_person, "
+        f"i.sex, i.date_of_birth, i.postcode_district, {zeros} from linkage.work_quality_moves m "
+        "join linkage.identities i on i.source = m.source and i.record_id = m.record_id "
+        "left join linkage.work_quality_truth t on t.source = m.source and t.record_id = m.record_id "
+        f"where not exists (select 1 from linkage.quality_records q where {mine})"
+    )
+    for key, table in (("person_id", "work_quality_p"), ("true_person", "work_quality_t")):
+        prefix = "n" if key == "person_id" else "t"
+        sets = ", ".join(f"{prefix}_{s} = c.{prefix}_{s}" for s in SOURCES)
+        session.execute(
+            f"update linkage.quality_records set {sets} from (select {key}, {_count_by(prefix)} "
+            f"from linkage.quality_records where {key} in (select {key} from linkage.{table}) group by {key}) c "
+            f"where c.{key} = linkage.quality_records.{key}"
+        )
+    touched_rows()
+    after = _contributions(session, "linkage.work_quality_rows", has_truth)
+    # only the counts of the values the touched rows hold are read and written again
+    delta = _add(after[0], before[0], -1)
+    session.execute("drop table if exists linkage.work_quality_keys")
+    session.execute("create table linkage.work_quality_keys (dimension varchar, source varchar, value varchar)")
+    session.insert("linkage.work_quality_keys", pa.Table.from_pandas(delta[_DIM_KEYS], preserve_index=False))
+    same = "k.dimension = c.dimension and k.source = c.source and not (k.value is distinct from c.value)"
+    dims = session.fetch(
+        "select c.* from linkage.quality_counts c "
+        f"where exists (select 1 from linkage.work_quality_keys k where {same})"
+    ).to_pandas()
+    dims = _add(dims, delta, 1)
+    session.execute(
+        "delete from linkage.quality_counts where exists (select 1 from linkage.work_quality_keys k "
+        f"where {same.replace('c.', 'linkage.quality_counts.')})"
+    )
+    session.execute("drop table if exists linkage.work_quality_keys")
+    figures = session.fetch("select * from linkage.quality_truth").to_pandas()
+    # without truth this run, no truth figures are kept (a later run with truth rebuilds them)
+    figures = _add(_add(figures, after[1], 1), before[1], -1) if has_truth and len(figures) else None
+    session.execute("delete from linkage.quality_truth")
+    _store(session, dims[dims["records"] != 0], figures)
+    for table in ("work_quality_moves", "work_quality_p", "work_quality_t", "work_quality_rows", "work_quality_truth"):
+        session.execute(f"drop table if exists linkage.{table}")
+
+
+_DIM_KEYS = ["dimension", "source", "value"]
+_TRUTH_KEYS = ["source_a", "source_b"]
+
+
+def _add(kept: pd.DataFrame, delta: pd.DataFrame, sign: int) -> pd.DataFrame:
+    keys = _DIM_KEYS if "dimension" in kept.columns else _TRUTH_KEYS
+    values = [c for c in kept.columns if c not in keys]
+    both = pd.concat([kept, delta.assign(**{c: sign * delta[c] for c in values})], ignore_index=True)
+    return both.groupby(keys, as_index=False, dropna=False)[values].sum()
+
+
+def _kept(session) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    dims = session.fetch("select * from linkage.quality_counts").to_pandas()
+    figures = session.fetch("select * from linkage.quality_truth").to_pandas()
+    return dims, (figures if len(figures) else None)
+
+
+def _store(session, dims: pd.DataFrame, figures: pd.DataFrame | None) -> None:
+    ints = {c: "int64" for c in dims.columns if c not in _DIM_KEYS}
+    session.insert("linkage.quality_counts", pa.Table.from_pandas(dims.astype(ints), preserve_index=False))
+    if figures is not None:
+        ints = {c: "int64" for c in figures.columns if c not in _TRUTH_KEYS}
+        session.insert("linkage.quality_truth", pa.Table.from_pandas(figures.astype(ints), preserve_index=False))
+
+
+def _contributions(session, rows: str, has_truth: bool) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """The counts the report is made of, over the rows of the table `rows` (quality_records'
+    columns): per dimension, source and value, and with truth per source pair."""
+
+    def flags(prefix: str) -> str:
+        return ", ".join(
+            f"cast(sum(case when coalesce({prefix}_{b}, 0) >= (case when source = '{b}' then 2 else 1 end) "
+            f"then 1 else 0 end) as bigint) as {prefix}_{b}"
+            for b in SOURCES
+        )
+
+    parts = []
+    for dim, key in (
+        ("sex", "coalesce(sex, 'U')"),
+        ("age_band", "cast(date_of_birth as varchar)"),
+        ("region", "postcode_district"),
+    ):
+        parts.append(
+            f"select '{dim}' as dimension, source, {key} as value, count(*) as records, {flags('n')}, {flags('t')} "
+            f"from {rows} group by source, {key}"
+        )
+    dims = session.fetch(" union all ".join(parts)).to_pandas()
+    if not has_truth:
+        return dims, None
+    sums = ", ".join(f"sum(c_{s}) as c_{s}" for s in SOURCES)
+    cells = f"(select person_id, true_person, {_count_by('c')} from {rows} group by person_id, true_person) x"
+    pairs = _pairs()
+
+    def products() -> str:  # twice the pairs within one source, so that every count is an integer
+        return ", ".join(
+            f"sum(c_{a} * (c_{a} - 1)) as p{i}" if a == b else f"sum(2 * c_{a} * c_{b}) as p{i}"
+            for i, (a, b) in enumerate(pairs)
+        )
+
+    within = [
+        session.fetch(f"select {products()} from {table}").to_pylist()[0]
+        for table in (
+            cells,
+            f"(select person_id, {sums} from {cells} group by person_id) y",
+            f"(select true_person, {sums} from {cells} group by true_person) y",
+        )
+    ]
+    clusters = []
+    for a, b in pairs:
+        n = f"n_{a}" if a == b else f"n_{a} + n_{b}"
+        t = f"t_{a}" if a == b else f"t_{a} + t_{b}"
+        row = session.fetch(
+            "select count(*) as clusters, coalesce(sum(case when k = 1 and sp = st then 1 else 0 end), 0) as exact "
+            f"from (select person_id, count(distinct true_person) as k, min({n}) as sp, min({t}) as st from {rows} "
+            f"where source in ('{a}', '{b}') group by person_id) x"
+        ).to_pylist()[0]
+        trues = session.scalar(f"select count(distinct true_person) from {rows} where source in ('{a}', '{b}')")
+        clusters.append((int(row["exact"]), int(row["clusters"]), int(trues)))
+    figures = pd.DataFrame(
+        {
+            "source_a": [a for a, _ in pairs],
+            "source_b": [b for _, b in pairs],
+            "within_both": [int(within[0][f"p{i}"] or 0) for i in range(len(pairs))],
+            "within_person": [int(within[1][f"p{i}"] or 0) for i in range(len(pairs))],
+            "within_true": [int(within[2][f"p{i}"] or 0) for i in range(len(pairs))],
+            "exact": [c[0] for c in clusters],
+            "clusters": [c[1] for c in clusters],
+            "true_persons": [c[2] for c in clusters],
+        }
+    )
+    return dims, figures
+
+
+def write_quality_kept(backend, run_id: int, as_of, truth: Path | None, expected: pd.DataFrame | None = None):
+    """`write_quality` of the current spine, from the kept counts (linkage.quality_counts and
+    quality_truth, kept in step by the run): the same rows in linkage.quality, quality_by_group and
+    match_rates."""
+    sources = list(SOURCES)
+    with backend.transaction() as s:
+        _ensure(s)
+        has_truth = truth is not None and _all_true(s)
+        dims, figures = _kept(s)
+        reviews = s.fetch(
+            "select left_source, right_source, count(*) as n from linkage.pair_decisions "
+            "where decision = 'review' and run_id = :run group by 1, 2",
+            {"run": run_id},
+        ).to_pandas()
+    cols = ["records", *(f"n_{b}" for b in sources), *(f"t_{b}" for b in sources)]
+    by_dim = {}
+    for dim in _DIMS:
+        frame = dims[dims["dimension"] == dim].copy()
+        if dim == "age_band":
+            frame["value"] = _age_band(pd.to_datetime(frame["value"]), as_of)
+        elif dim == "region":
+            frame["value"] = _region(frame["value"])
+        by_dim[dim] = frame.groupby(["source", "value"], as_index=False)[cols].sum()
+    per_source = by_dim["sex"].groupby("source")[cols].sum()
+    count = {a: int(per_source["records"].get(a, 0)) for a in sources}
+    truth_rows = figures.set_index(_TRUTH_KEYS) if has_truth and figures is not None else None
+
+    rows = []
+    for a, b in _pairs():
+        linked = int(per_source[f"n_{b}"].get(a, 0))
+        rev = reviews[
+            ((reviews["left_source"] == a) & (reviews["right_source"] == b))
+            | ((reviews["left_source"] == b) & (reviews["right_source"] == a))
+        ]["n"].sum()
+        row = {
+            "run_id": run_id,
+            "as_of": as_of,
+            "source_a": a,
+            "source_b": b,
+            "records_a": count[a],
+            "records_b": count[b],
+            "linked_records": linked,
+            "match_rate": linked / count[a] if count[a] else None,
+            "review_pairs": int(rev),
+        }
+        if truth_rows is not None:
+            f = truth_rows.loc[(a, b)]
+            p, r, f1 = _prf(int(f["within_both"]) // 2, int(f["within_person"]) // 2, int(f["within_true"]) // 2)
+            cp, cr, cf = _clusters_prf(int(f["exact"]), int(f["clusters"]), int(f["true_persons"]))
+            row.update(
+                pairwise_precision=p,
+                pairwise_recall=r,
+                pairwise_f1=f1,
+                cluster_precision=cp,
+                cluster_recall=cr,
+                cluster_f1=cf,
+            )
+        rows.append(row)
+    quality = _finish_quality(pd.DataFrame(rows), expected)
+
+    rates, groups = [], []
+    for a in sources:
+        for b in sources:
+            for dim in _DIMS:
+                g = by_dim[dim]
+                g = g[g["source"] == a]
+                part = pd.DataFrame(
+                    {
+                        "run_id": run_id,
+                        "as_of": as_of,
+                        "source_a": a,
+                        "source_b": b,
+                        "dimension": dim,
+                        "value": g["value"].to_numpy(),
+                        "records_a": g["records"].to_numpy(),
+                        "linked_records": g[f"n_{b}"].to_numpy(),
+                        "true_match_rate": g[f"t_{b}"].to_numpy() / g["records"].to_numpy() if has_truth else np.nan,
+                    }
+                )
+                groups.append(part)
+                if b == "treatment" and a != "treatment":
+                    for row in part.itertuples(index=False):
+                        rates.append(
+                            {
+                                "run_id": run_id,
+                                "as_of": as_of,
+                                "source": a,
+                                "dimension": dim,
+                                "value": row.value,
+                                "records": int(row.records_a),
+                                "linked_to_treatment": int(row.linked_records),
+                                "rate": row.linked_records / row.records_a,
+                                "true_rate": row.true_match_rate if has_truth else None,
+                            }
+                        )
+    out = pd.concat(groups, ignore_index=True)
+    out["match_rate"] = out["linked_records"] / out["records_a"]
+    out = out.astype({"records_a": "int64", "linked_records": "int64", "true_match_rate": "float64"})
+    with backend.transaction() as s:
+        s.insert("linkage.quality", pa.Table.from_pandas(quality, preserve_index=False))
+        s.insert("linkage.quality_by_group", pa.Table.from_pandas(out, preserve_index=False))
+        if rates:
+            s.insert("linkage.match_rates", pa.Table.from_pandas(pd.DataFrame(rates), preserve_index=False))
+    return quality
+
+
+def _clusters_prf(exact: int, clusters: int, persons: int) -> tuple[float, float, float]:
+    """quality.clusters from its counts: exact predicted persons over predicted, and over true."""
+    precision = exact / clusters if clusters else 1.0
+    recall = exact / persons if clusters else 1.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return float(precision), float(recall), float(f1)

@@ -39,7 +39,7 @@ from linkage.engine import (
     train,
 )
 from linkage.engine import score_chunk as engine_score_chunk
-from linkage.records import IDENTITY, build_variants, learn_aliases, load_records
+from linkage.records import IDENTITY, build_variants, learn_aliases, load_records, true_persons
 from linkage.review import load_decisions
 from linkage.schema import DDL, spine_as_of_sql
 from linkage.spec import IDENTITY as SPEC
@@ -76,6 +76,8 @@ class LinkResult:
     relatives: pd.DataFrame | None = None  # relatives' configurations and their probabilities (cluster.decide)
     incremental: bool = False  # read only the records the new ones touch (linkage.incremental)
     records_read: int = 0  # records read into the run (the whole as-of state unless incremental)
+    ledger_id: int | None = None  # the event store's ledger id the run read up to (None: given its records)
+    delta: str = ""  # how an incremental run found its new and changed records: "ledger" or "whole state"
 
     def lines(self) -> list[str]:
         out = [
@@ -350,10 +352,13 @@ def read(
     if incremental:
         result.incremental = True
         with backend.transaction() as s:
-            given = None
+            given, after = None, None
             if records is not None:
                 given = records[["source", "record_id", *IDENTITY]]
-            delta = inc.read_delta(s, as_of, given)
+            else:  # only the records with events the last run did not see, when it kept its ledger id
+                result.ledger_id, after = inc.ledger_id(s), inc.since(s)
+            result.delta = "ledger" if after is not None else "whole state"
+            delta = inc.read_delta(s, as_of, given, after)
             lap("read_delta")
             result.records_new = int(delta.changed["is_new"].sum())
             if result.records_new == 0 and not has_pending:
@@ -377,6 +382,8 @@ def read(
         records = records.drop(columns="person_id")
     else:
         if records is None:
+            with backend.transaction() as s:  # read before the records: a later delivery is read again, not missed
+                result.ledger_id = inc.ledger_id(s)
             records = load_records(backend, as_of)
         else:
             records = records[["source", "record_id", *IDENTITY]].reset_index(drop=True)
@@ -711,18 +718,42 @@ def write(backend, spine: Spine) -> LinkResult:
                 ]
             ),
         )
-    from linkage.report import write_quality
+    from linkage.report import (
+        quality_in_step,
+        rebuild_quality_records,
+        update_quality_records,
+        write_quality,
+        write_quality_kept,
+    )
 
+    moved = events[["source", "record_id", "person_id"]]
     del identities, events, decided
     if past is None:
         # The stored keys and spine, for the next run to read what it touches: a transaction of its
         # own, once the rows above are freed. Until it commits `linkage.key_state` names an earlier
-        # run (or none), so a run that fails here leaves the next one to take the whole path.
+        # run (or none), so a run that fails here leaves the next one to take the whole path. The
+        # quality report's records (linkage.quality_records) are kept in step in the same transaction.
         with backend.transaction() as s:
-            inc.write(s, r[["source", "record_id", *IDENTITY, "person_id"]], run_id, as_of, whole=not incremental)
-    del r
-    lap("write")
-    result.quality = write_quality(backend, run_id, as_of, truth, expected, as_of if past is not None else None)
+            inc.write(
+                s,
+                r[["source", "record_id", *IDENTITY, "person_id"]],
+                run_id,
+                as_of,
+                whole=not incremental,
+                ledger=result.ledger_id,
+                moved=moved,
+            )
+            lap("write")
+            if incremental and quality_in_step(s, truth):
+                update_quality_records(s, moved, truth)
+            else:  # a whole-population run; kept records from before, or without the truth given now
+                rebuild_quality_records(s, truth)
+    del r, moved
+    lap("quality" if past is None else "write")  # keeping the quality counts (in the keys' transaction)
+    if past is None:
+        result.quality = write_quality_kept(backend, run_id, as_of, truth, expected)
+    else:
+        result.quality = write_quality(backend, run_id, as_of, truth, expected, as_of)
     lap("quality")
     return result
 
@@ -916,7 +947,7 @@ def _decisions_table(run_id, model_version, decisions, node_pairs, r) -> pa.Tabl
 
 def _truth_labels(truth: Path, r: pd.DataFrame, n_variants: int) -> np.ndarray:
     """Each variant's true person as an integer code (-1 unknown), from the ground truth."""
-    t = pd.read_parquet(Path(truth) / "records.parquet", columns=["source", "record_id", "person_id"])
+    t = true_persons(truth, keys=r)
     m = r[["source", "record_id", "variant"]].merge(t, on=["source", "record_id"], how="left")
     m = m.dropna(subset=["person_id"]).drop_duplicates("variant")
     label = np.full(n_variants, -1, dtype=np.int64)
