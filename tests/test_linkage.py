@@ -331,3 +331,32 @@ def test_oversized_blocks_are_left_to_other_passes_alike_in_full_and_incremental
     part, _ = candidate_pairs(v, capped, new)
     keep = full["a"].isin(new) | full["b"].isin(new)
     assert set(zip(part["a"], part["b"], strict=True)) == set(zip(full["a"][keep], full["b"][keep], strict=True))
+
+
+def test_a_record_without_date_of_birth_or_postcode_is_found_by_its_names():
+    """extracts.md §2: the date of birth and the postcode district may both be null. Every other
+    pass keys on one of them, so only the names pass proposes such a record with the person's
+    other records (and not with someone of another forename)."""
+    from linkage.blocking import candidate_pairs, in_pass
+    from linkage.records import add_birth_keys
+    from linkage.spec import IDENTITY
+
+    v = pd.DataFrame(
+        {
+            "source": ["convictions", "benefits", "benefits"],
+            "node": ["convictions|r|1", "benefits|k|a", "benefits|k|b"],
+            "forename_token": ["f1", "f1", "f2"],
+            "surname_token": ["s1", "s1", "s1"],
+            "surname_soundex_token": ["x1", "x1", "x1"],
+            "forename_initial": ["C", "C", "C"],
+            "date_of_birth": pd.to_datetime([None, "1979-12-16", "1979-12-16"]),
+            "sex": ["F", "F", "F"],
+            "postcode_district": [None, "E6", "E6"],
+        }
+    )
+    add_birth_keys(v)
+    pairs, stats = candidate_pairs(v, IDENTITY)
+    found = dict(zip(zip(pairs["a"], pairs["b"], strict=True), in_pass(pairs, IDENTITY, "names"), strict=True))
+    assert found.get((0, 1)) and (0, 2) not in found
+    assert pairs.loc[(pairs["a"] == 0) & (pairs["b"] == 1), "passes"].item() == 1 << len(IDENTITY.passes) - 1
+    assert stats[-2].name == "names" and stats[-2].new_pairs == 1
