@@ -11,9 +11,10 @@ links among namesakes (error model), and England's figures through the linkage a
 (tests/oracle). Figures for docs/linkage.md; never a test.
 
 With --review, the clerical review queue each run leaves is then decided as reviewers who get
-every pair right would decide it (the truth says match or non-match), imported through
-`linkage.review.import_decisions` (dated the knowledge date) and applied by a second `link()`
-over the same records: the same figures after one round of review, and the queue's size.
+every pair right would decide it (the truth says match or non-match:
+`linkage.evaluate.review_from_truth`), imported through `linkage.review.import_decisions` (dated
+the knowledge date) and applied by a second `link()` over the same records: the same figures
+after one round of review, and the queue's size.
 """
 
 from __future__ import annotations
@@ -42,40 +43,6 @@ def populations(work: Path, persons: int, seed: int) -> dict[str, Path]:
     if not out["errormodel x3"].exists():
         generate(clean, out["errormodel x3"], scale=3.0, seed=seed)
     return out
-
-
-def review_from_truth(backend, truth: Path, as_of, path: Path) -> int:
-    """Decide the review queue from the truth, as a file `outcomes review import` reads, and
-    import it; the pairs decided. The queue is read as `linkage.review.queue` reads it (pairs
-    sent to review whose records are in two persons), without the weights it adds per pair for
-    the reviewers (it parses the model once per pair and comparison: minutes for 2,000 pairs)."""
-    import datetime as dt
-
-    import pandas as pd
-
-    from linkage.review import import_decisions
-
-    pair = ["left_source", "left_record_id", "right_source", "right_record_id"]
-    with backend.transaction() as s:
-        q = s.fetch(f"select distinct {', '.join(pair)} from linkage.pair_decisions where decision = 'review'")
-        spine = s.fetch("select source, record_id, person_id from linkage.person_records")
-    q, spine = q.to_pandas(), spine.to_pandas().set_index(["source", "record_id"])["person_id"]
-    t = pd.read_parquet(truth / "records.parquet", columns=["source", "record_id", "person_id"])
-    person = t.set_index(["source", "record_id"])["person_id"]
-
-    def of(frame: pd.Series, side: str):
-        return frame.reindex(pd.MultiIndex.from_frame(q[[f"{side}_source", f"{side}_record_id"]])).to_numpy()
-
-    q = q[of(spine, "left") != of(spine, "right")].reset_index(drop=True)
-    if q.empty:
-        return 0
-    when = dt.datetime.combine(as_of, dt.time())
-    same = of(person, "left") == of(person, "right")
-    q = q.assign(decision=["match" if x else "non-match" for x in same], reviewer="truth", decided_at=when.isoformat())
-    q.to_csv(path, index=False)
-    report = import_decisions(backend, path, now=when)
-    assert not report.rejected, report.rejected[:3]
-    return report.recorded
 
 
 def report(name, backend, pop: Path, work: Path, as_of, result, seconds) -> None:
@@ -112,6 +79,7 @@ def report(name, backend, pop: Path, work: Path, as_of, result, seconds) -> None
 def evaluate(name: str, pop: Path, work: Path, review: bool = False) -> None:
     import pandas as pd
 
+    from linkage import evaluate as ev
     from linkage.records import records_from_deliveries
     from linkage.run import link
     from outcomes.eventstore import connect
@@ -128,7 +96,7 @@ def evaluate(name: str, pop: Path, work: Path, review: bool = False) -> None:
         seconds = time.perf_counter() - t
         report(name, backend, pop, work, as_of, result, seconds)
         if review:
-            decided = review_from_truth(backend, pop / "truth", as_of, work / f"{pop.name}_review.csv")
+            decided = ev.review_from_truth(backend, pop / "truth", as_of, work / f"{pop.name}_review.csv")
             t = time.perf_counter()
             result = link(backend, records=records, as_of=as_of)
             seconds = time.perf_counter() - t
