@@ -9,6 +9,12 @@ read straight from the deliveries) and prints, per population: pairwise precisio
 per source pair, the model's expected precision and recall, recall per error class and false
 links among namesakes (error model), and England's figures through the linkage against the truth
 (tests/oracle). Figures for docs/linkage.md; never a test.
+
+With --review, the clerical review queue each run leaves is then decided as reviewers who get
+every pair right would decide it (the truth says match or non-match:
+`linkage.evaluate.review_from_truth`), imported through `linkage.review.import_decisions` (dated
+the knowledge date) and applied by a second `link()` over the same records: the same figures
+after one round of review, and the queue's size.
 """
 
 from __future__ import annotations
@@ -39,30 +45,15 @@ def populations(work: Path, persons: int, seed: int) -> dict[str, Path]:
     return out
 
 
-def evaluate(name: str, pop: Path, work: Path) -> None:
-    import pandas as pd
+def report(name, backend, pop: Path, work: Path, as_of, result, seconds) -> None:
+    """Print the figures of one linked spine (see the module's docstring)."""
     import pyarrow.parquet as pq
 
     from linkage import evaluate as ev
-    from linkage.records import records_from_deliveries
-    from linkage.run import link
-    from outcomes.eventstore import connect
-    from outcomes.warehouse import resolve_target
     from tests.linkage_england import through_linkage
 
-    pd.set_option("display.width", 200)
-    records, as_of = records_from_deliveries(pop / "landing")
-    db = work / f"{pop.name}.duckdb"
-    db.unlink(missing_ok=True)
-    with connect(resolve_target(str(db))) as backend:
-        t = time.perf_counter()
-        result = link(backend, records=records, as_of=as_of)
-        seconds = time.perf_counter() - t
-        spine = ev.spine(backend)
-    print(
-        f"\n## {name}: {len(records):,} records, link() {seconds:.1f} s, {result.links:,} links, "
-        f"{result.reviews:,} reviews"
-    )
+    spine = ev.spine(backend)
+    print(f"\n## {name}: link() {seconds:.1f} s, {result.links:,} links, {result.reviews:,} reviews")
     q = ev.per_source_pair(spine, pop / "truth")
     if result.expected is not None:
         q = q.merge(
@@ -79,10 +70,45 @@ def evaluate(name: str, pop: Path, work: Path) -> None:
         names = ev.namesake_false_links(spine, pop / "truth")
         print(f"namesake pairs {len(names)}, joined {int(names['joined'].sum())}")
     path = work / f"{pop.name}_spine.parquet"
-    with connect(resolve_target(str(db))) as backend, backend.transaction() as s:
+    with backend.transaction() as s:
         pq.write_table(s.fetch("select source, record_id, person_id from linkage.person_records"), path)
     figures = through_linkage(pop / "landing", pop / "truth", path, as_of)
     print(figures.round(4).to_markdown(index=False))
+
+
+def evaluate(name: str, pop: Path, work: Path, review: bool = False) -> None:
+    import pandas as pd
+
+    from linkage import evaluate as ev
+    from linkage.records import records_from_deliveries
+    from linkage.run import link
+    from outcomes.eventstore import connect
+    from outcomes.warehouse import resolve_target
+
+    pd.set_option("display.width", 200)
+    records, as_of = records_from_deliveries(pop / "landing")
+    print(f"\n# {name}: {len(records):,} records")
+    db = work / f"{pop.name}.duckdb"
+    db.unlink(missing_ok=True)
+    with connect(resolve_target(str(db))) as backend:
+        t = time.perf_counter()
+        result = link(backend, records=records, as_of=as_of)
+        seconds = time.perf_counter() - t
+        report(name, backend, pop, work, as_of, result, seconds)
+        if review:
+            decided = ev.review_from_truth(backend, pop / "truth", as_of, work / f"{pop.name}_review.csv")
+            t = time.perf_counter()
+            result = link(backend, records=records, as_of=as_of)
+            seconds = time.perf_counter() - t
+            report(
+                f"{name}, after one round of review ({decided:,} pairs decided)",
+                backend,
+                pop,
+                work,
+                as_of,
+                result,
+                seconds,
+            )
 
 
 def main() -> None:
@@ -91,11 +117,12 @@ def main() -> None:
     p.add_argument("--persons", type=int, default=20_000)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--only", choices=["synth", "errormodel", "errormodel x3"], action="append")
+    p.add_argument("--review", action="store_true", help="also after one round of review decided from the truth")
     args = p.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     for name, pop in populations(args.work, args.persons, args.seed).items():
         if not args.only or name in args.only:
-            evaluate(name, pop, args.work)
+            evaluate(name, pop, args.work, args.review)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,10 @@ true person (`linkage.pair_decisions`): its reason and what its comparison level
 
 or `no pair sent to review`: no pair of the two parts scored the review level (several errors,
 or no blocking pass proposed it). Printed: missed record pairs per source pair and category, and
-each source pair's recall. For docs/linkage.md; never a test.
+each source pair's recall; then the review pairs left by the relatives' probabilities against
+the truth (per rule and configuration: pairs, the probability learned, the share that is one
+person; and, in the largest configuration, that share by the levels of sex, postcode and key:
+whether any comparison tells the second keys from the twins). For docs/linkage.md; never a test.
 """
 
 from __future__ import annotations
@@ -96,6 +99,30 @@ def missed_pairs(spine: pd.DataFrame, truth: pd.DataFrame, reviews: pd.DataFrame
     return pd.DataFrame(rows, columns=["category", "pair", "missed"])
 
 
+def relatives_against_truth(reviews: pd.DataFrame, truth: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The review pairs the relatives' probabilities left (reason "... (one person in p% of such
+    pairs: configuration)"): per rule and configuration, pairs, learned and true share of one
+    person; and for the configuration with most pairs, the true share by sex, postcode and key
+    levels."""
+    where = truth.set_index(["source", "record_id"])["person_id"]
+    left = where.reindex(pd.MultiIndex.from_frame(reviews[["left_source", "left_record_id"]])).to_numpy()
+    right = where.reindex(pd.MultiIndex.from_frame(reviews[["right_source", "right_record_id"]])).to_numpy()
+    found = reviews["reason"].str.extract(r"^(\w+) .*one person in (\d+)% of such pairs: ([^)]+)\)$")
+    r = reviews.assign(rule=found[0], learned=found[1].astype(float) / 100, configuration=found[2], one=left == right)
+    r = r[r["configuration"].notna()]
+    per = r.groupby(["rule", "configuration"]).agg(
+        pairs=("one", "size"), learned=("learned", "first"), one_person=("one", "mean")
+    )
+    if r.empty:
+        return per, per
+    top = per["pairs"].idxmax()
+    g = r[(r["rule"] == top[0]) & (r["configuration"] == top[1])]
+    levels = g.groupby(["sex_level", "postcode_level", "key_level"]).agg(
+        pairs=("one", "size"), one_person=("one", "mean")
+    )
+    return per.reset_index(), levels.reset_index().assign(configuration=f"{top[0]}: {top[1]}")
+
+
 def true_pairs(truth: pd.DataFrame, spine: pd.DataFrame) -> pd.Series:
     t = truth.merge(spine[["source", "record_id"]], on=["source", "record_id"])
     n = t.groupby(["person_id", "source"]).size().unstack(fill_value=0).reindex(columns=ORDER, fill_value=0)
@@ -127,7 +154,8 @@ def main() -> None:
         spine = s.fetch("select source, record_id, person_id from linkage.person_records").to_pandas()
         reviews = s.fetch(
             "select left_source, left_record_id, right_source, right_record_id, forename_level, surname_level, "
-            "dob_level, weight, reason from linkage.pair_decisions where decision = 'review'"
+            "dob_level, sex_level, postcode_level, key_level, weight, reason from linkage.pair_decisions "
+            "where decision = 'review'"
         ).to_pandas()
     truth = pd.read_parquet(args.population / "truth" / "records.parquet", columns=["source", "record_id", "person_id"])
     missed = missed_pairs(spine, truth, reviews)
@@ -140,6 +168,10 @@ def main() -> None:
     print(table.astype(np.int64).to_markdown())
     print("\ntrue pairs per source pair:", total.to_dict())
     print("recall per source pair:", recall.round(4).to_dict())
+    per, levels = relatives_against_truth(reviews, truth)
+    print("\nreview pairs left by the relatives' probabilities, against the truth:")
+    print(per.round(4).to_markdown(index=False))
+    print(levels.round(4).to_markdown(index=False))
 
 
 if __name__ == "__main__":

@@ -169,27 +169,10 @@ def candidate_pairs(
     total_true = true_pairs(variants, label, spec, new) if label is not None else None
     seen = np.array([], dtype=np.int64)
     for i, p in enumerate(spec.passes):
-        sub_l = left.dropna(subset=list(p.on))
-        sub_r = variants.dropna(subset=list(p.right_on or p.on))
-        key, big = np.array([], dtype=np.int64), 0
-        cap, blocked = spec.max_block, not (sub_l.empty or sub_r.empty)
-        if oversized is not None and blocked:  # the whole population's oversized blocks, not this part's
-            cap = np.iinfo(np.int64).max
-            keys_big, big = oversized.get(p.name, (None, 0))
-            if keys_big is not None and len(keys_big):
-                sub_l = sub_l[~_holds(sub_l, keys_big, p)]
-        if not (sub_l.empty or sub_r.empty):
-            one_frame = new is None and p.symmetric
-            pos_l, pos_r, found_big = _block(sub_l, None if one_frame else sub_r, p, cap)
-            big = big if oversized is not None else found_big
-            a = sub_l.index.to_numpy(dtype=np.int64)[pos_l]
-            b = (sub_l if one_frame else sub_r).index.to_numpy(dtype=np.int64)[pos_r]
-            del pos_l, pos_r
-            lo, hi = np.minimum(a, b), np.maximum(a, b)
-            keep = (lo != hi) & (node[lo] != node[hi])
-            if spec.link_only:
-                keep &= source[lo] != source[hi]
-            key = np.unique(lo[keep] * np.int64(1 << 32) + hi[keep])
+        key, big = _pass_keys(left, variants, p, spec, new, oversized, node, source)
+        if new is not None and not p.symmetric:  # keyed differently on its two sides: a new variant on either
+            back, _ = _pass_keys(left, variants, Pass(p.name, p.right_on, p.on), spec, new, oversized, node, source)
+            key = np.union1d(key, back)
         # key and seen are sorted and unique: membership by binary search, union by merging runs
         at = np.searchsorted(seen, key)
         found = at < len(seen)
@@ -211,6 +194,32 @@ def candidate_pairs(
     stats[-1].oversized_blocks = sum(s.oversized_blocks for s in stats[:-1])
     pairs = pd.DataFrame({"a": union >> 32, "b": union & ((1 << 32) - 1), "passes": mask.astype(np.uint16)})
     return pairs, stats
+
+
+def _pass_keys(left, variants, p: Pass, spec: Spec, new, oversized, node, source) -> tuple[np.ndarray, int]:
+    """The pairs of one pass (sorted unique keys a << 32 | b, a < b) and its blocks too large."""
+    sub_l = left.dropna(subset=list(p.on))
+    sub_r = variants.dropna(subset=list(p.right_on or p.on))
+    key, big = np.array([], dtype=np.int64), 0
+    cap, blocked = spec.max_block, not (sub_l.empty or sub_r.empty)
+    if oversized is not None and blocked:  # the whole population's oversized blocks, not this part's
+        cap = np.iinfo(np.int64).max
+        keys_big, big = oversized.get(p.name, (None, 0))
+        if keys_big is not None and len(keys_big):
+            sub_l = sub_l[~_holds(sub_l, keys_big, p)]
+    if not (sub_l.empty or sub_r.empty):
+        one_frame = new is None and p.symmetric
+        pos_l, pos_r, found_big = _block(sub_l, None if one_frame else sub_r, p, cap)
+        big = big if oversized is not None else found_big
+        a = sub_l.index.to_numpy(dtype=np.int64)[pos_l]
+        b = (sub_l if one_frame else sub_r).index.to_numpy(dtype=np.int64)[pos_r]
+        del pos_l, pos_r
+        lo, hi = np.minimum(a, b), np.maximum(a, b)
+        keep = (lo != hi) & (node[lo] != node[hi])
+        if spec.link_only:
+            keep &= source[lo] != source[hi]
+        key = np.unique(lo[keep] * np.int64(1 << 32) + hi[keep])
+    return key, int(big)
 
 
 def _holds(frame: pd.DataFrame, keys: pd.DataFrame, p: Pass) -> np.ndarray:

@@ -57,3 +57,38 @@ def namesake_false_links(linked: pd.DataFrame, truth_dir: Path) -> pd.DataFrame:
         for x, y in zip(names["person_a"], names["person_b"], strict=True)
     ]
     return names.assign(joined=joined)
+
+
+def review_from_truth(backend, truth_dir: Path, as_of, path: Path) -> int:
+    """Decide the review queue as reviewers who get every pair right would (the truth says match
+    or non-match), write it as the file `outcomes review import` reads, and import it dated
+    `as_of`; the pairs decided. The next `link()` applies the decisions (bench/linkage_errormodel.py
+    --review, tests/test_linkage_errormodel.py). The queue is read as `linkage.review.queue` reads
+    it (pairs sent to review whose records are in two persons), without the weights it adds per
+    pair for reviewers (it parses the model once per pair and comparison: minutes for 2,000)."""
+    import datetime as dt
+
+    from linkage.review import import_decisions
+
+    pair = ["left_source", "left_record_id", "right_source", "right_record_id"]
+    with backend.transaction() as s:
+        q = s.fetch(f"select distinct {', '.join(pair)} from linkage.pair_decisions where decision = 'review'")
+        spine = s.fetch("select source, record_id, person_id from linkage.person_records")
+    q, spine = q.to_pandas(), spine.to_pandas().set_index(["source", "record_id"])["person_id"]
+    t = pd.read_parquet(Path(truth_dir) / "records.parquet", columns=["source", "record_id", "person_id"])
+    person = t.set_index(["source", "record_id"])["person_id"]
+
+    def of(frame: pd.Series, side: str):
+        return frame.reindex(pd.MultiIndex.from_frame(q[[f"{side}_source", f"{side}_record_id"]])).to_numpy()
+
+    q = q[of(spine, "left") != of(spine, "right")].reset_index(drop=True)
+    if q.empty:
+        return 0
+    when = dt.datetime.combine(as_of, dt.time())
+    same = of(person, "left") == of(person, "right")
+    q = q.assign(decision=["match" if x else "non-match" for x in same], reviewer="truth", decided_at=when.isoformat())
+    q.to_csv(path, index=False)
+    report = import_decisions(backend, path, now=when)
+    if report.rejected:
+        raise ValueError(f"review import rejected {len(report.rejected)} rows: {report.rejected[:3]}")
+    return report.recorded

@@ -36,9 +36,11 @@ import pyarrow as pa
 
 from linkage.records import IDENTITY, add_birth_keys, node_names, true_persons
 from linkage.schema import IDENTITY_COLS
+from linkage.spec import Pass
 from outcomes.contract import SOURCES
 
-DERIVED = ["birth_year", "birth_month", "birth_day", "dob_swapped"]
+DERIVED = ["birth_year", "birth_month", "birth_day", "dob_swapped", "keyless_forename_token", "keyless_surname_token"]
+KEYLESS = DERIVED[4:]
 # Columns that make a record's identity (variant) within its node: records.VARIANT_KEY
 VARIANT_COLS = ["node", "forename_token", "surname_token", "date_of_birth", "sex", "postcode_district"]
 
@@ -46,7 +48,7 @@ DDL = [
     f"""create table if not exists linkage.record_keys (
         source varchar not null, record_id varchar not null, node varchar not null, person_id varchar,
         present boolean not null, {IDENTITY_COLS}, birth_year integer, birth_month integer, birth_day integer,
-        dob_swapped date)""",
+        dob_swapped date, keyless_forename_token varchar, keyless_surname_token varchar)""",
     "create table if not exists linkage.key_state (run_id bigint not null, as_of date, ledger_id bigint)",
     # key_state from before the ledger id was kept: none (the next run compares the whole as-of state)
     "alter table linkage.key_state add column if not exists ledger_id bigint",
@@ -55,8 +57,15 @@ DDL = [
     f"{IDENTITY_COLS})",
     f"""create table if not exists linkage.work_new (
         source varchar not null, record_id varchar not null, node varchar not null, is_new boolean not null,
-        {IDENTITY_COLS}, birth_year integer, birth_month integer, birth_day integer, dob_swapped date)""",
+        {IDENTITY_COLS}, birth_year integer, birth_month integer, birth_day integer, dob_swapped date,
+        keyless_forename_token varchar, keyless_surname_token varchar)""",
     "create table if not exists linkage.work_nodes (node varchar not null)",
+    # (tables made before the keyless keys)
+    *(
+        f"alter table linkage.{t} add column if not exists {c} varchar"
+        for t in ("record_keys", "work_new")
+        for c in KEYLESS
+    ),
 ]
 INDEXES = [  # PostgreSQL: the joins of the incremental read
     "create index if not exists record_keys_record on linkage.record_keys (source, record_id)",
@@ -275,7 +284,8 @@ def candidate_nodes(session, spec, blocks: Blocks) -> int:
     `linkage.work_nodes`; how many."""
     session.execute("delete from linkage.work_nodes")
     session.execute("insert into linkage.work_nodes (node) select distinct node from linkage.work_new")
-    for p in spec.passes:
+    # (a pass keyed differently on its two sides, both ways round: a new record on either side)
+    for p in [*spec.passes, *(Pass(q.name, q.right_on, q.on) for q in spec.passes if not q.symmetric)]:
         right = list(p.right_on or p.on)
         on = " and ".join(f"n.{a} = k.{b}" for a, b in zip(p.on, right, strict=True))
         rows = session.fetch(

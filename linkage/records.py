@@ -81,7 +81,9 @@ def node_names(records: pd.DataFrame) -> np.ndarray:
 
 def add_birth_keys(frame: pd.DataFrame) -> None:
     """The blocking keys derived from `date_of_birth` (a datetime column), added in place: year,
-    month, day, and the date with day and month swapped where that is a date of its own."""
+    month, day, and the date with day and month swapped where that is a date of its own; and
+    `keyless_forename_token`, `keyless_surname_token`: the name tokens where the date of birth
+    and the postcode district are both null."""
     dob = frame["date_of_birth"]
     frame["birth_year"] = dob.dt.year.astype("Int64")
     frame["birth_month"] = dob.dt.month.astype("Int64")
@@ -96,6 +98,11 @@ def add_birth_keys(frame: pd.DataFrame) -> None:
         errors="coerce",
     )
     frame["dob_swapped"] = swapped.where(swappable)
+    # The name tokens of a record with neither a date of birth nor a postcode district (no key in
+    # any other pass): the left keys of the pass that finds it by its names alone.
+    keyless = dob.isna() & frame["postcode_district"].isna()
+    for c in ("forename_token", "surname_token"):
+        frame[f"keyless_{c}"] = frame[c].where(keyless)
 
 
 def learn_aliases(records: pd.DataFrame, column: str, min_nodes: int = 2, min_lift: float = 5.0) -> frozenset:

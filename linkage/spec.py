@@ -164,6 +164,15 @@ IDENTITY = Spec(
         Pass("names+birth_day", ("forename_token", "surname_token", "birth_month", "birth_day")),
         Pass("soundex+initial+postcode", ("surname_soundex_token", "forename_initial", "postcode_district")),
         Pass("forename+birth_year+postcode", ("forename_token", "birth_year", "postcode_district")),
+        # A record with neither a date of birth nor a postcode district (both may be null:
+        # extracts.md §2) has no key in any pass above: only its names can find it. Such records
+        # only (linkage.records.add_birth_keys) on the left, anyone on the right: names alone as
+        # a key for everyone would make blocks that grow with the population.
+        Pass(
+            "names_if_keyless",
+            ("keyless_forename_token", "keyless_surname_token"),
+            ("forename_token", "surname_token"),
+        ),
     ),
     sessions={
         "dob+soundex": ("forename", "sex", "postcode"),

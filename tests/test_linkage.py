@@ -331,3 +331,46 @@ def test_oversized_blocks_are_left_to_other_passes_alike_in_full_and_incremental
     part, _ = candidate_pairs(v, capped, new)
     keep = full["a"].isin(new) | full["b"].isin(new)
     assert set(zip(part["a"], part["b"], strict=True)) == set(zip(full["a"][keep], full["b"][keep], strict=True))
+
+
+def test_a_record_without_date_of_birth_or_postcode_is_found_by_its_names():
+    """extracts.md §2: the date of birth and the postcode district may both be null. Every other
+    pass keys on one of them, so only the names pass proposes such a record with the person's
+    other records (and not with someone of another forename). It keys such records only: two
+    records with a date of birth are not proposed for their names alone; two keyless records
+    are, once; and a new record finds a stored keyless one (incremental runs) as a full run does."""
+    import numpy as np
+
+    from linkage.blocking import candidate_pairs, in_pass
+    from linkage.records import add_birth_keys
+    from linkage.spec import IDENTITY
+
+    v = pd.DataFrame(
+        {
+            "source": ["convictions", "benefits", "benefits", "deaths", "deaths"],
+            "node": ["convictions|r|1", "benefits|k|a", "benefits|k|b", "deaths|r|2", "deaths|r|3"],
+            "forename_token": ["f1", "f1", "f2", "f1", "f2"],
+            "surname_token": ["s1", "s1", "s1", "s1", "s1"],
+            "surname_soundex_token": ["x1", "x1", "x1", "x1", "x2"],
+            "forename_initial": ["C", "C", "C", "C", "C"],
+            "date_of_birth": pd.to_datetime([None, "1979-12-16", "1979-12-16", None, "1985-03-15"]),
+            "sex": ["F", "F", "F", "F", "F"],
+            "postcode_district": [None, "E6", "E6", None, "N1"],
+        }
+    )
+    add_birth_keys(v)
+    assert v["keyless_forename_token"].tolist()[::3] == ["f1", "f1"] and v["keyless_surname_token"].notna().sum() == 2
+    pairs, stats = candidate_pairs(v, IDENTITY)
+    found = dict(
+        zip(zip(pairs["a"], pairs["b"], strict=True), in_pass(pairs, IDENTITY, "names_if_keyless"), strict=True)
+    )
+    assert found.get((0, 1)) and found.get((0, 3)) and found.get((1, 3))
+    assert (0, 2) not in found and (2, 4) not in found  # f2 s1 twice, but both keyed
+    assert len(pairs) == len(set(zip(pairs["a"], pairs["b"], strict=True)))
+    assert pairs.loc[(pairs["a"] == 0) & (pairs["b"] == 1), "passes"].item() == 1 << len(IDENTITY.passes) - 1
+    assert stats[-2].name == "names_if_keyless" and stats[-2].new_pairs == 3
+    for new in ([1], [0], [2, 4], [3]):
+        part, _ = candidate_pairs(v, IDENTITY, pd.Index(new))
+        keep = pairs["a"].isin(new) | pairs["b"].isin(new)
+        pd.testing.assert_frame_equal(part, pairs[keep].reset_index(drop=True))
+    assert np.all(pairs["a"] < pairs["b"])

@@ -189,3 +189,63 @@ def test_the_memory_budget_sets_duckdb_and_the_scoring_chunks(tmp_path, monkeypa
         monkeypatch.setenv("OUTCOMES_LINK_MEMORY", "2GiB")
         assert apply_memory_limit(backend) == 2 * 2**30
         assert backend.con.execute(setting).fetchall()[0][0] == "1.0 GiB"
+
+
+def test_a_new_record_finds_a_stored_keyless_record_by_its_names(tmp_path):
+    """The names pass keys only records with neither a date of birth nor a postcode district (on
+    its left) against everyone's names (right). A stored keyless record is found from a new record
+    with the same names and a date of birth (the pass the other way round), as a whole-population
+    run finds it; a stored record with those names and a date of birth is found only from a new
+    keyless one, and not from a new keyed one."""
+    from linkage import incremental as inc
+    from linkage.records import IDENTITY
+    from linkage.schema import DDL
+
+    def records(rows):
+        out = pd.DataFrame([{c: None for c in IDENTITY} | r for r in rows])
+        return inc.with_keys(out)
+
+    stored = records(
+        [
+            {"source": "deaths", "record_id": "k", "forename_token": "f1", "surname_token": "s1"},
+            {
+                "source": "deaths",
+                "record_id": "d",
+                "forename_token": "f2",
+                "surname_token": "s2",
+                "date_of_birth": "1980-01-02",
+                "postcode_district": "E6",
+            },
+        ]
+    )
+    with connect(resolve_target(str(tmp_path / "w.duckdb"))) as backend, backend.transaction() as s:
+        for statement in DDL:
+            s.execute(statement)
+        inc.ensure(s, "duckdb")
+        inc.insert(s, "linkage.record_keys", stored.assign(person_id=None, present=True))
+
+        def found(row) -> set:
+            new = records([row]).assign(is_new=True)
+            s.execute("delete from linkage.work_new")
+            inc.insert(s, "linkage.work_new", new)
+            inc.insert(s, "linkage.record_keys", new.drop(columns="is_new").assign(person_id=None, present=True))
+            inc.candidate_nodes(s, SPEC, inc.block_facts(s, SPEC))
+            s.execute("delete from linkage.record_keys where record_id like 'n%'")
+            return set(s.fetch("select node from linkage.work_nodes").to_pandas()["node"])
+
+        dob = {"date_of_birth": "1990-05-06", "postcode_district": "N1"}
+        assert "deaths|r|k" in found(
+            {"source": "treatment", "record_id": "n1", "forename_token": "f1", "surname_token": "s1"} | dob
+        )
+        assert "deaths|r|d" not in found(
+            {
+                "source": "treatment",
+                "record_id": "n2",
+                "forename_token": "f2",
+                "surname_token": "s2",
+                "date_of_birth": "1990-05-06",
+            }
+        )
+        assert "deaths|r|d" in found(
+            {"source": "treatment", "record_id": "n3", "forename_token": "f2", "surname_token": "s2"}
+        )

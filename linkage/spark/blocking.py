@@ -16,7 +16,7 @@ import pandas as pd
 
 from linkage.blocking import UNION, PassStats, comparable_pairs, true_pairs
 from linkage.spark.tables import read
-from linkage.spec import Spec
+from linkage.spec import Pass, Spec
 
 
 class SparkPairs:
@@ -80,6 +80,8 @@ class SparkBlocker:
         found, big = None, None
         for i, p in enumerate(spec.passes):
             pairs, oversized = _pass_pairs(v, p, spec, one_frame=new is None and p.symmetric, new_only=new is not None)
+            if new is not None and not p.symmetric:  # keyed differently on its two sides: a new variant on either
+                pairs = pairs.unionAll(_pass_pairs(v, Pass(p.name, p.right_on, p.on), spec, False, True)[0])
             pairs = pairs.select("a", "b", F.lit(1 << i).alias("bit"))
             found = pairs if found is None else found.unionAll(pairs)
             if oversized is not None:
