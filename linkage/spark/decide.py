@@ -30,7 +30,6 @@ from linkage.cluster import Decisions, PersonEvidence, configuration_shares, nod
 from linkage.compare import Comparer
 from linkage.run import Clustered, ClusterInputs, _review_nodes, cluster_local
 from linkage.spark.components import connected_components
-from linkage.spark.session import release
 from linkage.spark.tables import as_local, read
 
 OUT = (
@@ -116,7 +115,6 @@ class SparkClustering:
             counts, probability = relative_probabilities(table, share, persons)
             again = set(cases["component"])
             out = pd.concat([out[~out["component"].isin(again)], run((counts, probability), again)], ignore_index=True)
-        release(self.spark)  # the last Spark stage: what follows runs in the driver's Python
         return _clustered(out, counts)
 
 

@@ -58,14 +58,3 @@ def spark_session(master: str | None = None, conf: dict[str, str] | None = None)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(os.environ.get("OUTCOMES_SPARK_LOG_LEVEL") or "ERROR")
     return spark
-
-
-def release(spark) -> None:
-    """Give back what Spark holds once a run's Spark stages are done: cached tables dropped, then
-    a full collection in the driver's JVM (Java's G1 returns the freed heap to the system after
-    one), so that the driver's own stages after them (spine, writes, quality) do not peak beside
-    an idle heap: in `local[...]` that heap holds the executors' shuffles and caches too."""
-    spark.catalog.clearCache()
-    jvm = getattr(spark.sparkContext, "_jvm", None)  # none under Spark Connect
-    if jvm is not None:
-        jvm.System.gc()
