@@ -1,6 +1,7 @@
 """Benchmark: the same population linked by the local engine and by the Spark engine, in one run.
 
     python bench/linkage_spark.py --persons 20000 [--population DIR] [--master local[2]] [--json FILE]
+        [--engines local,spark]
 
 Each engine links every record of the population (read straight from its deliveries, as
 bench/linkage_scale.py does, into a fresh DuckDB warehouse, with ground truth) in a fresh
@@ -8,14 +9,18 @@ process. Measured per engine: wall time of the whole process (the Spark engine's
 starting its JVM) and of `link()`, and peak memory of the process tree (the Python process, the
 JVM and the Python workers Spark starts: the peak of their summed resident memory, sampled every
 0.2 s); then the ratios Spark / local, a CPU-bound reference measured in the same run, and
-whether the two spines are the same.
+whether the two spines are the same. The JSON also records the commit, when each engine ran and
+the load average (1, 5, 15 min) as each ended: the cores may be shared. `--engines spark` runs one
+engine alone (no ratios), e.g. where the other does not fit in memory.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -100,17 +105,23 @@ def main() -> None:
     parser.add_argument("--population", type=Path, help="default /tmp/bench-linkage-spark/<persons>")
     parser.add_argument("--master", default="local[2]", help="Spark master (default local[2])")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--engines", default="local,spark", help="engines to run, in order (default local,spark)")
     args = parser.parse_args()
+    engines = [e.strip() for e in args.engines.split(",") if e.strip()]
     population = args.population or Path(f"/tmp/bench-linkage-spark/{args.persons}")
     ensure_population(args.persons, population)
     reference = calibration_seconds()
     print(f"calibration (300k HMAC-SHA256): {reference:.2f} s", flush=True)
     runs = {}
-    for engine in ("local", "spark"):
+    git = ["git", "rev-parse", "HEAD"]  # the code measured
+    commit = subprocess.run(git, capture_output=True, text=True, check=False).stdout.strip()
+    for engine in engines:
+        began = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
         warehouse = population.parent / f"{population.name}-{engine}.duckdb"
         warehouse.unlink(missing_ok=True)
         code = RUN.format(root=str(population), engine=engine, master=args.master, warehouse=str(warehouse))
         r = runs[engine] = measured(code)
+        r["began"], r["load_at_end"] = began, list(os.getloadavg())
         warehouse.unlink(missing_ok=True)
         print(
             f"{engine}: {r['records']:,} records, {r['candidate_pairs']:,} candidate pairs, {r['links']:,} links; "
@@ -119,6 +130,11 @@ def main() -> None:
             flush=True,
         )
         print("  stages (s): " + ", ".join(f"{k} {v:.1f}" for k, v in r["stages"].items()), flush=True)
+    meta = {"calibration_s": reference, "master": args.master, "persons": args.persons, "commit": commit}
+    if args.json:
+        args.json.write_text(json.dumps({**meta, **runs}, indent=2) + "\n")
+    if len(runs) < 2:
+        return
     local, spark = runs["local"], runs["spark"]
     print(
         f"Spark/local: link() time {spark['link_s'] / local['link_s']:.2f}, process time "
@@ -126,8 +142,6 @@ def main() -> None:
         f"local link() = {local['link_s'] / reference:.1f} x calibration; "
         f"same spine: {'yes' if spark['spine'] == local['spine'] else 'NO'}"
     )
-    if args.json:
-        args.json.write_text(json.dumps({"calibration_s": reference, "master": args.master, **runs}, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -161,3 +161,25 @@ def test_connected_components_close_long_chains(spark):
     got = found.toPandas().groupby("component")["node"].apply(frozenset)
     assert set(got) == {frozenset(chain), frozenset(["t1", "t2", "t3"]), frozenset(["p1", "p2"])}
     assert all(name in members for name, members in got.items())  # named by one of its nodes
+
+
+def test_sampled_training_pairs_are_the_local_engines(spark):
+    """Above `engine.TRAIN_SAMPLE` candidate pairs training reads the pairs at sampled positions of
+    the (a, b) order: Spark's pairs (from a shuffle, in no order) give the rows the local engine's
+    sorted frame gives at the same positions."""
+    import numpy as np
+    import pandas as pd
+
+    from linkage.spark.blocking import SparkPairs
+
+    rng = np.random.default_rng(5)
+    a = rng.integers(0, 3_000, 20_000)
+    b = a + rng.integers(1, 3_000, 20_000)
+    frame = pd.DataFrame({"a": a, "b": b}).drop_duplicates().sample(frac=1.0, random_state=2)
+    frame["passes"] = rng.integers(1, 8, len(frame))
+    ordered = frame.sort_values(["a", "b"]).reset_index(drop=True).astype({"passes": np.uint16})
+    positions = np.sort(rng.choice(len(ordered), 5_000, replace=False))
+    pairs = SparkPairs(spark.createDataFrame(frame).repartition(3).groupBy("a", "b").agg({"passes": "max"}))
+    pairs.frame = pairs.frame.withColumnRenamed("max(passes)", "passes")
+    got = pairs.take(positions)
+    pd.testing.assert_frame_equal(got.reset_index(drop=True), ordered.iloc[positions].reset_index(drop=True))

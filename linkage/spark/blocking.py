@@ -34,7 +34,13 @@ class SparkPairs:
 
     def take(self, positions: np.ndarray | None) -> pd.DataFrame:
         """The pairs at these positions of the (a, b) order (all of them when None), as pandas.
-        Positions are numbered per range partition of the sort (no single-partition window)."""
+        Positions are numbered per range partition of the sort (no single-partition window); the
+        sort's partition of each pair is fixed once (a local checkpoint) before the partitions'
+        sizes are counted: two queries over the sort may part it differently (the range bounds
+        are sampled, and adaptive execution may coalesce partitions), which at 3.6 million pairs
+        numbered some pairs twice and others not at all, so that training saw another sample
+        than the local engine's (a different model; measured, bench/linkage_spark.py at 500,000
+        people)."""
         from pyspark.sql import Window
         from pyspark.sql import functions as F
 
@@ -45,7 +51,7 @@ class SparkPairs:
         ordered = self.frame.orderBy("a", "b")
         if positions is not None:
             spark = self.frame.sparkSession
-            part = ordered.withColumn("part", F.spark_partition_id())
+            part = ordered.withColumn("part", F.spark_partition_id()).localCheckpoint()
             sizes = part.groupBy("part").count().toPandas().sort_values("part")
             offsets = spark.createDataFrame(
                 pd.DataFrame({"part": sizes["part"], "offset": sizes["count"].cumsum() - sizes["count"]})
