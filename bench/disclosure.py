@@ -142,7 +142,8 @@ def main() -> None:
     print(
         f"seconds: linking {link_s:.1f}, program {ip_s:.1f} ({stats.components} components, "
         f"{stats.programs} programs, {stats.fallbacks} fallbacks; {stats.resolved} solved again under the "
-        f"limits, {stats.over_limit} over them, {stats.unlimited} without)"
+        f"limits, {stats.rebudgeted} again with what their tables had left, {stats.over_limit} over them, "
+        f"{stats.unlimited} without)"
     )
     weak = weak_cells(linked.graph, ip & ~linked.graph.virtual, LP_AUDIT_LIMIT)
     print(f"suppressed cells short of their protection (the build's audit): {len(weak):,}")

@@ -273,3 +273,27 @@ def test_the_audit_cut_rules_out_the_weak_pattern_and_the_program_meets_it():
     for cells, coefs, rhs in cuts:
         assert float(coefs @ weak_pattern[cells]) < rhs - 1e-9  # the weak pattern violates it
         assert float(coefs @ final[cells]) >= rhs - 1e-9  # the protected one meets it
+
+
+def test_what_a_table_has_left_under_its_limit_goes_where_the_limit_cost_most_whatever_the_order():
+    # Three rows of one fine table (a group under one limit), each with a count of 2 and a
+    # published total. The reference hides 30 people (the first row's 30); the program alone takes
+    # 9 + 12 + 15 = 36 people of the table. 21 are left after the first row: enough for the second
+    # row's 12 (else its total of 184 goes) or the third's 15 (else its 87), not both. The second
+    # row's total is dearer, so it keeps its 12, whichever row is solved again first.
+    rows = [[2, 9, 30, 40], [2, 12, 30, 140], [2, 15, 30, 40]]
+    values, equations, interior = [], [], []
+    for row in rows:
+        first = len(values)
+        values += [*row, sum(row)]
+        interior += list(range(first, first + 4))
+        equations.append((first + 4, list(range(first, first + 4))))
+    graph = CellGraph.build(values, equations=equations)
+    interior = np.array(interior)
+    reference = interior == 2
+    limits = Limits(interior, np.zeros(len(interior), np.int64), graph.values[interior], reference)
+    stats = SolveStats()
+    hidden = choose_suppression(graph, stats, None, limits)
+    assert set(np.flatnonzero(hidden)) == {0, 1, 5, 6, 10, 14}
+    assert stats.over_limit == 0 and stats.resolved == 2 and stats.rebudgeted == 2
+    assert not narrowed_cells(graph.values, hidden, equations_of(graph))
