@@ -126,7 +126,34 @@ def test_incremental_months_write_what_the_whole_population_path_writes(months, 
     # out the same blocks of the whole population, not of the part it reads
     monkeypatch.setattr("linkage.run.SPEC", dataclasses.replace(SPEC, max_block=6))
     whole, expected = _run_months(tmp_path, months, False, reviews_after=1, truth=truth)
+    # every incremental run's kept blocking facts (linkage.block_sizes, block_nodes, updated by the
+    # month's added and removed keys) equal the whole computation over every stored key
+    from linkage import incremental as inc
+
+    kept, compared = inc.block_facts, []
+
+    def both(s, spec):
+        assert inc._blocks_kept(s, spec)
+        mine, reference = kept(s, spec), inc.block_facts_whole(s, spec)
+        assert (mine.comparable, mine.variants) == (reference.comparable, reference.variants)
+        assert mine.oversized.keys() == reference.oversized.keys()
+        for name, (big, n) in mine.oversized.items():
+            other, m = reference.oversized[name]
+            assert n == m, name
+            if big is not None:
+                cols = list(big.columns)
+                pd.testing.assert_frame_equal(
+                    big.sort_values(cols).reset_index(drop=True),
+                    other.sort_values(cols).reset_index(drop=True),
+                    check_dtype=False,
+                    obj=name,
+                )
+        compared.append(sum(n for _, n in mine.oversized.values()))
+        return mine
+
+    monkeypatch.setattr(inc, "block_facts", both)
     part, got = _run_months(tmp_path, months, None, reviews_after=1, truth=truth, reference=True)
+    assert len(compared) == len(part) - 1 and all(n > 0 for n in compared)  # compared, with oversized blocks
 
     assert [r.incremental for r in whole] == [False] * len(whole)
     assert [r.incremental for r in part] == [False] + [True] * (len(part) - 1)
