@@ -43,6 +43,8 @@ DERIVED = ["birth_year", "birth_month", "birth_day", "dob_swapped", "keyless_for
 KEYLESS = DERIVED[4:]
 # Columns that make a record's identity (variant) within its node: records.VARIANT_KEY
 VARIANT_COLS = ["node", "forename_token", "surname_token", "date_of_birth", "sex", "postcode_district"]
+# The columns of a stored row any block key is made of (linkage.work_block_delta, keep_blocks)
+BLOCK_DELTA_COLS = ["node", *IDENTITY, *DERIVED]
 
 DDL = [
     f"""create table if not exists linkage.record_keys (
@@ -211,13 +213,15 @@ def read_delta(session, as_of, records: pd.DataFrame | None, after: tuple | None
     )
     retracted = int(session.scalar(f"select count(*) from linkage.record_keys k where {gone}"))
     # the month's changes to the present rows, for the kept blocking facts (keep_blocks)
+    # (the key columns only: added rows come from work_new, removed ones from record_keys)
+    kc = ", ".join(f"k.{c}" for c in BLOCK_DELTA_COLS)
     session.execute("drop table if exists linkage.work_block_delta")
     session.execute(
-        "create table linkage.work_block_delta as select k.*, cast(0 as integer) as d "
+        f"create table linkage.work_block_delta as select {kc}, cast(0 as integer) as d "
         "from linkage.record_keys k where 1 = 0"
     )
     if retracted:
-        session.execute(f"insert into linkage.work_block_delta select k.*, -1 from linkage.record_keys k where {gone}")
+        session.execute(f"insert into linkage.work_block_delta select {kc}, -1 from linkage.record_keys k where {gone}")
         session.execute(
             "update linkage.record_keys set present = false where present and not exists "
             "(select 1 from linkage.work_records w where w.source = linkage.record_keys.source "
@@ -231,16 +235,18 @@ def read_delta(session, as_of, records: pd.DataFrame | None, after: tuple | None
     keyed["is_new"] = changed["is_new"].to_numpy().astype(bool)
     session.execute("delete from linkage.work_new")
     insert(session, "linkage.work_new", keyed.drop(columns="person_id"))
-    mine = "exists (select 1 from linkage.work_new n where n.source = k.source and n.record_id = k.record_id)"
-    session.execute(
-        f"insert into linkage.work_block_delta select k.*, -1 from linkage.record_keys k where k.present and {mine}"
-    )
+    if not keyed["is_new"].all():  # the stored version of changed records (re-delivered ones are absent)
+        session.execute(
+            f"insert into linkage.work_block_delta select {kc}, -1 from linkage.record_keys k where k.present "
+            "and exists (select 1 from linkage.work_new n where not n.is_new and n.source = k.source "
+            "and n.record_id = k.record_id)"
+        )
     session.execute(
         "delete from linkage.record_keys where exists (select 1 from linkage.work_new n "
         "where n.source = linkage.record_keys.source and n.record_id = linkage.record_keys.record_id)"
     )
     insert(session, "linkage.record_keys", keyed.drop(columns="is_new").assign(present=True))
-    session.execute(f"insert into linkage.work_block_delta select k.*, 1 from linkage.record_keys k where {mine}")
+    session.execute(f"insert into linkage.work_block_delta select {kc}, 1 from linkage.work_new k")
     return Delta(keyed, retracted)
 
 
