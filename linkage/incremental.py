@@ -43,6 +43,8 @@ DERIVED = ["birth_year", "birth_month", "birth_day", "dob_swapped", "keyless_for
 KEYLESS = DERIVED[4:]
 # Columns that make a record's identity (variant) within its node: records.VARIANT_KEY
 VARIANT_COLS = ["node", "forename_token", "surname_token", "date_of_birth", "sex", "postcode_district"]
+# The columns of a stored row any block key is made of (linkage.work_block_delta, keep_blocks)
+BLOCK_DELTA_COLS = ["node", *IDENTITY, *DERIVED]
 
 DDL = [
     f"""create table if not exists linkage.record_keys (
@@ -60,6 +62,8 @@ DDL = [
         {IDENTITY_COLS}, birth_year integer, birth_month integer, birth_day integer, dob_swapped date,
         keyless_forename_token varchar, keyless_surname_token varchar)""",
     "create table if not exists linkage.work_nodes (node varchar not null)",
+    # the spec the kept blocking facts (block_variants, block_nodes, block_sizes) were made for
+    "create table if not exists linkage.block_state (signature varchar not null)",
     # (tables made before the keyless keys)
     *(
         f"alter table linkage.{t} add column if not exists {c} varchar"
@@ -208,7 +212,16 @@ def read_delta(session, as_of, records: pd.DataFrame | None, after: tuple | None
         "where w.source = k.source and w.record_id = k.record_id)" + (" and " + within.format(k="k") if touched else "")
     )
     retracted = int(session.scalar(f"select count(*) from linkage.record_keys k where {gone}"))
+    # the month's changes to the present rows, for the kept blocking facts (keep_blocks)
+    # (the key columns only: added rows come from work_new, removed ones from record_keys)
+    kc = ", ".join(f"k.{c}" for c in BLOCK_DELTA_COLS)
+    session.execute("drop table if exists linkage.work_block_delta")
+    session.execute(
+        f"create table linkage.work_block_delta as select {kc}, cast(0 as integer) as d "
+        "from linkage.record_keys k where 1 = 0"
+    )
     if retracted:
+        session.execute(f"insert into linkage.work_block_delta select {kc}, -1 from linkage.record_keys k where {gone}")
         session.execute(
             "update linkage.record_keys set present = false where present and not exists "
             "(select 1 from linkage.work_records w where w.source = linkage.record_keys.source "
@@ -222,11 +235,18 @@ def read_delta(session, as_of, records: pd.DataFrame | None, after: tuple | None
     keyed["is_new"] = changed["is_new"].to_numpy().astype(bool)
     session.execute("delete from linkage.work_new")
     insert(session, "linkage.work_new", keyed.drop(columns="person_id"))
+    if not keyed["is_new"].all():  # the stored version of changed records (re-delivered ones are absent)
+        session.execute(
+            f"insert into linkage.work_block_delta select {kc}, -1 from linkage.record_keys k where k.present "
+            "and exists (select 1 from linkage.work_new n where not n.is_new and n.source = k.source "
+            "and n.record_id = k.record_id)"
+        )
     session.execute(
         "delete from linkage.record_keys where exists (select 1 from linkage.work_new n "
         "where n.source = linkage.record_keys.source and n.record_id = linkage.record_keys.record_id)"
     )
     insert(session, "linkage.record_keys", keyed.drop(columns="is_new").assign(present=True))
+    session.execute(f"insert into linkage.work_block_delta select {kc}, 1 from linkage.work_new k")
     return Delta(keyed, retracted)
 
 
@@ -239,11 +259,12 @@ class Blocks:
     variants: int  # identities (variants) of the as-of state
 
 
-def block_facts(session, spec) -> Blocks:
+def block_facts_whole(session, spec) -> Blocks:
     """Oversized blocks per symmetric pass (over every present identity) and the comparable
     pairs involving a new identity (blocking.comparable_pairs), by SQL over one table of the
-    present identities (`linkage.work_variants`, made once per run)."""
-    keys = list(dict.fromkeys([*VARIANT_COLS, *(c for p in spec.passes for c in p.columns)]))
+    present identities (`linkage.work_variants`, made once per run): the whole computation, which
+    `block_facts` gives from the kept tables."""
+    keys = _variant_keys(spec)
     session.execute("drop table if exists linkage.work_variants")
     session.execute(
         f"create table linkage.work_variants as select {', '.join('k.' + c for c in keys)}, "
@@ -273,6 +294,169 @@ def block_facts(session, spec) -> Blocks:
     session.execute("drop table if exists linkage.work_variants")
     n_all, in_all = int(counts["n_all"] or 0), int(counts["in_all"] or 0)
     n_old, in_old = int(counts["n_old"] or 0), int(counts["in_old"] or 0)
+    total = n_all * (n_all - 1) // 2 - in_all
+    old = n_old * (n_old - 1) // 2 - in_old
+    return Blocks(oversized, max(total - old, 1), n_all)
+
+
+def _variant_keys(spec) -> list[str]:
+    """The columns of an identity (variant) with every pass's block key columns."""
+    return list(dict.fromkeys([*VARIANT_COLS, *(c for p in spec.passes for c in p.columns)]))
+
+
+def _size_cols(spec) -> list[str]:
+    return list(dict.fromkeys(c for p in spec.passes if p.symmetric for c in p.on))
+
+
+def _signature(spec) -> str:
+    """What the kept blocking tables are keyed by: a spec whose passes differ rebuilds them."""
+    passes = ";".join(f"{p.name}:{','.join(p.on)}" for p in spec.passes if p.symmetric)
+    return "|".join(_variant_keys(spec)) + ";" + passes
+
+
+def rebuild_blocks(session, spec) -> None:
+    """The kept blocking facts from every present row of `record_keys` (the whole-population
+    path, or kept tables missing or made for another spec): `linkage.block_variants` (present
+    records per identity), `linkage.block_nodes` (identities per node), `linkage.block_sizes`
+    (identities per block key of each symmetric pass) and `linkage.block_state` (their spec)."""
+    keys, cols = _variant_keys(spec), _size_cols(spec)
+    k = ", ".join(keys)
+    for t in ("block_variants", "block_nodes", "block_sizes"):
+        session.execute(f"drop table if exists linkage.{t}")
+    session.execute("delete from linkage.block_state")
+    session.execute(
+        f"create table linkage.block_variants as select {k}, count(*) as records "
+        f"from linkage.record_keys where present group by {k}"
+    )
+    session.execute(
+        "create table linkage.block_nodes as select node, count(*) as variants "
+        "from linkage.block_variants group by node"
+    )
+    session.execute(
+        f"create table linkage.block_sizes as select cast('' as varchar) as pass_name, {', '.join(cols)}, "
+        "cast(0 as bigint) as identities from linkage.record_keys where 1 = 0"
+    )
+    for p in spec.passes:
+        if p.symmetric:
+            on, notnull = ", ".join(p.on), " and ".join(f"{c} is not null" for c in p.on)
+            session.execute(
+                f"insert into linkage.block_sizes (pass_name, {on}, identities) select :name, {on}, count(*) "
+                f"from linkage.block_variants where {notnull} group by {on}",
+                {"name": p.name},
+            )
+    session.execute("insert into linkage.block_state (signature) values (:s)", {"s": _signature(spec)})
+
+
+def _blocks_kept(session, spec) -> bool:
+    rows = session.fetch("select signature from linkage.block_state").to_pylist()
+    return len(rows) == 1 and rows[0]["signature"] == _signature(spec)
+
+
+def _merge_counts(session, table: str, keys: list[str], count: str, delta: str, fixed=None) -> None:
+    """Add `delta` (a query of keys and d) to `table`'s `count` per key (null keys equal), rows
+    left at 0 removed. `fixed`: the rows of one pass in block_sizes (its name)."""
+    match = " and ".join(f"t.{c} is not distinct from x.{c}" for c in keys)
+    k = ", ".join(keys)
+    mine = f"t.pass_name = '{fixed}' and " if fixed else ""
+    session.execute("drop table if exists linkage.work_merge")
+    session.execute(
+        f"create table linkage.work_merge as select {k}, sum(n) as n from ("
+        f"select {', '.join('t.' + c for c in keys)}, t.{count} as n from linkage.{table} t "
+        f"where {mine}exists (select 1 from ({delta}) x where {match}) "
+        f"union all select {k}, d as n from ({delta}) x) u group by {k}"
+    )
+    session.execute(
+        f"delete from linkage.{table} t where {mine}exists (select 1 from linkage.work_merge x where {match})"
+    )
+    lead = "pass_name, " if fixed else ""
+    value = f"'{fixed}', " if fixed else ""
+    session.execute(
+        f"insert into linkage.{table} ({lead}{k}, {count}) select {value}{k}, n from linkage.work_merge where n <> 0"
+    )
+    session.execute("drop table if exists linkage.work_merge")
+
+
+def keep_blocks(session, spec) -> None:
+    """Bring the kept blocking facts in step with `record_keys` after `read_delta`: its added and
+    removed rows (`linkage.work_block_delta`) change the records per identity; identities that
+    appear or vanish change their node's count and their blocks' sizes. Only the month's rows and
+    the kept rows they name are read. Rebuilt whole when not kept (or kept for another spec)."""
+    if not _blocks_kept(session, spec):
+        rebuild_blocks(session, spec)
+        session.execute("drop table if exists linkage.work_block_delta")
+        return
+    keys = _variant_keys(spec)
+    k = ", ".join(keys)
+    match = " and ".join(f"v.{c} is not distinct from w.{c}" for c in keys)
+    session.execute("drop table if exists linkage.work_block_change")
+    session.execute(
+        f"create table linkage.work_block_change as select {', '.join('w.' + c for c in keys)}, "
+        "case when coalesce(v.records, 0) = 0 then 1 when coalesce(v.records, 0) + w.d = 0 then -1 else 0 end as d "
+        f"from (select {k}, sum(d) as d from linkage.work_block_delta group by {k}) w "
+        f"left join linkage.block_variants v on {match} where w.d <> 0"
+    )
+    _merge_counts(
+        session,
+        "block_variants",
+        keys,
+        "records",
+        f"select {k}, sum(d) as d from linkage.work_block_delta group by {k}",
+    )
+    _merge_counts(
+        session,
+        "block_nodes",
+        ["node"],
+        "variants",
+        "select node, sum(d) as d from linkage.work_block_change where d <> 0 group by node",
+    )
+    for p in spec.passes:
+        if p.symmetric:
+            on, notnull = ", ".join(p.on), " and ".join(f"{c} is not null" for c in p.on)
+            _merge_counts(
+                session,
+                "block_sizes",
+                list(p.on),
+                "identities",
+                f"select {on}, sum(d) as d from linkage.work_block_change where d <> 0 and {notnull} group by {on}",
+                fixed=p.name,
+            )
+    session.execute("drop table if exists linkage.work_block_change")
+    session.execute("drop table if exists linkage.work_block_delta")
+
+
+def block_facts(session, spec) -> Blocks:
+    """`block_facts_whole`'s figures from the kept tables (`keep_blocks`): the oversized blocks of
+    each symmetric pass are its kept block sizes over `max_block`; the comparable pairs count from
+    the identities per node, and the new identities (`linkage.work_new`) per node. Without kept
+    tables for this spec, the whole computation."""
+    if not _blocks_kept(session, spec):
+        return block_facts_whole(session, spec)
+    oversized = {}
+    for p in spec.passes:
+        if not p.symmetric:
+            oversized[p.name] = (None, 0)
+            continue
+        out = ", ".join(f"{c} as b{i}" for i, c in enumerate(p.on))
+        big = session.fetch(
+            f"select {out} from linkage.block_sizes where pass_name = :name and identities > :m",
+            {"name": p.name, "m": spec.max_block},
+        ).to_pandas()
+        oversized[p.name] = (big, len(big))
+    keys = ", ".join(_variant_keys(spec))
+    whole = session.fetch(
+        "select sum(variants) as n, sum(cast(variants as bigint) * variants) as sq from linkage.block_nodes"
+    ).to_pylist()[0]
+    n_all, sq_all = int(whole["n"] or 0), int(whole["sq"] or 0)
+    fresh = session.fetch(
+        "select f.node, f.f, b.variants as k from (select node, count(*) as f from "
+        f"(select distinct {keys} from linkage.work_new where is_new) u group by node) f "
+        "join linkage.block_nodes b on b.node = f.node"
+    ).to_pandas()
+    f = fresh["f"].to_numpy().astype(object)
+    kk = fresh["k"].to_numpy().astype(object)
+    in_all = (sq_all - n_all) // 2
+    n_old = n_all - int(f.sum())
+    in_old = in_all - int(sum(k * (k - 1) // 2 - (k - g) * (k - g - 1) // 2 for k, g in zip(kk, f, strict=True)))
     total = n_all * (n_all - 1) // 2 - in_all
     old = n_old * (n_old - 1) // 2 - in_old
     return Blocks(oversized, max(total - old, 1), n_all)
@@ -388,6 +572,7 @@ def write(
     whole: bool,
     ledger: int | None = None,
     moved: pd.DataFrame | None = None,
+    spec=None,
 ) -> None:
     """Leave `record_keys` as the spine this run made and mark it in step with this run, and with
     the event store's ledger up to `ledger` (None: the run was given its records).
@@ -395,7 +580,11 @@ def write(
     `whole`: every record it held (`r`: source, record_id, identity, person_id), and the spine's
     retracted records, absent. Otherwise only the persons of the records it wrote link events for
     (`moved`: source, record_id, person_id): the read stored every new and changed record's
-    identity and keys already (`read_delta`), and a record without an event keeps its person."""
+    identity and keys already (`read_delta`), and a record without an event keeps its person.
+    The whole path rebuilds the kept blocking facts (`rebuild_blocks`; `spec`, the linkage's by
+    default)."""
+    if spec is None:
+        from linkage.spec import IDENTITY as spec
     if whole:
         session.execute("delete from linkage.record_keys")
     else:
@@ -425,6 +614,8 @@ def write(
             "where not exists (select 1 from linkage.record_keys k where k.source = p.source "
             "and k.record_id = p.record_id)"
         )
+    if whole:
+        rebuild_blocks(session, spec)
     for table in ("work_new", "work_nodes"):
         session.execute(f"delete from linkage.{table}")
     session.execute("delete from linkage.key_state")

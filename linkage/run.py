@@ -360,6 +360,7 @@ def read(
             result.delta = "ledger" if after is not None else "whole state"
             delta = inc.read_delta(s, as_of, given, after)
             lap("read_delta")
+            inc.keep_blocks(s, spec)  # the kept blocking facts, in step with the stored keys (read_blocks)
             result.records_new = int(delta.changed["is_new"].sum())
             if result.records_new == 0 and not has_pending:
                 result.seconds = time.perf_counter() - started

@@ -126,7 +126,34 @@ def test_incremental_months_write_what_the_whole_population_path_writes(months, 
     # out the same blocks of the whole population, not of the part it reads
     monkeypatch.setattr("linkage.run.SPEC", dataclasses.replace(SPEC, max_block=6))
     whole, expected = _run_months(tmp_path, months, False, reviews_after=1, truth=truth)
+    # every incremental run's kept blocking facts (linkage.block_sizes, block_nodes, updated by the
+    # month's added and removed keys) equal the whole computation over every stored key
+    from linkage import incremental as inc
+
+    kept, compared = inc.block_facts, []
+
+    def both(s, spec):
+        assert inc._blocks_kept(s, spec)
+        mine, reference = kept(s, spec), inc.block_facts_whole(s, spec)
+        assert (mine.comparable, mine.variants) == (reference.comparable, reference.variants)
+        assert mine.oversized.keys() == reference.oversized.keys()
+        for name, (big, n) in mine.oversized.items():
+            other, m = reference.oversized[name]
+            assert n == m, name
+            if big is not None:
+                cols = list(big.columns)
+                pd.testing.assert_frame_equal(
+                    big.sort_values(cols).reset_index(drop=True),
+                    other.sort_values(cols).reset_index(drop=True),
+                    check_dtype=False,
+                    obj=name,
+                )
+        compared.append(sum(n for _, n in mine.oversized.values()))
+        return mine
+
+    monkeypatch.setattr(inc, "block_facts", both)
     part, got = _run_months(tmp_path, months, None, reviews_after=1, truth=truth, reference=True)
+    assert len(compared) == len(part) - 1 and all(n > 0 for n in compared)  # compared, with oversized blocks
 
     assert [r.incremental for r in whole] == [False] * len(whole)
     assert [r.incremental for r in part] == [False] + [True] * (len(part) - 1)
@@ -249,3 +276,76 @@ def test_a_new_record_finds_a_stored_keyless_record_by_its_names(tmp_path):
         assert "deaths|r|d" in found(
             {"source": "treatment", "record_id": "n3", "forename_token": "f2", "surname_token": "s2"}
         )
+
+
+def test_the_kept_blocking_facts_follow_retracted_amended_and_new_records(tmp_path):
+    """keep_blocks updates the kept block sizes from the month's added and removed keys alone:
+    after records are retracted, amended (their keys change) and added, the kept facts and tables
+    are those computed over every stored key (block_facts_whole, rebuild_blocks)."""
+    import datetime as dt
+
+    from linkage import incremental as inc
+    from linkage.records import IDENTITY
+    from linkage.schema import DDL
+
+    spec = dataclasses.replace(SPEC, max_block=2)
+
+    def person(i, dob_shift=0):
+        return {c: None for c in IDENTITY} | {
+            "source": ["deaths", "treatment"][i % 2],
+            "record_id": f"r{i}",
+            "source_person_key": f"p{i % 7}",
+            "forename_token": ["ann", "bob", "cat"][i % 3],
+            "forename_initial": ["a", "b", "c"][i % 3],
+            "surname_token": ["lee", "low"][i % 2],
+            "surname_soundex_token": ["L000", "L000", "L200"][i % 3],
+            "date_of_birth": dt.date(1980, 1 + i % 2, 2) + dt.timedelta(days=dob_shift),
+            "sex": "F",
+            "postcode_district": [None, "E6"][i % 2],
+        }
+
+    stored = pd.DataFrame([person(i) for i in range(30)])
+
+    def kept_tables(s):
+        return {
+            t: s.fetch(f"select * from linkage.{t}")
+            .to_pandas()
+            .pipe(lambda f: f.sort_values(list(f.columns)).reset_index(drop=True))
+            for t in ("block_variants", "block_nodes", "block_sizes")
+        }
+
+    with connect(resolve_target(str(tmp_path / "w.duckdb"))) as backend, backend.transaction() as s:
+        for statement in DDL:
+            s.execute(statement)
+        inc.ensure(s, "duckdb")
+        inc.read_delta(s, None, stored)  # every record new: stored
+        inc.rebuild_blocks(s, spec)
+        # a month: three retracted, three amended (another date of birth), five new (two alike)
+        month = pd.concat(
+            [
+                stored.iloc[3:27],
+                pd.DataFrame([person(i, dob_shift=40) for i in range(27, 30)]),
+                pd.DataFrame([person(i) for i in (30, 31, 32, 33)] + [person(30) | {"record_id": "r99"}]),
+            ],
+            ignore_index=True,
+        )
+        delta = inc.read_delta(s, None, month)
+        assert delta.retracted == 3 and delta.changed["is_new"].sum() == 5 and len(delta.changed) == 8
+        inc.keep_blocks(s, spec)
+        mine, reference = inc.block_facts(s, spec), inc.block_facts_whole(s, spec)
+        assert (mine.comparable, mine.variants) == (reference.comparable, reference.variants)
+        assert sum(n for _, n in mine.oversized.values()) > 0
+        for name, (big, n) in mine.oversized.items():
+            other, m = reference.oversized[name]
+            assert n == m, name
+            if big is not None:
+                cols = list(big.columns)
+                pd.testing.assert_frame_equal(
+                    big.sort_values(cols).reset_index(drop=True),
+                    other.sort_values(cols).reset_index(drop=True),
+                    check_dtype=False,
+                )
+        kept = kept_tables(s)
+        inc.rebuild_blocks(s, spec)
+        for name, frame in kept_tables(s).items():
+            pd.testing.assert_frame_equal(kept[name], frame, check_dtype=False, obj=name)
