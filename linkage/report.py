@@ -26,6 +26,20 @@ AGE_BANDS = [
 ]
 
 
+def _truth_fields(pairwise: tuple, cluster: tuple) -> dict:
+    """A quality row's figures against ground truth: pairwise and cluster precision, recall, F1."""
+    p, r, f = pairwise
+    cp, cr, cf = cluster
+    return {
+        "pairwise_precision": p,
+        "pairwise_recall": r,
+        "pairwise_f1": f,
+        "cluster_precision": cp,
+        "cluster_recall": cr,
+        "cluster_f1": cf,
+    }
+
+
 def _age_band(dob: pd.Series, as_of: dt.date) -> pd.Series:
     age = (pd.Timestamp(as_of) - pd.to_datetime(dob)).dt.days / 365.25
     out = pd.Series("unknown", index=dob.index, dtype=object)
@@ -101,16 +115,12 @@ def write_quality(
                 "review_pairs": int(rev),
             }
             if has_truth:
-                p, r, f = cross_pairwise(spine["person_id"], spine["true_person"], spine["source"], a, b)
                 sub = spine[spine["source"].isin([a, b])]
-                cp, cr, cf = clusters(sub["person_id"], sub["true_person"])
                 row.update(
-                    pairwise_precision=p,
-                    pairwise_recall=r,
-                    pairwise_f1=f,
-                    cluster_precision=cp,
-                    cluster_recall=cr,
-                    cluster_f1=cf,
+                    _truth_fields(
+                        cross_pairwise(spine["person_id"], spine["true_person"], spine["source"], a, b),
+                        clusters(sub["person_id"], sub["true_person"]),
+                    )
                 )
             rows.append(row)
     quality = _finish_quality(pd.DataFrame(rows), expected)
@@ -581,15 +591,11 @@ def write_quality_kept(backend, run_id: int, as_of, truth: Path | None, expected
         }
         if truth_rows is not None:
             f = truth_rows.loc[(a, b)]
-            p, r, f1 = _prf(int(f["within_both"]) // 2, int(f["within_person"]) // 2, int(f["within_true"]) // 2)
-            cp, cr, cf = _clusters_prf(int(f["exact"]), int(f["clusters"]), int(f["true_persons"]))
             row.update(
-                pairwise_precision=p,
-                pairwise_recall=r,
-                pairwise_f1=f1,
-                cluster_precision=cp,
-                cluster_recall=cr,
-                cluster_f1=cf,
+                _truth_fields(
+                    _prf(int(f["within_both"]) // 2, int(f["within_person"]) // 2, int(f["within_true"]) // 2),
+                    _clusters_prf(int(f["exact"]), int(f["clusters"]), int(f["true_persons"])),
+                )
             )
         rows.append(row)
     quality = _finish_quality(pd.DataFrame(rows), expected)

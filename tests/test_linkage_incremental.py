@@ -39,6 +39,22 @@ TABLES = {
 QUALITY = ["quality", "quality_by_group", "match_rates"]
 
 
+def assert_same_facts(mine, reference) -> None:
+    """Kept blocking facts equal to the whole computation: counts, and each pass's oversized keys."""
+    assert (mine.comparable, mine.variants) == (reference.comparable, reference.variants)
+    for name, (big, n) in mine.oversized.items():
+        other, m = reference.oversized[name]
+        assert n == m, name
+        if big is not None:
+            cols = list(big.columns)
+            pd.testing.assert_frame_equal(
+                big.sort_values(cols).reset_index(drop=True),
+                other.sort_values(cols).reset_index(drop=True),
+                check_dtype=False,
+                obj=name,
+            )
+
+
 @pytest.fixture(scope="module")
 def truth(months):
     return months["truth"]
@@ -135,19 +151,8 @@ def test_incremental_months_write_what_the_whole_population_path_writes(months, 
     def both(s, spec):
         assert inc._blocks_kept(s, spec)
         mine, reference = kept(s, spec), inc.block_facts_whole(s, spec)
-        assert (mine.comparable, mine.variants) == (reference.comparable, reference.variants)
         assert mine.oversized.keys() == reference.oversized.keys()
-        for name, (big, n) in mine.oversized.items():
-            other, m = reference.oversized[name]
-            assert n == m, name
-            if big is not None:
-                cols = list(big.columns)
-                pd.testing.assert_frame_equal(
-                    big.sort_values(cols).reset_index(drop=True),
-                    other.sort_values(cols).reset_index(drop=True),
-                    check_dtype=False,
-                    obj=name,
-                )
+        assert_same_facts(mine, reference)
         compared.append(sum(n for _, n in mine.oversized.values()))
         return mine
 
@@ -333,18 +338,8 @@ def test_the_kept_blocking_facts_follow_retracted_amended_and_new_records(tmp_pa
         assert delta.retracted == 3 and delta.changed["is_new"].sum() == 5 and len(delta.changed) == 8
         inc.keep_blocks(s, spec)
         mine, reference = inc.block_facts(s, spec), inc.block_facts_whole(s, spec)
-        assert (mine.comparable, mine.variants) == (reference.comparable, reference.variants)
         assert sum(n for _, n in mine.oversized.values()) > 0
-        for name, (big, n) in mine.oversized.items():
-            other, m = reference.oversized[name]
-            assert n == m, name
-            if big is not None:
-                cols = list(big.columns)
-                pd.testing.assert_frame_equal(
-                    big.sort_values(cols).reset_index(drop=True),
-                    other.sort_values(cols).reset_index(drop=True),
-                    check_dtype=False,
-                )
+        assert_same_facts(mine, reference)
         kept = kept_tables(s)
         inc.rebuild_blocks(s, spec)
         for name, frame in kept_tables(s).items():
