@@ -26,6 +26,25 @@ AGE_BANDS = [
 ]
 
 
+def _pair_row(run_id, as_of, a: str, b: str, records_a: int, records_b: int, linked: int, reviews) -> dict:
+    """A quality row's counts for sources a and b: records, a's linked records, the review pairs."""
+    rev = reviews[
+        ((reviews["left_source"] == a) & (reviews["right_source"] == b))
+        | ((reviews["left_source"] == b) & (reviews["right_source"] == a))
+    ]["n"].sum()
+    return {
+        "run_id": run_id,
+        "as_of": as_of,
+        "source_a": a,
+        "source_b": b,
+        "records_a": records_a,
+        "records_b": records_b,
+        "linked_records": linked,
+        "match_rate": linked / records_a if records_a else None,
+        "review_pairs": int(rev),
+    }
+
+
 def _truth_fields(pairwise: tuple, cluster: tuple) -> dict:
     """A quality row's figures against ground truth: pairwise and cluster precision, recall, F1."""
     p, r, f = pairwise
@@ -99,21 +118,7 @@ def write_quality(
                 linked = int(ra["person_id"].map(per_person).gt(1).sum())
             else:
                 linked = int(ra["person_id"].isin(persons_with[b]).sum())
-            rev = reviews[
-                ((reviews["left_source"] == a) & (reviews["right_source"] == b))
-                | ((reviews["left_source"] == b) & (reviews["right_source"] == a))
-            ]["n"].sum()
-            row = {
-                "run_id": run_id,
-                "as_of": as_of,
-                "source_a": a,
-                "source_b": b,
-                "records_a": len(ra),
-                "records_b": int((spine["source"] == b).sum()),
-                "linked_records": linked,
-                "match_rate": linked / len(ra) if len(ra) else None,
-                "review_pairs": int(rev),
-            }
+            row = _pair_row(run_id, as_of, a, b, len(ra), int((spine["source"] == b).sum()), linked, reviews)
             if has_truth:
                 sub = spine[spine["source"].isin([a, b])]
                 row.update(
@@ -574,21 +579,7 @@ def write_quality_kept(backend, run_id: int, as_of, truth: Path | None, expected
     rows = []
     for a, b in _pairs():
         linked = int(per_source[f"n_{b}"].get(a, 0))
-        rev = reviews[
-            ((reviews["left_source"] == a) & (reviews["right_source"] == b))
-            | ((reviews["left_source"] == b) & (reviews["right_source"] == a))
-        ]["n"].sum()
-        row = {
-            "run_id": run_id,
-            "as_of": as_of,
-            "source_a": a,
-            "source_b": b,
-            "records_a": count[a],
-            "records_b": count[b],
-            "linked_records": linked,
-            "match_rate": linked / count[a] if count[a] else None,
-            "review_pairs": int(rev),
-        }
+        row = _pair_row(run_id, as_of, a, b, count[a], count[b], linked, reviews)
         if truth_rows is not None:
             f = truth_rows.loc[(a, b)]
             row.update(
