@@ -65,3 +65,35 @@ def test_bad_paths(tmp_path):
     )
     assert made.exit_code == 0, made.output
     assert (tmp_path / "new" / "w.duckdb").is_file()
+
+
+def test_an_empty_file_another_command_is_making_is_left_to_its_lock(tmp_path):
+    """Two first ingests at once: the loser can see the file DuckDB has just made, locked and still
+    empty. That is not "not a DuckDB file": DuckDB's own open reports the lock. An empty file no
+    one holds is still refused."""
+    import subprocess
+    import sys
+
+    from outcomes.warehouse.target import WarehouseError, checked_target
+
+    path = tmp_path / "outcomes.duckdb"
+    path.write_bytes(b"")
+    with pytest.raises(WarehouseError, match="is not a DuckDB warehouse file"):
+        checked_target(str(path), creating=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import fcntl, sys; f = open({str(path)!r}, 'rb+'); fcntl.lockf(f, fcntl.LOCK_EX); "
+            "print('held', flush=True); sys.stdin.read()",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert checked_target(str(path), creating=True).path == path
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=10)

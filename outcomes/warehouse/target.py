@@ -84,6 +84,10 @@ def checked_target(value: str | None = None, *, creating: bool = False, create_f
                 head = f.read(12)
         except OSError as exc:
             raise WarehouseError(f"--warehouse {path} cannot be read: {exc.strerror}") from None
+        # An empty file whose lock another process holds is a warehouse that command is making
+        # this moment (DuckDB locks the file before it writes the header): DuckDB's open says so.
+        if not head and _locked_elsewhere(path):
+            return target
         if head[8:12] != _DUCKDB_MAGIC:
             raise WarehouseError(f"--warehouse {path} is not a DuckDB warehouse file")
         return target
@@ -101,6 +105,23 @@ def checked_target(value: str | None = None, *, creating: bool = False, create_f
             )
         folder.mkdir(parents=True)
     return target
+
+
+def _locked_elsewhere(path: Path) -> bool:
+    """Whether another process holds a lock on the file (DuckDB's lock is a POSIX record lock)."""
+    import fcntl
+
+    try:
+        f = path.open("rb+")
+    except OSError:
+        return False  # not writable here: the header check says what it is
+    with f:
+        try:
+            fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return True
+        fcntl.lockf(f, fcntl.LOCK_UN)
+    return False
 
 
 def _check_url(target: Target) -> None:
