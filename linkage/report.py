@@ -26,6 +26,15 @@ AGE_BANDS = [
 ]
 
 
+def _insert_quality(backend, quality: pd.DataFrame, groups: pd.DataFrame, rates: list[dict]) -> None:
+    """A run's quality tables, in one transaction."""
+    with backend.transaction() as s:
+        s.insert("linkage.quality", pa.Table.from_pandas(quality, preserve_index=False))
+        s.insert("linkage.quality_by_group", pa.Table.from_pandas(groups, preserve_index=False))
+        if rates:
+            s.insert("linkage.match_rates", pa.Table.from_pandas(pd.DataFrame(rates), preserve_index=False))
+
+
 def _pair_row(run_id, as_of, a: str, b: str, records_a: int, records_b: int, linked: int, reviews) -> dict:
     """A quality row's counts for sources a and b: records, a's linked records, the review pairs."""
     rev = reviews[
@@ -163,11 +172,7 @@ def write_quality(
                     }
                 )
     groups = _by_group(spine, sources, dims, has_truth, run_id, as_of)
-    with backend.transaction() as s:
-        s.insert("linkage.quality", pa.Table.from_pandas(quality, preserve_index=False))
-        s.insert("linkage.quality_by_group", pa.Table.from_pandas(groups, preserve_index=False))
-        if rates:
-            s.insert("linkage.match_rates", pa.Table.from_pandas(pd.DataFrame(rates), preserve_index=False))
+    _insert_quality(backend, quality, groups, rates)
     return quality
 
 
@@ -629,11 +634,7 @@ def write_quality_kept(backend, run_id: int, as_of, truth: Path | None, expected
     out = pd.concat(groups, ignore_index=True)
     out["match_rate"] = out["linked_records"] / out["records_a"]
     out = out.astype({"records_a": "int64", "linked_records": "int64", "true_match_rate": "float64"})
-    with backend.transaction() as s:
-        s.insert("linkage.quality", pa.Table.from_pandas(quality, preserve_index=False))
-        s.insert("linkage.quality_by_group", pa.Table.from_pandas(out, preserve_index=False))
-        if rates:
-            s.insert("linkage.match_rates", pa.Table.from_pandas(pd.DataFrame(rates), preserve_index=False))
+    _insert_quality(backend, quality, out, rates)
     return quality
 
 
