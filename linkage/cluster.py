@@ -37,6 +37,11 @@ MULTI_OVERLAP = "multi-overlap"  # the smaller person spans two sources or more,
 MULTI_APART = "multi-apart"
 SINGLE_OUT = "single-out"  # the smaller person is one source the other is not in
 SINGLE_IN = "single-in:"  # + source: the smaller person is one source the other is in too
+# + source: as SINGLE_IN, and the smaller person's records there all begin after the other's last
+# record there (with record dates): a second key is made when a known person comes back and is not
+# recognised, so one person's second key follows the first in time; two people's records interleave
+# as two random persons' do.
+SINGLE_LATER = "single-later:"
 RELATIVE_SAMPLE = 100_000  # random pairs of persons for the configurations' shares
 KEYS_RULE = "keys"  # relatives' rule of a pair that links but for the keys its persons hold
 RELATIVE_PRIOR_PAIRS = 5  # pseudo-pairs of a configuration at its rule's probability (shrinkage)
@@ -62,8 +67,11 @@ class UnionFind:
     persons of more than one node, so that a million singletons cost nothing) its nodes, the
     sources it is in and the sources in which it holds a keyed node, as bit masks."""
 
-    def __init__(self, nodes: np.ndarray, keys: dict[str, frozenset]) -> None:
+    def __init__(self, nodes: np.ndarray, keys: dict[str, frozenset], spans: dict | None = None) -> None:
         self.parent = {n: n for n in nodes}
+        # node -> (first, last) day of its records (`node_spans`); None: no record dates
+        self.spans = spans
+        self._spans: dict[str, dict] = {}  # root -> {source: (first, last)}, persons of several nodes
         self.keys = {n: dict(keys.get(n, {})) for n in nodes}  # source -> set of unique keys
         self.bits: dict[str, int] = {}  # source -> its bit, as sources are met
         self._members: dict[str, list] = {}
@@ -95,6 +103,13 @@ class UnionFind:
         self._masks.pop(gone, None)
         self._masks[keep] = (sk | sg, kk | kg)
         self.parent[gone] = keep
+        if self.spans is not None:
+            merged = dict(self.span(keep))
+            for source, (first, last) in self.span(gone).items():
+                f0, l0 = merged.get(source, (first, last))
+                merged[source] = (min(f0, first), max(l0, last))
+            self._spans.pop(gone, None)
+            self._spans[keep] = merged
         for source, ids in self.keys.pop(gone).items():
             self.keys[keep][source] = self.keys[keep].get(source, frozenset()) | ids
 
@@ -107,6 +122,14 @@ class UnionFind:
             return self._masks[root]
         b = self.bit(node_source(root))
         return b, (b if "|k|" in root else 0)
+
+    def span(self, root) -> dict:
+        """{source: (first, last) day of the person's records there} (empty without dates)."""
+        if root in self._spans:
+            return self._spans[root]
+        if self.spans is None or root not in self.spans:
+            return {}
+        return {node_source(root): self.spans[root]}
 
     def members(self, root) -> list:
         return self._members.get(root, [root])
@@ -122,10 +145,16 @@ class UnionFind:
         one source or more, within the other's sources or not."""
         sa, sb = self.masks(ra)[0], self.masks(rb)[0]
         if (sa.bit_count(), len(self.members(ra))) > (sb.bit_count(), len(self.members(rb))):
-            sa, sb = sb, sa
+            sa, sb, ra, rb = sb, sa, rb, ra
         if sa.bit_count() >= 2:
             return MULTI_OVERLAP if sa & sb else MULTI_APART
-        return SINGLE_IN + self.names(sa)[0] if sa & sb else SINGLE_OUT
+        if not sa & sb:
+            return SINGLE_OUT
+        source = self.names(sa)[0]
+        small, big = self.span(ra).get(source), self.span(rb).get(source)
+        if small is not None and big is not None and small[0] > big[1]:
+            return SINGLE_LATER + source
+        return SINGLE_IN + source
 
 
 @dataclass
@@ -158,6 +187,29 @@ class PersonEvidence:
         a, b = np.repeat(va, len(vb)), np.tile(vb, len(va))
         top = int(self.levels(comparison, a, b).max()) if len(a) else -1
         return top >= 1 or top == -1
+
+
+def node_spans(records: pd.DataFrame) -> dict | None:
+    """Per node, the (first, last) day of its records' events (`record_date`, or `record_day` as
+    days since 1970), where the records carry them; None when they do not (FEBRL, or an
+    incremental run's stored records): configurations are then read without time."""
+    day = record_days(records)
+    if day is None:
+        return None
+    frame = pd.DataFrame({"node": records["node"].to_numpy(), "day": day}).dropna()
+    g = frame.groupby("node", sort=False)["day"].agg(["min", "max"])
+    return dict(zip(g.index, zip(g["min"].to_numpy(), g["max"].to_numpy(), strict=True), strict=True))
+
+
+def record_days(records: pd.DataFrame) -> np.ndarray | None:
+    """Days since 1970 of each record's event date (NaN where missing), or None without dates."""
+    if "record_day" in records:
+        return records["record_day"].to_numpy("float64")
+    if "record_date" not in records:
+        return None
+    day = pd.to_datetime(records["record_date"]).to_numpy("datetime64[D]").astype("float64")
+    day[pd.isna(records["record_date"]).to_numpy()] = np.nan
+    return day
 
 
 def node_keys(records: pd.DataFrame) -> dict:
@@ -341,11 +393,23 @@ def _configuration_shares(uf: UnionFind, seed: int) -> dict[str, float]:
     roots = uf.roots()
     mask = np.array([uf.masks(r)[0] for r in roots], dtype=np.int64)
     size = np.array([len(uf.members(r)) for r in roots], dtype=np.int64)
-    return configuration_shares(np.array(roots, dtype=object), mask, size, {b: s for s, b in uf.bits.items()}, seed)
+    spans = None
+    if uf.spans is not None:
+        spans = {s: (np.full(len(roots), np.nan), np.full(len(roots), np.nan)) for s in uf.bits}
+        for i, r in enumerate(roots):
+            for s, (first, last) in uf.span(r).items():
+                spans[s][0][i], spans[s][1][i] = first, last
+    bits = {b: s for s, b in uf.bits.items()}
+    return configuration_shares(np.array(roots, dtype=object), mask, size, bits, seed, spans)
 
 
 def configuration_shares(
-    roots: np.ndarray, mask: np.ndarray, size: np.ndarray, name: dict[int, str], seed: int
+    roots: np.ndarray,
+    mask: np.ndarray,
+    size: np.ndarray,
+    name: dict[int, str],
+    seed: int,
+    spans: dict | None = None,
 ) -> dict[str, float]:
     """Share of each configuration (`UnionFind.configuration`) among random pairs of persons: the
     persons (every root, by its node: the smallest of the person's) as their sources' bit mask
@@ -354,7 +418,11 @@ def configuration_shares(
     The pairs are drawn from the persons in the order of their roots' names, whatever order they
     come in: the sample, and so the relatives' probabilities, are the same for the same persons
     however the records were read (the Spark engine's records are not in the local engine's order,
-    and its persons come from many components)."""
+    and its persons come from many components).
+
+    `spans` (source -> first and last day of each person's records there, NaN where none, in the
+    order of `roots`): with record dates, a pair whose smaller person is one source, all of it after
+    the other's last record there, is `SINGLE_LATER` (else `SINGLE_IN`)."""
     if len(roots) < 2:
         return {}
     order = np.argsort(np.asarray(roots, dtype=object), kind="stable")
@@ -374,4 +442,9 @@ def configuration_shares(
     ).astype(object)
     one = (count[small] == 1) & shared
     configs[one] = [SINGLE_IN + name[int(m)] for m in mask[small][one]]
+    if spans is not None:
+        for s, (first, last) in spans.items():
+            first, last = np.asarray(first, dtype="float64")[order], np.asarray(last, dtype="float64")[order]
+            later = one & (configs == SINGLE_IN + s) & (first[small] > last[big])  # NaN: never later
+            configs[later] = SINGLE_LATER + s
     return pd.Series(configs).value_counts(normalize=True).to_dict()

@@ -20,6 +20,15 @@ from outcomes.contract.extracts import IDENTITY_BLOCK
 
 IDENTITY = [c.name for c in IDENTITY_BLOCK if c.name != "record_id"]
 # Tokens determine initials, Soundex and Bloom filters, so they need not be in the key.
+# The date of each record's event (not identity: decides nothing by itself). A person's second
+# key in a source is made when the person comes back and is not recognised, so its records
+# begin after the first key's (linkage.cluster: configurations of persons in time).
+RECORD_DATE = {
+    "treatment": "treatment_start_date",
+    "convictions": "offence_date",
+    "benefits": "spell_start",
+    "deaths": "date_of_death",
+}
 VARIANT_KEY = ["node", "forename_token", "surname_token", "date_of_birth", "sex", "postcode_district"]
 VARIANT_COLUMNS = [
     "forename_token",
@@ -45,14 +54,41 @@ def load_records(backend, as_of=None) -> pd.DataFrame:
     frames = []
     with backend.transaction() as s:
         for source in SOURCES:
-            cols = ", ".join(["record_id", *IDENTITY])
+            cols = ", ".join(["record_id", *IDENTITY, f"{RECORD_DATE[source]} as record_date"])
             t = s.fetch(f"select {cols} from ({as_of_sql(source)}) st order by record_id", {"as_of": day})
             df = t.to_pandas()
             df.insert(0, "source", source)
             frames.append(df)
     records = pd.concat(frames, ignore_index=True)
     records["date_of_birth"] = pd.to_datetime(records["date_of_birth"])
+    records["record_date"] = pd.to_datetime(records["record_date"])
     return records
+
+
+def stored_record_dates(session, as_of) -> pd.DataFrame:
+    """source, record_id, record_date of the present records of the nodes an incremental run
+    reads (`linkage.work_nodes`), from the event store's state on `as_of`: only those records'
+    events are ranked, not the whole store."""
+    from outcomes.eventstore.schema import event_table
+
+    frames = []
+    for source, column in RECORD_DATE.items():
+        mine = (
+            "select k.record_id from linkage.record_keys k where k.present and k.source = :source and exists "
+            "(select 1 from linkage.work_nodes w where w.node = k.node)"
+        )
+        sql = (
+            f"select record_id, {column} as record_date from (select e.record_id, e.{column}, e.event_type, "
+            "row_number() over (partition by e.record_id order by e.extract_date desc, e.seq desc, "
+            f"e.applied_in desc) as version_rank from {event_table(source)} e "
+            f"where e.extract_date <= :as_of and e.record_id in ({mine})) latest where version_rank = 1"
+        )
+        df = session.fetch(sql, {"as_of": as_of, "source": source}).to_pandas()
+        df.insert(0, "source", source)
+        frames.append(df)
+    out = pd.concat(frames, ignore_index=True)
+    out["record_date"] = pd.to_datetime(out["record_date"])
+    return out
 
 
 def build_variants(records: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -146,7 +182,6 @@ def records_from_deliveries(landing, as_of=None) -> tuple[pd.DataFrame, object]:
     }
     if as_of is not None:
         files = [f for f in files if when[f] <= as_of]
-    cols = ", ".join(["record_id", *IDENTITY])
     frames = []
     con = duckdb.connect()
     con.execute("set memory_limit = '4GB'")
@@ -154,6 +189,7 @@ def records_from_deliveries(landing, as_of=None) -> tuple[pd.DataFrame, object]:
         mine = [f for f in files if f.name.rsplit("_", 2)[0] == name]
         if not mine:
             continue
+        cols = ", ".join(["record_id", *IDENTITY, f"{RECORD_DATE[name]} as record_date"])
         if source.delivery_type == "full":
             latest = max(mine, key=lambda f: (when[f], f.name))
             sql = f"select {cols} from read_parquet('{latest}')"
@@ -172,6 +208,7 @@ def records_from_deliveries(landing, as_of=None) -> tuple[pd.DataFrame, object]:
     con.close()
     records = pd.concat(frames, ignore_index=True)
     records["date_of_birth"] = pd.to_datetime(records["date_of_birth"])
+    records["record_date"] = pd.to_datetime(records["record_date"])
     return records, max(when[f] for f in files)
 
 

@@ -26,7 +26,7 @@ import pyarrow as pa
 from linkage import incremental as inc
 from linkage import model as fs
 from linkage.blocking import candidate_pairs, comparable_pairs
-from linkage.cluster import Decisions, PersonEvidence, UnionFind, decide, node_keys
+from linkage.cluster import Decisions, PersonEvidence, UnionFind, decide, node_keys, node_spans
 from linkage.compare import Comparer
 from linkage.engine import (
     CHUNK,
@@ -39,7 +39,14 @@ from linkage.engine import (
     train,
 )
 from linkage.engine import score_chunk as engine_score_chunk
-from linkage.records import IDENTITY, build_variants, learn_aliases, load_records, true_persons
+from linkage.records import (
+    IDENTITY,
+    build_variants,
+    learn_aliases,
+    load_records,
+    stored_record_dates,
+    true_persons,
+)
 from linkage.review import load_decisions
 from linkage.schema import DDL, spine_as_of_sql
 from linkage.spec import IDENTITY as SPEC
@@ -352,9 +359,11 @@ def read(
     if incremental:
         result.incremental = True
         with backend.transaction() as s:
-            given, after = None, None
+            given, after, dates = None, None, None
             if records is not None:
                 given = records[["source", "record_id", *IDENTITY]]
+                if "record_date" in records:
+                    dates = records[["source", "record_id", "record_date"]]
             else:  # only the records with events the last run did not see, when it kept its ledger id
                 result.ledger_id, after = inc.ledger_id(s), inc.since(s)
             result.delta = "ledger" if after is not None else "whole state"
@@ -376,6 +385,9 @@ def read(
             inc.close_over_persons(s)
             lap("read_persons")
             records = inc.load_records(s)
+            if dates is None:  # linkage.cluster: persons in time, as the whole path reads them
+                dates = stored_record_dates(s, as_of)
+            records = records.merge(dates, on=["source", "record_id"], how="left")
         del delta
         known = records.loc[records["person_id"].notna(), ["source", "record_id", "person_id"]]
         known = known.reset_index(drop=True)
@@ -387,7 +399,8 @@ def read(
                 result.ledger_id = inc.ledger_id(s)
             records = load_records(backend, as_of)
         else:
-            records = records[["source", "record_id", *IDENTITY]].reset_index(drop=True)
+            dated = ["record_date"] if "record_date" in records else []  # linkage.cluster: persons in time
+            records = records[["source", "record_id", *IDENTITY, *dated]].reset_index(drop=True)
             records["date_of_birth"] = pd.to_datetime(records["date_of_birth"])
         is_new = (
             records[["source", "record_id"]].merge(known[["source", "record_id"]], how="left", indicator=True)["_merge"]
@@ -805,7 +818,7 @@ def cluster_local(
         held = r[["source", "record_id", "node"]].merge(known, on=["source", "record_id"])
         for node, ids in held.groupby("node")["person_id"]:
             keys.setdefault(node, {})["existing person"] = frozenset(ids)
-    uf = UnionFind(nodes, keys)
+    uf = UnionFind(nodes, keys, node_spans(r))
     existing = r.merge(known, on=["source", "record_id"], how="inner")
     to_part = []
     for _, group in existing.groupby("person_id", sort=True)["node"]:

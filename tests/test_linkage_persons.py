@@ -13,6 +13,7 @@ from linkage.cluster import (
     MULTI_OVERLAP,
     RELATIVE_PRIOR_PAIRS,
     SINGLE_IN,
+    SINGLE_LATER,
     PersonEvidence,
     UnionFind,
     configuration_shares,
@@ -204,3 +205,43 @@ def test_configuration_shares_do_not_depend_on_the_order_persons_come_in():
     shares = configuration_shares(roots, mask, size, name, seed=1)
     order = rng.permutation(len(roots))
     assert configuration_shares(roots[order], mask[order], size[order], name, seed=1) == shares
+
+
+def test_a_lone_key_whose_records_all_follow_the_other_persons_is_a_configuration_of_its_own():
+    """With record dates, a person of one source whose records there all begin after the other
+    person's last record there is `single-later` (a second key is made when a known person comes
+    back unrecognised); records that interleave stay `single-in`; without dates nothing changes.
+    The random pairs of persons measure the same split (the relatives' share of each)."""
+    nodes = np.array(
+        ["benefits|k|b", "convictions|k|c", "convictions|k|after", "convictions|k|during", "convictions|k|x"]
+    )
+    spans = {"benefits|k|b": (0.0, 50.0), "convictions|k|c": (0.0, 100.0)}
+    spans |= {"convictions|k|after": (150.0, 200.0), "convictions|k|during": (50.0, 200.0)}
+    uf = UnionFind(nodes, {}, spans)
+    uf.union(uf.find("benefits|k|b"), uf.find("convictions|k|c"))
+    person = uf.find("convictions|k|c")
+    assert uf.span(person) == {"benefits": (0.0, 50.0), "convictions": (0.0, 100.0)}
+    assert uf.configuration(person, uf.find("convictions|k|after")) == SINGLE_LATER + "convictions"
+    assert uf.configuration(uf.find("convictions|k|after"), person) == SINGLE_LATER + "convictions"
+    assert uf.configuration(person, uf.find("convictions|k|during")) == SINGLE_IN + "convictions"
+    assert uf.configuration(person, uf.find("convictions|k|x")) == SINGLE_IN + "convictions"  # no dates
+    undated = UnionFind(nodes, {})
+    undated.union(undated.find("benefits|k|b"), undated.find("convictions|k|c"))
+    assert undated.configuration("benefits|k|b", "convictions|k|after") == SINGLE_IN + "convictions"
+
+    rng = np.random.default_rng(3)
+    n = 200
+    roots = np.array([f"convictions|k|{i:03d}" for i in range(n)], object)
+    mask = np.where(np.arange(n) < n // 2, 3, 2)  # half in benefits and convictions, half in convictions alone
+    size = np.where(mask == 3, 2, 1)
+    first = rng.uniform(0, 1000, n)
+    last = first + rng.uniform(0, 300, n)
+    name = {1: "benefits", 2: "convictions"}
+    plain = configuration_shares(roots, mask, size, name, seed=1)
+    nan = np.full(n, np.nan)
+    timed = configuration_shares(
+        roots, mask, size, name, seed=1, spans={"convictions": (first, last), "benefits": (nan, nan)}
+    )
+    later = timed[SINGLE_LATER + "convictions"]
+    assert 0 < later < plain[SINGLE_IN + "convictions"]
+    assert later + timed[SINGLE_IN + "convictions"] == pytest.approx(plain[SINGLE_IN + "convictions"])

@@ -26,7 +26,14 @@ import numpy as np
 import pandas as pd
 
 from linkage import model as fs
-from linkage.cluster import Decisions, PersonEvidence, configuration_shares, node_source, relative_probabilities
+from linkage.cluster import (
+    Decisions,
+    PersonEvidence,
+    configuration_shares,
+    node_source,
+    record_days,
+    relative_probabilities,
+)
 from linkage.compare import Comparer
 from linkage.run import Clustered, ClusterInputs, _review_nodes, cluster_local
 from linkage.spark.components import connected_components
@@ -58,6 +65,9 @@ class SparkClustering:
         from pyspark.sql import functions as F
 
         r = inputs.r[["source", "record_id", "node"]]
+        days = record_days(inputs.r)  # the records' event dates, as days (configurations in time)
+        if days is not None:
+            r = r.assign(record_day=days)
         held = r.merge(inputs.known, on=["source", "record_id"])
         pairs = inputs.pairs_by_node[inputs.pairs_by_node["weight"] >= spec.review_at].reset_index(drop=True)
         first = held.groupby("person_id")["node"].transform("min")
@@ -138,7 +148,8 @@ def _part(context, relatives):
     def decide(key, pairs: pd.DataFrame, nodes: pd.DataFrame) -> pd.DataFrame:
         component = key[0]
         records = nodes[nodes["kind"] == "record"]
-        r = records[["source", "record_id", "node"]].reset_index(drop=True)
+        dated = ["record_day"] if "record_day" in records else []
+        r = records[["source", "record_id", "node", *dated]].reset_index(drop=True)
         known = records.dropna(subset=["person_id"])[["source", "record_id", "person_id"]].reset_index(drop=True)
         variants = nodes[nodes["kind"] == "variant"].sort_values("variant").reset_index(drop=True)
         variants = as_local(variants)
@@ -184,7 +195,17 @@ def _shares(out: pd.DataFrame, r: pd.DataFrame, seed: int) -> dict[str, float]:
     names = sorted({s for v in sources for s in v.split(",")})
     bit = {s: 1 << i for i, s in enumerate(names)}
     mask = np.array([sum(bit[s] for s in v.split(",")) for v in sources], dtype=np.int64)
-    return configuration_shares(roots, mask, sizes, {b: s for s, b in bit.items()}, seed)
+    spans, days = None, record_days(r)
+    if days is not None:  # each person's first and last record date per source
+        person = r["node"].map(moved).fillna(r["node"])
+        g = pd.DataFrame({"root": person.to_numpy(), "source": r["source"].to_numpy(), "day": days})
+        g = g.dropna().groupby(["source", "root"])["day"].agg(["min", "max"])
+        spans = {}
+        for s in names:
+            at = g.loc[s] if s in g.index.get_level_values(0) else g.iloc[:0].droplevel(0)
+            first = pd.Series(roots).map(at["min"]).to_numpy(dtype="float64")
+            spans[s] = (first, pd.Series(roots).map(at["max"]).to_numpy(dtype="float64"))
+    return configuration_shares(roots, mask, sizes, {b: s for s, b in bit.items()}, seed, spans)
 
 
 def _clustered(out: pd.DataFrame, counts: pd.DataFrame | None) -> Clustered:
