@@ -54,7 +54,11 @@ from splink_side import load_synth, pairwise_scores
 from linkage.run import link
 from outcomes.eventstore import connect
 from outcomes.warehouse import resolve_target
+from linkage.records import records_from_deliveries
 records, truth = load_synth({root!r})
+# each record's event date, as the real link reads it beside the identity (linkage.records.RECORD_DATE)
+dated = records_from_deliveries(Path({root!r}, "landing"))[0][["source", "record_id", "record_date"]]
+records = records.merge(dated, on=["source", "record_id"], how="left")
 as_of = max(dt.date(int(f.name.split("_")[1][:4]), int(f.name.split("_")[1][4:6]), int(f.name.split("_")[1][6:8]))
             for f in Path({root!r}, "landing").glob("*.parquet"))
 with connect(resolve_target({warehouse!r})) as backend:
