@@ -41,8 +41,12 @@ elif step == "link":
     result = {{"records_new": r.records_new, "candidate_pairs": r.candidate_pairs}}
 else:
     b = build(target, full_refresh=step == "full build")
+    kinds = {{"model": 0.0, "test": 0.0, "unit_test": 0.0}}
+    for unique_id, seconds in b.node_seconds.items():
+        kinds[unique_id.split(".")[0]] += seconds
     result = {{"as_of": str(b.as_of), "plan": b.plan, "tables": len(b.hashes), "mart_rows": sum(b.rows.values()),
-              "tests": b.tests, "slowest": [(name, round(s)) for name, s in b.slowest(5)], "hashes": b.hashes}}
+              "tests": b.tests, "slowest": [(name, round(s, 1)) for name, s in b.slowest(8)], "hashes": b.hashes,
+              "dbt_s": {{kind: round(s, 1) for kind, s in kinds.items()}}}}
 result["dbt_peak_mib"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 """
 

@@ -208,10 +208,13 @@ def test_an_incremental_build_refuses_a_changed_record_missing_from_the_spine(wa
 
 
 def test_a_build_reports_the_time_of_every_dbt_model_and_test(warehouse):
-    latest = warehouse["latest"]
+    latest, full = warehouse["latest"], warehouse["full"]
     models = {name.rsplit(".", 1)[-1] for name in latest.node_seconds if name.startswith("model.")}
     assert set(MARTS) <= models
-    assert any(name.startswith("unit_test.outcomes.int_exit_follow_up.") for name in latest.node_seconds)
+    assert any(name.startswith("test.outcomes.") for name in latest.node_seconds)
+    # Unit tests run in full builds; an incremental one skips them (its project is the last build's).
+    assert any(name.startswith("unit_test.outcomes.int_exit_follow_up.") for name in full.node_seconds)
+    assert not any(name.startswith("unit_test.") for name in latest.node_seconds)
     slowest = latest.slowest(3)
     assert len(slowest) == 3 and slowest[0][1] >= slowest[1][1] >= slowest[2][1] > 0
     assert all(not name.startswith(("model.", "test.")) for name, _ in slowest)
@@ -404,3 +407,19 @@ def test_publish_reports_the_share_suppressed_of_every_table(warehouse):
     assert set(summary["table_name"]) == set(published) - {"disclosure_summary"}
     assert summary["cell_share_suppressed"].between(0, 1).all()
     assert any(line.startswith("  drug_related_deaths_by_area: ") for line in warehouse["published"].disclosure)
+
+
+def test_dbt_keeps_its_parsed_project_when_the_build_date_changes(tmp_path, monkeypatch):
+    """The knowledge date reaches dbt through the environment, not --vars: a run as of another date
+    reuses the project parsed by the last run against the same warehouse (outcomes/marts/dbt.py)."""
+    import json
+
+    from outcomes.marts.dbt import parse_cache, run_dbt
+
+    monkeypatch.setenv("OUTCOMES_DBT_PARSE_CACHE", str(tmp_path / "cache"))
+    target = resolve_target(str(tmp_path / "w.duckdb"))
+    run_dbt(target, ["parse"], "2026-01-31", work_dir=tmp_path / "first")
+    assert parse_cache(target).exists()
+    run_dbt(target, ["parse"], "2026-02-28", work_dir=tmp_path / "second")
+    first, second = (json.loads((tmp_path / w / "target" / "perf_info.json").read_text()) for w in ("first", "second"))
+    assert first["parsed_path_count"] > 100 and second["parsed_path_count"] == 0
