@@ -10,6 +10,14 @@ reference is a full build of the same month (`--full-refresh`) right after it, i
 the script prints the ratio of the two and whether every mart and research table is identical.
 Each step runs in a fresh process: wall time and peak memory (dbt runs in a child process of its
 own, reported separately), also as multiples of a CPU calibration measured in the same run.
+
+    python bench/build.py --rebuild /tmp/bench-build-100k/warehouse/outcomes.duckdb --work DIR
+
+repeats the three builds, and only them, on a copy of a warehouse an earlier run left (its whole
+history ingested and linked): a build as of the month before the last (full, as it is earlier
+than the warehouse's last build), the monthly build (incremental since it) and the same month in
+full. The dbt build of a month can so be compared between two versions of the code on one
+ingested and linked population (run the script with the other version first on PYTHONPATH).
 """
 
 from __future__ import annotations
@@ -40,9 +48,20 @@ elif step == "link":
         r = link(backend)
     result = {{"records_new": r.records_new, "candidate_pairs": r.candidate_pairs}}
 else:
-    b = build(target, full_refresh=step == "full build")
+    as_of = None
+    if step == "earlier build":  # as of the last extract date before the latest month
+        with connect(target) as backend, backend.transaction() as s:
+            as_of = s.scalar(
+                "select max(extract_date) from events.deliveries where status = 'applied' and extract_date < "
+                "(select date_trunc('month', max(extract_date)) from events.deliveries where status = 'applied')"
+            )
+    b = build(target, as_of=as_of, full_refresh=step == "full build")
+    kinds = {{"model": 0.0, "test": 0.0, "unit_test": 0.0}}
+    for unique_id, seconds in b.node_seconds.items():
+        kinds[unique_id.split(".")[0]] += seconds
     result = {{"as_of": str(b.as_of), "plan": b.plan, "tables": len(b.hashes), "mart_rows": sum(b.rows.values()),
-              "tests": b.tests, "slowest": [(name, round(s)) for name, s in b.slowest(5)], "hashes": b.hashes}}
+              "tests": b.tests, "slowest": [(name, round(s, 1)) for name, s in b.slowest(8)], "hashes": b.hashes,
+              "dbt_s": {{kind: round(s, 1) for kind, s in kinds.items()}}}}
 result["dbt_peak_mib"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 """
 
@@ -65,26 +84,31 @@ def main() -> None:
     parser.add_argument("--persons", type=int, default=100_000)
     parser.add_argument("--work", type=Path, default=Path("/tmp/bench-build"))
     parser.add_argument("--population", type=Path, help="an existing population folder (with landing/)")
+    parser.add_argument("--rebuild", type=Path, help="only the builds, on a copy of this warehouse of an earlier run")
     args = parser.parse_args()
     reference = calibration_seconds()
     print(f"calibration (300k HMAC-SHA256): {reference:.2f} s")
-    population = args.population or args.work / f"population-{args.persons}"
-    ensure_population(args.persons, population)
-    history, last = _split(population / "landing", args.work)
     warehouse = args.work / "warehouse"
     shutil.rmtree(warehouse, ignore_errors=True)
     warehouse.mkdir(parents=True)
     target = str(warehouse / "outcomes.duckdb")
+    if args.rebuild:
+        shutil.copy(args.rebuild, target)
+        history = last = None
+        steps = [("earlier build", "earlier build", None)]
+    else:
+        population = args.population or args.work / f"population-{args.persons}"
+        ensure_population(args.persons, population)
+        history, last = _split(population / "landing", args.work)
+        steps = [
+            ("ingest history", "ingest", history),
+            ("link history", "link", None),
+            ("full build", "build", None),
+            ("ingest last month", "ingest", last),
+            ("link last month", "link", None),
+        ]
     rows = []
-    for label, step, landing in [
-        ("ingest history", "ingest", history),
-        ("link history", "link", None),
-        ("full build", "build", None),
-        ("ingest last month", "ingest", last),
-        ("link last month", "link", None),
-        ("monthly build", "build", None),
-        ("same month, full", "full build", None),
-    ]:
+    for label, step, landing in [*steps, ("monthly build", "build", None), ("same month, full", "full build", None)]:
         r = in_child(
             STEP.format(target=target, step=step, archive=str(warehouse / "archive"), landing=str(landing or ""))
         )

@@ -28,6 +28,19 @@ def clean_population(tmp_path_factory) -> Path:
     return out
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _dbt_parse_cache(tmp_path_factory):
+    """dbt's parsed project is kept per warehouse (outcomes/marts/dbt.py): the session's many
+    warehouses keep theirs in the session's folder, not the user's cache."""
+    previous = os.environ.get("OUTCOMES_DBT_PARSE_CACHE")
+    os.environ["OUTCOMES_DBT_PARSE_CACHE"] = str(tmp_path_factory.mktemp("dbt_parse"))
+    yield
+    if previous is None:
+        os.environ.pop("OUTCOMES_DBT_PARSE_CACHE", None)
+    else:
+        os.environ["OUTCOMES_DBT_PARSE_CACHE"] = previous
+
+
 def in_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
 

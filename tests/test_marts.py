@@ -208,10 +208,13 @@ def test_an_incremental_build_refuses_a_changed_record_missing_from_the_spine(wa
 
 
 def test_a_build_reports_the_time_of_every_dbt_model_and_test(warehouse):
-    latest = warehouse["latest"]
+    latest, full = warehouse["latest"], warehouse["full"]
     models = {name.rsplit(".", 1)[-1] for name in latest.node_seconds if name.startswith("model.")}
     assert set(MARTS) <= models
-    assert any(name.startswith("unit_test.outcomes.int_exit_follow_up.") for name in latest.node_seconds)
+    assert any(name.startswith("test.outcomes.") for name in latest.node_seconds)
+    # Unit tests run in full builds; an incremental one skips them (its project is the last build's).
+    assert any(name.startswith("unit_test.outcomes.int_exit_follow_up.") for name in full.node_seconds)
+    assert not any(name.startswith("unit_test.") for name in latest.node_seconds)
     slowest = latest.slowest(3)
     assert len(slowest) == 3 and slowest[0][1] >= slowest[1][1] >= slowest[2][1] > 0
     assert all(not name.startswith(("model.", "test.")) for name, _ in slowest)
@@ -404,3 +407,43 @@ def test_publish_reports_the_share_suppressed_of_every_table(warehouse):
     assert set(summary["table_name"]) == set(published) - {"disclosure_summary"}
     assert summary["cell_share_suppressed"].between(0, 1).all()
     assert any(line.startswith("  drug_related_deaths_by_area: ") for line in warehouse["published"].disclosure)
+
+
+def test_dbt_keeps_its_parsed_project_when_the_build_date_changes(tmp_path, monkeypatch):
+    """The knowledge date reaches dbt through the environment, not --vars: a run as of another date
+    reuses the project parsed by the last run against the same warehouse (outcomes/marts/dbt.py)."""
+    import json
+
+    from outcomes.marts.dbt import parse_cache, run_dbt
+
+    monkeypatch.setenv("OUTCOMES_DBT_PARSE_CACHE", str(tmp_path / "cache"))
+    target = resolve_target(str(tmp_path / "w.duckdb"))
+    run_dbt(target, ["parse"], "2026-01-31", work_dir=tmp_path / "first")
+    assert parse_cache(target).exists()
+    run_dbt(target, ["parse"], "2026-02-28", work_dir=tmp_path / "second")
+    first, second = (json.loads((tmp_path / w / "target" / "perf_info.json").read_text()) for w in ("first", "second"))
+    assert first["parsed_path_count"] > 100 and second["parsed_path_count"] == 0
+
+
+def test_an_incremental_build_scopes_the_data_tests_of_rewritten_models_only(tmp_path, monkeypatch):
+    """With a last build's date (an incremental build), a test of a `replace_changed` model reads
+    the rows it rewrote: row-wise tests those rows, uniqueness tests every row sharing a key with
+    them; tests of `int_exit_follow_up` (rows replaced by key) and of the marts read the whole table."""
+    from outcomes.marts.dbt import run_dbt
+
+    monkeypatch.setenv("OUTCOMES_DBT_PARSE_CACHE", str(tmp_path / "cache"))
+    target = resolve_target(str(tmp_path / "w.duckdb"))
+    models = ("stg_convictions__offences", "int_persons_in_treatment", "int_exit_follow_up", "successful_completion")
+    select = [f"test_type:data,{m}" for m in models]
+    run_dbt(target, ["compile", "--select", *select], "2026-02-28", work_dir=tmp_path, previous_as_of="2026-01-31")
+    compiled = {p.stem: p.read_text() for p in (tmp_path / "target" / "compiled").rglob("*.sql")}
+    assert (
+        "offence_id in (select record_id from marts_state.changed_records where source = 'convictions')"
+        in (compiled["not_null_stg_convictions__offences_person_id"])
+    )
+    assert "((offence_id) in (select offence_id from " in compiled["unique_stg_convictions__offences_offence_id"]
+    in_treatment = next(sql for name, sql in compiled.items() if name.startswith("unique_combination_int_persons"))
+    assert "((period_end, person_id) in (select period_end, person_id from " in in_treatment
+    assert "period_end > cast('2026-01-31' as date)" in in_treatment
+    whole = [sql for name, sql in compiled.items() if "exit_fo" in name or "successful_completion" in name]
+    assert whole and not any("marts_state" in sql or "dbt_subquery" in sql for sql in whole)

@@ -1,6 +1,15 @@
-{# The knowledge date of the build: var('as_of'), else the latest applied extract_date. #}
+{#
+  The knowledge date of the build: var('as_of') (unit tests set it), else the environment variable
+  OUTCOMES_AS_OF (`outcomes build` sets it: outcomes/marts/dbt.py), else the latest applied
+  extract_date. The environment is read only when a model runs, never while dbt parses: the parsed
+  project does not depend on the date, and dbt's partial parsing keeps it from build to build (a
+  var passed with --vars would make dbt re-parse the whole project each time it changes).
+#}
 {% macro as_of_date() -%}
     {%- set value = var('as_of', none) -%}
+    {%- if value is none and execute -%}
+        {%- set value = env_var('OUTCOMES_AS_OF', '') or none -%}
+    {%- endif -%}
     {%- if value is none and execute -%}
         {%- set result = run_query("select max(extract_date) from events.deliveries where status = 'applied'") -%}
         {%- set value = result.columns[0].values()[0] -%}

@@ -3,7 +3,7 @@
   and an incremental build (outcomes/marts/increments.py). For an incremental build it writes the
   records with events or link events new since the last build (marts_state.changed_records) and
   every person those records belong or belonged to (marts_state.changed_persons), and passes the
-  last build's knowledge date as var `previous_as_of`. Person-level models then recompute only
+  last build's knowledge date (macro previous_as_of). Person-level models then recompute only
   those persons; a full build runs dbt with --full-refresh. The tables are read by name, not as
   dbt sources: they exist only for incremental runs, and unit tests never see them.
 #}
@@ -21,9 +21,17 @@
     {{ column }} in (select record_id from {{ changed_records_relation() }} where source = '{{ source }}')
 {%- endmacro %}
 
-{# The knowledge date of the last build, on which every period ending later is new. #}
+{#
+  The knowledge date of the last build, on which every period ending later is new: var
+  `previous_as_of`, else the environment variable OUTCOMES_PREVIOUS_AS_OF that `outcomes build`
+  sets for an incremental build, read only when a model runs (macros/as_of.sql says why).
+#}
 {% macro previous_as_of() -%}
-    cast('{{ var("previous_as_of") }}' as date)
+    {%- set value = var('previous_as_of', none) -%}
+    {%- if value is none and execute -%}
+        {%- set value = env_var('OUTCOMES_PREVIOUS_AS_OF', '') or none -%}
+    {%- endif -%}
+    cast('{{ value }}' as date)
 {%- endmacro %}
 
 {#
@@ -41,7 +49,9 @@
   and dbt's own delete+insert would leave their old ones behind). The model's `changed_rows`
   config is that predicate over the target table (is_changed_person / is_changed_record); a model
   of persons and periods also names its `new_periods` column, whose periods ending after the last
-  build are recomputed for everyone and so deleted first too (a rerun never duplicates them).
+  build are recomputed for everyone and so deleted first too (a rerun never duplicates them). A
+  model that recomputes other rows of unchanged persons names their key in `replaced_keys`: the
+  rows of every key among the new rows are deleted first too.
 #}
 {% macro get_incremental_replace_changed_sql(arg_dict) -%}
     {%- set target = arg_dict['target_relation'] -%}
@@ -50,8 +60,11 @@
         {{ exceptions.raise_compiler_error("incremental_strategy 'replace_changed' needs the model config changed_rows") }}
     {%- endif -%}
     {%- set columns = get_quoted_csv(arg_dict['dest_columns'] | map(attribute='name')) -%}
-    {%- set new_periods = config.get('new_periods') %}
-    delete from {{ target }} where {{ predicate }}{% if new_periods %} or {{ new_periods }} > {{ previous_as_of() }}{% endif %};
+    {%- set new_periods = config.get('new_periods') -%}
+    {%- set replaced_keys = config.get('replaced_keys') %}
+    delete from {{ target }} where {{ predicate }}
+    {%- if new_periods %} or {{ new_periods }} > {{ previous_as_of() }}{% endif %}
+    {%- if replaced_keys %} or {{ replaced_keys }} in (select {{ replaced_keys }} from {{ arg_dict['temp_relation'] }}){% endif %};
     insert into {{ target }} ({{ columns }})
     select {{ columns }} from {{ arg_dict['temp_relation'] }}
 {%- endmacro %}

@@ -1,14 +1,21 @@
 """Running dbt on the project against a warehouse target.
 
 dbt runs in a child process: its profile is read from the environment (dbt_project/profiles.yml),
-so each run gets its own target and its own target/log folders, and parallel builds of different
-warehouses never share dbt's partial-parse state.
+so each run gets its own target and its own target/log folders. The knowledge dates reach the
+project through the environment too (`OUTCOMES_AS_OF`, `OUTCOMES_PREVIOUS_AS_OF`, read by
+macros/as_of.sql when a model runs), not as `--vars`: dbt re-parses the whole project whenever its
+vars change, and a build's date changes every month. The parsed project (dbt's
+partial_parse.msgpack) is kept between runs per warehouse and project folder, in a private cache
+folder, and copied into each run's own target folder: parallel runs never write one file, and dbt
+itself checks the copy against the project's files, vars, profile and version before using it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -18,6 +25,29 @@ from pathlib import Path
 from outcomes.warehouse.target import Target, WarehouseError
 
 PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
+PARTIAL_PARSE = "partial_parse.msgpack"
+
+
+def parse_cache(target: Target) -> Path | None:
+    """Where dbt's parsed project is kept between runs against `target` (`OUTCOMES_DBT_PARSE_CACHE`,
+    else ~/.cache/outcomes/dbt-parse), one file per warehouse and project folder; None when the
+    folder cannot be made (each run then parses the whole project)."""
+    folder = Path(
+        os.environ.get("OUTCOMES_DBT_PARSE_CACHE")
+        or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "outcomes" / "dbt-parse"
+    )
+    if target.is_url:
+        from sqlalchemy.engine import make_url
+
+        where = make_url(target.value).render_as_string(hide_password=True)
+    else:
+        where = str(target.path.resolve())
+    key = hashlib.sha256(f"{PROJECT_DIR}\n{where}".encode()).hexdigest()[:24]
+    try:
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError:
+        return None
+    return folder / f"{key}.msgpack"
 
 
 def dbt_env(target: Target, work_dir: Path) -> dict[str, str]:
@@ -55,17 +85,23 @@ def run_dbt(
     as_of: str,
     work_dir: Path | None = None,
     on_line: Callable[[str], None] | None = None,
-    extra_vars: dict[str, str] | None = None,
+    previous_as_of: str | None = None,
 ) -> list[dict]:
-    """Run `dbt <args> --vars {as_of: ..., **extra_vars}`; return dbt's run results; raise with the failures."""
+    """Run `dbt <args>` as of `as_of` (and, for an incremental build, since `previous_as_of`); return
+    dbt's run results; raise with the failures."""
     with tempfile.TemporaryDirectory(prefix="outcomes-dbt-") as tmp:
         work = Path(work_dir or tmp)
         dbt = Path(sys.executable).with_name("dbt")
-        dbt_vars = json.dumps({"as_of": as_of, **(extra_vars or {})})
-        command = [str(dbt), *args, "--project-dir", str(PROJECT_DIR), "--vars", dbt_vars]
-        proc = subprocess.Popen(
-            command, env=dbt_env(target, work), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-        )
+        command = [str(dbt), *args, "--project-dir", str(PROJECT_DIR)]
+        env = dbt_env(target, work)
+        env["OUTCOMES_AS_OF"] = as_of
+        env["OUTCOMES_PREVIOUS_AS_OF"] = previous_as_of or ""
+        cache = parse_cache(target)
+        parsed = work / "target" / PARTIAL_PARSE
+        if cache is not None and cache.exists() and not parsed.exists():
+            parsed.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(cache, parsed)
+        proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         lines = []
         assert proc.stdout is not None
         for line in proc.stdout:
@@ -73,6 +109,10 @@ def run_dbt(
             if on_line:
                 on_line(line.rstrip("\n"))
         status = proc.wait()
+        if cache is not None and parsed.exists():
+            kept = cache.with_suffix(f".{os.getpid()}.tmp")
+            shutil.copyfile(parsed, kept)
+            os.replace(kept, cache)
         results_file = work / "target" / "run_results.json"
         results = json.loads(results_file.read_text())["results"] if results_file.exists() else []
         if status != 0:

@@ -1,6 +1,16 @@
 -- Every journey exit at risk (successful, unsuccessful, transferred) followed out of treatment
 -- until death, the next journey, 5 years or `as_of` (outcomes.md §4), split into the time-since-
 -- exit bands. Day k after exit is exit + k; person-time is kept in days so sums are exact.
+-- Incremental by person and exit: an incremental build recomputes the exits of the changed persons
+-- and the exits still followed on the last build's date (their follow-up was cut at it, and now
+-- runs further); an exit whose follow-up ended by then (death, next journey, 5 years) of a person
+-- with no change keeps its rows. The rows replaced are those of the changed persons and of the
+-- exits recomputed (`replaced_keys`, macros/increments.sql).
+{{ config(
+    materialized='incremental', incremental_strategy='replace_changed', unique_key='person_id',
+    changed_rows=is_changed_person('person_id'), replaced_keys='journey_id'
+) }}
+
 with exits as (
     select
         journeys.journey_id,
@@ -19,16 +29,26 @@ with exits as (
     where journeys.exit_type in ('successful', 'unsuccessful', 'transferred')
 ),
 
-ended as (
+open_ended as (
+    -- The end of follow-up before the cut at `as_of`.
     select
         exits.*,
         least(
             coalesce(date_of_death, five_years),
             coalesce(day_before_next_journey, five_years),
-            five_years,
-            {{ as_of_date() }}
-        ) as follow_up_end
+            five_years
+        ) as follow_up_limit
     from exits
+),
+
+ended as (
+    select
+        open_ended.*,
+        least(follow_up_limit, {{ as_of_date() }}) as follow_up_end
+    from open_ended
+    {% if is_incremental() %}
+    where {{ is_changed_person('person_id') }} or follow_up_limit > {{ previous_as_of() }}
+    {% endif %}
 ),
 
 measured as (
