@@ -1,6 +1,6 @@
 """Which true pairs the linkage misses, and why: the evidence behind the recall figures.
 
-    python bench/linkage_missed.py --population DIR [--warehouse W.duckdb]
+    python bench/linkage_missed.py --population DIR [--warehouse W.duckdb] [--unreviewed]
 
 DIR holds landing/ and truth/ (`outcomes synth` or `python -m errormodel`). Without --warehouse
 the population is linked into a fresh DuckDB warehouse first (the real `link()`, records straight
@@ -25,7 +25,11 @@ or no blocking pass proposed it). Printed: missed record pairs per source pair a
 each source pair's recall; then the review pairs left by the relatives' probabilities against
 the truth (per rule and configuration: pairs, the probability learned, the share that is one
 person; and, in the largest configuration, that share by the levels of sex, postcode and key:
-whether any comparison tells the second keys from the twins). For docs/linkage.md; never a test.
+whether any comparison tells the second keys from the twins). With --unreviewed, the parts no
+pair of which reached review: whether any of their variant pairs was a candidate (the blocking
+passes rebuilt from the deliveries), the weight of the best one under the stored model had it
+been one, the fields it agrees on and the error classes of the parts' records (errormodel truth).
+For docs/linkage.md; never a test.
 """
 
 from __future__ import annotations
