@@ -1,6 +1,6 @@
 """Which true pairs the linkage misses, and why: the evidence behind the recall figures.
 
-    python bench/linkage_missed.py --population DIR [--warehouse W.duckdb]
+    python bench/linkage_missed.py --population DIR [--warehouse W.duckdb] [--unreviewed]
 
 DIR holds landing/ and truth/ (`outcomes synth` or `python -m errormodel`). Without --warehouse
 the population is linked into a fresh DuckDB warehouse first (the real `link()`, records straight
@@ -25,7 +25,11 @@ or no blocking pass proposed it). Printed: missed record pairs per source pair a
 each source pair's recall; then the review pairs left by the relatives' probabilities against
 the truth (per rule and configuration: pairs, the probability learned, the share that is one
 person; and, in the largest configuration, that share by the levels of sex, postcode and key:
-whether any comparison tells the second keys from the twins). For docs/linkage.md; never a test.
+whether any comparison tells the second keys from the twins). With --unreviewed, the parts no
+pair of which reached review: whether any of their variant pairs was a candidate (the blocking
+passes rebuilt from the deliveries), the weight of the best one under the stored model had it
+been one, the fields it agrees on and the error classes of the parts' records (errormodel truth).
+For docs/linkage.md; never a test.
 """
 
 from __future__ import annotations
@@ -95,8 +99,113 @@ def missed_pairs(spine: pd.DataFrame, truth: pd.DataFrame, reviews: pd.DataFrame
                     for b in ORDER[k:]:
                         n = g.at[x, a] * g.at[y, b] + (g.at[x, b] * g.at[y, a] if a != b else 0)
                         if n:
-                            rows.append((why, f"{a}-{b}", int(n)))
-    return pd.DataFrame(rows, columns=["category", "pair", "missed"])
+                            rows.append((why, f"{a}-{b}", int(n), x, y))
+    return pd.DataFrame(rows, columns=["category", "pair", "missed", "part", "other"])
+
+
+FIELDS = {  # identity fields whose agreement a blocking pass keys on, as in linkage.spec.IDENTITY
+    "forename": "forename_token",
+    "surname": "surname_token",
+    "soundex": "surname_soundex_token",
+    "initial": "forename_initial",
+    "dob": "date_of_birth",
+    "year": "birth_year",
+    "postcode": "postcode_district",
+}
+
+
+def unreviewed(missed: pd.DataFrame, spine: pd.DataFrame, population: Path, warehouse: Path) -> None:
+    """The parts no pair of which reached the review level: were their record pairs ever
+    candidates (blocking), at what weight (the stored model, variant pairs as scored), what
+    a candidate pair would have weighed, and which error classes their records carry."""
+    from linkage.blocking import candidate_pairs
+    from linkage.compare import Comparer
+    from linkage.engine import tf_arrays
+    from linkage.model import Model
+    from linkage.records import build_variants, records_from_deliveries
+    from linkage.spec import IDENTITY as spec
+    from outcomes.eventstore import connect
+    from outcomes.warehouse import resolve_target
+
+    none = missed[missed["category"] == "no pair sent to review"]
+    if none.empty:
+        return
+    with connect(resolve_target(str(warehouse))) as backend, backend.transaction() as s:
+        stored = s.fetch("select model_json from linkage.models order by trained_in_run desc limit 1")
+    model = Model.from_json(stored["model_json"][0].as_py())
+    records, _ = records_from_deliveries(population / "landing")
+    r, variants = build_variants(records)
+    r = r.merge(spine, on=["source", "record_id"])
+    pairs, _ = candidate_pairs(variants, spec)
+    cand = set((pairs["a"].to_numpy() << 32 | pairs["b"].to_numpy()).tolist())
+    print(f"\ncandidate pairs: {len(pairs):,}; variants {len(variants):,}")
+    by_part = {k: np.unique(v) for k, v in r.groupby("person_id")["variant"]}
+    errors = pd.read_parquet(population / "truth" / "errors.parquet", columns=["source", "record_id", "error_class"])
+    classes = errors.merge(r[["source", "record_id", "person_id"]], on=["source", "record_id"])
+    classes = {k: set(c) for k, c in classes.groupby("person_id")["error_class"]}
+    comparer = Comparer(variants, spec, model.alias_sets())
+    tf = tf_arrays(variants, spec)
+    node = variants["node"].to_numpy()
+    parts = none.groupby(["part", "other"])["missed"].sum()
+    a_all, b_all, which = [], [], []
+    for k, (x, y) in enumerate(parts.index):
+        va, vb = np.meshgrid(by_part[x], by_part[y], indexing="ij")
+        a, b = np.minimum(va, vb).ravel(), np.maximum(va, vb).ravel()
+        keep = node[a] != node[b]
+        a_all.append(a[keep]), b_all.append(b[keep]), which.append(np.full(keep.sum(), k))
+    a, b, which = np.concatenate(a_all), np.concatenate(b_all), np.concatenate(which)
+    vec = comparer.vectors(a, b)
+    weight = model.score(vec, spec, {c: v[a] for c, v in tf.items()})
+    is_cand = np.array([(int(x) << 32 | int(y)) in cand for x, y in zip(a, b, strict=True)])
+    va, vb = variants.iloc[a], variants.iloc[b]
+    agree = pd.DataFrame(
+        {f: (va[c].to_numpy() == vb[c].to_numpy()) & va[c].notna().to_numpy() for f, c in FIELDS.items()}
+    )
+    f = pd.DataFrame({"k": which, "weight": weight, "cand": is_cand}).join(agree)
+    f = f.join(vec[["forename", "surname", "dob"]].add_suffix("_level"))
+    per = f.groupby("k").agg(candidate=("cand", "any"), best_any=("weight", "max"))
+    per["best_candidate"] = f[f["cand"]].groupby("k")["weight"].max()
+    best = f.sort_values("weight", ascending=False).drop_duplicates("k").set_index("k").sort_index()
+    per = per.join(best[[*FIELDS, "forename_level", "surname_level", "dob_level"]])
+    per["missed"] = parts.to_numpy()
+    per["classes"] = [
+        " + ".join(sorted(classes.get(x, set()) | classes.get(y, set()))) or "(none)" for x, y in parts.index
+    ]
+    review = spec.review_at
+    at, never = "candidate", "never a candidate"
+    per["was"] = np.where(
+        per["candidate"],
+        np.where(per["best_candidate"] >= review, f"{at}, at review level as a variant pair", f"{at}, under review"),
+        np.where(per["best_any"] >= review, f"{never}, would reach review", f"{never}, would not reach review"),
+    )
+    pd.set_option("display.width", 250)
+    print("\nparts with no pair at the review level (part pairs; missed record pairs):")
+    print(per.groupby("was").agg(part_pairs=("missed", "size"), missed=("missed", "sum")).to_markdown())
+    never = per[~per["candidate"]]
+    bands = pd.cut(never["best_any"], [-np.inf, -10, review, 0, spec.link_at, np.inf])
+    print(f"\nnever a candidate: weight of the best pair had it been one (bands; link level {spec.link_at:.2f}):")
+    print(
+        never.groupby(bands, observed=True).agg(part_pairs=("missed", "size"), missed=("missed", "sum")).to_markdown()
+    )
+    print("\n... by the levels of its forename, surname and date of birth:")
+    lv = never.groupby(["forename_level", "surname_level", "dob_level"]).agg(
+        part_pairs=("missed", "size"), missed=("missed", "sum"), weight=("best_any", "median")
+    )
+    print(lv.sort_values("missed", ascending=False).head(15).round(2).to_markdown())
+    print("\nweight of the best candidate pair (bands), candidate parts:")
+    c = per[per["candidate"]]
+    bands = pd.cut(c["best_candidate"], [-np.inf, -20, -10, -5, review, np.inf])
+    print(c.groupby(bands, observed=True).agg(part_pairs=("missed", "size"), missed=("missed", "sum")).to_markdown())
+    print("\nwhat the best-weighing pair of each part pair agrees on (fields; 1 = agree):")
+    agree_cols = list(FIELDS)
+    g = per.groupby(["was", *agree_cols]).agg(part_pairs=("missed", "size"), missed=("missed", "sum"))
+    print(g.sort_values("missed", ascending=False).head(25).to_markdown())
+    print("\nerror classes on the two parts' records (a part pair counts under each class):")
+    ex = per.assign(cls=per["classes"].str.split(" \\+ ")).explode("cls")
+    table = ex.groupby(["cls", "was"])["missed"].sum().unstack(fill_value=0)
+    print(table.loc[table.sum(axis=1).sort_values(ascending=False).index].to_markdown())
+    n = per["classes"].str.count(r"\+") + 1
+    print("\nclasses per part pair:", per.groupby(n)["missed"].agg(["size", "sum"]).to_dict())
 
 
 def relatives_against_truth(reviews: pd.DataFrame, truth: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -137,6 +246,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--population", type=Path, required=True)
     p.add_argument("--warehouse", type=Path)
+    p.add_argument("--unreviewed", action="store_true", help="diagnose the parts no pair of which reached review")
     args = p.parse_args()
     from outcomes.eventstore import connect
     from outcomes.warehouse import resolve_target
@@ -172,6 +282,8 @@ def main() -> None:
     print("\nreview pairs left by the relatives' probabilities, against the truth:")
     print(per.round(4).to_markdown(index=False))
     print(levels.round(4).to_markdown(index=False))
+    if args.unreviewed:
+        unreviewed(missed, spine, args.population, warehouse)
 
 
 if __name__ == "__main__":

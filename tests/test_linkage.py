@@ -353,6 +353,7 @@ def test_a_record_without_date_of_birth_or_postcode_is_found_by_its_names():
             "surname_token": ["s1", "s1", "s1", "s1", "s1"],
             "surname_soundex_token": ["x1", "x1", "x1", "x1", "x2"],
             "forename_initial": ["C", "C", "C", "C", "C"],
+            "surname_initial": ["S", "S", "S", "S", "S"],
             "date_of_birth": pd.to_datetime([None, "1979-12-16", "1979-12-16", None, "1985-03-15"]),
             "sex": ["F", "F", "F", "F", "F"],
             "postcode_district": [None, "E6", "E6", None, "N1"],
