@@ -164,13 +164,6 @@ IDENTITY = Spec(
         Pass("names+birth_day", ("forename_token", "surname_token", "birth_month", "birth_day")),
         Pass("soundex+initial+postcode", ("surname_soundex_token", "forename_initial", "postcode_district")),
         Pass("forename+birth_year+postcode", ("forename_token", "birth_year", "postcode_district")),
-        # Keys that survive two errors at once, neither needing the whole date of birth (a second
-        # key under an alias or mistyped date, a nickname, a move): the surname with the birth
-        # day and month (a year one out); the surname with the district; the forename with the
-        # surname's initial and the district (a surname mistyped or changed on marriage).
-        Pass("surname+birth_day", ("surname_token", "birth_month", "birth_day")),
-        Pass("surname+postcode", ("surname_token", "postcode_district")),
-        Pass("forename+surname_initial+postcode", ("forename_token", "surname_initial", "postcode_district")),
         # A record with neither a date of birth nor a postcode district (both may be null:
         # extracts.md §2) has no key in any pass above: only its names can find it. Such records
         # only (linkage.records.add_birth_keys) on the left, anyone on the right: names alone as
