@@ -39,6 +39,8 @@ _tables = {{
     "quality": "select * exclude (run_id) from linkage.quality",
     "quality_by_group": "select * exclude (run_id) from linkage.quality_by_group",
     "match_rates": "select * exclude (run_id) from linkage.match_rates",
+    "identities": "select * exclude (run_id) from linkage.identities",
+    "record_keys": "select * from linkage.record_keys",
 }}
 _sum = "select count(*) || ':' || coalesce(sum(hash(t::varchar)), 0) from ({{}}) t"
 _fingerprints = {{
@@ -94,6 +96,7 @@ with connect(resolve_target({warehouse!r})) as backend:
     # the list gives up its reference: link() holds the only one and can free it
     res = link(backend, truth=truth, records=box.pop(0), as_of=last, chunk={chunk!r}, **options)
     seconds = time.perf_counter() - t
+    peak_link = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # before the fingerprints
 {fingerprint}result = {{"records": n_records, "load_s": load_s, "peak_before_link_mib": rss_before, "runs": [
     {{"run_id": r.run_id, "records_new": r.records_new, "variants": r.variants, "candidate_pairs": r.candidate_pairs,
       "chunks": r.chunks, "links": r.links, "reviews": r.reviews, "seconds_total": s, "stages": r.stages,
@@ -102,6 +105,7 @@ with connect(resolve_target({warehouse!r})) as backend:
       "quality": None if r.quality is None else r.quality.drop(columns=["as_of"]).to_dict("records")}}
     for r, s in [(res, seconds)]]}}
 result["fingerprints"] = _fingerprints
+result["peak_link_mib"] = peak_link
 result["stage_memory"] = globals().get("_rss", {{}}).get("marks")
 """
 
@@ -205,7 +209,9 @@ def main() -> None:
         children.append({"part": part, **r})
         print(
             f"{part}: {r['records']:,} records; child wall {r['wall_s']:.0f} s "
-            f"({r['wall_s'] / reference:.1f} x calibration), peak memory {r['peak_mib']:,.0f} MiB; "
+            f"({r['wall_s'] / reference:.1f} x calibration), peak memory {r['peak_mib']:,.0f} MiB"
+            + (f" ({r['peak_link_mib']:,.0f} MiB at the end of link())" if "peak_link_mib" in r else "")
+            + "; "
             f"reading deliveries {r['load_s']:.0f} s (peak {r.get('peak_before_link_mib', 0):,.0f} MiB before link())"
         )
         for run in r["runs"]:

@@ -573,6 +573,7 @@ def write(
     ledger: int | None = None,
     moved: pd.DataFrame | None = None,
     spec=None,
+    rebuild: bool = True,
 ) -> None:
     """Leave `record_keys` as the spine this run made and mark it in step with this run, and with
     the event store's ledger up to `ledger` (None: the run was given its records).
@@ -582,7 +583,9 @@ def write(
     (`moved`: source, record_id, person_id): the read stored every new and changed record's
     identity and keys already (`read_delta`), and a record without an event keeps its person.
     The whole path rebuilds the kept blocking facts (`rebuild_blocks`; `spec`, the linkage's by
-    default)."""
+    default), unless `rebuild` is False: then the caller does, in the same transaction (link()
+    frees the run's records first). `r` may hold other columns; it is read in slices, never copied
+    whole."""
     if spec is None:
         from linkage.spec import IDENTITY as spec
     if whole:
@@ -614,7 +617,7 @@ def write(
             "where not exists (select 1 from linkage.record_keys k where k.source = p.source "
             "and k.record_id = p.record_id)"
         )
-    if whole:
+    if whole and rebuild:
         rebuild_blocks(session, spec)
     for table in ("work_new", "work_nodes"):
         session.execute(f"delete from linkage.{table}")

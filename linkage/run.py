@@ -187,11 +187,34 @@ class _Laps:
         self.stages, self.on_stage, self.mark = stages, on_stage, time.perf_counter()
 
     def __call__(self, stage: str) -> None:
+        release_memory()  # what the stage freed, back to the system (counted in its time)
         now = time.perf_counter()
         self.stages[stage] = round(self.stages.get(stage, 0.0) + now - self.mark, 3)
         self.mark = now
         if self.on_stage is not None:
             self.on_stage(stage)
+
+
+def release_memory() -> None:
+    """Give the pages the heap has freed back to the system (glibc's `malloc_trim`), so that a
+    stage's freed frames leave room for the next stage and for DuckDB's buffers rather than
+    staying in the process's resident memory. Nothing where the C library has no such call."""
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
+def _libc():
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return libc if hasattr(libc, "malloc_trim") else None
+    except OSError:
+        return None
+
+
+_LIBC = _libc()
 
 
 @dataclass
@@ -501,7 +524,7 @@ class Spine:
     state: LinkState
     events: pd.DataFrame
     decided: pa.Table
-    identities: pd.DataFrame
+    identities: np.ndarray  # positions in `state.r` of the records whose identities this run stores
     expected: pd.DataFrame
 
 
@@ -648,9 +671,11 @@ def cluster(decided: Decided) -> Spine:
     events["model_version"] = model_version
 
     decided = _decisions_table(run_id, model_version, decisions, pairs_by_node, r)
-    identities = new_rows[["source", "record_id", "node", *IDENTITY]].assign(run_id=run_id)
+    # The identities to store, as positions in `r` (written in slices: the rows are not copied).
+    identities = np.arange(len(r)) if is_new.all() else np.flatnonzero(r["is_new"].to_numpy())
     if past is not None:  # one identity per record: the later run's, where it linked the record
-        held = identities[["source", "record_id"]].merge(past.identified, how="left", indicator=True)["_merge"]
+        rows = pd.DataFrame({c: r[c].to_numpy()[identities] for c in ("source", "record_id")})
+        held = rows.merge(past.identified, how="left", indicator=True)["_merge"]
         identities = identities[(held == "left_only").to_numpy()]
     lap("spine")
     return Spine(state, events, decided, identities, expected)
@@ -680,7 +705,7 @@ def write(backend, spine: Spine) -> LinkResult:
     blocking = blocking.astype({"true_pairs_found": "Int64", "pair_completeness": "float64"})
     with backend.transaction() as s:
         s.insert("linkage.blocking_passes", pa.Table.from_pandas(blocking, preserve_index=False))
-        _insert(s, "linkage.identities", identities)
+        _insert_identities(s, r, identities, run_id)
         _insert(s, "linkage.link_events", events)
         s.insert("linkage.pair_decisions", decided)
         if model_version not in (stored["model_version"].to_pylist() if stored.num_rows else []):
@@ -735,21 +760,19 @@ def write(backend, spine: Spine) -> LinkResult:
         # run (or none), so a run that fails here leaves the next one to take the whole path. The
         # quality report's records (linkage.quality_records) are kept in step in the same transaction.
         with backend.transaction() as s:
-            inc.write(
-                s,
-                r[["source", "record_id", *IDENTITY, "person_id"]],
-                run_id,
-                as_of,
-                whole=not incremental,
-                ledger=result.ledger_id,
-                moved=moved,
-            )
+            inc.write(s, r, run_id, as_of, whole=not incremental, ledger=result.ledger_id, moved=moved, rebuild=False)
+            del r  # the run's records, before DuckDB groups the stored keys
+            release_memory()
+            if not incremental:
+                inc.rebuild_blocks(s, SPEC)
             lap("write")
             if incremental and quality_in_step(s, truth):
                 update_quality_records(s, moved, truth)
             else:  # a whole-population run; kept records from before, or without the truth given now
                 rebuild_quality_records(s, truth)
-    del r, moved
+    del moved
+    if past is not None:
+        del r
     lap("quality" if past is None else "write")  # keeping the quality counts (in the keys' transaction)
     if past is None:
         result.quality = write_quality_kept(backend, run_id, as_of, truth, expected)
@@ -954,6 +977,14 @@ def _truth_labels(truth: Path, r: pd.DataFrame, n_variants: int) -> np.ndarray:
     label = np.full(n_variants, -1, dtype=np.int64)
     label[m["variant"].to_numpy()] = pd.factorize(m["person_id"])[0]
     return label
+
+
+def _insert_identities(session, r: pd.DataFrame, positions: np.ndarray, run_id: int, rows: int = 500_000) -> None:
+    """`linkage.identities`: the records of `r` at `positions` (source, record_id, node, identity
+    block, run), in slices of `rows` (only a slice is ever copied)."""
+    cols = ["source", "record_id", "node", *IDENTITY]
+    for start in range(0, len(positions), rows):
+        _insert(session, "linkage.identities", r.iloc[positions[start : start + rows]][cols].assign(run_id=run_id))
 
 
 def _insert(session, table: str, frame: pd.DataFrame, rows: int = 500_000) -> None:
