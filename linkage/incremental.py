@@ -114,7 +114,10 @@ def _arrow(frame: pd.DataFrame) -> pa.Table:
     return t
 
 
-def insert(session, table: str, frame: pd.DataFrame, rows: int = 500_000) -> None:
+SLICE = 100_000  # rows written at once: a slice's Arrow copy (about 50 MB of identities), not the population's
+
+
+def insert(session, table: str, frame: pd.DataFrame, rows: int = SLICE) -> None:
     """Insert a frame in slices (dates as dates, the derived keys as integers)."""
     for start in range(0, len(frame), rows):
         session.insert(table, _arrow(frame.iloc[start : start + rows]))
@@ -604,8 +607,8 @@ def write(
         )
         session.execute("drop table if exists linkage.work_moves")
         r = r.iloc[:0]
-    for start in range(0, len(r), 500_000):  # slices: the whole population's keys are never copied at once
-        part = r.iloc[start : start + 500_000]
+    for start in range(0, len(r), SLICE):  # slices: the whole population's keys are never copied at once
+        part = r.iloc[start : start + SLICE]
         keyed = with_keys(part)
         keyed["person_id"] = part["person_id"].to_numpy()
         keyed["present"] = True

@@ -224,9 +224,10 @@ class _Laps:
 
 
 def release_memory() -> None:
-    """Give the pages the heap has freed back to the system (glibc's `malloc_trim`), so that a
+    """Give the pages the heap has freed back to the system (Arrow's pool, glibc's `malloc_trim`), so that a
     stage's freed frames leave room for the next stage and for DuckDB's buffers rather than
     staying in the process's resident memory. Nothing where the C library has no such call."""
+    pa.default_memory_pool().release_unused()  # Arrow's own pool (the slices written to the warehouse)
     if _LIBC is not None:
         _LIBC.malloc_trim(0)
 
@@ -733,6 +734,7 @@ def write(backend, spine: Spine) -> LinkResult:
         [{"run_id": run_id, "as_of": as_of, "pass": p.name, "pass_order": i, **p.row()} for i, p in enumerate(stats)]
     ).drop(columns="name")
     blocking = blocking.astype({"true_pairs_found": "Int64", "pair_completeness": "float64"})
+    release_memory()
     fit_duckdb(backend, result.memory_limit)  # DuckDB's share: what the run's frames leave of the budget
     with backend.transaction() as s:
         s.insert("linkage.blocking_passes", pa.Table.from_pandas(blocking, preserve_index=False))
@@ -1013,7 +1015,7 @@ def _truth_labels(truth: Path, r: pd.DataFrame, n_variants: int) -> np.ndarray:
     return label
 
 
-def _insert_identities(session, r: pd.DataFrame, positions: np.ndarray, run_id: int, rows: int = 500_000) -> None:
+def _insert_identities(session, r: pd.DataFrame, positions: np.ndarray, run_id: int, rows: int = inc.SLICE) -> None:
     """`linkage.identities`: the records of `r` at `positions` (source, record_id, node, identity
     block, run), in slices of `rows` (only a slice is ever copied)."""
     cols = ["source", "record_id", "node", *IDENTITY]
@@ -1021,7 +1023,7 @@ def _insert_identities(session, r: pd.DataFrame, positions: np.ndarray, run_id: 
         _insert(session, "linkage.identities", r.iloc[positions[start : start + rows]][cols].assign(run_id=run_id))
 
 
-def _insert(session, table: str, frame: pd.DataFrame, rows: int = 500_000) -> None:
+def _insert(session, table: str, frame: pd.DataFrame, rows: int = inc.SLICE) -> None:
     """Insert a data frame in slices, so that its Arrow copy stays small whatever its size
     (dates of birth as dates)."""
     for start in range(0, len(frame), rows):
