@@ -25,9 +25,49 @@ from __future__ import annotations
 
 import argparse
 import json
+import textwrap
 from pathlib import Path
 
 from _measure import calibration_seconds, in_child
+
+# Order-free fingerprints of what a run leaves (the spine, its decisions and quality tables), to show
+# that two versions of the code give the same result: a sum of DuckDB row hashes per table.
+FINGERPRINT = """
+_tables = {{
+    "spine": "select source, record_id, person_id from linkage.person_records",
+    "pair_decisions": "select * exclude (run_id) from linkage.pair_decisions",
+    "quality": "select * exclude (run_id) from linkage.quality",
+    "quality_by_group": "select * exclude (run_id) from linkage.quality_by_group",
+    "match_rates": "select * exclude (run_id) from linkage.match_rates",
+    "identities": "select * exclude (run_id) from linkage.identities",
+    "record_keys": "select * from linkage.record_keys",
+}}
+_sum = "select count(*) || ':' || coalesce(sum(hash(t::varchar)), 0) from ({{}}) t"
+_fingerprints = {{
+    k: str(backend.con.execute(_sum.format(q)).fetchone()[0])
+    for k, q in _tables.items()
+}}
+"""
+
+STAGE_MEMORY = """
+import threading
+_rss = {"stage_peak": 0, "marks": {}}
+def _now_mib():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * 4096 / 2**20
+def _sample():
+    while True:
+        _rss["stage_peak"] = max(_rss["stage_peak"], _now_mib())
+        time.sleep(0.02)
+threading.Thread(target=_sample, daemon=True).start()
+def _on_stage(stage):
+    now = _now_mib()
+    peak = max(_rss["stage_peak"], now)
+    old = _rss["marks"].get(stage)
+    _rss["marks"][stage] = [max(peak, old[0]) if old else peak, now]
+    _rss["stage_peak"] = now
+options = dict(options, on_stage=_on_stage)
+"""
 
 RUN = """
 import datetime as dt, time
@@ -46,6 +86,7 @@ box = list(records_from_deliveries(landing, as_of=cut if {part!r} == "first" els
 load_s = time.perf_counter() - t
 n_records, last = len(box[0]), box[1]
 options = {options!r}  # only what the caller set: the code under test may be older than these options
+{stage_memory}
 with connect(resolve_target({warehouse!r})) as backend:
     if {duckdb_memory!r}:  # DuckDB's buffer pool counts in the process's memory
         backend.con.execute("set memory_limit = '{duckdb_memory}'")
@@ -55,13 +96,17 @@ with connect(resolve_target({warehouse!r})) as backend:
     # the list gives up its reference: link() holds the only one and can free it
     res = link(backend, truth=truth, records=box.pop(0), as_of=last, chunk={chunk!r}, **options)
     seconds = time.perf_counter() - t
-result = {{"records": n_records, "load_s": load_s, "peak_before_link_mib": rss_before, "runs": [
+    peak_link = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # before the fingerprints
+{fingerprint}result = {{"records": n_records, "load_s": load_s, "peak_before_link_mib": rss_before, "runs": [
     {{"run_id": r.run_id, "records_new": r.records_new, "variants": r.variants, "candidate_pairs": r.candidate_pairs,
       "chunks": r.chunks, "links": r.links, "reviews": r.reviews, "seconds_total": s, "stages": r.stages,
       "blocking": r.blocking, "incremental": getattr(r, "incremental", None),
       "records_read": getattr(r, "records_read", None),
       "quality": None if r.quality is None else r.quality.drop(columns=["as_of"]).to_dict("records")}}
     for r, s in [(res, seconds)]]}}
+result["fingerprints"] = _fingerprints
+result["peak_link_mib"] = peak_link
+result["stage_memory"] = globals().get("_rss", {{}}).get("marks")
 """
 
 STORE = """
@@ -83,6 +128,7 @@ with connect(resolve_target({warehouse!r})) as backend:
         result = {{"ingest_s": time.perf_counter() - t, "runs": []}}
     else:
         options = {options!r}
+{stage_memory_store}
         t = time.perf_counter()
         res = link(backend, truth=truth, as_of=cut if {part!r} == "first" else last, chunk={chunk!r}, **options)
         seconds = time.perf_counter() - t
@@ -94,6 +140,7 @@ with connect(resolve_target({warehouse!r})) as backend:
               "records_read": r.records_read, "delta": getattr(r, "delta", ""),
               "quality": None if r.quality is None else r.quality.drop(columns=["as_of"]).to_dict("records")}}
             for r, s in [(res, seconds)]]}}
+        result["stage_memory"] = globals().get("_rss", {{}}).get("marks")
 """
 
 
@@ -112,6 +159,11 @@ def main() -> None:
     parser.add_argument("--no-truth", action="store_true", help="no ground truth: no completeness nor quality")
     parser.add_argument(
         "--event-store", action="store_true", help="ingest the deliveries first; link() reads the event store"
+    )
+    parser.add_argument(
+        "--stage-memory",
+        action="store_true",
+        help="sample the process's resident memory (every 20 ms) and print its peak and end value per stage",
     )
     args = parser.parse_args()
     args.warehouse.parent.mkdir(parents=True, exist_ok=True)
@@ -135,6 +187,7 @@ def main() -> None:
         if args.event_store:
             fill = {"root": str(args.population), "landing": str(landing), "warehouse": str(args.warehouse)}
             fill.update(part=part, chunk=args.chunk, with_truth=not args.no_truth)
+            fill["stage_memory_store"] = textwrap.indent(STAGE_MEMORY, " " * 8) if args.stage_memory else ""
             r = in_child(STORE.format(ingest=True, options={}, **fill))
             print(f"{part}: ingest {r['ingest_s']:.0f} s, peak memory {r['peak_mib']:,.0f} MiB (apart from link())")
             opts = options if part == "month" else {k: v for k, v in options.items() if k != "incremental"}
@@ -148,13 +201,17 @@ def main() -> None:
                     chunk=args.chunk,
                     duckdb_memory=args.duckdb_memory,
                     with_truth=not args.no_truth,
+                    stage_memory=STAGE_MEMORY if args.stage_memory else "",
+                    fingerprint=textwrap.indent(FINGERPRINT.format(), " " * 4),
                     options=options if part == "month" else {k: v for k, v in options.items() if k != "incremental"},
                 )
             )
         children.append({"part": part, **r})
         print(
             f"{part}: {r['records']:,} records; child wall {r['wall_s']:.0f} s "
-            f"({r['wall_s'] / reference:.1f} x calibration), peak memory {r['peak_mib']:,.0f} MiB; "
+            f"({r['wall_s'] / reference:.1f} x calibration), peak memory {r['peak_mib']:,.0f} MiB"
+            + (f" ({r['peak_link_mib']:,.0f} MiB at the end of link())" if "peak_link_mib" in r else "")
+            + "; "
             f"reading deliveries {r['load_s']:.0f} s (peak {r.get('peak_before_link_mib', 0):,.0f} MiB before link())"
         )
         for run in r["runs"]:
@@ -166,6 +223,13 @@ def main() -> None:
                 + (f" (delta: {run['delta']})" if run.get("delta") else "")
             )
             print("  stages (s): " + ", ".join(f"{k} {v:.1f}" for k, v in run["stages"].items()))
+            if r.get("fingerprints"):
+                print("  fingerprints (rows:hash): " + ", ".join(f"{k} {v}" for k, v in r["fingerprints"].items()))
+            if r.get("stage_memory"):
+                print(
+                    "  resident memory by stage (MiB, peak during / at its end): "
+                    + ", ".join(f"{k} {p:,.0f}/{e:,.0f}" for k, (p, e) in r["stage_memory"].items())
+                )
             print("  pass | pairs | new pairs | reduction ratio | pair completeness")
             for name, pairs, new, rr, pc in run["blocking"]:
                 print(f"  {name} | {pairs:,} | {new:,} | {rr:.6f} | {'' if pc is None else f'{pc:.4f}'}")

@@ -107,12 +107,23 @@ def build_variants(records: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 def node_names(records: pd.DataFrame) -> np.ndarray:
     """Each record's node: its source person key where it has one (a key joins its own records),
     else the record itself."""
-    keyed = records["source_person_key"].notna()
-    return np.where(
-        keyed,
-        records["source"] + "|k|" + records["source_person_key"].fillna(""),
-        records["source"] + "|r|" + records["record_id"],
-    )
+    source = records["source"].to_numpy(dtype=object)
+    key = records["source_person_key"].to_numpy(dtype=object)
+    record = records["record_id"].to_numpy(dtype=object)
+    keyed = records["source_person_key"].notna().to_numpy()
+    out = np.empty(len(records), dtype=object)
+    # Made source by source and, for keys, once per distinct key: no string per record is made
+    # and thrown away (a million people's 9 million records made 18 million).
+    for name in pd.unique(source):
+        mine = source == name
+        rows = mine & keyed
+        if rows.any():
+            codes, keys = pd.factorize(key[rows])
+            out[rows] = np.add(f"{name}|k|", np.asarray(keys, dtype=object))[codes]
+        rows = mine & ~keyed
+        if rows.any():
+            out[rows] = np.add(f"{name}|r|", record[rows])
+    return out
 
 
 def add_birth_keys(frame: pd.DataFrame) -> None:

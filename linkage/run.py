@@ -85,6 +85,7 @@ class LinkResult:
     records_read: int = 0  # records read into the run (the whole as-of state unless incremental)
     ledger_id: int | None = None  # the event store's ledger id the run read up to (None: given its records)
     delta: str = ""  # how an incremental run found its new and changed records: "ledger" or "whole state"
+    memory_limit: int | None = None  # the run's memory budget in bytes (None: none set)
 
     def lines(self) -> list[str]:
         out = [
@@ -154,6 +155,7 @@ def link(
     inputs = read(backend, truth, retrain, as_of, records, lap, incremental, started)
     if isinstance(inputs, LinkResult):
         return inputs
+    inputs.result.memory_limit = limit
     del records
     state = block(inputs)
     scored = score(state, chunk)
@@ -173,6 +175,34 @@ def score(state: LinkState, chunk: int = CHUNK) -> pd.DataFrame:
     return scored
 
 
+def fit_duckdb(backend, limit: int | None, share: float = 0.5) -> None:
+    """DuckDB's memory limit for the writing that follows: what the budget leaves beside the
+    process's own memory now (its resident memory less DuckDB's buffers), at most `share` of the
+    budget and at least 256 MiB, so that the run's records in pandas and DuckDB's buffers together
+    stay within the budget where they can. Nothing without a budget or a DuckDB warehouse."""
+    con = getattr(backend, "con", None)
+    if limit is None or getattr(backend, "dialect", None) != "duckdb" or con is None:
+        return
+    buffers = int(con.execute("select coalesce(sum(memory_usage_bytes), 0) from duckdb_memory()").fetchall()[0][0])
+    own = max(_resident_bytes() - buffers, 0)
+    _duckdb_limit(backend, min(max(limit - own, 256 << 20), int(limit * share)))
+
+
+def _duckdb_limit(backend, size: int) -> None:
+    con = getattr(backend, "con", None)
+    if getattr(backend, "dialect", None) == "duckdb" and con is not None:
+        con.execute(f"set memory_limit = '{max(size // (1 << 20), 64)}MiB'")
+
+
+def _resident_bytes() -> int:
+    """The process's resident memory now (Linux; 0 elsewhere)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
 def apply_memory_limit(backend, memory_limit: str | int | None = None) -> int | None:
     """The run's memory budget in bytes (`memory_limit`, else $OUTCOMES_LINK_MEMORY, else
     engine.MEMORY_DEFAULT); a DuckDB warehouse gets half of it as its `memory_limit` (PostgreSQL's
@@ -181,9 +211,7 @@ def apply_memory_limit(backend, memory_limit: str | int | None = None) -> int | 
     if str(text).strip().lower() in ("none", "0", "off"):
         return None
     limit = parse_size(text)
-    con = getattr(backend, "con", None)
-    if getattr(backend, "dialect", None) == "duckdb" and con is not None:
-        con.execute(f"set memory_limit = '{max(limit // 2 // (1 << 20), 64)}MiB'")
+    _duckdb_limit(backend, limit // 2)
     return limit
 
 
@@ -194,11 +222,35 @@ class _Laps:
         self.stages, self.on_stage, self.mark = stages, on_stage, time.perf_counter()
 
     def __call__(self, stage: str) -> None:
+        release_memory()  # what the stage freed, back to the system (counted in its time)
         now = time.perf_counter()
         self.stages[stage] = round(self.stages.get(stage, 0.0) + now - self.mark, 3)
         self.mark = now
         if self.on_stage is not None:
             self.on_stage(stage)
+
+
+def release_memory() -> None:
+    """Give the pages the heap has freed back to the system (Arrow's pool, glibc's `malloc_trim`), so that a
+    stage's freed frames leave room for the next stage and for DuckDB's buffers rather than
+    staying in the process's resident memory. Nothing where the C library has no such call."""
+    pa.default_memory_pool().release_unused()  # Arrow's own pool (the slices written to the warehouse)
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
+def _libc():
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return libc if hasattr(libc, "malloc_trim") else None
+    except OSError:
+        return None
+
+
+_LIBC = _libc()
 
 
 @dataclass
@@ -261,13 +313,14 @@ def prepare(
     `candidate_pairs` (same arguments and result; the pairs may be a distributed engine's, see
     `engine.take_pairs`). `incremental` (default: whenever it can) reads only the records the
     new ones touch (linkage.incremental); False takes the whole population as the first run does."""
-    apply_memory_limit(backend, memory_limit)
+    limit = apply_memory_limit(backend, memory_limit)
     started = time.perf_counter()
     stages: dict[str, float] = {}
     lap = _Laps(stages, on_stage)
     inputs = read(backend, truth, retrain, as_of, records, lap, False if blocker else incremental, started)
     if isinstance(inputs, LinkResult):
         return inputs
+    inputs.result.memory_limit = limit
     return block(inputs, blocker)
 
 
@@ -514,7 +567,7 @@ class Spine:
     state: LinkState
     events: pd.DataFrame
     decided: pa.Table
-    identities: pd.DataFrame
+    identities: np.ndarray  # positions in `state.r` of the records whose identities this run stores
     expected: pd.DataFrame
 
 
@@ -577,7 +630,9 @@ def cluster(decided: Decided) -> Spine:
     # parts are new persons (split events).
     root_of_node = np.array([clustered.root_of(n) for n in nodes], dtype=object)
     r["root"] = root_of_node[node_codes]
-    existing_ids = existing.assign(root=existing["node"].map(dict(zip(nodes, root_of_node, strict=True))))
+    del node_codes
+    node_root = dict(zip(nodes, root_of_node, strict=True))  # one mapping, read three times below
+    existing_ids = existing.assign(root=existing["node"].map(node_root))
     claims = existing_ids.groupby("root")["person_id"].min()
     parted = claims[claims.duplicated(keep=False)]
     split_roots: set = set()
@@ -599,7 +654,7 @@ def cluster(decided: Decided) -> Spine:
     person_of_root = {**existing_ids.to_dict(), **new_ids}
     r["person_id"] = r["root"].map(person_of_root)
     result.persons_new = len(new_ids)
-    expected = _expected_quality(pairs_by_node, dict(zip(nodes, root_of_node, strict=True)))
+    expected = _expected_quality(pairs_by_node, node_root)
     result.expected = expected
 
     linked_nodes = set(decisions.links["a"]) | set(decisions.links["b"])
@@ -621,11 +676,10 @@ def cluster(decided: Decided) -> Spine:
             "as_of": as_of,
         }
     )
-    node_root = dict(zip(nodes, root_of_node, strict=True))
-    moved = existing.assign(
-        now=existing["node"].map(dict(zip(r["node"], r["person_id"], strict=False))),
-        root=existing["node"].map(node_root),
-    )
+    # each node's person now (a first run has no existing records: no mapping of every record)
+    now = dict(zip(r["node"], r["person_id"], strict=False)) if len(existing) else {}
+    moved = existing.assign(now=existing["node"].map(now), root=existing["node"].map(node_root))
+    del now, node_root
     moved = moved[moved["now"] != moved["person_id"]]
     if past is not None:
         moved = moved.iloc[:0]  # a past date's run moves no record linked as of its date
@@ -661,9 +715,11 @@ def cluster(decided: Decided) -> Spine:
     events["model_version"] = model_version
 
     decided = _decisions_table(run_id, model_version, decisions, pairs_by_node, r)
-    identities = new_rows[["source", "record_id", "node", *IDENTITY]].assign(run_id=run_id)
+    # The identities to store, as positions in `r` (written in slices: the rows are not copied).
+    identities = np.arange(len(r)) if is_new.all() else np.flatnonzero(r["is_new"].to_numpy())
     if past is not None:  # one identity per record: the later run's, where it linked the record
-        held = identities[["source", "record_id"]].merge(past.identified, how="left", indicator=True)["_merge"]
+        rows = pd.DataFrame({c: r[c].to_numpy()[identities] for c in ("source", "record_id")})
+        held = rows.merge(past.identified, how="left", indicator=True)["_merge"]
         identities = identities[(held == "left_only").to_numpy()]
     lap("spine")
     return Spine(state, events, decided, identities, expected)
@@ -691,11 +747,13 @@ def write(backend, spine: Spine) -> LinkResult:
         [{"run_id": run_id, "as_of": as_of, "pass": p.name, "pass_order": i, **p.row()} for i, p in enumerate(stats)]
     ).drop(columns="name")
     blocking = blocking.astype({"true_pairs_found": "Int64", "pair_completeness": "float64"})
+    release_memory()
+    fit_duckdb(backend, result.memory_limit)  # DuckDB's share: what the run's frames leave of the budget
     with backend.transaction() as s:
         s.insert("linkage.blocking_passes", pa.Table.from_pandas(blocking, preserve_index=False))
-        _insert(s, "linkage.identities", identities)
+        _insert_identities(s, r, identities, run_id)
         _insert(s, "linkage.link_events", events)
-        s.insert("linkage.pair_decisions", decided)
+        inc.append(s, "linkage.pair_decisions", decided)
         if model_version not in (stored["model_version"].to_pylist() if stored.num_rows else []):
             s.insert(
                 "linkage.models",
@@ -740,7 +798,7 @@ def write(backend, spine: Spine) -> LinkResult:
         write_quality_kept,
     )
 
-    moved = events[["source", "record_id", "person_id"]]
+    moved = events[["source", "record_id", "person_id"]] if incremental else None  # read by the month only
     del identities, events, decided
     if past is None:
         # The stored keys and spine, for the next run to read what it touches: a transaction of its
@@ -748,26 +806,27 @@ def write(backend, spine: Spine) -> LinkResult:
         # run (or none), so a run that fails here leaves the next one to take the whole path. The
         # quality report's records (linkage.quality_records) are kept in step in the same transaction.
         with backend.transaction() as s:
-            inc.write(
-                s,
-                r[["source", "record_id", *IDENTITY, "person_id"]],
-                run_id,
-                as_of,
-                whole=not incremental,
-                ledger=result.ledger_id,
-                moved=moved,
-            )
+            inc.write(s, r, run_id, as_of, whole=not incremental, ledger=result.ledger_id, moved=moved, rebuild=False)
+            del r  # the run's records, before DuckDB groups the stored keys
+            release_memory()
+            fit_duckdb(backend, result.memory_limit)
+            if not incremental:
+                inc.rebuild_blocks(s, SPEC)
             lap("write")
             if incremental and quality_in_step(s, truth):
                 update_quality_records(s, moved, truth)
             else:  # a whole-population run; kept records from before, or without the truth given now
                 rebuild_quality_records(s, truth)
-    del r, moved
+    del moved
+    if past is not None:
+        del r
     lap("quality" if past is None else "write")  # keeping the quality counts (in the keys' transaction)
     if past is None:
         result.quality = write_quality_kept(backend, run_id, as_of, truth, expected)
     else:
         result.quality = write_quality(backend, run_id, as_of, truth, expected, as_of)
+    if result.memory_limit is not None:
+        _duckdb_limit(backend, result.memory_limit // 2)  # DuckDB's half again, as the run began
     lap("quality")
     return result
 
@@ -969,7 +1028,15 @@ def _truth_labels(truth: Path, r: pd.DataFrame, n_variants: int) -> np.ndarray:
     return label
 
 
-def _insert(session, table: str, frame: pd.DataFrame, rows: int = 500_000) -> None:
+def _insert_identities(session, r: pd.DataFrame, positions: np.ndarray, run_id: int, rows: int = inc.SLICE) -> None:
+    """`linkage.identities`: the records of `r` at `positions` (source, record_id, node, identity
+    block, run), in slices of `rows` (only a slice is ever copied)."""
+    cols = ["source", "record_id", "node", *IDENTITY]
+    for start in range(0, len(positions), rows):
+        _insert(session, "linkage.identities", r.iloc[positions[start : start + rows]][cols].assign(run_id=run_id))
+
+
+def _insert(session, table: str, frame: pd.DataFrame, rows: int = inc.SLICE) -> None:
     """Insert a data frame in slices, so that its Arrow copy stays small whatever its size
     (dates of birth as dates)."""
     for start in range(0, len(frame), rows):
@@ -977,7 +1044,7 @@ def _insert(session, table: str, frame: pd.DataFrame, rows: int = 500_000) -> No
         if "date_of_birth" in part.column_names:
             i = part.column_names.index("date_of_birth")
             part = part.set_column(i, "date_of_birth", part["date_of_birth"].cast(pa.date32()))
-        session.insert(table, part)
+        inc.append(session, table, part)
 
 
 def _with_nodes(frame: pd.DataFrame, r: pd.DataFrame) -> pd.DataFrame:
