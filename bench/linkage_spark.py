@@ -89,9 +89,11 @@ def tree_memory(process: psutil.Process) -> dict[str, tuple[int, int]]:
     return out
 
 
-def measured(code: str, stage_file: Path | None = None) -> dict:
+def measured(code: str, stage_file: Path | None = None, trace: Path | None = None) -> dict:
     """Run `code` in a fresh interpreter (its last line is JSON); add wall time, peak tree RSS and
-    the peaks by role and stage (the stage running: the one after the last `stage_file` names)."""
+    the peaks by role and stage (the stage running: the one after the last `stage_file` names).
+    `trace`: every sample appended as a CSV line (time, last stage ended, MiB by role, RSS and
+    PSS), kept if the run is stopped."""
     started = time.perf_counter()
     child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     peak, proc = 0, psutil.Process(child.pid)
@@ -116,6 +118,10 @@ def measured(code: str, stage_file: Path | None = None) -> dict:
             figures |= {"tree_rss": total, "tree_pss": sum(pss for _, pss in roles.values())}
             for k, v in figures.items():
                 row[k] = max(row.get(k, 0.0), v / 2**20)
+            if trace is not None:
+                with trace.open("a") as f:
+                    f.write(",".join([f"{time.time():.1f}", after, *(f"{v / 2**20:.0f}" for v in figures.values())]))
+                    f.write("\n")
             done.wait(0.2)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -147,6 +153,7 @@ def main() -> None:
     parser.add_argument("--master", default="local[2]", help="Spark master (default local[2])")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--engines", default="local,spark", help="engines to run, in order (default local,spark)")
+    parser.add_argument("--trace", type=Path, help="append every memory sample to this CSV (per engine: a suffix)")
     parser.add_argument(
         "--memory-limit",
         default="",
@@ -176,7 +183,8 @@ def main() -> None:
             stage_file=str(stage_file),
             memory=args.memory_limit,
         )
-        r = runs[engine] = measured(code, stage_file)
+        trace = args.trace.with_suffix(f".{engine}.csv") if args.trace else None
+        r = runs[engine] = measured(code, stage_file, trace)
         stage_file.unlink(missing_ok=True)
         r["began"], r["load_at_end"] = began, list(os.getloadavg())
         warehouse.unlink(missing_ok=True)
