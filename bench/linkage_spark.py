@@ -102,6 +102,7 @@ def measured(code: str, stage_file: Path | None = None, trace: Path | None = Non
 
     def sample() -> None:
         nonlocal peak
+        after = "start"
         while not done.is_set():
             try:
                 roles = tree_memory(proc)
@@ -109,10 +110,9 @@ def measured(code: str, stage_file: Path | None = None, trace: Path | None = Non
                 return
             total = sum(rss for rss, _ in roles.values())
             peak = max(peak, total)
-            after = "start"
-            if stage_file is not None:
+            if stage_file is not None:  # empty while the child rewrites it: the stage read before
                 with contextlib.suppress(OSError):
-                    after = stage_file.read_text() or "start"
+                    after = stage_file.read_text() or after
             row = by_stage.setdefault(after, {})
             figures = {f"{r}_rss": v[0] for r, v in roles.items()} | {f"{r}_pss": v[1] for r, v in roles.items()}
             figures |= {"tree_rss": total, "tree_pss": sum(pss for _, pss in roles.values())}
