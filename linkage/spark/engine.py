@@ -26,7 +26,7 @@ from linkage.run import LinkResult, finish, prepare
 from linkage.spark.blocking import SparkBlocker
 from linkage.spark.decide import GROUP_NODES, SparkClustering
 from linkage.spark.scoring import scored_pairs
-from linkage.spark.session import budget, spark_session
+from linkage.spark.session import DEFAULTS, budget, spark_session
 
 ARROW_BATCH = "spark.sql.execution.arrow.maxRecordsPerBatch"
 WORKER_SHARE = 8  # what all Python workers hold at once: an eighth of the budget, shared among them
@@ -65,7 +65,9 @@ def link_spark(
     limit = budget(memory_limit)
     batch = spark.conf.get(ARROW_BATCH)
     group_nodes = GROUP_NODES
-    if limit is not None:
+    # sized from the budget on this machine (local[n]: the workers share its memory), unless the
+    # batch was set (spark-submit, OUTCOMES_SPARK_CONF_...); a cluster's executors have their own
+    if limit is not None and spark.sparkContext.master.startswith("local") and batch == DEFAULTS[ARROW_BATCH]:
         workers = spark.sparkContext.defaultParallelism  # Python workers at once (local[n]: n)
         pairs, group_nodes = batch_sizes(limit, workers)
         spark.conf.set(ARROW_BATCH, str(pairs))
