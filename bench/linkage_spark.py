@@ -8,7 +8,9 @@ bench/linkage_scale.py does, into a fresh DuckDB warehouse, with ground truth) i
 process. Measured per engine: wall time of the whole process (the Spark engine's includes
 starting its JVM) and of `link()`, and peak memory of the process tree (the Python process, the
 JVM and the Python workers Spark starts: the peak of their summed resident memory, sampled every
-0.2 s); then the ratios Spark / local, a CPU-bound reference measured in the same run, and
+0.2 s; also per role, driver (the Python process) / jvm / workers (Python under the JVM), and per
+stage, as resident and as proportional set size, which counts pages the forked workers share
+with their daemon once); then the ratios Spark / local, a CPU-bound reference measured in the same run, and
 whether the two spines are the same. The JSON also records the commit, when each engine ran and
 the load average (1, 5, 15 min) as each ended: the cores may be shared. `--engines spark` runs one
 engine alone (no ratios), e.g. where the other does not fit in memory.
@@ -40,11 +42,14 @@ from outcomes.warehouse import resolve_target
 root = Path({root!r})
 records, last = records_from_deliveries(root / "landing")
 n = len(records)
-kwargs = {{}}
+kwargs = {{"on_stage": lambda stage: Path({stage_file!r}).write_text(stage)}}
+if {memory!r}:
+    kwargs["memory_limit"] = {memory!r}
 if {engine!r} == "spark":
     from linkage.spark.session import spark_session
     t = time.perf_counter()
-    kwargs["spark"] = spark_session({master!r})
+    sized = {{"memory_limit": {memory!r}}} if {memory!r} else {{}}  # the JVM sized from the budget
+    kwargs["spark"] = spark_session({master!r}, **sized)
     kwargs["spark"].range(1).count()  # the JVM up and its first job run
     start_s = time.perf_counter() - t
 else:
@@ -61,29 +66,62 @@ print(json.dumps({{"records": n, "start_s": start_s, "link_s": link_s, "stages":
 """
 
 
-def tree_rss(process: psutil.Process) -> int:
-    """Resident bytes of a process and every process below it."""
-    total = 0
+ROLES = ("driver", "jvm", "workers")
+
+
+def tree_memory(process: psutil.Process) -> dict[str, tuple[int, int]]:
+    """(resident, proportional) bytes of a process and every process below it, by role: the
+    process itself (driver), Java processes (jvm), and processes below a Java one (workers)."""
+    out = dict.fromkeys(ROLES, (0, 0))
+    below_java: set[int] = set()
     for p in [process, *process.children(recursive=True)]:
-        with contextlib.suppress(psutil.NoSuchProcess):  # a worker may end while we count
-            total += p.memory_info().rss
-    return total
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):  # a worker may end while we count
+            if p.pid == process.pid:
+                role = "driver"
+            elif p.ppid() in below_java or "java" in p.name():
+                role = "jvm" if "java" in p.name() else "workers"
+                below_java.add(p.pid)
+            else:
+                role = "workers"
+            m = p.memory_full_info()
+            rss, pss = out[role]
+            out[role] = (rss + m.rss, pss + m.pss)
+    return out
 
 
-def measured(code: str) -> dict:
-    """Run `code` in a fresh interpreter (its last line is JSON); add wall time and peak tree RSS."""
+def measured(code: str, stage_file: Path | None = None, trace: Path | None = None) -> dict:
+    """Run `code` in a fresh interpreter (its last line is JSON); add wall time, peak tree RSS and
+    the peaks by role and stage (the stage running: the one after the last `stage_file` names).
+    `trace`: every sample appended as a CSV line (time, last stage ended, MiB by role, RSS and
+    PSS), kept if the run is stopped."""
     started = time.perf_counter()
     child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     peak, proc = 0, psutil.Process(child.pid)
     done = threading.Event()
+    by_stage: dict[str, dict[str, float]] = {}  # after this stage ended: peak MiB per role and in all
 
     def sample() -> None:
         nonlocal peak
+        after = "start"
         while not done.is_set():
             try:
-                peak = max(peak, tree_rss(proc))
+                roles = tree_memory(proc)
             except psutil.NoSuchProcess:
                 return
+            total = sum(rss for rss, _ in roles.values())
+            peak = max(peak, total)
+            if stage_file is not None:  # empty while the child rewrites it: the stage read before
+                with contextlib.suppress(OSError):
+                    after = stage_file.read_text() or after
+            row = by_stage.setdefault(after, {})
+            figures = {f"{r}_rss": v[0] for r, v in roles.items()} | {f"{r}_pss": v[1] for r, v in roles.items()}
+            figures |= {"tree_rss": total, "tree_pss": sum(pss for _, pss in roles.values())}
+            for k, v in figures.items():
+                row[k] = max(row.get(k, 0.0), v / 2**20)
+            if trace is not None:
+                with trace.open("a") as f:
+                    f.write(",".join([f"{time.time():.1f}", after, *(f"{v / 2**20:.0f}" for v in figures.values())]))
+                    f.write("\n")
             done.wait(0.2)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -96,6 +134,15 @@ def measured(code: str) -> dict:
     result = json.loads(out.strip().splitlines()[-1])
     result["wall_s"] = time.perf_counter() - started
     result["peak_tree_mib"] = peak / 2**20
+    # peaks while each stage ran (the stage after the one that last ended; "start": before the first)
+    order = ["start", *result.get("stages", {})]
+    running = {after: order[i + 1] if i + 1 < len(order) else "after" for i, after in enumerate(order)}
+    result["peak_mib_by_stage"] = {
+        running.get(after, after): {k: round(v, 1) for k, v in row.items()} for after, row in by_stage.items()
+    }
+    result["peak_mib_by_role"] = {
+        k: round(max(row[k] for row in by_stage.values()), 1) for k in next(iter(by_stage.values()), {})
+    }
     return result
 
 
@@ -106,6 +153,13 @@ def main() -> None:
     parser.add_argument("--master", default="local[2]", help="Spark master (default local[2])")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--engines", default="local,spark", help="engines to run, in order (default local,spark)")
+    parser.add_argument("--trace", type=Path, help="append every memory sample to this CSV (per engine: a suffix)")
+    parser.add_argument(
+        "--memory-limit",
+        default="",
+        help="the run's memory budget (link(memory_limit=...), e.g. 6GB; default the engine's, 4GB); "
+        "the Spark engine sizes its JVM and batches from it",
+    )
     args = parser.parse_args()
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
     population = args.population or Path(f"/tmp/bench-linkage-spark/{args.persons}")
@@ -119,8 +173,19 @@ def main() -> None:
         began = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
         warehouse = population.parent / f"{population.name}-{engine}.duckdb"
         warehouse.unlink(missing_ok=True)
-        code = RUN.format(root=str(population), engine=engine, master=args.master, warehouse=str(warehouse))
-        r = runs[engine] = measured(code)
+        stage_file = population.parent / f"{population.name}-{engine}.stage"
+        stage_file.unlink(missing_ok=True)
+        code = RUN.format(
+            root=str(population),
+            engine=engine,
+            master=args.master,
+            warehouse=str(warehouse),
+            stage_file=str(stage_file),
+            memory=args.memory_limit,
+        )
+        trace = args.trace.with_suffix(f".{engine}.csv") if args.trace else None
+        r = runs[engine] = measured(code, stage_file, trace)
+        stage_file.unlink(missing_ok=True)
         r["began"], r["load_at_end"] = began, list(os.getloadavg())
         warehouse.unlink(missing_ok=True)
         print(
@@ -130,7 +195,21 @@ def main() -> None:
             flush=True,
         )
         print("  stages (s): " + ", ".join(f"{k} {v:.1f}" for k, v in r["stages"].items()), flush=True)
+        roles = r["peak_mib_by_role"]
+        print(
+            "  peak MiB by role (rss/pss): "
+            + ", ".join(f"{x} {roles.get(f'{x}_rss', 0):,.0f}/{roles.get(f'{x}_pss', 0):,.0f}" for x in ROLES),
+            flush=True,
+        )
+        for stage, row in r["peak_mib_by_stage"].items():
+            print(
+                f"    {stage:<11} "
+                + ", ".join(f"{x} {row[f'{x}_rss']:,.0f}" for x in ROLES)
+                + f"; tree {row['tree_rss']:,.0f} (pss {row['tree_pss']:,.0f})",
+                flush=True,
+            )
     meta = {"calibration_s": reference, "master": args.master, "persons": args.persons, "commit": commit}
+    meta["memory_limit"] = args.memory_limit or None
     if args.json:
         args.json.write_text(json.dumps({**meta, **runs}, indent=2) + "\n")
     if len(runs) < 2:

@@ -183,3 +183,40 @@ def test_sampled_training_pairs_are_the_local_engines(spark):
     pairs.frame = pairs.frame.withColumnRenamed("max(passes)", "passes")
     got = pairs.take(positions)
     pd.testing.assert_frame_equal(got.reset_index(drop=True), ordered.iloc[positions].reset_index(drop=True))
+
+
+def test_memory_budget_sizes_the_jvm_and_what_a_worker_holds():
+    """The run's memory budget sizes the JVM's heap (a quarter, 1 to 16 GiB), a scoring batch
+    and a group of components (the workers together an eighth of it), within their bounds."""
+    from linkage.spark.engine import batch_sizes
+    from linkage.spark.session import budget, memory_settings
+
+    gib = 1 << 30
+    assert memory_settings(4 * gib)["spark.driver.memory"] == "1024m"
+    assert memory_settings(24 * gib)["spark.driver.memory"] == "6144m"
+    assert memory_settings(512 << 20)["spark.driver.memory"] == "1024m"  # at least 1 GiB
+    assert memory_settings(256 * gib)["spark.driver.memory"] == "16384m"  # at most 16 GiB
+    assert "G1PeriodicGCInterval" in memory_settings(4 * gib)["spark.driver.extraJavaOptions"]
+    assert batch_sizes(4 * gib, 2) == (65_536, 65_536)
+    assert batch_sizes(4 * gib, 4) == (32_768, 32_768)  # more workers at once: smaller each
+    assert batch_sizes(64 << 20, 2) == (10_000, 20_000)  # the floors
+    assert batch_sizes(1024 * gib, 1) == (1_000_000, 2_000_000)  # the ceilings
+    assert budget("none") is None and budget("4GB") == 4 * 10**9 and budget("2GiB") == 2 * gib
+
+
+def test_results_read_back_through_parquet_as_topandas_gives_them(spark, tmp_path):
+    """`tables.collect` (executors write Parquet, the driver reads it with pyarrow) gives the
+    frame `toPandas` gives: the same rows in the same order and the same dtypes, nulls included;
+    an empty result keeps its columns."""
+    import pandas as pd
+
+    from linkage.spark.tables import collect
+
+    frame = spark.createDataFrame(
+        [(3, "x", 0.5, 1, None), (1, None, 2.0, -2, 7), (2, "z", None, 3, 8)],
+        "a long, s string, w double, b byte, n long",
+    ).repartition(2)
+    frame = frame.localCheckpoint()  # one partitioning for both reads
+    pd.testing.assert_frame_equal(collect(frame, tmp_path, "t"), frame.toPandas())
+    empty = collect(frame.where("a > 10"), tmp_path, "e")
+    assert list(empty.columns) == ["a", "s", "w", "b", "n"] and empty.empty

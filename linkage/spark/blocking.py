@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from linkage.blocking import UNION, PassStats, comparable_pairs, true_pairs
-from linkage.spark.tables import read
+from linkage.spark.tables import read, write_parquet
 from linkage.spec import Pass, Spec
 
 
@@ -76,12 +76,14 @@ class SparkBlocker:
     def __call__(
         self, variants: pd.DataFrame, spec: Spec, new: pd.Index | None = None, label: np.ndarray | None = None
     ) -> tuple[SparkPairs, list[PassStats]]:
+        from pyspark import StorageLevel
         from pyspark.sql import functions as F
 
-        table = variants.copy()
-        table.insert(0, "variant", variants.index.to_numpy(dtype=np.int64))
-        table["is_new"] = True if new is None else variants.index.isin(new)
-        v = read(self.spark, table, self.work, "variants").cache()
+        # the Parquet file is the table every pass, scoring and clustering read (not cached in the
+        # JVM's heap); written with its two added columns, no copy of the frame in the driver
+        first = {"variant": variants.index.to_numpy(dtype=np.int64)}
+        last = {"is_new": np.ones(len(variants), dtype=bool) if new is None else variants.index.isin(new)}
+        v = self.spark.read.parquet(write_parquet(variants, self.work, "variants", first, last))
         self.variants = v
         found, big = None, None
         for i, p in enumerate(spec.passes):
@@ -93,7 +95,8 @@ class SparkBlocker:
             if oversized is not None:
                 oversized = oversized.agg(F.count(F.lit(1)).alias("blocks")).select(F.lit(i).alias("pass"), "blocks")
                 big = oversized if big is None else big.unionAll(oversized)
-        union = found.groupBy("a", "b").agg(F.bit_or("bit").alias("passes")).cache()
+        union = found.groupBy("a", "b").agg(F.bit_or("bit").alias("passes"))
+        union = union.persist(StorageLevel.DISK_ONLY)  # read by the statistics, training and scoring
         blocks = dict.fromkeys(range(len(spec.passes)), 0)
         if big is not None:  # one job for every pass's count of blocks too big
             blocks.update({int(x["pass"]): int(x["blocks"]) for x in big.collect()})

@@ -1,17 +1,20 @@
 """Person-level decisions in Spark, one connected component at a time.
 
-A decision reads and changes only the two persons of its pair, so the components of the graph
-of scored node pairs, existing persons and reviewers' matches are decided apart, by the local
+A decision reads and changes only the two persons of its pair, so the components of the graph of
+scored node pairs, existing persons and reviewers' matches are decided apart, by the local
 functions (`linkage.run.cluster_local`: existing persons, reviews, `cluster.decide` with the
-persons' evidence) through `applyInPandas`. Components go to groups by a hash (as many groups as
-`spark.sql.shuffle.partitions`), each group whole components: one call per component cost
-pandas' fixed overhead tens of thousands of times (measured: minutes at 20,000 people, where
-the local engine clusters in a second). One thing is learned over all components: how
-often each configuration of two persons' sources holds relatives (`cluster.relative_cases` and
-`relative_probabilities`). So components are decided in two rounds when such pairs exist: the
-first stops before them and returns them with each component's persons; the driver learns the
-probabilities over all of them (with the shares of configurations among all persons, singletons
-included, in the local engine's order); the second decides the components that hold such pairs.
+persons' evidence) through `applyInPandas`. Components go to groups by a hash, each group whole
+components: one call per component cost pandas' fixed overhead tens of thousands of times
+(measured: minutes at 20,000 people, where the local engine clusters in a second). A group is
+held whole by one Python worker (records, identities, pairs and the local decisions on them), so
+there are at least `spark.sql.shuffle.partitions` groups and as many more as keep each near
+`group_nodes` nodes (linkage.spark.engine sizes it from the run's memory budget). One thing is
+learned over all components: how often each configuration of two persons' sources holds
+relatives (`cluster.relative_cases` and `relative_probabilities`). So components are decided in
+two rounds when such pairs exist: the first stops before them and returns them with each
+component's persons; the driver learns the probabilities over all of them (with the shares of
+configurations among all persons, singletons included, in the local engine's order); the second
+decides the components that hold such pairs.
 
 What an executor receives: the spec, the model, reviewers' decisions and (only when a reviewer
 said two records are two people, which may part a person) the links decided before, pickled
@@ -37,20 +40,22 @@ from linkage.cluster import (
 from linkage.compare import Comparer
 from linkage.run import Clustered, ClusterInputs, _review_nodes, cluster_local
 from linkage.spark.components import connected_components
-from linkage.spark.tables import as_local, read
+from linkage.spark.tables import as_local, collect, read
 
 OUT = (
     "component long, kind string, a string, b string, weight double, why string, rule string, "
     "configuration string, n long"
 )
 KINDS = ("link", "review")
+GROUP_NODES = 100_000  # nodes a group of components holds, on average, unless the run sizes it
 
 
 class SparkClustering:
     """`linkage.run.cluster_local` over Spark: same arguments, same `Clustered`."""
 
-    def __init__(self, spark, work: Path, variants) -> None:
+    def __init__(self, spark, work: Path, variants, group_nodes: int = GROUP_NODES) -> None:
         self.spark, self.work, self.variants = spark, Path(work), variants  # variants: the blocker's table
+        self.group_nodes = group_nodes
 
     def __call__(
         self,
@@ -90,6 +95,7 @@ class SparkClustering:
         found.write.parquet(where)  # read once per side below: two plans, no ambiguous self-join
 
         groups = int(self.spark.conf.get("spark.sql.shuffle.partitions"))
+        groups = max(groups, -(-(len(r) + len(_variants)) // max(self.group_nodes, 1)))
 
         def component():  # node -> its group: whole components, many to a group (pandas per call)
             found = self.spark.read.parquet(where)
@@ -111,7 +117,7 @@ class SparkClustering:
                 p, n = p.join(F.broadcast(keep), "component"), n.join(F.broadcast(keep), "component")
             decide = _part(context, relatives)
             grouped = p.groupBy("component").cogroup(n.groupBy("component"))
-            return grouped.applyInPandas(decide, OUT).toPandas()
+            return collect(grouped.applyInPandas(decide, OUT), self.work, "decided")
 
         out = run(None)
         cases = out[out["kind"] == "case"]

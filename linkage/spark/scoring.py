@@ -3,9 +3,13 @@ variants, is scored by the local engine's partition function (`linkage.engine.sc
 recordlinkage comparisons, then the stored model's weights) through `mapInPandas`.
 
 What an executor receives: the spec and the model (its m and u, prior, term frequencies and
-alias pairs), pickled with the function; the identities come with the pairs, batch by batch."""
+alias pairs), pickled with the function; the identities come with the pairs, batch by batch
+(`spark.sql.execution.arrow.maxRecordsPerBatch` pairs a batch: linkage.spark.engine sizes it from
+the run's memory budget). The scored pairs come back as Parquet (linkage.spark.tables.collect)."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -13,11 +17,11 @@ import pandas as pd
 from linkage import model as fs
 from linkage.compare import Comparer
 from linkage.engine import score_chunk, tf_arrays
-from linkage.spark.tables import as_local
+from linkage.spark.tables import as_local, collect
 from linkage.spec import Spec
 
 
-def scored_pairs(pairs, variants, spec: Spec, model: fs.Model) -> tuple[pd.DataFrame, int]:
+def scored_pairs(pairs, variants, spec: Spec, model: fs.Model, work: Path) -> tuple[pd.DataFrame, int]:
     """The pairs at or above the review threshold, as `linkage.engine.score_pairs` returns them
     (ordered by a, b), and the number of partitions they were scored in."""
     from pyspark.sql import functions as F
@@ -28,7 +32,7 @@ def scored_pairs(pairs, variants, spec: Spec, model: fs.Model) -> tuple[pd.DataF
     schema = ", ".join(["a long", "b long", "weight double", *[f"`{c}` byte" for c in spec.names]])
     scored = joined.mapInPandas(_scorer(spec, model, columns), schema)
     partitions = joined.rdd.getNumPartitions()
-    out = scored.toPandas().sort_values(["a", "b"], kind="mergesort").reset_index(drop=True)
+    out = collect(scored, work, "scored").sort_values(["a", "b"], kind="mergesort").reset_index(drop=True)
     out = out.astype({"a": np.int64, "b": np.int64, "weight": np.float64, **dict.fromkeys(spec.names, np.int8)})
     return out, partitions
 

@@ -1,5 +1,7 @@
 """Frames that travel to Spark as Parquet in the run's work folder (never through the driver's
-Py4J socket), and back as pandas through Arrow."""
+Py4J socket), and back the same way: Spark writes a result as Parquet and the driver reads it
+with pyarrow, so that the JVM never holds a whole result (`toPandas` gathers every partition's
+Arrow batches in the driver JVM's heap first)."""
 
 from __future__ import annotations
 
@@ -13,10 +15,17 @@ import pyarrow.parquet as pq
 DATES = ("date_of_birth", "dob_swapped")
 
 
-def write_parquet(frame: pd.DataFrame, folder: Path, name: str) -> str:
-    """Write `frame` (no index) as Parquet under `folder`; dates as dates, columns of nothing but
-    nulls as strings (Spark has no Parquet null type). Returns the path."""
+def write_parquet(
+    frame: pd.DataFrame, folder: Path, name: str, first: dict | None = None, last: dict | None = None
+) -> str:
+    """Write `frame` (no index) as Parquet under `folder`, between the columns `first` and `last`
+    (name: array) when given; dates as dates, columns of nothing but nulls as strings (Spark has
+    no Parquet null type). Returns the path."""
     table = pa.Table.from_pandas(frame, preserve_index=False)
+    for i, (column, values) in enumerate((first or {}).items()):
+        table = table.add_column(i, column, pa.array(values))
+    for column, values in (last or {}).items():
+        table = table.append_column(column, pa.array(values))
     for i, field in enumerate(table.schema):
         if pa.types.is_null(field.type):
             table = table.set_column(i, field.name, table.column(i).cast(pa.string()))
@@ -30,6 +39,26 @@ def write_parquet(frame: pd.DataFrame, folder: Path, name: str) -> str:
 def read(spark, frame: pd.DataFrame, folder: Path, name: str):
     """`frame` as a Spark data frame, through a Parquet file."""
     return spark.read.parquet(write_parquet(frame, folder, name))
+
+
+def collect(frame, folder: Path, name: str) -> pd.DataFrame:
+    """A Spark data frame as pandas, through Parquet files written by the executors (rows in the
+    order of its partitions, as `toPandas` gives them)."""
+    path = Path(folder) / f"{name}-{uuid.uuid4().hex[:8]}"
+    frame.write.parquet(str(path))
+    parts = sorted(str(f) for f in path.glob("part-*.parquet"))
+    schema = _arrow_schema(frame.schema)
+    if not parts:
+        return schema.empty_table().to_pandas()
+    table = pa.concat_tables([pq.read_table(f, schema=schema) for f in parts])
+    return table.to_pandas(self_destruct=True)
+
+
+def _arrow_schema(schema) -> pa.Schema:
+    """Spark's schema as Arrow's (the types these results hold)."""
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    return to_arrow_schema(schema)
 
 
 def as_local(frame: pd.DataFrame) -> pd.DataFrame:
