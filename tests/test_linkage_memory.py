@@ -7,16 +7,7 @@ from __future__ import annotations
 import pytest
 
 from outcomes.synth.generator import SynthConfig, synthesise
-
-TABLES = {
-    "linkage.link_events": "source, record_id, run_id, event",
-    "linkage.pair_decisions": "left_source, left_record_id, right_source, right_record_id, decision",
-    "linkage.identities": "source, record_id",
-    "linkage.record_keys": "source, record_id",
-    "linkage.quality": "source_a, source_b",
-    "linkage.quality_by_group": "source_a, source_b, dimension, value",
-    "linkage.match_rates": "source, dimension, value",
-}
+from tests.linkage_tables import LINK_TABLES as TABLES
 
 
 @pytest.fixture(scope="module")

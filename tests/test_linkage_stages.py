@@ -8,13 +8,7 @@ import shutil
 import pytest
 
 from outcomes.synth.generator import SynthConfig, synthesise
-
-TABLES = {
-    "linkage.link_events": "source, record_id, run_id, event",
-    "linkage.pair_decisions": "left_source, left_record_id, right_source, right_record_id, decision",
-    "linkage.identities": "source, record_id",
-    "linkage.quality": "source_a, source_b",
-}
+from tests.linkage_tables import LINK_TABLES as TABLES
 
 
 @pytest.fixture(scope="module")
