@@ -39,7 +39,9 @@ def outcomes_vars_read_by_code() -> set[str]:
     for path in (ROOT / "dbt_project").rglob("*.yml"):
         if "target" not in path.parts and "dbt_packages" not in path.parts:
             read |= set(re.findall(r"env_var\(\s*['\"](OUTCOMES_[A-Z_]+)['\"]", path.read_text()))
-    set_for_dbt = set(re.findall(r"\b(OUTCOMES_[A-Z_]+)=", (ROOT / "outcomes" / "marts" / "dbt.py").read_text()))
+    dbt_py = (ROOT / "outcomes" / "marts" / "dbt.py").read_text()
+    set_for_dbt = set(re.findall(r"\b(OUTCOMES_[A-Z_]+)=", dbt_py))  # NAME=value on dbt's command line
+    set_for_dbt |= set(re.findall(r"env\[[\"'](OUTCOMES_[A-Z_]+)[\"']\]\s*=", dbt_py))  # dbt's environment
     return read - set_for_dbt
 
 
