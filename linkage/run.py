@@ -158,10 +158,8 @@ def link(
     inputs.result.memory_limit = limit
     del records
     state = block(inputs)
-    scored = score(state, chunk)
-    decided = decide_stage(state, scored, None, lambda: _decided_links(backend))
-    del scored
-    return write(backend, cluster(decided))
+    scored = [score(state, chunk)]  # handed over: decide_stage frees it once node pairs are made
+    return write(backend, cluster(decide_stage(state, scored, None, lambda: _decided_links(backend))))
 
 
 def score(state: LinkState, chunk: int = CHUNK) -> pd.DataFrame:
@@ -541,10 +539,14 @@ def score_chunk(state: LinkState, a: np.ndarray, b: np.ndarray) -> pd.DataFrame:
     return engine_score_chunk(state.comparer, state.model, state.spec, tf_arrays(state.variants, state.spec), a, b)
 
 
-def finish(backend, state: LinkState, scored: pd.DataFrame, clustering: Callable | None = None) -> LinkResult:
+def finish(
+    backend, state: LinkState, scored: pd.DataFrame | list[pd.DataFrame], clustering: Callable | None = None
+) -> LinkResult:
     """The stages after scoring: decide, cluster, write (from every chunk's scored pairs).
     `clustering` replaces `cluster_local` (same arguments and result: linkage.spark decides
-    the connected parts apart)."""
+    the connected parts apart). `scored` as a list of one frame hands it over: the list is
+    emptied and the frame freed once node pairs are made, not held through clustering and
+    writing."""
     decided = decide_stage(state, scored, clustering, lambda: _decided_links(backend))
     return write(backend, cluster(decided))
 
@@ -572,12 +574,16 @@ class Spine:
 
 
 def decide_stage(
-    state: LinkState, scored: pd.DataFrame, clustering: Callable | None, decided_links: Callable[[], pd.DataFrame]
+    state: LinkState,
+    scored: pd.DataFrame | list[pd.DataFrame],
+    clustering: Callable | None,
+    decided_links: Callable[[], pd.DataFrame],
 ) -> Decided:
     """Stage `decide`: node pairs from the scored variant pairs (engine.node_pairs), then the
     decisions on them, persons' evidence and constraints read (`cluster_local`, or `clustering`:
     the same arguments and result). `decided_links` reads the links decided before (needed only
-    where a reviewer parts a person)."""
+    where a reviewer parts a person). `scored` as a list of one frame is emptied: the scored pairs
+    are freed once node pairs are made."""
     result, spec, r, variants, comparer, model = (
         state.result,
         state.spec,
@@ -589,7 +595,8 @@ def decide_stage(
     known, stored, reviews, past, lap = state.known, state.stored, state.reviews, state.past, state.lap
     run_id, model_version = result.run_id, result.model_version
     lap("scoring")
-    pairs_by_node = node_pairs(scored, variants, spec, comparer, model)
+    pairs_by_node = node_pairs(scored.pop() if isinstance(scored, list) else scored, variants, spec, comparer, model)
+    del scored  # the caller's list is empty: the scored pairs go now, not after writing
     lap("node_pairs")
 
     trained_now = model_version not in (stored["model_version"].to_pylist() if stored.num_rows else [])
