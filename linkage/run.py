@@ -42,8 +42,10 @@ from linkage.engine import score_chunk as engine_score_chunk
 from linkage.records import (
     IDENTITY,
     build_variants,
+    identity_rows,
     learn_aliases,
     load_records,
+    shed_identity,
     stored_record_dates,
     true_persons,
 )
@@ -274,6 +276,7 @@ class LinkState:
     applied: int
     past: PastRun | None = None
     incremental: bool = False  # read only what the new records touch: record_keys is upserted, not rewritten
+    identity: pd.DataFrame | None = None  # the identity block once per variant (records.shed_identity)
 
 
 @dataclass
@@ -508,6 +511,7 @@ def block(inputs: Inputs, blocker: Callable | None = None) -> LinkState:
         model = train(variants, pairs, spec, comparer, model_version, comparable_pairs(variants, spec), seed=run_id)
         model.aliases = aliases
         model.tf = fs.term_frequencies(r, spec)
+    identity = shed_identity(r)  # needed again only to write identities and record_keys
     lap("training")
     result.blocking = [(p.name, p.pairs, p.new_pairs, p.reduction_ratio, p.pair_completeness) for p in stats]
     result.candidate_pairs = len(pairs)
@@ -531,6 +535,7 @@ def block(inputs: Inputs, blocker: Callable | None = None) -> LinkState:
         applied,
         past,
         facts is not None,
+        identity,
     )
 
 
@@ -745,7 +750,7 @@ def write(backend, spine: Spine) -> LinkResult:
     )
     result, r, stats, model, stored, truth = state.result, state.r, state.stats, state.model, state.stored, state.truth
     reviews, applied, past, lap, started = state.reviews, state.applied, state.past, state.lap, state.started
-    incremental = state.incremental
+    incremental, identity = state.incremental, state.identity
     run_id, as_of, model_version = result.run_id, result.as_of, result.model_version
     state.__dict__.clear()
     spine.__dict__.clear()
@@ -758,7 +763,7 @@ def write(backend, spine: Spine) -> LinkResult:
     fit_duckdb(backend, result.memory_limit)  # DuckDB's share: what the run's frames leave of the budget
     with backend.transaction() as s:
         s.insert("linkage.blocking_passes", pa.Table.from_pandas(blocking, preserve_index=False))
-        _insert_identities(s, r, identities, run_id)
+        _insert_identities(s, r, identities, run_id, identity)
         _insert(s, "linkage.link_events", events)
         inc.append(s, "linkage.pair_decisions", decided)
         if model_version not in (stored["model_version"].to_pylist() if stored.num_rows else []):
@@ -813,8 +818,18 @@ def write(backend, spine: Spine) -> LinkResult:
         # run (or none), so a run that fails here leaves the next one to take the whole path. The
         # quality report's records (linkage.quality_records) are kept in step in the same transaction.
         with backend.transaction() as s:
-            inc.write(s, r, run_id, as_of, whole=not incremental, ledger=result.ledger_id, moved=moved, rebuild=False)
-            del r  # the run's records, before DuckDB groups the stored keys
+            inc.write(
+                s,
+                r,
+                run_id,
+                as_of,
+                whole=not incremental,
+                ledger=result.ledger_id,
+                moved=moved,
+                rebuild=False,
+                expand=lambda part: identity_rows(part, identity),
+            )
+            del r, identity  # the run's records, before DuckDB groups the stored keys
             release_memory()
             fit_duckdb(backend, result.memory_limit)
             if not incremental:
@@ -826,7 +841,7 @@ def write(backend, spine: Spine) -> LinkResult:
                 rebuild_quality_records(s, truth)
     del moved
     if past is not None:
-        del r
+        del r, identity
     lap("quality" if past is None else "write")  # keeping the quality counts (in the keys' transaction)
     if past is None:
         result.quality = write_quality_kept(backend, run_id, as_of, truth, expected)
@@ -1035,12 +1050,21 @@ def _truth_labels(truth: Path, r: pd.DataFrame, n_variants: int) -> np.ndarray:
     return label
 
 
-def _insert_identities(session, r: pd.DataFrame, positions: np.ndarray, run_id: int, rows: int = inc.SLICE) -> None:
+def _insert_identities(
+    session,
+    r: pd.DataFrame,
+    positions: np.ndarray,
+    run_id: int,
+    identity: pd.DataFrame | None = None,
+    rows: int = inc.SLICE,
+) -> None:
     """`linkage.identities`: the records of `r` at `positions` (source, record_id, node, identity
-    block, run), in slices of `rows` (only a slice is ever copied)."""
+    block, run), in slices of `rows` (only a slice is ever copied); the identity columns that
+    `identity` holds once per variant (records.shed_identity) are taken from there."""
     cols = ["source", "record_id", "node", *IDENTITY]
     for start in range(0, len(positions), rows):
-        _insert(session, "linkage.identities", r.iloc[positions[start : start + rows]][cols].assign(run_id=run_id))
+        part = identity_rows(r.iloc[positions[start : start + rows]], identity)
+        _insert(session, "linkage.identities", part[cols].assign(run_id=run_id))
 
 
 def _insert(session, table: str, frame: pd.DataFrame, rows: int = inc.SLICE) -> None:
