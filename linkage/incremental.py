@@ -29,6 +29,7 @@ hash and keeps ART indexes in memory: none are made there).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pandas as pd
@@ -593,6 +594,7 @@ def write(
     moved: pd.DataFrame | None = None,
     spec=None,
     rebuild: bool = True,
+    expand: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
 ) -> None:
     """Leave `record_keys` as the spine this run made and mark it in step with this run, and with
     the event store's ledger up to `ledger` (None: the run was given its records).
@@ -604,7 +606,8 @@ def write(
     The whole path rebuilds the kept blocking facts (`rebuild_blocks`; `spec`, the linkage's by
     default), unless `rebuild` is False: then the caller does, in the same transaction (link()
     frees the run's records first). `r` may hold other columns; it is read in slices, never copied
-    whole."""
+    whole; `expand` gives each slice its identity block where `r` holds it elsewhere (link():
+    records.identity_rows)."""
     if spec is None:
         from linkage.spec import IDENTITY as spec
     if whole:
@@ -625,6 +628,8 @@ def write(
         r = r.iloc[:0]
     for start in range(0, len(r), SLICE):  # slices: the whole population's keys are never copied at once
         part = r.iloc[start : start + SLICE]
+        if expand is not None:
+            part = expand(part)
         keyed = with_keys(part)
         keyed["person_id"] = part["person_id"].to_numpy()
         keyed["present"] = True

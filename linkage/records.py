@@ -104,6 +104,43 @@ def build_variants(records: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     return r, variants
 
 
+def shed_identity(r: pd.DataFrame) -> pd.DataFrame:
+    """Once variants, blocking keys and the model are made: the records' identity block kept once
+    per variant rather than once per record. Returns a frame whose row i is variant i's value of
+    each identity column that holds one value per variant (tokens determine initials, Soundex and
+    Bloom filters; a node, its source person key), and drops those columns from `r` in place; a
+    column holding two values within one variant anywhere stays in `r`. `identity_rows` puts the
+    block back, slice by slice, for writing."""
+    variant = r["variant"].to_numpy()
+    n = int(variant.max()) + 1 if len(variant) else 0
+    first = np.empty(n, dtype=np.int64)
+    first[variant[::-1]] = np.arange(len(variant) - 1, -1, -1)  # each variant's first record
+    out = {}
+    for c in IDENTITY:
+        if c not in r:
+            continue
+        values = r[c].to_numpy()
+        once = values[first]
+        spread = once[variant]
+        missing = pd.isna(values)
+        same = np.asarray(missing == pd.isna(spread)) & (missing | np.asarray(values == spread, dtype=bool))
+        if same.all():
+            out[c] = r[c].iloc[first].reset_index(drop=True)
+    ident = pd.DataFrame(out, index=pd.RangeIndex(n))
+    r.drop(columns=list(out), inplace=True)
+    return ident
+
+
+def identity_rows(part: pd.DataFrame, ident: pd.DataFrame | None) -> pd.DataFrame:
+    """Rows of the run's records (`part`, a slice holding `variant`) with the identity columns
+    `shed_identity` took out of them put back from their variants."""
+    if ident is None or not len(ident.columns):
+        return part
+    back = ident.iloc[part["variant"].to_numpy()]
+    back.index = part.index
+    return pd.concat([part, back], axis=1)
+
+
 def node_names(records: pd.DataFrame) -> np.ndarray:
     """Each record's node: its source person key where it has one (a key joins its own records),
     else the record itself."""

@@ -42,8 +42,10 @@ from linkage.engine import score_chunk as engine_score_chunk
 from linkage.records import (
     IDENTITY,
     build_variants,
+    identity_rows,
     learn_aliases,
     load_records,
+    shed_identity,
     stored_record_dates,
     true_persons,
 )
@@ -158,10 +160,8 @@ def link(
     inputs.result.memory_limit = limit
     del records
     state = block(inputs)
-    scored = score(state, chunk)
-    decided = decide_stage(state, scored, None, lambda: _decided_links(backend))
-    del scored
-    return write(backend, cluster(decided))
+    scored = [score(state, chunk)]  # handed over: decide_stage frees it once node pairs are made
+    return write(backend, cluster(decide_stage(state, scored, None, lambda: _decided_links(backend))))
 
 
 def score(state: LinkState, chunk: int = CHUNK) -> pd.DataFrame:
@@ -276,6 +276,7 @@ class LinkState:
     applied: int
     past: PastRun | None = None
     incremental: bool = False  # read only what the new records touch: record_keys is upserted, not rewritten
+    identity: pd.DataFrame | None = None  # the identity block once per variant (records.shed_identity)
 
 
 @dataclass
@@ -510,6 +511,7 @@ def block(inputs: Inputs, blocker: Callable | None = None) -> LinkState:
         model = train(variants, pairs, spec, comparer, model_version, comparable_pairs(variants, spec), seed=run_id)
         model.aliases = aliases
         model.tf = fs.term_frequencies(r, spec)
+    identity = shed_identity(r)  # needed again only to write identities and record_keys
     lap("training")
     result.blocking = [(p.name, p.pairs, p.new_pairs, p.reduction_ratio, p.pair_completeness) for p in stats]
     result.candidate_pairs = len(pairs)
@@ -533,6 +535,7 @@ def block(inputs: Inputs, blocker: Callable | None = None) -> LinkState:
         applied,
         past,
         facts is not None,
+        identity,
     )
 
 
@@ -541,10 +544,14 @@ def score_chunk(state: LinkState, a: np.ndarray, b: np.ndarray) -> pd.DataFrame:
     return engine_score_chunk(state.comparer, state.model, state.spec, tf_arrays(state.variants, state.spec), a, b)
 
 
-def finish(backend, state: LinkState, scored: pd.DataFrame, clustering: Callable | None = None) -> LinkResult:
+def finish(
+    backend, state: LinkState, scored: pd.DataFrame | list[pd.DataFrame], clustering: Callable | None = None
+) -> LinkResult:
     """The stages after scoring: decide, cluster, write (from every chunk's scored pairs).
     `clustering` replaces `cluster_local` (same arguments and result: linkage.spark decides
-    the connected parts apart)."""
+    the connected parts apart). `scored` as a list of one frame hands it over: the list is
+    emptied and the frame freed once node pairs are made, not held through clustering and
+    writing."""
     decided = decide_stage(state, scored, clustering, lambda: _decided_links(backend))
     return write(backend, cluster(decided))
 
@@ -572,12 +579,16 @@ class Spine:
 
 
 def decide_stage(
-    state: LinkState, scored: pd.DataFrame, clustering: Callable | None, decided_links: Callable[[], pd.DataFrame]
+    state: LinkState,
+    scored: pd.DataFrame | list[pd.DataFrame],
+    clustering: Callable | None,
+    decided_links: Callable[[], pd.DataFrame],
 ) -> Decided:
     """Stage `decide`: node pairs from the scored variant pairs (engine.node_pairs), then the
     decisions on them, persons' evidence and constraints read (`cluster_local`, or `clustering`:
     the same arguments and result). `decided_links` reads the links decided before (needed only
-    where a reviewer parts a person)."""
+    where a reviewer parts a person). `scored` as a list of one frame is emptied: the scored pairs
+    are freed once node pairs are made."""
     result, spec, r, variants, comparer, model = (
         state.result,
         state.spec,
@@ -589,7 +600,8 @@ def decide_stage(
     known, stored, reviews, past, lap = state.known, state.stored, state.reviews, state.past, state.lap
     run_id, model_version = result.run_id, result.model_version
     lap("scoring")
-    pairs_by_node = node_pairs(scored, variants, spec, comparer, model)
+    pairs_by_node = node_pairs(scored.pop() if isinstance(scored, list) else scored, variants, spec, comparer, model)
+    del scored  # the caller's list is empty: the scored pairs go now, not after writing
     lap("node_pairs")
 
     trained_now = model_version not in (stored["model_version"].to_pylist() if stored.num_rows else [])
@@ -738,7 +750,7 @@ def write(backend, spine: Spine) -> LinkResult:
     )
     result, r, stats, model, stored, truth = state.result, state.r, state.stats, state.model, state.stored, state.truth
     reviews, applied, past, lap, started = state.reviews, state.applied, state.past, state.lap, state.started
-    incremental = state.incremental
+    incremental, identity = state.incremental, state.identity
     run_id, as_of, model_version = result.run_id, result.as_of, result.model_version
     state.__dict__.clear()
     spine.__dict__.clear()
@@ -751,7 +763,7 @@ def write(backend, spine: Spine) -> LinkResult:
     fit_duckdb(backend, result.memory_limit)  # DuckDB's share: what the run's frames leave of the budget
     with backend.transaction() as s:
         s.insert("linkage.blocking_passes", pa.Table.from_pandas(blocking, preserve_index=False))
-        _insert_identities(s, r, identities, run_id)
+        _insert_identities(s, r, identities, run_id, identity)
         _insert(s, "linkage.link_events", events)
         inc.append(s, "linkage.pair_decisions", decided)
         if model_version not in (stored["model_version"].to_pylist() if stored.num_rows else []):
@@ -806,8 +818,18 @@ def write(backend, spine: Spine) -> LinkResult:
         # run (or none), so a run that fails here leaves the next one to take the whole path. The
         # quality report's records (linkage.quality_records) are kept in step in the same transaction.
         with backend.transaction() as s:
-            inc.write(s, r, run_id, as_of, whole=not incremental, ledger=result.ledger_id, moved=moved, rebuild=False)
-            del r  # the run's records, before DuckDB groups the stored keys
+            inc.write(
+                s,
+                r,
+                run_id,
+                as_of,
+                whole=not incremental,
+                ledger=result.ledger_id,
+                moved=moved,
+                rebuild=False,
+                expand=lambda part: identity_rows(part, identity),
+            )
+            del r, identity  # the run's records, before DuckDB groups the stored keys
             release_memory()
             fit_duckdb(backend, result.memory_limit)
             if not incremental:
@@ -819,7 +841,7 @@ def write(backend, spine: Spine) -> LinkResult:
                 rebuild_quality_records(s, truth)
     del moved
     if past is not None:
-        del r
+        del r, identity
     lap("quality" if past is None else "write")  # keeping the quality counts (in the keys' transaction)
     if past is None:
         result.quality = write_quality_kept(backend, run_id, as_of, truth, expected)
@@ -1028,12 +1050,21 @@ def _truth_labels(truth: Path, r: pd.DataFrame, n_variants: int) -> np.ndarray:
     return label
 
 
-def _insert_identities(session, r: pd.DataFrame, positions: np.ndarray, run_id: int, rows: int = inc.SLICE) -> None:
+def _insert_identities(
+    session,
+    r: pd.DataFrame,
+    positions: np.ndarray,
+    run_id: int,
+    identity: pd.DataFrame | None = None,
+    rows: int = inc.SLICE,
+) -> None:
     """`linkage.identities`: the records of `r` at `positions` (source, record_id, node, identity
-    block, run), in slices of `rows` (only a slice is ever copied)."""
+    block, run), in slices of `rows` (only a slice is ever copied); the identity columns that
+    `identity` holds once per variant (records.shed_identity) are taken from there."""
     cols = ["source", "record_id", "node", *IDENTITY]
     for start in range(0, len(positions), rows):
-        _insert(session, "linkage.identities", r.iloc[positions[start : start + rows]][cols].assign(run_id=run_id))
+        part = identity_rows(r.iloc[positions[start : start + rows]], identity)
+        _insert(session, "linkage.identities", part[cols].assign(run_id=run_id))
 
 
 def _insert(session, table: str, frame: pd.DataFrame, rows: int = inc.SLICE) -> None:

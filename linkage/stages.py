@@ -90,9 +90,9 @@ def finish_chunks(backend, paths: list[str]) -> LinkResult:
     try:
         if isinstance(state, LinkResult):
             return state
-        scored = pd.concat([pd.read_parquet(p) for p in sorted(paths)], ignore_index=True)
+        scored = [pd.concat([pd.read_parquet(p) for p in sorted(paths)], ignore_index=True)]
         state.result.chunks = len(paths)
-        result = finish(backend, state, scored)
+        result = finish(backend, state, scored)  # the list handed over: emptied once node pairs are made
         result.seconds = round(sum(result.stages.values()), 3)  # the stages ran apart: their sum
         return result
     finally:

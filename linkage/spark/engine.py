@@ -76,7 +76,10 @@ def link_spark(
         state = prepare(backend, truth, retrain, as_of, records, on_stage, blocker=blocker, memory_limit=memory_limit)
         if isinstance(state, LinkResult):
             return state
-        scored, state.result.chunks = scored_pairs(state.pairs.frame, blocker.variants, state.spec, state.model, folder)
+        scored = [None]  # handed over to finish: emptied once node pairs are made
+        scored[0], state.result.chunks = scored_pairs(
+            state.pairs.frame, blocker.variants, state.spec, state.model, folder
+        )
         state.pairs = None
         return finish(backend, state, scored, SparkClustering(spark, folder, blocker.variants, group_nodes))
     finally:
