@@ -69,7 +69,7 @@ def stored_record_dates(session, as_of) -> pd.DataFrame:
     """source, record_id, record_date of the present records of the nodes an incremental run
     reads (`linkage.work_nodes`), from the event store's state on `as_of`: only those records'
     events are ranked, not the whole store."""
-    from outcomes.eventstore.schema import event_table
+    from outcomes.eventstore.schema import latest_sql
 
     frames = []
     for source, column in RECORD_DATE.items():
@@ -77,12 +77,9 @@ def stored_record_dates(session, as_of) -> pd.DataFrame:
             "select k.record_id from linkage.record_keys k where k.present and k.source = :source and exists "
             "(select 1 from linkage.work_nodes w where w.node = k.node)"
         )
-        sql = (
-            f"select record_id, {column} as record_date from (select e.record_id, e.{column}, e.event_type, "
-            "row_number() over (partition by e.record_id order by e.extract_date desc, e.seq desc, "
-            f"e.applied_in desc) as version_rank from {event_table(source)} e "
-            f"where e.extract_date <= :as_of and e.record_id in ({mine})) latest where version_rank = 1"
-        )
+        # the record filter inside the ranking: neither DuckDB nor PostgreSQL pushes it below a window
+        until = f"e.extract_date <= :as_of and e.record_id in ({mine})"
+        sql = f"select record_id, {column} as record_date from ({latest_sql(source, until)}) latest"
         df = session.fetch(sql, {"as_of": as_of, "source": source}).to_pandas()
         df.insert(0, "source", source)
         frames.append(df)
