@@ -124,6 +124,8 @@ def insert(session, table: str, frame: pd.DataFrame, rows: int = SLICE) -> None:
         session.insert(table, _arrow(frame.iloc[start : start + rows]))
 
 
+
+
 def in_step(session, as_of) -> bool:
     """Whether `record_keys` is the spine of the latest run and this run is of that date or later."""
     state = session.fetch("select run_id, as_of from linkage.key_state").to_pylist()
