@@ -1075,7 +1075,7 @@ def _insert(session, table: str, frame: pd.DataFrame, rows: int = inc.SLICE) -> 
         if "date_of_birth" in part.column_names:
             i = part.column_names.index("date_of_birth")
             part = part.set_column(i, "date_of_birth", part["date_of_birth"].cast(pa.date32()))
-        session.insert(table, part)
+        inc.append(session, table, part)
 
 
 def _with_nodes(frame: pd.DataFrame, r: pd.DataFrame) -> pd.DataFrame:

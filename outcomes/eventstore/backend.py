@@ -72,12 +72,12 @@ class DuckDBSession(Session):
     def insert(self, table_name, rows):
         if rows.num_rows == 0:
             return
-        # Read by name for this one statement (a replacement scan) and copied. A registered view
-        # kept its Arrow data until the transaction committed, even once unregistered: a whole
-        # link run's identities in slices held 480 MB at 100,000 people.
-        _insert_rows = rows  # read by DuckDB by its name
-        cols = ", ".join(rows.column_names)
-        self.con.execute(f"insert into {table_name} ({cols}) select {cols} from _insert_rows")
+        self.con.register("_insert_rows", rows)
+        try:
+            cols = ", ".join(rows.column_names)
+            self.con.execute(f"insert into {table_name} ({cols}) select {cols} from _insert_rows")
+        finally:
+            self.con.unregister("_insert_rows")
 
 
 class DuckDBBackend(Backend):
