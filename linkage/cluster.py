@@ -42,6 +42,12 @@ SINGLE_IN = "single-in:"  # + source: the smaller person is one source the other
 # recognised, so one person's second key follows the first in time; two people's records interleave
 # as two random persons' do.
 SINGLE_LATER = "single-later:"
+# + source: as SINGLE_IN, and the smaller person's records there begin after the other's first and
+# end after the other's last, overlapping them (not SINGLE_LATER): the second key took over from the
+# first, as a duplicate record does once made (the client's new provider, the permanent NINo after
+# the temporary one, the nominal record a later arrest was filed under), while the first key's
+# records may go on for a while. Two people's records fall so as two random persons' do.
+SINGLE_AFTER = "single-after:"
 RELATIVE_SAMPLE = 100_000  # random pairs of persons for the configurations' shares
 KEYS_RULE = "keys"  # relatives' rule of a pair that links but for the keys its persons hold
 RELATIVE_PRIOR_PAIRS = 5  # pseudo-pairs of a configuration at its rule's probability (shrinkage)
@@ -154,6 +160,8 @@ class UnionFind:
         small, big = self.span(ra).get(source), self.span(rb).get(source)
         if small is not None and big is not None and small[0] > big[1]:
             return SINGLE_LATER + source
+        if small is not None and big is not None and small[0] > big[0] and small[1] > big[1]:
+            return SINGLE_AFTER + source
         return SINGLE_IN + source
 
 
@@ -422,7 +430,8 @@ def configuration_shares(
 
     `spans` (source -> first and last day of each person's records there, NaN where none, in the
     order of `roots`): with record dates, a pair whose smaller person is one source, all of it after
-    the other's last record there, is `SINGLE_LATER` (else `SINGLE_IN`)."""
+    the other's last record there, is `SINGLE_LATER`; beginning after the other's first and ending
+    after its last, `SINGLE_AFTER` (else `SINGLE_IN`)."""
     if len(roots) < 2:
         return {}
     order = np.argsort(np.asarray(roots, dtype=object), kind="stable")
@@ -446,5 +455,7 @@ def configuration_shares(
         for s, (first, last) in spans.items():
             first, last = np.asarray(first, dtype="float64")[order], np.asarray(last, dtype="float64")[order]
             later = one & (configs == SINGLE_IN + s) & (first[small] > last[big])  # NaN: never later
+            after = one & (configs == SINGLE_IN + s) & ~later & (first[small] > first[big]) & (last[small] > last[big])
             configs[later] = SINGLE_LATER + s
+            configs[after] = SINGLE_AFTER + s
     return pd.Series(configs).value_counts(normalize=True).to_dict()

@@ -12,6 +12,7 @@ from linkage.cluster import (
     KEYS_RULE,
     MULTI_OVERLAP,
     RELATIVE_PRIOR_PAIRS,
+    SINGLE_AFTER,
     SINGLE_IN,
     SINGLE_LATER,
     PersonEvidence,
@@ -210,20 +211,27 @@ def test_configuration_shares_do_not_depend_on_the_order_persons_come_in():
 def test_a_lone_key_whose_records_all_follow_the_other_persons_is_a_configuration_of_its_own():
     """With record dates, a person of one source whose records there all begin after the other
     person's last record there is `single-later` (a second key is made when a known person comes
-    back unrecognised); records that interleave stay `single-in`; without dates nothing changes.
-    The random pairs of persons measure the same split (the relatives' share of each)."""
+    back unrecognised); records that begin after the other's first and end after its last
+    (overlapping: the second key took over) are `single-after`; records within the other's, or
+    beginning first, stay `single-in`; without dates nothing changes. The random pairs of persons
+    measure the same split (the relatives' share of each)."""
     nodes = np.array(
         ["benefits|k|b", "convictions|k|c", "convictions|k|after", "convictions|k|during", "convictions|k|x"]
     )
-    spans = {"benefits|k|b": (0.0, 50.0), "convictions|k|c": (0.0, 100.0)}
+    nodes = np.append(nodes, ["convictions|k|within", "convictions|k|before"])
+    spans = {"benefits|k|b": (0.0, 50.0), "convictions|k|c": (10.0, 100.0)}
     spans |= {"convictions|k|after": (150.0, 200.0), "convictions|k|during": (50.0, 200.0)}
+    spans |= {"convictions|k|within": (20.0, 80.0), "convictions|k|before": (0.0, 200.0)}
     uf = UnionFind(nodes, {}, spans)
     uf.union(uf.find("benefits|k|b"), uf.find("convictions|k|c"))
     person = uf.find("convictions|k|c")
-    assert uf.span(person) == {"benefits": (0.0, 50.0), "convictions": (0.0, 100.0)}
+    assert uf.span(person) == {"benefits": (0.0, 50.0), "convictions": (10.0, 100.0)}
     assert uf.configuration(person, uf.find("convictions|k|after")) == SINGLE_LATER + "convictions"
     assert uf.configuration(uf.find("convictions|k|after"), person) == SINGLE_LATER + "convictions"
-    assert uf.configuration(person, uf.find("convictions|k|during")) == SINGLE_IN + "convictions"
+    assert uf.configuration(person, uf.find("convictions|k|during")) == SINGLE_AFTER + "convictions"
+    assert uf.configuration(uf.find("convictions|k|during"), person) == SINGLE_AFTER + "convictions"
+    assert uf.configuration(person, uf.find("convictions|k|within")) == SINGLE_IN + "convictions"
+    assert uf.configuration(person, uf.find("convictions|k|before")) == SINGLE_IN + "convictions"
     assert uf.configuration(person, uf.find("convictions|k|x")) == SINGLE_IN + "convictions"  # no dates
     undated = UnionFind(nodes, {})
     undated.union(undated.find("benefits|k|b"), undated.find("convictions|k|c"))
@@ -244,4 +252,6 @@ def test_a_lone_key_whose_records_all_follow_the_other_persons_is_a_configuratio
     )
     later = timed[SINGLE_LATER + "convictions"]
     assert 0 < later < plain[SINGLE_IN + "convictions"]
-    assert later + timed[SINGLE_IN + "convictions"] == pytest.approx(plain[SINGLE_IN + "convictions"])
+    after = timed[SINGLE_AFTER + "convictions"]
+    assert 0 < after < plain[SINGLE_IN + "convictions"]
+    assert later + after + timed[SINGLE_IN + "convictions"] == pytest.approx(plain[SINGLE_IN + "convictions"])
