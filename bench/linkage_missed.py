@@ -208,6 +208,101 @@ def unreviewed(missed: pd.DataFrame, spine: pd.DataFrame, population: Path, ware
     print("\nclasses per part pair:", per.groupby(n)["missed"].agg(["size", "sum"]).to_dict())
 
 
+GROUPS = {  # identity fields that go together in a consensus identity (tokens determine the rest)
+    "forename": ["forename_token", "forename_bloom", "forename_initial"],
+    "surname": ["surname_token", "surname_bloom", "surname_soundex_token", "surname_initial"],
+    "dob": ["date_of_birth"],
+    "sex": ["sex"],
+    "postcode": ["postcode_district"],
+}
+
+
+def consensus(missed: pd.DataFrame, spine: pd.DataFrame, population: Path, warehouse: Path) -> None:
+    """Evidence from a person's other records for the parts no pair of which reached review: per
+    person of the spine holding two identities or more, its *consensus* identity (each field's
+    value held by most of its records, missing only where all are), kept where it is none of the
+    person's own identities (its records' errors outvoted). Blocked by the spec's passes against
+    every identity (and every other consensus), scored by the stored model: how many candidate
+    pairs that adds, and how many of the missed part pairs it would carry to the review and link
+    levels (the consensus of one part against the other part's identities or consensus)."""
+    from linkage.blocking import candidate_pairs
+    from linkage.compare import Comparer
+    from linkage.engine import tf_arrays
+    from linkage.model import Model
+    from linkage.records import add_birth_keys, build_variants, records_from_deliveries
+    from linkage.spec import IDENTITY as spec
+    from outcomes.eventstore import connect
+    from outcomes.warehouse import resolve_target
+
+    with connect(resolve_target(str(warehouse)), read_only=True) as backend, backend.transaction() as s:
+        stored = s.fetch("select model_json from linkage.models order by trained_in_run desc limit 1")
+    model = Model.from_json(stored["model_json"][0].as_py())
+    records, _ = records_from_deliveries(population / "landing")
+    r, variants = build_variants(records)
+    r = r.merge(spine, on=["source", "record_id"])
+    base, _ = candidate_pairs(variants, spec)
+    many = r.groupby("person_id")["variant"].nunique()
+    rr = r[r["person_id"].isin(many[many >= 2].index)]
+    cons = pd.DataFrame({"person_id": many[many >= 2].index})
+    for cols in GROUPS.values():  # each field group's value held by most of the person's records
+        top = rr.dropna(subset=cols[:1]).groupby(["person_id", cols[0]]).size().rename("n").reset_index()
+        top = top.sort_values(["person_id", "n"], ascending=[True, False]).drop_duplicates("person_id")
+        full = rr.drop_duplicates(["person_id", cols[0]])[["person_id", *cols]]
+        cons = cons.merge(top[["person_id", cols[0]]].merge(full, on=["person_id", cols[0]]), how="left")
+    cons.insert(0, "source", "consensus")
+    cons.insert(0, "node", "consensus|" + cons["person_id"].astype(str))
+    rows = cons
+    cons = pd.DataFrame(rows)
+    own = r.drop_duplicates("variant")
+    key = ["forename_token", "surname_token", "date_of_birth", "sex", "postcode_district"]
+    held = set(map(tuple, own[["person_id", *key]].astype(str).to_numpy()))
+    new_id = ~pd.Series([tuple(x) in held for x in cons[["person_id", *key]].astype(str).to_numpy()])
+    cons = cons[new_id.to_numpy()].reset_index(drop=True)
+    person_of = cons.pop("person_id").to_numpy()
+    cons["date_of_birth"] = pd.to_datetime(cons["date_of_birth"])
+    base_cols = [c for c in variants.columns if c in cons.columns]
+    allv = pd.concat([variants[base_cols], cons[base_cols]], ignore_index=True)
+    add_birth_keys(allv)
+    first_new = len(variants)
+    pairs, _ = candidate_pairs(allv, spec, new=pd.RangeIndex(first_new, len(allv)))
+    person = np.concatenate(
+        [
+            pd.Series(variants.index).map(r.drop_duplicates("variant").set_index("variant")["person_id"]).to_numpy(),
+            person_of,
+        ]
+    )
+    a, b = pairs["a"].to_numpy(), pairs["b"].to_numpy()
+    cross = person[a] != person[b]
+    a, b = a[cross], b[cross]
+    print(f"\nconsensus identities new to their person: {len(cons):,} (of {len(rows):,} persons with 2+ identities)")
+    print(f"candidate pairs: {len(base):,} by the identities; consensus adds {len(a):,} across persons")
+    comparer = Comparer(allv, spec, model.alias_sets())
+    tf = tf_arrays(allv, spec)
+    weight = model.score(comparer.vectors(a, b), spec, {c: v[a] for c, v in tf.items()})
+    found = pd.DataFrame({"x": person[a], "y": person[b], "weight": weight})
+    found = pd.concat([found, found.rename(columns={"x": "y", "y": "x"})]).groupby(["x", "y"])["weight"].max()
+    none = missed[missed["category"] == "no pair sent to review"]
+    parts = none.groupby(["part", "other", "pair"])["missed"].sum().reset_index()
+    parts["weight"] = found.reindex(
+        pd.MultiIndex.from_frame(parts[["part", "other"]].set_axis(["x", "y"], axis=1))
+    ).to_numpy()
+    parts["level"] = np.select(
+        [parts["weight"] >= spec.link_at, parts["weight"] >= spec.review_at], ["link", "review"], "none"
+    )
+    print("missed record pairs with no pair at the review level, by what the consensus would reach:")
+    print(parts.pivot_table(index="level", columns="pair", values="missed", aggfunc="sum", fill_value=0).to_markdown())
+    over = found[found >= spec.link_at]
+    at_review = int((found >= spec.review_at).sum()) // 2
+    print(f"person pairs the consensus carries to the link level: {len(over) // 2:,}; to review {at_review:,}")
+    truth = pd.read_parquet(population / "truth" / "records.parquet", columns=["source", "record_id", "person_id"])
+    t = r[["source", "record_id", "person_id"]].merge(truth, on=["source", "record_id"], suffixes=("", "_true"))
+    true_of = t.groupby("person_id")["person_id_true"].agg(lambda x: x.mode().iloc[0])
+    o = over.reset_index()
+    o = o[o["x"] < o["y"]]
+    o["one"] = o["x"].map(true_of).to_numpy() == o["y"].map(true_of).to_numpy()
+    print(f"... of which one true person: {int(o['one'].sum()):,} of {len(o):,}")
+
+
 def relatives_against_truth(reviews: pd.DataFrame, truth: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The review pairs the relatives' probabilities left (reason "... (one person in p% of such
     pairs: configuration)"): per rule and configuration, pairs, learned and true share of one
@@ -247,6 +342,7 @@ def main() -> None:
     p.add_argument("--population", type=Path, required=True)
     p.add_argument("--warehouse", type=Path)
     p.add_argument("--unreviewed", action="store_true", help="diagnose the parts no pair of which reached review")
+    p.add_argument("--consensus", action="store_true", help="what persons' consensus identities would find of them")
     args = p.parse_args()
     from outcomes.eventstore import connect
     from outcomes.warehouse import resolve_target
@@ -284,6 +380,8 @@ def main() -> None:
     print(levels.round(4).to_markdown(index=False))
     if args.unreviewed:
         unreviewed(missed, spine, args.population, warehouse)
+    if args.consensus:
+        consensus(missed, spine, args.population, warehouse)
 
 
 if __name__ == "__main__":
