@@ -510,7 +510,8 @@ def block(inputs: Inputs, blocker: Callable | None = None) -> LinkState:
     if model is None:
         model = train(variants, pairs, spec, comparer, model_version, comparable_pairs(variants, spec), seed=run_id)
         model.aliases = aliases
-        model.tf = fs.term_frequencies(r, spec)
+        # counted per variant, weighted by its records: no string per record
+        model.tf = fs.term_frequencies(variants, spec, np.bincount(r["variant"].to_numpy(), minlength=len(variants)))
     identity = shed_identity(r)  # needed again only to write identities and record_keys
     lap("training")
     result.blocking = [(p.name, p.pairs, p.new_pairs, p.reduction_ratio, p.pair_completeness) for p in stats]
@@ -541,7 +542,9 @@ def block(inputs: Inputs, blocker: Callable | None = None) -> LinkState:
 
 def score_chunk(state: LinkState, a: np.ndarray, b: np.ndarray) -> pd.DataFrame:
     """Weights of one chunk of candidate pairs (variant positions `a`, `b`), those worth keeping."""
-    return engine_score_chunk(state.comparer, state.model, state.spec, tf_arrays(state.variants, state.spec), a, b)
+    return engine_score_chunk(
+        state.comparer, state.model, state.spec, tf_arrays(state.variants, state.spec, state.model), a, b
+    )
 
 
 def finish(
