@@ -494,11 +494,14 @@ def block(inputs: Inputs, blocker: Callable | None = None) -> LinkState:
     new_variants = pd.Index(np.unique(r.loc[r["is_new"], "variant"]))
     first_run = known.empty and facts is None
     label = _truth_labels(truth, r, len(variants)) if truth is not None else None
+    # the comparer keeps a copy of the columns it compares only, not of the blocking keys
+    compared = variants[_compared_columns(spec)]
     if model is None:
         aliases = {"forename": sorted(learn_aliases(r, "forename_token"))}
-        comparer = Comparer(variants, spec, {k: frozenset(v) for k, v in aliases.items()})
+        comparer = Comparer(compared, spec, {k: frozenset(v) for k, v in aliases.items()})
     else:
-        comparer = Comparer(variants, spec, model.alias_sets())
+        comparer = Comparer(compared, spec, model.alias_sets())
+    del compared
     lap("variants")
     if facts is not None:  # the subset's blocks, capped and counted as the whole population's
         pairs, stats = candidate_pairs(
@@ -513,6 +516,9 @@ def block(inputs: Inputs, blocker: Callable | None = None) -> LinkState:
         # counted per variant, weighted by its records: no string per record
         model.tf = fs.term_frequencies(variants, spec, np.bincount(r["variant"].to_numpy(), minlength=len(variants)))
     identity = shed_identity(r)  # needed again only to write identities and record_keys
+    # past blocking and training, the variants serve the term frequencies and the nodes (the
+    # comparer holds its own columns): the blocking keys and the other identity columns go
+    variants.drop(columns=[c for c in variants.columns if c not in _scored_columns(spec)], inplace=True)
     lap("training")
     result.blocking = [(p.name, p.pairs, p.new_pairs, p.reduction_ratio, p.pair_completeness) for p in stats]
     result.candidate_pairs = len(pairs)
@@ -538,6 +544,20 @@ def block(inputs: Inputs, blocker: Callable | None = None) -> LinkState:
         facts is not None,
         identity,
     )
+
+
+def _compared_columns(spec) -> list[str]:
+    """The variants' columns the comparer reads (`Comparer`: each comparison's column, Bloom
+    filter and initial)."""
+    cols = [x for c in spec.comparisons for x in (c.column, c.bloom, c.initial) if x is not None]
+    return list(dict.fromkeys(cols))
+
+
+def _scored_columns(spec) -> set[str]:
+    """The variants' columns read after training: nodes and sources, and the values of the
+    term-frequency adjustment (`model.tf_keys`)."""
+    tf = {x for c in spec.comparisons if c.tf for x in (c.column, c.tf_by) if x is not None}
+    return {"node", "source", *tf}
 
 
 def score_chunk(state: LinkState, a: np.ndarray, b: np.ndarray) -> pd.DataFrame:
