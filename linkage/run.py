@@ -788,7 +788,7 @@ def write(backend, spine: Spine) -> LinkResult:
         s.insert("linkage.blocking_passes", pa.Table.from_pandas(blocking, preserve_index=False))
         _insert_identities(s, r, identities, run_id, identity)
         _insert(s, "linkage.link_events", events)
-        inc.append(s, "linkage.pair_decisions", decided)
+        s.insert("linkage.pair_decisions", decided)
         if model_version not in (stored["model_version"].to_pylist() if stored.num_rows else []):
             s.insert(
                 "linkage.models",
@@ -1098,7 +1098,7 @@ def _insert(session, table: str, frame: pd.DataFrame, rows: int = inc.SLICE) -> 
         if "date_of_birth" in part.column_names:
             i = part.column_names.index("date_of_birth")
             part = part.set_column(i, "date_of_birth", part["date_of_birth"].cast(pa.date32()))
-        inc.append(session, table, part)
+        session.insert(table, part)
 
 
 def _with_nodes(frame: pd.DataFrame, r: pd.DataFrame) -> pd.DataFrame:

@@ -92,3 +92,26 @@ def test_term_frequencies_per_variant_are_those_per_record_and_score_the_same():
     by_value = score_chunk(comparer, model, spec, tf_arrays(variants, spec), a, b)
     by_frequency = score_chunk(comparer, model, spec, tf_arrays(variants, spec, model), a.astype(np.int32), b)
     assert len(by_value) and by_value["weight"].tolist() == by_frequency["weight"].tolist()
+
+
+def test_an_insert_holds_no_arrow_rows_until_commit(tmp_path):
+    """`DuckDBSession.insert` reads its Arrow rows by a replacement scan and copies them: once the
+    caller lets them go they are freed, not held until the transaction commits (a view
+    registered for them kept every slice's Arrow data to the commit); the rows are inserted."""
+    import gc
+
+    import numpy as np
+    import pyarrow as pa
+
+    from outcomes.eventstore import connect
+    from outcomes.warehouse import resolve_target
+
+    with connect(resolve_target(str(tmp_path / "w.duckdb"))) as backend:
+        with backend.transaction() as s:
+            s.execute("create table t (a integer)")
+            before = pa.total_allocated_bytes()
+            for _ in range(3):  # 4 MB of Arrow data each, allocated by Arrow's pool
+                s.insert("t", pa.table({"a": pa.array(np.arange(1_000_000)).cast(pa.int32())}))
+            gc.collect()
+            assert pa.total_allocated_bytes() - before < 1_000_000
+        assert backend.con.execute("select count(*), sum(a) from t").fetchall() == [(3_000_000, 3 * 499_999_500_000)]
