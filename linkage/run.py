@@ -695,10 +695,10 @@ def cluster(decided: Decided) -> Spine:
     linked_nodes = set(decisions.links["a"]) | set(decisions.links["b"])
     node_known = set(existing["node"])
     new_rows = r if is_new.all() else r[r["is_new"]]
-    decided_by = np.where(
-        new_rows["node"].isin(node_known),
-        "source_key",
-        np.where(new_rows["node"].isin(linked_nodes), "link", "new_person"),
+    # a code a record (not a 10-character string: every record of a first run has an event)
+    decided_by = pd.Categorical.from_codes(
+        np.where(new_rows["node"].isin(node_known), 0, np.where(new_rows["node"].isin(linked_nodes), 1, 2)),
+        ["source_key", "link", "new_person"],
     )
     events = pd.DataFrame(
         {
@@ -738,16 +738,14 @@ def cluster(decided: Decided) -> Spine:
             "as_of": np.where(by_review, review_day, as_of),
         }
     )
-    events = pd.concat([events, merges], ignore_index=True)
+    if len(merges):  # (a first run's events stay as made: no copy, its codes kept)
+        events = pd.concat([events, merges], ignore_index=True)
     if past is not None:
         beneath = _beneath(past, new_rows, known)
         result.unlinked_later = int((beneath["event"] == "unlink").sum())
         result.moved_later = len(beneath) - result.unlinked_later
         events = pd.concat([events, beneath], ignore_index=True)
-    events.insert(0, "run_id", run_id)
-    events.insert(1, "as_of", events.pop("as_of"))
-    events["weight"] = None
-    events["model_version"] = model_version
+    # run_id, weight and model_version, the same in every event, are added slice by slice as written
 
     decided = _decisions_table(run_id, model_version, decisions, pairs_by_node, r)
     # The identities to store, as positions in `r` (written in slices: the rows are not copied).
@@ -787,7 +785,9 @@ def write(backend, spine: Spine) -> LinkResult:
     with backend.transaction() as s:
         s.insert("linkage.blocking_passes", pa.Table.from_pandas(blocking, preserve_index=False))
         _insert_identities(s, r, identities, run_id, identity)
-        _insert(s, "linkage.link_events", events)
+        _insert(
+            s, "linkage.link_events", events, same={"run_id": run_id, "weight": None, "model_version": model_version}
+        )
         s.insert("linkage.pair_decisions", decided)
         if model_version not in (stored["model_version"].to_pylist() if stored.num_rows else []):
             s.insert(
@@ -1090,11 +1090,18 @@ def _insert_identities(
         _insert(session, "linkage.identities", part[cols].assign(run_id=run_id))
 
 
-def _insert(session, table: str, frame: pd.DataFrame, rows: int = inc.SLICE) -> None:
+def _insert(session, table: str, frame: pd.DataFrame, rows: int = inc.SLICE, same: dict | None = None) -> None:
     """Insert a data frame in slices, so that its Arrow copy stays small whatever its size
-    (dates of birth as dates)."""
+    (dates of birth as dates, categories as their values); `same`: columns holding one value in
+    every row, added to each slice rather than held for every row."""
     for start in range(0, len(frame), rows):
-        part = pa.Table.from_pandas(frame.iloc[start : start + rows], preserve_index=False)
+        part = frame.iloc[start : start + rows]
+        if same:
+            part = part.assign(**same)
+        part = pa.Table.from_pandas(part, preserve_index=False)
+        for i, f in enumerate(part.schema):
+            if pa.types.is_dictionary(f.type):
+                part = part.set_column(i, f.name, part[f.name].cast(f.type.value_type))
         if "date_of_birth" in part.column_names:
             i = part.column_names.index("date_of_birth")
             part = part.set_column(i, "date_of_birth", part["date_of_birth"].cast(pa.date32()))
