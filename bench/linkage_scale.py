@@ -161,6 +161,11 @@ def main() -> None:
         "--event-store", action="store_true", help="ingest the deliveries first; link() reads the event store"
     )
     parser.add_argument(
+        "--reference",
+        type=Path,
+        help="the --json of a reference run (other code, same sitting): print this run's ratios to it",
+    )
+    parser.add_argument(
         "--stage-memory",
         action="store_true",
         help="sample the process's resident memory (every 20 ms) and print its peak and end value per stage",
@@ -248,8 +253,39 @@ def main() -> None:
             f"month / first: link() time {month['seconds_total'] / first['seconds_total']:.3f}, "
             f"peak memory {children[1]['peak_mib'] / children[0]['peak_mib']:.3f}"
         )
+    if args.reference:
+        for line in ratios(json.loads(args.reference.read_text()), children):
+            print(line)
     if args.json:
         args.json.write_text(json.dumps({"calibration_s": reference, "children": children}, indent=2, default=str))
+
+
+def ratios(reference: dict, children: list[dict]) -> list[str]:
+    """This run against a reference run's --json, part by part: link() time, peak memory (the
+    process's, and to the end of link()) and each stage's peak and end value as ratios (this /
+    reference), and whether every fingerprint is the reference's."""
+    lines = []
+    for mine, ref in zip(children, reference["children"], strict=False):
+        run, base = mine["runs"][0], ref["runs"][0]
+        peaks = [
+            f"link() time {run['seconds_total'] / base['seconds_total']:.3f}",
+            f"peak {mine['peak_mib'] / ref['peak_mib']:.3f}",
+        ]
+        if "peak_link_mib" in mine and "peak_link_mib" in ref:
+            peaks.append(f"peak to the end of link() {mine['peak_link_mib'] / ref['peak_link_mib']:.3f}")
+        lines.append(f"{mine['part']} / reference: " + ", ".join(peaks))
+        marks, old = mine.get("stage_memory") or {}, ref.get("stage_memory") or {}
+        both = [k for k in marks if k in old]
+        if both:
+            lines.append(
+                "  stage memory / reference (peak, end): "
+                + ", ".join(f"{k} {marks[k][0] / old[k][0]:.3f}, {marks[k][1] / old[k][1]:.3f}" for k in both)
+            )
+        prints, old_prints = mine.get("fingerprints") or {}, ref.get("fingerprints") or {}
+        if prints and old_prints:
+            differ = sorted(k for k in set(prints) | set(old_prints) if prints.get(k) != old_prints.get(k))
+            lines.append("  fingerprints: " + ("equal" if not differ else "DIFFER: " + ", ".join(differ)))
+    return lines
 
 
 if __name__ == "__main__":

@@ -52,9 +52,13 @@ def chunks(n: int, size: int = CHUNK) -> list[slice]:
 def score_chunk(
     comparer: Comparer, model: fs.Model, spec: Spec, tf: dict[str, np.ndarray], a: np.ndarray, b: np.ndarray
 ) -> pd.DataFrame:
-    """Comparison vectors and weights of one chunk of pairs; only those worth reviewing or linking."""
+    """Comparison vectors and weights of one chunk of pairs; only those worth reviewing or linking.
+    `tf`: per comparison with TF adjustment, each variant's value (`tf_arrays`) or its frequency
+    already looked up (`tf_arrays(..., model)`)."""
     vec = comparer.vectors(a, b)
-    weight = model.score(vec, spec, {c: v[a] for c, v in tf.items()})
+    left = {c: v[a] for c, v in tf.items()}
+    freq = {c: v for c, v in left.items() if v.dtype.kind == "f"}
+    weight = model.score(vec, spec, {c: v for c, v in left.items() if c not in freq}, freq)
     keep = weight >= spec.review_at
     out = vec[keep].reset_index(drop=True)
     out.insert(0, "a", a[keep])
@@ -63,7 +67,11 @@ def score_chunk(
     return out
 
 
-def tf_arrays(variants: pd.DataFrame, spec: Spec) -> dict[str, np.ndarray]:
+def tf_arrays(variants: pd.DataFrame, spec: Spec, model: fs.Model | None = None) -> dict[str, np.ndarray]:
+    """Each variant's term-frequency value per comparison with TF adjustment; given the model,
+    its frequency (a float a variant rather than a string: `model.tf_frequencies`)."""
+    if model is not None:
+        return fs.tf_frequencies(variants, spec, model)
     return {c.name: fs.tf_keys(variants, c).to_numpy(dtype=object) for c in spec.comparisons if c.tf}
 
 
@@ -139,7 +147,7 @@ def score_pairs(
     variants: pd.DataFrame, pairs: pd.DataFrame, spec: Spec, comparer: Comparer, model: fs.Model, chunk: int = CHUNK
 ) -> tuple[pd.DataFrame, int]:
     """Chunked scoring of candidate pairs: (pairs at or above the review threshold, chunks)."""
-    tf = tf_arrays(variants, spec)
+    tf = tf_arrays(variants, spec, model)
     a_all, b_all = pairs["a"].to_numpy(), pairs["b"].to_numpy()
     slices = chunks(len(pairs), chunk) or [slice(0, 0)]
     parts = [score_chunk(comparer, model, spec, tf, a_all[s], b_all[s]) for s in slices]

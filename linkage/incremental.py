@@ -121,23 +121,7 @@ SLICE = 100_000  # rows written at once: a slice's Arrow copy (about 50 MB of id
 def insert(session, table: str, frame: pd.DataFrame, rows: int = SLICE) -> None:
     """Insert a frame in slices (dates as dates, the derived keys as integers)."""
     for start in range(0, len(frame), rows):
-        append(session, table, _arrow(frame.iloc[start : start + rows]))
-
-
-def append(session, table: str, rows: pa.Table) -> None:
-    """Insert an Arrow table whose column names are the table's. On DuckDB the rows are read by
-    name for this one statement (a replacement scan) and copied: a view registered for them, as
-    `session.insert` makes, lives on in the catalog until the transaction commits, and with it
-    every slice's Arrow data (a whole run's identities in one transaction: measured 480 MB at
-    100,000 people). Elsewhere `session.insert`."""
-    from outcomes.eventstore.backend import DuckDBSession
-
-    if not isinstance(session, DuckDBSession) or rows.num_rows == 0:
-        session.insert(table, rows)
-        return
-    _linkage_append_rows = rows  # read by DuckDB by its name (a replacement scan)
-    cols = ", ".join(rows.column_names)
-    session.con.execute(f"insert into {table} ({cols}) select {cols} from _linkage_append_rows")
+        session.insert(table, _arrow(frame.iloc[start : start + rows]))
 
 
 def in_step(session, as_of) -> bool:

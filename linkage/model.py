@@ -53,17 +53,28 @@ class Model:
         m, u = np.asarray(self.m[comparison]), np.asarray(self.u[comparison])
         return np.append(np.log2(np.clip(m, 1e-6, 1) / np.clip(u, 1e-9, 1)), 0.0)
 
-    def score(self, vectors: pd.DataFrame, spec: Spec, tf_values: dict[str, np.ndarray] | None = None) -> np.ndarray:
-        """Match weight of each pair: prior log-odds plus each comparison's weight."""
+    def score(
+        self,
+        vectors: pd.DataFrame,
+        spec: Spec,
+        tf_values: dict[str, np.ndarray] | None = None,
+        tf_freq: dict[str, np.ndarray] | None = None,
+    ) -> np.ndarray:
+        """Match weight of each pair: prior log-odds plus each comparison's weight. The
+        term-frequency adjustment reads the left values (`tf_values`, looked up in `tf`) or their
+        frequencies already looked up (`tf_freq`, NaN where unknown: `tf_frequencies`)."""
         w = np.full(len(vectors), np.log2(self.prior / (1 - self.prior)))
         for comp in spec.comparisons:
             c = comp.name
             levels = vectors[c].to_numpy().astype(np.int64)
             w = w + self.weights(c)[levels]  # level -1 indexes the appended 0
-            if tf_values is not None and comp.tf and self.tf.get(c):
+            if (tf_values is not None or tf_freq is not None) and comp.tf and self.tf.get(c):
                 exact = levels == comp.exact
                 if exact.any():
-                    freq = pd.Series(tf_values[c][exact]).map(self.tf[c]).to_numpy(dtype=float)
+                    if tf_freq is not None and c in tf_freq:
+                        freq = np.asarray(tf_freq[c][exact], dtype=float)
+                    else:
+                        freq = pd.Series(tf_values[c][exact]).map(self.tf[c]).to_numpy(dtype=float)
                     u_exact = self.u[c][comp.exact]
                     adjust = np.log2(np.clip(u_exact, 1e-9, 1) / np.clip(np.nan_to_num(freq, nan=u_exact), 1e-9, 1))
                     w[exact] += adjust
@@ -174,21 +185,42 @@ def tf_keys(frame: pd.DataFrame, c) -> pd.Series:
     return (group.fillna("NA") + "|" + values).where(values.notna())
 
 
-def term_frequencies(records: pd.DataFrame, spec: Spec) -> dict[str, dict[str, float]]:
+def term_frequencies(
+    records: pd.DataFrame, spec: Spec, counts: np.ndarray | None = None
+) -> dict[str, dict[str, float]]:
     """Relative frequency of each value among records (within its group, with `tf_by`), for
-    comparisons with TF adjustment."""
+    comparisons with TF adjustment. With `counts` (the number of records of each row), `records`
+    may be the variants: each value is counted once per variant with its records' number, not
+    made as a string per record (the same integer counts, so the same frequencies)."""
     out = {}
     for c in spec.comparisons:
         if c.tf:
-            keys = tf_keys(records, c).dropna()
-            if c.tf_by is None:
-                out[c.name] = keys.value_counts(normalize=True).to_dict()
+            keys = tf_keys(records, c)
+            if counts is None:
+                keys = keys.dropna()
+                n = keys.value_counts()
             else:
-                group = keys.str.split("|", n=1).str[0]
-                counts = keys.value_counts()
-                size = group.value_counts()
-                out[c.name] = (counts / size.reindex(counts.index.str.split("|", n=1).str[0]).to_numpy()).to_dict()
+                held = keys.notna().to_numpy()
+                n = pd.Series(np.asarray(counts, dtype=np.int64)[held]).groupby(keys.to_numpy()[held], sort=False).sum()
+                n = n[n > 0]
+            if c.tf_by is None:
+                out[c.name] = (n / n.sum()).to_dict()
+            else:
+                group = pd.Series(n.index.str.split("|", n=1).str[0], index=n.index)
+                size = n.groupby(group.to_numpy(), sort=False).sum()
+                out[c.name] = (n / size.reindex(group.to_numpy()).to_numpy()).to_dict()
     return out
+
+
+def tf_frequencies(variants: pd.DataFrame, spec: Spec, model: Model) -> dict[str, np.ndarray]:
+    """Each variant's term frequency (`model.tf` of its value, NaN where unknown) per comparison
+    with TF adjustment: 8 bytes a variant, looked up once, in place of a string a variant looked
+    up in every chunk."""
+    return {
+        c.name: tf_keys(variants, c).map(model.tf[c.name]).to_numpy(dtype=float)
+        for c in spec.comparisons
+        if c.tf and model.tf.get(c.name)
+    }
 
 
 def tf_values(variants: pd.DataFrame, a: np.ndarray, spec: Spec) -> dict[str, np.ndarray]:

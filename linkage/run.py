@@ -494,11 +494,14 @@ def block(inputs: Inputs, blocker: Callable | None = None) -> LinkState:
     new_variants = pd.Index(np.unique(r.loc[r["is_new"], "variant"]))
     first_run = known.empty and facts is None
     label = _truth_labels(truth, r, len(variants)) if truth is not None else None
+    # the comparer keeps a copy of the columns it compares only, not of the blocking keys
+    compared = variants[_compared_columns(spec)]
     if model is None:
         aliases = {"forename": sorted(learn_aliases(r, "forename_token"))}
-        comparer = Comparer(variants, spec, {k: frozenset(v) for k, v in aliases.items()})
+        comparer = Comparer(compared, spec, {k: frozenset(v) for k, v in aliases.items()})
     else:
-        comparer = Comparer(variants, spec, model.alias_sets())
+        comparer = Comparer(compared, spec, model.alias_sets())
+    del compared
     lap("variants")
     if facts is not None:  # the subset's blocks, capped and counted as the whole population's
         pairs, stats = candidate_pairs(
@@ -510,8 +513,12 @@ def block(inputs: Inputs, blocker: Callable | None = None) -> LinkState:
     if model is None:
         model = train(variants, pairs, spec, comparer, model_version, comparable_pairs(variants, spec), seed=run_id)
         model.aliases = aliases
-        model.tf = fs.term_frequencies(r, spec)
+        # counted per variant, weighted by its records: no string per record
+        model.tf = fs.term_frequencies(variants, spec, np.bincount(r["variant"].to_numpy(), minlength=len(variants)))
     identity = shed_identity(r)  # needed again only to write identities and record_keys
+    # past blocking and training, the variants serve the term frequencies and the nodes (the
+    # comparer holds its own columns): the blocking keys and the other identity columns go
+    variants.drop(columns=[c for c in variants.columns if c not in _scored_columns(spec)], inplace=True)
     lap("training")
     result.blocking = [(p.name, p.pairs, p.new_pairs, p.reduction_ratio, p.pair_completeness) for p in stats]
     result.candidate_pairs = len(pairs)
@@ -539,9 +546,25 @@ def block(inputs: Inputs, blocker: Callable | None = None) -> LinkState:
     )
 
 
+def _compared_columns(spec) -> list[str]:
+    """The variants' columns the comparer reads (`Comparer`: each comparison's column, Bloom
+    filter and initial)."""
+    cols = [x for c in spec.comparisons for x in (c.column, c.bloom, c.initial) if x is not None]
+    return list(dict.fromkeys(cols))
+
+
+def _scored_columns(spec) -> set[str]:
+    """The variants' columns read after training: nodes and sources, and the values of the
+    term-frequency adjustment (`model.tf_keys`)."""
+    tf = {x for c in spec.comparisons if c.tf for x in (c.column, c.tf_by) if x is not None}
+    return {"node", "source", *tf}
+
+
 def score_chunk(state: LinkState, a: np.ndarray, b: np.ndarray) -> pd.DataFrame:
     """Weights of one chunk of candidate pairs (variant positions `a`, `b`), those worth keeping."""
-    return engine_score_chunk(state.comparer, state.model, state.spec, tf_arrays(state.variants, state.spec), a, b)
+    return engine_score_chunk(
+        state.comparer, state.model, state.spec, tf_arrays(state.variants, state.spec, state.model), a, b
+    )
 
 
 def finish(
@@ -672,10 +695,10 @@ def cluster(decided: Decided) -> Spine:
     linked_nodes = set(decisions.links["a"]) | set(decisions.links["b"])
     node_known = set(existing["node"])
     new_rows = r if is_new.all() else r[r["is_new"]]
-    decided_by = np.where(
-        new_rows["node"].isin(node_known),
-        "source_key",
-        np.where(new_rows["node"].isin(linked_nodes), "link", "new_person"),
+    # a code a record (not a 10-character string: every record of a first run has an event)
+    decided_by = pd.Categorical.from_codes(
+        np.where(new_rows["node"].isin(node_known), 0, np.where(new_rows["node"].isin(linked_nodes), 1, 2)),
+        ["source_key", "link", "new_person"],
     )
     events = pd.DataFrame(
         {
@@ -715,16 +738,14 @@ def cluster(decided: Decided) -> Spine:
             "as_of": np.where(by_review, review_day, as_of),
         }
     )
-    events = pd.concat([events, merges], ignore_index=True)
+    if len(merges):  # (a first run's events stay as made: no copy, its codes kept)
+        events = pd.concat([events, merges], ignore_index=True)
     if past is not None:
         beneath = _beneath(past, new_rows, known)
         result.unlinked_later = int((beneath["event"] == "unlink").sum())
         result.moved_later = len(beneath) - result.unlinked_later
         events = pd.concat([events, beneath], ignore_index=True)
-    events.insert(0, "run_id", run_id)
-    events.insert(1, "as_of", events.pop("as_of"))
-    events["weight"] = None
-    events["model_version"] = model_version
+    # run_id, weight and model_version, the same in every event, are added slice by slice as written
 
     decided = _decisions_table(run_id, model_version, decisions, pairs_by_node, r)
     # The identities to store, as positions in `r` (written in slices: the rows are not copied).
@@ -764,8 +785,10 @@ def write(backend, spine: Spine) -> LinkResult:
     with backend.transaction() as s:
         s.insert("linkage.blocking_passes", pa.Table.from_pandas(blocking, preserve_index=False))
         _insert_identities(s, r, identities, run_id, identity)
-        _insert(s, "linkage.link_events", events)
-        inc.append(s, "linkage.pair_decisions", decided)
+        _insert(
+            s, "linkage.link_events", events, same={"run_id": run_id, "weight": None, "model_version": model_version}
+        )
+        s.insert("linkage.pair_decisions", decided)
         if model_version not in (stored["model_version"].to_pylist() if stored.num_rows else []):
             s.insert(
                 "linkage.models",
@@ -1067,15 +1090,22 @@ def _insert_identities(
         _insert(session, "linkage.identities", part[cols].assign(run_id=run_id))
 
 
-def _insert(session, table: str, frame: pd.DataFrame, rows: int = inc.SLICE) -> None:
+def _insert(session, table: str, frame: pd.DataFrame, rows: int = inc.SLICE, same: dict | None = None) -> None:
     """Insert a data frame in slices, so that its Arrow copy stays small whatever its size
-    (dates of birth as dates)."""
+    (dates of birth as dates, categories as their values); `same`: columns holding one value in
+    every row, added to each slice rather than held for every row."""
     for start in range(0, len(frame), rows):
-        part = pa.Table.from_pandas(frame.iloc[start : start + rows], preserve_index=False)
+        part = frame.iloc[start : start + rows]
+        if same:
+            part = part.assign(**same)
+        part = pa.Table.from_pandas(part, preserve_index=False)
+        for i, f in enumerate(part.schema):
+            if pa.types.is_dictionary(f.type):
+                part = part.set_column(i, f.name, part[f.name].cast(f.type.value_type))
         if "date_of_birth" in part.column_names:
             i = part.column_names.index("date_of_birth")
             part = part.set_column(i, "date_of_birth", part["date_of_birth"].cast(pa.date32()))
-        inc.append(session, table, part)
+        session.insert(table, part)
 
 
 def _with_nodes(frame: pd.DataFrame, r: pd.DataFrame) -> pd.DataFrame:

@@ -48,3 +48,70 @@ def test_a_first_run_under_a_small_budget_writes_what_an_unbounded_one_writes(po
     for table, rows in whole.items():
         assert rows, table
         assert bounded[table] == rows, table
+
+
+def test_term_frequencies_per_variant_are_those_per_record_and_score_the_same():
+    """The model's term frequencies counted once per variant, weighted by its records, equal
+    those counted over every record; scoring from each variant's frequency looked up once gives
+    the weights scoring from its value gives."""
+    import numpy as np
+    import pandas as pd
+
+    import linkage.model as fs
+    from linkage.compare import Comparer
+    from linkage.engine import score_chunk, tf_arrays
+    from linkage.records import build_variants
+    from linkage.spec import IDENTITY as spec
+
+    names = ["ANN", "BOB", "ANN", None, "CAT", "BOB", "ANN"]
+    records = pd.DataFrame(
+        {
+            "source": ["treatment", "treatment", "convictions", "convictions", "benefits", "benefits", "deaths"],
+            "record_id": [f"R{i}" for i in range(7)],
+            "source_person_key": ["K1", "K1", None, "P2", "N3", None, None],
+            "forename_token": names,
+            "surname_token": ["SMITH", "JONES", "SMITH", "SMITH", "JONES", "JONES", "SMITH"],
+            "forename_bloom": None,
+            "surname_bloom": None,
+            "surname_soundex_token": "S530",
+            "forename_initial": [n[0] if n else None for n in names],
+            "surname_initial": "S",
+            "date_of_birth": pd.to_datetime(["1980-01-02"] * 3 + [None, "1975-05-06", "1975-05-06", "1980-01-02"]),
+            "sex": "M",
+            "postcode_district": "LS1",
+        }
+    )
+    r, variants = build_variants(records)
+    counts = np.bincount(r["variant"].to_numpy(), minlength=len(variants))
+    assert fs.term_frequencies(variants, spec, counts) == fs.term_frequencies(r, spec)
+    model = fs.Model("t", 0.01, {c.name: [0.5] * (c.levels) for c in spec.comparisons}, {})
+    model.u = {c.name: [0.3] * (c.levels) for c in spec.comparisons}
+    model.tf = fs.term_frequencies(r, spec)
+    comparer = Comparer(variants, spec)
+    a, b = np.triu_indices(len(variants), 1)
+    by_value = score_chunk(comparer, model, spec, tf_arrays(variants, spec), a, b)
+    by_frequency = score_chunk(comparer, model, spec, tf_arrays(variants, spec, model), a.astype(np.int32), b)
+    assert len(by_value) and by_value["weight"].tolist() == by_frequency["weight"].tolist()
+
+
+def test_an_insert_holds_no_arrow_rows_until_commit(tmp_path):
+    """`DuckDBSession.insert` reads its Arrow rows by a replacement scan and copies them: once the
+    caller lets them go they are freed, not held until the transaction commits (a view
+    registered for them kept every slice's Arrow data to the commit); the rows are inserted."""
+    import gc
+
+    import numpy as np
+    import pyarrow as pa
+
+    from outcomes.eventstore import connect
+    from outcomes.warehouse import resolve_target
+
+    with connect(resolve_target(str(tmp_path / "w.duckdb"))) as backend:
+        with backend.transaction() as s:
+            s.execute("create table t (a integer)")
+            before = pa.total_allocated_bytes()
+            for _ in range(3):  # 4 MB of Arrow data each, allocated by Arrow's pool
+                s.insert("t", pa.table({"a": pa.array(np.arange(1_000_000)).cast(pa.int32())}))
+            gc.collect()
+            assert pa.total_allocated_bytes() - before < 1_000_000
+        assert backend.con.execute("select count(*), sum(a) from t").fetchall() == [(3_000_000, 3 * 499_999_500_000)]
