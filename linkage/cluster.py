@@ -349,16 +349,11 @@ def relative_cases(deferred: list, uf: UnionFind) -> pd.DataFrame:
     almost never shows the smaller part in two sources or more and sharing one with the other:
     that is a second key in two sources at once. So the pairs seen in that configuration,
     divided by its share, estimate the relatives among all such pairs, and in each configuration
-    c the expected relatives are that number times u(c); the rest are one person.
-
-    A pair whose persons would give a person records after his death (`lived_on`) is two people
-    whatever the configuration: left apart, and not counted (in any configuration)."""
+    c the expected relatives are that number times u(c); the rest are one person."""
     cases, seen = [], set()
     for a, b, w, rule, why in deferred:
         ra, rb = uf.find(a), uf.find(b)
         if ra == rb or (rule, min(ra, rb), max(ra, rb)) in seen:
-            continue
-        if lived_on(uf, ra, rb):  # two people, known without their configuration: not a case
             continue
         seen.add((rule, min(ra, rb), max(ra, rb)))
         cases.append((a, b, w, rule, why, uf.configuration(ra, rb)))

@@ -280,16 +280,3 @@ def test_no_person_has_records_after_his_death():
     undated = UnionFind(nodes, {})
     decide(node_pairs, undated, LINK, REVIEW, RULES, evidence(list(nodes), learned={}))
     assert joined(undated, "deaths|k|father", "treatment|k|son")
-
-    # years between the dates of birth (a father and son): not a case of relatives, left apart
-    uf = UnionFind(nodes, {}, spans)
-    d = decide(
-        pairs([("deaths|k|father", "treatment|k|son", 15, {"dob_agrees": False})]),
-        uf,
-        LINK,
-        REVIEW,
-        RULES,
-        evidence(list(nodes)),
-    )
-    assert not joined(uf, "deaths|k|father", "treatment|k|son") and d.review.empty
-    assert d.relatives is None or d.relatives.empty
