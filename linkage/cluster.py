@@ -1,7 +1,8 @@
 """From scored node pairs to persons: node pairs in descending weight, merged unless a rule of life
-forbids it (a person dies once), a clerical reviewer has said the two are different people, or
-what the two *persons* hold speaks against it. Two different source keys are evidence (the `key`
-comparison), not a rule: every source holds duplicate person records (extracts.md §2).
+forbids it (a person dies once, and has no record after his death: `lived_on`), a clerical
+reviewer has said the two are different people, or what the two *persons* hold speaks against it.
+Two different source keys are evidence (the `key` comparison), not a rule: every source holds
+duplicate person records (extracts.md §2).
 
 A node pair is judged on its two nodes; a merge joins two persons. With identity data
 (`PersonEvidence`), the decision looks at the persons as wholes:
