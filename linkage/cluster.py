@@ -1,7 +1,8 @@
 """From scored node pairs to persons: node pairs in descending weight, merged unless a rule of life
-forbids it (a person dies once), a clerical reviewer has said the two are different people, or
-what the two *persons* hold speaks against it. Two different source keys are evidence (the `key`
-comparison), not a rule: every source holds duplicate person records (extracts.md §2).
+forbids it (a person dies once, and has no record after his death: `lived_on`), a clerical
+reviewer has said the two are different people, or what the two *persons* hold speaks against it.
+Two different source keys are evidence (the `key` comparison), not a rule: every source holds
+duplicate person records (extracts.md §2).
 
 A node pair is judged on its two nodes; a merge joins two persons. With identity data
 (`PersonEvidence`), the decision looks at the persons as wholes:
@@ -229,6 +230,24 @@ def node_keys(records: pd.DataFrame) -> dict:
     return keys
 
 
+def lived_on(uf: UnionFind, ra, rb) -> str | None:
+    """A person's death registration comes after every other record of his (treatment start,
+    offence, benefit spell start: events of the living). A merge that would give the person a
+    record dated after his death joins two people, whatever their identities share (a father's
+    death and his namesake son's later treatment, the son's date of birth missing or an alias's
+    years out); refused like a second death and sent to review (where a wrong event date can be
+    seen). Read from the records' event dates (`UnionFind.span`); without them nothing is read."""
+    a, b = uf.span(ra), uf.span(rb)
+    for dead, other in ((a, b), (b, a)):
+        if "deaths" not in dead:
+            continue
+        death = dead["deaths"][0]
+        last = max((span[1] for source, span in other.items() if source != "deaths"), default=None)
+        if last is not None and last > death:
+            return "records after a death"
+    return None
+
+
 def decide(
     node_pairs: pd.DataFrame,
     uf: UnionFind,
@@ -289,7 +308,7 @@ def decide(
             # such persons' configuration holds relatives.
             deferred.append((a, b, w, KEYS_RULE, f"the persons hold other keys of {', '.join(twice)}"))
             continue
-        why = uf.conflict(ra, rb)
+        why = uf.conflict(ra, rb) or lived_on(uf, ra, rb)
         if why:
             refused += 1
             review.append((a, b, w, f"would join {why}"))
@@ -385,7 +404,7 @@ def apply_relatives(
             continue
         p = float(probability[(rule, config)])
         if p >= persons.link_probability:
-            conflict = uf.conflict(ra, rb)
+            conflict = uf.conflict(ra, rb) or lived_on(uf, ra, rb)
             if conflict is None:
                 uf.union(ra, rb)
                 links.append((a, b, w))

@@ -255,3 +255,28 @@ def test_a_lone_key_whose_records_all_follow_the_other_persons_is_a_configuratio
     after = timed[SINGLE_AFTER + "convictions"]
     assert 0 < after < plain[SINGLE_IN + "convictions"]
     assert later + after + timed[SINGLE_IN + "convictions"] == pytest.approx(plain[SINGLE_IN + "convictions"])
+
+
+def test_no_person_has_records_after_his_death():
+    """A father's death registration and his namesake son's records (the son's date of birth
+    missing, or years out) look like one person to the identities; a son's treatment started
+    after the father died cannot be his. Records all before the death may be his; the refused
+    pair goes to review; without record dates nothing is read."""
+    nodes = np.array(["deaths|k|father", "treatment|k|son", "benefits|k|before"])
+    spans = {"deaths|k|father": (100.0, 100.0), "treatment|k|son": (50.0, 150.0), "benefits|k|before": (20.0, 90.0)}
+    node_pairs = pairs([("deaths|k|father", "treatment|k|son", 15), ("benefits|k|before", "deaths|k|father", 14)])
+    uf = UnionFind(nodes, {}, spans)
+    d = decide(node_pairs, uf, LINK, REVIEW, RULES, evidence(list(nodes), learned={}))
+    assert not joined(uf, "deaths|k|father", "treatment|k|son")
+    assert joined(uf, "deaths|k|father", "benefits|k|before")
+    assert d.refused == 1 and list(d.review["why"]) == ["would join records after a death"]
+
+    # the son's records joined first: the death cannot join the person either way round
+    uf = UnionFind(nodes, {}, spans)
+    uf.union(uf.find("treatment|k|son"), uf.find("benefits|k|before"))
+    decide(pairs([("benefits|k|before", "deaths|k|father", 14)]), uf, LINK, REVIEW, RULES, evidence(list(nodes)))
+    assert not joined(uf, "deaths|k|father", "benefits|k|before")
+
+    undated = UnionFind(nodes, {})
+    decide(node_pairs, undated, LINK, REVIEW, RULES, evidence(list(nodes), learned={}))
+    assert joined(undated, "deaths|k|father", "treatment|k|son")
