@@ -18,6 +18,9 @@ history ingested and linked): a build as of the month before the last (full, as 
 than the warehouse's last build), the monthly build (incremental since it) and the same month in
 full. The dbt build of a month can so be compared between two versions of the code on one
 ingested and linked population (run the script with the other version first on PYTHONPATH).
+
+Each build's CPU time (its process and its children, dbt's included) is printed with the ratio of
+the two, and dbt's time of every model and test is written to `--work`/nodes-<step>.json.
 """
 
 from __future__ import annotations
