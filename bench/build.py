@@ -18,11 +18,15 @@ history ingested and linked): a build as of the month before the last (full, as 
 than the warehouse's last build), the monthly build (incremental since it) and the same month in
 full. The dbt build of a month can so be compared between two versions of the code on one
 ingested and linked population (run the script with the other version first on PYTHONPATH).
+
+Each build's CPU time (its process and its children, dbt's included) is printed with the ratio of
+the two, and dbt's time of every model and test is written to `--work`/nodes-<step>.json.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 from pathlib import Path
 
@@ -61,7 +65,7 @@ else:
         kinds[unique_id.split(".")[0]] += seconds
     result = {{"as_of": str(b.as_of), "plan": b.plan, "tables": len(b.hashes), "mart_rows": sum(b.rows.values()),
               "tests": b.tests, "slowest": [(name, round(s, 1)) for name, s in b.slowest(8)], "hashes": b.hashes,
-              "dbt_s": {{kind: round(s, 1) for kind, s in kinds.items()}}}}
+              "dbt_s": {{kind: round(s, 1) for kind, s in kinds.items()}}, "nodes": b.node_seconds}}
 result["dbt_peak_mib"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 """
 
@@ -113,6 +117,10 @@ def main() -> None:
             STEP.format(target=target, step=step, archive=str(warehouse / "archive"), landing=str(landing or ""))
         )
         rows.append((label, r))
+        if "nodes" in r:  # dbt's time per node, for a look at where a build's time goes
+            (args.work / f"nodes-{label.replace(' ', '_').replace(',', '')}.json").write_text(
+                json.dumps(r.pop("nodes"), indent=1, sort_keys=True)
+            )
         detail = {k: v for k, v in r.items() if k not in ("wall_s", "peak_mib", "dbt_peak_mib", "hashes")}
         print(
             f"{label:18s} {r['wall_s']:8.1f} s  ×{r['wall_s'] / reference:7.1f} calib  "
@@ -122,7 +130,8 @@ def main() -> None:
     monthly, full = rows[-2][1], rows[-1][1]
     print(
         f"\nmonthly build (incremental) / full build of the same month: {monthly['wall_s']:.1f} s / "
-        f"{full['wall_s']:.1f} s = {monthly['wall_s'] / full['wall_s']:.2f}; "
+        f"{full['wall_s']:.1f} s = {monthly['wall_s'] / full['wall_s']:.2f}; CPU {monthly['cpu_s']:.1f} s / "
+        f"{full['cpu_s']:.1f} s = {monthly['cpu_s'] / full['cpu_s']:.2f}; "
         f"tables identical: {monthly['hashes'] == full['hashes']} ({len(full['hashes'])} tables)"
     )
     print("\n| step | wall time | × calibration | peak memory (Python) | peak memory (dbt) |")

@@ -6,6 +6,17 @@
     having count(*) > 1
 {% endtest %}
 
+{#
+  None of `columns` is null: one query for the columns a model must always fill, instead of a
+  not_null test (a dbt node, a query) per column. Marts, research and published tables have
+  contracts and carry not_null constraints instead.
+#}
+{% test not_null_columns(model, columns) %}
+    select {{ columns | join(', ') }}
+    from {{ model }}
+    where {% for c in columns %}{{ c }} is null{{ " or " if not loop.last }}{% endfor %}
+{% endtest %}
+
 {# No published count lies between 1 and 4 (outcomes.md §7). #}
 {% test no_small_counts(model, columns) %}
     select * from {{ model }}
@@ -19,7 +30,7 @@
   `replace_changed`, the rows that build rewrote: its `changed_rows` predicate, and its periods new
   since the last build (`new_periods`). The other rows are as the last build left them, and its
   tests passed on them (a build's watermark is written only after its tests pass; the project, so
-  the tests, are the same). A row-wise test (not_null, accepted_values) then needs only the rewritten
+  the tests, are the same). A row-wise test (not_null, not_null_columns, accepted_values) then needs only the rewritten
   rows; a uniqueness test (unique, unique_combination) every row whose key a rewritten row has: a
   duplicate of an untouched row with a rewritten one is caught, two untouched rows passed before.
   A model with `replaced_keys` (rows rewritten for keys found in the new rows), any other test, and
@@ -52,7 +63,7 @@
     {%- endif -%}
     {%- set test = model.get('test_metadata') or {} -%}
     {%- set kwargs = test.get('kwargs') or {} -%}
-    {%- if test.get('name') in ('not_null', 'accepted_values') -%}
+    {%- if test.get('name') in ('not_null', 'not_null_columns', 'accepted_values') -%}
         {%- do return(rewritten) -%}
     {%- elif test.get('name') == 'unique' -%}
         {%- set keys = [kwargs.get('column_name')] -%}

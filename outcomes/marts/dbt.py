@@ -76,7 +76,29 @@ def dbt_env(target: Target, work_dir: Path) -> dict[str, str]:
         )
     else:
         env.update(OUTCOMES_DBT_TARGET="duckdb", OUTCOMES_DUCKDB_PATH=str(target.path.resolve()))
+    pycache = bytecode_cache()
+    if pycache is not None:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(pycache)
     return env
+
+
+def bytecode_cache() -> Path | None:
+    """Where dbt's child process keeps its compiled modules when the environment forbids writing
+    them beside the sources (PYTHONDONTWRITEBYTECODE): a private folder beside the parse cache, so
+    that dbt does not compile its ~1,400 modules again at every run (about 2 s of CPU per run); None
+    when bytecode may be written as usual or the folder cannot be made."""
+    if not os.environ.get("PYTHONDONTWRITEBYTECODE") or os.environ.get("PYTHONPYCACHEPREFIX"):
+        return None
+    folder = Path(
+        os.environ.get("OUTCOMES_DBT_PARSE_CACHE")
+        or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "outcomes" / "dbt-parse"
+    )
+    try:
+        (folder / "pycache").mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError:
+        return None
+    return folder / "pycache"
 
 
 def run_dbt(

@@ -1,45 +1,7 @@
-with periods as (
-    select * from {{ ref('int_periods') }} where period_type = 'rolling_12_months'
-),
-
-persons as (
-    select * from {{ ref('int_persons_in_treatment') }}
-),
-
-journeys as (
-    select * from {{ ref('int_journeys') }}
-),
-
-exits as (
-    select
-        periods.period_end,
-        journeys.person_id,
-        journeys.exit_date,
-        journeys.exit_type,
-        row_number() over (
-            partition by periods.period_end, journeys.person_id
-            order by journeys.exit_date desc, journeys.start_date desc
-        ) as exit_rank
-    from periods
-    inner join journeys
-        on journeys.exit_date >= periods.period_start and journeys.exit_date <= periods.period_end
-),
-
-person_flags as (
-    select
-        persons.period_end,
-        persons.la_code,
-        persons.substance_group,
-        exits.exit_type = 'successful' as is_successful,
-        exits.exit_type = 'successful' and not exists (
-            select 1 from journeys as later
-            where later.person_id = persons.person_id
-                and later.start_date > exits.exit_date
-                and later.start_date < {{ add_months(add_days('exits.exit_date', 1), 6) }}
-        ) as is_not_representing
-    from persons
-    left join exits
-        on exits.period_end = persons.period_end and exits.person_id = persons.person_id and exits.exit_rank = 1
+-- Counts of the person flags int_persons_in_treatment keeps (incremental by person).
+with person_flags as (
+    select period_end, la_code, substance_group, is_successful, is_not_representing
+    from {{ ref('int_persons_in_treatment') }}
 ),
 
 counts as (

@@ -1,50 +1,42 @@
 -- Treatment flow (outcomes.md §5). Each count takes its dimensions from one episode: persons in
 -- treatment from their latest episode in the period, starts from the journey's first episode,
 -- exits from its exit episode (docs/marts.md §5).
-with periods as (
-    select * from {{ ref('int_periods') }} where period_type = 'rolling_12_months'
-),
-
-journeys as (
-    select * from {{ ref('int_journeys') }}
-),
-
-in_treatment as (
+with in_treatment as (
     select period_end, la_code, substance_group, setting, housing_status, age_band,
         1 as in_treatment, 0 as new_journeys, 0 as effective_treatment,
         0 as exits_successful, 0 as exits_unsuccessful, 0 as exits_transferred, 0 as exits_died
     from {{ ref('int_persons_in_treatment') }}
 ),
 
+-- Journey starts and exits per period, kept per person by int_journey_flows (incremental).
+journey_flows as (
+    select * from {{ ref('int_journey_flows') }}
+),
+
 starts as (
     select
-        periods.period_end, journeys.first_la_code, journeys.substance_group, journeys.first_setting,
-        journeys.first_housing_status, {{ age_band('journeys.first_age_at_start') }},
+        period_end, la_code, substance_group, setting, housing_status, age_band,
         0, 1,
         case
-            when journeys.exit_type = 'successful' then 1
-            when {{ days_between('journeys.start_date', 'coalesce(journeys.exit_date, ' ~ as_of_date() ~ ')') }} >= 84
-                then 1
+            when is_effective then 1
+            when is_effective is null and {{ days_between('start_date', as_of_date()) }} >= 84 then 1
             else 0
         end,
         0, 0, 0, 0
-    from periods
-    inner join journeys
-        on journeys.start_date >= periods.period_start and journeys.start_date <= periods.period_end
+    from journey_flows
+    where flow = 'start'
 ),
 
 exits as (
     select
-        periods.period_end, journeys.exit_la_code, journeys.substance_group, journeys.exit_setting,
-        journeys.exit_housing_status, {{ age_band('journeys.exit_age_at_start') }},
+        period_end, la_code, substance_group, setting, housing_status, age_band,
         0, 0, 0,
-        case when journeys.exit_type = 'successful' then 1 else 0 end,
-        case when journeys.exit_type = 'unsuccessful' then 1 else 0 end,
-        case when journeys.exit_type = 'transferred' then 1 else 0 end,
-        case when journeys.exit_type = 'died' then 1 else 0 end
-    from periods
-    inner join journeys
-        on journeys.exit_date >= periods.period_start and journeys.exit_date <= periods.period_end
+        case when exit_type = 'successful' then 1 else 0 end,
+        case when exit_type = 'unsuccessful' then 1 else 0 end,
+        case when exit_type = 'transferred' then 1 else 0 end,
+        case when exit_type = 'died' then 1 else 0 end
+    from journey_flows
+    where flow = 'exit'
 ),
 
 flows as (
