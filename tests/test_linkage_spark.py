@@ -197,8 +197,8 @@ def test_memory_budget_sizes_the_jvm_and_what_a_worker_holds():
     assert memory_settings(512 << 20)["spark.driver.memory"] == "1024m"  # at least 1 GiB
     assert memory_settings(256 * gib)["spark.driver.memory"] == "16384m"  # at most 16 GiB
     assert "G1PeriodicGCInterval" in memory_settings(4 * gib)["spark.driver.extraJavaOptions"]
-    assert batch_sizes(4 * gib, 2) == (65_536, 65_536)
-    assert batch_sizes(4 * gib, 4) == (32_768, 32_768)  # more workers at once: smaller each
+    assert batch_sizes(4 * gib, 2) == (43_690, 65_536)
+    assert batch_sizes(4 * gib, 4) == (21_845, 32_768)  # more workers at once: smaller each
     assert batch_sizes(64 << 20, 2) == (10_000, 20_000)  # the floors
     assert batch_sizes(1024 * gib, 1) == (1_000_000, 2_000_000)  # the ceilings
     assert budget("none") is None and budget("4GB") == 4 * 10**9 and budget("2GiB") == 2 * gib

@@ -21,6 +21,10 @@ DEFAULTS = {
     "spark.sql.session.timeZone": "UTC",
     "spark.driver.memory": "2g",
     "spark.python.daemon.module": "linkage.spark.daemon",
+    # a worker ends with its task (forked again from the daemon, which imported pandas and
+    # recordlinkage once): a reused worker kept a scoring batch's memory until Spark's idle
+    # timeout, through the driver's spine and writes (0.8 GB at 100,000 people)
+    "spark.python.worker.reuse": "false",
 }
 JVM_SHARE = 4  # the JVM's heap: a quarter of the run's memory budget (DuckDB has half, the driver's frames the rest)
 JVM_MIN, JVM_MAX = 1 << 30, 16 << 30
