@@ -220,3 +220,29 @@ def test_results_read_back_through_parquet_as_topandas_gives_them(spark, tmp_pat
     pd.testing.assert_frame_equal(collect(frame, tmp_path, "t"), frame.toPandas())
     empty = collect(frame.where("a > 10"), tmp_path, "e")
     assert list(empty.columns) == ["a", "s", "w", "b", "n"] and empty.empty
+
+
+def test_records_handed_over_are_dropped_once_read(population, spark, tmp_path):
+    """Records given to either engine and held by nobody else are freed once the `read` stage has
+    its copy: neither engine keeps every record's identity block through blocking and its writes."""
+    import weakref
+
+    from linkage.records import records_from_deliveries
+    from linkage.run import link
+    from linkage.spark.engine import link_spark
+    from outcomes.eventstore import connect
+    from outcomes.warehouse import resolve_target
+
+    for name in ("local", "spark"):
+        given = [records_from_deliveries(population / "landing", FIRST)[0]]
+        held, alive = weakref.ref(given[0]), {}
+
+        def seen(stage, held=held, alive=alive):
+            alive.setdefault(stage, held() is not None)
+
+        with connect(resolve_target(str(tmp_path / f"{name}.duckdb"))) as backend:
+            if name == "local":  # plain keywords: a ** call's dict would hold the records to the end
+                link(backend, as_of=FIRST, records=given.pop(), on_stage=seen)
+            else:
+                link_spark(backend, as_of=FIRST, records=given.pop(), on_stage=seen, spark=spark)
+        assert alive["load"] is True and alive["variants"] is False, name
