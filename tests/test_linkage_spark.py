@@ -163,10 +163,11 @@ def test_connected_components_close_long_chains(spark):
     assert all(name in members for name, members in got.items())  # named by one of its nodes
 
 
-def test_sampled_training_pairs_are_the_local_engines(spark):
+def test_sampled_training_pairs_are_the_local_engines(spark, tmp_path):
     """Above `engine.TRAIN_SAMPLE` candidate pairs training reads the pairs at sampled positions of
     the (a, b) order: Spark's pairs (from a shuffle, in no order) give the rows the local engine's
-    sorted frame gives at the same positions."""
+    sorted frame gives at the same positions, with the sort kept as Parquet in a work folder (as a
+    run keeps it) or as a local checkpoint."""
     import numpy as np
     import pandas as pd
 
@@ -179,10 +180,12 @@ def test_sampled_training_pairs_are_the_local_engines(spark):
     frame["passes"] = rng.integers(1, 8, len(frame))
     ordered = frame.sort_values(["a", "b"]).reset_index(drop=True).astype({"passes": np.uint16})
     positions = np.sort(rng.choice(len(ordered), 5_000, replace=False))
-    pairs = SparkPairs(spark.createDataFrame(frame).repartition(3).groupBy("a", "b").agg({"passes": "max"}))
-    pairs.frame = pairs.frame.withColumnRenamed("max(passes)", "passes")
-    got = pairs.take(positions)
-    pd.testing.assert_frame_equal(got.reset_index(drop=True), ordered.iloc[positions].reset_index(drop=True))
+    shuffled = spark.createDataFrame(frame).repartition(3).groupBy("a", "b").agg({"passes": "max"})
+    for work in (tmp_path, None):
+        pairs = SparkPairs(shuffled.withColumnRenamed("max(passes)", "passes"), work)
+        got = pairs.take(positions)
+        pd.testing.assert_frame_equal(got.reset_index(drop=True), ordered.iloc[positions].reset_index(drop=True))
+    assert any(tmp_path.glob("sorted-*/part-*.parquet"))
 
 
 def test_memory_budget_sizes_the_jvm_and_what_a_worker_holds():

@@ -39,8 +39,8 @@ def memory_settings(limit_bytes: int) -> dict[str, str]:
     of the budget (1 to 16 GiB). The JVM's resident memory grows to its heap and more and keeps
     it to the end of the run (measured with a 2 GiB heap: 2.1 GiB resident at 5,000 people, 2.8
     GiB at 500,000, still held through the driver's writes), unless G1 gives it back while the
-    JVM is idle (`GIVE_BACK`); past the heap, shuffles and the persisted pairs spill to the work
-    disk."""
+    JVM is idle (`GIVE_BACK`); past the heap, shuffles spill to disk, and the pairs are Parquet
+    files in the run's work folder (linkage.spark.tables.stored)."""
     heap = min(max(limit_bytes // JVM_SHARE, JVM_MIN), JVM_MAX)
     return {"spark.driver.memory": f"{heap >> 20}m", "spark.driver.extraJavaOptions": GIVE_BACK}
 
