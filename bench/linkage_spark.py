@@ -40,23 +40,34 @@ from linkage.engines import link_function
 from outcomes.eventstore import connect
 from outcomes.warehouse import resolve_target
 root = Path({root!r})
-records, last = records_from_deliveries(root / "landing")
-n = len(records)
-kwargs = {{"on_stage": lambda stage: Path({stage_file!r}).write_text(stage)}}
-if {memory!r}:
-    kwargs["memory_limit"] = {memory!r}
+given = list(records_from_deliveries(root / "landing"))  # handed over below: link() holds the only reference
+last, n = given[1], len(given[0])
+{census}
+def on_stage(stage):
+    Path({stage_file!r}).write_text(stage)
+    if {frames!r}:
+        census(stage, Path({frames!r}))
+session = None
 if {engine!r} == "spark":
     from linkage.spark.session import spark_session
     t = time.perf_counter()
     sized = {{"memory_limit": {memory!r}}} if {memory!r} else {{}}  # the JVM sized from the budget
-    kwargs["spark"] = spark_session({master!r}, **sized)
-    kwargs["spark"].range(1).count()  # the JVM up and its first job run
+    session = spark_session({master!r}, **sized)
+    session.range(1).count()  # the JVM up and its first job run
     start_s = time.perf_counter() - t
 else:
     start_s = 0.0
+run = link_function({engine!r})
 t = time.perf_counter()
 with connect(resolve_target({warehouse!r})) as backend:
-    res = link_function({engine!r})(backend, truth=root / "truth", records=records, as_of=last, **kwargs)
+    # the records handed over (plain keywords: a ** call's dict would hold them to the end), so
+    # that the engine drops them once it has read its copy, as when it reads the warehouse
+    if session is None:
+        res = run(backend, truth=root / "truth", records=given.pop(0), as_of=last, on_stage=on_stage,
+            memory_limit={memory!r} or None)
+    else:
+        res = run(backend, truth=root / "truth", records=given.pop(0), as_of=last, on_stage=on_stage,
+            memory_limit={memory!r} or None, spark=session)
     link_s = time.perf_counter() - t
     with backend.transaction() as s:
         spine = s.fetch("select source, record_id, person_id from linkage.link_events order by 1, 2").to_pylist()
@@ -65,6 +76,41 @@ print(json.dumps({{"records": n, "start_s": start_s, "link_s": link_s, "stages":
     "spine": hashlib.sha256(json.dumps(spine).encode()).hexdigest()}}))
 """
 
+# --frames: as each stage ends, the driver's largest frames, Arrow tables and arrays (what holds
+# its memory), one JSON line per stage. Costly (every object column's strings are measured): for
+# a census run, not for timing.
+CENSUS = """
+import gc, json
+import numpy as np, pandas as pd, pyarrow as pa
+
+def census(stage, out, top=12, floor=8 << 20):
+    found, seen = [], set()
+    def add(x, what, nbytes, shape, columns):
+        if nbytes >= floor:
+            found.append({"what": what, "mib": round(nbytes / 2**20, 1), "shape": list(shape), "columns": columns})
+    held = set()
+    for o in gc.get_objects():
+        if id(o) in seen:
+            continue
+        if isinstance(o, pd.DataFrame):
+            seen.add(id(o))
+            held.update(id(b.values) for b in o._mgr.blocks)
+            size = int(o.memory_usage(deep=True, index=True).sum())
+            add(o, "DataFrame", size, o.shape, list(map(str, o.columns))[:8])
+        elif isinstance(o, pa.Table):
+            seen.add(id(o))
+            add(o, "Table", o.nbytes, o.shape, o.column_names[:8])
+    for o in gc.get_objects():  # arrays held by containers, not frames (numpy arrays are not tracked)
+        if isinstance(o, (dict, list, tuple)):
+            for x in gc.get_referents(o):
+                if isinstance(x, np.ndarray) and id(x) not in seen and id(x) not in held and x.base is None:
+                    seen.add(id(x))
+                    add(x, f"ndarray {x.dtype}", x.nbytes, x.shape, None)
+    found.sort(key=lambda f: -f["mib"])
+    total = round(sum(f["mib"] for f in found), 1)
+    with out.open("a") as f:
+        f.write(json.dumps({"after": stage, "mib_over_floor": total, "largest": found[:top]}) + "\\n")
+"""
 
 ROLES = ("driver", "jvm", "workers")
 
@@ -155,6 +201,12 @@ def main() -> None:
     parser.add_argument("--engines", default="local,spark", help="engines to run, in order (default local,spark)")
     parser.add_argument("--trace", type=Path, help="append every memory sample to this CSV (per engine: a suffix)")
     parser.add_argument(
+        "--frames",
+        type=Path,
+        help="as each stage ends, the driver's largest frames to this JSON-lines file (per engine: a suffix); "
+        "slow: for finding what the driver holds, not for timing",
+    )
+    parser.add_argument(
         "--memory-limit",
         default="",
         help="the run's memory budget (link(memory_limit=...), e.g. 6GB; default the engine's, 4GB); "
@@ -169,6 +221,8 @@ def main() -> None:
     runs = {}
     git = ["git", "rev-parse", "HEAD"]  # the code measured
     commit = subprocess.run(git, capture_output=True, text=True, check=False).stdout.strip()
+    meta = {"calibration_s": reference, "master": args.master, "persons": args.persons, "commit": commit}
+    meta["memory_limit"] = args.memory_limit or None
     for engine in engines:
         began = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
         warehouse = population.parent / f"{population.name}-{engine}.duckdb"
@@ -182,16 +236,20 @@ def main() -> None:
             warehouse=str(warehouse),
             stage_file=str(stage_file),
             memory=args.memory_limit,
+            census=CENSUS if args.frames else "",
+            frames=str(args.frames.with_suffix(f".{engine}.jsonl")) if args.frames else "",
         )
         trace = args.trace.with_suffix(f".{engine}.csv") if args.trace else None
         r = runs[engine] = measured(code, stage_file, trace)
         stage_file.unlink(missing_ok=True)
         r["began"], r["load_at_end"] = began, list(os.getloadavg())
+        r["calibration_after_s"] = calibration_seconds()  # the load moves: the reference again as it ended
         warehouse.unlink(missing_ok=True)
         print(
             f"{engine}: {r['records']:,} records, {r['candidate_pairs']:,} candidate pairs, {r['links']:,} links; "
             f"link() {r['link_s']:.1f} s (process {r['wall_s']:.1f} s, Spark start {r['start_s']:.1f} s), "
-            f"peak memory of the process tree {r['peak_tree_mib']:,.0f} MiB",
+            f"peak memory of the process tree {r['peak_tree_mib']:,.0f} MiB; calibration after "
+            f"{r['calibration_after_s']:.2f} s, load {r['load_at_end'][0]:.1f}",
             flush=True,
         )
         print("  stages (s): " + ", ".join(f"{k} {v:.1f}" for k, v in r["stages"].items()), flush=True)
@@ -208,10 +266,8 @@ def main() -> None:
                 + f"; tree {row['tree_rss']:,.0f} (pss {row['tree_pss']:,.0f})",
                 flush=True,
             )
-    meta = {"calibration_s": reference, "master": args.master, "persons": args.persons, "commit": commit}
-    meta["memory_limit"] = args.memory_limit or None
-    if args.json:
-        args.json.write_text(json.dumps({**meta, **runs}, indent=2) + "\n")
+        if args.json:  # after each engine: a run stopped in the next keeps the figures of this one
+            args.json.write_text(json.dumps({**meta, **runs}, indent=2) + "\n")
     if len(runs) < 2:
         return
     local, spark = runs["local"], runs["spark"]

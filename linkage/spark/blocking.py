@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from linkage.blocking import UNION, PassStats, comparable_pairs, true_pairs
-from linkage.spark.tables import read, write_parquet
+from linkage.spark.tables import read, stored, write_parquet
 from linkage.spec import Pass, Spec
 
 
@@ -23,8 +23,8 @@ class SparkPairs:
     """Candidate pairs held by Spark (a < b, `passes`), ordered by (a, b) as the local engine's:
     `len` and `take` are what training reads (linkage.engine.take_pairs)."""
 
-    def __init__(self, frame) -> None:
-        self.frame = frame
+    def __init__(self, frame, work: Path | None = None) -> None:
+        self.frame, self.work = frame, work  # work: where the sort is kept (linkage.spark.tables.stored)
         self._len: int | None = None
 
     def __len__(self) -> int:
@@ -35,9 +35,10 @@ class SparkPairs:
     def take(self, positions: np.ndarray | None) -> pd.DataFrame:
         """The pairs at these positions of the (a, b) order (all of them when None), as pandas.
         Positions are numbered per range partition of the sort (no single-partition window); the
-        sort's partition of each pair is fixed once (a local checkpoint) before the partitions'
-        sizes are counted: two queries over the sort may part it differently (the range bounds
-        are sampled, and adaptive execution may coalesce partitions), which at 3.6 million pairs
+        sort's partition of each pair is fixed once (kept as a column of Parquet files, or a local
+        checkpoint without a work folder) before the partitions' sizes are counted: two queries
+        over the sort may part it differently (the range bounds are sampled, and adaptive
+        execution may coalesce partitions), which at 3.6 million pairs
         numbered some pairs twice and others not at all, so that training saw another sample
         than the local engine's (a different model; measured, bench/linkage_spark.py at 500,000
         people)."""
@@ -51,7 +52,7 @@ class SparkPairs:
         ordered = self.frame.orderBy("a", "b")
         if positions is not None:
             spark = self.frame.sparkSession
-            part = ordered.withColumn("part", F.spark_partition_id()).localCheckpoint()
+            part = stored(ordered.withColumn("part", F.spark_partition_id()), self.work, "sorted")
             sizes = part.groupBy("part").count().toPandas().sort_values("part")
             offsets = spark.createDataFrame(
                 pd.DataFrame({"part": sizes["part"], "offset": sizes["count"].cumsum() - sizes["count"]})
@@ -76,7 +77,6 @@ class SparkBlocker:
     def __call__(
         self, variants: pd.DataFrame, spec: Spec, new: pd.Index | None = None, label: np.ndarray | None = None
     ) -> tuple[SparkPairs, list[PassStats]]:
-        from pyspark import StorageLevel
         from pyspark.sql import functions as F
 
         # the Parquet file is the table every pass, scoring and clustering read (not cached in the
@@ -96,12 +96,12 @@ class SparkBlocker:
                 oversized = oversized.agg(F.count(F.lit(1)).alias("blocks")).select(F.lit(i).alias("pass"), "blocks")
                 big = oversized if big is None else big.unionAll(oversized)
         union = found.groupBy("a", "b").agg(F.bit_or("bit").alias("passes"))
-        union = union.persist(StorageLevel.DISK_ONLY)  # read by the statistics, training and scoring
+        union = stored(union, self.work, "pairs")  # read by the statistics, training and scoring
         blocks = dict.fromkeys(range(len(spec.passes)), 0)
         if big is not None:  # one job for every pass's count of blocks too big
             blocks.update({int(x["pass"]): int(x["blocks"]) for x in big.collect()})
         stats = _stats(union, spec, variants, new, label, list(blocks.values()), self.spark, self.work)
-        result = SparkPairs(union)
+        result = SparkPairs(union, self.work)
         result._len = stats[-1].pairs
         return result, stats
 

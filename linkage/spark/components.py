@@ -11,19 +11,27 @@ the longest chain, not its length.
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from linkage.spark.tables import stored
+
 MAX_ROUNDS = 64
 
 
-def connected_components(edges, max_rounds: int = MAX_ROUNDS):
+def connected_components(edges, max_rounds: int = MAX_ROUNDS, work: Path | None = None):
     """(node, component) for every node of `edges` (src, dst: node names); a component is named
-    by one of its nodes."""
+    by one of its nodes. Each round's graph and picks are kept as Parquet under `work` (the run's
+    work folder; without one, local checkpoints)."""
     from pyspark.sql import functions as F
+
+    def kept(frame, name):
+        return stored(frame, work, name)
 
     def undirected(frame):
         both = frame.select("src", "dst").unionAll(frame.select(F.col("dst").alias("src"), F.col("src").alias("dst")))
         return both.where(F.col("src") != F.col("dst")).distinct()
 
-    graph = undirected(edges).localCheckpoint()
+    graph = kept(undirected(edges), "graph")
     picks = []  # per round: node -> the node it joined
     for round_ in range(max_rounds):
         if graph.limit(1).count() == 0:
@@ -34,11 +42,12 @@ def connected_components(edges, max_rounds: int = MAX_ROUNDS):
         # priorities drawn afresh each round (the round salts the hash), ties by name
         salted = F.xxhash64("c", F.lit(round_))
         ranked = closed.withColumn("p", F.struct(salted.alias("h"), F.col("c").alias("c")))
-        pick = ranked.groupBy("node").agg(F.min("p").getField("c").alias("pick")).localCheckpoint()
+        pick = ranked.groupBy("node").agg(F.min("p").getField("c").alias("pick"))
+        pick = kept(pick, "pick")
         picks.append(pick)
         ends = graph.join(pick.withColumnRenamed("node", "src"), "src").select(F.col("pick").alias("src"), "dst")
         ends = ends.join(pick.withColumnRenamed("node", "dst"), "dst").select("src", F.col("pick").alias("dst"))
-        graph = undirected(ends).localCheckpoint()
+        graph = kept(undirected(ends), "graph")
     else:
         raise RuntimeError(f"connected components did not settle in {max_rounds} rounds")
     if not picks:

@@ -90,7 +90,7 @@ class SparkClustering:
         if edges.empty:  # nothing to decide: every node a person of its own
             return Clustered(str, Decisions(_empty(KINDS[0]), _empty(KINDS[1])), set())
         links = inputs.decided_links() if _may_part(held, reviewed) else pd.DataFrame()
-        found = connected_components(read(self.spark, edges, self.work, "edges"))
+        found = connected_components(read(self.spark, edges, self.work, "edges"), work=self.work)
         where = str(self.work / "components")
         found.write.parquet(where)  # read once per side below: two plans, no ambiguous self-join
 

@@ -19,10 +19,11 @@ import datetime as dt
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 
-from linkage.run import LinkResult, finish, prepare
+from linkage.run import LinkResult, _Laps, apply_memory_limit, block, finish, read
 from linkage.spark.blocking import SparkBlocker
 from linkage.spark.decide import GROUP_NODES, SparkClustering
 from linkage.spark.scoring import scored_pairs
@@ -30,7 +31,8 @@ from linkage.spark.session import DEFAULTS, budget, spark_session
 
 ARROW_BATCH = "spark.sql.execution.arrow.maxRecordsPerBatch"
 WORKER_SHARE = 8  # what all Python workers hold at once: an eighth of the budget, shared among them
-SCORE_PAIR_BYTES = 4096  # a worker's peak bytes per pair of its scoring batch (both identities, comparisons)
+SCORE_PAIR_BYTES = 6144  # a worker's peak bytes per pair of its scoring batch (both identities, comparisons):
+# measured 5.2 to 5.9 KB a pair at 100,000 people (docs/linkage.md), reckoned 4 KB before
 GROUP_NODE_BYTES = 4096  # a worker's peak bytes per node of its group of components (records, identities, decisions)
 
 
@@ -73,9 +75,17 @@ def link_spark(
         spark.conf.set(ARROW_BATCH, str(pairs))
     try:
         blocker = SparkBlocker(spark, folder)
-        state = prepare(backend, truth, retrain, as_of, records, on_stage, blocker=blocker, memory_limit=memory_limit)
-        if isinstance(state, LinkResult):
-            return state
+        # linkage.run.prepare's stages, with the records given dropped once `read` has taken its
+        # copy (as linkage.run.link drops them): a caller that hands them over (the bench) does not
+        # keep every record's identity block beside the run's own frames to the end
+        applied_limit = apply_memory_limit(backend, memory_limit)
+        started = time.perf_counter()
+        inputs = read(backend, truth, retrain, as_of, records, _Laps({}, on_stage), False, started)
+        del records
+        if isinstance(inputs, LinkResult):
+            return inputs
+        inputs.result.memory_limit = applied_limit
+        state = block(inputs, blocker)
         scored = [None]  # handed over to finish: emptied once node pairs are made
         scored[0], state.result.chunks = scored_pairs(
             state.pairs.frame, blocker.variants, state.spec, state.model, folder

@@ -21,6 +21,10 @@ DEFAULTS = {
     "spark.sql.session.timeZone": "UTC",
     "spark.driver.memory": "2g",
     "spark.python.daemon.module": "linkage.spark.daemon",
+    # a worker ends with its task (forked again from the daemon, which imported pandas and
+    # recordlinkage once): a reused worker kept a scoring batch's memory until Spark's idle
+    # timeout, through the driver's spine and writes (0.8 GB at 100,000 people)
+    "spark.python.worker.reuse": "false",
 }
 JVM_SHARE = 4  # the JVM's heap: a quarter of the run's memory budget (DuckDB has half, the driver's frames the rest)
 JVM_MIN, JVM_MAX = 1 << 30, 16 << 30
@@ -35,8 +39,8 @@ def memory_settings(limit_bytes: int) -> dict[str, str]:
     of the budget (1 to 16 GiB). The JVM's resident memory grows to its heap and more and keeps
     it to the end of the run (measured with a 2 GiB heap: 2.1 GiB resident at 5,000 people, 2.8
     GiB at 500,000, still held through the driver's writes), unless G1 gives it back while the
-    JVM is idle (`GIVE_BACK`); past the heap, shuffles and the persisted pairs spill to the work
-    disk."""
+    JVM is idle (`GIVE_BACK`); past the heap, shuffles spill to disk, and the pairs are Parquet
+    files in the run's work folder (linkage.spark.tables.stored)."""
     heap = min(max(limit_bytes // JVM_SHARE, JVM_MIN), JVM_MAX)
     return {"spark.driver.memory": f"{heap >> 20}m", "spark.driver.extraJavaOptions": GIVE_BACK}
 

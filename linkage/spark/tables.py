@@ -41,6 +41,20 @@ def read(spark, frame: pd.DataFrame, folder: Path, name: str):
     return spark.read.parquet(write_parquet(frame, folder, name))
 
 
+def stored(frame, folder: Path | None, name: str):
+    """`frame` computed once and kept: written as Parquet under `folder` and read back (without a
+    folder, a local checkpoint in Spark's block store). Files, not Spark's block store: at 500,000
+    people a task failed to find a block of a locally checkpointed or disk-persisted table
+    ("[INTERNAL_ERROR_STORAGE] Block rdd_287_0 does not exist", with the JVM's heap at 1 GiB), and
+    a local checkpoint's lost block cannot be recomputed; a file stays until the run's work folder
+    is removed."""
+    if folder is None:
+        return frame.localCheckpoint()
+    path = Path(folder) / f"{name}-{uuid.uuid4().hex[:8]}"
+    frame.write.parquet(str(path))
+    return frame.sparkSession.read.parquet(str(path))
+
+
 def collect(frame, folder: Path, name: str) -> pd.DataFrame:
     """A Spark data frame as pandas, through Parquet files written by the executors (rows in the
     order of its partitions, as `toPandas` gives them)."""
