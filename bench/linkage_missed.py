@@ -114,6 +114,23 @@ FIELDS = {  # identity fields whose agreement a blocking pass keys on, as in lin
 }
 
 
+def stored_model_and_variants(spine: pd.DataFrame, population: Path, warehouse: Path):
+    """The warehouse's latest stored model, and the population's records rebuilt from its
+    deliveries as the run builds them: (model, records with their variant and spine person,
+    variants)."""
+    from linkage.model import Model
+    from linkage.records import build_variants, records_from_deliveries
+    from outcomes.eventstore import connect
+    from outcomes.warehouse import resolve_target
+
+    with connect(resolve_target(str(warehouse)), read_only=True) as backend, backend.transaction() as s:
+        stored = s.fetch("select model_json from linkage.models order by trained_in_run desc limit 1")
+    model = Model.from_json(stored["model_json"][0].as_py())
+    records, _ = records_from_deliveries(population / "landing")
+    r, variants = build_variants(records)
+    return model, r.merge(spine, on=["source", "record_id"]), variants
+
+
 def unreviewed(missed: pd.DataFrame, spine: pd.DataFrame, population: Path, warehouse: Path) -> None:
     """The parts no pair of which reached the review level: were their record pairs ever
     candidates (blocking), at what weight (the stored model, variant pairs as scored), what
@@ -121,21 +138,12 @@ def unreviewed(missed: pd.DataFrame, spine: pd.DataFrame, population: Path, ware
     from linkage.blocking import candidate_pairs
     from linkage.compare import Comparer
     from linkage.engine import tf_arrays
-    from linkage.model import Model
-    from linkage.records import build_variants, records_from_deliveries
     from linkage.spec import IDENTITY as spec
-    from outcomes.eventstore import connect
-    from outcomes.warehouse import resolve_target
 
     none = missed[missed["category"] == "no pair sent to review"]
     if none.empty:
         return
-    with connect(resolve_target(str(warehouse))) as backend, backend.transaction() as s:
-        stored = s.fetch("select model_json from linkage.models order by trained_in_run desc limit 1")
-    model = Model.from_json(stored["model_json"][0].as_py())
-    records, _ = records_from_deliveries(population / "landing")
-    r, variants = build_variants(records)
-    r = r.merge(spine, on=["source", "record_id"])
+    model, r, variants = stored_model_and_variants(spine, population, warehouse)
     pairs, _ = candidate_pairs(variants, spec)
     cand = set((pairs["a"].to_numpy() << 32 | pairs["b"].to_numpy()).tolist())
     print(f"\ncandidate pairs: {len(pairs):,}; variants {len(variants):,}")
@@ -228,18 +236,10 @@ def consensus(missed: pd.DataFrame, spine: pd.DataFrame, population: Path, wareh
     from linkage.blocking import candidate_pairs
     from linkage.compare import Comparer
     from linkage.engine import tf_arrays
-    from linkage.model import Model
-    from linkage.records import add_birth_keys, build_variants, records_from_deliveries
+    from linkage.records import add_birth_keys
     from linkage.spec import IDENTITY as spec
-    from outcomes.eventstore import connect
-    from outcomes.warehouse import resolve_target
 
-    with connect(resolve_target(str(warehouse)), read_only=True) as backend, backend.transaction() as s:
-        stored = s.fetch("select model_json from linkage.models order by trained_in_run desc limit 1")
-    model = Model.from_json(stored["model_json"][0].as_py())
-    records, _ = records_from_deliveries(population / "landing")
-    r, variants = build_variants(records)
-    r = r.merge(spine, on=["source", "record_id"])
+    model, r, variants = stored_model_and_variants(spine, population, warehouse)
     base, _ = candidate_pairs(variants, spec)
     many = r.groupby("person_id")["variant"].nunique()
     rr = r[r["person_id"].isin(many[many >= 2].index)]
