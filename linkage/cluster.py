@@ -149,9 +149,13 @@ class UnionFind:
 
     def configuration(self, ra, rb) -> str:
         """How the sources of two persons meet: the smaller (fewer sources, then fewer nodes) is
-        one source or more, within the other's sources or not."""
+        one source or more, within the other's sources or not. Of two persons alike in both (two
+        lone keys of a source), neither is the smaller: the time order is read both ways round
+        (`in_time`)."""
         sa, sb = self.masks(ra)[0], self.masks(rb)[0]
-        if (sa.bit_count(), len(self.members(ra))) > (sb.bit_count(), len(self.members(rb))):
+        size_a = (sa.bit_count(), len(self.members(ra)))
+        size_b = (sb.bit_count(), len(self.members(rb)))
+        if size_a > size_b:
             sa, sb, ra, rb = sb, sa, rb, ra
         if sa.bit_count() >= 2:
             return MULTI_OVERLAP if sa & sb else MULTI_APART
@@ -159,11 +163,25 @@ class UnionFind:
             return SINGLE_OUT
         source = self.names(sa)[0]
         small, big = self.span(ra).get(source), self.span(rb).get(source)
-        if small is not None and big is not None and small[0] > big[1]:
-            return SINGLE_LATER + source
-        if small is not None and big is not None and small[0] > big[0] and small[1] > big[1]:
-            return SINGLE_AFTER + source
-        return SINGLE_IN + source
+        order = in_time(small, big)
+        if order == SINGLE_IN and size_a == size_b:
+            order = in_time(big, small)
+        return order + source
+
+
+def in_time(small: tuple | None, big: tuple | None) -> str:
+    """`SINGLE_LATER`, `SINGLE_AFTER` or `SINGLE_IN`: how the smaller person's (first, last) day in
+    a source falls against the other's. Which of one person's two keys the person's other records
+    joined is not fixed, but a second key follows the first: of two lone keys of a source alike
+    in size, either may be the second, so `configuration` and `configuration_shares` read such a
+    pair both ways round (at most one way can be later or after)."""
+    if small is None or big is None:
+        return SINGLE_IN
+    if small[0] > big[1]:
+        return SINGLE_LATER
+    if small[0] > big[0] and small[1] > big[1]:
+        return SINGLE_AFTER
+    return SINGLE_IN
 
 
 @dataclass
@@ -471,10 +489,13 @@ def configuration_shares(
     one = (count[small] == 1) & shared
     configs[one] = [SINGLE_IN + name[int(m)] for m in mask[small][one]]
     if spans is not None:
+        tie = (count[small] == count[big]) & (size[small] == size[big])  # read both ways round (`in_time`)
         for s, (first, last) in spans.items():
             first, last = np.asarray(first, dtype="float64")[order], np.asarray(last, dtype="float64")[order]
-            later = one & (configs == SINGLE_IN + s) & (first[small] > last[big])  # NaN: never later
-            after = one & (configs == SINGLE_IN + s) & ~later & (first[small] > first[big]) & (last[small] > last[big])
+            here = one & (configs == SINGLE_IN + s)
+            later = here & ((first[small] > last[big]) | (tie & (first[big] > last[small])))  # NaN: never later
+            after = (first[small] > first[big]) & (last[small] > last[big])
+            after = here & ~later & (after | (tie & (first[big] > first[small]) & (last[big] > last[small])))
             configs[later] = SINGLE_LATER + s
             configs[after] = SINGLE_AFTER + s
     return pd.Series(configs).value_counts(normalize=True).to_dict()

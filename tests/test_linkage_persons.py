@@ -257,6 +257,33 @@ def test_a_lone_key_whose_records_all_follow_the_other_persons_is_a_configuratio
     assert later + after + timed[SINGLE_IN + "convictions"] == pytest.approx(plain[SINGLE_IN + "convictions"])
 
 
+def test_two_lone_keys_of_a_source_are_read_in_time_both_ways_round():
+    """Of two persons alike in size (a lone key of a source each, as a person who is in that source
+    alone holds under two keys), neither is the smaller: which of the two came second is read from
+    their dates whichever is named first, and the random pairs of persons are read so too."""
+    nodes = np.array(["convictions|k|first", "convictions|k|then", "convictions|k|took_over", "convictions|k|amid"])
+    spans = {"convictions|k|first": (0.0, 100.0), "convictions|k|then": (150.0, 200.0)}
+    spans |= {"convictions|k|took_over": (50.0, 300.0), "convictions|k|amid": (20.0, 80.0)}
+    uf = UnionFind(nodes, {}, spans)
+    first, then = uf.find("convictions|k|first"), uf.find("convictions|k|then")
+    assert uf.configuration(first, then) == uf.configuration(then, first) == SINGLE_LATER + "convictions"
+    took = uf.find("convictions|k|took_over")
+    assert uf.configuration(first, took) == uf.configuration(took, first) == SINGLE_AFTER + "convictions"
+    amid = uf.find("convictions|k|amid")
+    assert uf.configuration(first, amid) == uf.configuration(amid, first) == SINGLE_IN + "convictions"
+    # a person of two nodes is the larger: a lone key before it is not its second key
+    uf.union(uf.find("convictions|k|then"), uf.find("convictions|k|took_over"))
+    assert uf.configuration(first, uf.find("convictions|k|then")) == SINGLE_IN + "convictions"
+
+    n = 100  # lone keys one after another in time: every random pair is one later than the other
+    roots = np.array([f"convictions|k|{i:03d}" for i in range(n)], object)
+    day = np.arange(n) * 10.0
+    shares = configuration_shares(
+        roots, np.full(n, 1), np.ones(n, int), {1: "convictions"}, seed=1, spans={"convictions": (day, day + 5)}
+    )
+    assert shares == {SINGLE_LATER + "convictions": 1.0}
+
+
 def test_no_person_has_records_after_his_death():
     """A father's death registration and his namesake son's records (the son's date of birth
     missing, or years out) look like one person to the identities; a son's treatment started
