@@ -396,15 +396,16 @@ def relative_probabilities(
     # under a rare surname, each in two sources, read 0.99): its estimate is shrunk towards its
     # kind's, as if RELATIVE_PRIOR_PAIRS more pairs had shown that. The kind of a lone key's
     # configuration is how it falls in time against the other person (`single-later:` of every
-    # source, `single-after:`, `single-in:`: a second key follows the first in any source), its
-    # estimate over the configurations of that kind, itself shrunk so towards the rule's over all
-    # configurations; other configurations (`single-out`, `multi-apart`) take the rule's.
+    # source, `single-after:`, `single-in:`: a second key follows the first in any source); the
+    # kind's estimate is over its other configurations (the other sources), itself shrunk so
+    # towards the rule's over all configurations. Other configurations (`single-out`,
+    # `multi-apart`), and a kind seen in one source only, take the rule's.
     # (Multi-overlap, where the relatives are counted, is left as it is.)
     other = counts["configuration"] != MULTI_OVERLAP
     kind = counts["configuration"].str.extract(r"^([^:]+:)", expand=False)
     rule = _pool(counts[other], counts["rule"], pd.Series(0.0, index=counts.index), 0)
     timed = other & kind.notna()
-    prior = _pool(counts[timed], [counts["rule"], kind], rule, RELATIVE_PRIOR_PAIRS).where(kind.notna(), rule)
+    prior = _pool(counts[timed], [counts["rule"], kind], rule, RELATIVE_PRIOR_PAIRS, True).where(kind.notna(), rule)
     shrunk = (own * counts["pairs"] + RELATIVE_PRIOR_PAIRS * prior) / (counts["pairs"] + RELATIVE_PRIOR_PAIRS)
     counts["probability"] = np.where(other, shrunk, own)
     probability = counts.set_index(["rule", "configuration"])["probability"].to_dict()
@@ -416,16 +417,22 @@ def relative_probabilities(
     return counts.drop(columns="share"), probability
 
 
-def _pool(members: pd.DataFrame, by, prior: pd.Series, prior_pairs: float) -> pd.Series:
+def _pool(members: pd.DataFrame, by, prior: pd.Series, prior_pairs: float, others: bool = False) -> pd.Series:
     """Per row of `by` (the rule, or the rule and kind, aligned with `prior`), the probability of
-    one person over `members` of its group (pairs less relatives expected, over pairs), shrunk
-    towards `prior` by `prior_pairs` pseudo-pairs; `prior` where the group has no members."""
+    one person over `members` of its group (pairs less relatives expected, over pairs) — with
+    `others`, over the group's members but the row itself, so that a configuration's own pairs
+    do not count twice — shrunk towards `prior` by `prior_pairs` pseudo-pairs; `prior` where the
+    group has no (other) members."""
     keys = [by] if isinstance(by, pd.Series) else list(by)
     frame = pd.DataFrame({f"k{i}": k for i, k in enumerate(keys)})
     cols = list(frame.columns)
     sums = frame.loc[members.index].assign(pairs=members["pairs"], relatives=members["expected_relatives"])
     sums = sums.groupby(cols)[["pairs", "relatives"]].sum()
     rows = frame.join(sums, on=cols)
+    if others:
+        rows["pairs"] -= members["pairs"].reindex(frame.index).fillna(0)
+        rows["relatives"] -= members["expected_relatives"].reindex(frame.index).fillna(0)
+        rows.loc[rows["pairs"] <= 0, ["pairs", "relatives"]] = np.nan
     n = rows["pairs"].fillna(0.0)
     pool = ((rows["pairs"] - rows["relatives"]) / rows["pairs"]).clip(0.0, 1.0).fillna(0.0)
     return ((pool * n + prior_pairs * prior) / (n + prior_pairs)).where(n > 0, prior)

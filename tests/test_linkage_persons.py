@@ -188,10 +188,8 @@ def test_a_configuration_seen_in_one_pair_is_shrunk_towards_its_rule():
     alone = (1 - 0.01125 + RELATIVE_PRIOR_PAIRS * pooled) / (1 + RELATIVE_PRIOR_PAIRS)
     assert probability[("dob", "multi-apart")] == pytest.approx(alone)
     assert 1 - 0.01125 >= IDENTITY.link_probability > probability[("dob", "multi-apart")]
-    # a lone key's configuration is shrunk towards its kind's (here itself alone, so towards the rule's)
-    own = (20 - 2.25) / 20
-    kind = (20 * own + RELATIVE_PRIOR_PAIRS * pooled) / (20 + RELATIVE_PRIOR_PAIRS)
-    many = (20 * own + RELATIVE_PRIOR_PAIRS * kind) / (20 + RELATIVE_PRIOR_PAIRS)
+    # a lone key's configuration is shrunk towards its kind's: none of it in another source here, so the rule's
+    many = (20 - 2.25 + RELATIVE_PRIOR_PAIRS * pooled) / (20 + RELATIVE_PRIOR_PAIRS)
     assert probability[("dob", SINGLE_IN + "convictions")] == pytest.approx(many)
     assert probability[("dob", MULTI_OVERLAP)] == 0.0
     assert counts["pairs"].sum() == 25
@@ -199,8 +197,8 @@ def test_a_configuration_seen_in_one_pair_is_shrunk_towards_its_rule():
 
 def test_a_lone_keys_configuration_is_shrunk_towards_its_kind_in_time():
     """Lone second keys whose records follow the person's (`single-later`) in convictions and in
-    benefits, few of each (a small population): each is shrunk towards the later kind over both
-    sources, not towards the twins of `single-in` and `single-out`, and links; the twins'
+    benefits, few of each (a small population): each is shrunk towards the later kind in the
+    other source, not towards the twins of `single-in` and `single-out`, and links; the twins'
     configurations stay under the link level."""
     rows = [(f"m{i}", f"n{i}", 9.0, "forename", "why", MULTI_OVERLAP) for i in range(4)]
     rows += [(f"i{i}", f"j{i}", 9.0, "forename", "why", SINGLE_IN + "convictions") for i in range(3)]
@@ -214,16 +212,17 @@ def test_a_lone_keys_configuration_is_shrunk_towards_its_kind_in_time():
     relatives = (4 + 0.5) / 0.4  # counted in multi-overlap
     expected = {c: relatives * v for c, v in share.items()}
     rule = 1 - (expected[SINGLE_IN + "convictions"] + expected["single-out"] + 0.0225 + 0.01125) / 27
-    later = 1 - (0.0225 + 0.01125) / 20
-    kind = (20 * later + RELATIVE_PRIOR_PAIRS * rule) / (20 + RELATIVE_PRIOR_PAIRS)
-    own = 1 - 0.0225 / 15
+    own, benefits = 1 - 0.0225 / 15, 1 - 0.01125 / 5
+    kind = (5 * benefits + RELATIVE_PRIOR_PAIRS * rule) / (5 + RELATIVE_PRIOR_PAIRS)  # the kind's other source
     assert probability[("forename", SINGLE_LATER + "convictions")] == pytest.approx(
         (15 * own + RELATIVE_PRIOR_PAIRS * kind) / (15 + RELATIVE_PRIOR_PAIRS)
     )
     assert (15 * own + RELATIVE_PRIOR_PAIRS * rule) / 20 < IDENTITY.link_probability  # towards the rule: review
     for source in ("convictions", "benefits"):
         assert probability[("forename", SINGLE_LATER + source)] >= IDENTITY.link_probability
-    assert probability[("forename", SINGLE_IN + "convictions")] < 0.5
+    twins = 1 - expected[SINGLE_IN + "convictions"] / 3  # alone of its kind: shrunk towards the rule's
+    in_kind = (3 * twins + RELATIVE_PRIOR_PAIRS * rule) / (3 + RELATIVE_PRIOR_PAIRS)
+    assert probability[("forename", SINGLE_IN + "convictions")] == pytest.approx(in_kind)
     assert probability[("forename", "single-out")] < IDENTITY.link_probability
 
 
