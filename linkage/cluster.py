@@ -23,7 +23,8 @@ A node pair is judged on its two nodes; a merge joins two persons. With identity
   sources he is in; a second key is one node within a source the person is already in. How
   often each configuration of the two persons' sources holds relatives is estimated from the
   data (`relatives`), and the pair is linked when that probability reaches the link level. A
-  configuration seen in few pairs is shrunk towards its rule's estimate (`RELATIVE_PRIOR_PAIRS`).
+  configuration seen in few pairs is shrunk towards its kind's estimate in the other sources, and
+  that towards its rule's (`RELATIVE_PRIOR_PAIRS`).
 """
 
 from __future__ import annotations
