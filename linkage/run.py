@@ -26,7 +26,7 @@ import pyarrow as pa
 from linkage import incremental as inc
 from linkage import model as fs
 from linkage.blocking import candidate_pairs, comparable_pairs
-from linkage.cluster import Decisions, PersonEvidence, UnionFind, decide, node_keys, node_spans
+from linkage.cluster import Decisions, NodeVariants, PersonEvidence, UnionFind, decide, node_keys, node_spans
 from linkage.compare import Comparer
 from linkage.engine import (
     CHUNK,
@@ -599,6 +599,7 @@ class Spine:
     decided: pa.Table
     identities: np.ndarray  # positions in `state.r` of the records whose identities this run stores
     expected: pd.DataFrame
+    same: dict | None = None  # columns of `events` holding one value in every event (added as written)
 
 
 def decide_stage(
@@ -666,7 +667,8 @@ def cluster(decided: Decided) -> Spine:
     root_of_node = np.array([clustered.root_of(n) for n in nodes], dtype=object)
     r["root"] = root_of_node[node_codes]
     del node_codes
-    node_root = dict(zip(nodes, root_of_node, strict=True))  # one mapping, read three times below
+    # one mapping, read three times below (a Series: its index's hash table, not a dict of every node)
+    node_root = pd.Series(root_of_node, index=nodes, copy=False)
     existing_ids = existing.assign(root=existing["node"].map(node_root))
     claims = existing_ids.groupby("root")["person_id"].min()
     parted = claims[claims.duplicated(keep=False)]
@@ -705,12 +707,11 @@ def cluster(decided: Decided) -> Spine:
             "source": new_rows["source"],
             "record_id": new_rows["record_id"],
             "person_id": new_rows["person_id"],
-            "previous_person_id": None,
-            "event": "assign",
             "decided_by": decided_by,
-            "as_of": as_of,
         }
     )
+    # the same in every assignment: added slice by slice as written, unless other events join them
+    same = {"previous_person_id": None, "event": "assign", "as_of": as_of}
     # each node's person now (a first run has no existing records: no mapping of every record)
     now = dict(zip(r["node"], r["person_id"], strict=False)) if len(existing) else {}
     moved = existing.assign(now=existing["node"].map(now), root=existing["node"].map(node_root))
@@ -738,13 +739,16 @@ def cluster(decided: Decided) -> Spine:
             "as_of": np.where(by_review, review_day, as_of),
         }
     )
-    if len(merges):  # (a first run's events stay as made: no copy, its codes kept)
-        events = pd.concat([events, merges], ignore_index=True)
     if past is not None:
         beneath = _beneath(past, new_rows, known)
         result.unlinked_later = int((beneath["event"] == "unlink").sum())
         result.moved_later = len(beneath) - result.unlinked_later
-        events = pd.concat([events, beneath], ignore_index=True)
+    else:
+        beneath = merges.iloc[:0]
+    if len(merges) or len(beneath):  # (a first run's events stay as made: no copy, its codes kept)
+        events = events.assign(**same)[[*merges.columns]]
+        same = {}
+        events = pd.concat([x for x in (events, merges, beneath) if len(x) or x is events], ignore_index=True)
     # run_id, weight and model_version, the same in every event, are added slice by slice as written
 
     decided = _decisions_table(run_id, model_version, decisions, pairs_by_node, r)
@@ -755,19 +759,20 @@ def cluster(decided: Decided) -> Spine:
         held = rows.merge(past.identified, how="left", indicator=True)["_merge"]
         identities = identities[(held == "left_only").to_numpy()]
     lap("spine")
-    return Spine(state, events, decided, identities, expected)
+    return Spine(state, events, decided, identities, expected, same)
 
 
 def write(backend, spine: Spine) -> LinkResult:
     """Stage `write`: the run's rows to the warehouse in one transaction (blocking figures,
     identities, link events, decisions, the model when new, the run, linkage.record_keys), then
     the quality tables."""
-    state, events, decided, identities, expected = (
+    state, events, decided, identities, expected, same = (
         spine.state,
         spine.events,
         spine.decided,
         spine.identities,
         spine.expected,
+        spine.same or {},
     )
     result, r, stats, model, stored, truth = state.result, state.r, state.stats, state.model, state.stored, state.truth
     reviews, applied, past, lap, started = state.reviews, state.applied, state.past, state.lap, state.started
@@ -786,7 +791,10 @@ def write(backend, spine: Spine) -> LinkResult:
         s.insert("linkage.blocking_passes", pa.Table.from_pandas(blocking, preserve_index=False))
         _insert_identities(s, r, identities, run_id, identity)
         _insert(
-            s, "linkage.link_events", events, same={"run_id": run_id, "weight": None, "model_version": model_version}
+            s,
+            "linkage.link_events",
+            events,
+            same={**same, "run_id": run_id, "weight": None, "model_version": model_version},
         )
         s.insert("linkage.pair_decisions", decided)
         if model_version not in (stored["model_version"].to_pylist() if stored.num_rows else []):
@@ -1016,7 +1024,7 @@ def _person_evidence(spec, model, variants, comparer, seed: int, learned: dict |
         if c.kind == "key":
             w = model.weights(c.name)
             key_weight.update({g: float(w[2 * i]) for i, g in enumerate(c.groups)})
-    nodes = {n: np.asarray(v, dtype=np.int64) for n, v in variants.groupby("node", sort=False).indices.items()}
+    nodes = NodeVariants(variants["node"].to_numpy())  # each node's variant positions, one array for all
     return PersonEvidence(
         key_weight, nodes, comparer.levels, spec.link_probability, spec.review_probability, seed, learned
     )
