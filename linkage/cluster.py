@@ -70,31 +70,39 @@ def node_source(node: str) -> str:
     return node.split("|", 1)[0]
 
 
+_NONE: dict = {}  # a root holding no constrained key
+
+
 class UnionFind:
     """Clusters of nodes (persons) with, per cluster, the constrained keys it holds, and (for
     persons of more than one node, so that a million singletons cost nothing) its nodes, the
     sources it is in and the sources in which it holds a keyed node, as bit masks."""
 
     def __init__(self, nodes: np.ndarray, keys: dict[str, frozenset], spans: dict | None = None) -> None:
-        self.parent = {n: n for n in nodes}
+        # Only nodes joined to another are held (node -> its parent): a node without an entry is
+        # its own root, so a million singletons cost nothing beyond `nodes` itself.
+        self.nodes = nodes
+        self.parent: dict = {}
         # node -> (first, last) day of its records (`node_spans`); None: no record dates
         self.spans = spans
         self._spans: dict[str, dict] = {}  # root -> {source: (first, last)}, persons of several nodes
-        self.keys = {n: dict(keys.get(n, {})) for n in nodes}  # source -> set of unique keys
+        # root -> {source: set of unique keys}, only for the roots holding some (none: no entry)
+        self.keys = {n: dict(v) for n, v in keys.items() if v}
         self.bits: dict[str, int] = {}  # source -> its bit, as sources are met
         self._members: dict[str, list] = {}
         self._masks: dict[str, tuple[int, int]] = {}  # (sources, keyed sources)
 
     def find(self, x):
+        parent = self.parent
         root = x
-        while self.parent[root] != root:
-            root = self.parent[root]
-        while self.parent[x] != root:
-            self.parent[x], x = root, self.parent[x]
+        while root in parent:
+            root = parent[root]
+        while x != root:
+            parent[x], x = root, parent[x]
         return root
 
     def conflict(self, ra, rb) -> str | None:
-        ka, kb = self.keys[ra], self.keys[rb]
+        ka, kb = self.keys.get(ra, _NONE), self.keys.get(rb, _NONE)
         for source in set(ka) & set(kb):
             if ka[source] != kb[source]:
                 return f"two {source} identities"
@@ -118,8 +126,11 @@ class UnionFind:
                 merged[source] = (min(f0, first), max(l0, last))
             self._spans.pop(gone, None)
             self._spans[keep] = merged
-        for source, ids in self.keys.pop(gone).items():
-            self.keys[keep][source] = self.keys[keep].get(source, frozenset()) | ids
+        moved_keys = self.keys.pop(gone, None)
+        if moved_keys:
+            kept_keys = self.keys.setdefault(keep, {})
+            for source, ids in moved_keys.items():
+                kept_keys[source] = kept_keys.get(source, frozenset()) | ids
 
     def bit(self, source: str) -> int:
         return self.bits.setdefault(source, 1 << len(self.bits))
@@ -146,7 +157,8 @@ class UnionFind:
         return sorted(s for s, b in self.bits.items() if mask & b)
 
     def roots(self) -> list:
-        return [n for n, p in self.parent.items() if n == p]
+        parent = self.parent
+        return [n for n in self.nodes if n not in parent]
 
     def configuration(self, ra, rb) -> str:
         """How the sources of two persons meet: the smaller (fewer sources, then fewer nodes) is
@@ -217,6 +229,25 @@ class PersonEvidence:
         return top >= 1 or top == -1
 
 
+class NodeVariants:
+    """node -> its variants' positions (ascending), as `groupby("node").indices` gives them, held
+    as one array of positions sorted by node and an index of the nodes (about 30 bytes a node and 8 a
+    variant), not an array per node (about 170 bytes a node)."""
+
+    def __init__(self, nodes: np.ndarray) -> None:
+        codes, uniq = pd.factorize(nodes)
+        self.index = pd.Index(uniq)
+        self.order = np.argsort(codes, kind="stable")
+        self.starts = np.searchsorted(codes[self.order], np.arange(len(uniq) + 1))
+
+    def __getitem__(self, node) -> np.ndarray:
+        i = self.index.get_loc(node)
+        return self.order[self.starts[i] : self.starts[i + 1]].astype(np.int64)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+
 def node_spans(records: pd.DataFrame) -> dict | None:
     """Per node, the (first, last) day of its records' events (`record_date`, or `record_day` as
     days since 1970), where the records carry them; None when they do not (FEBRL, or an
@@ -226,7 +257,28 @@ def node_spans(records: pd.DataFrame) -> dict | None:
         return None
     frame = pd.DataFrame({"node": records["node"].to_numpy(), "day": day}).dropna()
     g = frame.groupby("node", sort=False)["day"].agg(["min", "max"])
-    return dict(zip(g.index, zip(g["min"].to_numpy(), g["max"].to_numpy(), strict=True), strict=True))
+    return NodeSpans(g.index, g["min"].to_numpy(), g["max"].to_numpy())
+
+
+class NodeSpans:
+    """node -> (first, last) day, as `node_spans` gives it: the nodes as a pandas index and the days
+    as two float arrays (about 40 bytes a node), not a dict of tuples (about 200)."""
+
+    def __init__(self, nodes: pd.Index, first: np.ndarray, last: np.ndarray) -> None:
+        self.index, self.first, self.last = nodes, first, last
+
+    def __contains__(self, node) -> bool:
+        return node in self.index
+
+    def __getitem__(self, node) -> tuple:
+        i = self.index.get_loc(node)
+        return self.first[i], self.last[i]
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def items(self):
+        return zip(self.index, zip(self.first, self.last, strict=True), strict=True)
 
 
 def record_days(records: pd.DataFrame) -> np.ndarray | None:

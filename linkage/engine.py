@@ -17,6 +17,10 @@ from linkage.spec import Spec
 
 CHUNK = 1_000_000  # candidate pairs compared at once
 TRAIN_SAMPLE = 2_000_000  # candidate pairs the EM sessions see at most
+# pairs compared at once while training (the comparison vectors are row by row: the same vectors
+# in any chunks; recordlinkage's frames for a million pairs took about 600 MiB)
+TRAIN_CHUNK = 200_000
+MIN_CHUNK = 100_000  # the smallest scoring chunk a budget the run's frames fill leaves (`fit_chunk`)
 
 
 PAIR_BYTES = 1024  # peak bytes per candidate pair while a chunk is compared and scored (measured order)
@@ -43,6 +47,17 @@ def chunk_for_memory(limit_bytes: int) -> int:
     comparison frames (the database takes half, the run's records and pairs the rest), between
     20,000 and 4 million pairs."""
     return int(min(max(limit_bytes // 4 // PAIR_BYTES, 20_000), 4_000_000))
+
+
+def fit_chunk(chunk: int, limit_bytes: int | None, resident: int) -> int:
+    """The scoring chunk under a budget the run's own memory (`resident` bytes) already fills in
+    part: `chunk`, or fewer pairs where a chunk of `chunk` pairs would take the process over the
+    budget — what the budget leaves, at PAIR_BYTES a pair, but at least MIN_CHUNK (a chunk's
+    pairs are scored row by row: the scored pairs are the same in any chunks)."""
+    if limit_bytes is None:
+        return chunk
+    room = (limit_bytes - resident) // PAIR_BYTES
+    return int(min(chunk, max(room, MIN_CHUNK)))
 
 
 def chunks(n: int, size: int = CHUNK) -> list[slice]:
@@ -92,7 +107,7 @@ def train(
     total = len(pairs)
     pairs = take_pairs(pairs, np.sort(rng.choice(total, sample, replace=False)) if total > sample else None)
     vec = pd.concat(
-        [comparer.vectors(pairs["a"].to_numpy()[s], pairs["b"].to_numpy()[s]) for s in chunks(len(pairs))],
+        [comparer.vectors(pairs["a"].to_numpy()[s], pairs["b"].to_numpy()[s]) for s in chunks(len(pairs), TRAIN_CHUNK)],
         ignore_index=True,
     )
     model = fs.fit(vec, pairs, spec, u, version, comparable)

@@ -93,7 +93,10 @@ def estimate_u(comparer: Comparer, variants: pd.DataFrame, rng: np.random.Genera
     if comparer.spec.link_only:
         source = variants["source"].to_numpy()
         keep &= source[a] != source[b]
-    vec = comparer.vectors(a[keep], b[keep])
+    a, b = a[keep], b[keep]
+    # compared in chunks (row by row: the same vectors), not recordlinkage's frames for every pair at once
+    step = 100_000
+    vec = pd.concat([comparer.vectors(a[s : s + step], b[s : s + step]) for s in range(0, max(len(a), 1), step)])
     return {
         c.name: _frequencies(vec[c.name].to_numpy(), c.levels, smoothing=1.0, within=2 if c.kind == "key" else None)
         for c in comparer.spec.comparisons

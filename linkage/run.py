@@ -26,12 +26,13 @@ import pyarrow as pa
 from linkage import incremental as inc
 from linkage import model as fs
 from linkage.blocking import candidate_pairs, comparable_pairs
-from linkage.cluster import Decisions, PersonEvidence, UnionFind, decide, node_keys, node_spans
+from linkage.cluster import Decisions, NodeVariants, PersonEvidence, UnionFind, decide, node_keys, node_spans
 from linkage.compare import Comparer
 from linkage.engine import (
     CHUNK,
     MEMORY_DEFAULT,
     chunk_for_memory,
+    fit_chunk,
     node_pairs,
     parse_size,
     score_pairs,
@@ -167,6 +168,8 @@ def link(
 def score(state: LinkState, chunk: int = CHUNK) -> pd.DataFrame:
     """Stage `score`: the candidate pairs compared and weighed in chunks of `chunk` (recordlinkage
     comparisons, the model's weights); only pairs at or above the review level are kept."""
+    # a chunk no larger than what the budget leaves beside the run's frames (the same scored pairs)
+    chunk = fit_chunk(chunk, state.result.memory_limit, _resident_bytes())
     scored, state.result.chunks = score_pairs(
         state.variants, state.pairs, state.spec, state.comparer, state.model, chunk
     )
@@ -456,10 +459,15 @@ def read(
             dated = ["record_date"] if "record_date" in records else []  # linkage.cluster: persons in time
             records = records[["source", "record_id", *IDENTITY, *dated]].reset_index(drop=True)
             records["date_of_birth"] = pd.to_datetime(records["date_of_birth"])
-        is_new = (
-            records[["source", "record_id"]].merge(known[["source", "record_id"]], how="left", indicator=True)["_merge"]
-            == "left_only"
-        ).to_numpy()
+        if known.empty:  # a first run: every record is new (no merge hashing every record's key)
+            is_new = np.ones(len(records), dtype=bool)
+        else:
+            is_new = (
+                records[["source", "record_id"]].merge(known[["source", "record_id"]], how="left", indicator=True)[
+                    "_merge"
+                ]
+                == "left_only"
+            ).to_numpy()
         result.records_new = int(is_new.sum())
     lap("load")
     result.incremental, result.records_read = bool(incremental), len(records)
@@ -599,6 +607,7 @@ class Spine:
     decided: pa.Table
     identities: np.ndarray  # positions in `state.r` of the records whose identities this run stores
     expected: pd.DataFrame
+    same: dict | None = None  # columns of `events` holding one value in every event (added as written)
 
 
 def decide_stage(
@@ -658,15 +667,16 @@ def cluster(decided: Decided) -> Spine:
     reviews, applied, past, lap = state.reviews, state.applied, state.past, state.lap
     run_id, as_of, model_version = result.run_id, result.as_of, result.model_version
     node_codes, nodes = pd.factorize(r["node"])
-    existing = r.merge(known, on=["source", "record_id"], how="inner")
+    existing = _known_rows(r, known)
 
     # Person ids: a cluster keeps its earliest existing id; others are new, numbered in a fixed order.
     # A person parted by a review keeps its id on the part holding its first record; the other
     # parts are new persons (split events).
     root_of_node = np.array([clustered.root_of(n) for n in nodes], dtype=object)
-    r["root"] = root_of_node[node_codes]
+    root = root_of_node[node_codes]  # each record's person's root node (not kept in `r`)
     del node_codes
-    node_root = dict(zip(nodes, root_of_node, strict=True))  # one mapping, read three times below
+    # one mapping, read three times below (a Series: its index's hash table, not a dict of every node)
+    node_root = pd.Series(root_of_node, index=nodes, copy=False)
     existing_ids = existing.assign(root=existing["node"].map(node_root))
     claims = existing_ids.groupby("root")["person_id"].min()
     parted = claims[claims.duplicated(keep=False)]
@@ -679,15 +689,19 @@ def cluster(decided: Decided) -> Spine:
         claims = claims.drop(list(split_roots))
     existing_ids = claims
     # deterministic order of new persons: by their smallest (source, record_id)
-    first = r[["source", "record_id", "root"]].sort_values(["source", "record_id"]).drop_duplicates("root")["root"]
+    # (the records' order by source and record id: one sort of positions, no copy of the columns)
+    first = pd.Series(root[_record_order(r)]).drop_duplicates()
     fresh = first[~first.isin(existing_ids.index)].tolist()
+    del first
     if past is None:
-        new_ids = {root: f"{PERSON_PREFIX}{max_person + i + 1:09d}" for i, root in enumerate(fresh)}
+        new_ids = {x: f"{PERSON_PREFIX}{max_person + i + 1:09d}" for i, x in enumerate(fresh)}
     else:
-        members = r.loc[r["root"].isin(set(fresh)), ["source", "record_id", "root"]]
+        at = np.flatnonzero(pd.Series(root).isin(set(fresh)).to_numpy())
+        members = r[["source", "record_id"]].iloc[at].assign(root=root[at])
         new_ids, result.ids_reused = _past_ids(past, members, max_person)
     person_of_root = {**existing_ids.to_dict(), **new_ids}
-    r["person_id"] = r["root"].map(person_of_root)
+    r["person_id"] = pd.Series(root, index=r.index).map(person_of_root)
+    del root
     result.persons_new = len(new_ids)
     expected = _expected_quality(pairs_by_node, node_root)
     result.expected = expected
@@ -705,12 +719,11 @@ def cluster(decided: Decided) -> Spine:
             "source": new_rows["source"],
             "record_id": new_rows["record_id"],
             "person_id": new_rows["person_id"],
-            "previous_person_id": None,
-            "event": "assign",
             "decided_by": decided_by,
-            "as_of": as_of,
         }
     )
+    # the same in every assignment: added slice by slice as written, unless other events join them
+    same = {"previous_person_id": None, "event": "assign", "as_of": as_of}
     # each node's person now (a first run has no existing records: no mapping of every record)
     now = dict(zip(r["node"], r["person_id"], strict=False)) if len(existing) else {}
     moved = existing.assign(now=existing["node"].map(now), root=existing["node"].map(node_root))
@@ -738,13 +751,16 @@ def cluster(decided: Decided) -> Spine:
             "as_of": np.where(by_review, review_day, as_of),
         }
     )
-    if len(merges):  # (a first run's events stay as made: no copy, its codes kept)
-        events = pd.concat([events, merges], ignore_index=True)
     if past is not None:
         beneath = _beneath(past, new_rows, known)
         result.unlinked_later = int((beneath["event"] == "unlink").sum())
         result.moved_later = len(beneath) - result.unlinked_later
-        events = pd.concat([events, beneath], ignore_index=True)
+    else:
+        beneath = merges.iloc[:0]
+    if len(merges) or len(beneath):  # (a first run's events stay as made: no copy, its codes kept)
+        events = events.assign(**same)[[*merges.columns]]
+        same = {}
+        events = pd.concat([x for x in (events, merges, beneath) if len(x) or x is events], ignore_index=True)
     # run_id, weight and model_version, the same in every event, are added slice by slice as written
 
     decided = _decisions_table(run_id, model_version, decisions, pairs_by_node, r)
@@ -755,19 +771,20 @@ def cluster(decided: Decided) -> Spine:
         held = rows.merge(past.identified, how="left", indicator=True)["_merge"]
         identities = identities[(held == "left_only").to_numpy()]
     lap("spine")
-    return Spine(state, events, decided, identities, expected)
+    return Spine(state, events, decided, identities, expected, same)
 
 
 def write(backend, spine: Spine) -> LinkResult:
     """Stage `write`: the run's rows to the warehouse in one transaction (blocking figures,
     identities, link events, decisions, the model when new, the run, linkage.record_keys), then
     the quality tables."""
-    state, events, decided, identities, expected = (
+    state, events, decided, identities, expected, same = (
         spine.state,
         spine.events,
         spine.decided,
         spine.identities,
         spine.expected,
+        spine.same or {},
     )
     result, r, stats, model, stored, truth = state.result, state.r, state.stats, state.model, state.stored, state.truth
     reviews, applied, past, lap, started = state.reviews, state.applied, state.past, state.lap, state.started
@@ -786,7 +803,10 @@ def write(backend, spine: Spine) -> LinkResult:
         s.insert("linkage.blocking_passes", pa.Table.from_pandas(blocking, preserve_index=False))
         _insert_identities(s, r, identities, run_id, identity)
         _insert(
-            s, "linkage.link_events", events, same={"run_id": run_id, "weight": None, "model_version": model_version}
+            s,
+            "linkage.link_events",
+            events,
+            same={**same, "run_id": run_id, "weight": None, "model_version": model_version},
         )
         s.insert("linkage.pair_decisions", decided)
         if model_version not in (stored["model_version"].to_pylist() if stored.num_rows else []):
@@ -923,7 +943,7 @@ def cluster_local(
         for node, ids in held.groupby("node")["person_id"]:
             keys.setdefault(node, {})["existing person"] = frozenset(ids)
     uf = UnionFind(nodes, keys, node_spans(r))
-    existing = r.merge(known, on=["source", "record_id"], how="inner")
+    existing = _known_rows(r, known)
     to_part = []
     for _, group in existing.groupby("person_id", sort=True)["node"]:
         members = group.unique()
@@ -1016,7 +1036,7 @@ def _person_evidence(spec, model, variants, comparer, seed: int, learned: dict |
         if c.kind == "key":
             w = model.weights(c.name)
             key_weight.update({g: float(w[2 * i]) for i, g in enumerate(c.groups)})
-    nodes = {n: np.asarray(v, dtype=np.int64) for n, v in variants.groupby("node", sort=False).indices.items()}
+    nodes = NodeVariants(variants["node"].to_numpy())  # each node's variant positions, one array for all
     return PersonEvidence(
         key_weight, nodes, comparer.levels, spec.link_probability, spec.review_probability, seed, learned
     )
@@ -1027,10 +1047,29 @@ def _learned_relatives(table: pd.DataFrame) -> dict[str, float]:
     return {f"{r}|{c}": round(float(p), 6) for r, c, p in rows}
 
 
+def _known_rows(r: pd.DataFrame, known: pd.DataFrame) -> pd.DataFrame:
+    """The records of `r` linked already, with their person ids (an inner merge with `known`); a
+    first run's none without hashing every record's key."""
+    if known.empty:
+        return r.iloc[:0].merge(known, on=["source", "record_id"], how="inner")
+    return r.merge(known, on=["source", "record_id"], how="inner")
+
+
+def _record_order(r: pd.DataFrame) -> np.ndarray:
+    """Positions of `r` in the order of (source, record_id), as `sort_values(["source", "record_id"])`
+    gives them: source by source, the record ids sorted as Python compares them (what pandas sorts
+    an object column by), without factorising every record id."""
+    source = r["source"].to_numpy(dtype=object)
+    record = r["record_id"].to_numpy(dtype=object)
+    parts = []
+    for name in sorted(pd.unique(source)):
+        at = np.flatnonzero(source == name)
+        parts.append(at[np.argsort(record[at], kind="stable")])
+    return np.concatenate(parts) if parts else np.array([], dtype=np.int64)
+
+
 def _decisions_table(run_id, model_version, decisions, node_pairs, r) -> pa.Table:
     """Each link and review with the comparison vector and weight of its deciding pair."""
-    rep = r[["variant", "source", "record_id"]].sort_values(["variant", "source", "record_id"])
-    rep = rep.drop_duplicates("variant").set_index("variant")
     parts = []
     for kind, table in (("link", decisions.links), ("review", decisions.review)):
         if table.empty:
@@ -1045,6 +1084,12 @@ def _decisions_table(run_id, model_version, decisions, node_pairs, r) -> pa.Tabl
     if not parts:
         return pa.table({"run_id": pa.array([], pa.int64())})
     d = pd.concat(parts, ignore_index=True)
+    # each variant's first record by source and record id, for the variants decided on only
+    variant = r["variant"].to_numpy()
+    mine = np.isin(variant, np.union1d(d["va"].to_numpy(), d["vb"].to_numpy()))
+    rep = pd.DataFrame({"variant": variant[mine], "source": r["source"].to_numpy()[mine]})
+    rep["record_id"] = r["record_id"].to_numpy()[mine]
+    rep = rep.sort_values(["variant", "source", "record_id"]).drop_duplicates("variant").set_index("variant")
     out = pd.DataFrame(
         {
             "run_id": run_id,

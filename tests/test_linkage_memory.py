@@ -115,3 +115,60 @@ def test_an_insert_holds_no_arrow_rows_until_commit(tmp_path):
             gc.collect()
             assert pa.total_allocated_bytes() - before < 1_000_000
         assert backend.con.execute("select count(*), sum(a) from t").fetchall() == [(3_000_000, 3 * 499_999_500_000)]
+
+
+def test_compact_node_structures_answer_as_the_dicts_they_replace():
+    """The union-find holds only joined nodes and keyed roots, node spans and node variants are
+    index-backed arrays (linkage.cluster): the same answers as a dict a node, and the union-find the
+    same persons, roots and conflicts as one that held every node."""
+    import numpy as np
+    import pandas as pd
+
+    from linkage.cluster import NodeVariants, UnionFind, node_spans
+    from linkage.engine import MIN_CHUNK, PAIR_BYTES, fit_chunk
+
+    rng = np.random.default_rng(3)
+    nodes = np.array([f"s{i % 3}|{'k' if i % 2 else 'r'}|{i}" for i in range(60)], dtype=object)
+    per_variant = nodes[rng.integers(0, 60, 400)]
+    want = pd.DataFrame({"node": per_variant}).groupby("node", sort=False).indices
+    got = NodeVariants(per_variant)
+    assert len(got) == len(want)
+    for n, v in want.items():
+        assert got[n].dtype == np.int64 and got[n].tolist() == v.tolist()
+
+    records = pd.DataFrame({"node": per_variant, "record_day": rng.integers(0, 900, 400).astype(float)})
+    records.loc[::7, "record_day"] = np.nan
+    spans = node_spans(records)
+    frame = records.dropna().groupby("node")["record_day"].agg(["min", "max"])
+    assert len(spans) == len(frame) and "nowhere" not in spans
+    for n, row in frame.iterrows():
+        assert n in spans and spans[n] == (row["min"], row["max"])
+
+    keys = {nodes[0]: {"deaths": frozenset([nodes[0]])}, nodes[6]: {"deaths": frozenset([nodes[6]])}, nodes[9]: {}}
+    uf = UnionFind(nodes, keys, spans)
+    merges = rng.integers(0, 60, (80, 2))
+    truth = {n: {n} for n in nodes}  # the persons, by brute force
+    refused = 0
+    for i, j in merges:
+        ra, rb = uf.find(nodes[i]), uf.find(nodes[j])
+        if ra == rb:
+            continue
+        if uf.conflict(ra, rb):
+            refused += 1
+            assert nodes[0] in truth[ra] | truth[rb] and nodes[6] in truth[ra] | truth[rb]
+            continue
+        uf.union(ra, rb)
+        joined = truth[ra] | truth[rb]
+        for n in joined:
+            truth[n] = joined
+    assert refused > 0
+    assert len(uf.parent) == len(nodes) - len(uf.roots())  # only joined nodes are held
+    assert sorted(uf.roots()) == sorted({min(p) for p in truth.values()})
+    for n in nodes:
+        assert uf.find(n) == min(truth[n])
+        assert sorted(uf.members(uf.find(n))) == sorted(truth[n])
+
+    assert fit_chunk(1_000_000, None, 10**12) == 1_000_000
+    assert fit_chunk(1_000_000, 4 << 30, 1 << 30) == 1_000_000
+    assert fit_chunk(1_000_000, 4 << 30, (4 << 30) - 300_000 * PAIR_BYTES) == 300_000
+    assert fit_chunk(1_000_000, 4 << 30, 5 << 30) == MIN_CHUNK
