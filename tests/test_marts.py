@@ -491,3 +491,23 @@ def test_table_hashes_are_computed_in_the_warehouse_free_of_row_order(kind, tmp_
         assert hashed([rows[0], rows[1], (3, "a", dt.date(2024, 4, 30), 1.0, None)])[0] != first
         assert hashed([*rows, rows[1]]) != (first, 3) and hashed([*rows, rows[1]])[1] == 4
         assert hashed([rows[0], rows[0], rows[1], rows[1]])[0] != hashed([rows[0], rows[1]])[0]
+
+
+def test_the_grain_of_every_mart_and_research_table_is_a_key_the_warehouse_enforces(warehouse):
+    """Uniqueness of a table's grain is a primary key written with the table (no test node): a
+    repeated row is refused."""
+    research = ("research_sustained_recovery", "research_reoffending", "research_deaths_after_treatment")
+    tables = [f"marts.{m}" for m in MARTS] + [f"research.{r}" for r in research]
+    checked = 0
+    for table in tables:
+        with connect(warehouse["target"]) as backend, backend.transaction() as s:
+            if not s.scalar(f"select count(*) from {table}"):
+                continue
+        with (
+            pytest.raises(Exception, match=r"(?i)duplicate|constraint"),
+            connect(warehouse["target"]) as backend,
+            backend.transaction() as s,
+        ):
+            s.execute(f"insert into {table} select * from {table} limit 1")
+        checked += 1
+    assert checked >= len(tables) - 1
