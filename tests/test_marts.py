@@ -511,3 +511,11 @@ def test_the_grain_of_every_mart_and_research_table_is_a_key_the_warehouse_enfor
             s.execute(f"insert into {table} select * from {table} limit 1")
         checked += 1
     assert checked >= len(tables) - 1
+
+
+def test_a_build_report_names_what_its_hashes_depend_on(warehouse):
+    import json
+
+    report = json.loads(warehouse["latest"].to_json())
+    assert report["hashed_by"].startswith("duckdb v") and len(report["tables"]) == 12
+    assert warehouse["latest"].hashes == warehouse["full"].hashes

@@ -42,6 +42,8 @@ class BuildResult:
     mode: str = "full"
     plan: str = ""
     disclosure: list[str] = field(default_factory=list)  # `outcomes publish`: what suppression withheld
+    # What the table hashes depend on besides the rows (hash_engine): compare hashes of one engine.
+    hashed_by: str = ""
 
     def slowest(self, n: int = 5) -> list[tuple[str, float]]:
         """The `n` slowest dbt nodes, slowest first, by readable name (`node_name`)."""
@@ -56,6 +58,7 @@ class BuildResult:
                 "plan": self.plan,
                 "seconds": round(self.seconds, 1),
                 "tests": self.tests,
+                "hashed_by": self.hashed_by,
                 "tables": {t: {"rows": self.rows[t], "sha256": self.hashes[t]} for t in sorted(self.hashes)},
             },
             indent=2,
@@ -93,6 +96,11 @@ def hash_engine(s, dialect: str) -> str:
     if dialect == "duckdb":
         return f"duckdb {s.scalar('select version()')}"
     return f"postgresql {int(s.scalar('show server_version_num')) // 10000}"
+
+
+def hashed_with(backend) -> str:
+    with backend.transaction() as s:
+        return hash_engine(s, backend.dialect)
 
 
 def table_digest(engine: str, columns: list[tuple[str, str]], rows: int, row_hash_sum) -> str:
@@ -231,11 +239,14 @@ def build(
     with connect(target) as backend:
         apply_grants(backend)
         hashes, rows = hash_tables(backend, ("marts", "research"))
+        hashed_by = hashed_with(backend)
         seconds = time.perf_counter() - started
         finish(backend, plan, seconds)
-    return BuildResult(
+    result = BuildResult(
         plan.current.as_of, seconds, rows, hashes, _tests(results), _node_seconds(results), plan.mode, plan.line()
     )
+    result.hashed_by = hashed_by
+    return result
 
 
 def publish(target: Target, as_of: dt.date | None = None, on_line: Callable[[str], None] | None = None) -> BuildResult:
@@ -252,7 +263,9 @@ def publish(target: Target, as_of: dt.date | None = None, on_line: Callable[[str
     with connect(target) as backend:
         apply_grants(backend)
         hashes, rows = hash_tables(backend, ("published",))
+        hashed_by = hashed_with(backend)
     result = BuildResult(as_of, time.perf_counter() - started, rows, hashes, _tests(results), _node_seconds(results))
+    result.hashed_by = hashed_by
     result.disclosure = disclosure.lines()
     return result
 
