@@ -446,3 +446,76 @@ def test_an_incremental_build_scopes_the_data_tests_of_rewritten_models_only(tmp
     assert "period_end > cast('2026-01-31' as date)" in in_treatment
     whole = [sql for name, sql in compiled.items() if "exit_fo" in name or "successful_completion" in name]
     assert whole and not any("marts_state" in sql or "dbt_subquery" in sql for sql in whole)
+
+
+@pytest.mark.parametrize("kind", ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_table_hashes_are_computed_in_the_warehouse_free_of_row_order(kind, tmp_path):
+    """The build's table hash (hash_tables) is the same for the same rows in any order, and
+    differs when a value changes, moves to another column or row, or a row is repeated."""
+    from tests.backends import warehouse_target
+
+    rows = [
+        (1, "E06000001", dt.date(2024, 3, 31), 0.25, True),
+        (2, "E06000002", None, None, False),
+        (3, "a,b", dt.date(2024, 4, 30), 1.0, None),
+    ]
+
+    def hashed(table_rows) -> tuple[str, int]:
+        values = ", ".join(
+            "("
+            + ", ".join("null" if v is None else f"'{v}'" if isinstance(v, str | dt.date) else str(v) for v in r)
+            + ")"
+            for r in table_rows
+        )
+        with connect(resolve_target(target)) as backend, backend.transaction() as s:
+            s.execute("create schema if not exists marts")
+            s.execute("drop table if exists marts.t")
+            s.execute("create table marts.t (k integer, la varchar, d date, r double precision, f boolean)")
+            s.execute(f"insert into marts.t values {values}")
+        with connect(resolve_target(target)) as backend:
+            hashes, counts = hash_tables(backend, ("marts",))
+        return hashes["marts.t"], counts["marts.t"]
+
+    with warehouse_target(kind, tmp_path) as target:
+        first, n = hashed(rows)
+        assert n == 3 and hashed(list(reversed(rows))) == (first, 3)
+        assert hashed([rows[0], rows[1], (3, "a,b", dt.date(2024, 4, 30), 1.5, None)])[0] != first
+        assert (
+            hashed([rows[0], (2, "E06000001", None, None, False), (3, "a,b", dt.date(2024, 4, 30), 1.0, None)])[0]
+            != first
+        )
+        assert (
+            hashed([rows[0], (2, "E06000002", None, 0.25, False), (3, "a,b", dt.date(2024, 4, 30), 1.0, None)])[0]
+            != first
+        )
+        assert hashed([rows[0], rows[1], (3, "a", dt.date(2024, 4, 30), 1.0, None)])[0] != first
+        assert hashed([*rows, rows[1]]) != (first, 3) and hashed([*rows, rows[1]])[1] == 4
+        assert hashed([rows[0], rows[0], rows[1], rows[1]])[0] != hashed([rows[0], rows[1]])[0]
+
+
+def test_the_grain_of_every_mart_and_research_table_is_a_key_the_warehouse_enforces(warehouse):
+    """Uniqueness of a table's grain is a primary key written with the table (no test node): a
+    repeated row is refused."""
+    tables = sorted(warehouse["latest"].hashes)  # every mart and research table the build hashed
+    assert len(tables) == 12
+    checked = 0
+    for table in tables:
+        with connect(warehouse["target"]) as backend, backend.transaction() as s:
+            if not s.scalar(f"select count(*) from {table}"):
+                continue
+        with (
+            pytest.raises(Exception, match=r"(?i)duplicate|constraint"),
+            connect(warehouse["target"]) as backend,
+            backend.transaction() as s,
+        ):
+            s.execute(f"insert into {table} select * from {table} limit 1")
+        checked += 1
+    assert checked >= len(tables) - 1
+
+
+def test_a_build_report_names_what_its_hashes_depend_on(warehouse):
+    import json
+
+    report = json.loads(warehouse["latest"].to_json())
+    assert report["hashed_by"].startswith("duckdb v") and len(report["tables"]) == 12
+    assert warehouse["latest"].hashes == warehouse["full"].hashes

@@ -5,14 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import io
 import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-
-import pyarrow as pa
-import pyarrow.csv as pacsv
 
 from outcomes.marts.dbt import run_dbt
 from outcomes.marts.increments import Plan, begin, finish, plan_build
@@ -46,6 +42,8 @@ class BuildResult:
     mode: str = "full"
     plan: str = ""
     disclosure: list[str] = field(default_factory=list)  # `outcomes publish`: what suppression withheld
+    # What the table hashes depend on besides the rows (hash_engine): compare hashes of one engine.
+    hashed_by: str = ""
 
     def slowest(self, n: int = 5) -> list[tuple[str, float]]:
         """The `n` slowest dbt nodes, slowest first, by readable name (`node_name`)."""
@@ -60,6 +58,7 @@ class BuildResult:
                 "plan": self.plan,
                 "seconds": round(self.seconds, 1),
                 "tests": self.tests,
+                "hashed_by": self.hashed_by,
                 "tables": {t: {"rows": self.rows[t], "sha256": self.hashes[t]} for t in sorted(self.hashes)},
             },
             indent=2,
@@ -75,13 +74,39 @@ def node_name(unique_id: str) -> str:
     return ".".join(parts)
 
 
-def table_hash(table: pa.Table) -> str:
-    """sha256 of a table's rows in a canonical order (all columns ascending) written as CSV."""
-    if table.num_rows:
-        table = table.sort_by([(name, "ascending") for name in table.column_names])
-    buffer = io.BytesIO()
-    pacsv.write_csv(table.combine_chunks(), buffer)
-    return hashlib.sha256(buffer.getvalue()).hexdigest()
+def row_hash_sum_sql(dialect: str, relation: str) -> str:
+    """One row of `relation`: its row count (`n`) and the sum of a 64-bit hash of every row (`h`),
+    computed in the warehouse. A sum, not a sort: the same rows in any order, or written by an
+    incremental build rather than a full one, give the same figure; a sum, not an xor, so that
+    two equal rows do not cancel out. DuckDB hashes the row as a struct (`hash`), PostgreSQL as a
+    record (`hash_record_extended`, PostgreSQL 14+); both sums are exact (HUGEINT, numeric)."""
+    row = "_outcomes_hashed_row"
+    if dialect == "duckdb":
+        return f"select count(*) as n, cast(sum(hash({row})) as varchar) as h from {relation} as {row}"
+    if dialect == "postgresql":
+        return (
+            f"select count(*) as n, cast(sum(hash_record_extended({row}, 0)) as varchar) as h from {relation} as {row}"
+        )
+    raise WarehouseError(f"no table hash for the {dialect} dialect")
+
+
+def hash_engine(s, dialect: str) -> str:
+    """What the row hashes depend on besides the rows: the engine and its version (DuckDB's `hash`
+    may change between releases; PostgreSQL's hash functions between major versions)."""
+    if dialect == "duckdb":
+        return f"duckdb {s.scalar('select version()')}"
+    return f"postgresql {int(s.scalar('show server_version_num')) // 10000}"
+
+
+def hashed_with(backend) -> str:
+    with backend.transaction() as s:
+        return hash_engine(s, backend.dialect)
+
+
+def table_digest(engine: str, columns: list[tuple[str, str]], rows: int, row_hash_sum) -> str:
+    """sha256 of a table's engine, column names and types, row count and sum of row hashes."""
+    text = "\n".join([engine, *(f"{name} {kind}" for name, kind in columns), str(rows), str(row_hash_sum or 0)])
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _latest_extract(backend) -> dt.date:
@@ -145,18 +170,25 @@ def unlinked_records(backend, as_of: dt.date) -> dict[str, int]:
 
 
 def hash_tables(backend, schemas=HASHED_SCHEMAS) -> tuple[dict[str, str], dict[str, int]]:
+    """Per table or view of `schemas`: an order-free content hash (table_digest of
+    row_hash_sum_sql, computed in the warehouse: no row leaves it) and the row count."""
     hashes, rows = {}, {}
+    in_schemas = ", ".join(f"'{x}'" for x in schemas)
     with backend.transaction() as s:
-        names = s.fetch(
-            "select table_schema, table_name from information_schema.tables where table_schema in ("
-            + ", ".join(f"'{x}'" for x in schemas)
-            + ") and table_type in ('BASE TABLE', 'VIEW') "
-            "order by table_schema, table_name"
+        engine = hash_engine(s, backend.dialect)
+        columns = s.fetch(
+            "select c.table_schema, c.table_name, c.column_name, c.data_type from information_schema.columns c "
+            "join information_schema.tables t on t.table_schema = c.table_schema and t.table_name = c.table_name "
+            f"where c.table_schema in ({in_schemas}) and t.table_type in ('BASE TABLE', 'VIEW') "
+            "order by c.table_schema, c.table_name, c.ordinal_position"
         ).to_pylist()
-        for n in names:
-            name = f"{n['table_schema']}.{n['table_name']}"
-            table = s.fetch(f"select * from {name}")
-            hashes[name], rows[name] = table_hash(table), table.num_rows
+        tables: dict[str, list[tuple[str, str]]] = {}
+        for c in columns:
+            tables.setdefault(f"{c['table_schema']}.{c['table_name']}", []).append((c["column_name"], c["data_type"]))
+        for name, cols in tables.items():
+            r = s.fetch(row_hash_sum_sql(backend.dialect, name)).to_pylist()[0]
+            rows[name] = int(r["n"])
+            hashes[name] = table_digest(engine, cols, rows[name], r["h"])
     return hashes, rows
 
 
@@ -207,11 +239,14 @@ def build(
     with connect(target) as backend:
         apply_grants(backend)
         hashes, rows = hash_tables(backend, ("marts", "research"))
+        hashed_by = hashed_with(backend)
         seconds = time.perf_counter() - started
         finish(backend, plan, seconds)
-    return BuildResult(
+    result = BuildResult(
         plan.current.as_of, seconds, rows, hashes, _tests(results), _node_seconds(results), plan.mode, plan.line()
     )
+    result.hashed_by = hashed_by
+    return result
 
 
 def publish(target: Target, as_of: dt.date | None = None, on_line: Callable[[str], None] | None = None) -> BuildResult:
@@ -228,7 +263,9 @@ def publish(target: Target, as_of: dt.date | None = None, on_line: Callable[[str
     with connect(target) as backend:
         apply_grants(backend)
         hashes, rows = hash_tables(backend, ("published",))
+        hashed_by = hashed_with(backend)
     result = BuildResult(as_of, time.perf_counter() - started, rows, hashes, _tests(results), _node_seconds(results))
+    result.hashed_by = hashed_by
     result.disclosure = disclosure.lines()
     return result
 
