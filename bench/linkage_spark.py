@@ -70,7 +70,12 @@ with connect(resolve_target({warehouse!r})) as backend:
             memory_limit={memory!r} or None, spark=session)
     link_s = time.perf_counter() - t
     with backend.transaction() as s:
-        spine = s.fetch("select source, record_id, person_id from linkage.link_events order by 1, 2").to_pylist()
+        table = s.fetch("select source, record_id, person_id from linkage.link_events order by 1, 2")
+    if {spine_file!r}:  # kept, to list the records whose clusters differ between the engines
+        import pyarrow.parquet as pq
+        pq.write_table(table, {spine_file!r})
+    spine = table.to_pylist()
+    del table
 print(json.dumps({{"records": n, "start_s": start_s, "link_s": link_s, "stages": res.stages,
     "candidate_pairs": res.candidate_pairs, "links": res.links, "reviews": res.reviews,
     "spine": hashlib.sha256(json.dumps(spine).encode()).hexdigest()}}))
@@ -207,6 +212,12 @@ def main() -> None:
         "slow: for finding what the driver holds, not for timing",
     )
     parser.add_argument(
+        "--spines",
+        type=Path,
+        help="write each engine's spine (source, record_id, person_id) to DIR/spine-<persons>-<engine>.parquet, "
+        "to list the differences if the engines disagree",
+    )
+    parser.add_argument(
         "--memory-limit",
         default="",
         help="the run's memory budget (link(memory_limit=...), e.g. 6GB; default the engine's, 4GB); "
@@ -214,6 +225,8 @@ def main() -> None:
     )
     args = parser.parse_args()
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
+    if args.spines:
+        args.spines.mkdir(parents=True, exist_ok=True)
     population = args.population or Path(f"/tmp/bench-linkage-spark/{args.persons}")
     ensure_population(args.persons, population)
     reference = calibration_seconds()
@@ -238,6 +251,7 @@ def main() -> None:
             memory=args.memory_limit,
             census=CENSUS if args.frames else "",
             frames=str(args.frames.with_suffix(f".{engine}.jsonl")) if args.frames else "",
+            spine_file=str(args.spines / f"spine-{args.persons}-{engine}.parquet") if args.spines else "",
         )
         trace = args.trace.with_suffix(f".{engine}.csv") if args.trace else None
         r = runs[engine] = measured(code, stage_file, trace)
