@@ -200,8 +200,8 @@ def test_memory_budget_sizes_the_jvm_and_what_a_worker_holds():
     assert memory_settings(512 << 20)["spark.driver.memory"] == "1024m"  # at least 1 GiB
     assert memory_settings(256 * gib)["spark.driver.memory"] == "16384m"  # at most 16 GiB
     assert "G1PeriodicGCInterval" in memory_settings(4 * gib)["spark.driver.extraJavaOptions"]
-    assert batch_sizes(4 * gib, 2) == (43_690, 65_536)
-    assert batch_sizes(4 * gib, 4) == (21_845, 32_768)  # more workers at once: smaller each
+    assert batch_sizes(4 * gib, 2) == (26_214, 65_536)  # 10 KB a pair, as measured at 500,000 people
+    assert batch_sizes(4 * gib, 4) == (13_107, 32_768)  # more workers at once: smaller each
     assert batch_sizes(64 << 20, 2) == (10_000, 20_000)  # the floors
     assert batch_sizes(1024 * gib, 1) == (1_000_000, 2_000_000)  # the ceilings
     assert budget("none") is None and budget("4GB") == 4 * 10**9 and budget("2GiB") == 2 * gib
@@ -249,3 +249,40 @@ def test_records_handed_over_are_dropped_once_read(population, spark, tmp_path):
             else:
                 link_spark(backend, as_of=FIRST, records=given.pop(), on_stage=seen, spark=spark)
         assert alive["load"] is True and alive["variants"] is False, name
+
+
+def test_a_scoring_batch_holds_less_than_reckoned_a_pair(population):
+    """What a Python worker allocates for one scoring batch (the pairs with both identities as
+    pandas, the Arrow batch they came in, and the peak of scoring them, traced) is at most the
+    bytes a pair `batch_sizes` reckons; the resident figure measured at 500,000 people, 10.1 KB a
+    pair, adds the worker's allocator and Arrow's buffers outside Python's tracing."""
+    import tracemalloc
+
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+
+    import linkage.model as fs
+    from linkage.records import build_variants, records_from_deliveries
+    from linkage.spark.engine import SCORE_PAIR_BYTES
+    from linkage.spark.scoring import _identity_columns, score_batch
+
+    r, variants = build_variants(records_from_deliveries(population / "landing")[0])
+    model = fs.Model("t", 0.01, {c.name: [0.5] * c.levels for c in SPEC.comparisons}, {})
+    model.u = {c.name: [0.3] * c.levels for c in SPEC.comparisons}  # every pair kept: the most a batch returns
+    model.tf = fs.term_frequencies(r, SPEC)
+    columns = _identity_columns(SPEC, variants.columns)
+    n, rng = 5_000, np.random.default_rng(1)
+    a, b = rng.integers(0, len(variants), n), rng.integers(0, len(variants), n)
+    v = variants.reset_index(drop=True)[columns]
+    sides = [v.iloc[x].add_prefix(f"{name}_").reset_index(drop=True) for name, x in (("a", a), ("b", b))]
+    batch = pd.concat([pd.DataFrame({"a": a, "b": b}), *sides], axis=1)
+    held = int(batch.memory_usage(deep=True).sum()) + pa.Table.from_pandas(batch, preserve_index=False).nbytes
+    tracemalloc.start()
+    try:
+        out = score_batch(batch, SPEC, model, model.alias_sets(), columns)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert len(out) > n // 2  # most pairs scored and returned
+    assert 0 < (held + peak) / n <= SCORE_PAIR_BYTES
