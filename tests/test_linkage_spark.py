@@ -286,3 +286,37 @@ def test_a_scoring_batch_holds_less_than_reckoned_a_pair(population):
         tracemalloc.stop()
     assert len(out) > n // 2  # most pairs scored and returned
     assert 0 < (held + peak) / n <= SCORE_PAIR_BYTES
+
+
+def test_bench_compares_spines_as_partitions_of_the_records(tmp_path):
+    """bench/linkage_spark.py's comparison of two engines' spines: the same persons numbered apart
+    are the same; a record that moves to another person is counted, with the persons it touches."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    import pandas as pd
+
+    bench = Path(__file__).resolve().parent.parent / "bench"
+    sys.path.insert(0, str(bench))  # the benchmark imports its sibling _measure
+    try:
+        spec = importlib.util.spec_from_file_location("linkage_spark_bench", bench / "linkage_spark.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(bench))
+
+    def spine(name, persons):
+        rows = [("treatment", f"T{i}", p) for i, p in enumerate(persons)]
+        path = tmp_path / f"{name}.parquet"
+        pd.DataFrame(rows, columns=["source", "record_id", "person_id"]).to_parquet(path)
+        return path
+
+    local = spine("local", ["P1", "P1", "P2", "P3"])
+    same = module.compare_spines(local, spine("renumbered", ["P7", "P7", "P5", "P6"]))
+    assert same["same"] and same["records_whose_person_differs"] == 0 and same["records_same_person_id"] == 0
+    moved = module.compare_spines(local, spine("moved", ["P1", "P2", "P2", "P3"]))  # T1 joins T2's person
+    assert not moved["same"]
+    assert moved["records_whose_person_differs"] == 2  # T1, and T2, whose person now holds T1
+    assert moved["persons_local_not_spark"] == 2 and moved["persons_spark_not_local"] == 1  # {T0, T1}, {T2}; {T1, T2}
+    assert moved["sizes_of_local_persons_that_differ"] == {1: 1, 2: 1}
