@@ -55,12 +55,18 @@ def stored(frame, folder: Path | None, name: str):
     return frame.sparkSession.read.parquet(str(path))
 
 
+def written(frame, folder: Path, name: str) -> list[str]:
+    """A Spark data frame written by the executors as Parquet under `folder`: its files, in the
+    order of its partitions."""
+    path = Path(folder) / f"{name}-{uuid.uuid4().hex[:8]}"
+    frame.write.parquet(str(path))
+    return sorted(str(f) for f in path.glob("part-*.parquet"))
+
+
 def collect(frame, folder: Path, name: str) -> pd.DataFrame:
     """A Spark data frame as pandas, through Parquet files written by the executors (rows in the
     order of its partitions, as `toPandas` gives them)."""
-    path = Path(folder) / f"{name}-{uuid.uuid4().hex[:8]}"
-    frame.write.parquet(str(path))
-    parts = sorted(str(f) for f in path.glob("part-*.parquet"))
+    parts = written(frame, folder, name)
     schema = _arrow_schema(frame.schema)
     if not parts:
         return schema.empty_table().to_pandas()
