@@ -75,6 +75,7 @@ def test_spark_engine_writes_what_the_local_engine_writes(population, spark, tmp
 
     # blocks capped small, so that some are too big in this small population (both engines)
     monkeypatch.setattr("linkage.run.SPEC", dataclasses.replace(SPEC, max_block=MAX_BLOCK))
+    monkeypatch.setattr("linkage.spark.tables.SLICE_ROWS", 97)  # what goes to Spark in several row groups
     local, distributed = tmp_path / "local", tmp_path / "spark"
     expected = _link_twice(local, population, link)
     # the first run called directly; the monthly one as the DAG runs it, the engine by configuration
@@ -320,3 +321,34 @@ def test_bench_compares_spines_as_partitions_of_the_records(tmp_path):
     assert moved["records_whose_person_differs"] == 2  # T1, and T2, whose person now holds T1
     assert moved["persons_local_not_spark"] == 2 and moved["persons_spark_not_local"] == 1  # {T0, T1}, {T2}; {T1, T2}
     assert moved["sizes_of_local_persons_that_differ"] == {1: 1, 2: 1}
+
+
+def test_a_frame_goes_to_parquet_a_slice_at_a_time(tmp_path, monkeypatch):
+    """`tables.write_parquet` converts and writes a frame a slice of rows at a time (a row group
+    each), with the whole frame's types: a column empty in the first slice is still strings, dates
+    are dates, and the added first and last columns are sliced with it."""
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from linkage.spark import tables
+
+    monkeypatch.setattr(tables, "SLICE_ROWS", 2)
+    frame = pd.DataFrame(
+        {
+            "name": [None, None, "ANN", None, "BOB"],
+            "date_of_birth": pd.to_datetime(["1980-01-02", None, "1975-05-06", "2001-12-31", None]),
+            "nothing": [None] * 5,
+            "n": np.arange(5),
+        }
+    )
+    path = tables.write_parquet(frame, tmp_path, "f", {"variant": np.arange(10, 15)}, {"is_new": np.arange(5) > 2})
+    assert pq.ParquetFile(path).metadata.num_row_groups == 3
+    got = pq.read_table(path)
+    assert got.column_names == ["variant", "name", "date_of_birth", "nothing", "n", "is_new"]
+    assert got.schema.field("name").type == pa.string() and got.schema.field("nothing").type == pa.string()
+    assert got.schema.field("date_of_birth").type == pa.date32()
+    assert got["variant"].to_pylist() == [10, 11, 12, 13, 14] and got["is_new"].to_pylist() == [False] * 3 + [True] * 2
+    assert got["name"].to_pylist() == frame["name"].tolist() and got["n"].to_pylist() == list(range(5))
+    assert tables.as_local(got.to_pandas())["date_of_birth"].equals(frame["date_of_birth"])

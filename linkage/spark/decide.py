@@ -107,7 +107,9 @@ class SparkClustering:
             found = self.spark.read.parquet(where)
             return found.select("node", F.pmod(F.hash("component"), F.lit(groups)).alias("component"))
 
-        records = read(self.spark, r.merge(inputs.known, on=["source", "record_id"], how="left"), self.work, "records")
+        # each record with its person if linked already: joined in Spark, not a pandas copy of every record
+        known = read(self.spark, inputs.known[["source", "record_id", "person_id"]], self.work, "known")
+        records = read(self.spark, r, self.work, "records").join(known, ["source", "record_id"], "left")
         del r, held
         nodes = (
             records.withColumn("kind", F.lit("record"))
