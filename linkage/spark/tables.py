@@ -27,7 +27,7 @@ def write_parquet(
     so that the driver holds an Arrow copy of a slice, not of the whole frame (the variants, every
     record). Returns the path."""
     first, last = first or {}, last or {}
-    base = pa.Schema.from_pandas(frame, preserve_index=False)  # the whole frame's types, every slice's
+    base = _types(frame)  # the whole frame's, every slice's
     fields = [pa.field(c, pa.array(v[:0]).type) for c, v in first.items()]
     fields += list(base) + [pa.field(c, pa.array(v[:0]).type) for c, v in last.items()]
     for i, field in enumerate(fields):
@@ -48,6 +48,16 @@ def write_parquet(
             writer.write_table(table.cast(schema))
             del table
     return str(path)
+
+
+def _types(frame: pd.DataFrame) -> pa.Schema:
+    """The Arrow types of a frame's columns, as `from_pandas` gives them for the whole frame,
+    without converting it: an object column's inferred from its values (no buffers built)."""
+    schema = pa.Schema.from_pandas(frame.iloc[:0], preserve_index=False)
+    for i, name in enumerate(schema.names):
+        if frame[name].dtype == object:
+            schema = schema.set(i, schema.field(i).with_type(pa.infer_type(frame[name], from_pandas=True)))
+    return schema
 
 
 def read(spark, frame: pd.DataFrame, folder: Path, name: str):
