@@ -70,7 +70,12 @@ with connect(resolve_target({warehouse!r})) as backend:
             memory_limit={memory!r} or None, spark=session)
     link_s = time.perf_counter() - t
     with backend.transaction() as s:
-        spine = s.fetch("select source, record_id, person_id from linkage.link_events order by 1, 2").to_pylist()
+        table = s.fetch("select source, record_id, person_id from linkage.link_events order by 1, 2")
+    if {spine_file!r}:  # kept, to list the records whose clusters differ between the engines
+        import pyarrow.parquet as pq
+        pq.write_table(table, {spine_file!r})
+    spine = table.to_pylist()
+    del table
 print(json.dumps({{"records": n, "start_s": start_s, "link_s": link_s, "stages": res.stages,
     "candidate_pairs": res.candidate_pairs, "links": res.links, "reviews": res.reviews,
     "spine": hashlib.sha256(json.dumps(spine).encode()).hexdigest()}}))
@@ -192,6 +197,45 @@ def measured(code: str, stage_file: Path | None = None, trace: Path | None = Non
     return result
 
 
+def compare_spines(local: Path, spark: Path) -> dict:
+    """Two spines (Parquet: source, record_id, person_id) compared as partitions of the records:
+    a person is named by its first record (source, record_id), not its id, so that the same
+    persons numbered apart still count as the same. Counts only (no record is listed): records in
+    each and in both, those whose person differs (by source), the persons of each engine that are
+    not the other's, and records with the same person id."""
+    import pandas as pd
+
+    def people(path: Path) -> pd.DataFrame:
+        s = pd.read_parquet(path, columns=["source", "record_id", "person_id"])
+        key = s["source"] + "\x1f" + s["record_id"]
+        s["first"] = key.groupby(s["person_id"]).transform("min")
+        return s
+
+    a, b = people(local), people(spark)
+    both = a.merge(b, on=["source", "record_id"], suffixes=("_local", "_spark"))
+    differs = both["first_local"] != both["first_spark"]
+    out = {
+        "records_local": len(a),
+        "records_spark": len(b),
+        "records_in_both": len(both),
+        "persons_local": int(a["person_id"].nunique()),
+        "persons_spark": int(b["person_id"].nunique()),
+        "records_same_person_id": int((both["person_id_local"] == both["person_id_spark"]).sum()),
+        "records_whose_person_differs": int(differs.sum()),
+        "records_whose_person_differs_by_source": {
+            k: int(v) for k, v in both.loc[differs, "source"].value_counts().items()
+        },
+        "persons_local_not_spark": int(both.loc[differs, "person_id_local"].nunique()),
+        "persons_spark_not_local": int(both.loc[differs, "person_id_spark"].nunique()),
+    }
+    if out["records_whose_person_differs"]:  # how the persons differ: sizes of the local persons touched
+        touched = a[a["person_id"].isin(set(both.loc[differs, "person_id_local"]))]
+        sizes = touched.groupby("person_id").size().value_counts().sort_index()
+        out["sizes_of_local_persons_that_differ"] = {int(k): int(v) for k, v in sizes.items()}
+    out["same"] = out["records_whose_person_differs"] == 0 and len(a) == len(b) == len(both)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--persons", type=int, default=20_000)
@@ -207,13 +251,35 @@ def main() -> None:
         "slow: for finding what the driver holds, not for timing",
     )
     parser.add_argument(
+        "--spines",
+        type=Path,
+        help="write each engine's spine (source, record_id, person_id) to DIR/spine-<persons>-<engine>.parquet, "
+        "to list the differences if the engines disagree",
+    )
+    parser.add_argument(
         "--memory-limit",
         default="",
         help="the run's memory budget (link(memory_limit=...), e.g. 6GB; default the engine's, 4GB); "
         "the Spark engine sizes its JVM and batches from it",
     )
+    parser.add_argument(
+        "--compare",
+        action="store_true",
+        help="run nothing: compare the spines kept in --spines DIR by an earlier run (both engines, this "
+        "--persons) and add the comparison to --json",
+    )
     args = parser.parse_args()
+    if args.compare:
+        kept = [args.spines / f"spine-{args.persons}-{e}.parquet" for e in ("local", "spark")]
+        found = compare_spines(*kept)
+        print(json.dumps(found, indent=2))
+        if args.json:
+            saved = json.loads(args.json.read_text()) if args.json.exists() else {}
+            args.json.write_text(json.dumps({**saved, "spines_compared": found}, indent=2) + "\n")
+        return
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
+    if args.spines:
+        args.spines.mkdir(parents=True, exist_ok=True)
     population = args.population or Path(f"/tmp/bench-linkage-spark/{args.persons}")
     ensure_population(args.persons, population)
     reference = calibration_seconds()
@@ -238,6 +304,7 @@ def main() -> None:
             memory=args.memory_limit,
             census=CENSUS if args.frames else "",
             frames=str(args.frames.with_suffix(f".{engine}.jsonl")) if args.frames else "",
+            spine_file=str(args.spines / f"spine-{args.persons}-{engine}.parquet") if args.spines else "",
         )
         trace = args.trace.with_suffix(f".{engine}.csv") if args.trace else None
         r = runs[engine] = measured(code, stage_file, trace)
@@ -271,6 +338,11 @@ def main() -> None:
     if len(runs) < 2:
         return
     local, spark = runs["local"], runs["spark"]
+    if args.spines:
+        found = compare_spines(*(args.spines / f"spine-{args.persons}-{e}.parquet" for e in ("local", "spark")))
+        print("spines compared: " + json.dumps(found), flush=True)
+        if args.json:
+            args.json.write_text(json.dumps({**meta, **runs, "spines_compared": found}, indent=2) + "\n")
     print(
         f"Spark/local: link() time {spark['link_s'] / local['link_s']:.2f}, process time "
         f"{spark['wall_s'] / local['wall_s']:.2f}, peak memory {spark['peak_tree_mib'] / local['peak_tree_mib']:.2f}; "

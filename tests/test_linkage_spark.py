@@ -75,6 +75,7 @@ def test_spark_engine_writes_what_the_local_engine_writes(population, spark, tmp
 
     # blocks capped small, so that some are too big in this small population (both engines)
     monkeypatch.setattr("linkage.run.SPEC", dataclasses.replace(SPEC, max_block=MAX_BLOCK))
+    monkeypatch.setattr("linkage.spark.tables.SLICE_ROWS", 97)  # what goes to Spark in several row groups
     local, distributed = tmp_path / "local", tmp_path / "spark"
     expected = _link_twice(local, population, link)
     # the first run called directly; the monthly one as the DAG runs it, the engine by configuration
@@ -200,8 +201,8 @@ def test_memory_budget_sizes_the_jvm_and_what_a_worker_holds():
     assert memory_settings(512 << 20)["spark.driver.memory"] == "1024m"  # at least 1 GiB
     assert memory_settings(256 * gib)["spark.driver.memory"] == "16384m"  # at most 16 GiB
     assert "G1PeriodicGCInterval" in memory_settings(4 * gib)["spark.driver.extraJavaOptions"]
-    assert batch_sizes(4 * gib, 2) == (43_690, 65_536)
-    assert batch_sizes(4 * gib, 4) == (21_845, 32_768)  # more workers at once: smaller each
+    assert batch_sizes(4 * gib, 2) == (26_214, 65_536)  # 10 KB a pair, as measured at 500,000 people
+    assert batch_sizes(4 * gib, 4) == (13_107, 32_768)  # more workers at once: smaller each
     assert batch_sizes(64 << 20, 2) == (10_000, 20_000)  # the floors
     assert batch_sizes(1024 * gib, 1) == (1_000_000, 2_000_000)  # the ceilings
     assert budget("none") is None and budget("4GB") == 4 * 10**9 and budget("2GiB") == 2 * gib
@@ -249,3 +250,105 @@ def test_records_handed_over_are_dropped_once_read(population, spark, tmp_path):
             else:
                 link_spark(backend, as_of=FIRST, records=given.pop(), on_stage=seen, spark=spark)
         assert alive["load"] is True and alive["variants"] is False, name
+
+
+def test_a_scoring_batch_holds_less_than_reckoned_a_pair(population):
+    """What a Python worker allocates for one scoring batch (the pairs with both identities as
+    pandas, the Arrow batch they came in, and the peak of scoring them, traced) is at most the
+    bytes a pair `batch_sizes` reckons; the resident figure measured at 500,000 people, 10.1 KB a
+    pair, adds the worker's allocator and Arrow's buffers outside Python's tracing."""
+    import tracemalloc
+
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+
+    import linkage.model as fs
+    from linkage.records import build_variants, records_from_deliveries
+    from linkage.spark.engine import SCORE_PAIR_BYTES
+    from linkage.spark.scoring import _identity_columns, score_batch
+
+    r, variants = build_variants(records_from_deliveries(population / "landing")[0])
+    model = fs.Model("t", 0.01, {c.name: [0.5] * c.levels for c in SPEC.comparisons}, {})
+    model.u = {c.name: [0.3] * c.levels for c in SPEC.comparisons}  # every pair kept: the most a batch returns
+    model.tf = fs.term_frequencies(r, SPEC)
+    columns = _identity_columns(SPEC, variants.columns)
+    n, rng = 5_000, np.random.default_rng(1)
+    a, b = rng.integers(0, len(variants), n), rng.integers(0, len(variants), n)
+    v = variants.reset_index(drop=True)[columns]
+    sides = [v.iloc[x].add_prefix(f"{name}_").reset_index(drop=True) for name, x in (("a", a), ("b", b))]
+    batch = pd.concat([pd.DataFrame({"a": a, "b": b}), *sides], axis=1)
+    held = int(batch.memory_usage(deep=True).sum()) + pa.Table.from_pandas(batch, preserve_index=False).nbytes
+    tracemalloc.start()
+    try:
+        out = score_batch(batch, SPEC, model, model.alias_sets(), columns)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert len(out) > n // 2  # most pairs scored and returned
+    assert 0 < (held + peak) / n <= SCORE_PAIR_BYTES
+
+
+def test_bench_compares_spines_as_partitions_of_the_records(tmp_path):
+    """bench/linkage_spark.py's comparison of two engines' spines: the same persons numbered apart
+    are the same; a record that moves to another person is counted, with the persons it touches."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    import pandas as pd
+
+    bench = Path(__file__).resolve().parent.parent / "bench"
+    sys.path.insert(0, str(bench))  # the benchmark imports its sibling _measure
+    try:
+        spec = importlib.util.spec_from_file_location("linkage_spark_bench", bench / "linkage_spark.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(bench))
+
+    def spine(name, persons):
+        rows = [("treatment", f"T{i}", p) for i, p in enumerate(persons)]
+        path = tmp_path / f"{name}.parquet"
+        pd.DataFrame(rows, columns=["source", "record_id", "person_id"]).to_parquet(path)
+        return path
+
+    local = spine("local", ["P1", "P1", "P2", "P3"])
+    same = module.compare_spines(local, spine("renumbered", ["P7", "P7", "P5", "P6"]))
+    assert same["same"] and same["records_whose_person_differs"] == 0 and same["records_same_person_id"] == 0
+    moved = module.compare_spines(local, spine("moved", ["P1", "P2", "P2", "P3"]))  # T1 joins T2's person
+    assert not moved["same"]
+    assert moved["records_whose_person_differs"] == 2  # T1, and T2, whose person now holds T1
+    assert moved["persons_local_not_spark"] == 2 and moved["persons_spark_not_local"] == 1  # {T0, T1}, {T2}; {T1, T2}
+    assert moved["sizes_of_local_persons_that_differ"] == {1: 1, 2: 1}
+
+
+def test_a_frame_goes_to_parquet_a_slice_at_a_time(tmp_path, monkeypatch):
+    """`tables.write_parquet` converts and writes a frame a slice of rows at a time (a row group
+    each), with the whole frame's types: a column empty in the first slice is still strings, dates
+    are dates, and the added first and last columns are sliced with it."""
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from linkage.spark import tables
+
+    monkeypatch.setattr(tables, "SLICE_ROWS", 2)
+    frame = pd.DataFrame(
+        {
+            "name": [None, None, "ANN", None, "BOB"],
+            "date_of_birth": pd.to_datetime(["1980-01-02", None, "1975-05-06", "2001-12-31", None]),
+            "nothing": [None] * 5,
+            "n": np.arange(5),
+        }
+    )
+    path = tables.write_parquet(frame, tmp_path, "f", {"variant": np.arange(10, 15)}, {"is_new": np.arange(5) > 2})
+    assert pq.ParquetFile(path).metadata.num_row_groups == 3
+    got = pq.read_table(path)
+    assert got.column_names == ["variant", "name", "date_of_birth", "nothing", "n", "is_new"]
+    assert got.schema.field("name").type == pa.string() and got.schema.field("nothing").type == pa.string()
+    assert got.schema.field("date_of_birth").type == pa.date32()
+    assert got["variant"].to_pylist() == [10, 11, 12, 13, 14] and got["is_new"].to_pylist() == [False] * 3 + [True] * 2
+    assert got["name"].to_pylist() == frame["name"].tolist() and got["n"].to_pylist() == list(range(5))
+    assert tables.as_local(got.to_pandas())["date_of_birth"].equals(frame["date_of_birth"])

@@ -27,6 +27,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from linkage import model as fs
 from linkage.cluster import (
@@ -40,12 +43,14 @@ from linkage.cluster import (
 from linkage.compare import Comparer
 from linkage.run import Clustered, ClusterInputs, _review_nodes, cluster_local
 from linkage.spark.components import connected_components
-from linkage.spark.tables import as_local, collect, read
+from linkage.spark.tables import as_local, read, written
 
 OUT = (
     "component long, kind string, a string, b string, weight double, why string, rule string, "
     "configuration string, n long"
 )
+_TYPES = {"long": pa.int64(), "string": pa.string(), "double": pa.float64()}
+OUT_ARROW = pa.schema([(name, _TYPES[kind]) for name, kind in (c.split() for c in OUT.split(", "))])  # OUT, in Arrow
 KINDS = ("link", "review")
 GROUP_NODES = 100_000  # nodes a group of components holds, on average, unless the run sizes it
 
@@ -91,23 +96,28 @@ class SparkClustering:
             return Clustered(str, Decisions(_empty(KINDS[0]), _empty(KINDS[1])), set())
         links = inputs.decided_links() if _may_part(held, reviewed) else pd.DataFrame()
         found = connected_components(read(self.spark, edges, self.work, "edges"), work=self.work)
+        del edges, first, reviewed, matches  # in Spark now: not held through the decisions
         where = str(self.work / "components")
         found.write.parquet(where)  # read once per side below: two plans, no ambiguous self-join
 
         groups = int(self.spark.conf.get("spark.sql.shuffle.partitions"))
-        groups = max(groups, -(-(len(r) + len(_variants)) // max(self.group_nodes, 1)))
+        groups = max(groups, -(-(len(inputs.r) + len(_variants)) // max(self.group_nodes, 1)))
 
         def component():  # node -> its group: whole components, many to a group (pandas per call)
             found = self.spark.read.parquet(where)
             return found.select("node", F.pmod(F.hash("component"), F.lit(groups)).alias("component"))
 
-        records = read(self.spark, r.merge(inputs.known, on=["source", "record_id"], how="left"), self.work, "records")
+        # each record with its person if linked already: joined in Spark, not a pandas copy of every record
+        known = read(self.spark, inputs.known[["source", "record_id", "person_id"]], self.work, "known")
+        records = read(self.spark, r, self.work, "records").join(known, ["source", "record_id"], "left")
+        del r, held
         nodes = (
             records.withColumn("kind", F.lit("record"))
             .unionByName(self.variants.drop("is_new").withColumn("kind", F.lit("variant")), allowMissingColumns=True)
             .join(component(), "node")
         )
         scored = read(self.spark, pairs, self.work, "node_pairs").join(component().withColumnRenamed("node", "a"), "a")
+        del pairs
         context = (spec, model, inputs.reviews, inputs.past, links, seed, learned)
 
         def run(relatives, only=None):
@@ -117,21 +127,26 @@ class SparkClustering:
                 p, n = p.join(F.broadcast(keep), "component"), n.join(F.broadcast(keep), "component")
             decide = _part(context, relatives)
             grouped = p.groupBy("component").cogroup(n.groupBy("component"))
-            return collect(grouped.applyInPandas(decide, OUT), self.work, "decided")
+            return Decided(written(grouped.applyInPandas(decide, OUT), self.work, "decided"))
 
-        out = run(None)
-        cases = out[out["kind"] == "case"]
-        counts = None
+        # Each round's rows stay in its Parquet files; the driver reads the kinds it needs when
+        # it needs them, so it holds none of the first round's (a row per node a person moved)
+        # while the second round runs: at 500,000 people the tree's peak was in that round.
+        first_round = run(None)
+        cases = first_round.read(["case"])
+        counts, rounds = None, [first_round]
         if not cases.empty:
-            share = _shares(out, inputs.r, seed)
+            share = _shares(first_round.read(["root", "mask"]), inputs.r, seed)
             persons = PersonEvidence(
                 {}, {}, comparer.levels, spec.link_probability, spec.review_probability, seed, learned
             )
             table = cases[["a", "b", "weight", "rule", "why", "configuration"]]
             counts, probability = relative_probabilities(table, share, persons)
             again = set(cases["component"])
-            out = pd.concat([out[~out["component"].isin(again)], run((counts, probability), again)], ignore_index=True)
-        return _clustered(out, counts)
+            del share, table, cases
+            first_round.without = again  # decided again below
+            rounds.append(run((counts, probability), again))
+        return _clustered(rounds, counts)
 
 
 def _empty(kind: str) -> pd.DataFrame:
@@ -214,14 +229,40 @@ def _shares(out: pd.DataFrame, r: pd.DataFrame, seed: int) -> dict[str, float]:
     return configuration_shares(roots, mask, sizes, {b: s for s, b in bit.items()}, seed, spans)
 
 
-def _clustered(out: pd.DataFrame, counts: pd.DataFrame | None) -> Clustered:
-    links = out[out["kind"] == "link"][["a", "b", "weight"]].reset_index(drop=True)
-    review = out[out["kind"] == "review"][["a", "b", "weight", "why"]].reset_index(drop=True)
+class Decided:
+    """A round of decisions as Parquet files (the rows of OUT), read by kind: the rows of the
+    components in `without` (decided again in a later round) left out."""
+
+    def __init__(self, files: list[str]) -> None:
+        self.files, self.without = files, set()
+
+    def arrow(self, kinds: list[str], columns: list[str] | None = None) -> pa.Table:
+        if not self.files:
+            return OUT_ARROW.empty_table().select(columns or OUT_ARROW.names)
+        wanted = columns and ["component", *columns]
+        table = pq.read_table(self.files, schema=OUT_ARROW, filters=[("kind", "in", kinds)], columns=wanted)
+        if self.without:
+            keep = pc.invert(pc.is_in(table["component"], value_set=pa.array(sorted(self.without), pa.int64())))
+            table = table.filter(keep)
+        return table.select(columns) if columns else table
+
+    def read(self, kinds: list[str]) -> pd.DataFrame:
+        return self.arrow(kinds).to_pandas(self_destruct=True)
+
+
+def _clustered(rounds: list[Decided], counts: pd.DataFrame | None) -> Clustered:
+    def rows(kinds, columns):
+        return pa.concat_tables([r.arrow(kinds, columns) for r in rounds])
+
+    links = rows(["link"], ["a", "b", "weight"]).to_pandas()
+    review = rows(["review"], ["a", "b", "weight", "why"]).to_pandas()
     # the local engine's order: by weight, then the pair
     links = links.sort_values(["weight", "a", "b"], ascending=[False, True, True], kind="mergesort")
     review = review.sort_values(["weight", "a", "b"], ascending=[False, True, True], kind="mergesort")
-    refused = int(out.loc[out["kind"] == "refused", "n"].fillna(0).sum())
-    roots = out[out["kind"] == "root"]
+    refused = int(pc.sum(rows(["refused"], ["n"])["n"]).as_py() or 0)
     decisions = Decisions(links.reset_index(drop=True), review.reset_index(drop=True), refused, counts)
-    moved = dict(zip(roots["a"], roots["b"], strict=True))  # a node not moved is its own root
-    return Clustered(lambda n: moved.get(n, n), decisions, set(out.loc[out["kind"] == "joined", "a"]))
+    roots = rows(["root"], ["a", "b"])
+    moved = dict(zip(roots["a"].to_pylist(), roots["b"].to_pylist(), strict=True))  # a node not moved is its own root
+    del roots
+    joined = set(rows(["joined"], ["a"])["a"].to_pylist())
+    return Clustered(lambda n: moved.get(n, n), decisions, joined)

@@ -31,8 +31,9 @@ from linkage.spark.session import DEFAULTS, budget, spark_session
 
 ARROW_BATCH = "spark.sql.execution.arrow.maxRecordsPerBatch"
 WORKER_SHARE = 8  # what all Python workers hold at once: an eighth of the budget, shared among them
-SCORE_PAIR_BYTES = 6144  # a worker's peak bytes per pair of its scoring batch (both identities, comparisons):
-# measured 5.2 to 5.9 KB a pair at 100,000 people (docs/linkage.md), reckoned 4 KB before
+SCORE_PAIR_BYTES = 10_240  # a worker's peak bytes per pair of its scoring batch (both identities, comparisons):
+# measured at 500,000 people, two full batches of 40,690 pairs less the idle daemon, 10.1 KB a pair
+# resident (7.7 KB proportional); 5.2 to 5.9 KB at 100,000 people (docs/linkage.md); reckoned 4, then 6 KB
 GROUP_NODE_BYTES = 4096  # a worker's peak bytes per node of its group of components (records, identities, decisions)
 
 

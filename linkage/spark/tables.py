@@ -15,25 +15,49 @@ import pyarrow.parquet as pq
 DATES = ("date_of_birth", "dob_swapped")
 
 
+SLICE_ROWS = 500_000  # rows converted to Arrow at once when writing a frame: its copy is bounded, not whole
+
+
 def write_parquet(
     frame: pd.DataFrame, folder: Path, name: str, first: dict | None = None, last: dict | None = None
 ) -> str:
     """Write `frame` (no index) as Parquet under `folder`, between the columns `first` and `last`
     (name: array) when given; dates as dates, columns of nothing but nulls as strings (Spark has
-    no Parquet null type). Returns the path."""
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    for i, (column, values) in enumerate((first or {}).items()):
-        table = table.add_column(i, column, pa.array(values))
-    for column, values in (last or {}).items():
-        table = table.append_column(column, pa.array(values))
-    for i, field in enumerate(table.schema):
+    no Parquet null type). Converted and written `SLICE_ROWS` rows at a time (a row group each),
+    so that the driver holds an Arrow copy of a slice, not of the whole frame (the variants, every
+    record). Returns the path."""
+    first, last = first or {}, last or {}
+    base = _types(frame)  # the whole frame's, every slice's
+    fields = [pa.field(c, pa.array(v[:0]).type) for c, v in first.items()]
+    fields += list(base) + [pa.field(c, pa.array(v[:0]).type) for c, v in last.items()]
+    for i, field in enumerate(fields):
         if pa.types.is_null(field.type):
-            table = table.set_column(i, field.name, table.column(i).cast(pa.string()))
+            fields[i] = field.with_type(pa.string())
         elif field.name in DATES and pa.types.is_timestamp(field.type):
-            table = table.set_column(i, field.name, table.column(i).cast(pa.date32()))
+            fields[i] = field.with_type(pa.date32())
+    schema = pa.schema(fields)
     path = Path(folder) / f"{name}-{uuid.uuid4().hex[:8]}.parquet"
-    pq.write_table(table, path)
+    with pq.ParquetWriter(path, schema) as writer:
+        for start in range(0, max(len(frame), 1), SLICE_ROWS):
+            at = slice(start, start + SLICE_ROWS)
+            table = pa.Table.from_pandas(frame.iloc[at], schema=base, preserve_index=False)
+            for i, (column, values) in enumerate(first.items()):
+                table = table.add_column(i, column, pa.array(values[at]))
+            for column, values in last.items():
+                table = table.append_column(column, pa.array(values[at]))
+            writer.write_table(table.cast(schema))
+            del table
     return str(path)
+
+
+def _types(frame: pd.DataFrame) -> pa.Schema:
+    """The Arrow types of a frame's columns, as `from_pandas` gives them for the whole frame,
+    without converting it: an object column's inferred from its values (no buffers built)."""
+    schema = pa.Schema.from_pandas(frame.iloc[:0], preserve_index=False)
+    for i, name in enumerate(schema.names):
+        if frame[name].dtype == object:
+            schema = schema.set(i, schema.field(i).with_type(pa.infer_type(frame[name], from_pandas=True)))
+    return schema
 
 
 def read(spark, frame: pd.DataFrame, folder: Path, name: str):
@@ -55,12 +79,18 @@ def stored(frame, folder: Path | None, name: str):
     return frame.sparkSession.read.parquet(str(path))
 
 
+def written(frame, folder: Path, name: str) -> list[str]:
+    """A Spark data frame written by the executors as Parquet under `folder`: its files, in the
+    order of its partitions."""
+    path = Path(folder) / f"{name}-{uuid.uuid4().hex[:8]}"
+    frame.write.parquet(str(path))
+    return sorted(str(f) for f in path.glob("part-*.parquet"))
+
+
 def collect(frame, folder: Path, name: str) -> pd.DataFrame:
     """A Spark data frame as pandas, through Parquet files written by the executors (rows in the
     order of its partitions, as `toPandas` gives them)."""
-    path = Path(folder) / f"{name}-{uuid.uuid4().hex[:8]}"
-    frame.write.parquet(str(path))
-    parts = sorted(str(f) for f in path.glob("part-*.parquet"))
+    parts = written(frame, folder, name)
     schema = _arrow_schema(frame.schema)
     if not parts:
         return schema.empty_table().to_pandas()
