@@ -242,11 +242,17 @@ def build(
         hashed_by = hashed_with(backend)
         seconds = time.perf_counter() - started
         finish(backend, plan, seconds)
-    result = BuildResult(
-        plan.current.as_of, seconds, rows, hashes, _tests(results), _node_seconds(results), plan.mode, plan.line()
+    return BuildResult(
+        plan.current.as_of,
+        seconds,
+        rows,
+        hashes,
+        _tests(results),
+        _node_seconds(results),
+        plan.mode,
+        plan.line(),
+        hashed_by=hashed_by,
     )
-    result.hashed_by = hashed_by
-    return result
 
 
 def publish(target: Target, as_of: dt.date | None = None, on_line: Callable[[str], None] | None = None) -> BuildResult:
@@ -264,8 +270,9 @@ def publish(target: Target, as_of: dt.date | None = None, on_line: Callable[[str
         apply_grants(backend)
         hashes, rows = hash_tables(backend, ("published",))
         hashed_by = hashed_with(backend)
-    result = BuildResult(as_of, time.perf_counter() - started, rows, hashes, _tests(results), _node_seconds(results))
-    result.hashed_by = hashed_by
+    result = BuildResult(
+        as_of, time.perf_counter() - started, rows, hashes, _tests(results), _node_seconds(results), hashed_by=hashed_by
+    )
     result.disclosure = disclosure.lines()
     return result
 
