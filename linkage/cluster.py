@@ -50,6 +50,11 @@ SINGLE_LATER = "single-later:"
 # the temporary one, the nominal record a later arrest was filed under), while the first key's
 # records may go on for a while. Two people's records fall so as two random persons' do.
 SINGLE_AFTER = "single-after:"
+# + source: as SINGLE_AFTER, the smaller person one node (a key), and of the two persons' records
+# there since its first, it holds most: it took over. A second key is made when a known person comes
+# back unrecognised and is then mostly used (the first key's records after it are few), while two
+# people's records - twins' too - go on side by side as two random persons' do (`took_over`).
+SINGLE_TOOK = "single-took:"
 RELATIVE_SAMPLE = 100_000  # random pairs of persons for the configurations' shares
 KEYS_RULE = "keys"  # relatives' rule of a pair that links but for the keys its persons hold
 RELATIVE_PRIOR_PAIRS = 5  # pseudo-pairs of a configuration at its rule's probability (shrinkage)
@@ -78,13 +83,17 @@ class UnionFind:
     persons of more than one node, so that a million singletons cost nothing) its nodes, the
     sources it is in and the sources in which it holds a keyed node, as bit masks."""
 
-    def __init__(self, nodes: np.ndarray, keys: dict[str, frozenset], spans: dict | None = None) -> None:
+    def __init__(
+        self, nodes: np.ndarray, keys: dict[str, frozenset], spans: dict | None = None, days: dict | None = None
+    ) -> None:
         # Only nodes joined to another are held (node -> its parent): a node without an entry is
         # its own root, so a million singletons cost nothing beyond `nodes` itself.
         self.nodes = nodes
         self.parent: dict = {}
         # node -> (first, last) day of its records (`node_spans`); None: no record dates
         self.spans = spans
+        # node -> its records' days, ascending (`NodeSpans.days`, or given); None: not known
+        self.node_days = days if days is not None else getattr(spans, "days", None)
         self._spans: dict[str, dict] = {}  # root -> {source: (first, last)}, persons of several nodes
         # root -> {source: set of unique keys}, only for the roots holding some (none: no entry)
         self.keys = {n: dict(v) for n, v in keys.items() if v}
@@ -153,6 +162,24 @@ class UnionFind:
     def members(self, root) -> list:
         return self._members.get(root, [root])
 
+    def dated(self, root) -> tuple[np.ndarray, np.ndarray] | None:
+        """(days, variants) of all the person's dated records, by day; None where not known."""
+        if self.node_days is None or getattr(self.node_days, "variants", None) is None:
+            return None
+        held = [x for x in (self.node_days.dated(n) for n in self.members(root)) if x is not None]
+        if not held:
+            return np.empty(0), np.empty(0, dtype=np.int64)
+        days, variants = np.concatenate([d for d, _ in held]), np.concatenate([v for _, v in held])
+        order = np.argsort(days, kind="stable")
+        return days[order], variants[order]
+
+    def days(self, root, source: str) -> np.ndarray | None:
+        """The days of the person's records in `source`, ascending (None: not known)."""
+        if self.node_days is None:
+            return None
+        held = [self.node_days[n] for n in self.members(root) if node_source(n) == source and n in self.node_days]
+        return np.sort(np.concatenate(held)) if held else np.empty(0)
+
     def names(self, mask: int) -> list[str]:
         return sorted(s for s, b in self.bits.items() if mask & b)
 
@@ -179,6 +206,10 @@ class UnionFind:
         order = in_time(small, big)
         if order == SINGLE_IN and size_a == size_b:
             order = in_time(big, small)
+            ra, rb = rb, ra
+        lone = order == SINGLE_AFTER and len(self.members(ra)) == 1  # (ra: the later of the two)
+        if lone and took_over(self.days(ra, source), self.days(rb, source)):
+            order = SINGLE_TOOK
         return order + source
 
 
@@ -197,6 +228,19 @@ def in_time(small: tuple | None, big: tuple | None) -> str:
     return SINGLE_IN
 
 
+def took_over(small: np.ndarray | None, big: np.ndarray | None) -> bool:
+    """Whether a key whose records there begin after the other person's first and end after his
+    last (`SINGLE_AFTER`; `small`, `big`: the two persons' record days in the source, ascending)
+    holds most of the two persons' records there since its first: the other's records from its
+    first day on are fewer than its own. A second key is mostly used once made (the first key's
+    records after it are the few filed under the old one), while two people's records go on side
+    by side. Without the records' days (None), no."""
+    if small is None or big is None or len(small) == 0:
+        return False
+    after = len(big) - int(np.searchsorted(big, small[0], side="left"))
+    return after < len(small)
+
+
 @dataclass
 class PersonEvidence:
     """What a decision may read beyond its node pair (identity data; FEBRL has none)."""
@@ -209,6 +253,7 @@ class PersonEvidence:
     seed: int = 0
     # learned earlier ("rule|configuration" -> probability); None: learn from this run's pairs
     learned: dict[str, float] | None = None
+    comparisons: tuple[str, ...] = ("postcode",)  # those `levels` can give (`two_addresses`)
 
     def key_evidence(self, uf: UnionFind, ra, rb, own: str | None) -> tuple[float, list[str]]:
         """The weight of the keys the merge would give the person twice (the pair's own source,
@@ -218,6 +263,29 @@ class PersonEvidence:
             return 0.0, []
         names = uf.names(both)
         return float(sum(self.key_weight.get(s, 0.0) for s in names)), names
+
+    def two_addresses(self, uf: UnionFind, ra, rb) -> bool:
+        """Whether the two persons' records, in date order, put them at two addresses at one time
+        (`moves`): merged, the postcode district changes twice or more, and more often than in
+        either person alone. A person lives at one address at a time and his records, under
+        whichever key, follow his moves; twins' and a father's and son's records (one district at
+        birth, moves of their own) go back and forth between their districts. Without the records'
+        days and identities, or a postcode comparison, no."""
+        a, b = uf.dated(ra), uf.dated(rb)
+        if a is None or b is None or "postcode" not in self.comparisons:
+            return False
+        order = np.argsort(np.concatenate([a[0], b[0]]), kind="stable")
+        both = self.moves(np.concatenate([a[1], b[1]])[order])
+        return both >= 2 and both > max(self.moves(a[1]), self.moves(b[1]))
+
+    def moves(self, variants: np.ndarray) -> int:
+        """How often the postcode district changes from one record to the next (`variants`: the
+        records' identities in date order; records without a district left out)."""
+        variants = np.asarray(variants, dtype=np.int64)
+        held = variants[self.levels("postcode", variants, variants) >= 0]
+        if len(held) < 2:
+            return 0
+        return int((self.levels("postcode", held[:-1], held[1:]) == 0).sum())
 
     def corroborated(self, comparison: str, uf: UnionFind, ra, rb) -> bool:
         """Some agreement (level >= 1) between any identity of one person and any of the other,
@@ -255,17 +323,35 @@ def node_spans(records: pd.DataFrame) -> dict | None:
     day = record_days(records)
     if day is None:
         return None
-    frame = pd.DataFrame({"node": records["node"].to_numpy(), "day": day}).dropna()
+    frame = pd.DataFrame({"node": records["node"].to_numpy(), "day": day})
+    if "variant" in records:  # each record's identity, for the persons' addresses in time
+        frame["variant"] = records["variant"].to_numpy(dtype=np.int64)
+    frame = frame.dropna(subset=["day"])
     g = frame.groupby("node", sort=False)["day"].agg(["min", "max"])
-    return NodeSpans(g.index, g["min"].to_numpy(), g["max"].to_numpy())
+    codes = g.index.get_indexer(frame["node"])
+    order = np.lexsort((frame["day"].to_numpy(), codes))
+    starts = np.searchsorted(codes[order], np.arange(len(g) + 1))
+    days = frame["day"].to_numpy("float32")[order]  # (days since 1970 are exact in float32)
+    variant = frame["variant"].to_numpy()[order] if "variant" in frame else None
+    return NodeSpans(g.index, g["min"].to_numpy(), g["max"].to_numpy(), days, starts, variant)
 
 
 class NodeSpans:
     """node -> (first, last) day, as `node_spans` gives it: the nodes as a pandas index and the days
-    as two float arrays (about 40 bytes a node), not a dict of tuples (about 200)."""
+    as two float arrays (about 40 bytes a node), not a dict of tuples (about 200); and each node's
+    record days, ascending (`days`: 4 bytes a record and 8 a node), when given."""
 
-    def __init__(self, nodes: pd.Index, first: np.ndarray, last: np.ndarray) -> None:
+    def __init__(
+        self,
+        nodes: pd.Index,
+        first: np.ndarray,
+        last: np.ndarray,
+        days: np.ndarray | None = None,
+        starts: np.ndarray | None = None,
+        variants: np.ndarray | None = None,
+    ) -> None:
         self.index, self.first, self.last = nodes, first, last
+        self.days = None if days is None else NodeDays(nodes, days, starts, variants)
 
     def __contains__(self, node) -> bool:
         return node in self.index
@@ -279,6 +365,30 @@ class NodeSpans:
 
     def items(self):
         return zip(self.index, zip(self.first, self.last, strict=True), strict=True)
+
+
+class NodeDays:
+    """node -> its records' days, ascending: one array of days sorted by node and day, and where
+    each node's begin (`starts`, aligned with `nodes`); with `variants`, each of those records'
+    variant (its identity's position), in the same order (`dated`)."""
+
+    def __init__(self, nodes: pd.Index, days: np.ndarray, starts: np.ndarray, variants: np.ndarray | None = None):
+        self.index, self.values, self.starts, self.variants = nodes, days, starts, variants
+
+    def __contains__(self, node) -> bool:
+        return node in self.index
+
+    def __getitem__(self, node) -> np.ndarray:
+        i = self.index.get_loc(node)
+        return self.values[self.starts[i] : self.starts[i + 1]]
+
+    def dated(self, node) -> tuple[np.ndarray, np.ndarray] | None:
+        """(days, variants) of the node's dated records, by day; None without variants."""
+        if self.variants is None or node not in self.index:
+            return None
+        i = self.index.get_loc(node)
+        at = slice(self.starts[i], self.starts[i + 1])
+        return self.values[at], self.variants[at]
 
 
 def record_days(records: pd.DataFrame) -> np.ndarray | None:
@@ -503,6 +613,9 @@ def apply_relatives(
         p = float(probability[(rule, config)])
         if p >= persons.link_probability:
             conflict = uf.conflict(ra, rb) or lived_on(uf, ra, rb)
+            if conflict is None and persons.two_addresses(uf, ra, rb):
+                review.append((a, b, w, f"{why}; two addresses at one time (one person in {p:.0%}: {config})"))
+                continue
             if conflict is None:
                 uf.union(ra, rb)
                 links.append((a, b, w))
@@ -525,7 +638,24 @@ def _configuration_shares(uf: UnionFind, seed: int) -> dict[str, float]:
             for s, (first, last) in uf.span(r).items():
                 spans[s][0][i], spans[s][1][i] = first, last
     bits = {b: s for s, b in uf.bits.items()}
-    return configuration_shares(np.array(roots, dtype=object), mask, size, bits, seed, spans)
+    days = None if uf.node_days is None else (lambda i, source: uf.days(roots[i], source))
+    return configuration_shares(np.array(roots, dtype=object), mask, size, bits, seed, spans, days)
+
+
+def person_days(person: np.ndarray, source: np.ndarray, day: np.ndarray, sources: list[str]):
+    """The record days of a person (its position among the persons) in a source, ascending, as
+    `configuration_shares` reads them: from each record's person position, source and day (no
+    NaN), held as one array sorted by person, source and day."""
+    code = {s: i for i, s in enumerate(sources)}
+    key = np.asarray(person, dtype=np.int64) * len(sources) + pd.Series(source).map(code).to_numpy(np.int64)
+    order = np.lexsort((day, key))
+    key, values = key[order], np.asarray(day, dtype="float32")[order]
+
+    def of(i: int, s: str) -> np.ndarray:
+        k = i * len(sources) + code[s]
+        return values[np.searchsorted(key, k, side="left") : np.searchsorted(key, k, side="right")]
+
+    return of
 
 
 def configuration_shares(
@@ -535,6 +665,7 @@ def configuration_shares(
     name: dict[int, str],
     seed: int,
     spans: dict | None = None,
+    days: Callable[[int, str], np.ndarray | None] | None = None,
 ) -> dict[str, float]:
     """Share of each configuration (`UnionFind.configuration`) among random pairs of persons: the
     persons (every root, by its node: the smallest of the person's) as their sources' bit mask
@@ -548,7 +679,9 @@ def configuration_shares(
     `spans` (source -> first and last day of each person's records there, NaN where none, in the
     order of `roots`): with record dates, a pair whose smaller person is one source, all of it after
     the other's last record there, is `SINGLE_LATER`; beginning after the other's first and ending
-    after its last, `SINGLE_AFTER` (else `SINGLE_IN`)."""
+    after its last, `SINGLE_AFTER` (else `SINGLE_IN`); and with `days` (the record days of the
+    person at a position of `roots` in a source, ascending), a `SINGLE_AFTER` pair whose later person
+    is one node and took over (`took_over`), `SINGLE_TOOK`."""
     if len(roots) < 2:
         return {}
     order = np.argsort(np.asarray(roots, dtype=object), kind="stable")
@@ -578,4 +711,12 @@ def configuration_shares(
             after = here & ~later & (after | (tie & (first[big] > first[small]) & (last[big] > last[small])))
             configs[later] = SINGLE_LATER + s
             configs[after] = SINGLE_AFTER + s
+            if days is None:
+                continue
+            # which of the two came second: the smaller, unless read the other way round (a tie)
+            forward = (first[small] > first[big]) & (last[small] > last[big])
+            for x in np.flatnonzero(after):
+                second, other = (small[x], big[x]) if forward[x] else (big[x], small[x])
+                if size[second] == 1 and took_over(days(int(order[second]), s), days(int(order[other]), s)):
+                    configs[x] = SINGLE_TOOK + s
     return pd.Series(configs).value_counts(normalize=True).to_dict()

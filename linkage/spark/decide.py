@@ -37,6 +37,7 @@ from linkage.cluster import (
     PersonEvidence,
     configuration_shares,
     node_source,
+    person_days,
     record_days,
     relative_probabilities,
 )
@@ -78,6 +79,8 @@ class SparkClustering:
         days = record_days(inputs.r)  # the records' event dates, as days (configurations in time)
         if days is not None:
             r = r.assign(record_day=days)
+            if "variant" in inputs.r:  # and their identities (the persons' addresses in time)
+                r = r.assign(variant=inputs.r["variant"].to_numpy(dtype=np.int64))
         held = r.merge(inputs.known, on=["source", "record_id"])
         pairs = inputs.pairs_by_node[inputs.pairs_by_node["weight"] >= spec.review_at].reset_index(drop=True)
         first = held.groupby("person_id")["node"].transform("min")
@@ -173,6 +176,9 @@ def _part(context, relatives):
         r = records[["source", "record_id", "node", *dated]].reset_index(drop=True)
         known = records.dropna(subset=["person_id"])[["source", "record_id", "person_id"]].reset_index(drop=True)
         variants = nodes[nodes["kind"] == "variant"].sort_values("variant").reset_index(drop=True)
+        if dated and records["variant"].notna().all():  # each record's variant, as its position here
+            at = records["variant"].to_numpy(dtype=np.int64)
+            r["variant"] = np.searchsorted(variants["variant"].to_numpy(dtype=np.int64), at)
         variants = as_local(variants)
         comparer = Comparer(variants, spec, aliases)
         pairs = pairs.drop(columns="component").reset_index(drop=True)
@@ -216,17 +222,18 @@ def _shares(out: pd.DataFrame, r: pd.DataFrame, seed: int) -> dict[str, float]:
     names = sorted({s for v in sources for s in v.split(",")})
     bit = {s: 1 << i for i, s in enumerate(names)}
     mask = np.array([sum(bit[s] for s in v.split(",")) for v in sources], dtype=np.int64)
-    spans, days = None, record_days(r)
+    spans, days, of = None, record_days(r), None
     if days is not None:  # each person's first and last record date per source
         person = r["node"].map(moved).fillna(r["node"])
-        g = pd.DataFrame({"root": person.to_numpy(), "source": r["source"].to_numpy(), "day": days})
-        g = g.dropna().groupby(["source", "root"])["day"].agg(["min", "max"])
+        g = pd.DataFrame({"root": person.to_numpy(), "source": r["source"].to_numpy(), "day": days}).dropna()
+        of = person_days(pd.Index(roots).get_indexer(g["root"]), g["source"].to_numpy(), g["day"].to_numpy(), names)
+        g = g.groupby(["source", "root"])["day"].agg(["min", "max"])
         spans = {}
         for s in names:
             at = g.loc[s] if s in g.index.get_level_values(0) else g.iloc[:0].droplevel(0)
             first = pd.Series(roots).map(at["min"]).to_numpy(dtype="float64")
             spans[s] = (first, pd.Series(roots).map(at["max"]).to_numpy(dtype="float64"))
-    return configuration_shares(roots, mask, sizes, {b: s for s, b in bit.items()}, seed, spans)
+    return configuration_shares(roots, mask, sizes, {b: s for s, b in bit.items()}, seed, spans, of)
 
 
 class Decided:
