@@ -15,10 +15,12 @@ from linkage.cluster import (
     SINGLE_AFTER,
     SINGLE_IN,
     SINGLE_LATER,
+    SINGLE_TOOK,
     PersonEvidence,
     UnionFind,
     configuration_shares,
     decide,
+    node_spans,
     relative_probabilities,
 )
 from linkage.spec import IDENTITY
@@ -339,3 +341,91 @@ def test_no_person_has_records_after_his_death():
     undated = UnionFind(nodes, {})
     decide(node_pairs, undated, LINK, REVIEW, RULES, evidence(list(nodes), learned={}))
     assert joined(undated, "deaths|k|father", "treatment|k|son")
+
+
+def dated(records: list[tuple[str, float]]) -> UnionFind:
+    """A union-find over the nodes of (node, day) records, with their days (`node_spans`)."""
+    r = pd.DataFrame(records, columns=["node", "record_day"])
+    r["variant"] = np.arange(len(r))
+    return UnionFind(pd.unique(r["node"]), {}, node_spans(r))
+
+
+def test_a_lone_key_that_took_over_is_a_configuration_of_its_own():
+    """A lone key overlapping the other person's records, beginning later and ending later
+    (`single-after`), that holds most of the two persons' records there since its first is
+    `single-took`: a second key, once made, is mostly used. One whose records go on side by side
+    with the other's as many (two people's, twins') stays `single-after`; a person of two nodes is
+    not a key. The random pairs of persons measure the same split."""
+    first = [("convictions|k|first", d) for d in (0.0, 10.0, 20.0, 30.0, 60.0)]
+    took = [("convictions|k|took", d) for d in (40.0, 50.0, 70.0, 80.0)]
+    beside = [("convictions|k|beside", d) for d in (15.0, 45.0, 90.0)]
+    uf = dated(first + took + beside)
+    person, took, beside = (
+        uf.find("convictions|k|first"),
+        uf.find("convictions|k|took"),
+        uf.find("convictions|k|beside"),
+    )
+    assert uf.configuration(person, took) == uf.configuration(took, person) == SINGLE_TOOK + "convictions"
+    # since its first (day 15) the other holds 3 records (20, 30, 60), as many as its own: not taken over
+    assert uf.configuration(person, beside) == SINGLE_AFTER + "convictions"
+    undated = UnionFind(
+        np.array(["convictions|k|first", "convictions|k|took"]),
+        {},
+        {"convictions|k|first": (0.0, 60.0), "convictions|k|took": (40.0, 80.0)},
+    )
+    assert undated.configuration("convictions|k|first", "convictions|k|took") == SINGLE_AFTER + "convictions"
+
+    rng = np.random.default_rng(4)
+    n = 300
+    roots = np.array([f"convictions|k|{i:03d}" for i in range(n)], object)
+    days = [np.sort(rng.uniform(0, 1000, rng.integers(1, 8))) for _ in range(n)]
+    spans = {"convictions": (np.array([d[0] for d in days]), np.array([d[-1] for d in days]))}
+    name, mask, size = {1: "convictions"}, np.ones(n, int), np.ones(n, int)
+    plain = configuration_shares(roots, mask, size, name, seed=1, spans=spans)
+    split = configuration_shares(roots, mask, size, name, seed=1, spans=spans, days=lambda i, s: days[i])
+    assert 0 < split[SINGLE_TOOK + "convictions"] < plain[SINGLE_AFTER + "convictions"]
+    assert split[SINGLE_TOOK + "convictions"] + split[SINGLE_AFTER + "convictions"] == pytest.approx(
+        plain[SINGLE_AFTER + "convictions"]
+    )
+    # by hand: the pairs read as the union-find reads them
+    uf = dated([(r, d) for r, ds in zip(roots, days, strict=True) for d in ds])
+    rng = np.random.default_rng(9)
+    for i, j in rng.integers(0, n, (200, 2)):
+        if i != j:
+            config = uf.configuration(roots[i], roots[j])
+            assert config == uf.configuration(roots[j], roots[i])
+    sizes = configuration_shares(roots, mask, np.full(n, 2), name, seed=1, spans=spans, days=lambda i, s: days[i])
+    assert SINGLE_TOOK + "convictions" not in sizes  # persons of two nodes: no lone key to take over
+
+
+def test_relatives_at_two_addresses_at_one_time_are_not_linked():
+    """A pair that looks like relatives, in a configuration where one person is likely enough to
+    link, is sent to review when the two persons' records, in date order, put them at two
+    addresses at one time (the districts go back and forth: twins, one of whom moved); a second
+    key whose records follow the person's one move links."""
+    records = [("benefits|k|b", 0.0, "AA1"), ("convictions|k|c", 10.0, "AA1"), ("convictions|k|c", 50.0, "BB2")]
+    records += [("convictions|k|c", 90.0, "BB2"), ("convictions|k|c", 95.0, "BB2")]
+    records += [("convictions|k|x", 60.0, "AA1"), ("convictions|k|x", 80.0, "AA1"), ("convictions|k|x", 99.0, "AA1")]
+    records += [("convictions|k|y", 60.0, "BB2"), ("convictions|k|y", 80.0, None), ("convictions|k|y", 99.0, "BB2")]
+    r = pd.DataFrame(records, columns=["node", "record_day", "district"])
+    r["variant"] = np.arange(len(r))
+    district = r["district"].to_numpy(dtype=object)
+    nodes = list(pd.unique(r["node"]))
+
+    def levels(comparison, a, b):
+        assert comparison == "postcode"
+        x, y = district[a], district[b]
+        known = pd.notna(x) & pd.notna(y)
+        return np.where(known, np.where(x == y, 1, 0), -1).astype(np.int8)
+
+    learned = {f"forename|{SINGLE_TOOK}convictions": 0.99}
+    persons = PersonEvidence({}, {}, levels, IDENTITY.link_probability, IDENTITY.review_probability, 1, learned)
+    for lone, apart in (("convictions|k|x", True), ("convictions|k|y", False)):
+        uf = UnionFind(np.array(nodes), {}, node_spans(r))
+        node_pairs = pairs(
+            [("benefits|k|b", "convictions|k|c", 20.0), (lone, "convictions|k|c", 12.0, {"forename_agrees": False})]
+        )
+        d = decide(node_pairs, uf, LINK, REVIEW, RULES, persons)
+        assert list(d.relatives["configuration"]) == [SINGLE_TOOK + "convictions"]
+        assert joined(uf, lone, "convictions|k|c") is not apart
+        assert d.review["why"].str.contains("two addresses at one time").sum() == int(apart)
