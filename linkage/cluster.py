@@ -498,7 +498,7 @@ def decide(
         links.append((a, b, w))
     relatives = cases = None
     if deferred:
-        table = relative_cases(deferred, uf)
+        table = relative_cases(deferred, uf, persons)
         if defer:
             cases = table
         else:
@@ -519,7 +519,7 @@ def _column(frame: pd.DataFrame, name: str) -> np.ndarray:
     return frame[name].to_numpy() if name in frame else np.zeros(len(frame), bool)
 
 
-def relative_cases(deferred: list, uf: UnionFind) -> pd.DataFrame:
+def relative_cases(deferred: list, uf: UnionFind, persons: PersonEvidence | None = None) -> pd.DataFrame:
     """The pairs whose comparisons look like relatives' (twins: all but the forename; a father
     and son: all but the date of birth), once per two persons, with the configuration of their
     sources; they are decided by the probability that such a pair of persons is one person,
@@ -531,15 +531,19 @@ def relative_cases(deferred: list, uf: UnionFind) -> pd.DataFrame:
     almost never shows the smaller part in two sources or more and sharing one with the other:
     that is a second key in two sources at once. So the pairs seen in that configuration,
     divided by its share, estimate the relatives among all such pairs, and in each configuration
-    c the expected relatives are that number times u(c); the rest are one person."""
+    c the expected relatives are that number times u(c); the rest are one person.
+
+    `apart`: whether the two persons' records put them at two addresses at one time
+    (`PersonEvidence.two_addresses`; never linked by their configuration's probability)."""
     cases, seen = [], set()
     for a, b, w, rule, why in deferred:
         ra, rb = uf.find(a), uf.find(b)
         if ra == rb or (rule, min(ra, rb), max(ra, rb)) in seen:
             continue
         seen.add((rule, min(ra, rb), max(ra, rb)))
-        cases.append((a, b, w, rule, why, uf.configuration(ra, rb)))
-    return pd.DataFrame(cases, columns=["a", "b", "weight", "rule", "why", "configuration"])
+        apart = persons is not None and persons.two_addresses(uf, ra, rb)
+        cases.append((a, b, w, rule, why, uf.configuration(ra, rb), apart))
+    return pd.DataFrame(cases, columns=["a", "b", "weight", "rule", "why", "configuration", "apart"])
 
 
 def relative_probabilities(
@@ -548,13 +552,26 @@ def relative_probabilities(
     """Per rule and configuration of the cases (`relative_cases`, of every part decided), the
     pairs, the relatives expected among them and the probability of one person; and those
     probabilities by (rule, configuration). `share`: `configuration_shares`."""
-    counts = table.groupby(["rule", "configuration"]).size().rename("pairs").reset_index()
-    per_rule = counts[counts["configuration"] == MULTI_OVERLAP].set_index("rule")["pairs"]
+    apart = table["apart"].astype(bool) if "apart" in table else pd.Series(False, index=table.index)
+    counts = (
+        table.assign(apart=apart)
+        .groupby(["rule", "configuration"])["apart"]
+        .agg(pairs="size", apart="sum")
+        .reset_index()
+    )
+    per_rule = counts[counts["configuration"] == MULTI_OVERLAP].set_index("rule")
     # (a configuration no random pair showed is rare, not impossible)
     counts["share"] = counts["configuration"].map(share).fillna(1 / RELATIVE_SAMPLE)
-    total = counts["rule"].map(per_rule).fillna(0).add(0.5) / share.get(MULTI_OVERLAP, 1.0)
-    counts["expected_relatives"] = total * counts["share"]
-    own = ((counts["pairs"] - counts["expected_relatives"]) / counts["pairs"]).clip(0.0, 1.0)
+    total = counts["rule"].map(per_rule["pairs"]).fillna(0).add(0.5) / share.get(MULTI_OVERLAP, 1.0)
+    # The pairs at two addresses at one time are never linked by these probabilities: what is
+    # estimated is the share of one person among the others. Relatives show two addresses as often
+    # in every configuration as they do where they are counted (multi-overlap: the share there, per
+    # rule), so the relatives expected among a configuration's other pairs are its expected
+    # relatives times the share at one address.
+    at_one = 1.0 - (counts["rule"].map(per_rule["apart"] / per_rule["pairs"]).fillna(0.0))
+    counts["expected_relatives"] = total * counts["share"] * at_one
+    counts["pairs"] -= counts["apart"]
+    own = ((counts["pairs"] - counts["expected_relatives"]) / counts["pairs"]).clip(0.0, 1.0).fillna(0.0)
     # A configuration seen in a few pairs says little on its own (one pair of a father and son
     # under a rare surname, each in two sources, read 0.99): its estimate is shrunk towards its
     # kind's, as if RELATIVE_PRIOR_PAIRS more pairs had shown that. The kind of a lone key's
@@ -606,7 +623,9 @@ def apply_relatives(
 ) -> int:
     """Link, send to review or leave each case by its configuration's probability; the refusals."""
     refused = 0
-    for a, b, w, rule, why, config in table.itertuples(index=False):
+    for a, b, w, rule, why, config in table[["a", "b", "weight", "rule", "why", "configuration"]].itertuples(
+        index=False
+    ):
         ra, rb = uf.find(a), uf.find(b)
         if ra == rb:
             continue

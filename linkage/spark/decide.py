@@ -143,7 +143,7 @@ class SparkClustering:
             persons = PersonEvidence(
                 {}, {}, comparer.levels, spec.link_probability, spec.review_probability, seed, learned
             )
-            table = cases[["a", "b", "weight", "rule", "why", "configuration"]]
+            table = cases[["a", "b", "weight", "rule", "why", "configuration"]].assign(apart=cases["n"].fillna(0) > 0)
             counts, probability = relative_probabilities(table, share, persons)
             again = set(cases["component"])
             del share, table, cases
@@ -194,7 +194,7 @@ def _part(context, relatives):
         rows.append(("refused", None, None, None, None, None, None, c.decisions.refused))
         if c.decisions.cases is not None:
             rows += [
-                ("case", x.a, x.b, x.weight, x.why, x.rule, x.configuration, None)
+                ("case", x.a, x.b, x.weight, x.why, x.rule, x.configuration, int(x.apart))  # n: at two addresses
                 for x in c.decisions.cases.itertuples(index=False)
             ]
         if relatives is None:
