@@ -24,7 +24,13 @@ A node pair is judged on its two nodes; a merge joins two persons. With identity
   often each configuration of the two persons' sources holds relatives is estimated from the
   data (`relatives`), and the pair is linked when that probability reaches the link level. A
   configuration seen in few pairs is shrunk towards its kind's estimate in the other sources, and
-  that towards its rule's (`RELATIVE_PRIOR_PAIRS`).
+  that towards its rule's (`RELATIVE_PRIOR_PAIRS`). A lone key that took over from the other
+  person's (`took_over`) is a configuration of its own (`SINGLE_TOOK`).
+- **One address at a time.** Such a pair is not linked by its configuration's probability when the
+  two persons' records, in date order, put them at two addresses at one time
+  (`PersonEvidence.two_addresses`: relatives, one of whom moved); the relatives expected among a
+  configuration's other pairs are scaled by the share of relatives at one address, measured where
+  they are counted.
 """
 
 from __future__ import annotations
