@@ -259,7 +259,7 @@ class PersonEvidence:
     seed: int = 0
     # learned earlier ("rule|configuration" -> probability); None: learn from this run's pairs
     learned: dict[str, float] | None = None
-    comparisons: tuple[str, ...] = ("postcode",)  # those `levels` can give (`two_addresses`)
+    comparisons: tuple[str, ...] = ("postcode", "sex")  # those `levels` can give (`two_people`)
 
     def key_evidence(self, uf: UnionFind, ra, rb, own: str | None) -> tuple[float, list[str]]:
         """The weight of the keys the merge would give the person twice (the pair's own source,
@@ -269,6 +269,16 @@ class PersonEvidence:
             return 0.0, []
         names = uf.names(both)
         return float(sum(self.key_weight.get(s, 0.0) for s in names)), names
+
+    def two_people(self, uf: UnionFind, ra, rb) -> str | None:
+        """What in the two persons' records says they are two people whatever their configuration:
+        two sexes (every record of one against every record of the other, where both are known:
+        twins may be a brother and a sister), or two addresses at one time (`two_addresses`)."""
+        if "sex" in self.comparisons and not self.corroborated("sex", uf, ra, rb):
+            return "two sexes"
+        if self.two_addresses(uf, ra, rb):
+            return "two addresses at one time"
+        return None
 
     def two_addresses(self, uf: UnionFind, ra, rb) -> bool:
         """Whether the two persons' records, in date order, put them at two addresses at one time
@@ -547,7 +557,7 @@ def relative_cases(deferred: list, uf: UnionFind, persons: PersonEvidence | None
         if ra == rb or (rule, min(ra, rb), max(ra, rb)) in seen:
             continue
         seen.add((rule, min(ra, rb), max(ra, rb)))
-        apart = persons is not None and persons.two_addresses(uf, ra, rb)
+        apart = persons is not None and persons.two_people(uf, ra, rb) is not None
         cases.append((a, b, w, rule, why, uf.configuration(ra, rb), apart))
     return pd.DataFrame(cases, columns=["a", "b", "weight", "rule", "why", "configuration", "apart"])
 
@@ -574,7 +584,10 @@ def relative_probabilities(
     # in every configuration as they do where they are counted (multi-overlap: the share there, per
     # rule), so the relatives expected among a configuration's other pairs are its expected
     # relatives times the share at one address.
-    at_one = 1.0 - (counts["rule"].map(per_rule["apart"] / per_rule["pairs"]).fillna(0.0))
+    # (as the count of relatives there, + 0.5: a share of none or all in a few pairs is not certain)
+    at_one = 1.0 - (counts["rule"].map((per_rule["apart"] + 0.5) / (per_rule["pairs"] + 1.0)).fillna(0.0))
+    if "apart" not in table:  # (cases read without the persons' records: nothing is known apart)
+        at_one = 1.0
     counts["expected_relatives"] = total * counts["share"] * at_one
     counts["pairs"] -= counts["apart"]
     own = ((counts["pairs"] - counts["expected_relatives"]) / counts["pairs"]).clip(0.0, 1.0).fillna(0.0)
@@ -638,8 +651,9 @@ def apply_relatives(
         p = float(probability[(rule, config)])
         if p >= persons.link_probability:
             conflict = uf.conflict(ra, rb) or lived_on(uf, ra, rb)
-            if conflict is None and persons.two_addresses(uf, ra, rb):
-                review.append((a, b, w, f"{why}; two addresses at one time (one person in {p:.0%}: {config})"))
+            apart = None if conflict else persons.two_people(uf, ra, rb)
+            if apart:
+                review.append((a, b, w, f"{why}; {apart} (one person in {p:.0%}: {config})"))
                 continue
             if conflict is None:
                 uf.union(ra, rb)

@@ -48,6 +48,8 @@ def evidence(nodes, dob=None, learned=None, key_weight=-3.0) -> PersonEvidence:
     born = np.array([np.datetime64((dob or {}).get(n) or "NaT", "D") for n in nodes])
 
     def levels(comparison, a, b):
+        if comparison in ("sex", "postcode"):  # not known: neither for nor against
+            return np.full(len(a), -1, dtype=np.int8)
         assert comparison == "dob"
         x, y = born[a], born[b]
         both = ~np.isnat(x) & ~np.isnat(y)
@@ -401,31 +403,39 @@ def test_a_lone_key_that_took_over_is_a_configuration_of_its_own():
 def test_relatives_at_two_addresses_at_one_time_are_not_linked():
     """A pair that looks like relatives, in a configuration where one person is likely enough to
     link, is sent to review when the two persons' records, in date order, put them at two
-    addresses at one time (the districts go back and forth: twins, one of whom moved); a second
-    key whose records follow the person's one move links."""
+    addresses at one time (the districts go back and forth: twins, one of whom moved), or when
+    they are of two sexes (a brother and a sister); a second key whose records follow the
+    person's one move links."""
     records = [("benefits|k|b", 0.0, "AA1"), ("convictions|k|c", 10.0, "AA1"), ("convictions|k|c", 50.0, "BB2")]
     records += [("convictions|k|c", 90.0, "BB2"), ("convictions|k|c", 95.0, "BB2")]
     records += [("convictions|k|x", 60.0, "AA1"), ("convictions|k|x", 80.0, "AA1"), ("convictions|k|x", 99.0, "AA1")]
     records += [("convictions|k|y", 60.0, "BB2"), ("convictions|k|y", 80.0, None), ("convictions|k|y", 99.0, "BB2")]
+    records += [("convictions|k|z", 60.0, "BB2"), ("convictions|k|z", 80.0, "BB2"), ("convictions|k|z", 99.0, "BB2")]
     r = pd.DataFrame(records, columns=["node", "record_day", "district"])
     r["variant"] = np.arange(len(r))
     district = r["district"].to_numpy(dtype=object)
+    sex = np.where(r["node"] == "convictions|k|z", "F", "M").astype(object)  # z: a sister at his address
     nodes = list(pd.unique(r["node"]))
 
     def levels(comparison, a, b):
-        assert comparison == "postcode"
-        x, y = district[a], district[b]
+        x, y = (district, district) if comparison == "postcode" else (sex, sex)
+        x, y = x[a], y[b]
         known = pd.notna(x) & pd.notna(y)
         return np.where(known, np.where(x == y, 1, 0), -1).astype(np.int8)
 
     learned = {f"forename|{SINGLE_TOOK}convictions": 0.99}
-    persons = PersonEvidence({}, {}, levels, IDENTITY.link_probability, IDENTITY.review_probability, 1, learned)
-    for lone, apart in (("convictions|k|x", True), ("convictions|k|y", False)):
+    held = {n: np.flatnonzero(r["node"].to_numpy() == n) for n in nodes}  # each node's identities
+    persons = PersonEvidence({}, held, levels, IDENTITY.link_probability, IDENTITY.review_probability, 1, learned)
+    for lone, apart in (
+        ("convictions|k|x", "two addresses"),
+        ("convictions|k|y", None),
+        ("convictions|k|z", "two sexes"),
+    ):
         uf = UnionFind(np.array(nodes), {}, node_spans(r))
         node_pairs = pairs(
             [("benefits|k|b", "convictions|k|c", 20.0), (lone, "convictions|k|c", 12.0, {"forename_agrees": False})]
         )
         d = decide(node_pairs, uf, LINK, REVIEW, RULES, persons)
         assert list(d.relatives["configuration"]) == [SINGLE_TOOK + "convictions"]
-        assert joined(uf, lone, "convictions|k|c") is not apart
-        assert d.review["why"].str.contains("two addresses at one time").sum() == int(apart)
+        assert joined(uf, lone, "convictions|k|c") is (apart is None)
+        assert d.review["why"].str.contains(apart or "two ").sum() == int(apart is not None)
