@@ -28,9 +28,8 @@ A node pair is judged on its two nodes; a merge joins two persons. With identity
   person's (`took_over`) is a configuration of its own (`SINGLE_TOOK`).
 - **One address at a time.** Such a pair is not linked by its configuration's probability when the
   two persons' records, in date order, put them at two addresses at one time
-  (`PersonEvidence.two_addresses`: relatives, one of whom moved); the relatives expected among a
-  configuration's other pairs are scaled by the share of relatives at one address, measured where
-  they are counted.
+  (`PersonEvidence.two_addresses`: relatives, one of whom moved), or of two sexes
+  (`PersonEvidence.two_people`).
 """
 
 from __future__ import annotations
@@ -579,17 +578,11 @@ def relative_probabilities(
     # (a configuration no random pair showed is rare, not impossible)
     counts["share"] = counts["configuration"].map(share).fillna(1 / RELATIVE_SAMPLE)
     total = counts["rule"].map(per_rule["pairs"]).fillna(0).add(0.5) / share.get(MULTI_OVERLAP, 1.0)
-    # The pairs at two addresses at one time are never linked by these probabilities: what is
-    # estimated is the share of one person among the others. Relatives show two addresses as often
-    # in every configuration as they do where they are counted (multi-overlap: the share there, per
-    # rule), so the relatives expected among a configuration's other pairs are its expected
-    # relatives times the share at one address.
-    # (as the count of relatives there, + 0.5: a share of none or all in a few pairs is not certain)
-    at_one = 1.0 - (counts["rule"].map((per_rule["apart"] + 0.5) / (per_rule["pairs"] + 1.0)).fillna(0.0))
-    if "apart" not in table:  # (cases read without the persons' records: nothing is known apart)
-        at_one = 1.0
-    counts["expected_relatives"] = total * counts["share"] * at_one
-    counts["pairs"] -= counts["apart"]
+    counts["expected_relatives"] = total * counts["share"]
+    # (`apart`: the pairs of two people whatever their configuration, `PersonEvidence.two_people`,
+    # never linked by it; counted in the pairs and the relatives all the same. Scaling the relatives
+    # expected among the other pairs by the share apart where relatives are counted, multi-overlap,
+    # was tried and joined more twins at default rates: docs/linkage.md, Measured.)
     own = ((counts["pairs"] - counts["expected_relatives"]) / counts["pairs"]).clip(0.0, 1.0).fillna(0.0)
     # A configuration seen in a few pairs says little on its own (one pair of a father and son
     # under a rare surname, each in two sources, read 0.99): its estimate is shrunk towards its
