@@ -347,14 +347,15 @@ def node_spans(records: pd.DataFrame) -> dict | None:
     order = np.lexsort((frame["day"].to_numpy(), codes))
     starts = np.searchsorted(codes[order], np.arange(len(g) + 1))
     days = frame["day"].to_numpy("float32")[order]  # (days since 1970 are exact in float32)
-    variant = frame["variant"].to_numpy()[order] if "variant" in frame else None
+    variant = frame["variant"].to_numpy()[order].astype(np.int32) if "variant" in frame else None
     return NodeSpans(g.index, g["min"].to_numpy(), g["max"].to_numpy(), days, starts, variant)
 
 
 class NodeSpans:
     """node -> (first, last) day, as `node_spans` gives it: the nodes as a pandas index and the days
     as two float arrays (about 40 bytes a node), not a dict of tuples (about 200); and each node's
-    record days, ascending (`days`: 4 bytes a record and 8 a node), when given."""
+    record days, ascending (`days`: 4 bytes a record and 8 a node, and 4 a record more for their
+    variants), when given."""
 
     def __init__(
         self,
