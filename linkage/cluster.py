@@ -549,8 +549,9 @@ def relative_cases(deferred: list, uf: UnionFind, persons: PersonEvidence | None
     divided by its share, estimate the relatives among all such pairs, and in each configuration
     c the expected relatives are that number times u(c); the rest are one person.
 
-    `apart`: whether the two persons' records put them at two addresses at one time
-    (`PersonEvidence.two_addresses`; never linked by their configuration's probability)."""
+    `apart`: whether the two persons' records say they are two people whatever their configuration
+    (`PersonEvidence.two_people`: two sexes, two addresses at one time); never linked by it.
+    """
     cases, seen = [], set()
     for a, b, w, rule, why in deferred:
         ra, rb = uf.find(a), uf.find(b)

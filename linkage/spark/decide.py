@@ -194,7 +194,7 @@ def _part(context, relatives):
         rows.append(("refused", None, None, None, None, None, None, c.decisions.refused))
         if c.decisions.cases is not None:
             rows += [
-                ("case", x.a, x.b, x.weight, x.why, x.rule, x.configuration, int(x.apart))  # n: at two addresses
+                ("case", x.a, x.b, x.weight, x.why, x.rule, x.configuration, int(x.apart))  # n: two people (two_people)
                 for x in c.decisions.cases.itertuples(index=False)
             ]
         if relatives is None:
