@@ -98,6 +98,46 @@ def test_spark_engine_writes_what_the_local_engine_writes(population, spark, tmp
     assert not any((tmp_path / "work").iterdir())  # the identities' Parquet is removed after each run
 
 
+def test_the_second_round_decides_only_the_components_holding_cases(population, spark, tmp_path, monkeypatch):
+    """Relatives' cases are decided in a second round (their probabilities are learned over every
+    component): only the components (parts) holding cases go to it, not the groups that hold them,
+    and only those parts' rows of the first round are left out. Every part decided gives a row of
+    its refusals, so the rows name the parts each round decided."""
+    import pyarrow.parquet as pq
+
+    from linkage.spark import decide
+    from linkage.spark.engine import link_spark
+
+    runs = []  # per clustering call: its rounds, as (Decided, its rows)
+
+    class Seen(decide.Decided):
+        def __init__(self, files):
+            super().__init__(files)  # the files go with the run's work folder: read them now
+            runs[-1].append((self, pq.read_table(files, schema=decide.OUT_ARROW).to_pandas()))
+
+    call = decide.SparkClustering.__call__
+
+    def clustering(self, *args, **kwargs):
+        runs.append([])
+        return call(self, *args, **kwargs)
+
+    monkeypatch.setattr(decide, "Decided", Seen)
+    monkeypatch.setattr(decide.SparkClustering, "__call__", clustering)
+    _link_twice(tmp_path, population, lambda b, **kw: link_spark(b, spark=spark, **kw))
+    assert any(len(rounds) == 2 for rounds in runs)  # the population holds cases: else this says nothing
+    for rounds in runs:
+        first = rounds[0][1]
+        decided = set(first.loc[first["kind"] == "refused", "part"])
+        assert set(first["part"]) == decided  # a row of refusals for every part decided
+        cases = set(first.loc[first["kind"] == "case", "part"])
+        assert rounds[0][0].without == cases
+        if cases:
+            second = rounds[1][1]
+            assert set(second.loc[second["kind"] == "refused", "part"]) == cases
+            assert set(second["part"]) == cases and cases < decided  # some components decided once
+            assert second["kind"].ne("case").all()
+
+
 def test_the_engine_comes_from_configuration(monkeypatch):
     from linkage.engines import engine_name, link_function
     from linkage.run import link

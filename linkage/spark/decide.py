@@ -14,7 +14,12 @@ relatives (`cluster.relative_cases` and `relative_probabilities`). So components
 two rounds when such pairs exist: the first stops before them and returns them with each
 component's persons; the driver learns the probabilities over all of them (with the shares of
 configurations among all persons, singletons included, in the local engine's order); the second
-decides the components that hold such pairs.
+decides the components that hold such pairs, and only those (a row of either round names its
+component, `part`: a 64-bit hash of the component's name, so that the second round reads none of
+the other components' records and the first round's rows of the components decided again are
+left out; two components that shared a hash would be decided, or left out, together, which gives
+the same decisions). Before, the second round decided every group holding such a pair: at
+500,000 people nearly all of them, all of the records shuffled and decided twice.
 
 What an executor receives: the spec, the model, reviewers' decisions and (only when a reviewer
 said two records are two people, which may part a person) the links decided before, pickled
@@ -47,7 +52,7 @@ from linkage.spark.components import connected_components
 from linkage.spark.tables import as_local, read, written
 
 OUT = (
-    "component long, kind string, a string, b string, weight double, why string, rule string, "
+    "component long, part long, kind string, a string, b string, weight double, why string, rule string, "
     "configuration string, n long"
 )
 _TYPES = {"long": pa.int64(), "string": pa.string(), "double": pa.float64()}
@@ -106,28 +111,31 @@ class SparkClustering:
         groups = int(self.spark.conf.get("spark.sql.shuffle.partitions"))
         groups = max(groups, -(-(len(inputs.r) + len(_variants)) // max(self.group_nodes, 1)))
 
-        def component():  # node -> its group: whole components, many to a group (pandas per call)
-            found = self.spark.read.parquet(where)
-            return found.select("node", F.pmod(F.hash("component"), F.lit(groups)).alias("component"))
+        def component(only=None):  # node -> its group (whole components, many to a group: pandas per call), its part
+            found = self.spark.read.parquet(where).select(
+                "node",
+                F.pmod(F.hash("component"), F.lit(groups)).alias("component"),
+                F.xxhash64("component").alias("part"),
+            )
+            if only is not None:  # the parts to decide again, and nothing else
+                keep = self.spark.createDataFrame(pd.DataFrame({"part": sorted(only)}, dtype="int64"))
+                found = found.join(F.broadcast(keep), "part")
+            return found
 
         # each record with its person if linked already: joined in Spark, not a pandas copy of every record
         known = read(self.spark, inputs.known[["source", "record_id", "person_id"]], self.work, "known")
         records = read(self.spark, r, self.work, "records").join(known, ["source", "record_id"], "left")
         del r, held
-        nodes = (
-            records.withColumn("kind", F.lit("record"))
-            .unionByName(self.variants.drop("is_new").withColumn("kind", F.lit("variant")), allowMissingColumns=True)
-            .join(component(), "node")
+        every = records.withColumn("kind", F.lit("record")).unionByName(
+            self.variants.drop("is_new").withColumn("kind", F.lit("variant")), allowMissingColumns=True
         )
-        scored = read(self.spark, pairs, self.work, "node_pairs").join(component().withColumnRenamed("node", "a"), "a")
+        scored = read(self.spark, pairs, self.work, "node_pairs")
         del pairs
         context = (spec, model, inputs.reviews, inputs.past, links, seed, learned)
 
-        def run(relatives, only=None):
-            p, n = scored, nodes
-            if only is not None:
-                keep = self.spark.createDataFrame(pd.DataFrame({"component": sorted(only)}))
-                p, n = p.join(F.broadcast(keep), "component"), n.join(F.broadcast(keep), "component")
+        def run(relatives, only=None):  # only: the parts to decide (default all)
+            n = every.join(component(only), "node")
+            p = scored.join(component(only).withColumnRenamed("node", "a"), "a")
             decide = _part(context, relatives)
             grouped = p.groupBy("component").cogroup(n.groupBy("component"))
             return Decided(written(grouped.applyInPandas(decide, OUT), self.work, "decided"))
@@ -145,7 +153,7 @@ class SparkClustering:
             )
             table = cases[["a", "b", "weight", "rule", "why", "configuration"]].assign(apart=cases["n"].fillna(0) > 0)
             counts, probability = relative_probabilities(table, share, persons)
-            again = set(cases["component"])
+            again = set(cases["part"].tolist())
             del share, table, cases
             first_round.without = again  # decided again below
             rounds.append(run((counts, probability), again))
@@ -171,6 +179,7 @@ def _part(context, relatives):
 
     def decide(key, pairs: pd.DataFrame, nodes: pd.DataFrame) -> pd.DataFrame:
         component = key[0]
+        part_of = dict(zip(nodes["node"], nodes["part"], strict=True))  # node -> its component's part
         records = nodes[nodes["kind"] == "record"]
         dated = ["record_day"] if "record_day" in records else []
         r = records[["source", "record_id", "node", *dated]].reset_index(drop=True)
@@ -181,7 +190,7 @@ def _part(context, relatives):
             r["variant"] = np.searchsorted(variants["variant"].to_numpy(dtype=np.int64), at)
         variants = as_local(variants)
         comparer = Comparer(variants, spec, aliases)
-        pairs = pairs.drop(columns="component").reset_index(drop=True)
+        pairs = pairs.drop(columns=["component", "part"]).reset_index(drop=True)
         inputs = ClusterInputs(r, known, reviews, past, lambda: links, pairs)
         c = cluster_local(inputs, variants, comparer, spec, model, seed, learned, relatives is None, relatives)
         rows = [("link", a, b, w, None, None, None, None) for a, b, w in c.decisions.links.itertuples(index=False)]
@@ -191,7 +200,14 @@ def _part(context, relatives):
         roots = ((n, c.root_of(n)) for n in pd.unique(r["node"]))
         rows += [("root", n, root, None, None, None, None, None) for n, root in roots if n != root]
         rows += [("joined", n, None, None, None, None, None, None) for n in c.review_joined]
-        rows.append(("refused", None, None, None, None, None, None, c.decisions.refused))
+        # the refusals by part (a row for every part decided, 0 or more): each is a review "would
+        # join ..." (cluster.decide, cluster.apply_relatives), so counted by part from those rows
+        refusals = dict.fromkeys(pd.unique(nodes["part"]).tolist(), 0)
+        for a, why in c.decisions.review[["a", "why"]].itertuples(index=False):
+            if why.startswith("would join "):
+                refusals[part_of[a]] += 1
+        if sum(refusals.values()) != c.decisions.refused:
+            raise AssertionError(f"refusals by part {sum(refusals.values())}, in all {c.decisions.refused}")
         if c.decisions.cases is not None:
             rows += [
                 ("case", x.a, x.b, x.weight, x.why, x.rule, x.configuration, int(x.apart))  # n: two people (two_people)
@@ -202,7 +218,11 @@ def _part(context, relatives):
                 size = len(c.uf.members(root))
                 if size > 1:
                     rows.append(("mask", root, None, None, ",".join(c.uf.names(c.uf.masks(root)[0])), None, None, size))
+        parts = [part_of[row[1]] for row in rows]  # each row's part, by its first node
+        rows += [("refused", None, None, None, None, None, None, n) for n in refusals.values()]
+        parts += list(refusals)
         out = pd.DataFrame(rows, columns=["kind", "a", "b", "weight", "why", "rule", "configuration", "n"])
+        out.insert(0, "part", np.array(parts, dtype=np.int64))
         out.insert(0, "component", int(component))
         return out.astype({"weight": "float64", "n": "Int64"})
 
@@ -238,7 +258,7 @@ def _shares(out: pd.DataFrame, r: pd.DataFrame, seed: int) -> dict[str, float]:
 
 class Decided:
     """A round of decisions as Parquet files (the rows of OUT), read by kind: the rows of the
-    components in `without` (decided again in a later round) left out."""
+    parts (components) in `without` (decided again in a later round) left out."""
 
     def __init__(self, files: list[str]) -> None:
         self.files, self.without = files, set()
@@ -246,10 +266,10 @@ class Decided:
     def arrow(self, kinds: list[str], columns: list[str] | None = None) -> pa.Table:
         if not self.files:
             return OUT_ARROW.empty_table().select(columns or OUT_ARROW.names)
-        wanted = columns and ["component", *columns]
+        wanted = columns and ["part", *columns]
         table = pq.read_table(self.files, schema=OUT_ARROW, filters=[("kind", "in", kinds)], columns=wanted)
         if self.without:
-            keep = pc.invert(pc.is_in(table["component"], value_set=pa.array(sorted(self.without), pa.int64())))
+            keep = pc.invert(pc.is_in(table["part"], value_set=pa.array(sorted(self.without), pa.int64())))
             table = table.filter(keep)
         return table.select(columns) if columns else table
 
