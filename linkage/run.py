@@ -282,6 +282,7 @@ class LinkState:
     incremental: bool = False  # read only what the new records touch: record_keys is upserted, not rewritten
     identity: pd.DataFrame | None = None  # the identity block once per variant (records.shed_identity)
     ids: RecordIds | None = None  # the record ids: `r` holds their codes (`rid`), not strings
+    model_json: str | None = None  # a model made by this run, as written (made once it is decided)
 
 
 @dataclass
@@ -669,8 +670,13 @@ def decide_stage(
         model.relatives = {} if decisions.relatives is None else _learned_relatives(decisions.relatives)
     result.links, result.reviews = len(decisions.links), len(decisions.review)
     result.relatives = decisions.relatives
+    # A model made by this run is written as the text it is now (its relatives learned): its term
+    # frequencies, a dict entry per value, are not held through the spine and write stages.
+    state.model_json = model.to_json() if trained_now else None
+    if "record_date" in r:  # the records' dates served the persons in time (clustering) only
+        r.drop(columns="record_date", inplace=True)
     lap("clustering")
-    state.variants = state.comparer = None  # not needed past the decisions
+    state.variants = state.comparer = state.model = None  # not needed past the decisions
     return Decided(state, pairs_by_node, clustered)
 
 
@@ -805,7 +811,14 @@ def write(backend, spine: Spine) -> LinkResult:
         spine.expected,
         spine.same or {},
     )
-    result, r, stats, model, stored, truth = state.result, state.r, state.stats, state.model, state.stored, state.truth
+    result, r, stats, model_json, stored, truth = (
+        state.result,
+        state.r,
+        state.stats,
+        state.model_json,
+        state.stored,
+        state.truth,
+    )
     reviews, applied, past, lap, started = state.reviews, state.applied, state.past, state.lap, state.started
     incremental, identity, ids = state.incremental, state.identity, state.ids
     run_id, as_of, model_version = result.run_id, result.as_of, result.model_version
@@ -832,9 +845,7 @@ def write(backend, spine: Spine) -> LinkResult:
         if model_version not in (stored["model_version"].to_pylist() if stored.num_rows else []):
             s.insert(
                 "linkage.models",
-                pa.table(
-                    {"model_version": [model_version], "trained_in_run": [run_id], "model_json": [model.to_json()]}
-                ),
+                pa.table({"model_version": [model_version], "trained_in_run": [run_id], "model_json": [model_json]}),
             )
         s.insert(
             "linkage.runs",
