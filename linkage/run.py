@@ -737,13 +737,16 @@ def cluster(decided: Decided) -> Spine:
         np.where(new_rows["node"].isin(node_known), 0, np.where(new_rows["node"].isin(linked_nodes), 1, 2)),
         ["source_key", "link", "new_person"],
     )
-    events = pd.DataFrame(  # record ids by their codes (`rid`): named slice by slice as written
+    # record ids by their codes (`rid`): named slice by slice as written; the columns are views
+    # of the records' (copy=False: not consolidated into copies), every record's in a first run
+    events = pd.DataFrame(
         {
             "source": new_rows["source"],
             "rid": new_rows["rid"],
             "person_id": new_rows["person_id"],
             "decided_by": decided_by,
-        }
+        },
+        copy=False,
     )
     # the same in every assignment: added slice by slice as written, unless other events join them
     same = {"previous_person_id": None, "event": "assign", "as_of": as_of}
