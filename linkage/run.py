@@ -651,7 +651,7 @@ def decide_stage(
         coded = decided_links if ids is None else (lambda: _review_codes(decided_links(), ids))
         inputs = ClusterInputs(r, known, reviews, past is not None, coded, pairs_by_node)
     else:  # another engine's clustering reads records by (source, record_id): their names, for it
-        named = ids.named(r[[c for c in ("source", "rid", "node", "record_date", "record_day") if c in r]])
+        named = ids.named(r)  # every column it may read (node, dates, variant), the codes named
         inputs = ClusterInputs(
             named, known.drop(columns="rid"), reviews, past is not None, decided_links, pairs_by_node
         )
