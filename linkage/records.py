@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from outcomes.contract import SOURCES
 from outcomes.contract.extracts import IDENTITY_BLOCK
@@ -99,6 +101,75 @@ def build_variants(records: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     variants = variants[["node", "source", *VARIANT_COLUMNS]].copy()
     add_birth_keys(variants)
     return r, variants
+
+
+class RecordIds:
+    """A run's record ids as integer codes: one Arrow string array (`ids`, about 16 bytes a
+    record) sorted by source, then record id, and each record's position in it (`rid`, int32), in
+    place of a Python string a record (about 70 bytes). Sources are sorted by name and record ids
+    as Python compares strings (Arrow sorts UTF-8 bytes: the same order), so sorting by `rid`
+    sorts by (source, record_id). `names` gives the strings back where rows are written."""
+
+    def __init__(self, ids: pa.Array, bounds: dict[str, tuple[int, int]]) -> None:
+        self.ids, self.bounds = ids, bounds
+
+    @classmethod
+    def encode(cls, records: pd.DataFrame) -> RecordIds:
+        """Replace `records["record_id"]` by `rid`, in place (at the same column position)."""
+        source = records["source"].to_numpy(dtype=object)
+        names = pa.array(records["record_id"].to_numpy(dtype=object), pa.string())
+        parts, bounds, start = [], {}, 0
+        for name in sorted(pd.unique(source)):
+            at = np.flatnonzero(source == name)
+            parts.append(at[pc.sort_indices(names.take(pa.array(at))).to_numpy()])  # a stable sort
+            bounds[name] = (start, start + len(at))
+            start += len(at)
+        order = np.concatenate(parts) if parts else np.array([], dtype=np.int64)
+        code = np.empty(len(order), dtype=np.int32 if len(order) < 2**31 else np.int64)
+        code[order] = np.arange(len(order), dtype=code.dtype)
+        ids = names.take(pa.array(order))
+        del names
+        at = records.columns.get_loc("record_id")
+        records.drop(columns="record_id", inplace=True)
+        records.insert(at, "rid", code)
+        return cls(ids, bounds)
+
+    def names(self, codes) -> pa.Array:
+        """The record ids of these codes (an Arrow string array)."""
+        return self.ids.take(pa.array(np.asarray(codes)))
+
+    def objects(self, codes) -> np.ndarray:
+        """The record ids of these codes as a numpy array of Python strings (for a slice or a few rows)."""
+        return self.names(codes).to_numpy(zero_copy_only=False)
+
+    def codes(self, source, record_id) -> np.ndarray:
+        """The codes of records named by (source, record_id) (-1 where the run holds no such record)."""
+        source = np.asarray(source, dtype=object)
+        record = pa.array(np.asarray(record_id, dtype=object), pa.string())
+        out = np.full(len(source), -1, dtype=np.int64)
+        for name, (a, b) in self.bounds.items():
+            at = np.flatnonzero(source == name)
+            if not len(at):
+                continue
+            found = pc.index_in(record.take(pa.array(at)), value_set=self.ids.slice(a, b - a))
+            found = found.to_numpy(zero_copy_only=False)
+            ok = ~pd.isna(found)
+            out[at[ok]] = found[ok].astype(np.int64) + a
+        return out
+
+    def with_codes(self, frame: pd.DataFrame, prefixes=("",)) -> pd.DataFrame:
+        """`frame` with a code column for each (`{p}source`, `{p}record_id`) pair: `{p}rid`."""
+        frame = frame.copy()
+        for p in prefixes:
+            frame[f"{p}rid"] = self.codes(frame[f"{p}source"].to_numpy(), frame[f"{p}record_id"].to_numpy())
+        return frame
+
+    def named(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """`frame` with `rid` replaced by `record_id` (Python strings), at the same column position."""
+        at = frame.columns.get_loc("rid")
+        out = frame.drop(columns="rid")
+        out.insert(at, "record_id", self.objects(frame["rid"].to_numpy()))
+        return out
 
 
 def shed_identity(r: pd.DataFrame) -> pd.DataFrame:

@@ -42,6 +42,7 @@ from linkage.engine import (
 from linkage.engine import score_chunk as engine_score_chunk
 from linkage.records import (
     IDENTITY,
+    RecordIds,
     build_variants,
     identity_rows,
     learn_aliases,
@@ -280,6 +281,8 @@ class LinkState:
     past: PastRun | None = None
     incremental: bool = False  # read only what the new records touch: record_keys is upserted, not rewritten
     identity: pd.DataFrame | None = None  # the identity block once per variant (records.shed_identity)
+    ids: RecordIds | None = None  # the record ids: `r` holds their codes (`rid`), not strings
+    model_json: str | None = None  # a model made by this run, as written (made once it is decided)
 
 
 @dataclass
@@ -502,6 +505,10 @@ def block(inputs: Inputs, blocker: Callable | None = None) -> LinkState:
     new_variants = pd.Index(np.unique(r.loc[r["is_new"], "variant"]))
     first_run = known.empty and facts is None
     label = _truth_labels(truth, r, len(variants)) if truth is not None else None
+    # record ids as integer codes from here on (`rid`), strings again only where rows are written
+    ids = RecordIds.encode(r)
+    known = ids.with_codes(known)  # `rid`: -1 for a record the run does not hold
+    reviews = _review_codes(reviews, ids)
     # the comparer keeps a copy of the columns it compares only, not of the blocking keys
     compared = variants[_compared_columns(spec)]
     if model is None:
@@ -551,6 +558,7 @@ def block(inputs: Inputs, blocker: Callable | None = None) -> LinkState:
         past,
         facts is not None,
         identity,
+        ids,
     )
 
 
@@ -638,8 +646,17 @@ def decide_stage(
 
     trained_now = model_version not in (stored["model_version"].to_pylist() if stored.num_rows else [])
     learned = None if trained_now else model.relatives
+    ids = state.ids
+    if clustering is None or ids is None:  # the run's records by their codes (`rid`)
+        coded = decided_links if ids is None else (lambda: _review_codes(decided_links(), ids))
+        inputs = ClusterInputs(r, known, reviews, past is not None, coded, pairs_by_node)
+    else:  # another engine's clustering reads records by (source, record_id): their names, for it
+        named = ids.named(r)  # every column it may read (node, dates, variant), the codes named
+        inputs = ClusterInputs(
+            named, known.drop(columns="rid"), reviews, past is not None, decided_links, pairs_by_node
+        )
     clustered = (clustering or cluster_local)(
-        ClusterInputs(r, known, reviews, past is not None, decided_links, pairs_by_node),
+        inputs,
         variants,
         comparer,
         spec,
@@ -647,13 +664,19 @@ def decide_stage(
         run_id,
         learned,
     )
+    del inputs
     decisions = clustered.decisions
     if trained_now:  # learned with the model; none seen: later runs send such pairs to review
         model.relatives = {} if decisions.relatives is None else _learned_relatives(decisions.relatives)
     result.links, result.reviews = len(decisions.links), len(decisions.review)
     result.relatives = decisions.relatives
+    # A model made by this run is written as the text it is now (its relatives learned): its term
+    # frequencies, a dict entry per value, are not held through the spine and write stages.
+    state.model_json = model.to_json() if trained_now else None
+    if "record_date" in r:  # the records' dates served the persons in time (clustering) only
+        r.drop(columns="record_date", inplace=True)
     lap("clustering")
-    state.variants = state.comparer = None  # not needed past the decisions
+    state.variants = state.comparer = state.model = None  # not needed past the decisions
     return Decided(state, pairs_by_node, clustered)
 
 
@@ -664,7 +687,7 @@ def cluster(decided: Decided) -> Spine:
     state, pairs_by_node, clustered = decided.state, decided.pairs_by_node, decided.clustered
     decisions, review_joined = clustered.decisions, clustered.review_joined
     result, r, known, is_new, max_person = state.result, state.r, state.known, state.is_new, state.max_person
-    reviews, applied, past, lap = state.reviews, state.applied, state.past, state.lap
+    reviews, applied, past, lap, ids = state.reviews, state.applied, state.past, state.lap, state.ids
     run_id, as_of, model_version = result.run_id, result.as_of, result.model_version
     node_codes, nodes = pd.factorize(r["node"])
     existing = _known_rows(r, known)
@@ -683,7 +706,7 @@ def cluster(decided: Decided) -> Spine:
     split_roots: set = set()
     if not parted.empty:
         holders = existing_ids.merge(parted.rename("claim").reset_index(), on="root")
-        holders = holders[holders["person_id"] == holders["claim"]].sort_values(["source", "record_id"])
+        holders = holders[holders["person_id"] == holders["claim"]].sort_values(_record_key(holders))
         keeper = holders.drop_duplicates("claim").set_index("claim")["root"]
         split_roots = set(parted.index[parted.index.to_numpy() != keeper.reindex(parted.to_numpy()).to_numpy()])
         claims = claims.drop(list(split_roots))
@@ -697,7 +720,7 @@ def cluster(decided: Decided) -> Spine:
         new_ids = {x: f"{PERSON_PREFIX}{max_person + i + 1:09d}" for i, x in enumerate(fresh)}
     else:
         at = np.flatnonzero(pd.Series(root).isin(set(fresh)).to_numpy())
-        members = r[["source", "record_id"]].iloc[at].assign(root=root[at])
+        members = ids.named(r[["source", "rid"]].iloc[at]).assign(root=root[at])
         new_ids, result.ids_reused = _past_ids(past, members, max_person)
     person_of_root = {**existing_ids.to_dict(), **new_ids}
     r["person_id"] = pd.Series(root, index=r.index).map(person_of_root)
@@ -714,13 +737,16 @@ def cluster(decided: Decided) -> Spine:
         np.where(new_rows["node"].isin(node_known), 0, np.where(new_rows["node"].isin(linked_nodes), 1, 2)),
         ["source_key", "link", "new_person"],
     )
+    # record ids by their codes (`rid`): named slice by slice as written; the columns are views
+    # of the records' (copy=False: not consolidated into copies), every record's in a first run
     events = pd.DataFrame(
         {
             "source": new_rows["source"],
-            "record_id": new_rows["record_id"],
+            "rid": new_rows["rid"],
             "person_id": new_rows["person_id"],
             "decided_by": decided_by,
-        }
+        },
+        copy=False,
     )
     # the same in every assignment: added slice by slice as written, unless other events join them
     same = {"previous_person_id": None, "event": "assign", "as_of": as_of}
@@ -743,7 +769,7 @@ def cluster(decided: Decided) -> Spine:
     merges = pd.DataFrame(
         {
             "source": moved["source"],
-            "record_id": moved["record_id"],
+            "rid": moved["rid"],
             "person_id": moved["now"],
             "previous_person_id": moved["person_id"],
             "event": np.where(split, "split", "merge"),
@@ -752,7 +778,9 @@ def cluster(decided: Decided) -> Spine:
         }
     )
     if past is not None:
-        beneath = _beneath(past, new_rows, known)
+        beneath = _beneath(past, ids.named(new_rows[["source", "rid", "person_id"]]), known)
+        beneath.insert(1, "rid", ids.codes(beneath["source"].to_numpy(), beneath["record_id"].to_numpy()))
+        beneath = beneath.drop(columns="record_id")  # each a record of the run (`new_rows`)
         result.unlinked_later = int((beneath["event"] == "unlink").sum())
         result.moved_later = len(beneath) - result.unlinked_later
     else:
@@ -763,11 +791,11 @@ def cluster(decided: Decided) -> Spine:
         events = pd.concat([x for x in (events, merges, beneath) if len(x) or x is events], ignore_index=True)
     # run_id, weight and model_version, the same in every event, are added slice by slice as written
 
-    decided = _decisions_table(run_id, model_version, decisions, pairs_by_node, r)
+    decided = _decisions_table(run_id, model_version, decisions, pairs_by_node, r, ids)
     # The identities to store, as positions in `r` (written in slices: the rows are not copied).
     identities = np.arange(len(r)) if is_new.all() else np.flatnonzero(r["is_new"].to_numpy())
     if past is not None:  # one identity per record: the later run's, where it linked the record
-        rows = pd.DataFrame({c: r[c].to_numpy()[identities] for c in ("source", "record_id")})
+        rows = ids.named(pd.DataFrame({c: r[c].to_numpy()[identities] for c in ("source", "rid")}))
         held = rows.merge(past.identified, how="left", indicator=True)["_merge"]
         identities = identities[(held == "left_only").to_numpy()]
     lap("spine")
@@ -786,9 +814,16 @@ def write(backend, spine: Spine) -> LinkResult:
         spine.expected,
         spine.same or {},
     )
-    result, r, stats, model, stored, truth = state.result, state.r, state.stats, state.model, state.stored, state.truth
+    result, r, stats, model_json, stored, truth = (
+        state.result,
+        state.r,
+        state.stats,
+        state.model_json,
+        state.stored,
+        state.truth,
+    )
     reviews, applied, past, lap, started = state.reviews, state.applied, state.past, state.lap, state.started
-    incremental, identity = state.incremental, state.identity
+    incremental, identity, ids = state.incremental, state.identity, state.ids
     run_id, as_of, model_version = result.run_id, result.as_of, result.model_version
     state.__dict__.clear()
     spine.__dict__.clear()
@@ -801,20 +836,19 @@ def write(backend, spine: Spine) -> LinkResult:
     fit_duckdb(backend, result.memory_limit)  # DuckDB's share: what the run's frames leave of the budget
     with backend.transaction() as s:
         s.insert("linkage.blocking_passes", pa.Table.from_pandas(blocking, preserve_index=False))
-        _insert_identities(s, r, identities, run_id, identity)
+        _insert_identities(s, r, identities, run_id, identity, ids=ids)
         _insert(
             s,
             "linkage.link_events",
             events,
             same={**same, "run_id": run_id, "weight": None, "model_version": model_version},
+            ids=ids,
         )
         s.insert("linkage.pair_decisions", decided)
         if model_version not in (stored["model_version"].to_pylist() if stored.num_rows else []):
             s.insert(
                 "linkage.models",
-                pa.table(
-                    {"model_version": [model_version], "trained_in_run": [run_id], "model_json": [model.to_json()]}
-                ),
+                pa.table({"model_version": [model_version], "trained_in_run": [run_id], "model_json": [model_json]}),
             )
         s.insert(
             "linkage.runs",
@@ -853,7 +887,7 @@ def write(backend, spine: Spine) -> LinkResult:
         write_quality_kept,
     )
 
-    moved = events[["source", "record_id", "person_id"]] if incremental else None  # read by the month only
+    moved = ids.named(events[["source", "rid", "person_id"]]) if incremental else None  # read by the month only
     del identities, events, decided
     if past is None:
         # The stored keys and spine, for the next run to read what it touches: a transaction of its
@@ -870,9 +904,9 @@ def write(backend, spine: Spine) -> LinkResult:
                 ledger=result.ledger_id,
                 moved=moved,
                 rebuild=False,
-                expand=lambda part: identity_rows(part, identity),
+                expand=lambda part: ids.named(identity_rows(part, identity)),
             )
-            del r, identity  # the run's records, before DuckDB groups the stored keys
+            del r, identity, ids  # the run's records, before DuckDB groups the stored keys
             release_memory()
             fit_duckdb(backend, result.memory_limit)
             if not incremental:
@@ -884,7 +918,7 @@ def write(backend, spine: Spine) -> LinkResult:
                 rebuild_quality_records(s, truth)
     del moved
     if past is not None:
-        del r, identity
+        del r, identity, ids
     lap("quality" if past is None else "write")  # keeping the quality counts (in the keys' transaction)
     if past is None:
         result.quality = write_quality_kept(backend, run_id, as_of, truth, expected)
@@ -900,9 +934,10 @@ def write(backend, spine: Spine) -> LinkResult:
 class ClusterInputs:
     """What clustering reads of a run (all of it, or one connected part's rows of each)."""
 
-    r: pd.DataFrame  # records: source, record_id, node
-    known: pd.DataFrame  # records linked already: source, record_id, person_id
-    reviews: pd.DataFrame  # reviewers' decisions (load_decisions)
+    # records: source, record_id (or its code `rid`, records.RecordIds: a link run's own), node
+    r: pd.DataFrame
+    known: pd.DataFrame  # records linked already: source, record_id (and `rid` where `r` has it), person_id
+    reviews: pd.DataFrame  # reviewers' decisions (load_decisions; `left_rid`, `right_rid` where `r` has `rid`)
     past: bool  # a past date's run: persons as of its date are neither joined nor split
     decided_links: Callable[[], pd.DataFrame]  # the links decided so far (read when a review parts a person)
     pairs_by_node: pd.DataFrame  # scored node pairs (engine.node_pairs)
@@ -939,7 +974,7 @@ def cluster_local(
         keys.setdefault(row.node_a, {})[side] = frozenset(["a"])
         keys.setdefault(row.node_b, {})[side] = frozenset(["b"])
     if past:  # persons as of a past date are as the later spines hold them: none joins another
-        held = r[["source", "record_id", "node"]].merge(known, on=["source", "record_id"])
+        held = _known_rows(r[[*_record_key(r), "node"]], known)
         for node, ids in held.groupby("node")["person_id"]:
             keys.setdefault(node, {})["existing person"] = frozenset(ids)
     uf = UnionFind(nodes, keys, node_spans(r))
@@ -1047,18 +1082,37 @@ def _learned_relatives(table: pd.DataFrame) -> dict[str, float]:
     return {f"{r}|{c}": round(float(p), 6) for r, c, p in rows}
 
 
+def _record_key(r: pd.DataFrame) -> list[str]:
+    """How `r`'s records are named: by their codes (`rid`, a link run's, records.RecordIds), or by
+    (source, record_id) (another engine's part of a run)."""
+    return ["rid"] if "rid" in r else ["source", "record_id"]
+
+
 def _known_rows(r: pd.DataFrame, known: pd.DataFrame) -> pd.DataFrame:
     """The records of `r` linked already, with their person ids (an inner merge with `known`); a
     first run's none without hashing every record's key."""
+    key = _record_key(r)
+    known = known[[*key, "person_id"]]
+    if key == ["rid"]:
+        known = known[known["rid"].to_numpy() >= 0]
     if known.empty:
-        return r.iloc[:0].merge(known, on=["source", "record_id"], how="inner")
-    return r.merge(known, on=["source", "record_id"], how="inner")
+        return r.iloc[:0].merge(known, on=key, how="inner")
+    return r.merge(known, on=key, how="inner")
+
+
+def _review_codes(frame: pd.DataFrame, ids: RecordIds) -> pd.DataFrame:
+    """Pairs of records (left_/right_source, left_/right_record_id) with their codes in the run
+    (`left_rid`, `right_rid`; -1 for a record it does not hold)."""
+    return ids.with_codes(frame, ("left_", "right_"))
 
 
 def _record_order(r: pd.DataFrame) -> np.ndarray:
     """Positions of `r` in the order of (source, record_id), as `sort_values(["source", "record_id"])`
     gives them: source by source, the record ids sorted as Python compares them (what pandas sorts
-    an object column by), without factorising every record id."""
+    an object column by), without factorising every record id. Records by their codes (`rid`) sort
+    by them: the codes are in that order (records.RecordIds)."""
+    if "rid" in r:
+        return np.argsort(r["rid"].to_numpy(), kind="stable")
     source = r["source"].to_numpy(dtype=object)
     record = r["record_id"].to_numpy(dtype=object)
     parts = []
@@ -1068,7 +1122,7 @@ def _record_order(r: pd.DataFrame) -> np.ndarray:
     return np.concatenate(parts) if parts else np.array([], dtype=np.int64)
 
 
-def _decisions_table(run_id, model_version, decisions, node_pairs, r) -> pa.Table:
+def _decisions_table(run_id, model_version, decisions, node_pairs, r, ids: RecordIds) -> pa.Table:
     """Each link and review with the comparison vector and weight of its deciding pair."""
     parts = []
     for kind, table in (("link", decisions.links), ("review", decisions.review)):
@@ -1088,15 +1142,15 @@ def _decisions_table(run_id, model_version, decisions, node_pairs, r) -> pa.Tabl
     variant = r["variant"].to_numpy()
     mine = np.isin(variant, np.union1d(d["va"].to_numpy(), d["vb"].to_numpy()))
     rep = pd.DataFrame({"variant": variant[mine], "source": r["source"].to_numpy()[mine]})
-    rep["record_id"] = r["record_id"].to_numpy()[mine]
-    rep = rep.sort_values(["variant", "source", "record_id"]).drop_duplicates("variant").set_index("variant")
+    rep["rid"] = r["rid"].to_numpy()[mine]  # codes in the order of (source, record_id)
+    rep = rep.sort_values(["variant", "rid"], kind="stable").drop_duplicates("variant").set_index("variant")
     out = pd.DataFrame(
         {
             "run_id": run_id,
             "left_source": rep["source"].reindex(d["va"]).to_numpy(),
-            "left_record_id": rep["record_id"].reindex(d["va"]).to_numpy(),
+            "left_record_id": ids.objects(rep["rid"].reindex(d["va"]).to_numpy()),
             "right_source": rep["source"].reindex(d["vb"]).to_numpy(),
-            "right_record_id": rep["record_id"].reindex(d["vb"]).to_numpy(),
+            "right_record_id": ids.objects(rep["rid"].reindex(d["vb"]).to_numpy()),
             **{f"{c}_level": d[c].astype("int16").to_numpy() for c in COMPARISONS},
             "weight": d["weight"].to_numpy(),
             "probability": fs.probability(d["weight"].to_numpy()),
@@ -1125,25 +1179,38 @@ def _insert_identities(
     run_id: int,
     identity: pd.DataFrame | None = None,
     rows: int = inc.SLICE,
+    ids: RecordIds | None = None,
 ) -> None:
     """`linkage.identities`: the records of `r` at `positions` (source, record_id, node, identity
     block, run), in slices of `rows` (only a slice is ever copied); the identity columns that
-    `identity` holds once per variant (records.shed_identity) are taken from there."""
-    cols = ["source", "record_id", "node", *IDENTITY]
+    `identity` holds once per variant (records.shed_identity) are taken from there; record ids
+    from `ids` where `r` holds their codes (`rid`)."""
+    cols = ["source", _record_key(r)[-1], "node", *IDENTITY]
     for start in range(0, len(positions), rows):
         part = identity_rows(r.iloc[positions[start : start + rows]], identity)
-        _insert(session, "linkage.identities", part[cols].assign(run_id=run_id))
+        _insert(session, "linkage.identities", part[cols].assign(run_id=run_id), ids=ids)
 
 
-def _insert(session, table: str, frame: pd.DataFrame, rows: int = inc.SLICE, same: dict | None = None) -> None:
+def _insert(
+    session,
+    table: str,
+    frame: pd.DataFrame,
+    rows: int = inc.SLICE,
+    same: dict | None = None,
+    ids: RecordIds | None = None,
+) -> None:
     """Insert a data frame in slices, so that its Arrow copy stays small whatever its size
     (dates of birth as dates, categories as their values); `same`: columns holding one value in
-    every row, added to each slice rather than held for every row."""
+    every row, added to each slice rather than held for every row; `ids`: the record ids of a
+    `rid` column of codes, written in its place as `record_id` (taken in Arrow, slice by slice)."""
     for start in range(0, len(frame), rows):
         part = frame.iloc[start : start + rows]
         if same:
             part = part.assign(**same)
         part = pa.Table.from_pandas(part, preserve_index=False)
+        if ids is not None and "rid" in part.column_names:
+            i = part.column_names.index("rid")
+            part = part.set_column(i, "record_id", ids.names(part["rid"].to_numpy()))
         for i, f in enumerate(part.schema):
             if pa.types.is_dictionary(f.type):
                 part = part.set_column(i, f.name, part[f.name].cast(f.type.value_type))
@@ -1155,7 +1222,13 @@ def _insert(session, table: str, frame: pd.DataFrame, rows: int = inc.SLICE, sam
 
 def _with_nodes(frame: pd.DataFrame, r: pd.DataFrame) -> pd.DataFrame:
     """Pairs of records (left_/right_source, left_/right_record_id) with their two nodes
-    (`node_a`, `node_b`); pairs naming a record no longer held (retracted since) are left out."""
+    (`node_a`, `node_b`); pairs naming a record no longer held (retracted since) are left out.
+    Where `r` names its records by code, `frame` carries the codes too (`left_rid`, `right_rid`)."""
+    if "rid" in r:
+        where = r[["rid", "node"]]
+        return frame.merge(where.rename(columns={"rid": "left_rid", "node": "node_a"}), on="left_rid").merge(
+            where.rename(columns={"rid": "right_rid", "node": "node_b"}), on="right_rid"
+        )
     where = r[["source", "record_id", "node"]]
     return frame.merge(
         where.rename(columns={"source": "left_source", "record_id": "left_record_id", "node": "node_a"}),

@@ -172,3 +172,33 @@ def test_compact_node_structures_answer_as_the_dicts_they_replace():
     assert fit_chunk(1_000_000, 4 << 30, 1 << 30) == 1_000_000
     assert fit_chunk(1_000_000, 4 << 30, (4 << 30) - 300_000 * PAIR_BYTES) == 300_000
     assert fit_chunk(1_000_000, 4 << 30, 5 << 30) == MIN_CHUNK
+
+
+def test_record_ids_as_codes_sort_name_and_find_records_as_their_strings_do():
+    """`records.RecordIds`: a run's record ids as integer codes into one Arrow table. Sorting by
+    code is sorting by (source, record_id) as pandas sorts the strings (non-ASCII, prefixes and
+    the same id in two sources included); the codes give the strings back; a lookup by
+    (source, record_id) finds each record and -1 for one the run does not hold."""
+    import numpy as np
+    import pandas as pd
+
+    from linkage.records import RecordIds
+
+    ids = ["b10", "b2", "Ä1", "a", "ab", "b1", "z", "ä", "a", "é9", "b10x", "B2"]
+    sources = ["treatment", "deaths", "treatment", "deaths", "treatment", "treatment"] * 2
+    frame = pd.DataFrame({"source": sources, "record_id": ids, "node": [f"n{i}" for i in range(len(ids))]})
+    expected = frame.sort_values(["source", "record_id"]).index.to_numpy()
+    coded = frame.copy()
+    table = RecordIds.encode(coded)
+    assert list(coded.columns) == ["source", "rid", "node"] and coded["rid"].dtype == np.int32
+    assert np.argsort(coded["rid"].to_numpy(), kind="stable").tolist() == expected.tolist()
+    assert table.objects(coded["rid"].to_numpy()).tolist() == ids
+    assert table.named(coded).equals(frame)
+    look = table.codes(["deaths", "treatment", "deaths", "benefits", "treatment"], ["a", "a", "zz", "a", "Ä1"])
+    rid = coded["rid"].to_numpy()
+    assert look.tolist() == [rid[3], rid[8], -1, -1, rid[2]]
+    pairs = pd.DataFrame(
+        {"left_source": ["treatment"], "left_record_id": ["ab"], "right_source": ["x"], "right_record_id": ["ab"]}
+    )
+    with_codes = table.with_codes(pairs, ("left_", "right_"))
+    assert with_codes[["left_rid", "right_rid"]].to_numpy().tolist() == [[rid[4], -1]]
