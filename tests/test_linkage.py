@@ -17,12 +17,10 @@ from outcomes.warehouse import resolve_target
 
 
 @pytest.fixture(scope="module")
-def linked(small_population, tmp_path_factory):
-    """The 4,000-person population ingested and linked once."""
-    work = tmp_path_factory.mktemp("linked")
+def linked(linked_small_population):
+    """The 4,000-person population ingested and linked once (tests/conftest.py)."""
+    work, result = linked_small_population
     backend = connect(resolve_target(str(work / "w.duckdb")))
-    Ingestor(backend, work / "archive").ingest(small_population / "landing")
-    result = link(backend, truth=small_population / "truth")
     yield backend, result
     backend.close()
 
@@ -103,10 +101,27 @@ def test_links_keep_their_comparison_vector_and_weight(linked):
     assert len(links) == result.links
 
 
-def test_noise_free_population_links_perfectly(clean_population, tmp_path):
-    with connect(resolve_target(str(tmp_path / "w.duckdb"))) as backend:
-        Ingestor(backend, tmp_path / "archive").ingest(clean_population / "landing")
-        q = link(backend, truth=clean_population / "truth").quality
+@pytest.fixture(scope="module")
+def clean_linked_by_cli(clean_population, tmp_path_factory):
+    """The noise-free population ingested and linked once, through `outcomes ingest` and `outcomes
+    link --truth`: (warehouse, the link command's result)."""
+    from typer.testing import CliRunner
+
+    from outcomes.cli import app
+
+    w = str(tmp_path_factory.mktemp("clean_linked") / "w.duckdb")
+    runner = CliRunner()
+    ingested = runner.invoke(app, ["ingest", "--landing", str(clean_population / "landing"), "--warehouse", w])
+    assert ingested.exit_code == 0, ingested.output
+    return w, runner.invoke(app, ["link", "--truth", str(clean_population / "truth"), "--warehouse", w])
+
+
+def test_noise_free_population_links_perfectly(clean_linked_by_cli):
+    w, linked = clean_linked_by_cli
+    assert linked.exit_code == 0, linked.output
+    with connect(resolve_target(w)) as backend, backend.transaction() as s:
+        q = s.fetch("select * from linkage.quality").to_pandas()
+    assert len(q) == 10
     # Noise-free identities, but people move: the same names and date of birth in another
     # district is a match to the model with a probability about the link level (0.95) before the
     # names' and date's frequencies: common names go to clerical review (a namesake looks the same).
@@ -170,17 +185,14 @@ def test_incremental_months_give_the_spine_from_scratch_and_ids_keep_meaning(tmp
     assert runs["candidate_pairs"].iloc[1:].max() < runs["candidate_pairs"].iloc[0]
 
 
-def test_cli_link_prints_quality(small_population, tmp_path):
+def test_cli_link_prints_quality(clean_linked_by_cli, tmp_path):
+    """What `outcomes link` prints (the module's noise-free population, linked by the command)."""
     from typer.testing import CliRunner
 
     from outcomes.cli import app
 
-    w = str(tmp_path / "w.duckdb")
+    w, result = clean_linked_by_cli
     runner = CliRunner()
-    assert (
-        runner.invoke(app, ["ingest", "--landing", str(small_population / "landing"), "--warehouse", w]).exit_code == 0
-    )
-    result = runner.invoke(app, ["link", "--truth", str(small_population / "truth"), "--warehouse", w])
     assert result.exit_code == 0, result.output
     assert "treatment-convictions: precision" in result.output
     assert "union:" in result.output and "completeness" in result.output

@@ -14,9 +14,7 @@ from __future__ import annotations
 import pyarrow.parquet as pq
 import pytest
 
-from linkage.run import link
 from outcomes.eventstore import connect
-from outcomes.ingest import Ingestor
 from outcomes.marts import build
 from outcomes.marts.build import OUTCOME_MARTS
 from outcomes.warehouse import resolve_target
@@ -26,12 +24,9 @@ from tests.oracle.linkage_effect import effect, linked_records, summary
 
 
 @pytest.fixture(scope="module")
-def noisy(small_population, tmp_path_factory):
-    work = tmp_path_factory.mktemp("linkage_error")
+def noisy(small_population, linked_small_population):
+    work, _ = linked_small_population  # ingested and linked with the ground truth (tests/conftest.py)
     target = resolve_target(str(work / "w.duckdb"))
-    with connect(target) as backend:
-        Ingestor(backend, work / "archive").ingest(small_population / "landing")
-        link(backend, truth=small_population / "truth")
     result = build(target)
     with connect(target) as backend:
         spine = linked_records(backend)
