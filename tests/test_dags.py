@@ -131,7 +131,7 @@ def test_link_step_takes_its_engine_from_configuration(dagbag, monkeypatch):
     """The DAG's link step passes the engine its `link_engine` param names (or, when empty,
     $OUTCOMES_LINK_ENGINE at run time) to linkage; an engine that does not exist fails the task
     at once, not after retries."""
-    from airflow.exceptions import AirflowFailException
+    from airflow.sdk.exceptions import AirflowFailException
 
     import outcomes.pipeline.tasks as tasks
 
