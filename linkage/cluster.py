@@ -581,11 +581,14 @@ def relative_probabilities(
     counts["share"] = counts["configuration"].map(share).fillna(1 / RELATIVE_SAMPLE)
     total = counts["rule"].map(per_rule["pairs"]).fillna(0).add(0.5) / share.get(MULTI_OVERLAP, 1.0)
     counts["expected_relatives"] = total * counts["share"]
-    # (`apart`: the pairs of two people whatever their configuration, `PersonEvidence.two_people`,
-    # never linked by it; counted in the pairs and the relatives all the same. Scaling the relatives
-    # expected among the other pairs by the share apart where relatives are counted, multi-overlap,
-    # was tried and joined more twins at default rates: docs/linkage.md, Measured.)
-    own = ((counts["pairs"] - counts["expected_relatives"]) / counts["pairs"]).clip(0.0, 1.0).fillna(0.0)
+    # The pairs apart (`PersonEvidence.two_people`: two sexes, two addresses at one time) are never
+    # linked by their configuration, so its own estimate is that of the pairs the check lets through:
+    # those pairs, and the relatives expected among them (`through`, counted per configuration).
+    # (Scaling every configuration's relatives by the share apart where relatives are counted,
+    # multi-overlap, was tried and joined more twins at default rates: docs/linkage.md, Measured.)
+    counts["through"] = relatives_through(counts["expected_relatives"], counts["apart"])
+    kept = counts["pairs"] - counts["apart"]
+    own = ((kept - counts["through"]) / kept).clip(0.0, 1.0).fillna(0.0)
     # A configuration seen in a few pairs says little on its own (one pair of a father and son
     # under a rare surname, each in two sources, read 0.99): its estimate is shrunk towards its
     # kind's, as if RELATIVE_PRIOR_PAIRS more pairs had shown that. The kind of a lone key's
@@ -597,10 +600,14 @@ def relative_probabilities(
     # (Multi-overlap, where the relatives are counted, is left as it is.)
     other = counts["configuration"] != MULTI_OVERLAP
     kind = counts["configuration"].str.extract(r"^([^:]+:)", expand=False)
+    # (The kind's and the rule's estimates are over all their pairs, the pairs apart among them, as
+    # before: a prior that errs low. Over the pairs let through they rose with every configuration's
+    # caught relatives taken off, and at default rates lifted a lone key's configuration whose twins
+    # the check does not catch over the link level: docs/linkage.md, Measured.)
     rule = _pool(counts[other], counts["rule"], pd.Series(0.0, index=counts.index), 0)
     timed = other & kind.notna()
     prior = _pool(counts[timed], [counts["rule"], kind], rule, RELATIVE_PRIOR_PAIRS, True).where(kind.notna(), rule)
-    shrunk = (own * counts["pairs"] + RELATIVE_PRIOR_PAIRS * prior) / (counts["pairs"] + RELATIVE_PRIOR_PAIRS)
+    shrunk = (own * kept + RELATIVE_PRIOR_PAIRS * prior) / (kept + RELATIVE_PRIOR_PAIRS)
     counts["probability"] = np.where(other, shrunk, own)
     probability = counts.set_index(["rule", "configuration"])["probability"].to_dict()
     if persons.learned is not None:  # the model's, learned on everything when it was trained
@@ -609,6 +616,21 @@ def relative_probabilities(
         }
         counts["probability"] = [probability[k] for k in zip(counts["rule"], counts["configuration"], strict=True)]
     return counts.drop(columns="share"), probability
+
+
+def relatives_through(expected, apart) -> np.ndarray:
+    """The relatives expected among a configuration's pairs that are not apart (two sexes, two
+    addresses at one time: `PersonEvidence.two_people`), which its probability decides.
+
+    The pairs apart are relatives (one person's records follow his moves, under whichever key, and
+    have one sex). Where no more are caught than the relatives `expected` in the configuration, the
+    rest slipped through: `expected - apart`, the configuration's own share caught (not one measured
+    where relatives are counted, multi-overlap: a lone key and its twin hold fewer records and show
+    their two addresses less often). Where more are caught than expected, the expectation is
+    contradicted (the configuration holds more relatives than its share among random pairs says)
+    and how many slipped through is not known: `expected`, as it is, nothing taken off."""
+    expected, apart = np.asarray(expected, dtype="float64"), np.asarray(apart, dtype="float64")
+    return np.where(apart <= expected, expected - apart, expected)
 
 
 def _pool(members: pd.DataFrame, by, prior: pd.Series, prior_pairs: float, others: bool = False) -> pd.Series:

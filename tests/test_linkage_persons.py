@@ -22,6 +22,7 @@ from linkage.cluster import (
     decide,
     node_spans,
     relative_probabilities,
+    relatives_through,
 )
 from linkage.spec import IDENTITY
 
@@ -439,3 +440,34 @@ def test_relatives_at_two_addresses_at_one_time_are_not_linked():
         assert list(d.relatives["configuration"]) == [SINGLE_TOOK + "convictions"]
         assert joined(uf, lone, "convictions|k|c") is (apart is None)
         assert d.review["why"].str.contains(apart or "two ").sum() == int(apart is not None)
+
+
+def test_a_configurations_probability_is_that_of_the_pairs_not_apart():
+    """Pairs apart (two sexes, two addresses at one time) are relatives never linked by their
+    configuration: its own estimate is that of the pairs left, with the relatives expected there
+    less those caught. A lone key that took over, 40 pairs of which 3 twins are caught at two
+    addresses and 4 relatives expected: 1 relative left among 37 pairs (0.973; 0.90 counting the
+    caught twins), shrunk towards a prior over all pairs, as before, and linked. A configuration
+    caught more often than its relatives expected holds more than expected: nothing is taken off."""
+    rows = [(f"m{i}", f"n{i}", 9.0, "forename", "why", MULTI_OVERLAP, i < 8) for i in range(10)]
+    rows += [(f"c{i}", f"d{i}", 9.0, "forename", "why", SINGLE_TOOK + "convictions", i < 3) for i in range(40)]
+    rows += [(f"b{i}", f"e{i}", 9.0, "forename", "why", SINGLE_IN + "benefits", i < 9) for i in range(10)]
+    table = pd.DataFrame(rows, columns=["a", "b", "weight", "rule", "why", "configuration", "apart"])
+    share = {MULTI_OVERLAP: 0.5, SINGLE_TOOK + "convictions": 4.0 / 21, SINGLE_IN + "benefits": 2.0 / 21}
+    counts, probability = relative_probabilities(table, share, evidence([]))
+    through = counts.set_index("configuration")["through"]
+    assert through[SINGLE_TOOK + "convictions"] == pytest.approx(1.0)
+    assert through[SINGLE_IN + "benefits"] == pytest.approx(2.0)  # 9 caught of 2 expected: 2, not 2 - 9
+    rule = 1 - (4.0 + 2.0) / 50  # the prior: over all the other configurations' pairs, those apart too
+    took = 1 - 1.0 / 37
+    assert probability[("forename", SINGLE_TOOK + "convictions")] == pytest.approx(
+        (37 * took + RELATIVE_PRIOR_PAIRS * rule) / (37 + RELATIVE_PRIOR_PAIRS)
+    )
+    assert probability[("forename", SINGLE_TOOK + "convictions")] >= IDENTITY.link_probability
+    assert (40 * (1 - 4.0 / 40) + RELATIVE_PRIOR_PAIRS * rule) / 45 < IDENTITY.link_probability  # all pairs: review
+    # its one pair let through: 2 relatives expected there, none to link (own 0), the prior's
+    in_benefits = probability[("forename", SINGLE_IN + "benefits")]
+    assert in_benefits == pytest.approx(RELATIVE_PRIOR_PAIRS * rule / (1 + RELATIVE_PRIOR_PAIRS))
+    assert in_benefits < IDENTITY.link_probability
+    assert probability[("forename", MULTI_OVERLAP)] == 0.0
+    assert relatives_through([4.0, 4.0, 2.0], [0.0, 4.0, 3.0]) == pytest.approx([4.0, 0.0, 2.0])
