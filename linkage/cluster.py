@@ -29,7 +29,8 @@ A node pair is judged on its two nodes; a merge joins two persons. With identity
 - **One address at a time.** Such a pair is not linked by its configuration's probability when the
   two persons' records, in date order, put them at two addresses at one time
   (`PersonEvidence.two_addresses`: relatives, one of whom moved), or of two sexes
-  (`PersonEvidence.two_people`).
+  (`PersonEvidence.two_people`). Those pairs are relatives caught: a configuration's own estimate
+  is over the pairs left, its relatives expected less those caught (`relatives_through`).
 """
 
 from __future__ import annotations
