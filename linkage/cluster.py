@@ -754,3 +754,39 @@ def configuration_shares(
                 if size[second] == 1 and took_over(days(int(order[second]), s), days(int(order[other]), s)):
                     configs[x] = SINGLE_TOOK + s
     return pd.Series(configs).value_counts(normalize=True).to_dict()
+
+
+REVIEWED_APART = "sides of review decision"  # a refusal's reason when a reviewer's non-match parts the persons
+
+
+def review_queue(review: pd.DataFrame, root_of: Callable[[str], str]) -> pd.DataFrame:
+    """The clerical review queue from the node pairs the decisions sent to review (`review`: a, b,
+    weight, why), read against the persons the run ended with (`root_of`: a node's person's root):
+    a reviewer decides whether two *persons* are one, so
+
+    - a pair whose two nodes a later link put in one person is not asked (nothing is left apart);
+    - a pair refused only because a reviewer said the two persons are two people (a non-match:
+      `would join two sides of review decision N identities`) is not asked again;
+    - of the pairs between the same two persons, one is asked: the highest weight (then the pair's
+      names, so that every engine keeps the same), its reason followed by how many more pairs of
+      the two persons it stands for.
+
+    Read after all decisions, from the persons alone, so the local and the Spark engine (whose
+    review pairs come from many components, each pair's two persons in one) give the same queue."""
+    if review.empty:
+        return review
+    ordered = review.sort_values(["weight", "a", "b"], ascending=[False, True, True], kind="mergesort")
+    ra = np.array([root_of(a) for a in ordered["a"]], dtype=object)
+    rb = np.array([root_of(b) for b in ordered["b"]], dtype=object)
+    why = ordered["why"].astype(str)
+    asked = (ra != rb) & ~why.str.contains(REVIEWED_APART, regex=False).to_numpy()
+    ordered, ra, rb = ordered[asked], ra[asked], rb[asked]
+    persons = pd.Series(np.where(ra < rb, ra, rb) + "\x00" + np.where(ra < rb, rb, ra), index=ordered.index)
+    more = persons.map(persons.value_counts()) - 1
+    first = ~persons.duplicated(keep="first")
+    out = ordered[first.to_numpy()].copy()
+    extra = more[first].to_numpy()
+    out["why"] = [
+        w if n == 0 else f"{w} (+{n} more pairs of these persons)" for w, n in zip(out["why"], extra, strict=True)
+    ]
+    return out.reset_index(drop=True)
