@@ -483,7 +483,11 @@ def decide(
         own = node_source(a) if node_source(a) == node_source(b) and "|k|" in a and "|k|" in b else None
         extra, twice = persons.key_evidence(uf, ra, rb, own) if persons else (0.0, [])
         if w < link_at:
-            if w + extra >= review_at:
+            # Below the link level, a pair that fails a corroboration rule (forenames or dates of
+            # birth disagree: relatives' look) is not asked: above it, it would be decided by its
+            # persons' configuration, and its own weight does not even reach the link level
+            # (`review_queue`; docs/linkage.md, The clerical review queue).
+            if w + extra >= review_at and _uncorroborated(i, rules, persons, uf, ra, rb) is None:
                 review.append((a, b, w, "weight between review and link thresholds"))
             continue
         unsure = None
@@ -529,6 +533,15 @@ def decide(
         relatives,
         cases,
     )
+
+
+def _uncorroborated(i: int, rules: list, persons: PersonEvidence | None, uf: UnionFind, ra, rb) -> str | None:
+    """The first corroboration rule the `i`-th pair of `decide` fails (its comparison), else None:
+    its nodes disagree, or they could not be compared and their persons disagree."""
+    for c, flags, unseen, _ in rules:
+        if not flags[i] or (persons is not None and unseen[i] and not persons.corroborated(c, uf, ra, rb)):
+            return c
+    return None
 
 
 def _column(frame: pd.DataFrame, name: str) -> np.ndarray:

@@ -60,3 +60,27 @@ def test_the_same_queue_in_any_order():
 
 def test_empty_queue():
     assert review_queue(_review([]), PERSON.get).empty
+
+
+def test_a_pair_below_the_link_level_that_looks_like_relatives_is_not_asked():
+    import numpy as np
+
+    from linkage.cluster import UnionFind, decide
+
+    nodes = np.array(["t|1", "c|1", "b|1", "d|1"], dtype=object)
+    pairs = pd.DataFrame(
+        {
+            "a": ["c|1", "b|1", "c|1"],
+            "b": ["t|1", "t|1", "d|1"],
+            "weight": [1.0, 0.5, 0.2],
+            "forename_agrees": [False, True, True],  # twins' look: everything but the forename
+            "dob_agrees": [True, True, False],  # a father's and son's: everything but the birth date
+        }
+    )
+    corroborate = {"forename": "forenames disagree", "dob": "dates of birth disagree"}
+    d = decide(pairs, UnionFind(nodes, {}), 4.25, -3.17, corroborate)
+    assert d.review[["a", "b"]].values.tolist() == [["b|1", "t|1"]]
+    assert d.links.empty
+    # the same pairs corroborated all go to review
+    agreed = pairs.assign(forename_agrees=True, dob_agrees=True)
+    assert len(decide(agreed, UnionFind(nodes, {}), 4.25, -3.17, corroborate).review) == 3
