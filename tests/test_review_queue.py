@@ -84,29 +84,3 @@ def test_a_pair_below_the_link_level_that_looks_like_relatives_is_not_asked():
     # the same pairs corroborated all go to review
     agreed = pairs.assign(forename_agrees=True, dob_agrees=True)
     assert len(decide(agreed, UnionFind(nodes, {}), 4.25, -3.17, corroborate).review) == 3
-
-
-def test_relatives_are_reviewed_only_where_one_person_is_the_likelier():
-    import numpy as np
-
-    from linkage.cluster import PersonEvidence, UnionFind, apply_relatives
-    from linkage.spec import IDENTITY
-
-    nodes = np.array(["t|1", "c|1", "b|1", "b|2"], dtype=object)
-    uf = UnionFind(nodes, {})
-    persons = PersonEvidence({}, {}, None, IDENTITY.link_probability, IDENTITY.relatives_review_probability)
-    table = pd.DataFrame(
-        {
-            "a": ["c|1", "b|1"],
-            "b": ["t|1", "b|2"],
-            "weight": [6.0, 6.0],
-            "rule": ["forename", "dob"],
-            "why": ["forenames disagree", "dates of birth disagree"],
-            "configuration": ["single-out", "single-in:benefits"],
-        }
-    )
-    probability = {("forename", "single-out"): 0.9, ("dob", "single-in:benefits"): 0.2}
-    links, review = [], []
-    assert apply_relatives(table, probability, uf, persons, links, review) == 0
-    assert not links and [(a, b) for a, b, *_ in review] == [("c|1", "t|1")]
-    assert IDENTITY.review_probability < 0.2 < IDENTITY.relatives_review_probability  # 0.2: not asked
