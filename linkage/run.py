@@ -1084,7 +1084,7 @@ def _person_evidence(spec, model, variants, comparer, seed: int, learned: dict |
             key_weight.update({g: float(w[2 * i]) for i, g in enumerate(c.groups)})
     nodes = NodeVariants(variants["node"].to_numpy())  # each node's variant positions, one array for all
     return PersonEvidence(
-        key_weight, nodes, comparer.levels, spec.link_probability, spec.relatives_review_probability, seed, learned
+        key_weight, nodes, comparer.levels, spec.link_probability, spec.review_probability, seed, learned
     )
 
 

@@ -110,11 +110,6 @@ class Spec:
     # down to `review_probability`, non-link below (weights are log2 odds of these).
     link_probability: float = 0.95
     review_probability: float = 0.1
-    # Pairs that look like relatives (a corroboration rule fails) and are decided by the learned
-    # probability that their persons' configuration is one person: reviewed down to this level, not
-    # `review_probability` (below it they are more likely two people than one; docs/linkage.md,
-    # The clerical review queue).
-    relatives_review_probability: float = 0.5
 
     @property
     def link_at(self) -> float:

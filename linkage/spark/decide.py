@@ -149,7 +149,7 @@ class SparkClustering:
         if not cases.empty:
             share = _shares(first_round.read(["root", "mask"]), inputs.r, seed)
             persons = PersonEvidence(
-                {}, {}, comparer.levels, spec.link_probability, spec.relatives_review_probability, seed, learned
+                {}, {}, comparer.levels, spec.link_probability, spec.review_probability, seed, learned
             )
             table = cases[["a", "b", "weight", "rule", "why", "configuration"]].assign(apart=cases["n"].fillna(0) > 0)
             counts, probability = relative_probabilities(table, share, persons)
