@@ -6,7 +6,8 @@ W is a warehouse a `link()` run left (`bench/linkage_scale.py --warehouse W`), D
 it linked (`outcomes synth`: truth/records.parquet and truth/persons.parquet). Every pair the run
 sent to review (`linkage.pair_decisions`, decision 'review') is counted by its reason (the rule
 that sent it, the configuration's kind without its source), its band of match probability, and
-what the ground truth says of its two records: one person, twins (`twin_of`) or two other people;
+what the ground truth says of its two records: one person, twins or a father and son of one name
+(`twin_of`, born on one day or not) or two other people;
 and whether the run's own spine put the two records in one person after all (a later link joined
 them: nothing left to review) and how many pairs of persons the pairs are.
 """
@@ -64,8 +65,11 @@ def queue(warehouse: Path, population: Path, run_id: int | None = None) -> pd.Da
     finally:
         con.close()
     truth = pd.read_parquet(population / "truth" / "records.parquet")
-    persons = pd.read_parquet(population / "truth" / "persons.parquet", columns=["person_id", "twin_of"])
+    persons = pd.read_parquet(
+        population / "truth" / "persons.parquet", columns=["person_id", "twin_of", "date_of_birth"]
+    )
     twin = persons.dropna(subset=["twin_of"]).set_index("person_id")["twin_of"]
+    born = persons.set_index("person_id")["date_of_birth"]
     true = truth.set_index(["source", "record_id"])["person_id"]
     linked = spine.set_index(["source", "record_id"])["person_id"]
     for side in ("left", "right"):
@@ -74,8 +78,11 @@ def queue(warehouse: Path, population: Path, run_id: int | None = None) -> pd.Da
         q[f"{side}_person"] = linked.reindex(key).to_numpy()
     same = q["left_true"] == q["right_true"]
     twins = (q["left_true"].map(twin) == q["right_true"]) | (q["right_true"].map(twin) == q["left_true"])
+    one_birth = q["left_true"].map(born) == q["right_true"].map(born)  # twins; else a father and son of one name
     q["truth"] = np.select(
-        [q["left_true"].isna() | q["right_true"].isna(), same, twins], ["unknown", "one person", "twins"], "two people"
+        [q["left_true"].isna() | q["right_true"].isna(), same, twins & one_birth, twins],
+        ["unknown", "one person", "twins", "father, son"],
+        "two people",
     )
     q["reason_class"] = q["reason"].map(reason_class)
     q["band"] = pd.cut(q["probability"], BANDS, right=False).astype(str)
