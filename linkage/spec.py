@@ -110,6 +110,10 @@ class Spec:
     # down to `review_probability`, non-link below (weights are log2 odds of these).
     link_probability: float = 0.95
     review_probability: float = 0.1
+    # A pair below the link level is sent to clerical review from this probability up (the pairs
+    # scored from `review_probability` up are kept all the same: the model's expected recall reads
+    # them). docs/linkage.md, The clerical review queue.
+    queue_probability: float = 0.1
 
     @property
     def link_at(self) -> float:
@@ -118,6 +122,10 @@ class Spec:
     @property
     def review_at(self) -> float:
         return float(math.log2(self.review_probability / (1 - self.review_probability)))
+
+    @property
+    def queue_at(self) -> float:
+        return float(math.log2(self.queue_probability / (1 - self.queue_probability)))
 
     def comparison(self, name: str) -> Comparison:
         return next(c for c in self.comparisons if c.name == name)
