@@ -5,7 +5,9 @@
 W is a warehouse a `link()` run left (`bench/linkage_scale.py --warehouse W`), DIR the population
 it linked (`outcomes synth`: truth/records.parquet and truth/persons.parquet). Every pair the run
 sent to review (`linkage.pair_decisions`, decision 'review') is counted by its reason (the rule
-that sent it, the configuration's kind without its source), its band of match probability, and
+that sent it, the configuration's kind without its source), its band of probability (the pair's
+match probability, or for a pair decided by its persons' configuration, that configuration's
+probability of one person), and
 what the ground truth says of its two records: one person, twins or a father and son of one name
 (`twin_of`, born on one day or not) or two other people;
 and whether the run's own spine put the two records in one person after all (a later link joined
@@ -85,7 +87,16 @@ def queue(warehouse: Path, population: Path, run_id: int | None = None) -> pd.Da
         "two people",
     )
     q["reason_class"] = q["reason"].map(reason_class)
-    q["band"] = pd.cut(q["probability"], BANDS, right=False).astype(str)
+    # the probability that decided the routing: the configuration's for a pair decided by its
+    # persons' configuration (in its reason), else the pair's own
+    config = q["reason"].str.extract(r"one person in (\d+)%", expand=False).astype(float) / 100
+    q["band"] = pd.cut(config.fillna(q["probability"]), BANDS, right=False).astype(str)
+    kind = np.select(
+        [q["reason_class"].str.startswith("weight"), q["reason_class"].str.startswith("would join"), config.notna()],
+        ["between levels", "refused", "relatives"],
+        "other",
+    )
+    q["kind_band"] = pd.Series(kind, index=q.index) + " " + q["band"]
     q["joined_later"] = q["left_person"] == q["right_person"]
     lo = np.minimum(q["left_person"].astype(str), q["right_person"].astype(str))
     hi = np.maximum(q["left_person"].astype(str), q["right_person"].astype(str))
@@ -109,9 +120,10 @@ def report(q: pd.DataFrame, records: int | None = None) -> list[str]:
     open_pairs = q[~q["joined_later"]]
     lines.append(
         f"review pairs {len(q):,}{share}; joined by a later link {int(q['joined_later'].sum()):,}; "
-        f"pairs of persons still apart {open_pairs['person_pair'].nunique():,}"
+        f"pairs of persons still apart {open_pairs['person_pair'].nunique():,}; by truth: "
+        + ", ".join(f"{k} {v:,}" for k, v in q["truth"].value_counts().items())
     )
-    for by in ("reason_class", "band", "source_pair"):
+    for by in ("reason_class", "kind_band", "source_pair"):
         lines.append(f"by {by}:")
         lines.extend("  " + line for line in breakdown(q, by).to_string().splitlines())
     return lines
