@@ -73,6 +73,9 @@ def test_review_round_trip_and_split(population, tmp_path):
         for row in rows
     ]
     assert len(set(persons)) == len(rows) and all(a != b for a, b in persons)
+    # below the link level, only pairs the model holds one person at least as likely as two
+    below = [float(row["probability"]) for row in rows if row["reason"].startswith("weight between")]
+    assert all(p >= 0.5 for p in below)
     text = queue_csv.read_text() + queue_html.read_text()
     secrets = {v for col in tokens.column_names for v in tokens[col].to_pylist() if v}
     assert not [v for v in secrets if v in text]

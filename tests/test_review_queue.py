@@ -84,3 +84,21 @@ def test_a_pair_below_the_link_level_that_looks_like_relatives_is_not_asked():
     # the same pairs corroborated all go to review
     agreed = pairs.assign(forename_agrees=True, dob_agrees=True)
     assert len(decide(agreed, UnionFind(nodes, {}), 4.25, -3.17, corroborate).review) == 3
+
+
+def test_below_the_link_level_review_from_the_queue_level():
+    import math
+
+    import numpy as np
+
+    from linkage.cluster import UnionFind, decide
+    from linkage.spec import IDENTITY
+
+    def weight(p: float) -> float:
+        return math.log2(p / (1 - p))
+
+    nodes = np.array(["t|1", "c|1", "b|1"], dtype=object)
+    pairs = pd.DataFrame({"a": ["c|1", "b|1"], "b": ["t|1", "t|1"], "weight": [weight(0.7), weight(0.3)]})
+    d = decide(pairs, UnionFind(nodes, {}), IDENTITY.link_at, IDENTITY.queue_at)
+    assert d.review[["a", "b"]].values.tolist() == [["c|1", "t|1"]]  # 0.3: two people the likelier, not asked
+    assert IDENTITY.review_at < weight(0.3) < IDENTITY.queue_at  # still scored and kept
