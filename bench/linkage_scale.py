@@ -1,6 +1,7 @@
 """Benchmark: the real `linkage.run.link()` on a large synthetic population.
 
     python bench/linkage_scale.py --population DIR [--warehouse W] [--incremental] [--chunk N] [--event-store]
+        [--queue]
 
 DIR is the output of `outcomes synth` (landing/ and truth/). The linkage input is read straight
 from the deliveries (linkage.records.records_from_deliveries: the as-of state an ingest would
@@ -9,6 +10,9 @@ fresh DuckDB warehouse, with ground truth. With --incremental, the first run lin
 but the last, and a second run, in a fresh process of its own, links the last month (its time and
 peak memory are the month's alone; `--whole` makes it read the whole population as a first run
 does, `--memory-limit` sets link()'s memory budget).
+
+With --queue, the review queue each run leaves is broken down against the truth (`review_queue.py`:
+by reason, band of match probability and source pair; one person, twins or two people).
 
 Each run is a fresh process (bench/_measure.in_child): wall time, peak memory, seconds per stage,
 candidate pairs, chunks, then the blocking and quality tables. The month's peak includes the
@@ -166,6 +170,11 @@ def main() -> None:
         help="the --json of a reference run (other code, same sitting): print this run's ratios to it",
     )
     parser.add_argument(
+        "--queue",
+        action="store_true",
+        help="break the review queue each run leaves down by reason, probability band and truth (review_queue.py)",
+    )
+    parser.add_argument(
         "--stage-memory",
         action="store_true",
         help="sample the process's resident memory (every 20 ms) and print its peak and end value per stage",
@@ -238,6 +247,11 @@ def main() -> None:
             print("  pass | pairs | new pairs | reduction ratio | pair completeness")
             for name, pairs, new, rr, pc in run["blocking"]:
                 print(f"  {name} | {pairs:,} | {new:,} | {rr:.6f} | {'' if pc is None else f'{pc:.4f}'}")
+            if args.queue and not args.no_truth:
+                from review_queue import queue, report
+
+                lines = report(queue(args.warehouse, args.population, run["run_id"]), r["records"])
+                print("\n".join("  queue: " + line for line in lines))
             q0 = run["quality"][0] if run["quality"] else None
             if q0 and q0["pairwise_precision"] == q0["pairwise_precision"]:
                 print("  source pair | precision | recall | F1 | cluster P | cluster R | cluster F1")

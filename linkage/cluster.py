@@ -484,7 +484,11 @@ def decide(
         own = node_source(a) if node_source(a) == node_source(b) and "|k|" in a and "|k|" in b else None
         extra, twice = persons.key_evidence(uf, ra, rb, own) if persons else (0.0, [])
         if w < link_at:
-            if w + extra >= review_at:
+            # Below the link level, a pair that fails a corroboration rule (forenames or dates of
+            # birth disagree: relatives' look) is not asked: above it, it would be decided by its
+            # persons' configuration, and its own weight does not even reach the link level
+            # (`review_queue`; docs/linkage.md, The clerical review queue).
+            if w + extra >= review_at and _uncorroborated(i, rules, persons, uf, ra, rb) is None:
                 review.append((a, b, w, "weight between review and link thresholds"))
             continue
         unsure = None
@@ -530,6 +534,15 @@ def decide(
         relatives,
         cases,
     )
+
+
+def _uncorroborated(i: int, rules: list, persons: PersonEvidence | None, uf: UnionFind, ra, rb) -> str | None:
+    """The first corroboration rule the `i`-th pair of `decide` fails (its comparison), else None:
+    its nodes disagree, or they could not be compared and their persons disagree."""
+    for c, flags, unseen, _ in rules:
+        if not flags[i] or (persons is not None and unseen[i] and not persons.corroborated(c, uf, ra, rb)):
+            return c
+    return None
 
 
 def _column(frame: pd.DataFrame, name: str) -> np.ndarray:
@@ -777,3 +790,39 @@ def configuration_shares(
                 if size[second] == 1 and took_over(days(int(order[second]), s), days(int(order[other]), s)):
                     configs[x] = SINGLE_TOOK + s
     return pd.Series(configs).value_counts(normalize=True).to_dict()
+
+
+REVIEWED_APART = "sides of review decision"  # a refusal's reason when a reviewer's non-match parts the persons
+
+
+def review_queue(review: pd.DataFrame, root_of: Callable[[str], str]) -> pd.DataFrame:
+    """The clerical review queue from the node pairs the decisions sent to review (`review`: a, b,
+    weight, why), read against the persons the run ended with (`root_of`: a node's person's root):
+    a reviewer decides whether two *persons* are one, so
+
+    - a pair whose two nodes a later link put in one person is not asked (nothing is left apart);
+    - a pair refused only because a reviewer said the two persons are two people (a non-match:
+      `would join two sides of review decision N identities`) is not asked again;
+    - of the pairs between the same two persons, one is asked: the highest weight (then the pair's
+      names, so that every engine keeps the same), its reason followed by how many more pairs of
+      the two persons it stands for.
+
+    Read after all decisions, from the persons alone, so the local and the Spark engine (whose
+    review pairs come from many components, each pair's two persons in one) give the same queue."""
+    if review.empty:
+        return review
+    ordered = review.sort_values(["weight", "a", "b"], ascending=[False, True, True], kind="mergesort")
+    ra = np.array([root_of(a) for a in ordered["a"]], dtype=object)
+    rb = np.array([root_of(b) for b in ordered["b"]], dtype=object)
+    why = ordered["why"].astype(str)
+    asked = (ra != rb) & ~why.str.contains(REVIEWED_APART, regex=False).to_numpy()
+    ordered, ra, rb = ordered[asked], ra[asked], rb[asked]
+    persons = pd.Series(np.where(ra < rb, ra, rb) + "\x00" + np.where(ra < rb, rb, ra), index=ordered.index)
+    more = persons.map(persons.value_counts()) - 1
+    first = ~persons.duplicated(keep="first")
+    out = ordered[first.to_numpy()].copy()
+    extra = more[first].to_numpy()
+    out["why"] = [
+        w if n == 0 else f"{w} (+{n} more pairs of these persons)" for w, n in zip(out["why"], extra, strict=True)
+    ]
+    return out.reset_index(drop=True)

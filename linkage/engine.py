@@ -179,8 +179,8 @@ def node_pairs(
     his other records' addresses), and the pair is re-weighted. Then a corroboration flag per
     rule of the spec: over all variants of the two nodes, some agreement (level >= 1) where both
     have a value (`<rule>_agrees`), and whether it holds only because one node has no value at all
-    (`<rule>_unseen`: the decision then looks at the two persons). Only pairs that could link are
-    looked at again."""
+    (`<rule>_unseen`: the decision then looks at the two persons), for every pair kept. Only pairs
+    that could link are re-weighted."""
     node = variants["node"].to_numpy()
     a, b = scored["a"].to_numpy(), scored["b"].to_numpy()
     na, nb = node[a], node[b]
@@ -202,7 +202,9 @@ def node_pairs(
     levels = {c: df[c].to_numpy() for c in spec.names}
     # (a key is the node's own: its other variants hold the same one)
     gaps = {c.name: could_link & (levels[c.name] == -1) for c in spec.comparisons if c.kind != "key"}
-    wanted = {c: could_link & (levels[c] < 1) for c in spec.corroborate}
+    # (corroboration is read for every pair kept, those between the review and link levels too: a
+    # pair there that fails it is not sent to review, cluster.decide)
+    wanted = {c: levels[c] < 1 for c in spec.corroborate}
     rows = np.flatnonzero(np.logical_or.reduce([*gaps.values(), *wanted.values(), np.zeros(len(df), bool)]))
     needed = [c for c in spec.names if (c in gaps and gaps[c].any()) or (c in wanted and wanted[c].any())]
     best = _best_levels(df, rows, needed, variants, comparer)

@@ -19,6 +19,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -55,13 +56,20 @@ def queue(backend) -> pd.DataFrame:
     if q.empty:
         return q
     q = q.drop_duplicates(PAIR, keep="last")
+    person = spine.set_index(["source", "record_id"])["person_id"]
+    # A reviewer decides whether two persons are one: a pair between two persons a reviewer has
+    # decided a pair of already, or that a later pair between them stands for, is not shown.
+    q["persons"] = _persons(person, q)
+    q = q[~q["persons"].isin(set(_persons(person, decided)))]
+    q = q.sort_values(["run_id", "weight"], ascending=[False, False], kind="mergesort")
+    q = q.drop_duplicates("persons").sort_values(["run_id", "weight"], ascending=[True, False], kind="mergesort")
+    q = q.drop(columns="persons")
     both = decided.assign(_d=True)
     swapped = decided.rename(
         columns=dict(zip(PAIR, ["right_source", "right_record_id", "left_source", "left_record_id"], strict=True))
     ).assign(_d=True)
     q = q.merge(pd.concat([both, swapped]).drop_duplicates(PAIR), on=PAIR, how="left")
     q = q[q["_d"].isna()].drop(columns="_d")
-    person = spine.set_index(["source", "record_id"])["person_id"]
     left = person.reindex(pd.MultiIndex.from_frame(q[["left_source", "left_record_id"]])).to_numpy()
     right = person.reindex(pd.MultiIndex.from_frame(q[["right_source", "right_record_id"]])).to_numpy()
     q = q[left != right].reset_index(drop=True)
@@ -79,6 +87,18 @@ def queue(backend) -> pd.DataFrame:
     q.insert(0, "pair", left_id + "~" + q["right_source"] + ":" + q["right_record_id"])
     q["decision"], q["reviewer"], q["decided_at"] = "", "", ""
     return q
+
+
+def _persons(person: pd.Series, pairs: pd.DataFrame) -> list[str]:
+    """Each pair's two persons (`person`: (source, record_id) -> person id) as one key, either
+    order; a record without a person keeps its own name."""
+    keys = []
+    for side in ("left", "right"):
+        at = pd.MultiIndex.from_frame(pairs[[f"{side}_source", f"{side}_record_id"]])
+        own = (pairs[f"{side}_source"] + ":" + pairs[f"{side}_record_id"]).to_numpy()
+        ids = person.reindex(at).to_numpy()
+        keys.append(np.where(pd.isna(ids), own, ids).astype(str))
+    return [f"{a}~{b}" if a <= b else f"{b}~{a}" for a, b in zip(keys[0], keys[1], strict=True)]
 
 
 def _weights(model_json: str, comparison: str) -> list[float]:

@@ -26,7 +26,16 @@ import pyarrow as pa
 from linkage import incremental as inc
 from linkage import model as fs
 from linkage.blocking import candidate_pairs, comparable_pairs
-from linkage.cluster import Decisions, NodeVariants, PersonEvidence, UnionFind, decide, node_keys, node_spans
+from linkage.cluster import (
+    Decisions,
+    NodeVariants,
+    PersonEvidence,
+    UnionFind,
+    decide,
+    node_keys,
+    node_spans,
+    review_queue,
+)
 from linkage.compare import Comparer
 from linkage.engine import (
     CHUNK,
@@ -666,6 +675,8 @@ def decide_stage(
     )
     del inputs
     decisions = clustered.decisions
+    # the queue a reviewer is given: one pair per two persons left apart (cluster.review_queue)
+    decisions.review = review_queue(decisions.review, clustered.root_of)
     if trained_now:  # learned with the model; none seen: later runs send such pairs to review
         model.relatives = {} if decisions.relatives is None else _learned_relatives(decisions.relatives)
     result.links, result.reviews = len(decisions.links), len(decisions.review)
@@ -1001,7 +1012,7 @@ def cluster_local(
             review_joined.add(uf.find(a))
     persons = _person_evidence(spec, model, variants, comparer, seed, learned)
     decisions = decide(
-        inputs.pairs_by_node, uf, spec.link_at, spec.review_at, spec.corroborate, persons, defer, relatives
+        inputs.pairs_by_node, uf, spec.link_at, spec.queue_at, spec.corroborate, persons, defer, relatives
     )
     return Clustered(uf.find, decisions, review_joined, uf)
 

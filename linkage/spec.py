@@ -110,6 +110,11 @@ class Spec:
     # down to `review_probability`, non-link below (weights are log2 odds of these).
     link_probability: float = 0.95
     review_probability: float = 0.1
+    # A pair below the link level is sent to clerical review from this probability up: below it the
+    # model holds two people likelier than one (at 100,000 people 96 of the 710 such pairs between
+    # 0.1 and 0.5 were one person). The pairs scored from `review_probability` up are kept all the
+    # same: the model's expected recall reads them. docs/linkage.md, The clerical review queue.
+    queue_probability: float = 0.5
 
     @property
     def link_at(self) -> float:
@@ -118,6 +123,10 @@ class Spec:
     @property
     def review_at(self) -> float:
         return float(math.log2(self.review_probability / (1 - self.review_probability)))
+
+    @property
+    def queue_at(self) -> float:
+        return float(math.log2(self.queue_probability / (1 - self.queue_probability)))
 
     def comparison(self, name: str) -> Comparison:
         return next(c for c in self.comparisons if c.name == name)

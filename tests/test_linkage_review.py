@@ -67,6 +67,15 @@ def test_review_round_trip_and_split(population, tmp_path):
         assert res.exit_code == 0, res.output
     rows = list(csv.DictReader(queue_csv.open()))
     assert len(rows) > 0 and {"forename_level", "forename_weight", "key_weight", "left_birth_year"} <= set(rows[0])
+    # one pair per two persons, each still two (linkage.cluster.review_queue, linkage.review.queue)
+    persons = [
+        tuple(sorted(_person(before, row[f"{side}_source"], row[f"{side}_record_id"]) for side in ("left", "right")))
+        for row in rows
+    ]
+    assert len(set(persons)) == len(rows) and all(a != b for a, b in persons)
+    # below the link level, only pairs the model holds one person at least as likely as two
+    below = [float(row["probability"]) for row in rows if row["reason"].startswith("weight between")]
+    assert all(p >= 0.5 for p in below)
     text = queue_csv.read_text() + queue_html.read_text()
     secrets = {v for col in tokens.column_names for v in tokens[col].to_pylist() if v}
     assert not [v for v in secrets if v in text]
