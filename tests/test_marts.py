@@ -519,3 +519,36 @@ def test_a_build_report_names_what_its_hashes_depend_on(warehouse):
     report = json.loads(warehouse["latest"].to_json())
     assert report["hashed_by"].startswith("duckdb v") and len(report["tables"]) == 12
     assert warehouse["latest"].hashes == warehouse["full"].hashes
+
+
+def test_an_incremental_build_writes_only_the_mart_and_research_rows_that_differ(warehouse, tmp_path):
+    """Marts and research tables are computed in full by every build, but an incremental one writes
+    only the rows that differ from the table (strategy replace_differing): a row changed, removed or
+    added since is put back as a full build has it, and every other row stays where it was (its
+    rowid: DuckDB gives a written row a new one)."""
+    target = _copy(warehouse, tmp_path)
+    key = ["period_type", "period_label", "period_end", "la_code", "substance_group"]
+    where = " and ".join(f"{c} = :{c}" for c in key)
+
+    def rows() -> dict[tuple, int]:
+        with connect(target) as backend, backend.transaction() as s:
+            fetched = s.fetch(f"select rowid as r, {', '.join(key)} from marts.successful_completion").to_pylist()
+        return {tuple(row[c] for c in key): row["r"] for row in fetched}
+
+    before = rows()
+    changed, removed = (dict(zip(key, k, strict=True)) for k in sorted(before)[:2])
+    with connect(target) as backend, backend.transaction() as s:
+        s.execute(f"update marts.successful_completion set in_treatment = in_treatment + 1 where {where}", changed)
+        s.execute(f"delete from marts.successful_completion where {where}", removed)
+        s.execute(
+            "insert into marts.successful_completion select * replace ('E99999999' as la_code) "
+            "from marts.successful_completion limit 1"
+        )
+        s.execute("update research.reoffending set reoffences_12m = reoffences_12m + 1 where rowid = 0")
+        assert hash_tables(backend, ("marts", "research"))[0] != warehouse["full"].hashes
+    again = build(target)
+    assert again.mode == "incremental" and "0 changed records" in again.plan
+    assert again.hashes == warehouse["full"].hashes
+    after = rows()
+    assert set(after) == set(before)
+    assert {k for k in before if after[k] != before[k]} == {tuple(changed.values()), tuple(removed.values())}

@@ -84,3 +84,44 @@
 {% macro changed_events_as_of(source_name) -%}
     marts_state.{{ source_name }}_changed_as_of({{ as_of_date() }})
 {%- endmacro %}
+
+{#
+  Strategy `replace_differing`, for the marts and research tables (docs/marts.md, "Incremental
+  builds"): the model's select is computed in full, as in a full build, but only the rows that
+  differ from the table are written. Writing is what costs in these tables: each carries its grain
+  as a primary key, and inserting a row into the key's index costs several times computing it.
+  The stamp column (config `as_of_column`, the build's date in every row of a mart) is set first
+  for every row, a cheap in-place update of a column outside the key; then every row of the table
+  that is not among the new rows (compared on every column, so a changed count, rate or flag
+  counts) is deleted by its key, and every new row not among the rows left is inserted. The table
+  is then the model's rows exactly: the rows left are new rows, and every other new row is
+  inserted. `except all` keeps a repeated new row, which the primary key refuses as a full build
+  would. The key is the model's `primary_key` constraint (its contract).
+#}
+{% macro get_incremental_replace_differing_sql(arg_dict) -%}
+    {%- set target = arg_dict['target_relation'] -%}
+    {%- set temp = arg_dict['temp_relation'] -%}
+    {%- set columns = get_quoted_csv(arg_dict['dest_columns'] | map(attribute='name')) -%}
+    {%- set keys = [] -%}
+    {%- for constraint in model.get('constraints', []) -%}
+        {%- if constraint.get('type') == 'primary_key' -%}{%- do keys.extend(constraint.get('columns')) -%}{%- endif -%}
+    {%- endfor -%}
+    {%- if not keys -%}
+        {{ exceptions.raise_compiler_error("incremental_strategy 'replace_differing' needs a primary_key constraint") }}
+    {%- endif -%}
+    {%- set stamp = config.get('as_of_column') -%}
+    {%- if stamp %}
+    update {{ target }} set {{ stamp }} = {{ as_of_date() }} where {{ stamp }} <> {{ as_of_date() }};
+    {%- endif %}
+    delete from {{ target }} where ({{ keys | join(', ') }}) in (
+        select {{ keys | join(', ') }} from (
+            select {{ columns }} from {{ target }}
+            except all
+            select {{ columns }} from {{ temp }}
+        ) as differing
+    );
+    insert into {{ target }} ({{ columns }})
+    select {{ columns }} from {{ temp }}
+    except all
+    select {{ columns }} from {{ target }}
+{%- endmacro %}
