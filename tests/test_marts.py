@@ -545,7 +545,12 @@ def test_an_incremental_build_writes_only_the_mart_and_research_rows_that_differ
             "from marts.successful_completion limit 1"
         )
         s.execute("update research.reoffending set reoffences_12m = reoffences_12m + 1 where rowid = 0")
-        assert hash_tables(backend, ("marts", "research"))[0] != warehouse["full"].hashes
+    with connect(target) as backend:
+        changed_hashes = hash_tables(backend, ("marts", "research"))[0]
+    assert {t for t in changed_hashes if changed_hashes[t] != warehouse["full"].hashes[t]} == {
+        "marts.successful_completion",
+        "research.reoffending",
+    }
     again = build(target)
     assert again.mode == "incremental" and "0 changed records" in again.plan
     assert again.hashes == warehouse["full"].hashes

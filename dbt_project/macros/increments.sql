@@ -90,18 +90,19 @@
   builds"): the model's select is computed in full, as in a full build, but only the rows that
   differ from the table are written. Writing is what costs in these tables: each carries its grain
   as a primary key, and inserting a row into the key's index costs several times computing it.
-  The stamp column (config `as_of_column`, the build's date in every row of a mart) is set first
-  for every row, a cheap in-place update of a column outside the key; then every row of the table
-  that is not among the new rows (compared on every column, so a changed count, rate or flag
-  counts) is deleted by its key, and every new row not among the rows left is inserted. The table
-  is then the model's rows exactly: the rows left are new rows, and every other new row is
-  inserted. `except all` keeps a repeated new row, which the primary key refuses as a full build
-  would. The key is the model's `primary_key` constraint (its contract).
+  The new rows' grain is checked first (a repeated key fails the build, as the primary key fails
+  a full one). The stamp column (config `as_of_column`, the build's date in every row of a mart)
+  is set for every row, an update in place of a column outside the key; then every row of the
+  table whose key the new rows lack, or whose other columns differ from the new row of its key
+  (null-safe: `is not distinct from`), is deleted, and every new row whose key the table no
+  longer holds is inserted. The table is then the model's rows exactly: a row left has the key
+  and every value of a new row, and every other new row is inserted. The key is the model's
+  `primary_key` constraint (its contract).
 #}
 {% macro get_incremental_replace_differing_sql(arg_dict) -%}
     {%- set target = arg_dict['target_relation'] -%}
     {%- set temp = arg_dict['temp_relation'] -%}
-    {%- set columns = get_quoted_csv(arg_dict['dest_columns'] | map(attribute='name')) -%}
+    {%- set names = arg_dict['dest_columns'] | map(attribute='name') | list -%}
     {%- set keys = [] -%}
     {%- for constraint in model.get('constraints', []) -%}
         {%- if constraint.get('type') == 'primary_key' -%}{%- do keys.extend(constraint.get('columns')) -%}{%- endif -%}
@@ -109,19 +110,29 @@
     {%- if not keys -%}
         {{ exceptions.raise_compiler_error("incremental_strategy 'replace_differing' needs a primary_key constraint") }}
     {%- endif -%}
+    {%- set key_list = keys | join(', ') -%}
+    {%- set repeated = run_query('select count(*) from (select ' ~ key_list ~ ' from ' ~ temp ~ ' group by ' ~ key_list ~ ' having count(*) > 1) as repeated') -%}
+    {%- if repeated.columns[0].values()[0] > 0 -%}
+        {{ exceptions.raise_compiler_error("the grain (" ~ key_list ~ ") of " ~ target ~ " repeats in the new rows") }}
+    {%- endif -%}
+    {%- set same_key = [] -%}
+    {%- for k in keys -%}{%- do same_key.append('new_row.' ~ k ~ ' = old_row.' ~ k) -%}{%- endfor -%}
+    {%- set differs = [] -%}
+    {%- for c in names if c not in keys -%}{%- do differs.append('new_row.' ~ adapter.quote(c) ~ ' is distinct from old_row.' ~ adapter.quote(c)) -%}{%- endfor -%}
     {%- set stamp = config.get('as_of_column') -%}
     {%- if stamp %}
     update {{ target }} set {{ stamp }} = {{ as_of_date() }} where {{ stamp }} <> {{ as_of_date() }};
     {%- endif %}
-    delete from {{ target }} where ({{ keys | join(', ') }}) in (
-        select {{ keys | join(', ') }} from (
-            select {{ columns }} from {{ target }}
-            except all
-            select {{ columns }} from {{ temp }}
-        ) as differing
+    delete from {{ target }} where ({{ key_list }}) in (
+        select {{ key_list }} from {{ target }} as old_row
+        where not exists (select 1 from {{ temp }} as new_row where {{ same_key | join(' and ') }})
+        union all
+        select {% for k in keys %}old_row.{{ k }}{{ ", " if not loop.last }}{% endfor %}
+        from {{ target }} as old_row inner join {{ temp }} as new_row on {{ same_key | join(' and ') }}
+        where {{ differs | join(' or ') if differs else 'false' }}
     );
-    insert into {{ target }} ({{ columns }})
-    select {{ columns }} from {{ temp }}
-    except all
-    select {{ columns }} from {{ target }}
+    insert into {{ target }} ({{ get_quoted_csv(names) }})
+    select {% for c in names %}new_row.{{ adapter.quote(c) }}{{ ", " if not loop.last }}{% endfor %}
+    from {{ temp }} as new_row
+    where not exists (select 1 from {{ target }} as old_row where {{ same_key | join(' and ') }})
 {%- endmacro %}
