@@ -47,23 +47,47 @@ VARIANT_COLUMNS = [
 
 
 def load_records(backend, as_of=None) -> pd.DataFrame:
-    """Identity block of every record in the as-of state (default: everything known)."""
+    """Identity block of every record in the as-of state (default: everything known), as
+    `records_frame` makes it (one block a column, a Python string a distinct value)."""
     import datetime as dt
 
     from outcomes.eventstore.schema import as_of_sql
 
     day = as_of or dt.date(9999, 12, 31)
-    frames = []
+    tables = {}
     with backend.transaction() as s:
         for source in SOURCES:
             cols = ", ".join(["record_id", *IDENTITY, f"{RECORD_DATE[source]} as record_date"])
-            t = s.fetch(f"select {cols} from ({as_of_sql(source)}) st order by record_id", {"as_of": day})
-            df = t.to_pandas()
-            df.insert(0, "source", source)
-            frames.append(df)
-    records = pd.concat(frames, ignore_index=True)
-    records["date_of_birth"] = pd.to_datetime(records["date_of_birth"])
-    records["record_date"] = pd.to_datetime(records["record_date"])
+            tables[source] = s.fetch(f"select {cols} from ({as_of_sql(source)}) st order by record_id", {"as_of": day})
+    return records_frame(tables)
+
+
+def records_frame(tables: dict[str, pa.Table]) -> pd.DataFrame:
+    """The run's records from one Arrow table a source (record_id, the identity block,
+    record_date): the sources' rows one after the other, a `source` column first, and the dates as
+    datetime64[ns]. Concatenated in Arrow and made into pandas once, column by column, each column
+    a block of its own (`split_blocks`) and each distinct string one Python object however many
+    sources hold it; each Arrow column freed as it is converted (`self_destruct`). A column of
+    its own block is deleted (`del r[c]`) without copying the others, where a frame whose string
+    columns share one block copies them all (`drop`) or keeps the deleted one alive (`del`)."""
+    parts = []
+    for name, t in tables.items():
+        if not t.num_rows:
+            continue
+        parts.append(t.add_column(0, "source", pa.repeat(pa.scalar(name, pa.string()), t.num_rows)))
+    if not parts:
+        cols = ["source", "record_id", *IDENTITY, "record_date"]
+        out = pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
+        out["date_of_birth"] = pd.to_datetime(out["date_of_birth"])
+        out["record_date"] = pd.to_datetime(out["record_date"])
+        return out
+    table = pa.concat_tables(parts, promote_options="permissive")
+    del parts
+    tables.clear()  # the caller's tables handed over: each column freed as it is converted
+    records = table.to_pandas(split_blocks=True, self_destruct=True, date_as_object=False)
+    del table
+    for c in ("date_of_birth", "record_date"):
+        records[c] = records[c].astype("datetime64[ns]")
     return records
 
 
@@ -88,6 +112,24 @@ def stored_record_dates(session, as_of) -> pd.DataFrame:
     out = pd.concat(frames, ignore_index=True)
     out["record_date"] = pd.to_datetime(out["record_date"])
     return out
+
+
+def drop_columns(frame: pd.DataFrame, columns) -> None:
+    """Delete `columns` from `frame` in place, freeing them. A column alone in its block (as
+    `records_frame` makes every column) is deleted without touching the others; where columns
+    share a block, `drop` copies the rest (`del` would keep the deleted column alive in views of
+    that block)."""
+    columns = [c for c in columns if c in frame.columns]
+    mgr = frame._mgr
+    try:
+        alone = all(mgr.blocks[mgr.blknos[frame.columns.get_loc(c)]].shape[0] == 1 for c in columns)
+    except (AttributeError, IndexError, TypeError):  # another pandas: copy, as before
+        alone = False
+    if alone:
+        for c in columns:
+            del frame[c]
+    elif columns:
+        frame.drop(columns=columns, inplace=True)
 
 
 def build_variants(records: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -130,7 +172,7 @@ class RecordIds:
         ids = names.take(pa.array(order))
         del names
         at = records.columns.get_loc("record_id")
-        records.drop(columns="record_id", inplace=True)
+        drop_columns(records, ["record_id"])
         records.insert(at, "rid", code)
         return cls(ids, bounds)
 
@@ -195,7 +237,7 @@ def shed_identity(r: pd.DataFrame) -> pd.DataFrame:
         if same.all():
             out[c] = r[c].iloc[first].reset_index(drop=True)
     ident = pd.DataFrame(out, index=pd.RangeIndex(n))
-    r.drop(columns=list(out), inplace=True)
+    drop_columns(r, list(out))
     return ident
 
 
@@ -279,16 +321,19 @@ def learn_aliases(records: pd.DataFrame, column: str, min_nodes: int = 2, min_li
     return frozenset((counts[f"{column}_a"] + "|" + counts[f"{column}_b"])[keep])
 
 
-def records_from_deliveries(landing, as_of=None) -> tuple[pd.DataFrame, object]:
+def records_from_deliveries(landing, as_of=None, memory_limit: str | int | None = None) -> tuple[pd.DataFrame, object]:
     """The identity block of every record as the deliveries in `landing` leave it (and the
     latest extract date), without an event store: for a full source, the records of its latest
     extract; for a delta source, each record's latest row unless that retracts it (quashed,
-    withdrawn). Read by DuckDB straight from the files; for benchmarks and bulk first runs."""
+    withdrawn). Read by DuckDB straight from the files; for benchmarks and bulk first runs.
+    DuckDB's memory limit is half of `memory_limit` (default engine.MEMORY_DEFAULT), as a link's
+    warehouse gets; the records come out as `records_frame` makes them."""
     import datetime as dt
     from pathlib import Path
 
     import duckdb
 
+    from linkage.engine import MEMORY_DEFAULT, parse_size
     from outcomes.eventstore.schema import RETRACTIONS
 
     files = sorted(Path(landing).glob("*_*_*.parquet"))
@@ -298,9 +343,9 @@ def records_from_deliveries(landing, as_of=None) -> tuple[pd.DataFrame, object]:
     }
     if as_of is not None:
         files = [f for f in files if when[f] <= as_of]
-    frames = []
+    tables = {}
     con = duckdb.connect()
-    con.execute("set memory_limit = '4GB'")
+    con.execute(f"set memory_limit = '{max(parse_size(memory_limit or MEMORY_DEFAULT) // 2 // 2**20, 64)}MiB'")
     for name, source in SOURCES.items():
         mine = [f for f in files if f.name.rsplit("_", 2)[0] == name]
         if not mine:
@@ -313,19 +358,16 @@ def records_from_deliveries(landing, as_of=None) -> tuple[pd.DataFrame, object]:
             status = source.status_column
             retracted = ", ".join(f"'{r}'" for r in RETRACTIONS)
             paths = ", ".join(f"'{f}'" for f in mine)
+            # only the columns read (not every column of every delivery through the window)
+            inner = ", ".join(["record_id", *IDENTITY, RECORD_DATE[name]])
             sql = (
-                f"select {cols} from (select *, row_number() over (partition by record_id order by filename desc) rk "
-                f"from read_parquet([{paths}], filename = true, union_by_name = true)) x "
+                f"select {cols} from (select {inner}, {status}, row_number() over (partition by record_id "
+                f"order by filename desc) rk from read_parquet([{paths}], filename = true, union_by_name = true)) x "
                 f"where rk = 1 and coalesce({status}, '') not in ({retracted})"
             )
-        df = con.sql(sql).to_arrow_table().to_pandas()  # one Python object per distinct value
-        df.insert(0, "source", name)
-        frames.append(df)
+        tables[name] = con.sql(sql).to_arrow_table()
     con.close()
-    records = pd.concat(frames, ignore_index=True)
-    records["date_of_birth"] = pd.to_datetime(records["date_of_birth"])
-    records["record_date"] = pd.to_datetime(records["record_date"])
-    return records, max(when[f] for f in files)
+    return records_frame(tables), max(when[f] for f in files)
 
 
 def true_persons(truth, keys: pd.DataFrame | None = None, persons=None) -> pd.DataFrame:
