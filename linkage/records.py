@@ -138,11 +138,22 @@ def build_variants(records: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     r = records
     codes, uniq = pd.factorize(node_names(r))
     r["node"] = uniq[codes]  # one string object per node, not per record
-    r["variant"] = r.groupby(VARIANT_KEY, sort=True, dropna=False).ngroup().to_numpy()
-    variants = r.drop_duplicates("variant").set_index("variant").sort_index()
-    variants = variants[["node", "source", *VARIANT_COLUMNS]].copy()
+    r["variant"] = variant = r.groupby(VARIANT_KEY, sort=True, dropna=False).ngroup().to_numpy()
+    # each variant's first record (as drop_duplicates keeps it), its columns taken once each: no
+    # copy of every column of the records' first rows, re-indexed and sorted
+    first = first_rows(variant)
+    index = pd.Index(np.arange(len(first), dtype=variant.dtype), name="variant")
+    variants = pd.DataFrame({c: r[c].to_numpy()[first] for c in ["node", "source", *VARIANT_COLUMNS]}, index=index)
     add_birth_keys(variants)
     return r, variants
+
+
+def first_rows(group: np.ndarray) -> np.ndarray:
+    """The position of each group's first row, for groups numbered 0..n-1 (`group`: each row's)."""
+    n = int(group.max()) + 1 if len(group) else 0
+    first = np.empty(n, dtype=np.int64)
+    first[group[::-1]] = np.arange(len(group) - 1, -1, -1)
+    return first
 
 
 class RecordIds:
@@ -222,9 +233,8 @@ def shed_identity(r: pd.DataFrame) -> pd.DataFrame:
     column holding two values within one variant anywhere stays in `r`. `identity_rows` puts the
     block back, slice by slice, for writing."""
     variant = r["variant"].to_numpy()
-    n = int(variant.max()) + 1 if len(variant) else 0
-    first = np.empty(n, dtype=np.int64)
-    first[variant[::-1]] = np.arange(len(variant) - 1, -1, -1)  # each variant's first record
+    first = first_rows(variant)  # each variant's first record
+    n = len(first)
     out = {}
     for c in IDENTITY:
         if c not in r:
