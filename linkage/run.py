@@ -325,6 +325,7 @@ def prepare(
     stages: dict[str, float] = {}
     lap = _Laps(stages, on_stage)
     inputs = read(backend, truth, retrain, as_of, records, lap, False if blocker else incremental, started)
+    del records  # the run's frame shares their columns: not held beside it through `block`
     if isinstance(inputs, LinkResult):
         return inputs
     inputs.result.memory_limit = limit
