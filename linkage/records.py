@@ -317,8 +317,10 @@ def learn_aliases(records: pd.DataFrame, column: str, min_nodes: int = 2, min_li
     Nicknames (BILL and WILLIAM) repeat across many people; typing errors rarely repeat, an
     alias name recorded by the police pairs common names about as often as chance does, and
     twins never share a key."""
-    keyed = records[records["source_person_key"].notna() & records[column].notna()]
-    per_node = keyed[["node", column]].drop_duplicates()
+    # the two columns of the keyed records (not a copy of every column of most records)
+    keyed = records.loc[records["source_person_key"].notna() & records[column].notna(), ["node", column]]
+    per_node = keyed.drop_duplicates()
+    del keyed
     per_node = per_node[per_node.groupby("node")[column].transform("size") > 1]
     if per_node.empty:
         return frozenset()
