@@ -138,7 +138,10 @@ def build_variants(records: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     r = records
     codes, uniq = pd.factorize(node_names(r))
     r["node"] = uniq[codes]  # one string object per node, not per record
-    r["variant"] = variant = r.groupby(VARIANT_KEY, sort=True, dropna=False).ngroup().to_numpy()
+    rank = np.empty(len(uniq), dtype=np.int64)
+    rank[np.argsort(uniq, kind="stable")] = np.arange(len(uniq))  # the nodes in sorted order
+    r["variant"] = variant = group_numbers(r, VARIANT_KEY, {"node": (rank[codes], len(uniq))})
+    del codes, uniq, rank
     # each variant's first record (as drop_duplicates keeps it), its columns taken once each: no
     # copy of every column of the records' first rows, re-indexed and sorted
     first = first_rows(variant)
@@ -146,6 +149,35 @@ def build_variants(records: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     variants = pd.DataFrame({c: r[c].to_numpy()[first] for c in ["node", "source", *VARIANT_COLUMNS]}, index=index)
     add_birth_keys(variants)
     return r, variants
+
+
+def group_numbers(frame: pd.DataFrame, keys: list[str], coded: dict | None = None) -> np.ndarray:
+    """`frame.groupby(keys, sort=True, dropna=False).ngroup()` as an int64 array: each row's
+    group, groups numbered in the order of their keys (a missing value after every other), made
+    key by key — each key's sorted codes folded into the groups so far and renumbered — so that
+    one key's codes are held at a time, not every key's at once with pandas' hash tables.
+    `coded` gives a key's sorted codes (missing: the largest) and their number, made already."""
+    group, n = np.zeros(len(frame), dtype=np.int64), 1  # n: at most n groups so far
+    for key in keys:
+        if coded and key in coded:
+            codes, size = coded[key]
+        else:
+            codes, uniques = pd.factorize(frame[key], sort=True)  # missing: -1
+            size = len(uniques) + 1
+            codes = np.where(codes < 0, size - 1, codes)
+            del uniques
+        if n * size >= 2**62:  # the next key's codes would not fit beside these: renumber first
+            group, n = _renumbered(group)
+        group = group * size + codes
+        n *= size
+        del codes
+    return _renumbered(group)[0]
+
+
+def _renumbered(group: np.ndarray) -> tuple[np.ndarray, int]:
+    """Groups renumbered 0..m-1 in the same order, and m."""
+    uniques, group = np.unique(group, return_inverse=True)
+    return group.astype(np.int64, copy=False).reshape(-1), len(uniques)
 
 
 def first_rows(group: np.ndarray) -> np.ndarray:

@@ -257,15 +257,34 @@ def test_truth_labels_by_record_code_are_those_a_merge_by_name_gives(population)
     """`run._truth_labels` matches the ground truth to the records by code in Arrow: each variant
     labelled with the person of its first record the truth names, persons numbered in the order of
     those records, as merging the truth's strings with the records' gave; `build_variants` takes
-    each variant's first record as drop_duplicates did."""
+    each variant's first record as drop_duplicates did, numbering variants as `ngroup` did."""
     import numpy as np
     import pandas as pd
 
-    from linkage.records import VARIANT_COLUMNS, RecordIds, build_variants, records_from_deliveries, true_persons
+    from linkage.records import (
+        VARIANT_COLUMNS,
+        VARIANT_KEY,
+        RecordIds,
+        build_variants,
+        group_numbers,
+        records_from_deliveries,
+        true_persons,
+    )
     from linkage.run import _truth_labels
 
     records, _ = records_from_deliveries(population / "landing")
     r, variants = build_variants(records)
+    ngroup = r.groupby(VARIANT_KEY, sort=True, dropna=False).ngroup().to_numpy()
+    assert r["variant"].to_numpy().tolist() == ngroup.tolist()  # records.group_numbers
+    odd = pd.DataFrame(
+        {
+            "a": ["x", None, "y", "x", None, "b", "x"],
+            "b": pd.to_datetime(["2000-01-01", None, None, "1999-01-01", None, "2000-01-01", "2000-01-01"]),
+            "c": ["m", "f", None, "m", "f", "f", "m"],
+        }
+    )
+    want = odd.groupby(["a", "b", "c"], sort=True, dropna=False).ngroup().tolist()
+    assert group_numbers(odd, ["a", "b", "c"]).tolist() == want == [2, 4, 3, 1, 4, 0, 2]
     first = r.drop_duplicates("variant").set_index("variant").sort_index()[["node", "source", *VARIANT_COLUMNS]]
     pd.testing.assert_frame_equal(variants[first.columns], first)
     names = r[["source", "record_id", "variant"]].copy()
