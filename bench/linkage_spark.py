@@ -40,6 +40,7 @@ from linkage.engines import link_function
 from outcomes.eventstore import connect
 from outcomes.warehouse import resolve_target
 root = Path({root!r})
+run = link_function({engine!r})  # the engine's modules loaded before the reading, in every version of the code
 t = time.perf_counter()
 given = list(records_from_deliveries(root / "landing"))  # handed over below: link() holds the only reference
 last, n = given[1], len(given[0])
@@ -67,7 +68,6 @@ if {engine!r} == "spark":
     start_s = time.perf_counter() - t
 else:
     start_s = 0.0
-run = link_function({engine!r})
 t = time.perf_counter()
 with connect(resolve_target({warehouse!r})) as backend:
     # the records handed over (plain keywords: a ** call's dict would hold them to the end), so
