@@ -373,6 +373,7 @@ def records_from_deliveries(landing, as_of=None, memory_limit: str | int | None 
     DuckDB's memory limit is half of `memory_limit` (default engine.MEMORY_DEFAULT), as a link's
     warehouse gets; the records come out as `records_frame` makes them."""
     import datetime as dt
+    import tempfile
     from pathlib import Path
 
     import duckdb
@@ -388,8 +389,10 @@ def records_from_deliveries(landing, as_of=None, memory_limit: str | int | None 
     if as_of is not None:
         files = [f for f in files if when[f] <= as_of]
     tables = {}
+    spill = tempfile.TemporaryDirectory(prefix="outcomes-read-")  # where DuckDB spills past its share
     con = duckdb.connect()
     con.execute(f"set memory_limit = '{max(parse_size(memory_limit or MEMORY_DEFAULT) // 2 // 2**20, 64)}MiB'")
+    con.execute(f"set temp_directory = '{spill.name}'")
     for name, source in SOURCES.items():
         mine = [f for f in files if f.name.rsplit("_", 2)[0] == name]
         if not mine:
@@ -411,6 +414,7 @@ def records_from_deliveries(landing, as_of=None, memory_limit: str | int | None 
             )
         tables[name] = con.sql(sql).to_arrow_table()
     con.close()
+    spill.cleanup()
     return records_frame(tables), max(when[f] for f in files)
 
 
