@@ -54,41 +54,54 @@ def load_records(backend, as_of=None) -> pd.DataFrame:
     from outcomes.eventstore.schema import as_of_sql
 
     day = as_of or dt.date(9999, 12, 31)
-    tables = {}
-    with backend.transaction() as s:
-        for source in SOURCES:
-            cols = ", ".join(["record_id", *IDENTITY, f"{RECORD_DATE[source]} as record_date"])
-            tables[source] = s.fetch(f"select {cols} from ({as_of_sql(source)}) st order by record_id", {"as_of": day})
-    return records_frame(tables)
+
+    def tables():
+        with backend.transaction() as s:
+            for source in SOURCES:
+                cols = ", ".join(["record_id", *IDENTITY, f"{RECORD_DATE[source]} as record_date"])
+                sql = f"select {cols} from ({as_of_sql(source)}) st order by record_id"
+                yield source, s.fetch(sql, {"as_of": day})
+
+    return records_frame(tables())
 
 
-def records_frame(tables: dict[str, pa.Table]) -> pd.DataFrame:
-    """The run's records from one Arrow table a source (record_id, the identity block,
-    record_date): the sources' rows one after the other, a `source` column first, and the dates as
-    datetime64[ns]. Concatenated in Arrow and made into pandas once, column by column, each column
-    a block of its own (`split_blocks`) and each distinct string one Python object however many
-    sources hold it; each Arrow column freed as it is converted (`self_destruct`). A column of
-    its own block is deleted (`del r[c]`) without copying the others, where a frame whose string
-    columns share one block copies them all (`drop`) or keeps the deleted one alive (`del`)."""
-    parts = []
-    for name, t in tables.items():
-        if not t.num_rows:
-            continue
-        parts.append(t.add_column(0, "source", pa.repeat(pa.scalar(name, pa.string()), t.num_rows)))
-    if not parts:
-        cols = ["source", "record_id", *IDENTITY, "record_date"]
+def records_frame(tables) -> pd.DataFrame:
+    """The run's records from one Arrow table a source, (name, table) pairs (record_id, the
+    identity block, record_date), taken one at a time (a generator: each source's Arrow table
+    freed before the next is read): the sources' rows one after the other, a `source` column
+    first, the dates as datetime64[ns]. Each source made into pandas as it comes (a Python string
+    a distinct value: its Bloom filters and keys are long, so Arrow's bytes a record would cost
+    more than the frame), then the frames joined column by column, each column freed from the
+    sources' frames once joined, into a frame whose columns are blocks of their own: `pd.concat`
+    held every column twice, and deleting a column of a block shared by others (`drop`) copied
+    them all, where deleting a column of its own (`drop_columns`) frees it alone."""
+    frames = []
+    for name, t in tables:
+        frame = t.to_pandas(split_blocks=True, self_destruct=True, date_as_object=False)
+        del t
+        if len(frame):
+            frames.append((name, frame))
+    cols = ["source", "record_id", *IDENTITY, "record_date"]
+    if not frames:
         out = pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
-        out["date_of_birth"] = pd.to_datetime(out["date_of_birth"])
-        out["record_date"] = pd.to_datetime(out["record_date"])
+        for c in ("date_of_birth", "record_date"):
+            out[c] = pd.to_datetime(out[c])
         return out
-    table = pa.concat_tables(parts, promote_options="permissive")
-    del parts
-    tables.clear()  # the caller's tables handed over: each column freed as it is converted
-    records = table.to_pandas(split_blocks=True, self_destruct=True, date_as_object=False)
-    del table
-    for c in ("date_of_birth", "record_date"):
-        records[c] = records[c].astype("datetime64[ns]")
-    return records
+    source = np.empty(sum(len(f) for _, f in frames), dtype=object)
+    at = 0
+    for name, frame in frames:
+        source[at : at + len(frame)] = name
+        at += len(frame)
+    columns = {"source": source}
+    for c in frames[0][1].columns:
+        values = np.concatenate([frame[c].to_numpy() for _, frame in frames])
+        for _, frame in frames:
+            del frame[c]
+        if c in ("date_of_birth", "record_date"):
+            values = values.astype("datetime64[ns]")
+        columns[c] = values
+    del frames
+    return pd.DataFrame(columns, copy=False)  # not consolidated: a block a column
 
 
 def stored_record_dates(session, as_of) -> pd.DataFrame:
@@ -388,34 +401,36 @@ def records_from_deliveries(landing, as_of=None, memory_limit: str | int | None 
     }
     if as_of is not None:
         files = [f for f in files if when[f] <= as_of]
-    tables = {}
-    spill = tempfile.TemporaryDirectory(prefix="outcomes-read-")  # where DuckDB spills past its share
-    con = duckdb.connect()
-    con.execute(f"set memory_limit = '{max(parse_size(memory_limit or MEMORY_DEFAULT) // 2 // 2**20, 64)}MiB'")
-    con.execute(f"set temp_directory = '{spill.name}'")
-    for name, source in SOURCES.items():
-        mine = [f for f in files if f.name.rsplit("_", 2)[0] == name]
-        if not mine:
-            continue
-        cols = ", ".join(["record_id", *IDENTITY, f"{RECORD_DATE[name]} as record_date"])
-        if source.delivery_type == "full":
-            latest = max(mine, key=lambda f: (when[f], f.name))
-            sql = f"select {cols} from read_parquet('{latest}')"
-        else:
-            status = source.status_column
-            retracted = ", ".join(f"'{r}'" for r in RETRACTIONS)
-            paths = ", ".join(f"'{f}'" for f in mine)
-            # only the columns read (not every column of every delivery through the window)
-            inner = ", ".join(["record_id", *IDENTITY, RECORD_DATE[name]])
-            sql = (
-                f"select {cols} from (select {inner}, {status}, row_number() over (partition by record_id "
-                f"order by filename desc) rk from read_parquet([{paths}], filename = true, union_by_name = true)) x "
-                f"where rk = 1 and coalesce({status}, '') not in ({retracted})"
-            )
-        tables[name] = con.sql(sql).to_arrow_table()
-    con.close()
-    spill.cleanup()
-    return records_frame(tables), max(when[f] for f in files)
+
+    def tables():
+        spill = tempfile.TemporaryDirectory(prefix="outcomes-read-")  # where DuckDB spills past its share
+        con = duckdb.connect()
+        con.execute(f"set memory_limit = '{max(parse_size(memory_limit or MEMORY_DEFAULT) // 2 // 2**20, 64)}MiB'")
+        con.execute(f"set temp_directory = '{spill.name}'")
+        for name, source in SOURCES.items():
+            mine = [f for f in files if f.name.rsplit("_", 2)[0] == name]
+            if not mine:
+                continue
+            cols = ", ".join(["record_id", *IDENTITY, f"{RECORD_DATE[name]} as record_date"])
+            if source.delivery_type == "full":
+                latest = max(mine, key=lambda f: (when[f], f.name))
+                sql = f"select {cols} from read_parquet('{latest}')"
+            else:
+                status = source.status_column
+                retracted = ", ".join(f"'{r}'" for r in RETRACTIONS)
+                paths = ", ".join(f"'{f}'" for f in mine)
+                # only the columns read (not every column of every delivery through the window)
+                inner = ", ".join(["record_id", *IDENTITY, RECORD_DATE[name]])
+                sql = (
+                    f"select {cols} from (select {inner}, {status}, row_number() over (partition by record_id "
+                    f"order by filename desc) rk from read_parquet([{paths}], filename = true, "
+                    f"union_by_name = true)) x where rk = 1 and coalesce({status}, '') not in ({retracted})"
+                )
+            yield name, con.sql(sql).to_arrow_table()
+        con.close()
+        spill.cleanup()
+
+    return records_frame(tables()), max(when[f] for f in files)
 
 
 def true_persons(truth, keys: pd.DataFrame | None = None, persons=None) -> pd.DataFrame:
