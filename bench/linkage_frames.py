@@ -5,14 +5,15 @@
 DIR is the output of `outcomes synth`. Each version (`--code`, default this checkout, and
 `--reference-code`, e.g. a `git archive main` copy) runs in a fresh process of its own, one after
 the other in the same run, with that folder first on PYTHONPATH: the records read from the
-deliveries, then `linkage.run.prepare` (read, block, train), `score`, `decide_stage`, `cluster`,
-as `link()` runs them, without the write. After each stage the process collects its garbage and
-gives freed pages back (`gc.collect`, `run.release_memory`), then reads its resident memory: what
-the run holds live, without the heap's unreturned pages that make `linkage_scale.py
---stage-memory`'s stage ends move by tens of MiB between two runs of the same code. At the spine
-stage's end it frees what the run holds, one thing at a time, and reports what each freed, then
-what is left (the interpreter and its libraries): held = resident − left. Printed: each version's
-figures and the ratios of this version's to the reference's.
+deliveries (then handed over: the bench keeps no reference to them), then `linkage.run.prepare`
+(read, block, train), `score`, `decide_stage`, `cluster`, as `link()` runs them, without the write.
+After each stage the process collects its garbage and gives freed pages back (`gc.collect`,
+`run.release_memory`), then reads its resident memory: what the run holds live, without the heap's
+unreturned pages that make `linkage_scale.py --stage-memory`'s stage ends move by tens of MiB
+between two runs of the same code. At the spine stage's end it frees what the run holds, one thing
+at a time, and reports what each freed, then what is left (the interpreter and its libraries): held
+= resident − left. Printed: each version's figures and the ratios of this version's to the
+reference's.
 """
 
 from __future__ import annotations
@@ -39,12 +40,13 @@ def live():
     return round(R._resident_bytes() / 2**20, 1)
 
 out = {"stages": {}, "freed": {}}
-records, last = records_from_deliveries(Path(sys.argv[1]) / "landing")
-out["records"] = len(records)
+box = list(records_from_deliveries(Path(sys.argv[1]) / "landing"))
+last = box[1]
+out["records"] = len(box[0])
 out["stages"]["read"] = live()
 with connect(resolve_target(sys.argv[2])) as backend:
-    state = R.prepare(backend, records=records, as_of=last)
-    del records
+    # handed over: the run holds the only reference (the bench held them through prepare)
+    state = R.prepare(backend, records=box.pop(0), as_of=last)
     out["stages"]["prepare (read, block, train)"] = live()
     scored = [R.score(state)]
     out["stages"]["score"] = live()

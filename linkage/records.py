@@ -47,24 +47,61 @@ VARIANT_COLUMNS = [
 
 
 def load_records(backend, as_of=None) -> pd.DataFrame:
-    """Identity block of every record in the as-of state (default: everything known)."""
+    """Identity block of every record in the as-of state (default: everything known), as
+    `records_frame` makes it (one block a column, a Python string a distinct value)."""
     import datetime as dt
 
     from outcomes.eventstore.schema import as_of_sql
 
     day = as_of or dt.date(9999, 12, 31)
+
+    def tables():
+        with backend.transaction() as s:
+            for source in SOURCES:
+                cols = ", ".join(["record_id", *IDENTITY, f"{RECORD_DATE[source]} as record_date"])
+                sql = f"select {cols} from ({as_of_sql(source)}) st order by record_id"
+                yield source, s.fetch(sql, {"as_of": day})
+
+    return records_frame(tables())
+
+
+def records_frame(tables) -> pd.DataFrame:
+    """The run's records from one Arrow table a source, (name, table) pairs (record_id, the
+    identity block, record_date), taken one at a time (a generator: each source's Arrow table
+    freed before the next is read): the sources' rows one after the other, a `source` column
+    first, the dates as datetime64[ns]. Each source made into pandas as it comes (a Python string
+    a distinct value: its Bloom filters and keys are long, so Arrow's bytes a record would cost
+    more than the frame), then the frames joined column by column, each column freed from the
+    sources' frames once joined, into a frame whose columns are blocks of their own: `pd.concat`
+    held every column twice, and deleting a column of a block shared by others (`drop`) copied
+    them all, where deleting a column of its own (`drop_columns`) frees it alone."""
     frames = []
-    with backend.transaction() as s:
-        for source in SOURCES:
-            cols = ", ".join(["record_id", *IDENTITY, f"{RECORD_DATE[source]} as record_date"])
-            t = s.fetch(f"select {cols} from ({as_of_sql(source)}) st order by record_id", {"as_of": day})
-            df = t.to_pandas()
-            df.insert(0, "source", source)
-            frames.append(df)
-    records = pd.concat(frames, ignore_index=True)
-    records["date_of_birth"] = pd.to_datetime(records["date_of_birth"])
-    records["record_date"] = pd.to_datetime(records["record_date"])
-    return records
+    for name, t in tables:
+        frame = t.to_pandas(split_blocks=True, self_destruct=True, date_as_object=False)
+        del t
+        if len(frame):
+            frames.append((name, frame))
+    cols = ["source", "record_id", *IDENTITY, "record_date"]
+    if not frames:
+        out = pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
+        for c in ("date_of_birth", "record_date"):
+            out[c] = pd.to_datetime(out[c])
+        return out
+    source = np.empty(sum(len(f) for _, f in frames), dtype=object)
+    at = 0
+    for name, frame in frames:
+        source[at : at + len(frame)] = name
+        at += len(frame)
+    columns = {"source": source}
+    for c in frames[0][1].columns:
+        values = np.concatenate([frame[c].to_numpy() for _, frame in frames])
+        for _, frame in frames:
+            del frame[c]
+        if c in ("date_of_birth", "record_date"):
+            values = values.astype("datetime64[ns]")
+        columns[c] = values
+    del frames
+    return pd.DataFrame(columns, copy=False)  # not consolidated: a block a column
 
 
 def stored_record_dates(session, as_of) -> pd.DataFrame:
@@ -90,17 +127,78 @@ def stored_record_dates(session, as_of) -> pd.DataFrame:
     return out
 
 
+def drop_columns(frame: pd.DataFrame, columns) -> None:
+    """Delete `columns` from `frame` in place, freeing them. A column alone in its block (as
+    `records_frame` makes every column) is deleted without touching the others; where columns
+    share a block, `drop` copies the rest (`del` would keep the deleted column alive in views of
+    that block)."""
+    columns = [c for c in columns if c in frame.columns]
+    mgr = frame._mgr
+    try:
+        alone = all(mgr.blocks[mgr.blknos[frame.columns.get_loc(c)]].shape[0] == 1 for c in columns)
+    except (AttributeError, IndexError, TypeError):  # another pandas: copy, as before
+        alone = False
+    if alone:
+        for c in columns:
+            del frame[c]
+    elif columns:
+        frame.drop(columns=columns, inplace=True)
+
+
 def build_variants(records: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Assign each record its node and variant; return (records with `node`, `variant`), variants.
     The columns are added to `records` itself (no copy of millions of rows)."""
     r = records
     codes, uniq = pd.factorize(node_names(r))
     r["node"] = uniq[codes]  # one string object per node, not per record
-    r["variant"] = r.groupby(VARIANT_KEY, sort=True, dropna=False).ngroup().to_numpy()
-    variants = r.drop_duplicates("variant").set_index("variant").sort_index()
-    variants = variants[["node", "source", *VARIANT_COLUMNS]].copy()
+    rank = np.empty(len(uniq), dtype=np.int64)
+    rank[np.argsort(uniq, kind="stable")] = np.arange(len(uniq))  # the nodes in sorted order
+    r["variant"] = variant = group_numbers(r, VARIANT_KEY, {"node": (rank[codes], len(uniq))})
+    del codes, uniq, rank
+    # each variant's first record (as drop_duplicates keeps it), its columns taken once each: no
+    # copy of every column of the records' first rows, re-indexed and sorted
+    first = first_rows(variant)
+    index = pd.Index(np.arange(len(first), dtype=variant.dtype), name="variant")
+    variants = pd.DataFrame({c: r[c].to_numpy()[first] for c in ["node", "source", *VARIANT_COLUMNS]}, index=index)
     add_birth_keys(variants)
     return r, variants
+
+
+def group_numbers(frame: pd.DataFrame, keys: list[str], coded: dict | None = None) -> np.ndarray:
+    """`frame.groupby(keys, sort=True, dropna=False).ngroup()` as an int64 array: each row's
+    group, groups numbered in the order of their keys (a missing value after every other), made
+    key by key — each key's sorted codes folded into the groups so far and renumbered — so that
+    one key's codes are held at a time, not every key's at once with pandas' hash tables.
+    `coded` gives a key's sorted codes (missing: the largest) and their number, made already."""
+    group, n = np.zeros(len(frame), dtype=np.int64), 1  # n: at most n groups so far
+    for key in keys:
+        if coded and key in coded:
+            codes, size = coded[key]
+        else:
+            codes, uniques = pd.factorize(frame[key], sort=True)  # missing: -1
+            size = len(uniques) + 1
+            codes = np.where(codes < 0, size - 1, codes)
+            del uniques
+        if n * size >= 2**62:  # the next key's codes would not fit beside these: renumber first
+            group, n = _renumbered(group)
+        group = group * size + codes
+        n *= size
+        del codes
+    return _renumbered(group)[0]
+
+
+def _renumbered(group: np.ndarray) -> tuple[np.ndarray, int]:
+    """Groups renumbered 0..m-1 in the same order, and m."""
+    uniques, group = np.unique(group, return_inverse=True)
+    return group.astype(np.int64, copy=False).reshape(-1), len(uniques)
+
+
+def first_rows(group: np.ndarray) -> np.ndarray:
+    """The position of each group's first row, for groups numbered 0..n-1 (`group`: each row's)."""
+    n = int(group.max()) + 1 if len(group) else 0
+    first = np.empty(n, dtype=np.int64)
+    first[group[::-1]] = np.arange(len(group) - 1, -1, -1)
+    return first
 
 
 class RecordIds:
@@ -130,7 +228,7 @@ class RecordIds:
         ids = names.take(pa.array(order))
         del names
         at = records.columns.get_loc("record_id")
-        records.drop(columns="record_id", inplace=True)
+        drop_columns(records, ["record_id"])
         records.insert(at, "rid", code)
         return cls(ids, bounds)
 
@@ -180,9 +278,8 @@ def shed_identity(r: pd.DataFrame) -> pd.DataFrame:
     column holding two values within one variant anywhere stays in `r`. `identity_rows` puts the
     block back, slice by slice, for writing."""
     variant = r["variant"].to_numpy()
-    n = int(variant.max()) + 1 if len(variant) else 0
-    first = np.empty(n, dtype=np.int64)
-    first[variant[::-1]] = np.arange(len(variant) - 1, -1, -1)  # each variant's first record
+    first = first_rows(variant)  # each variant's first record
+    n = len(first)
     out = {}
     for c in IDENTITY:
         if c not in r:
@@ -195,7 +292,7 @@ def shed_identity(r: pd.DataFrame) -> pd.DataFrame:
         if same.all():
             out[c] = r[c].iloc[first].reset_index(drop=True)
     ident = pd.DataFrame(out, index=pd.RangeIndex(n))
-    r.drop(columns=list(out), inplace=True)
+    drop_columns(r, list(out))
     return ident
 
 
@@ -265,8 +362,10 @@ def learn_aliases(records: pd.DataFrame, column: str, min_nodes: int = 2, min_li
     Nicknames (BILL and WILLIAM) repeat across many people; typing errors rarely repeat, an
     alias name recorded by the police pairs common names about as often as chance does, and
     twins never share a key."""
-    keyed = records[records["source_person_key"].notna() & records[column].notna()]
-    per_node = keyed[["node", column]].drop_duplicates()
+    # the two columns of the keyed records (not a copy of every column of most records)
+    keyed = records.loc[records["source_person_key"].notna() & records[column].notna(), ["node", column]]
+    per_node = keyed.drop_duplicates()
+    del keyed
     per_node = per_node[per_node.groupby("node")[column].transform("size") > 1]
     if per_node.empty:
         return frozenset()
@@ -279,16 +378,20 @@ def learn_aliases(records: pd.DataFrame, column: str, min_nodes: int = 2, min_li
     return frozenset((counts[f"{column}_a"] + "|" + counts[f"{column}_b"])[keep])
 
 
-def records_from_deliveries(landing, as_of=None) -> tuple[pd.DataFrame, object]:
+def records_from_deliveries(landing, as_of=None, memory_limit: str | int | None = None) -> tuple[pd.DataFrame, object]:
     """The identity block of every record as the deliveries in `landing` leave it (and the
     latest extract date), without an event store: for a full source, the records of its latest
     extract; for a delta source, each record's latest row unless that retracts it (quashed,
-    withdrawn). Read by DuckDB straight from the files; for benchmarks and bulk first runs."""
+    withdrawn). Read by DuckDB straight from the files; for benchmarks and bulk first runs.
+    DuckDB's memory limit is half of `memory_limit` (default engine.MEMORY_DEFAULT), as a link's
+    warehouse gets; the records come out as `records_frame` makes them."""
     import datetime as dt
+    import tempfile
     from pathlib import Path
 
     import duckdb
 
+    from linkage.engine import MEMORY_DEFAULT, parse_size
     from outcomes.eventstore.schema import RETRACTIONS
 
     files = sorted(Path(landing).glob("*_*_*.parquet"))
@@ -298,34 +401,36 @@ def records_from_deliveries(landing, as_of=None) -> tuple[pd.DataFrame, object]:
     }
     if as_of is not None:
         files = [f for f in files if when[f] <= as_of]
-    frames = []
-    con = duckdb.connect()
-    con.execute("set memory_limit = '4GB'")
-    for name, source in SOURCES.items():
-        mine = [f for f in files if f.name.rsplit("_", 2)[0] == name]
-        if not mine:
-            continue
-        cols = ", ".join(["record_id", *IDENTITY, f"{RECORD_DATE[name]} as record_date"])
-        if source.delivery_type == "full":
-            latest = max(mine, key=lambda f: (when[f], f.name))
-            sql = f"select {cols} from read_parquet('{latest}')"
-        else:
-            status = source.status_column
-            retracted = ", ".join(f"'{r}'" for r in RETRACTIONS)
-            paths = ", ".join(f"'{f}'" for f in mine)
-            sql = (
-                f"select {cols} from (select *, row_number() over (partition by record_id order by filename desc) rk "
-                f"from read_parquet([{paths}], filename = true, union_by_name = true)) x "
-                f"where rk = 1 and coalesce({status}, '') not in ({retracted})"
-            )
-        df = con.sql(sql).to_arrow_table().to_pandas()  # one Python object per distinct value
-        df.insert(0, "source", name)
-        frames.append(df)
-    con.close()
-    records = pd.concat(frames, ignore_index=True)
-    records["date_of_birth"] = pd.to_datetime(records["date_of_birth"])
-    records["record_date"] = pd.to_datetime(records["record_date"])
-    return records, max(when[f] for f in files)
+
+    def tables():
+        spill = tempfile.TemporaryDirectory(prefix="outcomes-read-")  # where DuckDB spills past its share
+        con = duckdb.connect()
+        con.execute(f"set memory_limit = '{max(parse_size(memory_limit or MEMORY_DEFAULT) // 2 // 2**20, 64)}MiB'")
+        con.execute(f"set temp_directory = '{spill.name}'")
+        for name, source in SOURCES.items():
+            mine = [f for f in files if f.name.rsplit("_", 2)[0] == name]
+            if not mine:
+                continue
+            cols = ", ".join(["record_id", *IDENTITY, f"{RECORD_DATE[name]} as record_date"])
+            if source.delivery_type == "full":
+                latest = max(mine, key=lambda f: (when[f], f.name))
+                sql = f"select {cols} from read_parquet('{latest}')"
+            else:
+                status = source.status_column
+                retracted = ", ".join(f"'{r}'" for r in RETRACTIONS)
+                paths = ", ".join(f"'{f}'" for f in mine)
+                # only the columns read (not every column of every delivery through the window)
+                inner = ", ".join(["record_id", *IDENTITY, RECORD_DATE[name]])
+                sql = (
+                    f"select {cols} from (select {inner}, {status}, row_number() over (partition by record_id "
+                    f"order by filename desc) rk from read_parquet([{paths}], filename = true, "
+                    f"union_by_name = true)) x where rk = 1 and coalesce({status}, '') not in ({retracted})"
+                )
+            yield name, con.sql(sql).to_arrow_table()
+        con.close()
+        spill.cleanup()
+
+    return records_frame(tables()), max(when[f] for f in files)
 
 
 def true_persons(truth, keys: pd.DataFrame | None = None, persons=None) -> pd.DataFrame:

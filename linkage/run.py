@@ -53,12 +53,12 @@ from linkage.records import (
     IDENTITY,
     RecordIds,
     build_variants,
+    drop_columns,
     identity_rows,
     learn_aliases,
     load_records,
     shed_identity,
     stored_record_dates,
-    true_persons,
 )
 from linkage.review import load_decisions
 from linkage.schema import DDL, spine_as_of_sql
@@ -334,6 +334,7 @@ def prepare(
     stages: dict[str, float] = {}
     lap = _Laps(stages, on_stage)
     inputs = read(backend, truth, retrain, as_of, records, lap, False if blocker else incremental, started)
+    del records  # the run's frame shares their columns: not held beside it through `block`
     if isinstance(inputs, LinkResult):
         return inputs
     inputs.result.memory_limit = limit
@@ -468,9 +469,7 @@ def read(
                 result.ledger_id = inc.ledger_id(s)
             records = load_records(backend, as_of)
         else:
-            dated = ["record_date"] if "record_date" in records else []  # linkage.cluster: persons in time
-            records = records[["source", "record_id", *IDENTITY, *dated]].reset_index(drop=True)
-            records["date_of_birth"] = pd.to_datetime(records["date_of_birth"])
+            records = _given_records(records)
         if known.empty:  # a first run: every record is new (no merge hashing every record's key)
             is_new = np.ones(len(records), dtype=bool)
         else:
@@ -497,6 +496,25 @@ def read(
     )
 
 
+def _given_records(records: pd.DataFrame) -> pd.DataFrame:
+    """The run's own frame of the records a caller gave: their source, record_id, identity block
+    and (linkage.cluster: persons in time) record_date. Where the caller's frame holds just those
+    columns in that order on a plain index (as `records_frame` makes them), a shallow copy: its
+    columns are the caller's, not copies of them (the run adds and deletes columns of its own
+    frame and never writes into a column), so that reading costs no second copy of every record;
+    otherwise the columns taken and copied."""
+    dated = ["record_date"] if "record_date" in records else []
+    cols = ["source", "record_id", *IDENTITY, *dated]
+    plain = isinstance(records.index, pd.RangeIndex) and records.index.start == 0 and records.index.step == 1
+    if plain and list(records.columns) == cols:
+        records = records.copy(deep=False)
+    else:
+        records = records[cols].reset_index(drop=True)
+    if records["date_of_birth"].dtype != "datetime64[ns]":
+        records["date_of_birth"] = pd.to_datetime(records["date_of_birth"])
+    return records
+
+
 def block(inputs: Inputs, blocker: Callable | None = None) -> LinkState:
     """Stage `block`: nodes and variants of the records read, the candidate pairs of every
     blocking pass (only pairs holding a new identity after the first run), and the model (trained
@@ -513,9 +531,9 @@ def block(inputs: Inputs, blocker: Callable | None = None) -> LinkState:
     result.variants = len(variants) if facts is None else facts.variants
     new_variants = pd.Index(np.unique(r.loc[r["is_new"], "variant"]))
     first_run = known.empty and facts is None
-    label = _truth_labels(truth, r, len(variants)) if truth is not None else None
     # record ids as integer codes from here on (`rid`), strings again only where rows are written
     ids = RecordIds.encode(r)
+    label = _truth_labels(truth, r, ids, len(variants)) if truth is not None else None
     known = ids.with_codes(known)  # `rid`: -1 for a record the run does not hold
     reviews = _review_codes(reviews, ids)
     # the comparer keeps a copy of the columns it compares only, not of the blocking keys
@@ -685,7 +703,7 @@ def decide_stage(
     # frequencies, a dict entry per value, are not held through the spine and write stages.
     state.model_json = model.to_json() if trained_now else None
     if "record_date" in r:  # the records' dates served the persons in time (clustering) only
-        r.drop(columns="record_date", inplace=True)
+        drop_columns(r, ["record_date"])
     lap("clustering")
     state.variants = state.comparer = state.model = None  # not needed past the decisions
     return Decided(state, pairs_by_node, clustered)
@@ -1173,13 +1191,39 @@ def _decisions_table(run_id, model_version, decisions, node_pairs, r, ids: Recor
     return pa.Table.from_pandas(out, preserve_index=False)
 
 
-def _truth_labels(truth: Path, r: pd.DataFrame, n_variants: int) -> np.ndarray:
-    """Each variant's true person as an integer code (-1 unknown), from the ground truth."""
-    t = true_persons(truth, keys=r)
-    m = r[["source", "record_id", "variant"]].merge(t, on=["source", "record_id"], how="left")
-    m = m.dropna(subset=["person_id"]).drop_duplicates("variant")
+def _truth_labels(truth: Path, r: pd.DataFrame, ids: RecordIds, n_variants: int) -> np.ndarray:
+    """Each variant's true person as an integer code (-1 unknown), from the ground truth: the
+    person of its first record (in `r`'s order) that the truth names, persons numbered in the
+    order those records come. Read in Arrow and matched by record code (`ids.codes`), not by
+    merging a Python string a record twice."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    t = pq.read_table(Path(truth) / "records.parquet", columns=["source", "record_id", "person_id"])
+    person = t.column("person_id").combine_chunks().dictionary_encode()
+    person_codes = person.indices.to_numpy(zero_copy_only=False)  # null person: -1 below
+    valid = person.is_valid().to_numpy(zero_copy_only=False)
+    code = np.full(len(ids.ids), -1, dtype=np.int64)  # each record code's person
+    source = t.column("source").combine_chunks()
+    for name, (a, b) in ids.bounds.items():
+        mine = pc.equal(source, name)
+        rows = np.flatnonzero(mine.fill_null(False).to_numpy(zero_copy_only=False))
+        if not len(rows):
+            continue
+        at = pc.index_in(t.column("record_id").take(pa.array(rows)), value_set=ids.ids.slice(a, b - a))
+        at = at.to_numpy(zero_copy_only=False)
+        found = ~pd.isna(at)
+        rows, at = rows[found], at[found].astype(np.int64) + a
+        keep = valid[rows]
+        code[at[keep][::-1]] = person_codes[rows[keep]][::-1]  # the first truth row of a record
+    del t, person, source
+    per_record = code[r["rid"].to_numpy()]
+    named = np.flatnonzero(per_record >= 0)  # records with a true person, in r's order
+    variant = r["variant"].to_numpy()[named]
+    _, first = np.unique(variant, return_index=True)
+    first.sort()  # each variant's first such record, in r's order
     label = np.full(n_variants, -1, dtype=np.int64)
-    label[m["variant"].to_numpy()] = pd.factorize(m["person_id"])[0]
+    label[variant[first]] = pd.factorize(per_record[named[first]])[0]
     return label
 
 

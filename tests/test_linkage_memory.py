@@ -202,3 +202,101 @@ def test_record_ids_as_codes_sort_name_and_find_records_as_their_strings_do():
     )
     with_codes = table.with_codes(pairs, ("left_", "right_"))
     assert with_codes[["left_rid", "right_rid"]].to_numpy().tolist() == [[rid[4], -1]]
+
+
+def test_records_are_read_as_one_block_a_column_and_match_a_frame_per_source(population):
+    """`records_from_deliveries` (through `records.records_frame`) gives the frame the sources'
+    frames concatenated give — the same rows, values and dtypes — but with each column a block of
+    its own and each distinct string of a source one object, so that a column is deleted (`drop_columns`)
+    without copying the others, and the deleted strings are freed; the run's frame of records
+    given in that form shares their columns (a shallow copy), adding to it leaves the caller's."""
+    import sys
+
+    import numpy as np
+    import pandas as pd
+
+    from linkage.records import IDENTITY, drop_columns, records_from_deliveries
+    from linkage.run import _given_records
+
+    records, _ = records_from_deliveries(population / "landing")
+    cols = ["source", "record_id", *IDENTITY, "record_date"]
+    assert list(records.columns) == cols and records._mgr.nblocks == len(cols)
+    assert str(records["date_of_birth"].dtype) == str(records["record_date"].dtype) == "datetime64[ns]"
+    # the reference: a frame a source (object dates made datetimes), concatenated
+    frames = []
+    for name, part in records.groupby("source", sort=False):
+        frame = part.drop(columns="source").astype({"date_of_birth": object, "record_date": object})
+        frame.insert(0, "source", name)
+        frames.append(frame)
+    reference = pd.concat(frames, ignore_index=True)
+    for c in ("date_of_birth", "record_date"):
+        reference[c] = pd.to_datetime(reference[c])
+    pd.testing.assert_frame_equal(records, reference)
+    for _, part in records.groupby("source"):
+        tokens = part["forename_token"].dropna()
+        assert tokens.map(id).nunique() == tokens.nunique()  # one object a distinct string (a source's)
+
+    mine = _given_records(records)
+    assert np.shares_memory(mine["record_id"].to_numpy(), records["record_id"].to_numpy())
+    mine["node"] = 1
+    drop_columns(mine, ["surname_token"])
+    assert "node" not in records and "surname_token" in records  # the caller's frame as it was
+
+    kept = records["forename_token"].to_numpy()
+    one = records["record_id"].iloc[0]
+    held = sys.getrefcount(one)
+    del mine
+    drop_columns(records, ["record_id"])
+    assert sys.getrefcount(one) == held - 1  # freed from the frame: no view keeps the column
+    assert np.shares_memory(kept, records["forename_token"].to_numpy())  # the others not copied
+    consolidated = reference.copy()
+    drop_columns(consolidated, ["record_id"])  # columns sharing a block: copied, as `drop` does
+    assert "record_id" not in consolidated and len(consolidated.columns) == len(cols) - 1
+
+
+def test_truth_labels_by_record_code_are_those_a_merge_by_name_gives(population):
+    """`run._truth_labels` matches the ground truth to the records by code in Arrow: each variant
+    labelled with the person of its first record the truth names, persons numbered in the order of
+    those records, as merging the truth's strings with the records' gave; `build_variants` takes
+    each variant's first record as drop_duplicates did, numbering variants as `ngroup` did."""
+    import numpy as np
+    import pandas as pd
+
+    from linkage.records import (
+        VARIANT_COLUMNS,
+        VARIANT_KEY,
+        RecordIds,
+        build_variants,
+        group_numbers,
+        records_from_deliveries,
+        true_persons,
+    )
+    from linkage.run import _truth_labels
+
+    records, _ = records_from_deliveries(population / "landing")
+    r, variants = build_variants(records)
+    ngroup = r.groupby(VARIANT_KEY, sort=True, dropna=False).ngroup().to_numpy()
+    assert r["variant"].to_numpy().tolist() == ngroup.tolist()  # records.group_numbers
+    odd = pd.DataFrame(
+        {
+            "a": ["x", None, "y", "x", None, "b", "x"],
+            "b": pd.to_datetime(["2000-01-01", None, None, "1999-01-01", None, "2000-01-01", "2000-01-01"]),
+            "c": ["m", "f", None, "m", "f", "f", "m"],
+        }
+    )
+    want = odd.groupby(["a", "b", "c"], sort=True, dropna=False).ngroup().tolist()
+    assert group_numbers(odd, ["a", "b", "c"]).tolist() == want == [2, 4, 3, 1, 4, 0, 2]
+    first = r.drop_duplicates("variant").set_index("variant").sort_index()[["node", "source", *VARIANT_COLUMNS]]
+    pd.testing.assert_frame_equal(variants[first.columns], first)
+    names = r[["source", "record_id", "variant"]].copy()
+    t = true_persons(population / "truth", keys=names)
+    r = r.sample(frac=1.0, random_state=5).reset_index(drop=True)  # an order of records not the truth's
+    ids = RecordIds.encode(r)
+    shuffled = names.sample(frac=1.0, random_state=5).reset_index(drop=True)
+    m = shuffled.merge(t, on=["source", "record_id"], how="left").dropna(subset=["person_id"])
+    m = m.drop_duplicates("variant")
+    want = np.full(len(variants), -1, dtype=np.int64)
+    want[m["variant"].to_numpy()] = pd.factorize(m["person_id"])[0]
+    got = _truth_labels(population / "truth", r, ids, len(variants))
+    assert (got >= 0).sum() > 0 and (got == -1).sum() < len(got)
+    assert got.tolist() == want.tolist()
