@@ -2,7 +2,7 @@
 
     python bench/linkage_growth.py [--persons 250000,500000,1000000,2000000] [--root /tmp/bench-growth]
                                    [--json docs/data/linkage-growth.json] [--plot docs/img/linkage-growth.png]
-                                   [--doc docs/scale.md] [--force] [--truth]
+                                   [--doc docs/scale.md] [--force] [--truth] [--event-store]
 
 For each population size it synthesises a population (`outcomes synth --out ROOT/popN --persons N`,
 timed; the folder is reused when it holds a population already), then measures in fresh processes
@@ -13,6 +13,12 @@ bench/linkage_scale.py does):
 - the first link: every month but the last (as of the last-but-one extract date), one process;
 - one monthly run: the last month alone, into the same warehouse, in a second process (so its
   peak memory is its own), as the monthly refresh would.
+
+With --event-store each run reads the warehouse's event store, as `outcomes link` does: before
+each run a fresh process ingests the deliveries it adds (`outcomes.ingest.Ingestor`: every month but
+the last, then the last; timed and reported apart, `ingest_s`), and `link()` is given no records,
+so the monthly run reads only the records with events since the first (the ledger) and its peak
+is `link()`'s own, not that of a frame of every record read from the deliveries in the bench.
 
 Each gives wall time of link(), time reading the deliveries, peak resident memory, records, new
 records and seconds per stage (LinkResult.stages). A CPU calibration (bench/_measure.
@@ -79,6 +85,44 @@ with connect(resolve_target({warehouse!r})) as backend:
 result = {{"as_of": str(as_of or last), "records": n_records, "load_s": load_s, "link_s": link_s,
           "records_new": r.records_new, "stages": {{k: float(v) for k, v in r.stages.items()}}}}
 # kept when LinkResult has them (the figures above are all the benchmark needs)
+result.update({{k: getattr(r, k) for k in ("run_id", "variants", "candidate_pairs", "chunks", "links", "reviews")
+               if isinstance(getattr(r, k, None), int)}})
+"""
+
+# --event-store: the deliveries up to `until` (all when empty) ingested into the warehouse, then
+# link() reading the event store (records: the as-of state after the run, `records_read` what it read)
+INGEST = """
+import datetime as dt, time
+from pathlib import Path
+from outcomes.eventstore import connect
+from outcomes.ingest import Ingestor
+from outcomes.warehouse import resolve_target
+until = dt.date.fromisoformat({until!r}) if {until!r} else None
+with connect(resolve_target({warehouse!r})) as backend:
+    t = time.perf_counter()
+    Ingestor(backend, Path({archive!r}), horizon=dt.date.fromisoformat({last!r})).ingest(
+        Path({landing!r}), until=until)
+    result = {{"ingest_s": time.perf_counter() - t}}
+"""
+
+LINK_STORE = """
+import datetime as dt, time
+from pathlib import Path
+from linkage.run import link
+from outcomes.eventstore import connect
+from outcomes.warehouse import resolve_target
+truth = Path({root!r}, "truth") if {with_truth!r} else None
+as_of = dt.date.fromisoformat({as_of!r}) if {as_of!r} else None
+options = {options!r}
+with connect(resolve_target({warehouse!r})) as backend:
+    t = time.perf_counter()
+    r = link(backend, truth=truth, as_of=as_of, chunk={chunk!r}, **options)
+    link_s = time.perf_counter() - t
+    with backend.transaction() as s:  # the as-of state the run leaves (after link()'s time)
+        held = int(s.scalar("select count(*) from linkage.record_keys where present"))
+result = {{"as_of": str(r.as_of), "records": held, "records_read": r.records_read, "load_s": 0.0,
+          "link_s": link_s, "records_new": r.records_new, "incremental": r.incremental, "delta": r.delta,
+          "stages": {{k: float(v) for k, v in r.stages.items()}}}}
 result.update({{k: getattr(r, k) for k in ("run_id", "variants", "candidate_pairs", "chunks", "links", "reviews")
                if isinstance(getattr(r, k, None), int)}})
 """
@@ -159,7 +203,14 @@ def table_lines(figures: dict) -> list[str]:
                 f"| {int(n):,} | {run} | {f['records']:,} | {f['records_new']:,} | {f['link_s']:,.0f} | "
                 f"{f['link_s'] / e['calibration_s']:,.0f} | {f['cpu_s']:,.0f} | {f['load_s']:,.0f} | "
                 f"{f['peak_mib']:,.0f} | "
-                f"{e['calibration_s']:.2f} | {_fmt_stages(f['stages'])} |"
+                f"{e['calibration_s']:.2f} | {_fmt_stages(f['stages'])}"
+                + (
+                    f"; ingest {f['ingest_s']:,.0f} s apart, peak {f['ingest_peak_mib']:,.0f} MiB"
+                    if "ingest_s" in f
+                    else ""
+                )
+                + (f"; {f['records_read']:,} records read" if f.get("incremental") else "")
+                + " |"
             )
     return out
 
@@ -352,14 +403,18 @@ def ensure_population(persons: int, out: Path) -> dict:
 
 
 def measure(persons: int, args: argparse.Namespace) -> dict:
-    population = args.root / f"pop{persons}"
+    population = (args.populations or args.root) / f"pop{persons}"
     synth = ensure_population(persons, population)
     before = calibration_seconds()
     print(f"[{_now()}] calibration (300k HMAC-SHA256): {before:.2f} s", flush=True)
     warehouse = args.root / f"w{persons}.duckdb"
+    archive = args.root / f"archive{persons}"  # --event-store: the ingest's copies of the deliveries
     for p in warehouse.parent.glob(warehouse.name + "*"):
         p.unlink()
+    shutil.rmtree(archive, ignore_errors=True)
     cut = cut_date(population / "landing")
+    last = max(population.joinpath("landing").glob("*.parquet")).name.split("_")[-2]
+    last = f"{last[:4]}-{last[4:6]}-{last[6:]}"
     entry = {
         "persons": persons,
         "measured_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -369,22 +424,46 @@ def measure(persons: int, args: argparse.Namespace) -> dict:
         "synth": synth,
         "truth": args.truth,
         "duckdb_memory": args.duckdb_memory,
+        "event_store": args.event_store,
+        "memory_limit": args.memory_limit,
     }
     for run, as_of in (("first", cut.isoformat()), ("monthly", "")):
         print(f"[{_now()}] {persons:,} people: {run} run" + (f" as of {as_of}" if as_of else ""), flush=True)
-        r = in_child(
-            LINK.format(
-                root=str(population),
-                warehouse=str(warehouse),
-                as_of=as_of,
-                chunk=args.chunk,
-                memory_limit=args.duckdb_memory,
-                with_truth=args.truth,
+        if args.event_store:
+            fill = {"warehouse": str(warehouse), "archive": str(archive), "last": last}
+            ingested = in_child(INGEST.format(landing=str(population / "landing"), until=as_of, **fill))
+            print(
+                f"[{_now()}]   ingested in {ingested['ingest_s']:.0f} s, peak {ingested['peak_mib']:,.0f} MiB",
+                flush=True,
             )
-        )
+            options = {"memory_limit": args.memory_limit} if args.memory_limit else {}
+            r = in_child(
+                LINK_STORE.format(
+                    root=str(population),
+                    warehouse=str(warehouse),
+                    as_of=as_of,
+                    chunk=args.chunk,
+                    with_truth=args.truth,
+                    options=options,
+                )
+            )
+            r.update(ingest_s=ingested["ingest_s"], ingest_peak_mib=ingested["peak_mib"])
+        else:
+            r = in_child(
+                LINK.format(
+                    root=str(population),
+                    warehouse=str(warehouse),
+                    as_of=as_of,
+                    chunk=args.chunk,
+                    memory_limit=args.duckdb_memory,
+                    with_truth=args.truth,
+                )
+            )
         entry[run] = r
         print(
-            f"[{_now()}]   {r['records']:,} records ({r['records_new']:,} new): link() {r['link_s']:.0f} s "
+            f"[{_now()}]   {r['records']:,} records ({r['records_new']:,} new"
+            + (f", {r['records_read']:,} read" if r.get("incremental") else "")
+            + f"): link() {r['link_s']:.0f} s "
             f"({r['link_s'] / before:.0f} x calibration before), reading deliveries {r['load_s']:.0f} s, "
             f"peak {r['peak_mib']:,.0f} MiB; stages (s): {_fmt_stages(r['stages'])}",
             flush=True,
@@ -396,6 +475,7 @@ def measure(persons: int, args: argparse.Namespace) -> dict:
     if not args.keep_warehouse:
         for p in warehouse.parent.glob(warehouse.name + "*"):
             p.unlink()
+        shutil.rmtree(archive, ignore_errors=True)
     return entry
 
 
@@ -412,6 +492,13 @@ def main() -> None:
     parser.add_argument("--doc", type=Path, default=REPO / "docs" / "scale.md", help="table between its markers")
     parser.add_argument("--force", action="store_true", help="measure sizes already in the JSON again")
     parser.add_argument("--truth", action="store_true", help="with ground truth (quality report: slower)")
+    parser.add_argument(
+        "--event-store",
+        action="store_true",
+        help="ingest the deliveries first (apart from link()'s time); link() reads the event store",
+    )
+    parser.add_argument("--memory-limit", default="", help="--event-store: link()'s memory budget, e.g. 4GB")
+    parser.add_argument("--populations", type=Path, help="where the popN folders are (read only; default --root)")
     parser.add_argument("--chunk", type=int, default=1_000_000)
     parser.add_argument("--duckdb-memory", default="4GB", help="DuckDB memory_limit for the warehouse connection")
     parser.add_argument("--keep-warehouse", action="store_true")

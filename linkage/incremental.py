@@ -202,20 +202,31 @@ def read_delta(session, as_of, records: pd.DataFrame | None, after: tuple | None
             )
     else:
         insert(session, "linkage.work_records", records[["source", "record_id", *IDENTITY]])
+    # the stored rows compared: with only the touched records read, their stored rows alone, taken
+    # by one pass over `record_keys` (its wide identity columns read once, not by each query below)
+    stored = "linkage.record_keys"
+    session.execute("drop table if exists linkage.work_stored")
+    if touched:
+        stored = "linkage.work_stored"
+        session.execute(
+            "create table linkage.work_stored as select k.* from linkage.record_keys k where exists "
+            "(select 1 from linkage.work_touched t where t.source = k.source and t.record_id = k.record_id)"
+        )
     same = " and ".join(f"not (w.{c} is distinct from k.{c})" for c in IDENTITY)
     changed = session.fetch(
         f"select w.source, w.record_id, {', '.join('w.' + c for c in IDENTITY)}, k.person_id, "
         "case when k.record_id is null then 1 else 0 end as is_new "
-        "from linkage.work_records w left join linkage.record_keys k on k.source = w.source "
+        f"from linkage.work_records w left join {stored} k on k.source = w.source "
         f"and k.record_id = w.record_id where k.record_id is null or not k.present or not ({same})"
     ).to_pandas()
-    # gone: a present record not in the as-of state (of the records read, when only those touched are)
+    # gone: a present record not in the as-of state (of the records read, when only those touched
+    # are: the stored rows taken are those records')
     within = "exists (select 1 from linkage.work_touched t where t.source = {k}.source and t.record_id = {k}.record_id)"
     gone = (
         "k.present and not exists (select 1 from linkage.work_records w "
-        "where w.source = k.source and w.record_id = k.record_id)" + (" and " + within.format(k="k") if touched else "")
+        "where w.source = k.source and w.record_id = k.record_id)"
     )
-    retracted = int(session.scalar(f"select count(*) from linkage.record_keys k where {gone}"))
+    retracted = int(session.scalar(f"select count(*) from {stored} k where {gone}"))
     # the month's changes to the present rows, for the kept blocking facts (keep_blocks)
     # (the key columns only: added rows come from work_new, removed ones from record_keys)
     kc = ", ".join(f"k.{c}" for c in BLOCK_DELTA_COLS)
@@ -225,7 +236,7 @@ def read_delta(session, as_of, records: pd.DataFrame | None, after: tuple | None
         "from linkage.record_keys k where 1 = 0"
     )
     if retracted:
-        session.execute(f"insert into linkage.work_block_delta select {kc}, -1 from linkage.record_keys k where {gone}")
+        session.execute(f"insert into linkage.work_block_delta select {kc}, -1 from {stored} k where {gone}")
         session.execute(
             "update linkage.record_keys set present = false where present and not exists "
             "(select 1 from linkage.work_records w where w.source = linkage.record_keys.source "
@@ -241,7 +252,7 @@ def read_delta(session, as_of, records: pd.DataFrame | None, after: tuple | None
     insert(session, "linkage.work_new", keyed.drop(columns="person_id"))
     if not keyed["is_new"].all():  # the stored version of changed records (re-delivered ones are absent)
         session.execute(
-            f"insert into linkage.work_block_delta select {kc}, -1 from linkage.record_keys k where k.present "
+            f"insert into linkage.work_block_delta select {kc}, -1 from {stored} k where k.present "
             "and exists (select 1 from linkage.work_new n where not n.is_new and n.source = k.source "
             "and n.record_id = k.record_id)"
         )
@@ -251,6 +262,7 @@ def read_delta(session, as_of, records: pd.DataFrame | None, after: tuple | None
     )
     insert(session, "linkage.record_keys", keyed.drop(columns="is_new").assign(present=True))
     session.execute(f"insert into linkage.work_block_delta select {kc}, 1 from linkage.work_new k")
+    session.execute("drop table if exists linkage.work_stored")
     return Delta(keyed, retracted)
 
 
@@ -472,13 +484,18 @@ def candidate_nodes(session, spec, blocks: Blocks) -> int:
     `linkage.work_nodes`; how many."""
     session.execute("delete from linkage.work_nodes")
     session.execute("insert into linkage.work_nodes (node) select distinct node from linkage.work_new")
+    # the stored side: the kept identities (`block_variants`: a row per present identity, its node
+    # and every pass's keys; a third of the rows of `record_keys`, none of its other columns), as
+    # `keep_blocks` leaves them in step; else every present row of `record_keys`
+    kept = _blocks_kept(session, spec)
+    stored, present = ("linkage.block_variants k", "") if kept else ("linkage.record_keys k", " and k.present")
     # (a pass keyed differently on its two sides, both ways round: a new record on either side)
     for p in [*spec.passes, *(Pass(q.name, q.right_on, q.on) for q in spec.passes if not q.symmetric)]:
         right = list(p.right_on or p.on)
         on = " and ".join(f"n.{a} = k.{b}" for a, b in zip(p.on, right, strict=True))
         rows = session.fetch(
             f"select distinct k.node, {', '.join(f'k.{c} as c{i}' for i, c in enumerate(right))} "
-            f"from linkage.work_new n join linkage.record_keys k on {on} where n.is_new and k.present"
+            f"from linkage.work_new n join {stored} on {on} where n.is_new{present}"
         ).to_pandas()
         big, _ = blocks.oversized[p.name]
         if big is not None and len(big) and len(rows):
