@@ -367,7 +367,12 @@ def update_quality_records(session, events: pd.DataFrame, truth: Path | None) ->
     """Bring `linkage.quality_records` and the kept counts in step after a run of the latest date
     whose link events are `events` (source, record_id, person_id): their records take their new
     person (a new record its identity fields from linkage.identities, written before); the counts
-    change by the touched rows' contributions after less before."""
+    change by the touched rows' contributions after less before.
+
+    The touched rows (every record of the persons the events move records from and to, of the
+    true persons of the new records and of the persons holding those) are taken out of
+    `quality_records` once, brought up to date in a table of their own and put back: the whole
+    table is read three times (four with the truth), whatever the month changes."""
     _ensure(session)
     moved = events[[*_KEYS, "person_id"]].drop_duplicates(_KEYS, keep="last")
     for table, cols in (
@@ -379,11 +384,17 @@ def update_quality_records(session, events: pd.DataFrame, truth: Path | None) ->
         keys = "source varchar not null, record_id varchar not null, " if table == "work_quality_moves" else ""
         session.execute(f"create table linkage.{table} ({keys}{cols})")
     session.insert("linkage.work_quality_moves", pa.Table.from_pandas(moved, preserve_index=False))
-    mine = "q.source = m.source and q.record_id = m.record_id"
-    new = session.fetch(
-        "select m.source, m.record_id from linkage.work_quality_moves m "
-        f"where not exists (select 1 from linkage.quality_records q where {mine})"
-    ).to_pandas()
+    # the moved records held already, with their former persons (one pass over quality_records)
+    session.execute("drop table if exists linkage.work_quality_held")
+    session.execute(
+        "create table linkage.work_quality_held as select q.source, q.record_id, q.person_id "
+        "from linkage.quality_records q join linkage.work_quality_moves m "
+        "on q.source = m.source and q.record_id = m.record_id"
+    )
+    fresh = (
+        "not exists (select 1 from linkage.work_quality_held h where h.source = m.source and h.record_id = m.record_id)"
+    )
+    new = session.fetch(f"select m.source, m.record_id from linkage.work_quality_moves m where {fresh}").to_pandas()
     truths = pd.DataFrame({"source": [], "record_id": [], "true_person": []})
     if truth is not None and not new.empty:
         truths = true_persons(truth, keys=new).rename(columns={"person_id": "true_person"})
@@ -391,51 +402,53 @@ def update_quality_records(session, events: pd.DataFrame, truth: Path | None) ->
     # touched: the persons of the moved records (new and former), the true persons of the new
     # records, and every person holding a record of those true persons
     session.execute(
-        "insert into linkage.work_quality_p select person_id from linkage.work_quality_moves union "
-        f"select q.person_id from linkage.quality_records q join linkage.work_quality_moves m on {mine}"
+        "insert into linkage.work_quality_p select person_id from linkage.work_quality_moves "
+        "union select person_id from linkage.work_quality_held"
     )
     session.execute("insert into linkage.work_quality_t select distinct true_person from linkage.work_quality_truth")
-    session.execute(
-        "insert into linkage.work_quality_p select distinct q.person_id from linkage.quality_records q "
-        "where q.true_person in (select true_person from linkage.work_quality_t) "
-        "and q.person_id not in (select person_id from linkage.work_quality_p)"
-    )
-    has_truth = truth is not None
-
-    def touched_rows() -> None:
-        session.execute("drop table if exists linkage.work_quality_rows")
+    if not truths.empty:
         session.execute(
-            f"create table linkage.work_quality_rows as select {_ALL} from linkage.quality_records "
-            "where person_id in (select person_id from linkage.work_quality_p) "
-            "or true_person in (select true_person from linkage.work_quality_t)"
+            "insert into linkage.work_quality_p select distinct q.person_id from linkage.quality_records q "
+            "where q.true_person in (select true_person from linkage.work_quality_t) "
+            "and q.person_id not in (select person_id from linkage.work_quality_p)"
         )
-
-    touched_rows()
-    before = _contributions(session, "linkage.work_quality_rows", has_truth)
-    # the rows: moved records take their person, new ones come in; then the counts of the touched
-    # persons and true persons over all their records
-    session.execute(
-        "update linkage.quality_records set person_id = m.person_id from linkage.work_quality_moves m "
-        "where m.source = linkage.quality_records.source and m.record_id = linkage.quality_records.record_id"
+    has_truth = truth is not None
+    mine = (
+        "person_id in (select person_id from linkage.work_quality_p) "
+        "or true_person in (select true_person from linkage.work_quality_t)"
     )
-    zeros = ", ".join(["0"] * (2 * len(SOURCES)))
+    session.execute("drop table if exists linkage.work_quality_rows")
     session.execute(
-        f"insert into linkage.quality_records ({_ALL}) select m.source, m.record_id, m.person_id, t.true_person, "
-        f"i.sex, i.date_of_birth, i.postcode_district, {zeros} from linkage.work_quality_moves m "
+        f"create table linkage.work_quality_rows as select {_ALL} from linkage.quality_records where {mine}"
+    )
+    before = _contributions(session, "linkage.work_quality_rows", has_truth)
+    # the touched rows as they are now: moved records take their person, new ones come in; then
+    # the counts of the touched persons and true persons, over their records (all of them here)
+    keep = ", ".join(f"r.{c}" for c in _ALL.split(", ") if c not in ("source", "record_id", "person_id"))
+    zeros = ", ".join(["0"] * (2 * len(SOURCES)))
+    session.execute("drop table if exists linkage.work_quality_after")
+    session.execute(
+        f"create table linkage.work_quality_after as select r.source, r.record_id, "
+        f"coalesce(m.person_id, r.person_id) as person_id, {keep} from linkage.work_quality_rows r "
+        "left join linkage.work_quality_moves m on m.source = r.source and m.record_id = r.record_id"
+    )
+    session.execute(
+        f"insert into linkage.work_quality_after ({_ALL}) select m.source, m.record_id, m.person_id, "
+        f"t.true_person, i.sex, i.date_of_birth, i.postcode_district, {zeros} from linkage.work_quality_moves m "
         "join linkage.identities i on i.source = m.source and i.record_id = m.record_id "
-        "left join linkage.work_quality_truth t on t.source = m.source and t.record_id = m.record_id "
-        f"where not exists (select 1 from linkage.quality_records q where {mine})"
+        f"left join linkage.work_quality_truth t on t.source = m.source and t.record_id = m.record_id where {fresh}"
     )
     for key, table in (("person_id", "work_quality_p"), ("true_person", "work_quality_t")):
         prefix = "n" if key == "person_id" else "t"
         sets = ", ".join(f"{prefix}_{s} = c.{prefix}_{s}" for s in SOURCES)
         session.execute(
-            f"update linkage.quality_records set {sets} from (select {key}, {_count_by(prefix)} "
-            f"from linkage.quality_records where {key} in (select {key} from linkage.{table}) group by {key}) c "
-            f"where c.{key} = linkage.quality_records.{key}"
+            f"update linkage.work_quality_after set {sets} from (select {key}, {_count_by(prefix)} "
+            f"from linkage.work_quality_after where {key} in (select {key} from linkage.{table}) group by {key}) c "
+            f"where c.{key} = linkage.work_quality_after.{key}"
         )
-    touched_rows()
-    after = _contributions(session, "linkage.work_quality_rows", has_truth)
+    session.execute(f"delete from linkage.quality_records where {mine}")
+    session.execute(f"insert into linkage.quality_records ({_ALL}) select {_ALL} from linkage.work_quality_after")
+    after = _contributions(session, "linkage.work_quality_after", has_truth)
     # only the counts of the values the touched rows hold are read and written again
     delta = _add(after[0], before[0], -1)
     session.execute("drop table if exists linkage.work_quality_keys")
@@ -457,7 +470,15 @@ def update_quality_records(session, events: pd.DataFrame, truth: Path | None) ->
     figures = _add(_add(figures, after[1], 1), before[1], -1) if has_truth and len(figures) else None
     session.execute("delete from linkage.quality_truth")
     _store(session, dims[dims["records"] != 0], figures)
-    for table in ("work_quality_moves", "work_quality_p", "work_quality_t", "work_quality_rows", "work_quality_truth"):
+    for table in (
+        "work_quality_moves",
+        "work_quality_held",
+        "work_quality_p",
+        "work_quality_t",
+        "work_quality_rows",
+        "work_quality_after",
+        "work_quality_truth",
+    ):
         session.execute(f"drop table if exists linkage.{table}")
 
 
