@@ -554,20 +554,43 @@ def add_record_nodes(session, records: pd.DataFrame) -> None:
 
 def close_over_persons(session) -> int:
     """Add to `work_nodes` every node holding a record of a person some node there holds a record
-    of, until nothing is added; the number of nodes."""
+    of, until nothing is added; the number of nodes.
+
+    By persons and nodes in turn, each time only from what the last step added: the persons of
+    the records of the nodes added last (`linkage.work_frontier`) not seen yet
+    (`linkage.work_persons`), then the nodes of those persons' records not held yet. Each step
+    is one pass over `record_keys` giving distinct values; joining nodes to persons to nodes in
+    one query would make a row for every pair of records of a person first."""
     n = _dedupe_nodes(session)
+    for table, col in (("work_persons", "person_id"), ("work_frontier", "node"), ("work_found", "person_id")):
+        session.execute(f"drop table if exists linkage.{table}")
+        session.execute(f"create table linkage.{table} ({col} varchar not null)")
+    session.execute("insert into linkage.work_frontier (node) select node from linkage.work_nodes")
     while True:
+        session.execute("delete from linkage.work_found")
         session.execute(
-            "insert into linkage.work_nodes (node) select distinct k2.node from linkage.work_nodes w "
-            "join linkage.record_keys k1 on k1.node = w.node "
-            "join linkage.record_keys k2 on k2.person_id = k1.person_id "
-            "where k1.present and k2.present and k1.person_id is not null "
-            "and not exists (select 1 from linkage.work_nodes x where x.node = k2.node)"
+            "insert into linkage.work_found (person_id) select distinct k.person_id from linkage.record_keys k "
+            "where k.present and k.person_id is not null "
+            "and exists (select 1 from linkage.work_frontier f where f.node = k.node) "
+            "and not exists (select 1 from linkage.work_persons p where p.person_id = k.person_id)"
         )
-        now = int(session.scalar("select count(*) from linkage.work_nodes"))  # distinct: new nodes only
-        if now == n:
-            return n
-        n = now
+        if not int(session.scalar("select count(*) from linkage.work_found")):
+            break
+        session.execute("insert into linkage.work_persons (person_id) select person_id from linkage.work_found")
+        session.execute("delete from linkage.work_frontier")
+        session.execute(
+            "insert into linkage.work_frontier (node) select distinct k.node from linkage.record_keys k "
+            "where k.present and exists (select 1 from linkage.work_found f where f.person_id = k.person_id) "
+            "and not exists (select 1 from linkage.work_nodes w where w.node = k.node)"
+        )
+        added = int(session.scalar("select count(*) from linkage.work_frontier"))
+        if not added:
+            break
+        session.execute("insert into linkage.work_nodes (node) select node from linkage.work_frontier")
+        n += added
+    for table in ("work_persons", "work_frontier", "work_found"):
+        session.execute(f"drop table if exists linkage.{table}")
+    return n
 
 
 def load_records(session) -> pd.DataFrame:

@@ -344,3 +344,56 @@ def test_the_kept_blocking_facts_follow_retracted_amended_and_new_records(tmp_pa
         inc.rebuild_blocks(s, spec)
         for name, frame in kept_tables(s).items():
             pd.testing.assert_frame_equal(kept[name], frame, check_dtype=False, obj=name)
+
+
+def test_the_persons_closure_adds_every_node_of_every_person_reached(tmp_path):
+    """close_over_persons: from the nodes in work_nodes, the nodes of their records' persons, then
+    of those nodes' other persons, until nothing is added; absent records and records without a
+    person join nothing."""
+    from linkage import incremental as inc
+    from linkage.records import IDENTITY
+    from linkage.schema import DDL
+
+    # node -> its records' persons: a chain a-b-c-d through persons 1, 2, 3; e apart; f reached
+    # only through an absent record (none); g holds a record without a person beside a's person 1
+    rows = [
+        ("a", "P1", True),
+        ("b", "P1", True),
+        ("b", "P2", True),
+        ("c", "P2", True),
+        ("c", "P3", True),
+        ("d", "P3", True),
+        ("e", "P4", True),
+        ("f", "P4", True),
+        ("f", "P1", False),
+        ("g", None, True),
+        ("h", "P5", True),
+        ("h", None, True),
+    ]
+    keys = pd.DataFrame(
+        [
+            {c: None for c in IDENTITY}
+            | {"source": "deaths", "record_id": f"r{i}", "node": node, "person_id": person}
+            | {"present": present}
+            for i, (node, person, present) in enumerate(rows)
+        ]
+    )
+    with connect(resolve_target(str(tmp_path / "w.duckdb"))) as backend, backend.transaction() as s:
+        for statement in DDL:
+            s.execute(statement)
+        inc.ensure(s, "duckdb")
+        inc.insert(s, "linkage.record_keys", keys)
+
+        def closed(start):
+            s.execute("delete from linkage.work_nodes")
+            inc.add_record_nodes(s, pd.DataFrame({"source": "deaths", "record_id": start}))
+            n = inc.close_over_persons(s)
+            nodes = set(s.fetch("select node from linkage.work_nodes").to_pandas()["node"])
+            assert n == len(nodes)
+            return nodes
+
+        assert closed(["r0"]) == {"a", "b", "c", "d"}
+        assert closed(["r5"]) == {"a", "b", "c", "d"}
+        assert closed(["r6"]) == {"e", "f"}
+        assert closed(["r9"]) == {"g"}
+        assert closed(["r10", "r6"]) == {"e", "f", "h"}
