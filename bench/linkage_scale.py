@@ -158,6 +158,9 @@ def main() -> None:
         "--duckdb-memory", default="", help="DuckDB memory_limit set on the connection before link() (older code)"
     )
     parser.add_argument("--memory-limit", default="", help="link()'s memory budget (memory_limit=), e.g. 4GB")
+    parser.add_argument(
+        "--month-memory-limit", default="", help="the month's run's memory budget apart (default --memory-limit)"
+    )
     parser.add_argument("--whole", action="store_true", help="the month's run reads the whole population")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--no-truth", action="store_true", help="no ground truth: no completeness nor quality")
@@ -179,6 +182,17 @@ def main() -> None:
         action="store_true",
         help="sample the process's resident memory (every 20 ms) and print its peak and end value per stage",
     )
+    parser.add_argument(
+        "--keep-first",
+        type=Path,
+        help="--event-store: copy the warehouse and its landing and archive folders here after the first run",
+    )
+    parser.add_argument(
+        "--month-from",
+        type=Path,
+        help="--event-store: only the month, on a copy of what --keep-first kept (its first run's JSON: "
+        "first.json there, for the ratios)",
+    )
     args = parser.parse_args()
     args.warehouse.parent.mkdir(parents=True, exist_ok=True)
     args.warehouse.unlink(missing_ok=True)
@@ -188,7 +202,12 @@ def main() -> None:
 
         for folder in (landing, landing.parent / "archive"):
             shutil.rmtree(folder, ignore_errors=True)
-        shutil.copytree(args.population / "landing", landing)
+        if args.month_from:  # the state the first run left, kept by --keep-first
+            shutil.copy(args.month_from / "w.duckdb", args.warehouse)
+            shutil.copytree(args.month_from / "landing", landing)
+            shutil.copytree(args.month_from / "archive", landing.parent / "archive")
+        else:
+            shutil.copytree(args.population / "landing", landing)
     reference = calibration_seconds()
     print(f"calibration (300k HMAC-SHA256): {reference:.2f} s")
     options = {}
@@ -197,14 +216,18 @@ def main() -> None:
     if args.whole:
         options["incremental"] = False
     children = []
-    for part in ("first", "month") if args.incremental else ("all",):
+    month_options = dict(options, memory_limit=args.month_memory_limit) if args.month_memory_limit else options
+    if args.month_from:
+        children.append(json.loads((args.month_from / "first.json").read_text()))
+    parts = ("first", "month") if args.incremental else ("all",)
+    for part in parts[1:] if args.month_from else parts:
         if args.event_store:
             fill = {"root": str(args.population), "landing": str(landing), "warehouse": str(args.warehouse)}
             fill.update(part=part, chunk=args.chunk, with_truth=not args.no_truth)
             fill["stage_memory_store"] = textwrap.indent(STAGE_MEMORY, " " * 8) if args.stage_memory else ""
             r = in_child(STORE.format(ingest=True, options={}, **fill))
             print(f"{part}: ingest {r['ingest_s']:.0f} s, peak memory {r['peak_mib']:,.0f} MiB (apart from link())")
-            opts = options if part == "month" else {k: v for k, v in options.items() if k != "incremental"}
+            opts = month_options if part == "month" else {k: v for k, v in options.items() if k != "incremental"}
             r = in_child(STORE.format(ingest=False, options=opts, **fill))
         else:
             r = in_child(
@@ -217,10 +240,21 @@ def main() -> None:
                     with_truth=not args.no_truth,
                     stage_memory=STAGE_MEMORY if args.stage_memory else "",
                     fingerprint=textwrap.indent(FINGERPRINT.format(), " " * 4),
-                    options=options if part == "month" else {k: v for k, v in options.items() if k != "incremental"},
+                    options=month_options
+                    if part == "month"
+                    else {k: v for k, v in options.items() if k != "incremental"},
                 )
             )
         children.append({"part": part, **r})
+        if part == "first" and args.keep_first:
+            import shutil
+
+            shutil.rmtree(args.keep_first, ignore_errors=True)
+            args.keep_first.mkdir(parents=True)
+            shutil.copy(args.warehouse, args.keep_first / "w.duckdb")
+            shutil.copytree(landing, args.keep_first / "landing")
+            shutil.copytree(landing.parent / "archive", args.keep_first / "archive")
+            (args.keep_first / "first.json").write_text(json.dumps(children[-1], default=str))
         print(
             f"{part}: {r['records']:,} records; child wall {r['wall_s']:.0f} s "
             f"({r['wall_s'] / reference:.1f} x calibration), peak memory {r['peak_mib']:,.0f} MiB"
