@@ -32,6 +32,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -601,9 +602,16 @@ def load_records(session) -> pd.DataFrame:
         f"select {cols} from linkage.record_keys k where k.present and exists "
         "(select 1 from linkage.work_nodes w where w.node = k.node)"
     ).to_pandas()
-    order = {s: i for i, s in enumerate(SOURCES)}
-    r = r.assign(_o=r["source"].map(order)).sort_values(["_o", "record_id"], kind="mergesort")
-    r = r.drop(columns="_o").reset_index(drop=True)
+    # by source (in SOURCES' order), then record id as Python compares them (what sorting an object
+    # column gives): positions sorted source by source, then one copy of the rows in that order
+    # (not a copy for each of a sort key added, the sort, the key dropped and the index reset)
+    source = r["source"].to_numpy(dtype=object)
+    record = r["record_id"].to_numpy(dtype=object)
+    parts = []
+    for at in [*(np.flatnonzero(source == name) for name in SOURCES), np.flatnonzero(~np.isin(source, list(SOURCES)))]:
+        parts.append(at[np.argsort(record[at], kind="stable")])
+    r = r.take(np.concatenate(parts))
+    r.index = pd.RangeIndex(len(r))
     r["date_of_birth"] = pd.to_datetime(r["date_of_birth"])
     return r
 
