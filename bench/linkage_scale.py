@@ -22,7 +22,11 @@ With --event-store the runs read the warehouse's event store, as `outcomes link`
 run a fresh process ingests the deliveries it adds (a copy of the landing folder, every month but
 the last, then the last; `outcomes.ingest.Ingestor`, timed and reported apart), and `link()` is
 given no records — a monthly run then reads only the records with events since the last run (the
-ledger), and the month's peak is `link()`'s own.
+ledger), and the month's peak is `link()`'s own. `--month-memory-limit` gives the month a budget of
+its own (e.g. 2GB, the issue's monthly target, with 4GB for the first run); `--keep-first DIR`
+copies the warehouse with its landing and archive folders after the first run, and `--month-from
+DIR` runs only the month on a copy of that (the first run's figures read from DIR/first.json),
+so that the month can be measured again without the first run.
 """
 
 from __future__ import annotations
