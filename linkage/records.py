@@ -159,7 +159,10 @@ def build_variants(records: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     # copy of every column of the records' first rows, re-indexed and sorted
     first = first_rows(variant)
     index = pd.Index(np.arange(len(first), dtype=variant.dtype), name="variant")
-    variants = pd.DataFrame({c: r[c].to_numpy()[first] for c in ["node", "source", *VARIANT_COLUMNS]}, index=index)
+    # a block a column (copy=False): not copied again into one block of every object column
+    columns = {c: r[c].to_numpy()[first] for c in ["node", "source", *VARIANT_COLUMNS]}
+    variants = pd.DataFrame(columns, index=index, copy=False)
+    del columns
     add_birth_keys(variants)
     return r, variants
 

@@ -439,3 +439,24 @@ def _key_m_by_names(model, vec, variants, spec, name, share):
         m0 = (differ[i] + 0.5) / (differ[i] + same + 1.0)
         out += [m0, 1.0 - m0]
     return out
+
+
+def test_the_quality_truth_read_in_slices_is_the_truth_read_whole(population, tmp_path):
+    """`report._truth_file_table` inserts the truth's Parquet file slice by slice in Arrow: the same
+    rows, in the same order, as the whole file read into pandas and inserted by `_truth_table`."""
+    import pandas as pd
+
+    from linkage.report import _truth_file_table, _truth_table
+    from outcomes.eventstore import connect
+    from outcomes.warehouse import resolve_target
+
+    path = population / "truth" / "records.parquet"
+    whole = pd.read_parquet(path, columns=["source", "record_id", "person_id"])
+    with connect(resolve_target(str(tmp_path / "w.duckdb"))) as backend, backend.transaction() as s:
+        s.execute("create schema if not exists linkage")
+        _truth_table(s, whole.rename(columns={"person_id": "true_person"}))
+        want = s.fetch("select * from linkage.work_quality_truth").to_pylist()
+        _truth_file_table(s, path, rows=97)  # several slices
+        got = s.fetch("select * from linkage.work_quality_truth").to_pylist()
+    assert len(want) == len(whole) > 97 * 3
+    assert got == want
