@@ -535,8 +535,9 @@ def block(inputs: Inputs, blocker: Callable | None = None) -> LinkState:
     release_memory()
     r["is_new"] = is_new
     result.variants = len(variants) if facts is None else facts.variants
-    new_variants = pd.Index(np.unique(r.loc[r["is_new"], "variant"]))
     first_run = known.empty and facts is None
+    # the variants holding a new record (a first run blocks every variant: none made)
+    new_variants = None if first_run else pd.Index(np.unique(r["variant"].to_numpy()[is_new]))
     # record ids as integer codes from here on (`rid`), strings again only where rows are written
     ids = RecordIds.encode(r)
     label = _truth_labels(truth, r, ids, len(variants)) if truth is not None else None
@@ -555,7 +556,7 @@ def block(inputs: Inputs, blocker: Callable | None = None) -> LinkState:
             variants, spec, new_variants, label, oversized=facts.oversized, comparable=facts.comparable
         )
     else:
-        pairs, stats = (blocker or candidate_pairs)(variants, spec, None if first_run else new_variants, label)
+        pairs, stats = (blocker or candidate_pairs)(variants, spec, new_variants, label)
     lap("blocking")
     if model is None:
         model = train(variants, pairs, spec, comparer, model_version, comparable_pairs(variants, spec), seed=run_id)
