@@ -273,28 +273,31 @@ class RecordIds:
         return out
 
 
-def shed_identity(r: pd.DataFrame) -> pd.DataFrame:
-    """Once variants, blocking keys and the model are made: the records' identity block kept once
-    per variant rather than once per record. Returns a frame whose row i is variant i's value of
-    each identity column that holds one value per variant (tokens determine initials, Soundex and
-    Bloom filters; a node, its source person key), and drops those columns from `r` in place; a
-    column holding two values within one variant anywhere stays in `r`. `identity_rows` puts the
-    block back, slice by slice, for writing."""
+def shed_identity(r: pd.DataFrame, variants: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Once variants are made: the records' identity block kept once per variant rather than once
+    per record. Returns a frame whose row i is variant i's value of each identity column that
+    holds one value per variant (tokens determine initials, Soundex and Bloom filters; a node, its
+    source person key), and drops those columns from `r` in place; a column holding two values
+    within one variant anywhere stays in `r`. `identity_rows` puts the block back, slice by slice,
+    for writing. Given the `variants` that `build_variants` made of `r` (each variant's first
+    record), a column they hold is shared with them (the same values: not a second array)."""
     variant = r["variant"].to_numpy()
     first = first_rows(variant)  # each variant's first record
     n = len(first)
+    shared = variants is not None and len(variants) == n
     out = {}
     for c in IDENTITY:
         if c not in r:
             continue
         values = r[c].to_numpy()
-        once = values[first]
+        once = variants[c].to_numpy() if shared and c in variants else values[first]
         spread = once[variant]
         missing = pd.isna(values)
         same = np.asarray(missing == pd.isna(spread)) & (missing | np.asarray(values == spread, dtype=bool))
+        del spread, missing
         if same.all():
-            out[c] = r[c].iloc[first].reset_index(drop=True)
-    ident = pd.DataFrame(out, index=pd.RangeIndex(n))
+            out[c] = once
+    ident = pd.DataFrame(out, index=pd.RangeIndex(n), copy=False)
     drop_columns(r, list(out))
     return ident
 

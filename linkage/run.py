@@ -531,7 +531,7 @@ def block(inputs: Inputs, blocker: Callable | None = None) -> LinkState:
     # the identity block once per variant from here on (needed again only to write identities and
     # record_keys; the variants, blocking, training and aliases read the variants' own columns):
     # not held once per record through blocking and training
-    identity = shed_identity(r)
+    identity = shed_identity(r, variants)
     release_memory()
     r["is_new"] = is_new
     result.variants = len(variants) if facts is None else facts.variants
@@ -565,7 +565,8 @@ def block(inputs: Inputs, blocker: Callable | None = None) -> LinkState:
         model.tf = fs.term_frequencies(variants, spec, np.bincount(r["variant"].to_numpy(), minlength=len(variants)))
     # past blocking and training, the variants serve the term frequencies and the nodes (the
     # comparer holds its own columns): the blocking keys and the other identity columns go
-    variants.drop(columns=[c for c in variants.columns if c not in _scored_columns(spec)], inplace=True)
+    # (a column alone in its block, as build_variants makes them, deleted without copying the others)
+    drop_columns(variants, [c for c in variants.columns if c not in _scored_columns(spec)])
     lap("training")
     result.blocking = [(p.name, p.pairs, p.new_pairs, p.reduction_ratio, p.pair_completeness) for p in stats]
     result.candidate_pairs = len(pairs)

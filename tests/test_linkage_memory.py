@@ -373,7 +373,16 @@ def test_comparer_rows_term_frequency_codes_and_key_m_are_those_of_the_whole_fra
     records, _ = records_from_deliveries(population / "landing")
     r, variants = build_variants(records)
     want_aliases = learn_aliases(r, "forename_token")
+    kept = r.copy()
     identity = shed_identity(r)
+    first = kept.drop_duplicates("variant").sort_values("variant").index  # each variant's first record
+    assert len(identity.columns) > 5 and list(r.columns) == [c for c in kept.columns if c not in identity]
+    for c in identity.columns:  # each variant's value, as its first record holds it
+        pd.testing.assert_series_equal(identity[c], kept.loc[first, c].reset_index(drop=True), check_names=False)
+    shared = shed_identity(kept, variants)  # the variants' own columns, shared: the same frame
+    pd.testing.assert_frame_equal(shared, identity)
+    assert list(kept.columns) == list(r.columns)
+    assert np.shares_memory(shared["forename_token"].to_numpy(), variants["forename_token"].to_numpy())
     assert learn_aliases(_keyed_names(variants, identity, r), "forename_token") == want_aliases
     comparer = Comparer(variants, spec, {"forename": want_aliases})
     rng = np.random.default_rng(1)
