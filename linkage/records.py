@@ -302,13 +302,51 @@ def shed_identity(r: pd.DataFrame, variants: pd.DataFrame | None = None) -> pd.D
     return ident
 
 
+def code_identity(ident: pd.DataFrame, keep=()) -> pd.DataFrame:
+    """The identity block per variant (`shed_identity`) with its columns held as categorical codes
+    (a code a variant and each distinct value once) rather than a pointer a variant, for the
+    stages that only write it back (`identity_rows` gives the same rows). Columns in `keep` (held
+    by the variants still: coding them would add codes beside their values) and object columns
+    whose missing values are not all None (decoded, they could not be told apart) stay as they are."""
+    out = {}
+    for c in ident.columns:
+        values = ident[c].to_numpy()
+        if c in keep or not (values.dtype == object or values.dtype.kind == "M"):
+            out[c] = values
+            continue
+        codes, uniques = pd.factorize(values)
+        if values.dtype == object and not all(v is None for v in values[codes < 0]):
+            out[c] = values
+            continue
+        out[c] = pd.Categorical.from_codes(codes, categories=uniques)
+        del codes, uniques
+    return pd.DataFrame(out, index=ident.index, copy=False)
+
+
+def _decoded(column: pd.Series, rows: np.ndarray) -> np.ndarray:
+    """The values of a column of `code_identity`'s frame at positions `rows`, as they were."""
+    if not isinstance(column.dtype, pd.CategoricalDtype):
+        return column.to_numpy()[rows]
+    codes = column.cat.codes.to_numpy()[rows]
+    categories = column.cat.categories.to_numpy()
+    if not len(categories):
+        values = np.empty(len(rows), dtype=categories.dtype)
+    else:
+        values = categories[np.maximum(codes, 0)]
+    missing = codes < 0
+    if missing.any():
+        values[missing] = np.datetime64("NaT") if values.dtype.kind == "M" else None
+    return values
+
+
 def identity_rows(part: pd.DataFrame, ident: pd.DataFrame | None) -> pd.DataFrame:
     """Rows of the run's records (`part`, a slice holding `variant`) with the identity columns
-    `shed_identity` took out of them put back from their variants."""
+    `shed_identity` took out of them put back from their variants (decoded where `code_identity`
+    holds them as codes)."""
     if ident is None or not len(ident.columns):
         return part
-    back = ident.iloc[part["variant"].to_numpy()]
-    back.index = part.index
+    rows = part["variant"].to_numpy()
+    back = pd.DataFrame({c: _decoded(ident[c], rows) for c in ident.columns}, index=part.index)
     return pd.concat([part, back], axis=1)
 
 

@@ -53,6 +53,7 @@ from linkage.records import (
     IDENTITY,
     RecordIds,
     build_variants,
+    code_identity,
     drop_columns,
     first_rows,
     identity_rows,
@@ -567,6 +568,8 @@ def block(inputs: Inputs, blocker: Callable | None = None) -> LinkState:
     # comparer holds its own columns): the blocking keys and the other identity columns go
     # (a column alone in its block, as build_variants makes them, deleted without copying the others)
     drop_columns(variants, [c for c in variants.columns if c not in _scored_columns(spec)])
+    # the identity columns the variants no longer hold, as codes (written back decoded)
+    identity = code_identity(identity, keep=set(variants.columns))
     lap("training")
     result.blocking = [(p.name, p.pairs, p.new_pairs, p.reduction_ratio, p.pair_completeness) for p in stats]
     result.candidate_pairs = len(pairs)

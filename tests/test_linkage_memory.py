@@ -366,7 +366,14 @@ def test_comparer_rows_term_frequency_codes_and_key_m_are_those_of_the_whole_fra
     import linkage.model as fs
     from linkage.compare import Comparer
     from linkage.engine import estimate_key_m
-    from linkage.records import build_variants, learn_aliases, records_from_deliveries, shed_identity
+    from linkage.records import (
+        build_variants,
+        code_identity,
+        identity_rows,
+        learn_aliases,
+        records_from_deliveries,
+        shed_identity,
+    )
     from linkage.run import _keyed_names
     from linkage.spec import IDENTITY as spec
 
@@ -383,6 +390,19 @@ def test_comparer_rows_term_frequency_codes_and_key_m_are_those_of_the_whole_fra
     pd.testing.assert_frame_equal(shared, identity)
     assert list(kept.columns) == list(r.columns)
     assert np.shares_memory(shared["forename_token"].to_numpy(), variants["forename_token"].to_numpy())
+    holey = identity.copy()  # missing values (None, NaT) beside present ones; a column with NaN stays
+    holey.loc[holey.index[::4], ["postcode_district", "surname_token", "date_of_birth"]] = None
+    holey.loc[holey.index[::6], "sex"] = np.nan
+    coded = code_identity(holey, keep={"forename_token"})
+    assert isinstance(coded["postcode_district"].dtype, pd.CategoricalDtype)
+    assert isinstance(coded["date_of_birth"].dtype, pd.CategoricalDtype)
+    assert coded["forename_token"].dtype == object and coded["sex"].dtype == object
+    part = r.iloc[::3]
+    want = pd.concat([part, holey.iloc[part["variant"].to_numpy()].set_axis(part.index)], axis=1)
+    got = identity_rows(part, coded)
+    pd.testing.assert_frame_equal(got, want)
+    assert got["postcode_district"].isna().any() and got["postcode_district"].map(type).eq(str).any()
+    assert all(v is None for v in got["postcode_district"][got["postcode_district"].isna()])
     assert learn_aliases(_keyed_names(variants, identity, r), "forename_token") == want_aliases
     comparer = Comparer(variants, spec, {"forename": want_aliases})
     rng = np.random.default_rng(1)
