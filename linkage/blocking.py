@@ -203,8 +203,11 @@ def candidate_pairs(
 
 def _pass_keys(left, variants, p: Pass, spec: Spec, new, oversized, node, source) -> tuple[np.ndarray, int]:
     """The pairs of one pass (sorted unique keys a << 32 | b, a < b) and its blocks too large."""
-    sub_l = left.dropna(subset=list(p.on))
-    sub_r = variants.dropna(subset=list(p.right_on or p.on))
+    # only the pass's key columns of the rows holding every key (not a copy of every column of
+    # every variant on each side, for each pass); the right side only where it is not the left
+    sub_l = left[list(p.on)].dropna()
+    one_frame = new is None and p.symmetric
+    sub_r = sub_l if one_frame else variants[list(p.right_on or p.on)].dropna()
     key, big = np.array([], dtype=np.int64), 0
     cap, blocked = spec.max_block, not (sub_l.empty or sub_r.empty)
     if oversized is not None and blocked:  # the whole population's oversized blocks, not this part's
@@ -213,7 +216,6 @@ def _pass_keys(left, variants, p: Pass, spec: Spec, new, oversized, node, source
         if keys_big is not None and len(keys_big):
             sub_l = sub_l[~_holds(sub_l, keys_big, p)]
     if not (sub_l.empty or sub_r.empty):
-        one_frame = new is None and p.symmetric
         pos_l, pos_r, found_big = _block(sub_l, None if one_frame else sub_r, p, cap)
         big = big if oversized is not None else found_big
         a = sub_l.index.to_numpy(dtype=np.int64)[pos_l]

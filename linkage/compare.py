@@ -10,6 +10,7 @@ Jaro-Winkler or edit distance over distinct value pairs.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 
 import numpy as np
@@ -34,14 +35,17 @@ def dice(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return np.where(total > 0, 2 * popcount(a & b) / np.maximum(total, 1), np.nan)
 
 
-def bloom_words(encoded: pd.Series) -> np.ndarray:
-    """Base64 Bloom filters as an (n, 8) uint64 array; missing filters are all zeros."""
+def bloom_words(encoded: pd.Series, step: int = 100_000) -> np.ndarray:
+    """Base64 Bloom filters as an (n, 8) uint64 array; missing filters are all zeros. Decoded
+    `step` filters at a time into the result (not every filter's bytes joined, then read as
+    big-endian and copied: three times the result's size at once)."""
     out = np.zeros((len(encoded), 8), dtype=np.uint64)
     values = encoded.to_numpy(dtype=object)
-    present = pd.notna(values)
-    if present.any():
-        raw = b"".join(base64.b64decode(v) for v in values[present])
-        out[present] = np.frombuffer(raw, dtype=">u8").reshape(-1, 8).astype(np.uint64)
+    present = np.flatnonzero(pd.notna(values))
+    for s in range(0, len(present), step):
+        at = present[s : s + step]
+        raw = b"".join(base64.b64decode(v) for v in values[at])
+        out[at] = np.frombuffer(raw, dtype=">u8").reshape(-1, 8)
     return out
 
 
@@ -97,15 +101,45 @@ class NameLevels(BaseCompareFeature):
 
 
 def alias_mask(tok_a: np.ndarray, tok_b: np.ndarray, aliases: frozenset | None) -> np.ndarray:
+    """Whether each pair's two tokens (both present, different) are a learned alias pair ("a|b",
+    a < b). Looked up by the tokens' ranks among the aliases' own tokens (a hash lookup a token
+    and integer codes), not by fixed-width unicode copies of every pair's tokens joined: at 64
+    characters those took about 1.8 KB a pair at once."""
     out = np.zeros(len(tok_a), bool)
     both = pd.notna(tok_a) & pd.notna(tok_b) & (tok_a != tok_b)
     if not aliases or not both.any():
         return out
-    x, y = tok_a[both].astype(str), tok_b[both].astype(str)
-    first = x < y
-    lo, hi = np.where(first, x, y), np.where(first, y, x)
-    out[both] = pd.Series(np.char.add(np.char.add(lo, "|"), hi)).isin(aliases).to_numpy()
+    table = _alias_table(aliases)
+    at = np.flatnonzero(both)
+    if table is None:  # a token holding "|": the pairs joined as strings, as the aliases are
+        x, y = tok_a[at].astype(str), tok_b[at].astype(str)
+        first = x < y
+        lo, hi = np.where(first, x, y), np.where(first, y, x)
+        out[at] = pd.Series(np.char.add(np.char.add(lo, "|"), hi)).isin(aliases).to_numpy()
+        return out
+    rank, codes, size = table
+    ra = pd.Series(tok_a[at], dtype=object).map(rank).to_numpy(dtype=np.float64)
+    rb = pd.Series(tok_b[at], dtype=object).map(rank).to_numpy(dtype=np.float64)
+    held = ~(np.isnan(ra) | np.isnan(rb))  # both tokens of some alias pair
+    if held.any():
+        a, b = ra[held].astype(np.int64), rb[held].astype(np.int64)
+        # ranks follow the tokens' order (Python's, as numpy's unicode compares): lo < hi as strings
+        out[at[held]] = np.isin(np.minimum(a, b) * size + np.maximum(a, b), codes)
     return out
+
+
+@functools.lru_cache(maxsize=8)
+def _alias_table(aliases: frozenset) -> tuple[dict, np.ndarray, int] | None:
+    """The aliases' tokens ranked in sorted order, and each pair's code (rank a * size + rank b);
+    None where a token holds "|" (a pair's two tokens then not known from its string)."""
+    parts = [a.split("|") for a in aliases]
+    if any(len(p) != 2 for p in parts):
+        return None
+    tokens = sorted({t for p in parts for t in p})
+    rank = {t: i for i, t in enumerate(tokens)}
+    size = max(len(tokens), 1)
+    codes = np.array(sorted(rank[x] * size + rank[y] for x, y in parts), dtype=np.int64)
+    return rank, codes, size
 
 
 class StringLevels(BaseCompareFeature):
@@ -219,32 +253,45 @@ class Comparer:
 
     def __init__(self, variants: pd.DataFrame, spec: Spec, aliases: dict[str, frozenset] | None = None) -> None:
         self.spec = spec
-        self.variants = variants.reset_index(drop=True)
         features = []
         for c in spec.comparisons:
             if c.kind == "name":
-                words = bloom_words(self.variants[c.bloom]) if c.bloom else bigram_words(self.variants[c.column])
-                initials = self.variants[c.initial] if c.initial else None
+                words = bloom_words(variants[c.bloom]) if c.bloom else bigram_words(variants[c.column])
+                initials = variants[c.initial] if c.initial else None
                 features.append(NameLevels(c, words, (aliases or {}).get(c.name), initials))
             elif c.kind == "string":
-                words = bigram_words(self.variants[c.column]) if c.method == "dice" else None
+                words = bigram_words(variants[c.column]) if c.method == "dice" else None
                 features.append(StringLevels(c, words))
             elif c.kind == "date":
                 features.append(DateLevels(c))
             elif c.kind == "key":
-                features.append(KeyLevels(c, self.variants[c.column]))
+                features.append(KeyLevels(c, variants[c.column]))
             else:
                 features.append(EqualLevels(c))
         self.features = dict(zip(spec.names, features, strict=True))
         self.compare = recordlinkage.Compare(features=features)
         self.columns = list(dict.fromkeys(c.column for c in spec.comparisons))
+        # only the compared columns (the Bloom filters and initials are read above, into arrays),
+        # each a copy of its own (a block a column: no view holding the caller's other columns)
+        self.variants = pd.DataFrame(
+            {c: np.array(variants[c].to_numpy(), copy=True) for c in self.columns},
+            index=pd.RangeIndex(len(variants)),
+            copy=False,
+        )
 
     def vectors(self, a: np.ndarray, b: np.ndarray) -> pd.DataFrame:
         names = list(self.spec.names)
         if len(a) == 0:
             return pd.DataFrame({c: np.array([], dtype=np.int8) for c in names})
         index = pd.MultiIndex.from_arrays([a, b])
-        out = self.compare.compute(index, self.variants[self.columns])
+        # recordlinkage selects the compared columns of the frame it is given (a copy of each) and
+        # then the pairs' rows by label: given only the rows the pairs hold, labelled by their
+        # positions, it copies those rather than every variant's columns three times per chunk
+        rows = np.unique(np.concatenate([a, b]))
+        held = pd.DataFrame(
+            {c: self.variants[c].to_numpy()[rows] for c in self.columns}, index=pd.Index(rows), copy=False
+        )
+        out = self.compare.compute(index, held)
         return out[names].astype(np.int8).reset_index(drop=True)
 
     def levels(self, name: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:

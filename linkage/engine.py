@@ -145,10 +145,14 @@ def estimate_key_m(model: fs.Model, vec: pd.DataFrame, variants: pd.DataFrame, s
     at = levels[differ_at]
     differ = np.bincount(at // 2, weights=p * (at % 2 == 0), minlength=len(comparison.groups))
     differ = differ / max(share, 1e-12)
-    per_node = variants["node"].value_counts()
-    per_node = per_node[per_node.index.str.contains("|k|", regex=False)]
-    source = per_node.index.str.split("|", n=1).str[0]
-    size = per_node.to_numpy(dtype=np.float64)
+    # each keyed node's variants and its source (the node's name before "|"), counted by code: a
+    # string a node is made for no node
+    codes, nodes = pd.factorize(variants["node"].to_numpy(dtype=object))
+    count = np.bincount(codes, minlength=len(nodes))
+    keyed = np.fromiter(("|k|" in v for v in nodes), bool, len(nodes))
+    source = np.array([v.split("|", 1)[0] for v in nodes[keyed]], dtype=object)
+    size = count[keyed].astype(np.float64)
+    del codes, nodes, count, keyed
     m = []
     for i, group in enumerate(comparison.groups):
         k = size[source == group]

@@ -188,42 +188,102 @@ def tf_keys(frame: pd.DataFrame, c) -> pd.Series:
     return (group.fillna("NA") + "|" + values).where(values.notna())
 
 
+def tf_codes(frame: pd.DataFrame, c) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Each row's term-frequency key (`tf_keys`) as an integer code (-1 where it has none), each
+    code's key string, and each code's group code (with `tf_by`; else zeros): the rows' values
+    and groups factorized, and a string made only for each distinct key (from a row holding it,
+    by `tf_keys` itself), not for every row. None where the codes might not be the strings'
+    (a `tf_by` column not of dates, or two values one string): then `tf_keys` serves."""
+    if c.tf_by is not None and not pd.api.types.is_datetime64_any_dtype(frame[c.tf_by]):
+        return None
+    value, _ = pd.factorize(frame[c.column])  # -1: missing
+    value = value.astype(np.int64, copy=False)
+    if c.tf_by is None:
+        group, groups = np.zeros(len(frame), dtype=np.int64), 1
+    else:
+        group, years = pd.factorize(frame[c.tf_by].dt.year.astype("Int64"))  # -1: no date
+        groups = len(years) + 1
+        group = np.where(group < 0, groups - 1, group).astype(np.int64)
+        del years
+    held = value >= 0
+    key = np.where(held, value * groups + group, -1)
+    del value
+    uniq, inverse = np.unique(key[held], return_inverse=True)
+    code = np.full(len(frame), -1, dtype=np.int64)
+    code[held] = inverse.reshape(-1)
+    # a row holding each key (its first): the key's string as tf_keys makes it
+    rows = np.flatnonzero(held)
+    first = np.empty(len(uniq), dtype=np.int64)
+    first[inverse.reshape(-1)[::-1]] = rows[::-1]
+    names = tf_keys(frame.iloc[first], c).to_numpy(dtype=object)
+    if len(pd.unique(names)) != len(names):
+        return None
+    return code, names, (uniq % groups).astype(np.int64)
+
+
 def term_frequencies(
     records: pd.DataFrame, spec: Spec, counts: np.ndarray | None = None
 ) -> dict[str, dict[str, float]]:
     """Relative frequency of each value among records (within its group, with `tf_by`), for
     comparisons with TF adjustment. With `counts` (the number of records of each row), `records`
-    may be the variants: each value is counted once per variant with its records' number, not
-    made as a string per record (the same integer counts, so the same frequencies)."""
+    may be the variants: each value is counted once per variant with its records' number. The
+    values are counted by code (`tf_codes`): a string is made for each distinct value, not for
+    every row (the same integer counts, so the same frequencies)."""
     out = {}
+    weights = np.ones(len(records), dtype=np.int64) if counts is None else np.asarray(counts, dtype=np.int64)
     for c in spec.comparisons:
-        if c.tf:
-            keys = tf_keys(records, c)
-            if counts is None:
-                keys = keys.dropna()
-                n = keys.value_counts()
-            else:
-                held = keys.notna().to_numpy()
-                n = pd.Series(np.asarray(counts, dtype=np.int64)[held]).groupby(keys.to_numpy()[held], sort=False).sum()
-                n = n[n > 0]
-            if c.tf_by is None:
-                out[c.name] = (n / n.sum()).to_dict()
-            else:
-                group = pd.Series(n.index.str.split("|", n=1).str[0], index=n.index)
-                size = n.groupby(group.to_numpy(), sort=False).sum()
-                out[c.name] = (n / size.reindex(group.to_numpy()).to_numpy()).to_dict()
+        if not c.tf:
+            continue
+        coded = tf_codes(records, c)
+        if coded is None:
+            out[c.name] = _term_frequencies_by_string(records, c, weights)
+            continue
+        code, names, group = coded
+        held = code >= 0
+        n = np.zeros(len(names), dtype=np.int64)
+        np.add.at(n, code[held], weights[held])
+        keep = n > 0
+        n, names, group = n[keep], names[keep], group[keep]
+        if c.tf_by is None:
+            freq = n / n.sum()
+        else:
+            size = np.zeros(int(group.max()) + 1 if len(group) else 0, dtype=np.int64)
+            np.add.at(size, group, n)
+            freq = n / size[group]
+        out[c.name] = dict(zip(names.tolist(), freq.tolist(), strict=True))
     return out
+
+
+def _term_frequencies_by_string(records: pd.DataFrame, c, weights: np.ndarray) -> dict[str, float]:
+    """`term_frequencies` of one comparison from a string a row (`tf_keys`)."""
+    keys = tf_keys(records, c)
+    held = keys.notna().to_numpy()
+    n = pd.Series(weights[held]).groupby(keys.to_numpy()[held], sort=False).sum()
+    n = n[n > 0]
+    if c.tf_by is None:
+        return (n / n.sum()).to_dict()
+    group = pd.Series(n.index.str.split("|", n=1).str[0], index=n.index)
+    size = n.groupby(group.to_numpy(), sort=False).sum()
+    return (n / size.reindex(group.to_numpy()).to_numpy()).to_dict()
 
 
 def tf_frequencies(variants: pd.DataFrame, spec: Spec, model: Model) -> dict[str, np.ndarray]:
     """Each variant's term frequency (`model.tf` of its value, NaN where unknown) per comparison
-    with TF adjustment: 8 bytes a variant, looked up once, in place of a string a variant looked
-    up in every chunk."""
-    return {
-        c.name: tf_keys(variants, c).map(model.tf[c.name]).to_numpy(dtype=float)
-        for c in spec.comparisons
-        if c.tf and model.tf.get(c.name)
-    }
+    with TF adjustment: 8 bytes a variant, looked up once (by `tf_codes`: a string for each
+    distinct value, not for every variant), in place of a string a variant looked up in every
+    chunk."""
+    out = {}
+    for c in spec.comparisons:
+        if not (c.tf and model.tf.get(c.name)):
+            continue
+        coded = tf_codes(variants, c)
+        if coded is None:
+            out[c.name] = tf_keys(variants, c).map(model.tf[c.name]).to_numpy(dtype=float)
+            continue
+        code, names, _ = coded
+        freq = pd.Series(names, dtype=object).map(model.tf[c.name]).to_numpy(dtype=float)
+        out[c.name] = np.where(code >= 0, freq[np.maximum(code, 0)] if len(freq) else np.nan, np.nan)
+    return out
 
 
 def tf_values(variants: pd.DataFrame, a: np.ndarray, spec: Spec) -> dict[str, np.ndarray]:

@@ -159,7 +159,10 @@ def build_variants(records: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     # copy of every column of the records' first rows, re-indexed and sorted
     first = first_rows(variant)
     index = pd.Index(np.arange(len(first), dtype=variant.dtype), name="variant")
-    variants = pd.DataFrame({c: r[c].to_numpy()[first] for c in ["node", "source", *VARIANT_COLUMNS]}, index=index)
+    # a block a column (copy=False): not copied again into one block of every object column
+    columns = {c: r[c].to_numpy()[first] for c in ["node", "source", *VARIANT_COLUMNS]}
+    variants = pd.DataFrame(columns, index=index, copy=False)
+    del columns
     add_birth_keys(variants)
     return r, variants
 
@@ -270,39 +273,80 @@ class RecordIds:
         return out
 
 
-def shed_identity(r: pd.DataFrame) -> pd.DataFrame:
-    """Once variants, blocking keys and the model are made: the records' identity block kept once
-    per variant rather than once per record. Returns a frame whose row i is variant i's value of
-    each identity column that holds one value per variant (tokens determine initials, Soundex and
-    Bloom filters; a node, its source person key), and drops those columns from `r` in place; a
-    column holding two values within one variant anywhere stays in `r`. `identity_rows` puts the
-    block back, slice by slice, for writing."""
+def shed_identity(r: pd.DataFrame, variants: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Once variants are made: the records' identity block kept once per variant rather than once
+    per record. Returns a frame whose row i is variant i's value of each identity column that
+    holds one value per variant (tokens determine initials, Soundex and Bloom filters; a node, its
+    source person key), and drops those columns from `r` in place; a column holding two values
+    within one variant anywhere stays in `r`. `identity_rows` puts the block back, slice by slice,
+    for writing. Given the `variants` that `build_variants` made of `r` (each variant's first
+    record), a column they hold is shared with them (the same values: not a second array)."""
     variant = r["variant"].to_numpy()
     first = first_rows(variant)  # each variant's first record
     n = len(first)
+    shared = variants is not None and len(variants) == n
     out = {}
     for c in IDENTITY:
         if c not in r:
             continue
         values = r[c].to_numpy()
-        once = values[first]
+        once = variants[c].to_numpy() if shared and c in variants else values[first]
         spread = once[variant]
         missing = pd.isna(values)
         same = np.asarray(missing == pd.isna(spread)) & (missing | np.asarray(values == spread, dtype=bool))
+        del spread, missing
         if same.all():
-            out[c] = r[c].iloc[first].reset_index(drop=True)
-    ident = pd.DataFrame(out, index=pd.RangeIndex(n))
+            out[c] = once
+    ident = pd.DataFrame(out, index=pd.RangeIndex(n), copy=False)
     drop_columns(r, list(out))
     return ident
 
 
+def code_identity(ident: pd.DataFrame, keep=()) -> pd.DataFrame:
+    """The identity block per variant (`shed_identity`) with its columns held as categorical codes
+    (a code a variant and each distinct value once) rather than a pointer a variant, for the
+    stages that only write it back (`identity_rows` gives the same rows). Columns in `keep` (held
+    by the variants still: coding them would add codes beside their values) and object columns
+    whose missing values are not all None (decoded, they could not be told apart) stay as they are."""
+    out = {}
+    for c in ident.columns:
+        values = ident[c].to_numpy()
+        if c in keep or not (values.dtype == object or values.dtype.kind == "M"):
+            out[c] = values
+            continue
+        codes, uniques = pd.factorize(values)
+        if values.dtype == object and not all(v is None for v in values[codes < 0]):
+            out[c] = values
+            continue
+        out[c] = pd.Categorical.from_codes(codes, categories=uniques)
+        del codes, uniques
+    return pd.DataFrame(out, index=ident.index, copy=False)
+
+
+def _decoded(column: pd.Series, rows: np.ndarray) -> np.ndarray:
+    """The values of a column of `code_identity`'s frame at positions `rows`, as they were."""
+    if not isinstance(column.dtype, pd.CategoricalDtype):
+        return column.to_numpy()[rows]
+    codes = column.cat.codes.to_numpy()[rows]
+    categories = column.cat.categories.to_numpy()
+    if not len(categories):
+        values = np.empty(len(rows), dtype=categories.dtype)
+    else:
+        values = categories[np.maximum(codes, 0)]
+    missing = codes < 0
+    if missing.any():
+        values[missing] = np.datetime64("NaT") if values.dtype.kind == "M" else None
+    return values
+
+
 def identity_rows(part: pd.DataFrame, ident: pd.DataFrame | None) -> pd.DataFrame:
     """Rows of the run's records (`part`, a slice holding `variant`) with the identity columns
-    `shed_identity` took out of them put back from their variants."""
+    `shed_identity` took out of them put back from their variants (decoded where `code_identity`
+    holds them as codes)."""
     if ident is None or not len(ident.columns):
         return part
-    back = ident.iloc[part["variant"].to_numpy()]
-    back.index = part.index
+    rows = part["variant"].to_numpy()
+    back = pd.DataFrame({c: _decoded(ident[c], rows) for c in ident.columns}, index=part.index)
     return pd.concat([part, back], axis=1)
 
 

@@ -313,9 +313,7 @@ def rebuild_quality_records(session, truth: Path | None) -> None:
     session.execute("delete from linkage.quality_records")
     true_person, join = "cast(null as varchar)", ""
     if truth is not None:
-        t = pd.read_parquet(Path(truth) / "records.parquet", columns=[*_KEYS, "person_id"])
-        _truth_table(session, t.rename(columns={"person_id": "true_person"}))
-        del t
+        _truth_file_table(session, Path(truth) / "records.parquet")
         true_person = "t.true_person"
         join = "left join linkage.work_quality_truth t on t.source = p.source and t.record_id = p.record_id"
     session.execute("drop table if exists linkage.work_quality_base")
@@ -349,6 +347,20 @@ def _truth_table(session, frame: pd.DataFrame) -> None:
     for start in range(0, len(frame), 500_000):
         part = frame.iloc[start : start + 500_000][[*_KEYS, "true_person"]]
         session.insert("linkage.work_quality_truth", pa.Table.from_pandas(part, preserve_index=False))
+
+
+def _truth_file_table(session, path: Path, rows: int = 500_000) -> None:
+    """`linkage.work_quality_truth` from the truth's Parquet file, `rows` rows at a time in Arrow
+    (the rows `_truth_table` inserts from the whole file read into pandas: a Python string a record
+    id, 1.4 GB at a million people, beside DuckDB's buffers)."""
+    import pyarrow.parquet as pq
+
+    _truth_table(session, pd.DataFrame({"source": [], "record_id": [], "true_person": []}))
+    f = pq.ParquetFile(path)
+    for batch in f.iter_batches(batch_size=rows, columns=[*_KEYS, "person_id"]):
+        part = pa.Table.from_batches([batch]).select([*_KEYS, "person_id"]).rename_columns([*_KEYS, "true_person"])
+        session.insert("linkage.work_quality_truth", part)
+        del part, batch
 
 
 def quality_in_step(session, truth: Path | None) -> bool:

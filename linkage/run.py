@@ -53,7 +53,9 @@ from linkage.records import (
     IDENTITY,
     RecordIds,
     build_variants,
+    code_identity,
     drop_columns,
+    first_rows,
     identity_rows,
     learn_aliases,
     load_records,
@@ -527,40 +529,47 @@ def block(inputs: Inputs, blocker: Callable | None = None) -> LinkState:
     inputs.__dict__.clear()  # the records go with `r` below
     r, variants = build_variants(records)
     del records
+    # the identity block once per variant from here on (needed again only to write identities and
+    # record_keys; the variants, blocking, training and aliases read the variants' own columns):
+    # not held once per record through blocking and training
+    identity = shed_identity(r, variants)
+    release_memory()
     r["is_new"] = is_new
     result.variants = len(variants) if facts is None else facts.variants
-    new_variants = pd.Index(np.unique(r.loc[r["is_new"], "variant"]))
     first_run = known.empty and facts is None
+    # the variants holding a new record (a first run blocks every variant: none made)
+    new_variants = None if first_run else pd.Index(np.unique(r["variant"].to_numpy()[is_new]))
     # record ids as integer codes from here on (`rid`), strings again only where rows are written
     ids = RecordIds.encode(r)
     label = _truth_labels(truth, r, ids, len(variants)) if truth is not None else None
+    release_memory()  # the truth's rows, before the comparer's arrays are made
     known = ids.with_codes(known)  # `rid`: -1 for a record the run does not hold
     reviews = _review_codes(reviews, ids)
-    # the comparer keeps a copy of the columns it compares only, not of the blocking keys
-    compared = variants[_compared_columns(spec)]
+    # the comparer keeps a copy of the columns it compares only (Comparer), not of the blocking keys
     if model is None:
-        aliases = {"forename": sorted(learn_aliases(r, "forename_token"))}
-        comparer = Comparer(compared, spec, {k: frozenset(v) for k, v in aliases.items()})
+        aliases = {"forename": sorted(learn_aliases(_keyed_names(variants, identity, r), "forename_token"))}
+        comparer = Comparer(variants, spec, {k: frozenset(v) for k, v in aliases.items()})
     else:
-        comparer = Comparer(compared, spec, model.alias_sets())
-    del compared
+        comparer = Comparer(variants, spec, model.alias_sets())
     lap("variants")
     if facts is not None:  # the subset's blocks, capped and counted as the whole population's
         pairs, stats = candidate_pairs(
             variants, spec, new_variants, label, oversized=facts.oversized, comparable=facts.comparable
         )
     else:
-        pairs, stats = (blocker or candidate_pairs)(variants, spec, None if first_run else new_variants, label)
+        pairs, stats = (blocker or candidate_pairs)(variants, spec, new_variants, label)
     lap("blocking")
     if model is None:
         model = train(variants, pairs, spec, comparer, model_version, comparable_pairs(variants, spec), seed=run_id)
         model.aliases = aliases
         # counted per variant, weighted by its records: no string per record
         model.tf = fs.term_frequencies(variants, spec, np.bincount(r["variant"].to_numpy(), minlength=len(variants)))
-    identity = shed_identity(r)  # needed again only to write identities and record_keys
     # past blocking and training, the variants serve the term frequencies and the nodes (the
     # comparer holds its own columns): the blocking keys and the other identity columns go
-    variants.drop(columns=[c for c in variants.columns if c not in _scored_columns(spec)], inplace=True)
+    # (a column alone in its block, as build_variants makes them, deleted without copying the others)
+    drop_columns(variants, [c for c in variants.columns if c not in _scored_columns(spec)])
+    # the identity columns the variants no longer hold, as codes (written back decoded)
+    identity = code_identity(identity, keep=set(variants.columns))
     lap("training")
     result.blocking = [(p.name, p.pairs, p.new_pairs, p.reduction_ratio, p.pair_completeness) for p in stats]
     result.candidate_pairs = len(pairs)
@@ -589,11 +598,22 @@ def block(inputs: Inputs, blocker: Callable | None = None) -> LinkState:
     )
 
 
-def _compared_columns(spec) -> list[str]:
-    """The variants' columns the comparer reads (`Comparer`: each comparison's column, Bloom
-    filter and initial)."""
-    cols = [x for c in spec.comparisons for x in (c.column, c.bloom, c.initial) if x is not None]
-    return list(dict.fromkeys(cols))
+def _keyed_names(variants: pd.DataFrame, identity: pd.DataFrame, r: pd.DataFrame) -> pd.DataFrame:
+    """The variants' nodes, forename tokens and source person keys, for `learn_aliases`: each
+    variant's records share its node and tokens (the variant key), so the keyed (node, token)
+    pairs are those of the records, the aliases the same."""
+    if "source_person_key" in identity:
+        key = identity["source_person_key"].to_numpy()
+    else:  # held per record (a key that differs within a variant): a node's key is its records'
+        key = r["source_person_key"].to_numpy()[first_rows(r["variant"].to_numpy())]
+    return pd.DataFrame(
+        {
+            "node": variants["node"].to_numpy(),
+            "forename_token": variants["forename_token"].to_numpy(),
+            "source_person_key": key,
+        },
+        copy=False,
+    )
 
 
 def _scored_columns(spec) -> set[str]:
@@ -1194,29 +1214,31 @@ def _decisions_table(run_id, model_version, decisions, node_pairs, r, ids: Recor
 def _truth_labels(truth: Path, r: pd.DataFrame, ids: RecordIds, n_variants: int) -> np.ndarray:
     """Each variant's true person as an integer code (-1 unknown), from the ground truth: the
     person of its first record (in `r`'s order) that the truth names, persons numbered in the
-    order those records come. Read in Arrow and matched by record code (`ids.codes`), not by
-    merging a Python string a record twice."""
+    order those records come. Read in Arrow source by source (only that source's record ids and
+    persons at a time), each record found by its code (`ids.codes`) and each person by its place
+    among the truth's distinct persons (read as a dictionary), not by merging a Python string a
+    record twice nor by holding every truth row's strings at once."""
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    t = pq.read_table(Path(truth) / "records.parquet", columns=["source", "record_id", "person_id"])
-    person = t.column("person_id").combine_chunks().dictionary_encode()
-    person_codes = person.indices.to_numpy(zero_copy_only=False)  # null person: -1 below
-    valid = person.is_valid().to_numpy(zero_copy_only=False)
+    path = Path(truth) / "records.parquet"
+    # the distinct persons, once: the Parquet reader gives the column as a dictionary
+    chunks = pq.read_table(path, columns=["person_id"], read_dictionary=["person_id"]).column(0)
+    chunks = chunks.unify_dictionaries().chunks  # one dictionary for every chunk
+    persons = chunks[0].dictionary if chunks else pa.array([], pa.string())
+    del chunks
     code = np.full(len(ids.ids), -1, dtype=np.int64)  # each record code's person
-    source = t.column("source").combine_chunks()
     for name, (a, b) in ids.bounds.items():
-        mine = pc.equal(source, name)
-        rows = np.flatnonzero(mine.fill_null(False).to_numpy(zero_copy_only=False))
-        if not len(rows):
+        t = pq.read_table(path, columns=["record_id", "person_id"], filters=[("source", "=", name)])
+        if not t.num_rows:
             continue
-        at = pc.index_in(t.column("record_id").take(pa.array(rows)), value_set=ids.ids.slice(a, b - a))
-        at = at.to_numpy(zero_copy_only=False)
-        found = ~pd.isna(at)
-        rows, at = rows[found], at[found].astype(np.int64) + a
-        keep = valid[rows]
-        code[at[keep][::-1]] = person_codes[rows[keep]][::-1]  # the first truth row of a record
-    del t, person, source
+        at = pc.index_in(t.column("record_id"), value_set=ids.ids.slice(a, b - a)).to_numpy(zero_copy_only=False)
+        person = pc.index_in(t.column("person_id"), value_set=persons).to_numpy(zero_copy_only=False)
+        del t
+        keep = ~pd.isna(at) & ~pd.isna(person)  # a record the run holds, with a person
+        at, person = at[keep].astype(np.int64) + a, person[keep].astype(np.int64)
+        code[at[::-1]] = person[::-1]  # the first truth row of a record
+        del at, person, keep
     per_record = code[r["rid"].to_numpy()]
     named = np.flatnonzero(per_record >= 0)  # records with a true person, in r's order
     variant = r["variant"].to_numpy()[named]

@@ -300,3 +300,192 @@ def test_truth_labels_by_record_code_are_those_a_merge_by_name_gives(population)
     got = _truth_labels(population / "truth", r, ids, len(variants))
     assert (got >= 0).sum() > 0 and (got == -1).sum() < len(got)
     assert got.tolist() == want.tolist()
+
+
+def _aliases_joined(tok_a, tok_b, aliases):
+    """The alias lookup as it was: every pair's tokens as fixed-width unicode, joined "lo|hi"."""
+    import numpy as np
+    import pandas as pd
+
+    out = np.zeros(len(tok_a), bool)
+    both = pd.notna(tok_a) & pd.notna(tok_b) & (tok_a != tok_b)
+    if not aliases or not both.any():
+        return out
+    x, y = tok_a[both].astype(str), tok_b[both].astype(str)
+    first = x < y
+    lo, hi = np.where(first, x, y), np.where(first, y, x)
+    out[both] = pd.Series(np.char.add(np.char.add(lo, "|"), hi)).isin(aliases).to_numpy()
+    return out
+
+
+def test_aliases_by_rank_and_bloom_words_in_steps_are_the_joined_strings_and_one_decoding():
+    """`compare.alias_mask` finds a learned alias pair by the tokens' ranks, as joining every pair's
+    tokens did (either order, missing and equal tokens, a token in no alias pair, aliases holding
+    "|" by the joined strings); `bloom_words` decoded a step at a time gives the words decoding every
+    filter at once gave, missing filters zero."""
+    import base64
+
+    import numpy as np
+    import pandas as pd
+
+    from linkage.compare import alias_mask, bloom_words
+
+    rng = np.random.default_rng(7)
+    vocab = np.array(["BILL", "WILLIAM", "BOB", "ROBERT", "ÉMILE", "EMIL", "ANN", None, "X"], dtype=object)
+    aliases = frozenset(["BILL|WILLIAM", "BOB|ROBERT", "EMIL|ÉMILE", "ANN|ROBERT"])
+    tok_a, tok_b = vocab[rng.integers(0, len(vocab), 5000)], vocab[rng.integers(0, len(vocab), 5000)]
+    want = _aliases_joined(tok_a, tok_b, aliases)
+    assert 0 < want.sum() < len(want)
+    assert alias_mask(tok_a, tok_b, aliases).tolist() == want.tolist()
+    assert not alias_mask(tok_a, tok_b, frozenset()).any()
+    piped = frozenset(["A|B|C", "BILL|WILLIAM"])  # a token holding "|": the joined strings decide
+    assert alias_mask(tok_a, tok_b, piped).tolist() == _aliases_joined(tok_a, tok_b, piped).tolist()
+
+    raw = rng.integers(0, 256, (23, 64), dtype=np.uint8)
+    encoded = [base64.b64encode(r.tobytes()).decode() for r in raw]
+    encoded[4] = encoded[17] = None
+    series = pd.Series(encoded, dtype=object)
+    present = series.notna().to_numpy()
+    whole = np.zeros((len(series), 8), dtype=np.uint64)
+    joined = b"".join(base64.b64decode(v) for v in series[present])
+    whole[present] = np.frombuffer(joined, dtype=">u8").reshape(-1, 8).astype(np.uint64)
+    for step in (1, 5, 100_000):
+        got = bloom_words(series, step=step)
+        assert got.dtype == np.uint64 and np.array_equal(got, whole)
+    assert not whole[4].any() and whole[0].any()
+
+
+def test_comparer_rows_term_frequency_codes_and_key_m_are_those_of_the_whole_frame_and_strings(population):
+    """On a population's variants: the comparer given only a chunk's rows compares as recordlinkage
+    over every variant did; term frequencies counted by code (and each variant's frequency) are those
+    counted by a string a variant; aliases learned from the variants' keyed names are the records';
+    a source key's m counted by node code is that of the node names' strings."""
+    import numpy as np
+    import pandas as pd
+
+    import linkage.model as fs
+    from linkage.compare import Comparer
+    from linkage.engine import estimate_key_m
+    from linkage.records import (
+        build_variants,
+        code_identity,
+        identity_rows,
+        learn_aliases,
+        records_from_deliveries,
+        shed_identity,
+    )
+    from linkage.run import _keyed_names
+    from linkage.spec import IDENTITY as spec
+
+    records, _ = records_from_deliveries(population / "landing")
+    r, variants = build_variants(records)
+    want_aliases = learn_aliases(r, "forename_token")
+    kept = r.copy()
+    identity = shed_identity(r)
+    first = kept.drop_duplicates("variant").sort_values("variant").index  # each variant's first record
+    assert len(identity.columns) > 5 and list(r.columns) == [c for c in kept.columns if c not in identity]
+    for c in identity.columns:  # each variant's value, as its first record holds it
+        pd.testing.assert_series_equal(identity[c], kept.loc[first, c].reset_index(drop=True), check_names=False)
+    shared = shed_identity(kept, variants)  # the variants' own columns, shared: the same frame
+    pd.testing.assert_frame_equal(shared, identity)
+    assert list(kept.columns) == list(r.columns)
+    assert np.shares_memory(shared["forename_token"].to_numpy(), variants["forename_token"].to_numpy())
+    holey = identity.copy()  # missing values (None, NaT) beside present ones; a column with NaN stays
+    holey.loc[holey.index[::4], ["postcode_district", "surname_token", "date_of_birth"]] = None
+    holey.loc[holey.index[::6], "sex"] = np.nan
+    coded = code_identity(holey, keep={"forename_token"})
+    assert isinstance(coded["postcode_district"].dtype, pd.CategoricalDtype)
+    assert isinstance(coded["date_of_birth"].dtype, pd.CategoricalDtype)
+    assert coded["forename_token"].dtype == object and coded["sex"].dtype == object
+    part = r.iloc[::3]
+    want = pd.concat([part, holey.iloc[part["variant"].to_numpy()].set_axis(part.index)], axis=1)
+    got = identity_rows(part, coded)
+    pd.testing.assert_frame_equal(got, want)
+    assert got["postcode_district"].isna().any() and got["postcode_district"].map(type).eq(str).any()
+    assert all(v is None for v in got["postcode_district"][got["postcode_district"].isna()])
+    assert learn_aliases(_keyed_names(variants, identity, r), "forename_token") == want_aliases
+    comparer = Comparer(variants, spec, {"forename": want_aliases})
+    rng = np.random.default_rng(1)
+    a = rng.integers(0, len(variants), 3000).astype(np.int32)
+    b = rng.integers(0, len(variants), 3000).astype(np.int32)
+    whole = comparer.compare.compute(pd.MultiIndex.from_arrays([a, b]), comparer.variants)
+    whole = whole[list(spec.names)].astype(np.int8).reset_index(drop=True)
+    got = comparer.vectors(a, b)
+    pd.testing.assert_frame_equal(got, whole)
+    assert (got["forename"] >= 0).any() and (got["dob"] >= 1).any() and (got["key"] >= 0).any()
+    assert want_aliases and (got["forename"] == spec.comparison("forename").exact - 1).any()  # an alias pair
+
+    counts = np.bincount(r["variant"].to_numpy(), minlength=len(variants))
+    odd = variants.copy()  # missing dates of birth and names beside present ones
+    odd.loc[odd.index[::5], "date_of_birth"] = pd.NaT
+    odd.loc[odd.index[::7], "forename_token"] = None
+    for frame in (variants, odd):
+        tf = fs.term_frequencies(frame, spec, counts)
+        weights = np.asarray(counts, dtype=np.int64)
+        for c in spec.comparisons:
+            if c.tf:
+                assert tf[c.name] == fs._term_frequencies_by_string(frame, c, weights), c.name
+        model = fs.Model("t", 0.01, {}, {}, tf=tf)
+        freq = fs.tf_frequencies(frame, spec, model)
+        for c in spec.comparisons:
+            if c.tf:
+                by_string = fs.tf_keys(frame, c).map(tf[c.name]).to_numpy(dtype=float)
+                np.testing.assert_array_equal(freq[c.name], by_string)
+    assert any(k.startswith("<NA>|") for k in fs.term_frequencies(odd, spec, counts)["forename"])
+
+    m = {c.name: [0.9 / max(c.levels - 1, 1)] * (c.levels - 1) + [0.1] for c in spec.comparisons}
+    u = {c.name: [1.0 / c.levels] * c.levels for c in spec.comparisons}
+    model = fs.Model("t", 0.05, m, u)
+    vec = comparer.vectors(a, b)
+    vec.loc[vec.index[::3], "key"] = 0  # keyed differently in the first source: some at level 0
+    got = estimate_key_m(model, vec, variants, spec, "key", 0.5)
+    assert got == _key_m_by_names(model, vec, variants, spec, "key", 0.5)
+
+
+def _key_m_by_names(model, vec, variants, spec, name, share):
+    """`engine.estimate_key_m` as it was: the keyed nodes and their sources from the names' strings."""
+    import numpy as np
+
+    import linkage.model as fs
+
+    comparison = spec.comparison(name)
+    keep = list(model.m[name])
+    model.m[name] = list(model.u[name])
+    levels = vec[name].to_numpy()
+    differ_at = levels >= 0
+    p = fs.probability(model.score(vec[differ_at].reset_index(drop=True), spec))
+    model.m[name] = keep
+    at = levels[differ_at]
+    differ = np.bincount(at // 2, weights=p * (at % 2 == 0), minlength=len(comparison.groups)) / max(share, 1e-12)
+    per_node = variants["node"].value_counts()
+    per_node = per_node[per_node.index.str.contains("|k|", regex=False)]
+    source = per_node.index.str.split("|", n=1).str[0]
+    size = per_node.to_numpy(dtype=np.float64)
+    out = []
+    for i, group in enumerate(comparison.groups):
+        k = size[source == group]
+        same = float((k * (k - 1) / 2).sum())
+        m0 = (differ[i] + 0.5) / (differ[i] + same + 1.0)
+        out += [m0, 1.0 - m0]
+    return out
+
+
+def test_the_quality_truth_read_in_slices_is_the_truth_read_whole(population, tmp_path):
+    """`report._truth_file_table` inserts the truth's Parquet file slice by slice in Arrow: the same
+    rows, in the same order, as the whole file read into pandas and inserted by `_truth_table`."""
+    import pandas as pd
+
+    from linkage.report import _truth_file_table, _truth_table
+    from outcomes.eventstore import connect
+    from outcomes.warehouse import resolve_target
+
+    path = population / "truth" / "records.parquet"
+    whole = pd.read_parquet(path, columns=["source", "record_id", "person_id"])
+    with connect(resolve_target(str(tmp_path / "w.duckdb"))) as backend, backend.transaction() as s:
+        s.execute("create schema if not exists linkage")
+        _truth_table(s, whole.rename(columns={"person_id": "true_person"}))
+        want = s.fetch("select * from linkage.work_quality_truth").to_pylist()
+        _truth_file_table(s, path, rows=97)  # several slices
+        got = s.fetch("select * from linkage.work_quality_truth").to_pylist()
+    assert len(want) == len(whole) > 97 * 3
+    assert got == want
