@@ -55,6 +55,11 @@ def warehouse(small_population, tmp_path_factory):
         inner, _ = hash_tables(backend, ("staging", "intermediate"))
         with backend.transaction() as s:
             recomputed = set(s.fetch("select person_id from marts_state.changed_persons").column(0).to_pylist())
+            comments = s.fetch(
+                "select t.table_name, t.comment as table_comment, c.column_name, c.comment as column_comment "
+                "from duckdb_tables() t join duckdb_columns() c using (schema_name, table_name) "
+                "where t.schema_name in ('staging', 'intermediate', 'research')"
+            ).to_pandas()
     full = build(target, full_refresh=True)
     with connect(target) as backend:
         full_inner, _ = hash_tables(backend, ("staging", "intermediate"))
@@ -69,6 +74,7 @@ def warehouse(small_population, tmp_path_factory):
         "split": split,
         "recomputed": recomputed,
         "published": published,
+        "comments": comments,
     }
 
 
@@ -129,6 +135,22 @@ def test_an_incremental_build_gives_the_tables_of_a_full_build(warehouse):
     assert latest.hashes == full.hashes
     inner, full_inner = warehouse["inner"]
     assert len(inner) >= 15 and inner == full_inner  # staging and intermediate, row for row
+
+
+def test_an_incremental_build_keeps_the_comments_of_the_tables_it_writes_into(warehouse):
+    """An incremental build writes no comments on the tables of incremental models (the build that
+    created them did, with the same descriptions): after one, they are still there."""
+    comments = warehouse["comments"].set_index(["table_name", "column_name"])
+    assert warehouse["latest"].mode == "incremental"
+    for table, column in [
+        ("int_persons_in_treatment", "person_id"),
+        ("stg_convictions__offences", "offence_id"),
+        ("int_exit_follow_up", "follow_up_limit"),
+        ("deaths_after_treatment", "research_exit_id"),
+    ]:
+        row = comments.loc[(table, column)]
+        assert row["table_comment"] and row["column_comment"], (table, column)
+    assert comments["table_comment"].notna().all() and (comments["table_comment"] != "").all()
 
 
 def test_a_split_by_review_recomputes_both_parts_of_the_person(warehouse):
