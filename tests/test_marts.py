@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import re
 import shutil
 
 import numpy as np
@@ -55,6 +56,11 @@ def warehouse(small_population, tmp_path_factory):
         inner, _ = hash_tables(backend, ("staging", "intermediate"))
         with backend.transaction() as s:
             recomputed = set(s.fetch("select person_id from marts_state.changed_persons").column(0).to_pylist())
+            comments = s.fetch(
+                "select t.table_name, t.comment as table_comment, c.column_name, c.comment as column_comment "
+                "from duckdb_tables() t join duckdb_columns() c using (schema_name, table_name) "
+                "where t.schema_name in ('staging', 'intermediate', 'research')"
+            ).to_pandas()
     full = build(target, full_refresh=True)
     with connect(target) as backend:
         full_inner, _ = hash_tables(backend, ("staging", "intermediate"))
@@ -69,6 +75,7 @@ def warehouse(small_population, tmp_path_factory):
         "split": split,
         "recomputed": recomputed,
         "published": published,
+        "comments": comments,
     }
 
 
@@ -129,6 +136,22 @@ def test_an_incremental_build_gives_the_tables_of_a_full_build(warehouse):
     assert latest.hashes == full.hashes
     inner, full_inner = warehouse["inner"]
     assert len(inner) >= 15 and inner == full_inner  # staging and intermediate, row for row
+
+
+def test_an_incremental_build_keeps_the_comments_of_the_tables_it_writes_into(warehouse):
+    """An incremental build writes no comments on the tables of incremental models (the build that
+    created them did, with the same descriptions): after one, they are still there."""
+    comments = warehouse["comments"].set_index(["table_name", "column_name"])
+    assert warehouse["latest"].mode == "incremental"
+    for table, column in [
+        ("int_persons_in_treatment", "person_id"),
+        ("stg_convictions__offences", "offence_id"),
+        ("int_exit_follow_up", "follow_up_limit"),
+        ("deaths_after_treatment", "research_exit_id"),
+    ]:
+        row = comments.loc[(table, column)]
+        assert row["table_comment"] and row["column_comment"], (table, column)
+    assert comments["table_comment"].notna().all() and (comments["table_comment"] != "").all()
 
 
 def test_a_split_by_review_recomputes_both_parts_of_the_person(warehouse):
@@ -425,27 +448,76 @@ def test_dbt_keeps_its_parsed_project_when_the_build_date_changes(tmp_path, monk
     assert first["parsed_path_count"] > 100 and second["parsed_path_count"] == 0
 
 
-def test_an_incremental_build_scopes_the_data_tests_of_rewritten_models_only(tmp_path, monkeypatch):
-    """With a last build's date (an incremental build), a test of a `replace_changed` model reads
-    the rows it rewrote: row-wise tests those rows, uniqueness tests every row sharing a key with
-    them; tests of `int_exit_follow_up` (rows replaced by key) and of the marts read the whole table."""
+def _statements(log: str, node: str) -> list[str]:
+    """The SQL statements dbt's debug log shows for `node` (model.outcomes.<name>)."""
+    import re
+
+    chunks = re.split(r"(?m)^\d\d:\d\d:\d\d\.\d+ ", log)
+    return [c.split(": ", 1)[1] for c in chunks if f"On {node}: " in c.split("\n", 1)[0]]
+
+
+def test_an_incremental_build_checks_the_rows_each_model_rewrote(warehouse, tmp_path, monkeypatch):
+    """The staging and intermediate models check their rows as they write them (post-hook
+    check_rows, not test nodes). With a last build's date, a `replace_changed` model checks the rows
+    it rewrote: nulls among them, duplicates among every row sharing a key with them;
+    `int_exit_follow_up` (rows replaced by key) checks its whole table."""
     from outcomes.marts.dbt import run_dbt
 
     monkeypatch.setenv("OUTCOMES_DBT_PARSE_CACHE", str(tmp_path / "cache"))
-    target = resolve_target(str(tmp_path / "w.duckdb"))
-    models = ("stg_convictions__offences", "int_persons_in_treatment", "int_exit_follow_up", "successful_completion")
-    select = [f"test_type:data,{m}" for m in models]
-    run_dbt(target, ["compile", "--select", *select], "2026-02-28", work_dir=tmp_path, previous_as_of="2026-01-31")
-    compiled = {p.stem: p.read_text() for p in (tmp_path / "target" / "compiled").rglob("*.sql")}
-    not_null = next(sql for name, sql in compiled.items() if name.startswith("not_null_columns_stg_convictio"))
-    assert "offence_id in (select record_id from marts_state.changed_records where source = 'convictions')" in not_null
-    assert "offence_id is null or person_id is null or offence_date is null or disposal_date is null" in not_null
-    assert "((offence_id) in (select offence_id from " in compiled["unique_stg_convictions__offences_offence_id"]
-    in_treatment = next(sql for name, sql in compiled.items() if name.startswith("unique_combination_int_persons"))
-    assert "((period_end, person_id) in (select period_end, person_id from " in in_treatment
-    assert "period_end > cast('2026-01-31' as date)" in in_treatment
-    whole = [sql for name, sql in compiled.items() if "exit_fo" in name or "successful_completion" in name]
-    assert whole and not any("marts_state" in sql or "dbt_subquery" in sql for sql in whole)
+    target = _copy(warehouse, tmp_path)
+    since = str(warehouse["early"].as_of)
+    models = ["stg_convictions__offences", "int_persons_in_treatment", "int_exit_follow_up"]
+    results = run_dbt(
+        target,
+        ["run", "--select", *models],
+        str(warehouse["full"].as_of),
+        work_dir=tmp_path / "run",
+        previous_as_of=since,
+    )
+    assert {r["unique_id"] for r in results} == {f"model.outcomes.{m}" for m in models}
+    assert not any(r["unique_id"].startswith("test.") for r in results)
+    log = (tmp_path / "run" / "logs" / "dbt.log").read_text()
+    checks = {m: [s for s in _statements(log, f"model.outcomes.{m}") if "as violations limit 1" in s] for m in models}
+    assert all(len(c) == 1 for c in checks.values()), checks
+    offences, in_treatment, follow_up = (checks[m][0] for m in models)
+    assert "offence_id in (select record_id from marts_state.changed_records where source = 'convictions')" in offences
+    assert "offence_id is null or person_id is null or offence_date is null or disposal_date is null" in offences
+    assert "two rows share the grain (offence_id)" in offences
+    assert "(period_end, person_id) in (select period_end, person_id from " in in_treatment
+    assert f"period_end > cast('{since}' as date)" in in_treatment
+    assert "two rows share the grain (journey_id, time_since_exit)" in follow_up and "marts_state" not in follow_up
+
+
+@pytest.mark.parametrize(
+    ("extra_row", "problem"),
+    [
+        ("(select * from rolling_periods limit 1)", "two rows share the grain (period_type, period_end)"),
+        ("select 'rolling_12_months', '1999-12', null, null", "a null in (period_type, period_end)"),
+    ],
+)
+def test_a_model_whose_rows_break_its_grain_or_hold_a_null_fails(warehouse, tmp_path, monkeypatch, extra_row, problem):
+    """The check fails the model (and so the build): int_periods with a duplicated or a null row."""
+    from outcomes.marts import dbt
+
+    project = tmp_path / "dbt_project"
+    shutil.copytree(dbt.PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs"))
+    model = project / "models" / "intermediate" / "int_periods.sql"
+    sql = model.read_text()
+    model.write_text(f"with rolling_periods as (\n{sql}\n)\nselect * from rolling_periods\nunion all\n{extra_row}\n")
+    monkeypatch.setattr(dbt, "PROJECT_DIR", project)
+    monkeypatch.setenv("OUTCOMES_DBT_PARSE_CACHE", str(tmp_path / "cache"))
+    target = _copy(warehouse, tmp_path)
+    with pytest.raises(WarehouseError, match=re.escape(f"int_periods: {problem}")):
+        dbt.run_dbt(target, ["run", "--select", "int_periods"], str(warehouse["full"].as_of))
+    with connect(target) as backend, backend.transaction() as s:  # the model's rows rolled back
+        assert s.scalar("select count(*) from intermediate.int_periods where period_end is null") == 0
+        assert (
+            s.scalar(
+                "select count(*) from (select period_type, period_end from intermediate.int_periods "
+                "group by all having count(*) > 1)"
+            )
+            == 0
+        )
 
 
 @pytest.mark.parametrize("kind", ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -84,3 +84,18 @@
 {% macro changed_events_as_of(source_name) -%}
     marts_state.{{ source_name }}_changed_as_of({{ as_of_date() }})
 {%- endmacro %}
+
+{#
+  Column and table comments (persist_docs) are written when a model's table is created. An
+  incremental build (OUTCOMES_PREVIOUS_AS_OF set) inserts into tables a build of this very project
+  created (the watermark's project hash, which covers every description, is this one's), so the
+  comments on an incremental model's table are already these: it skips the comment statements and
+  the column lookup they need (about four statements per model). Every other model, and every model
+  of a full build, writes them as dbt does.
+#}
+{% macro default__persist_docs(relation, model, for_relation, for_columns) -%}
+    {%- if env_var('OUTCOMES_PREVIOUS_AS_OF', '') and is_incremental() -%}
+        {{ return('') }}
+    {%- endif -%}
+    {{ return(dbt.default__persist_docs(relation, model, for_relation, for_columns)) }}
+{%- endmacro %}

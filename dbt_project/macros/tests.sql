@@ -24,53 +24,65 @@
 {% endtest %}
 
 {#
-  Data tests in an incremental build check the rows it wrote (docs/marts.md, "Incremental builds").
-  dbt wraps the model under every generic test in get_where_subquery(); this one adds, in an
-  incremental build only (OUTCOMES_PREVIOUS_AS_OF set) and for a model of strategy
-  `replace_changed`, the rows that build rewrote: its `changed_rows` predicate, and its periods new
-  since the last build (`new_periods`). The other rows are as the last build left them, and its
-  tests passed on them (a build's watermark is written only after its tests pass; the project, so
-  the tests, are the same). A row-wise test (not_null, not_null_columns, accepted_values) then needs only the rewritten
-  rows; a uniqueness test (unique, unique_combination) every row whose key a rewritten row has: a
-  duplicate of an untouched row with a rewritten one is caught, two untouched rows passed before.
-  A model with `replaced_keys` (rows rewritten for keys found in the new rows), any other test, and
-  every test of a full build check the whole table.
+  The staging and intermediate models check their rows as they write them: a statement at the end
+  of the model's own transaction (the post-hook `check_rows()`, dbt_project.yml), not dbt test
+  nodes (each a node of its own, a query and dbt's work per node: about 30 in a build). meta
+  `grain`: columns no two rows share; meta `not_null`: columns always filled. A violation raises
+  an error in the model, which rolls back its rows and fails the build (no watermark is written, so
+  the next build is a full one). In an incremental build, a model of strategy `replace_changed`
+  (without `replaced_keys`) checks the rows it rewrote (rewritten_rows): nulls among them, and
+  duplicates among every row whose key one of them has (a duplicate needs at least one rewritten row:
+  two untouched rows passed the check of the build that wrote them, a build of this very project).
+  Every other model, and every model in a full build, checks its whole table.
 #}
-{% macro get_where_subquery(relation) -%}
-    {%- set conditions = [] -%}
-    {%- set where = config.get('where') -%}
-    {%- if where -%}{%- do conditions.append('(' ~ where ~ ')') -%}{%- endif -%}
-    {%- set scope = rewritten_rows_scope(relation) if execute else '' -%}
-    {%- if scope -%}{%- do conditions.append('(' ~ scope ~ ')') -%}{%- endif -%}
-    {%- if conditions -%}
-        {%- do return('(select * from ' ~ relation ~ ' where ' ~ conditions | join(' and ') ~ ') dbt_subquery') -%}
+{% macro check_rows() -%}
+    {%- set meta = config.get('meta') or {} -%}
+    {%- set grain = meta.get('grain') or [] -%}
+    {%- set not_null = meta.get('not_null') or [] -%}
+    {%- if not execute or not (grain or not_null) -%}{{ return('') }}{%- endif -%}
+    {%- set rewritten = rewritten_rows() if is_incremental() else '' -%}
+    {%- set checks = [] -%}
+    {%- if grain -%}
+        {%- set keys = grain | join(', ') -%}
+        {%- set scope = ' where (' ~ keys ~ ') in (select ' ~ keys ~ ' from ' ~ this ~ ' where ' ~ rewritten ~ ')' if rewritten else '' -%}
+        {%- do checks.append("select 'two rows share the grain (" ~ keys ~ ")' as problem from (select " ~ keys
+            ~ " from " ~ this ~ scope ~ " group by " ~ keys ~ " having count(*) > 1) as duplicated") -%}
     {%- endif -%}
-    {%- do return(relation) -%}
+    {%- if not_null -%}
+        {%- set nulls = [] -%}
+        {%- for c in not_null -%}{%- do nulls.append(c ~ ' is null') -%}{%- endfor -%}
+        {%- do checks.append("select 'a null in (" ~ not_null | join(', ') ~ ")' as problem from " ~ this ~ " where "
+            ~ ('(' ~ rewritten ~ ') and ' if rewritten else '') ~ '(' ~ nulls | join(' or ') ~ ')') -%}
+    {%- endif -%}
+    {{ return(adapter.dispatch('fail_on_rows')(this.identifier, checks | join(' union all '))) }}
 {%- endmacro %}
 
-{% macro rewritten_rows_scope(relation) -%}
-    {%- if not env_var('OUTCOMES_PREVIOUS_AS_OF', '') or not model.get('attached_node') -%}
-        {%- do return('') -%}
+{# Raise an error naming `name` and the first problem `query` returns, if it returns a row. #}
+{% macro default__fail_on_rows(name, query) -%}
+    do $check$ begin
+        if exists ({{ query }}) then
+            raise exception '{{ name }}: %', (select problem from ({{ query }}) as violations limit 1);
+        end if;
+    end $check$
+{%- endmacro %}
+
+{% macro duckdb__fail_on_rows(name, query) -%}
+    select error('{{ name }}: ' || problem) from ({{ query }}) as violations limit 1
+{%- endmacro %}
+
+{#
+  The rows an incremental build rewrote in the running model, when it is of strategy
+  `replace_changed` without `replaced_keys`: its `changed_rows` predicate, and its periods new since
+  the last build (`new_periods`); '' otherwise (the whole table is to be checked).
+#}
+{% macro rewritten_rows() -%}
+    {%- if not env_var('OUTCOMES_PREVIOUS_AS_OF', '') or config.get('incremental_strategy') != 'replace_changed'
+          or config.get('replaced_keys') or not config.get('changed_rows') -%}
+        {{ return('') }}
     {%- endif -%}
-    {%- set tested = graph.nodes.get(model.attached_node) -%}
-    {%- if tested is none or tested.config.get('incremental_strategy') != 'replace_changed'
-          or tested.config.get('replaced_keys') or not tested.config.get('changed_rows') -%}
-        {%- do return('') -%}
+    {%- set rewritten = '(' ~ config.get('changed_rows') ~ ')' -%}
+    {%- if config.get('new_periods') -%}
+        {%- set rewritten = rewritten ~ ' or ' ~ config.get('new_periods') ~ ' > ' ~ previous_as_of() -%}
     {%- endif -%}
-    {%- set rewritten = '(' ~ tested.config.get('changed_rows') ~ ')' -%}
-    {%- if tested.config.get('new_periods') -%}
-        {%- set rewritten = rewritten ~ ' or ' ~ tested.config.get('new_periods') ~ ' > ' ~ previous_as_of() -%}
-    {%- endif -%}
-    {%- set test = model.get('test_metadata') or {} -%}
-    {%- set kwargs = test.get('kwargs') or {} -%}
-    {%- if test.get('name') in ('not_null', 'not_null_columns', 'accepted_values') -%}
-        {%- do return(rewritten) -%}
-    {%- elif test.get('name') == 'unique' -%}
-        {%- set keys = [kwargs.get('column_name')] -%}
-    {%- elif test.get('name') == 'unique_combination' -%}
-        {%- set keys = kwargs.get('columns') -%}
-    {%- else -%}
-        {%- do return('') -%}
-    {%- endif -%}
-    {%- do return('(' ~ keys | join(', ') ~ ') in (select ' ~ keys | join(', ') ~ ' from ' ~ relation ~ ' where ' ~ rewritten ~ ')') -%}
+    {{ return(rewritten) }}
 {%- endmacro %}

@@ -44,6 +44,8 @@ class BuildResult:
     disclosure: list[str] = field(default_factory=list)  # `outcomes publish`: what suppression withheld
     # What the table hashes depend on besides the rows (hash_engine): compare hashes of one engine.
     hashed_by: str = ""
+    # Where dbt's process spent its time: its import, then the command (outcomes/marts/dbt_child.py).
+    dbt_phases: dict[str, float] = field(default_factory=dict)
 
     def slowest(self, n: int = 5) -> list[tuple[str, float]]:
         """The `n` slowest dbt nodes, slowest first, by readable name (`node_name`)."""
@@ -235,7 +237,10 @@ def build(
         previous_as_of = str(plan.previous.as_of)
     else:
         args.append("--full-refresh")
-    results = run_dbt(target, args, str(plan.current.as_of), on_line=on_line, previous_as_of=previous_as_of)
+    phases: dict[str, float] = {}
+    results = run_dbt(
+        target, args, str(plan.current.as_of), on_line=on_line, previous_as_of=previous_as_of, phases=phases
+    )
     with connect(target) as backend:
         apply_grants(backend)
         hashes, rows = hash_tables(backend, ("marts", "research"))
@@ -252,6 +257,7 @@ def build(
         plan.mode,
         plan.line(),
         hashed_by=hashed_by,
+        dbt_phases=phases,
     )
 
 

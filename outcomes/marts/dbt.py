@@ -8,6 +8,8 @@ vars change, and a build's date changes every month. The parsed project (dbt's
 partial_parse.msgpack) is kept between runs per warehouse and project folder, in a private cache
 folder, and copied into each run's own target folder: parallel runs never write one file, and dbt
 itself checks the copy against the project's files, vars, profile and version before using it.
+The child is outcomes/marts/dbt_child.py (dbt's programmatic runner): it writes the run results the
+build reads, so dbt need not write its JSON artifacts when the run's folder is thrown away.
 """
 
 from __future__ import annotations
@@ -108,18 +110,26 @@ def run_dbt(
     work_dir: Path | None = None,
     on_line: Callable[[str], None] | None = None,
     previous_as_of: str | None = None,
+    phases: dict | None = None,
 ) -> list[dict]:
     """Run `dbt <args>` as of `as_of` (and, for an incremental build, since `previous_as_of`); return
-    dbt's run results; raise with the failures."""
+    dbt's run results; raise with the failures. `phases`, when given, receives where dbt's process
+    spent its time (outcomes.marts.dbt_child: its import, then the command)."""
     with tempfile.TemporaryDirectory(prefix="outcomes-dbt-") as tmp:
         work = Path(work_dir or tmp)
-        dbt = Path(sys.executable).with_name("dbt")
-        command = [str(dbt), *args, "--project-dir", str(PROJECT_DIR)]
+        results_file = Path(tmp) / "outcomes_results.json"
+        # A script, not a module of this package, so the child imports dbt and nothing else; -P keeps
+        # the script's folder (which holds this dbt.py) off sys.path.
+        command = [sys.executable, "-P", str(Path(__file__).with_name("dbt_child.py")), str(results_file)]
+        command += [*args, "--project-dir", str(PROJECT_DIR)]
         env = dbt_env(target, work)
         if work_dir is None:
-            # The run's folder is deleted with its log: dbt need not format and write a debug line
-            # for every statement (about a tenth of a build's CPU). What fails is in its output.
+            # The run's folder is deleted with its log and artifacts: dbt need not format and write
+            # a debug line for every statement (about a tenth of a build's CPU), nor serialise the
+            # whole project to manifest.json (twice) and semantic_manifest.json. What fails is in
+            # its output and in the child's results.
             env.setdefault("DBT_LOG_LEVEL_FILE", "none")
+            command.append("--no-write-json")
         env["OUTCOMES_AS_OF"] = as_of
         env["OUTCOMES_PREVIOUS_AS_OF"] = previous_as_of or ""
         cache = parse_cache(target)
@@ -139,8 +149,10 @@ def run_dbt(
             kept = cache.with_suffix(f".{os.getpid()}.tmp")
             shutil.copyfile(parsed, kept)
             os.replace(kept, cache)
-        results_file = work / "target" / "run_results.json"
-        results = json.loads(results_file.read_text())["results"] if results_file.exists() else []
+        outcome = json.loads(results_file.read_text()) if results_file.exists() else {}
+        results = outcome.get("results", [])
+        if phases is not None:
+            phases.update(outcome.get("phases", {}))
         if status != 0:
             failed = [r for r in results if r.get("status") in ("error", "fail", "runtime error")]
             detail = "; ".join(f"{r['unique_id']}: {_brief(r.get('message'))}" for r in failed[:5])

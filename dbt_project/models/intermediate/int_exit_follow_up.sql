@@ -5,7 +5,8 @@
 -- and the exits still followed on the last build's date (their follow-up was cut at it, and now
 -- runs further); an exit whose follow-up ended by then (death, next journey, 5 years) of a person
 -- with no change keeps its rows. The rows replaced are those of the changed persons and of the
--- exits recomputed (`replaced_keys`, macros/increments.sql).
+-- exits recomputed (`replaced_keys`, macros/increments.sql). `follow_up_limit` (the end of follow-up
+-- before the cut at `as_of`) tells research_deaths_after_treatment which exits were recomputed.
 {{ config(
     materialized='incremental', incremental_strategy='replace_changed', unique_key='person_id',
     changed_rows=is_changed_person('person_id'), replaced_keys='journey_id'
@@ -79,6 +80,7 @@ select
     cast(least(measured.days_followed, bands.last_day) - bands.first_day + 1 as bigint) as days_at_risk,
     measured.died_in_follow_up and measured.death_day between bands.first_day and bands.last_day as died,
     measured.died_in_follow_up and measured.death_day between bands.first_day and bands.last_day
-        and measured.is_drug_poisoning as died_drug_poisoning
+        and measured.is_drug_poisoning as died_drug_poisoning,
+    measured.follow_up_limit
 from measured
 inner join bands on measured.days_followed >= bands.first_day
