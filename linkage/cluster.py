@@ -455,6 +455,7 @@ def decide(
     persons: PersonEvidence | None = None,
     defer: bool = False,
     learned: tuple[pd.DataFrame, dict] | None = None,
+    corroborated_at: float | None = None,
 ) -> Decisions:
     """Accept node pairs at or above `link_at` in descending weight order, respecting constraints.
 
@@ -467,7 +468,15 @@ def decide(
     Decisions touch only the two persons of a pair, so a connected part of the pairs can be
     decided apart (linkage.spark), except the relatives' probabilities, which are learned over
     every part: `defer` stops before them and returns the `cases`; `learned` (the counts and
-    probabilities `relative_probabilities` gives over all parts' cases) decides them."""
+    probabilities `relative_probabilities` gives over all parts' cases) decides them.
+
+    `corroborated_at` (at most `link_at`; the link level against the prior of a reference
+    population, `linkage.model.Model.link_at`): a pair from this weight up to `link_at` links if
+    nothing in it looks like relatives — it passes every corroboration rule and its persons hold
+    no other key of a source — and no constraint refuses it; else it is decided as a pair below
+    `link_at` is. Pairs that look like relatives are decided by their persons' configuration from
+    `link_at` only, as before, so the configurations' learned probabilities do not move with it."""
+    corroborated_at = link_at if corroborated_at is None else min(corroborated_at, link_at)
     ordered = node_pairs.sort_values(["weight", "a", "b"], ascending=[False, True, True], kind="mergesort")
     links, review, deferred = [], [], []
     refused = 0
@@ -488,7 +497,14 @@ def decide(
             # birth disagree: relatives' look) is not asked: above it, it would be decided by its
             # persons' configuration, and its own weight does not even reach the link level
             # (`review_queue`; docs/linkage.md, The clerical review queue).
-            if w + extra >= review_at and _uncorroborated(i, rules, persons, uf, ra, rb) is None:
+            corroborated = _uncorroborated(i, rules, persons, uf, ra, rb) is None
+            # the link level of the reference population, where nothing in the pair looks like relatives
+            clean = w >= corroborated_at and corroborated and not twice
+            if clean and (uf.conflict(ra, rb) or lived_on(uf, ra, rb)) is None:
+                uf.union(ra, rb)
+                links.append((a, b, w))
+                continue
+            if w + extra >= review_at and corroborated:
                 review.append((a, b, w, "weight between review and link thresholds"))
             continue
         unsure = None

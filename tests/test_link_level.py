@@ -52,17 +52,37 @@ def test_above_it_the_same_evidence_links_at_any_size():
         assert IDENTITY.link_at - _logit2(m.prior) == pytest.approx(at_ref + math.log2(n / REF), abs=0.01)
 
 
-def test_a_pair_between_the_levels_links_in_a_large_population_only():
+def test_a_pair_between_the_levels_links_in_a_large_population_only_if_nothing_looks_like_relatives():
     big = _model(10 * REF)
     level = big.link_at(IDENTITY)
     assert IDENTITY.link_at - level == pytest.approx(math.log2(10), abs=0.01)
-    nodes = np.array(["t|1", "c|1", "b|1"], dtype=object)
-    pairs = pd.DataFrame({"a": ["c|1", "b|1"], "b": ["t|1", "t|1"], "weight": [level + 0.5, level - 0.5]})
-    small = decide(pairs, UnionFind(nodes, {}), _model(REF / 2).link_at(IDENTITY), IDENTITY.queue_at)
-    assert small.links.empty and len(small.review) == 2
-    large = decide(pairs, UnionFind(nodes, {}), level, IDENTITY.queue_at)
+    nodes = np.array(["t|1", "c|1", "b|1", "d|1"], dtype=object)
+    pairs = pd.DataFrame(
+        {
+            "a": ["c|1", "b|1", "d|1"],
+            "b": ["t|1", "t|1", "t|1"],
+            "weight": [level + 0.5, level - 0.5, level + 1.0],
+            "forename_agrees": [True, True, False],  # twins' look: not linked by the population's level
+            "dob_agrees": [True, True, True],
+        }
+    )
+    corroborate = {"forename": "forenames disagree", "dob": "dates of birth disagree"}
+
+    def run(model):
+        return decide(
+            pairs,
+            UnionFind(nodes, {}),
+            IDENTITY.link_at,
+            IDENTITY.queue_at,
+            corroborate,
+            corroborated_at=model.link_at(IDENTITY),
+        )
+
+    small = run(_model(REF / 2))
+    assert small.links.empty and sorted(small.review["a"]) == ["b|1", "c|1"]
+    large = run(big)
     assert large.links[["a", "b"]].values.tolist() == [["c|1", "t|1"]]
-    assert large.review[["a", "b"]].values.tolist() == [["b|1", "t|1"]]
+    assert large.review[["a", "b"]].values.tolist() == [["b|1", "t|1"]]  # under the level: asked, as before
 
 
 def test_the_model_keeps_the_population_of_its_prior():
