@@ -198,7 +198,7 @@ def node_pairs(
         df[c] = scored[c].to_numpy()
     df = df.sort_values(["weight", "a", "b"], ascending=[False, True, True], kind="mergesort")
     df = df.drop_duplicates(["a", "b"]).reset_index(drop=True)
-    could_link = df["weight"].to_numpy() >= model.link_at(spec)
+    could_link = df["weight"].to_numpy() >= spec.link_at
     levels = {c: df[c].to_numpy() for c in spec.names}
     # (a key is the node's own: its other variants hold the same one)
     gaps = {c.name: could_link & (levels[c.name] == -1) for c in spec.comparisons if c.kind != "key"}
