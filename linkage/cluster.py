@@ -455,6 +455,7 @@ def decide(
     persons: PersonEvidence | None = None,
     defer: bool = False,
     learned: tuple[pd.DataFrame, dict] | None = None,
+    corroborated_at: float | None = None,
 ) -> Decisions:
     """Accept node pairs at or above `link_at` in descending weight order, respecting constraints.
 
@@ -467,9 +468,18 @@ def decide(
     Decisions touch only the two persons of a pair, so a connected part of the pairs can be
     decided apart (linkage.spark), except the relatives' probabilities, which are learned over
     every part: `defer` stops before them and returns the `cases`; `learned` (the counts and
-    probabilities `relative_probabilities` gives over all parts' cases) decides them."""
+    probabilities `relative_probabilities` gives over all parts' cases) decides them.
+
+    `corroborated_at` (at most `link_at`; the link level against the prior of a reference
+    population, `linkage.model.Model.link_at`): a pair from this weight up to `link_at` links,
+    once every other pair is decided (`_link_band`), if nothing in it looks like relatives — it
+    passes every corroboration rule and its persons hold no other key of a source — and no
+    constraint refuses it; else it is decided as a pair below `link_at` is. Pairs that look like
+    relatives are decided by their persons' configuration from `link_at` only, as before, and
+    before these, so the configurations' learned probabilities do not move with it."""
+    corroborated_at = link_at if corroborated_at is None else min(corroborated_at, link_at)
     ordered = node_pairs.sort_values(["weight", "a", "b"], ascending=[False, True, True], kind="mergesort")
-    links, review, deferred = [], [], []
+    links, review, deferred, band = [], [], [], []
     refused = 0
     rules = [
         (c, ordered[f"{c}_agrees"].to_numpy(), _column(ordered, f"{c}_unseen"), why)
@@ -488,7 +498,11 @@ def decide(
             # birth disagree: relatives' look) is not asked: above it, it would be decided by its
             # persons' configuration, and its own weight does not even reach the link level
             # (`review_queue`; docs/linkage.md, The clerical review queue).
-            if w + extra >= review_at and _uncorroborated(i, rules, persons, uf, ra, rb) is None:
+            if w >= corroborated_at:
+                band.append((i, a, b, w))  # decided after the relatives (below)
+                continue
+            corroborated = _uncorroborated(i, rules, persons, uf, ra, rb) is None
+            if w + extra >= review_at and corroborated:
                 review.append((a, b, w, "weight between review and link thresholds"))
             continue
         unsure = None
@@ -527,6 +541,8 @@ def decide(
                 learned = relative_probabilities(table, _configuration_shares(uf, persons.seed), persons)
             relatives, probability = learned
             refused += apply_relatives(table, probability, uf, persons, links, review)
+    if not (defer and deferred):  # (a part with relatives' cases is decided again: linkage.spark)
+        _link_band(band, rules, persons, uf, review_at, links, review)
     return Decisions(
         pd.DataFrame(links, columns=["a", "b", "weight"]),
         pd.DataFrame(review, columns=["a", "b", "weight", "why"]),
@@ -534,6 +550,26 @@ def decide(
         relatives,
         cases,
     )
+
+
+def _link_band(band: list, rules: list, persons, uf: UnionFind, review_at: float, links: list, review: list) -> None:
+    """The pairs from the reference population's link level up to the spec's (`decide`'s
+    `corroborated_at`), in descending weight, after every other decision (so the relatives'
+    cases and configurations are those the spec's level alone gives): a pair links if its persons
+    are apart, it passes every corroboration rule, the merge would give its person no second key of
+    a source and no constraint refuses it; else it is decided as a pair below the link level is."""
+    for i, a, b, w in band:
+        ra, rb = uf.find(a), uf.find(b)
+        if ra == rb:
+            continue
+        own = node_source(a) if node_source(a) == node_source(b) and "|k|" in a and "|k|" in b else None
+        extra, twice = persons.key_evidence(uf, ra, rb, own) if persons else (0.0, [])
+        corroborated = _uncorroborated(i, rules, persons, uf, ra, rb) is None
+        if corroborated and not twice and (uf.conflict(ra, rb) or lived_on(uf, ra, rb)) is None:
+            uf.union(ra, rb)
+            links.append((a, b, w))
+        elif corroborated and w + extra >= review_at:
+            review.append((a, b, w, "weight between review and link thresholds"))
 
 
 def _uncorroborated(i: int, rules: list, persons: PersonEvidence | None, uf: UnionFind, ra, rb) -> str | None:

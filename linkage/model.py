@@ -9,6 +9,7 @@ value is (term-frequency adjustment): sharing SMITH says less than sharing a rar
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -33,6 +34,9 @@ class Model:
     # the probability that a pair looking like relatives is one person, per corroboration rule and
     # configuration of the two persons' sources ("rule|configuration"; linkage.cluster)
     relatives: dict[str, float] | None = field(default=None, repr=False)
+    # the comparable pairs the prior was counted over (all pairs of variants of different nodes):
+    # the population the prior belongs to, which the link level reads (`link_at`); 0 if unknown
+    comparable: int = 0
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True, default=str)
@@ -47,6 +51,24 @@ class Model:
 
     def alias_sets(self) -> dict[str, frozenset]:
         return {c: frozenset(v) for c, v in self.aliases.items()}
+
+    def link_at(self, spec: Spec) -> float:
+        """The weight at which a pair links: `spec.link_at` (the link probability's log2 odds)
+        less what the prior lost to a population larger than `spec.reference_identities`.
+
+        The prior is the chance that two random variants are one person: the matches grow with
+        the identities n, the comparable pairs with n², so it falls as 1/n, and the same evidence
+        falls below the link level in a larger population. The link decision reads the pair's
+        odds under the prior the population would have at the reference size (the same matches
+        per identity, `prior · n / reference`), so evidence that linked there links at any size;
+        below the reference nothing changes. n is read from the comparable pairs (n²/2)."""
+        if not spec.reference_identities or self.comparable <= 0:
+            return spec.link_at
+        scale = math.sqrt(2.0 * self.comparable) / spec.reference_identities
+        if scale <= 1.0:
+            return spec.link_at
+        at = min(self.prior * scale, 0.5)
+        return spec.link_at - (_logit2(at) - _logit2(self.prior))
 
     def weights(self, comparison: str) -> np.ndarray:
         """log2(m/u) per level; index -1 (missing) is 0."""
@@ -79,6 +101,10 @@ class Model:
                     adjust = np.log2(np.clip(u_exact, 1e-9, 1) / np.clip(np.nan_to_num(freq, nan=u_exact), 1e-9, 1))
                     w[exact] += adjust
         return w
+
+
+def _logit2(p: float) -> float:
+    return float(math.log2(p / (1.0 - p)))
 
 
 def probability(weight: np.ndarray) -> np.ndarray:
@@ -172,7 +198,7 @@ def fit(
         exact &= vectors[c].to_numpy() == spec.comparison(c).exact
     share = len(vectors) / max(len(pairs), 1)  # 1 unless vectors are a sample
     prior = float(np.clip(exact.sum() / share / spec.prior_recall / max(comparable, 1), 1e-12, 0.5))
-    return Model(version, prior, m, u, iterations=total)
+    return Model(version, prior, m, u, iterations=total, comparable=int(comparable))
 
 
 def tf_keys(frame: pd.DataFrame, c) -> pd.Series:

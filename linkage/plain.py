@@ -112,7 +112,7 @@ def link_two(
     nodes = variants["node"].to_numpy()
     # one-to-one: a cluster holds at most one record of each file
     uf = UnionFind(nodes, {n: {s: frozenset([n])} for n, s in zip(nodes, variants["source"], strict=True)})
-    decisions = decide(by_node, uf, spec.link_at, spec.review_at, spec.corroborate)
+    decisions = decide(by_node, uf, spec.link_at, spec.review_at, spec.corroborate, corroborated_at=model.link_at(spec))
     links = decisions.links
     node_id = dict(zip(nodes, ids, strict=True))
     left_first = links["a"].str.startswith("l|")

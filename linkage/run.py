@@ -1050,7 +1050,15 @@ def cluster_local(
             review_joined.add(uf.find(a))
     persons = _person_evidence(spec, model, variants, comparer, seed, learned)
     decisions = decide(
-        inputs.pairs_by_node, uf, spec.link_at, spec.queue_at, spec.corroborate, persons, defer, relatives
+        inputs.pairs_by_node,
+        uf,
+        spec.link_at,
+        spec.queue_at,
+        spec.corroborate,
+        persons,
+        defer,
+        relatives,
+        corroborated_at=model.link_at(spec),
     )
     return Clustered(uf.find, decisions, review_joined, uf)
 

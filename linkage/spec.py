@@ -115,6 +115,13 @@ class Spec:
     # 0.1 and 0.5 were one person). The pairs scored from `review_probability` up are kept all the
     # same: the model's expected recall reads them. docs/linkage.md, The clerical review queue.
     queue_probability: float = 0.5
+    # The link level holds as the population grows: past this many identities (variants), a link
+    # reads the pair's odds under the prior a population of this size would have (the same matches
+    # per identity), not under the smaller prior of the larger population (`Model.link_at`).
+    # 100,000 identities are about 30,000 people of `outcomes synth`, the largest population the
+    # link level was chosen and checked on (docs/linkage.md, A link level that holds as the
+    # population grows). None: the link level is `link_at` at any size.
+    reference_identities: int | None = 100_000
 
     @property
     def link_at(self) -> float:
