@@ -491,6 +491,9 @@ def decide(
         ra, rb = uf.find(a), uf.find(b)
         if ra == rb:
             continue
+        if corroborated_at <= w < link_at:
+            band.append((i, a, b, w))  # decided after the relatives (`_link_band` weighs its keys then)
+            continue
         own = node_source(a) if node_source(a) == node_source(b) and "|k|" in a and "|k|" in b else None
         extra, twice = persons.key_evidence(uf, ra, rb, own) if persons else (0.0, [])
         if w < link_at:
@@ -498,9 +501,6 @@ def decide(
             # birth disagree: relatives' look) is not asked: above it, it would be decided by its
             # persons' configuration, and its own weight does not even reach the link level
             # (`review_queue`; docs/linkage.md, The clerical review queue).
-            if w >= corroborated_at:
-                band.append((i, a, b, w))  # decided after the relatives (below)
-                continue
             corroborated = _uncorroborated(i, rules, persons, uf, ra, rb) is None
             if w + extra >= review_at and corroborated:
                 review.append((a, b, w, "weight between review and link thresholds"))
