@@ -274,6 +274,10 @@ class Blocks:
     oversized: dict  # pass name -> (frame of the oversized blocks' keys, number of oversized blocks)
     comparable: int  # pairs involving a new identity that blocking could have proposed
     variants: int  # identities (variants) of the as-of state
+    # set by `score_first`: the blocking figures and candidate pairs of the whole population's
+    # blocking (the run's own blocking, over the persons read whole, finds only those scored)
+    stats: list | None = None
+    candidate_pairs: int | None = None
 
 
 def block_facts_whole(session, spec) -> Blocks:
@@ -507,6 +511,95 @@ def candidate_nodes(session, spec, blocks: Blocks) -> int:
             fresh = pd.DataFrame({"node": pd.unique(rows["node"])})
             session.insert("linkage.work_nodes", pa.Table.from_pandas(fresh, preserve_index=False))
     return _dedupe_nodes(session)
+
+
+@dataclass
+class Prescored:
+    """What `score_first` read and kept."""
+
+    identities: int  # identity rows (variants) read into pandas
+    records: int  # the present records those identities stand for
+    pairs: int  # candidate pairs (those of the whole population's blocking involving a new identity)
+    scored: int  # of them, at or above the review level
+    nodes: int  # nodes read whole next: of new and changed records, and of a pair scored
+
+
+def read_identities(session) -> pd.DataFrame:
+    """The identities (variants) of the present records of the nodes in `work_nodes`, one row a
+    variant, as `records.build_variants` makes them of those records: the variant's key, the
+    values of its first record (by record id) and its block keys; `record_id` its first record,
+    `records` how many it holds, `is_new` whether one of them has no person yet (a new record).
+    Grouped in the warehouse: a row a distinct identity comes to pandas, not a row a record."""
+    from linkage.records import VARIANT_COLUMNS, VARIANT_KEY, first_rows, group_numbers
+
+    cols = list(dict.fromkeys(["source", *VARIANT_KEY, *VARIANT_COLUMNS]))
+    sel = ", ".join(f"k.{c}" for c in cols)
+    frame = session.fetch(
+        f"select {sel}, min(k.record_id) as record_id, count(*) as records, "
+        "max(case when k.person_id is null then 1 else 0 end) as is_new from linkage.record_keys k "
+        "where k.present and exists (select 1 from linkage.work_nodes w where w.node = k.node) "
+        f"group by {sel}"
+    ).to_pandas()
+    # a variant is its key (`VARIANT_KEY`): the other columns are its first record's, as
+    # build_variants takes them (they follow from the tokens; where they differ within a key, the
+    # rows are folded into one, the first record's values kept)
+    frame = frame.iloc[np.argsort(frame["record_id"].to_numpy(dtype=object), kind="stable")]
+    frame = frame.reset_index(drop=True)
+    group = group_numbers(frame, VARIANT_KEY)
+    first = first_rows(group)
+    records = np.bincount(group, weights=frame["records"].to_numpy(), minlength=len(first)).astype(np.int64)
+    fresh = np.zeros(len(first), dtype=np.int64)
+    np.maximum.at(fresh, group, frame["is_new"].to_numpy().astype(np.int64))
+    variants = frame.iloc[first].reset_index(drop=True)
+    variants["records"] = records
+    variants["is_new"] = fresh.astype(bool)
+    variants["date_of_birth"] = pd.to_datetime(variants["date_of_birth"])
+    add_birth_keys(variants)
+    variants.index.name = "variant"
+    return variants
+
+
+def score_first(session, spec, model, blocks: Blocks, truth=None) -> Prescored:
+    """Block and score the new records against the identities of the nodes in `work_nodes` (the
+    candidate nodes, those of new and changed records, and any others added), before any record
+    is read whole; then leave in `work_nodes` only the nodes of new and changed records and those
+    holding an identity of a pair scored at or above the review level.
+
+    Every pair the whole population's blocking proposes with a new identity is between a new
+    identity and one of the candidate nodes (`candidate_nodes`), so these are its candidate
+    pairs, with its blocking figures (`blocks.stats`, `blocks.candidate_pairs`: pair completeness
+    too, with `truth`). A pair scored below the review level decides nothing (`engine.score_chunk`
+    keeps none; `cluster.decide` reads none), so a node with none of its own is read whole only
+    where the persons it shares a record with are (`close_over_persons`). The scores depend on
+    the two identities and the stored model only (its term frequencies and aliases), so the run
+    scores the same pairs again over the persons read whole, and decides as if it held them all."""
+    from linkage.blocking import candidate_pairs
+    from linkage.compare import Comparer
+    from linkage.engine import score_pairs
+
+    variants = read_identities(session)
+    new = pd.Index(np.flatnonzero(variants["is_new"].to_numpy()))
+    if not len(new):  # no pair to score (a run for pending review decisions): the nodes as they are
+        return Prescored(len(variants), int(variants["records"].sum()), 0, 0, _dedupe_nodes(session))
+    label = None
+    if truth is not None:  # each identity's true person: that of its first record (run._truth_labels)
+        named = true_persons(truth, keys=variants[["source", "record_id"]]).drop_duplicates(["source", "record_id"])
+        person = variants[["source", "record_id"]].merge(named, how="left")["person_id"]
+        label = pd.factorize(person)[0].astype(np.int64)  # -1: not named
+    comparer = Comparer(variants, spec, model.alias_sets())
+    pairs, stats = candidate_pairs(
+        variants, spec, new, label, oversized=blocks.oversized, comparable=blocks.comparable
+    )
+    scored, _ = score_pairs(variants, pairs, spec, comparer, model)
+    blocks.stats, blocks.candidate_pairs = stats, len(pairs)
+    node = variants["node"].to_numpy()
+    kept = pd.unique(np.concatenate([node[scored["a"].to_numpy()], node[scored["b"].to_numpy()]]))
+    session.execute("delete from linkage.work_nodes")
+    session.execute("insert into linkage.work_nodes (node) select distinct node from linkage.work_new")
+    if len(kept):
+        session.insert("linkage.work_nodes", pa.Table.from_pandas(pd.DataFrame({"node": kept}), preserve_index=False))
+    n = _dedupe_nodes(session)
+    return Prescored(len(variants), int(variants["records"].sum()), len(pairs), len(scored), n)
 
 
 def _dedupe_nodes(session) -> int:

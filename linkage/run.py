@@ -100,6 +100,7 @@ class LinkResult:
     records_read: int = 0  # records read into the run (the whole as-of state unless incremental)
     ledger_id: int | None = None  # the event store's ledger id the run read up to (None: given its records)
     delta: str = ""  # how an incremental run found its new and changed records: "ledger" or "whole state"
+    prescored: inc.Prescored | None = None  # an incremental run's identities scored before reading records whole
     memory_limit: int | None = None  # the run's memory budget in bytes (None: none set)
 
     def lines(self) -> list[str]:
@@ -449,11 +450,15 @@ def read(
             s.execute("delete from linkage.key_state")  # in step again when this run writes
             facts = inc.block_facts(s, spec)
             inc.candidate_nodes(s, spec, facts)
+            if truth is not None:  # pair completeness counts the true pairs of the whole population
+                inc.add_truth_nodes(s, truth, delta.changed[delta.changed["is_new"]])
             lap("read_blocks")
+            # the candidate nodes' identities blocked and scored first: only the nodes of a pair
+            # at or above the review level (and of new and changed records) are read whole
+            result.prescored = inc.score_first(s, spec, model, facts, truth)
+            lap("score_first")
             pending = reviews[reviews["decision_id"] > applied] if has_pending else reviews.iloc[:0]
             inc.add_review_nodes(s, pending)
-            if truth is not None:
-                inc.add_truth_nodes(s, truth, delta.changed[delta.changed["is_new"]])
             inc.close_over_persons(s)
             lap("read_persons")
             records = inc.load_records(s)
@@ -541,7 +546,8 @@ def block(inputs: Inputs, blocker: Callable | None = None) -> LinkState:
     new_variants = None if first_run else pd.Index(np.unique(r["variant"].to_numpy()[is_new]))
     # record ids as integer codes from here on (`rid`), strings again only where rows are written
     ids = RecordIds.encode(r)
-    label = _truth_labels(truth, r, ids, len(variants)) if truth is not None else None
+    # (an incremental run's blocking figures are score_first's: no labels needed again)
+    label = _truth_labels(truth, r, ids, len(variants)) if truth is not None and _own_figures(facts) else None
     release_memory()  # the truth's rows, before the comparer's arrays are made
     known = ids.with_codes(known)  # `rid`: -1 for a record the run does not hold
     reviews = _review_codes(reviews, ids)
@@ -556,6 +562,8 @@ def block(inputs: Inputs, blocker: Callable | None = None) -> LinkState:
         pairs, stats = candidate_pairs(
             variants, spec, new_variants, label, oversized=facts.oversized, comparable=facts.comparable
         )
+        if not _own_figures(facts):  # the whole population's blocking figures (inc.score_first)
+            stats = facts.stats
     else:
         pairs, stats = (blocker or candidate_pairs)(variants, spec, new_variants, label)
     lap("blocking")
@@ -572,7 +580,7 @@ def block(inputs: Inputs, blocker: Callable | None = None) -> LinkState:
     identity = code_identity(identity, keep=set(variants.columns))
     lap("training")
     result.blocking = [(p.name, p.pairs, p.new_pairs, p.reduction_ratio, p.pair_completeness) for p in stats]
-    result.candidate_pairs = len(pairs)
+    result.candidate_pairs = len(pairs) if _own_figures(facts) else facts.candidate_pairs
     return LinkState(
         result,
         spec,
@@ -596,6 +604,11 @@ def block(inputs: Inputs, blocker: Callable | None = None) -> LinkState:
         identity,
         ids,
     )
+
+
+def _own_figures(facts: inc.Blocks | None) -> bool:
+    """Whether the run's own blocking gives its blocking figures (not `inc.score_first`'s)."""
+    return facts is None or facts.stats is None
 
 
 def _keyed_names(variants: pd.DataFrame, identity: pd.DataFrame, r: pd.DataFrame) -> pd.DataFrame:
