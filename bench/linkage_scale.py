@@ -146,9 +146,30 @@ with connect(resolve_target({warehouse!r})) as backend:
               "candidate_pairs": r.candidate_pairs, "chunks": r.chunks, "links": r.links, "reviews": r.reviews,
               "seconds_total": s, "stages": r.stages, "blocking": r.blocking, "incremental": r.incremental,
               "records_read": r.records_read, "delta": getattr(r, "delta", ""),
+              "prescored": (lambda p: None if p is None else vars(p))(getattr(r, "prescored", None)),
               "quality": None if r.quality is None else r.quality.drop(columns=["as_of"]).to_dict("records")}}
             for r, s in [(res, seconds)]]}}
         result["stage_memory"] = globals().get("_rss", {{}}).get("marks")
+"""
+
+# The event store's runs: what the warehouse holds after a run, read in a process of its own (the
+# run's peak is not moved by it), to show that two versions of the code link a month alike.
+STORE_FINGERPRINT = """
+from outcomes.eventstore import connect
+from outcomes.warehouse import resolve_target
+with connect(resolve_target({warehouse!r})) as backend:
+    _tables = {{
+        "spine": "select source, record_id, person_id from linkage.person_records",
+        "link_events": "select * exclude (run_id) from linkage.link_events",
+        "pair_decisions": "select * exclude (run_id) from linkage.pair_decisions",
+        "blocking_passes": "select * exclude (run_id) from linkage.blocking_passes",
+        "runs": "select records_new, variants, candidate_pairs, links, reviews, merges, persons_new, splits "
+        "from linkage.runs",
+        "record_keys": "select * from linkage.record_keys",
+        "quality": "select * exclude (run_id) from linkage.quality",
+    }}
+    _sum = "select count(*) || ':' || coalesce(sum(hash(t::varchar)), 0) from ({{}}) t"
+    result = {{k: str(backend.con.execute(_sum.format(q)).fetchone()[0]) for k, q in _tables.items()}}
 """
 
 
@@ -233,6 +254,9 @@ def main() -> None:
             print(f"{part}: ingest {r['ingest_s']:.0f} s, peak memory {r['peak_mib']:,.0f} MiB (apart from link())")
             opts = month_options if part == "month" else {k: v for k, v in options.items() if k != "incremental"}
             r = in_child(STORE.format(ingest=False, options=opts, **fill))
+            if part == "month":
+                prints = in_child(STORE_FINGERPRINT.format(warehouse=str(args.warehouse)))
+                r["fingerprints"] = {k: v for k, v in prints.items() if isinstance(v, str)}
         else:
             r = in_child(
                 RUN.format(
@@ -274,6 +298,15 @@ def main() -> None:
                 + (f"; incremental, {run['records_read']:,} records read" if run.get("incremental") else "")
                 + (f" (delta: {run['delta']})" if run.get("delta") else "")
             )
+            if run.get("prescored"):
+                p = run["prescored"]
+                print(
+                    f"  scored first: {p['identities']:,} identities read (for {p['records']:,} records), "
+                    f"{p['pairs']:,} candidate pairs, {p['scored']:,} at or above the review level; "
+                    f"{p['nodes']:,} nodes read whole"
+                )
+            if run.get("records_new"):
+                print(f"  records read per new record: {run['records_read'] / run['records_new']:.2f}")
             print("  stages (s): " + ", ".join(f"{k} {v:.1f}" for k, v in run["stages"].items()))
             if r.get("fingerprints"):
                 print("  fingerprints (rows:hash): " + ", ".join(f"{k} {v}" for k, v in r["fingerprints"].items()))
