@@ -397,3 +397,98 @@ def test_the_persons_closure_adds_every_node_of_every_person_reached(tmp_path):
         assert closed(["r6"]) == {"e", "f"}
         assert closed(["r9"]) == {"g"}
         assert closed(["r10", "r6"]) == {"e", "f", "h"}
+
+
+def test_scoring_first_reads_whole_only_the_nodes_of_a_pair_at_review_level(tmp_path):
+    """score_first blocks and scores a new record against the candidate nodes' identities (read a
+    row an identity, as build_variants makes them of the records), keeps the whole population's
+    blocking figures, and leaves for reading whole only the nodes of new records and of pairs at
+    or above the review level: a stored record that blocks with the new one but scores below it
+    is not read, nor is its person; the person of the one that scores high is, every node of it."""
+    from linkage import incremental as inc
+    from linkage import model as fs
+    from linkage.blocking import candidate_pairs
+    from linkage.records import IDENTITY, build_variants
+    from linkage.schema import DDL
+
+    levels = {c.name: c.levels for c in SPEC.comparisons}
+    # agreement weighs for a match, disagreement against (levels in ascending agreement)
+    m = {c: [float(i + 1) for i in range(n)] for c, n in levels.items()}
+    u = {c: [float(n - i) for i in range(n)] for c, n in levels.items()}
+    model = fs.Model(
+        "t",
+        1e-3,
+        {c: [v / sum(x) for v in x] for c, x in m.items()},
+        {c: [v / sum(x) for v in x] for c, x in u.items()},
+    )
+
+    def row(record_id, source, node_key, fore, sur, dob, district, person):
+        return {c: None for c in IDENTITY} | {
+            "source": source,
+            "record_id": record_id,
+            "source_person_key": node_key,
+            "forename_token": fore,
+            "forename_bloom": None,
+            "surname_token": sur,
+            "surname_bloom": None,
+            "forename_initial": fore[0],
+            "surname_initial": sur[0],
+            "surname_soundex_token": "S" + sur[:2],
+            "date_of_birth": dob,
+            "sex": "M",
+            "postcode_district": district,
+            "person_id": person,
+        }
+
+    rows = pd.DataFrame(
+        [
+            # the new record (no person yet)
+            row("n1", "deaths", None, "anna", "smith", "1970-03-04", "E6", None),
+            # the same identity in treatment (key k1, two records), whose person holds a benefits node too
+            row("t1", "treatment", "k1", "anna", "smith", "1970-03-04", "E6", "P1"),
+            row("t2", "treatment", "k1", "anna", "smith", "1970-03-04", "E6", "P1"),
+            row("b1", "benefits", "nb1", "ann", "smyth", "1970-03-04", "N1", "P1"),
+            # blocks with it (date of birth and Soundex) but shares nothing else; its person holds another node
+            row("c1", "convictions", "pn1", "zed", "smeaton", "1970-03-04", "W1", "P2"),
+            row("c2", "convictions", "pn2", "yan", "smeaton", "1999-09-09", "W2", "P2"),
+        ]
+    )
+    keyed = inc.with_keys(rows)
+    keyed["person_id"] = rows["person_id"].to_numpy()
+    with connect(resolve_target(str(tmp_path / "w.duckdb"))) as backend, backend.transaction() as s:
+        for statement in DDL:
+            s.execute(statement)
+        inc.ensure(s, "duckdb")
+        inc.insert(s, "linkage.record_keys", keyed.assign(present=True))
+        inc.insert(s, "linkage.work_new", keyed.iloc[:1].drop(columns="person_id").assign(is_new=True))
+        inc.rebuild_blocks(s, SPEC)
+        facts = inc.block_facts(s, SPEC)
+        inc.candidate_nodes(s, SPEC, facts)
+        candidates = set(s.fetch("select node from linkage.work_nodes").to_pandas()["node"])
+        assert candidates == {"deaths|r|n1", "treatment|k|k1", "convictions|k|pn1", "benefits|k|nb1"}
+
+        # the identities read are the variants build_variants makes of those nodes' records
+        ident = inc.read_identities(s)
+        records = inc.load_records(s)
+        _, variants = build_variants(records.drop(columns="person_id"))
+        cols = [c for c in variants.columns if c in ident.columns]
+        assert len(ident) == len(variants) == 4 and ident["records"].sum() == 5
+        assert ident["is_new"].sum() == 1
+        pd.testing.assert_frame_equal(
+            ident[cols].sort_values("node").reset_index(drop=True),
+            variants[cols].sort_values("node").reset_index(drop=True),
+            check_dtype=False,
+            check_index_type=False,
+        )
+        new = pd.Index(ident.index[ident["is_new"]])
+        pairs, _ = candidate_pairs(ident, SPEC, new, oversized=facts.oversized, comparable=facts.comparable)
+
+        kept = inc.score_first(s, SPEC, model, facts)
+        assert kept.identities == 4 and kept.pairs == len(pairs) == 3
+        assert kept.scored >= 1 and kept.scored < kept.pairs  # one blocks but scores below review
+        assert facts.candidate_pairs == 3 and facts.stats[-1].name == "union" and facts.stats[-1].pairs == 3
+        nodes = set(s.fetch("select node from linkage.work_nodes").to_pandas()["node"])
+        assert "convictions|k|pn1" not in nodes and {"deaths|r|n1", "treatment|k|k1"} <= nodes
+        inc.close_over_persons(s)
+        nodes = set(s.fetch("select node from linkage.work_nodes").to_pandas()["node"])
+        assert "benefits|k|nb1" in nodes and not nodes & {"convictions|k|pn1", "convictions|k|pn2"}
