@@ -125,6 +125,24 @@ def insert(session, table: str, frame: pd.DataFrame, rows: int = SLICE) -> None:
         session.insert(table, _arrow(frame.iloc[start : start + rows]))
 
 
+READ_SHARE = 8  # a month's reads give DuckDB an eighth of the run's budget (`read_share`)
+READ_FLOOR = 256 << 20
+
+
+def read_share(budget: int) -> int:
+    """DuckDB's memory limit while a month reads (bytes), for a run's budget of `budget` bytes:
+    an eighth of it, at least 256 MiB, at most the half a run gives DuckDB otherwise.
+
+    The month's SQL joins small work tables with scans of the stored tables (the event store,
+    `record_keys`, the kept blocking facts): it needs little working memory, but DuckDB keeps
+    every page it scanned in its buffer pool up to its limit, and those pages grow with the
+    population (at 100,000 people under a 4 GB budget, about 360 MiB of the month's peak of
+    about 900 MiB before any record came to pandas). Pages left out are read again from the
+    file (the system's page cache) when a later query needs them. The write stage sets DuckDB's
+    share again (`run.fit_duckdb`)."""
+    return min(max(budget // READ_SHARE, READ_FLOOR), budget // 2)
+
+
 def in_step(session, as_of) -> bool:
     """Whether `record_keys` is the spine of the latest run and this run is of that date or later."""
     state = session.fetch("select run_id, as_of from linkage.key_state").to_pylist()
@@ -587,9 +605,7 @@ def score_first(session, spec, model, blocks: Blocks, truth=None) -> Prescored:
         person = variants[["source", "record_id"]].merge(named, how="left")["person_id"]
         label = pd.factorize(person)[0].astype(np.int64)  # -1: not named
     comparer = Comparer(variants, spec, model.alias_sets())
-    pairs, stats = candidate_pairs(
-        variants, spec, new, label, oversized=blocks.oversized, comparable=blocks.comparable
-    )
+    pairs, stats = candidate_pairs(variants, spec, new, label, oversized=blocks.oversized, comparable=blocks.comparable)
     scored, _ = score_pairs(variants, pairs, spec, comparer, model)
     blocks.stats, blocks.candidate_pairs = stats, len(pairs)
     node = variants["node"].to_numpy()

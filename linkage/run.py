@@ -168,7 +168,7 @@ def link(
         chunk = chunk_for_memory(limit)
     started = time.perf_counter()
     lap = _Laps({}, on_stage)
-    inputs = read(backend, truth, retrain, as_of, records, lap, incremental, started)
+    inputs = read(backend, truth, retrain, as_of, records, lap, incremental, started, limit)
     if isinstance(inputs, LinkResult):
         return inputs
     inputs.result.memory_limit = limit
@@ -336,7 +336,7 @@ def prepare(
     started = time.perf_counter()
     stages: dict[str, float] = {}
     lap = _Laps(stages, on_stage)
-    inputs = read(backend, truth, retrain, as_of, records, lap, False if blocker else incremental, started)
+    inputs = read(backend, truth, retrain, as_of, records, lap, False if blocker else incremental, started, limit)
     del records  # the run's frame shares their columns: not held beside it through `block`
     if isinstance(inputs, LinkResult):
         return inputs
@@ -375,10 +375,12 @@ def read(
     lap: _Laps,
     incremental: bool | None = None,
     started: float | None = None,
+    memory_limit: int | None = None,
 ) -> Inputs | LinkResult:
     """Stage `read`: from the warehouse, what the run links. The whole as-of state on a first
     run, a past date's run, with --retrain, or `incremental=False`; otherwise only the new and
-    changed records and the records of the persons they may touch (linkage.incremental)."""
+    changed records and the records of the persons they may touch (linkage.incremental), with
+    DuckDB's share of the budget (`memory_limit`, bytes) cut to `inc.read_share` while it reads."""
     started = time.perf_counter() if started is None else started
     spec = SPEC
     facts = None
@@ -431,6 +433,8 @@ def read(
     result = LinkResult(run_id, as_of, model_version, stages=lap.stages)
     if incremental:
         result.incremental = True
+        if memory_limit is not None:  # the month's reads scan, and would keep, the stored tables' pages
+            _duckdb_limit(backend, inc.read_share(memory_limit))
         with backend.transaction() as s:
             given, after, dates = None, None, None
             if records is not None:
@@ -445,6 +449,8 @@ def read(
             inc.keep_blocks(s, spec)  # the kept blocking facts, in step with the stored keys (read_blocks)
             result.records_new = int(delta.changed["is_new"].sum())
             if result.records_new == 0 and not has_pending:
+                if memory_limit is not None:
+                    _duckdb_limit(backend, memory_limit // 2)  # DuckDB's half again, as the run began
                 result.seconds = time.perf_counter() - started
                 return result  # the changed records are stored; the spine is as it was
             s.execute("delete from linkage.key_state")  # in step again when this run writes
