@@ -130,6 +130,8 @@ cut, last = day(months[-2]), day(months[-1])
 with connect(resolve_target({warehouse!r})) as backend:
     if {ingest!r}:
         from outcomes.ingest import Ingestor
+        if {ingest_memory!r}:  # DuckDB's buffer pool, else 80% of the machine's memory
+            backend.con.execute("set memory_limit = '{ingest_memory}'")
         t = time.perf_counter()
         report = Ingestor(backend, Path({landing!r}).parent / "archive", horizon=last).ingest(
             landing, until=cut if {part!r} == "first" else None)
@@ -218,6 +220,11 @@ def main() -> None:
         help="--event-store: only the month, on a copy of what --keep-first kept (its first run's JSON: "
         "first.json there, for the ratios)",
     )
+    parser.add_argument(
+        "--ingest-memory",
+        default="",
+        help="--event-store: DuckDB's memory_limit while ingesting (e.g. 1GB; default DuckDB's own, 80%% of RAM)",
+    )
     args = parser.parse_args()
     args.warehouse.parent.mkdir(parents=True, exist_ok=True)
     args.warehouse.unlink(missing_ok=True)
@@ -250,10 +257,10 @@ def main() -> None:
             fill = {"root": str(args.population), "landing": str(landing), "warehouse": str(args.warehouse)}
             fill.update(part=part, chunk=args.chunk, with_truth=not args.no_truth)
             fill["stage_memory_store"] = textwrap.indent(STAGE_MEMORY, " " * 8) if args.stage_memory else ""
-            r = in_child(STORE.format(ingest=True, options={}, **fill))
+            r = in_child(STORE.format(ingest=True, options={}, ingest_memory=args.ingest_memory, **fill))
             print(f"{part}: ingest {r['ingest_s']:.0f} s, peak memory {r['peak_mib']:,.0f} MiB (apart from link())")
             opts = month_options if part == "month" else {k: v for k, v in options.items() if k != "incremental"}
-            r = in_child(STORE.format(ingest=False, options=opts, **fill))
+            r = in_child(STORE.format(ingest=False, options=opts, ingest_memory="", **fill))
             if part == "month":
                 prints = in_child(STORE_FINGERPRINT.format(warehouse=str(args.warehouse)))
                 r["fingerprints"] = {k: v for k, v in prints.items() if isinstance(v, str)}
