@@ -205,9 +205,9 @@
     {%- endif -%}
     {%- set columns = get_quoted_csv(arg_dict['dest_columns'] | map(attribute='name')) -%}
     {%- set months = config.get('provisional_months') %}
-    delete from {{ target }} where exists (
+    delete from {{ target }} as kept where exists (
         select 1 from {{ temp }} as cell
-        where {% for c in cells %}cell.{{ c }} = {{ target }}.{{ c }}{{ " and " if not loop.last }}{% endfor %}
+        where {% for c in cells %}cell.{{ c }} = kept.{{ c }}{{ " and " if not loop.last }}{% endfor %}
     );
     insert into {{ target }} ({{ columns }})
     select {{ columns }} from {{ temp }} where {{ cell_rows }} > 0;
