@@ -191,9 +191,11 @@
 {#
   Strategy `replace_cells` (marts kept per cell): the model's rows are the cells it recomputed
   (config `cells`: the grain but the period type and label; `cell_rows`: an expression of the
-  row's counts, 0 for a cell left with no rows). Their rows are deleted, the cells with rows
-  inserted, and every other row gets the build's `as_of` (and `provisional`, if the mart has it:
-  config `provisional_months`), the only columns of a cell that depend on the date alone.
+  row's counts, 0 for a cell left with no rows). A cell the table holds gets the new figures in
+  place (an update of columns outside the key: writing into the key's index again, as a delete and
+  insert would, costs more than the whole table written anew), a cell left with no rows is deleted,
+  a new one inserted; every other row gets the build's `as_of` (and `provisional`, if the mart has
+  it: config `provisional_months`), the only columns of a cell that depend on the date alone.
 #}
 {% macro get_incremental_replace_cells_sql(arg_dict) -%}
     {%- set target = arg_dict['target_relation'] -%}
@@ -203,14 +205,23 @@
     {%- if not cells or not cell_rows -%}
         {{ exceptions.raise_compiler_error("incremental_strategy 'replace_cells' needs the model configs cells and cell_rows") }}
     {%- endif -%}
-    {%- set columns = get_quoted_csv(arg_dict['dest_columns'] | map(attribute='name')) -%}
+    {%- set grain = ['period_type', 'period_label'] + cells -%}
+    {%- set names = arg_dict['dest_columns'] | map(attribute='name') | list -%}
+    {%- set columns = get_quoted_csv(names) -%}
+    {%- set same_row -%}
+        {% for c in grain %}cell.{{ c }} = kept.{{ c }}{{ " and " if not loop.last }}{% endfor %}
+    {%- endset -%}
     {%- set months = config.get('provisional_months') %}
+    update {{ target }} as kept set
+        {% for c in names if c not in grain %}{{ adapter.quote(c) }} = cell.{{ adapter.quote(c) }}{{ ", " if not loop.last }}{% endfor %}
+    from (select * from {{ temp }} where {{ cell_rows }} > 0) as cell
+    where {{ same_row }};
     delete from {{ target }} as kept where exists (
-        select 1 from {{ temp }} as cell
-        where {% for c in cells %}cell.{{ c }} = kept.{{ c }}{{ " and " if not loop.last }}{% endfor %}
+        select 1 from {{ temp }} as cell where {{ same_row }} and not ({{ cell_rows }} > 0)
     );
     insert into {{ target }} ({{ columns }})
-    select {{ columns }} from {{ temp }} where {{ cell_rows }} > 0;
+    select {{ columns }} from {{ temp }} as cell
+    where {{ cell_rows }} > 0 and not exists (select 1 from {{ target }} as kept where {{ same_row }});
     update {{ target }} set as_of = {{ as_of_date() }}
         {%- if months %}, provisional = {{ add_months('period_end', months) }} > {{ as_of_date() }}{% endif %}
     where as_of <> {{ as_of_date() }}
