@@ -51,10 +51,16 @@ def warehouse(small_population, tmp_path_factory):
         split = _split_a_person(backend, work / "review.csv", _date(dates[-1]))
         link(backend)  # applies the decision: split link events as of the latest date
     again = build(target, as_of=early.as_of)
+    _mark_marts(target)
     latest = build(target)
+    marks = _marks(target)
     with connect(target) as backend:
         inner, _ = hash_tables(backend, ("staging", "intermediate"))
         with backend.transaction() as s:
+            replaced = {
+                t: s.scalar(f"select count(*) from marts_state.{t}__replaced")
+                for t in ("int_persons_in_treatment", "int_journey_flows", "int_reoffending_cohort")
+            }
             recomputed = set(s.fetch("select person_id from marts_state.changed_persons").column(0).to_pylist())
             comments = s.fetch(
                 "select t.table_name, t.comment as table_comment, c.column_name, c.comment as column_comment "
@@ -76,7 +82,25 @@ def warehouse(small_population, tmp_path_factory):
         "recomputed": recomputed,
         "published": published,
         "comments": comments,
+        "marks": marks,
+        "replaced": replaced,
     }
+
+
+MARK = "a table the incremental build did not replace"
+
+
+def _mark_marts(target) -> None:
+    """A comment on every mart table, which a table dbt creates anew replaces with its description."""
+    with connect(target) as backend, backend.transaction() as s:
+        for mart in MARTS:
+            s.execute(f"comment on table marts.{mart} is '{MARK}'")
+
+
+def _marks(target) -> dict[str, bool]:
+    with connect(target) as backend, backend.transaction() as s:
+        rows = s.fetch("select table_name, comment from duckdb_tables() where schema_name = 'marts'").to_pylist()
+    return {r["table_name"]: r["comment"] == MARK for r in rows}
 
 
 def _date(yyyymmdd: str) -> dt.date:
@@ -136,6 +160,26 @@ def test_an_incremental_build_gives_the_tables_of_a_full_build(warehouse):
     assert latest.hashes == full.hashes
     inner, full_inner = warehouse["inner"]
     assert len(inner) >= 15 and inner == full_inner  # staging and intermediate, row for row
+
+
+KEPT_PER_CELL = (
+    "successful_completion",
+    "treatment_flow",
+    "sustained_recovery",
+    "proven_reoffending",
+    "convictions_before_after",
+    "benefits_outcome",
+)
+
+
+def test_an_incremental_build_keeps_the_period_marts_per_cell(warehouse):
+    """The period marts of an incremental build are the tables of the last build with the cells
+    the changed rows fall in rewritten (not new tables), and the person-level rows those replaced
+    were kept for it; the result is a full build's (test above)."""
+    marks = warehouse["marks"]
+    assert warehouse["latest"].mode == "incremental"
+    assert {mart for mart, kept in marks.items() if kept} == set(KEPT_PER_CELL)  # the others are rebuilt
+    assert all(n > 0 for n in warehouse["replaced"].values()), warehouse["replaced"]
 
 
 def test_an_incremental_build_keeps_the_comments_of_the_tables_it_writes_into(warehouse):

@@ -62,6 +62,9 @@
     {%- set columns = get_quoted_csv(arg_dict['dest_columns'] | map(attribute='name')) -%}
     {%- set new_periods = config.get('new_periods') -%}
     {%- set replaced_keys = config.get('replaced_keys') %}
+    {%- if config.get('keep_replaced') %}
+    {{ keep_replaced_rows(target, predicate ~ (' or ' ~ new_periods ~ ' > ' ~ previous_as_of() if new_periods else '')) }}
+    {%- endif %}
     delete from {{ target }} where {{ predicate }}
     {%- if new_periods %} or {{ new_periods }} > {{ previous_as_of() }}{% endif %}
     {%- if replaced_keys %} or {{ replaced_keys }} in (select {{ replaced_keys }} from {{ arg_dict['temp_relation'] }}){% endif %};
@@ -98,4 +101,128 @@
         {{ return('') }}
     {%- endif -%}
     {{ return(dbt.default__persist_docs(relation, model, for_relation, for_columns)) }}
+{%- endmacro %}
+
+{#
+  Marts kept per cell (docs/marts.md, "Incremental builds"). A person-level model with config
+  `keep_replaced=true` copies the rows its `replace_changed` delete takes into
+  marts_state.<model>__replaced before deleting them: the rows the last build's marts counted and
+  this build replaces. A mart then adds the rows written this run and subtracts those (kept_rows,
+  `kept_sign` +1 or -1) to the counts it holds, cell by cell (kept_counts), and rewrites only the
+  cells they fall in (strategy replace_cells). Every other build of the model drops the copy
+  (drop_replaced, a post-hook), so a mart can never read one left by an earlier build.
+#}
+{% macro replaced_relation(model_name) -%}marts_state.{{ model_name }}__replaced{%- endmacro %}
+
+{% macro keep_replaced_rows(target, predicate) -%}
+    drop table if exists {{ replaced_relation(target.identifier) }};
+    create table {{ replaced_relation(target.identifier) }} as select * from {{ target }} where {{ predicate }};
+{%- endmacro %}
+
+{% macro drop_replaced() -%}
+    {%- if execute and not is_incremental() -%}
+        drop table if exists {{ replaced_relation(this.identifier) }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#
+  The rows of person-level model `model_name` (incremental by person and new period, with
+  keep_replaced) a mart counts, with `kept_sign`: every row (+1) in a full build; in an incremental
+  one the rows written this run (+1: the changed persons' and the new periods') and the rows they
+  replaced (-1).
+#}
+{% macro kept_rows(model_name) -%}
+    {%- set relation = ref(model_name) -%}
+    {%- if is_incremental() %}
+    select 1 as kept_sign, * from {{ relation }}
+    where {{ is_changed_person_or_new_period('person_id', 'period_end') }}
+    union all
+    select -1 as kept_sign, * from {{ replaced_relation(model_name) }}
+    {%- else %}
+    select 1 as kept_sign, * from {{ relation }}
+    {%- endif %}
+{%- endmacro %}
+
+{# Measures of kept rows: a row count, a conditional count, an integer sum (each a bigint). #}
+{% macro kept_count() -%}cast(sum(kept_sign) as bigint){%- endmacro %}
+{% macro kept_count_if(condition) -%}cast(sum(case when {{ condition }} then kept_sign else 0 end) as bigint){%- endmacro %}
+{% macro kept_sum(expression) -%}cast(sum(kept_sign * ({{ expression }})) as bigint){%- endmacro %}
+
+{#
+  The counts of a mart by `dims` with England rows (with_england) over `relation` (kept rows, the
+  `measures` built with kept_count/kept_count_if/kept_sum). In an incremental build: only the
+  cells the kept rows fall in, each the counts the mart holds (its rolling-period rows, England's
+  included) plus the cell's sum of the kept rows, England's the sum of its areas' (every measure is
+  an integer count or sum, so the figures are exact). A cell left with no rows comes out with its
+  counts 0; strategy replace_cells deletes it and writes the others.
+#}
+{% macro kept_counts(relation, dims, measures) -%}
+    {%- if is_incremental() -%}
+    with delta as (
+        select
+            {% for d in dims %}{{ d }}, {% endfor %}
+            {% for m in measures %}{{ m[0] }} as {{ m[1] }}{{ ", " if not loop.last }}{% endfor %}
+        from {{ relation }}
+        group by {{ dims | join(', ') }}
+    ),
+    combined as (
+        select {% for d in dims %}{{ d }}, {% endfor %}{% for m in measures %}{{ m[1] }}, {% endfor %}0 as is_delta
+        from {{ this }}
+        where period_type = 'rolling_12_months'
+        union all
+        select {% for d in dims %}{{ d }}, {% endfor %}{% for m in measures %}{{ m[1] }}, {% endfor %}1 from delta
+        union all
+        select
+            {% for d in dims %}{{ "'E92000001'" if d == 'la_code' else d }}, {% endfor %}
+            {% for m in measures %}{{ m[1] }}, {% endfor %}1
+        from delta
+    )
+    select
+        {% for d in dims %}{{ d }}, {% endfor %}
+        {% for m in measures %}cast(sum({{ m[1] }}) as bigint) as {{ m[1] }}{{ ", " if not loop.last }}{% endfor %}
+    from combined
+    group by {{ dims | join(', ') }}
+    having max(is_delta) = 1
+    {%- else -%}
+    {{ with_england(relation, dims, measures) }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#
+  Strategy `replace_cells` (marts kept per cell): the model's rows are the cells it recomputed
+  (config `cells`: the grain but the period type and label; `cell_rows`: an expression of the
+  row's counts, 0 for a cell left with no rows). A cell the table holds gets the new figures in
+  place (an update of columns outside the key: writing into the key's index again, as a delete and
+  insert would, costs more than the whole table written anew), a cell left with no rows is deleted,
+  a new one inserted; every other row gets the build's `as_of` (and `provisional`, if the mart has
+  it: config `provisional_months`), the only columns of a cell that depend on the date alone.
+#}
+{% macro get_incremental_replace_cells_sql(arg_dict) -%}
+    {%- set target = arg_dict['target_relation'] -%}
+    {%- set temp = arg_dict['temp_relation'] -%}
+    {%- set cells = config.get('cells') -%}
+    {%- set cell_rows = config.get('cell_rows') -%}
+    {%- if not cells or not cell_rows -%}
+        {{ exceptions.raise_compiler_error("incremental_strategy 'replace_cells' needs the model configs cells and cell_rows") }}
+    {%- endif -%}
+    {%- set grain = ['period_type', 'period_label'] + cells -%}
+    {%- set names = arg_dict['dest_columns'] | map(attribute='name') | list -%}
+    {%- set columns = get_quoted_csv(names) -%}
+    {%- set same_row -%}
+        {% for c in grain %}cell.{{ c }} = kept.{{ c }}{{ " and " if not loop.last }}{% endfor %}
+    {%- endset -%}
+    {%- set months = config.get('provisional_months') %}
+    update {{ target }} as kept set
+        {% for c in names if c not in grain %}{{ adapter.quote(c) }} = cell.{{ adapter.quote(c) }}{{ ", " if not loop.last }}{% endfor %}
+    from (select * from {{ temp }} where {{ cell_rows }} > 0) as cell
+    where {{ same_row }};
+    delete from {{ target }} as kept where exists (
+        select 1 from {{ temp }} as cell where {{ same_row }} and not ({{ cell_rows }} > 0)
+    );
+    insert into {{ target }} ({{ columns }})
+    select {{ columns }} from {{ temp }} as cell
+    where {{ cell_rows }} > 0 and not exists (select 1 from {{ target }} as kept where {{ same_row }});
+    update {{ target }} set as_of = {{ as_of_date() }}
+        {%- if months %}, provisional = {{ add_months('period_end', months) }} > {{ as_of_date() }}{% endif %}
+    where as_of <> {{ as_of_date() }}
 {%- endmacro %}

@@ -7,7 +7,8 @@
 -- periods new since the last build (macros/increments.sql).
 {{ config(
     materialized='incremental', incremental_strategy='replace_changed', unique_key='person_id',
-    changed_rows=is_changed_person('person_id'), new_periods='period_end'
+    changed_rows=is_changed_person('person_id'), new_periods='period_end',
+    keep_replaced=true, post_hook="{{ drop_replaced() }}"
 ) }}
 
 with periods as (

@@ -1,13 +1,19 @@
+-- Kept per cell (kept_counts, macros/increments.sql).
+{{ config(
+    materialized='incremental', incremental_strategy='replace_cells', on_schema_change='append_new_columns',
+    cells=['period_end', 'la_code', 'substance_group', 'exit_type'], cell_rows='cohort', provisional_months=12
+) }}
+
 with cohort as (
-    select * from {{ ref('int_benefits_cohort') }}
+    {{ kept_rows('int_benefits_cohort') }}
 ),
 
 counts as (
-    {{ with_england('cohort', ['period_end', 'la_code', 'substance_group', 'exit_type'], [
-        ['cast(count(*) as bigint)', 'cohort'],
-        [count_if('oow_at_start'), 'oow_at_start'],
-        [count_if('oow_at_6_months'), 'oow_at_6_months'],
-        [count_if('oow_at_12_months'), 'oow_at_12_months'],
+    {{ kept_counts('cohort', ['period_end', 'la_code', 'substance_group', 'exit_type'], [
+        [kept_count(), 'cohort'],
+        [kept_count_if('oow_at_start'), 'oow_at_start'],
+        [kept_count_if('oow_at_6_months'), 'oow_at_6_months'],
+        [kept_count_if('oow_at_12_months'), 'oow_at_12_months'],
     ]) }}
 ),
 

@@ -1,23 +1,30 @@
 -- Before/after conviction counts (2012 treatment-and-reconviction study). Not causal effects.
+-- Kept per cell (kept_counts, macros/increments.sql).
+{{ config(
+    materialized='incremental', incremental_strategy='replace_cells', on_schema_change='append_new_columns',
+    cells=['period_end', 'la_code', 'substance_group', 'retention', 'offence_scope'], cell_rows='cohort',
+    provisional_months=30
+) }}
+
 with cohort as (
-    select * from {{ ref('int_reoffending_cohort') }}
+    {{ kept_rows('int_reoffending_cohort') }}
 ),
 
 scoped as (
-    select period_end, la_code, substance_group, retention_24m as retention, 'all' as offence_scope,
+    select kept_sign, period_end, la_code, substance_group, retention_24m as retention, 'all' as offence_scope,
         offences_before, offences_after
     from cohort
     union all
-    select period_end, la_code, substance_group, retention_24m, 'trigger',
+    select kept_sign, period_end, la_code, substance_group, retention_24m, 'trigger',
         trigger_offences_before, trigger_offences_after
     from cohort
 ),
 
 counts as (
-    {{ with_england('scoped', ['period_end', 'la_code', 'substance_group', 'retention', 'offence_scope'], [
-        ['cast(count(*) as bigint)', 'cohort'],
-        ['cast(sum(offences_before) as bigint)', 'offences_before'],
-        ['cast(sum(offences_after) as bigint)', 'offences_after'],
+    {{ kept_counts('scoped', ['period_end', 'la_code', 'substance_group', 'retention', 'offence_scope'], [
+        [kept_count(), 'cohort'],
+        [kept_sum('offences_before'), 'offences_before'],
+        [kept_sum('offences_after'), 'offences_after'],
     ]) }}
 ),
 

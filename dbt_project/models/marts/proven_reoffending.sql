@@ -1,18 +1,28 @@
-with cohort as (
-    select * from {{ ref('int_reoffending_cohort') }}
+-- Kept per cell (kept_counts, macros/increments.sql).
+{{ config(
+    materialized='incremental', incremental_strategy='replace_cells', on_schema_change='append_new_columns',
+    cells=['period_end', 'la_code', 'substance_group', 'exit_type'], cell_rows='cohort', provisional_months=18
+) }}
+
+with kept as (
+    {{ kept_rows('int_reoffending_cohort') }}
+),
+
+cohort as (
+    select kept_sign, period_end, la_code, substance_group, exit_type_12m as exit_type, reoffences_12m from kept
 ),
 
 counts as (
-    {{ with_england('cohort', ['period_end', 'la_code', 'substance_group', 'exit_type_12m'], [
-        ['cast(count(*) as bigint)', 'cohort'],
-        [count_if('reoffences_12m > 0'), 'reoffenders'],
-        ['cast(sum(reoffences_12m) as bigint)', 'reoffences'],
+    {{ kept_counts('cohort', ['period_end', 'la_code', 'substance_group', 'exit_type'], [
+        [kept_count(), 'cohort'],
+        [kept_count_if('reoffences_12m > 0'), 'reoffenders'],
+        [kept_sum('reoffences_12m'), 'reoffences'],
     ]) }}
 ),
 
 rated as (
     select
-        period_end, la_code, substance_group, exit_type_12m as exit_type, cohort, reoffenders, reoffences,
+        period_end, la_code, substance_group, exit_type, cohort, reoffenders, reoffences,
         {{ rate('reoffenders', 'cohort') }} as rate,
         {{ rate('reoffences', 'reoffenders') }} as reoffences_per_reoffender,
         {{ add_months('period_end', 18) }} > {{ as_of_date() }} as provisional

@@ -1,14 +1,19 @@
--- Counts of the person flags int_persons_in_treatment keeps (incremental by person).
+-- Counts of the person flags int_persons_in_treatment keeps (incremental by person); kept per
+-- cell: an incremental build adds the rows rewritten and subtracts those replaced (kept_counts).
+{{ config(
+    materialized='incremental', incremental_strategy='replace_cells', on_schema_change='append_new_columns',
+    cells=['period_end', 'la_code', 'substance_group'], cell_rows='in_treatment', provisional_months=6
+) }}
+
 with person_flags as (
-    select period_end, la_code, substance_group, is_successful, is_not_representing
-    from {{ ref('int_persons_in_treatment') }}
+    {{ kept_rows('int_persons_in_treatment') }}
 ),
 
 counts as (
-    {{ with_england('person_flags', ['period_end', 'la_code', 'substance_group'], [
-        ['cast(count(*) as bigint)', 'in_treatment'],
-        [count_if('is_successful'), 'successful_completions'],
-        [count_if('is_not_representing'), 'not_representing'],
+    {{ kept_counts('person_flags', ['period_end', 'la_code', 'substance_group'], [
+        [kept_count(), 'in_treatment'],
+        [kept_count_if('is_successful'), 'successful_completions'],
+        [kept_count_if('is_not_representing'), 'not_representing'],
     ]) }}
 ),
 

@@ -1,15 +1,21 @@
+-- Kept per cell (kept_counts, macros/increments.sql).
+{{ config(
+    materialized='incremental', incremental_strategy='replace_cells', on_schema_change='append_new_columns',
+    cells=['period_end', 'la_code', 'substance_group'], cell_rows='cohort', provisional_months=18
+) }}
+
 with cohort as (
-    select * from {{ ref('int_sustained_recovery_cohort') }}
+    {{ kept_rows('int_sustained_recovery_cohort') }}
 ),
 
 counts as (
-    {{ with_england('cohort', ['period_end', 'la_code', 'substance_group'], [
-        ['cast(count(*) as bigint)', 'cohort'],
-        [count_if('no_representation'), 'no_representation'],
-        [count_if('no_reoffending'), 'no_reoffending'],
-        [count_if('alive'), 'alive'],
-        [count_if('off_out_of_work_benefits'), 'off_out_of_work_benefits'],
-        [count_if('sustained_recovery'), 'sustained_recovery'],
+    {{ kept_counts('cohort', ['period_end', 'la_code', 'substance_group'], [
+        [kept_count(), 'cohort'],
+        [kept_count_if('no_representation'), 'no_representation'],
+        [kept_count_if('no_reoffending'), 'no_reoffending'],
+        [kept_count_if('alive'), 'alive'],
+        [kept_count_if('off_out_of_work_benefits'), 'off_out_of_work_benefits'],
+        [kept_count_if('sustained_recovery'), 'sustained_recovery'],
     ]) }}
 ),
 

@@ -1,25 +1,52 @@
 -- Treatment flow (outcomes.md §5). Each count takes its dimensions from one episode: persons in
 -- treatment from their latest episode in the period, starts from the journey's first episode,
 -- exits from its exit episode (docs/marts.md §5).
+{#
+  Kept per cell (kept_counts, macros/increments.sql). Effective treatment of an open journey
+  depends on as_of: a row written this run counts it as of the build's date, a row replaced as of
+  the last build's, and an open journey's start rows that no person change rewrote but that
+  reached 84 days since the last build are counted again both ways (+1 as of now, -1 as of then).
+#}
+{{ config(
+    materialized='incremental', incremental_strategy='replace_cells', on_schema_change='append_new_columns',
+    cells=['period_end', 'la_code', 'substance_group', 'setting', 'housing_status', 'age_band'],
+    cell_rows='in_treatment + new_journeys + exits_successful + exits_unsuccessful + exits_transferred + exits_died'
+) }}
+
 with in_treatment as (
-    select period_end, la_code, substance_group, setting, housing_status, age_band,
+    select kept_sign, period_end, la_code, substance_group, setting, housing_status, age_band,
         1 as in_treatment, 0 as new_journeys, 0 as effective_treatment,
         0 as exits_successful, 0 as exits_unsuccessful, 0 as exits_transferred, 0 as exits_died
-    from {{ ref('int_persons_in_treatment') }}
+    from ({{ kept_rows('int_persons_in_treatment') }}) as kept
 ),
 
 -- Journey starts and exits per period, kept per person by int_journey_flows (incremental).
 journey_flows as (
-    select * from {{ ref('int_journey_flows') }}
+    {{ kept_rows('int_journey_flows') }}
+    {%- if is_incremental() %}
+    union all
+    select signs.kept_sign, open_starts.*
+    from {{ ref('int_journey_flows') }} as open_starts
+    cross join (select 1 as kept_sign union all select -1) as signs
+    where open_starts.flow = 'start' and open_starts.is_effective is null
+        and not {{ is_changed_person_or_new_period('open_starts.person_id', 'open_starts.period_end') }}
+        and {{ days_between('open_starts.start_date', previous_as_of()) }} < 84
+        and {{ days_between('open_starts.start_date', as_of_date()) }} >= 84
+    {%- endif %}
 ),
 
 starts as (
     select
-        period_end, la_code, substance_group, setting, housing_status, age_band,
+        kept_sign, period_end, la_code, substance_group, setting, housing_status, age_band,
         0, 1,
         case
             when is_effective then 1
+            {%- if is_incremental() %}
+            when is_effective is null and kept_sign < 0 and {{ days_between('start_date', previous_as_of()) }} >= 84 then 1
+            when is_effective is null and kept_sign > 0 and {{ days_between('start_date', as_of_date()) }} >= 84 then 1
+            {%- else %}
             when is_effective is null and {{ days_between('start_date', as_of_date()) }} >= 84 then 1
+            {%- endif %}
             else 0
         end,
         0, 0, 0, 0
@@ -29,7 +56,7 @@ starts as (
 
 exits as (
     select
-        period_end, la_code, substance_group, setting, housing_status, age_band,
+        kept_sign, period_end, la_code, substance_group, setting, housing_status, age_band,
         0, 0, 0,
         case when exit_type = 'successful' then 1 else 0 end,
         case when exit_type = 'unsuccessful' then 1 else 0 end,
@@ -48,14 +75,14 @@ flows as (
 ),
 
 counts as (
-    {{ with_england('flows', ['period_end', 'la_code', 'substance_group', 'setting', 'housing_status', 'age_band'], [
-        ['cast(sum(in_treatment) as bigint)', 'in_treatment'],
-        ['cast(sum(new_journeys) as bigint)', 'new_journeys'],
-        ['cast(sum(exits_successful) as bigint)', 'exits_successful'],
-        ['cast(sum(exits_unsuccessful) as bigint)', 'exits_unsuccessful'],
-        ['cast(sum(exits_transferred) as bigint)', 'exits_transferred'],
-        ['cast(sum(exits_died) as bigint)', 'exits_died'],
-        ['cast(sum(effective_treatment) as bigint)', 'effective_treatment'],
+    {{ kept_counts('flows', ['period_end', 'la_code', 'substance_group', 'setting', 'housing_status', 'age_band'], [
+        [kept_sum('in_treatment'), 'in_treatment'],
+        [kept_sum('new_journeys'), 'new_journeys'],
+        [kept_sum('exits_successful'), 'exits_successful'],
+        [kept_sum('exits_unsuccessful'), 'exits_unsuccessful'],
+        [kept_sum('exits_transferred'), 'exits_transferred'],
+        [kept_sum('exits_died'), 'exits_died'],
+        [kept_sum('effective_treatment'), 'effective_treatment'],
     ]) }}
 ),
 
