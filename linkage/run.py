@@ -88,6 +88,9 @@ class LinkResult:
     seconds: float = 0.0
     chunks: int = 0
     stages: dict = field(default_factory=dict)  # seconds per stage
+    # the process's CPU seconds per stage (every thread's, DuckDB's too): on a loaded machine the
+    # wall time of a stage counts the other processes' time too, its CPU time does not
+    stages_cpu: dict = field(default_factory=dict)
     blocking: list = field(default_factory=list)  # (pass, pairs, new pairs, reduction ratio, completeness)
     quality: pd.DataFrame | None = None
     expected: pd.DataFrame | None = None  # the model's expected precision and recall per source pair
@@ -235,12 +238,15 @@ class _Laps:
 
     def __init__(self, stages: dict[str, float], on_stage: Callable[[str], None] | None) -> None:
         self.stages, self.on_stage, self.mark = stages, on_stage, time.perf_counter()
+        self.cpu: dict[str, float] = {}  # the process's CPU seconds per stage (LinkResult.stages_cpu)
+        self.cpu_mark = time.process_time()
 
     def __call__(self, stage: str) -> None:
         release_memory()  # what the stage freed, back to the system (counted in its time)
-        now = time.perf_counter()
+        now, cpu = time.perf_counter(), time.process_time()
         self.stages[stage] = round(self.stages.get(stage, 0.0) + now - self.mark, 3)
-        self.mark = now
+        self.cpu[stage] = round(self.cpu.get(stage, 0.0) + cpu - self.cpu_mark, 3)
+        self.mark, self.cpu_mark = now, cpu
         if self.on_stage is not None:
             self.on_stage(stage)
 
@@ -427,7 +433,7 @@ def read(
     # Decisions logged since the last run are applied by the next run of the latest date, not by a past date's.
     has_pending = past is None and not reviews.empty and int(reviews["decision_id"].max()) > applied
     model_version = model.version if model is not None else f"fs-{run_id}"
-    result = LinkResult(run_id, as_of, model_version, stages=lap.stages)
+    result = LinkResult(run_id, as_of, model_version, stages=lap.stages, stages_cpu=lap.cpu)
     if incremental:
         result.incremental = True
         with backend.transaction() as s:
