@@ -1385,9 +1385,24 @@ def _expected_quality(pairs_by_node: pd.DataFrame, root: dict) -> pd.DataFrame:
     if pairs_by_node.empty:
         return pd.DataFrame(columns=cols)
     a, b = pairs_by_node["a"], pairs_by_node["b"]
+    p = fs.probability(pairs_by_node["weight"].to_numpy())
+    if isinstance(root, pd.Series):  # the nodes' positions: no string split nor lookup a pair
+        at = _expected_by_position(a.to_numpy(), b.to_numpy(), root, order)
+        if at is not None:
+            first, second, names, same = at
+            d = pd.DataFrame(
+                {"a": first, "b": second, "p_linked": p * same, "n_linked": same.astype(int), "p_all": p},
+                copy=False,
+            )
+            g = d.groupby(["a", "b"], as_index=False)[["p_linked", "n_linked", "p_all"]].sum()
+            g.insert(0, "source_b", names[g.pop("b").to_numpy()])
+            g.insert(0, "source_a", names[g.pop("a").to_numpy()])
+            g = g.sort_values(["source_a", "source_b"], kind="stable", ignore_index=True)
+            g["expected_precision"] = g["p_linked"] / g["n_linked"].where(g["n_linked"] > 0)
+            g["expected_recall"] = g["p_linked"] / g["p_all"].where(g["p_all"] > 0)
+            return g[cols]
     sa, sb = a.str.split("|", n=1).str[0], b.str.split("|", n=1).str[0]
     swap = sa.map(order) > sb.map(order)
-    p = fs.probability(pairs_by_node["weight"].to_numpy())
     same = a.map(root).to_numpy() == b.map(root).to_numpy()
     d = pd.DataFrame(
         {
@@ -1402,6 +1417,26 @@ def _expected_quality(pairs_by_node: pd.DataFrame, root: dict) -> pd.DataFrame:
     g["expected_precision"] = g["p_linked"] / g["n_linked"].where(g["n_linked"] > 0)
     g["expected_recall"] = g["p_linked"] / g["p_all"].where(g["p_all"] > 0)
     return g[cols]
+
+
+def _expected_by_position(a: np.ndarray, b: np.ndarray, root: pd.Series, order: dict):
+    """For `_expected_quality`, from the nodes' positions in `root`'s index (each node's person's
+    root): each pair's two sources as codes into `names` (the first by `order`, as there), and
+    whether the pair's nodes ended in one person; a source is read once per distinct node of the
+    pairs, not once per pair. None where a pair names a node `root` does not hold."""
+    index = root.index
+    ia, ib = index.get_indexer(a), index.get_indexer(b)
+    if len(ia) and (min(ia.min(), ib.min()) < 0 or not index.is_unique):
+        return None
+    person = pd.factorize(root.to_numpy())[0]
+    same = person[ia] == person[ib]
+    held = np.union1d(ia, ib)  # the distinct nodes of the pairs, by position
+    source, names = pd.factorize(np.array([n.split("|", 1)[0] for n in index.to_numpy()[held]], dtype=object))
+    names = np.asarray(names, dtype=object)
+    sa, sb = source[np.searchsorted(held, ia)], source[np.searchsorted(held, ib)]
+    rank = pd.Series(names, dtype=object).map(order).to_numpy(dtype="float64")  # NaN: not a known source
+    swap = rank[sa] > rank[sb]
+    return np.where(swap, sb, sa), np.where(swap, sa, sb), names, same
 
 
 def _overall(expected: pd.DataFrame | None, what: str) -> float | None:

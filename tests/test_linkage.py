@@ -427,3 +427,24 @@ def test_a_record_without_date_of_birth_or_postcode_is_found_by_its_names():
         keep = pairs["a"].isin(new) | pairs["b"].isin(new)
         pd.testing.assert_frame_equal(part, pairs[keep].reset_index(drop=True))
     assert np.all(pairs["a"] < pairs["b"])
+
+
+def test_expected_quality_by_position_is_by_string():
+    """`_expected_quality` from the nodes' positions (a Series of each node's root) gives, exactly,
+    what it gives from a string split and a lookup a pair (a dict), the sources put in order."""
+    import numpy as np
+
+    from linkage.run import _expected_quality
+
+    rng = np.random.default_rng(3)
+    sources = ["deaths", "treatment", "benefits", "convictions", "elsewhere"]  # one not in the contract
+    nodes = pd.Index([f"{sources[i % 5]}|k|{i:05d}" for i in range(400)])
+    root = pd.Series(nodes.to_numpy()[rng.integers(0, 60, 400)], index=nodes)
+    a, b = rng.integers(0, 400, 3000), rng.integers(0, 400, 3000)
+    pairs = pd.DataFrame({"a": nodes[a], "b": nodes[b], "weight": rng.normal(8, 6, 3000)})
+    by_string = _expected_quality(pairs, dict(zip(root.index, root, strict=True)))
+    by_position = _expected_quality(pairs, root)
+    assert (by_string["n_linked"] > 0).any() and len(by_string) > 10
+    pd.testing.assert_frame_equal(by_position, by_string, check_exact=True)
+    # a pair naming a node the persons do not hold: read by string, as before
+    assert _expected_quality(pairs.iloc[:5].assign(a="x|k|1"), root).shape[1] == by_string.shape[1]
