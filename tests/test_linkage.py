@@ -448,3 +448,16 @@ def test_expected_quality_by_position_is_by_string():
     pd.testing.assert_frame_equal(by_position, by_string, check_exact=True)
     # a pair naming a node the persons do not hold: read by string, as before
     assert _expected_quality(pairs.iloc[:5].assign(a="x|k|1"), root).shape[1] == by_string.shape[1]
+
+
+def test_model_json_is_asdicts():
+    """`Model.to_json` (its fields as they are) is the text `asdict` gave, and reads back."""
+    import json
+    from dataclasses import asdict
+
+    from linkage.model import Model
+
+    m = Model("v", 0.01, {"a": [0.2, 0.8]}, {"a": [0.6, 0.4]}, 4, {"a": {"Y|1990": 0.5, "X": 0.25}}, {"a": ["P|Q"]})
+    m.relatives, m.comparable = {"keys|multi-overlap": 0.75}, 12
+    assert m.to_json() == json.dumps(asdict(m), sort_keys=True, default=str)
+    assert Model.from_json(m.to_json()) == m
