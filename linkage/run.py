@@ -51,6 +51,7 @@ from linkage.engine import (
 from linkage.engine import score_chunk as engine_score_chunk
 from linkage.records import (
     IDENTITY,
+    IdentityArrow,
     RecordIds,
     build_variants,
     code_identity,
@@ -1277,9 +1278,21 @@ def _insert_identities(
     `identity` holds once per variant (records.shed_identity) are taken from there; record ids
     from `ids` where `r` holds their codes (`rid`)."""
     cols = ["source", _record_key(r)[-1], "node", *IDENTITY]
+    # the identity block's columns taken in Arrow from their variants (IdentityArrow), the rest
+    # of a slice's columns converted from `r`; written as `_insert` writes a frame
+    coded = IdentityArrow(identity)
+    held = [c for c in cols if c in r.columns]
     for start in range(0, len(positions), rows):
-        part = identity_rows(r.iloc[positions[start : start + rows]], identity)
-        _insert(session, "linkage.identities", part[cols].assign(run_id=run_id), ids=ids)
+        part = r.iloc[positions[start : start + rows]]
+        table = pa.Table.from_pandas(part[held], preserve_index=False)
+        back = coded.columns(part["variant"].to_numpy()) if identity is not None else {}
+        table = pa.table(
+            {
+                **{c: (table[c] if c in held else back[c]) for c in cols},
+                "run_id": pa.array(np.full(len(part), run_id, dtype=np.int64)),
+            }
+        )
+        _insert_arrow(session, "linkage.identities", table, ids)
 
 
 def _insert(
@@ -1298,17 +1311,22 @@ def _insert(
         part = frame.iloc[start : start + rows]
         if same:
             part = part.assign(**same)
-        part = pa.Table.from_pandas(part, preserve_index=False)
-        if ids is not None and "rid" in part.column_names:
-            i = part.column_names.index("rid")
-            part = part.set_column(i, "record_id", ids.names(part["rid"].to_numpy()))
-        for i, f in enumerate(part.schema):
-            if pa.types.is_dictionary(f.type):
-                part = part.set_column(i, f.name, part[f.name].cast(f.type.value_type))
-        if "date_of_birth" in part.column_names:
-            i = part.column_names.index("date_of_birth")
-            part = part.set_column(i, "date_of_birth", part["date_of_birth"].cast(pa.date32()))
-        session.insert(table, part)
+        _insert_arrow(session, table, pa.Table.from_pandas(part, preserve_index=False), ids)
+
+
+def _insert_arrow(session, table: str, part: pa.Table, ids: RecordIds | None = None) -> None:
+    """`_insert`'s slice in Arrow: record codes named, categories as their values, dates of birth as
+    dates."""
+    if ids is not None and "rid" in part.column_names:
+        i = part.column_names.index("rid")
+        part = part.set_column(i, "record_id", ids.names(part["rid"].to_numpy()))
+    for i, f in enumerate(part.schema):
+        if pa.types.is_dictionary(f.type):
+            part = part.set_column(i, f.name, part[f.name].cast(f.type.value_type))
+    if "date_of_birth" in part.column_names:
+        i = part.column_names.index("date_of_birth")
+        part = part.set_column(i, "date_of_birth", part["date_of_birth"].cast(pa.date32()))
+    session.insert(table, part)
 
 
 def _with_nodes(frame: pd.DataFrame, r: pd.DataFrame) -> pd.DataFrame:
