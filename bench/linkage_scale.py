@@ -57,6 +57,21 @@ _fingerprints = {{
 }}
 """
 
+# The process's CPU seconds per stage (every thread's, DuckDB's too), read at each stage's end through
+# link()'s on_stage callback (so older code is measured the same way): on a loaded machine a stage's
+# wall time counts the other processes' time too. Set after STAGE_MEMORY (its sampling not counted).
+STAGE_CPU = """
+_cpu = {"mark": 0.0, "stages": {}}
+_stage_before = options.get("on_stage")
+def _on_stage_cpu(stage):
+    now = time.process_time()
+    _cpu["stages"][stage] = round(_cpu["stages"].get(stage, 0.0) + now - _cpu["mark"], 3)
+    if _stage_before is not None:
+        _stage_before(stage)
+    _cpu["mark"] = time.process_time()
+options = dict(options, on_stage=_on_stage_cpu)
+"""
+
 STAGE_MEMORY = """
 import threading
 _rss = {"stage_peak": 0, "marks": {}}
@@ -95,12 +110,14 @@ load_s = time.perf_counter() - t
 n_records, last = len(box[0]), box[1]
 options = {options!r}  # only what the caller set: the code under test may be older than these options
 {stage_memory}
+{stage_cpu}
 with connect(resolve_target({warehouse!r})) as backend:
     if {duckdb_memory!r}:  # DuckDB's buffer pool counts in the process's memory
         backend.con.execute("set memory_limit = '{duckdb_memory}'")
     import resource
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # the records read, the interpreter
     t = time.perf_counter()
+    _cpu["mark"] = time.process_time()
     # the list gives up its reference: link() holds the only one and can free it
     res = link(backend, truth=truth, records=box.pop(0), as_of=last, chunk={chunk!r}, **options)
     seconds = time.perf_counter() - t
@@ -108,6 +125,7 @@ with connect(resolve_target({warehouse!r})) as backend:
 {fingerprint}result = {{"records": n_records, "load_s": load_s, "peak_before_link_mib": rss_before, "runs": [
     {{"run_id": r.run_id, "records_new": r.records_new, "variants": r.variants, "candidate_pairs": r.candidate_pairs,
       "chunks": r.chunks, "links": r.links, "reviews": r.reviews, "seconds_total": s, "stages": r.stages,
+      "stages_cpu": dict(_cpu["stages"]),
       "blocking": r.blocking, "incremental": getattr(r, "incremental", None),
       "records_read": getattr(r, "records_read", None),
       "quality": None if r.quality is None else r.quality.drop(columns=["as_of"]).to_dict("records")}}
@@ -139,7 +157,9 @@ with connect(resolve_target({warehouse!r})) as backend:
     else:
         options = {options!r}
 {stage_memory_store}
+{stage_cpu_store}
         t = time.perf_counter()
+        _cpu["mark"] = time.process_time()
         res = link(backend, truth=truth, as_of=cut if {part!r} == "first" else last, chunk={chunk!r}, **options)
         seconds = time.perf_counter() - t
         # records: those read by link() (the whole as-of state on a first run; a month reads fewer)
@@ -147,6 +167,7 @@ with connect(resolve_target({warehouse!r})) as backend:
             {{"run_id": r.run_id, "records_new": r.records_new, "variants": r.variants,
               "candidate_pairs": r.candidate_pairs, "chunks": r.chunks, "links": r.links, "reviews": r.reviews,
               "seconds_total": s, "stages": r.stages, "blocking": r.blocking, "incremental": r.incremental,
+              "stages_cpu": dict(_cpu["stages"]),
               "records_read": r.records_read, "delta": getattr(r, "delta", ""),
               "prescored": (lambda p: None if p is None else vars(p))(getattr(r, "prescored", None)),
               "quality": None if r.quality is None else r.quality.drop(columns=["as_of"]).to_dict("records")}}
@@ -257,6 +278,7 @@ def main() -> None:
             fill = {"root": str(args.population), "landing": str(landing), "warehouse": str(args.warehouse)}
             fill.update(part=part, chunk=args.chunk, with_truth=not args.no_truth)
             fill["stage_memory_store"] = textwrap.indent(STAGE_MEMORY, " " * 8) if args.stage_memory else ""
+            fill["stage_cpu_store"] = textwrap.indent(STAGE_CPU, " " * 8)
             r = in_child(STORE.format(ingest=True, options={}, ingest_memory=args.ingest_memory, **fill))
             print(f"{part}: ingest {r['ingest_s']:.0f} s, peak memory {r['peak_mib']:,.0f} MiB (apart from link())")
             opts = month_options if part == "month" else {k: v for k, v in options.items() if k != "incremental"}
@@ -274,6 +296,7 @@ def main() -> None:
                     duckdb_memory=args.duckdb_memory,
                     with_truth=not args.no_truth,
                     stage_memory=STAGE_MEMORY if args.stage_memory else "",
+                    stage_cpu=STAGE_CPU,
                     fingerprint=textwrap.indent(FINGERPRINT.format(), " " * 4),
                     options=month_options
                     if part == "month"
@@ -315,6 +338,8 @@ def main() -> None:
             if run.get("records_new"):
                 print(f"  records read per new record: {run['records_read'] / run['records_new']:.2f}")
             print("  stages (s): " + ", ".join(f"{k} {v:.1f}" for k, v in run["stages"].items()))
+            if run.get("stages_cpu"):  # the process's CPU seconds (every thread's) per stage
+                print("  stages (CPU s): " + ", ".join(f"{k} {v:.1f}" for k, v in run["stages_cpu"].items()))
             if r.get("fingerprints"):
                 print("  fingerprints (rows:hash): " + ", ".join(f"{k} {v}" for k, v in r["fingerprints"].items()))
             if r.get("stage_memory"):
@@ -354,8 +379,8 @@ def main() -> None:
 
 def ratios(reference: dict, children: list[dict]) -> list[str]:
     """This run against a reference run's --json, part by part: link() time, peak memory (the
-    process's, and to the end of link()) and each stage's peak and end value as ratios (this /
-    reference), and whether every fingerprint is the reference's."""
+    process's, and to the end of link()), link()'s CPU seconds and each stage's, and each stage's
+    peak and end value as ratios (this / reference), and whether every fingerprint is the reference's."""
     lines = []
     for mine, ref in zip(children, reference["children"], strict=False):
         run, base = mine["runs"][0], ref["runs"][0]
@@ -365,7 +390,13 @@ def ratios(reference: dict, children: list[dict]) -> list[str]:
         ]
         if "peak_link_mib" in mine and "peak_link_mib" in ref:
             peaks.append(f"peak to the end of link() {mine['peak_link_mib'] / ref['peak_link_mib']:.3f}")
+        cpu, old_cpu = run.get("stages_cpu") or {}, base.get("stages_cpu") or {}
+        if cpu and old_cpu:  # link()'s CPU seconds: the sum of its stages'
+            peaks.insert(1, f"link() CPU {sum(cpu.values()) / max(sum(old_cpu.values()), 1e-9):.3f}")
         lines.append(f"{mine['part']} / reference: " + ", ".join(peaks))
+        shared = [k for k in cpu if k in old_cpu and old_cpu[k] > 0]
+        if shared:
+            lines.append("  stage CPU / reference: " + ", ".join(f"{k} {cpu[k] / old_cpu[k]:.3f}" for k in shared))
         marks, old = mine.get("stage_memory") or {}, ref.get("stage_memory") or {}
         both = [k for k in marks if k in old]
         if both:

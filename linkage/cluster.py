@@ -501,8 +501,9 @@ def decide(
             # birth disagree: relatives' look) is not asked: above it, it would be decided by its
             # persons' configuration, and its own weight does not even reach the link level
             # (`review_queue`; docs/linkage.md, The clerical review queue).
-            corroborated = _uncorroborated(i, rules, persons, uf, ra, rb) is None
-            if w + extra >= review_at and corroborated:
+            # (asked only of a pair its key evidence keeps at the review level: the rules compare
+            # every identity of one person with every identity of the other)
+            if w + extra >= review_at and _uncorroborated(i, rules, persons, uf, ra, rb) is None:
                 review.append((a, b, w, "weight between review and link thresholds"))
             continue
         unsure = None
@@ -564,7 +565,9 @@ def _link_band(band: list, rules: list, persons, uf: UnionFind, review_at: float
             continue
         own = node_source(a) if node_source(a) == node_source(b) and "|k|" in a and "|k|" in b else None
         extra, twice = persons.key_evidence(uf, ra, rb, own) if persons else (0.0, [])
-        corroborated = _uncorroborated(i, rules, persons, uf, ra, rb) is None
+        # (the rules asked only where their answer decides the pair: it links, or it is reviewed)
+        asked = not twice or w + extra >= review_at
+        corroborated = asked and _uncorroborated(i, rules, persons, uf, ra, rb) is None
         if corroborated and not twice and (uf.conflict(ra, rb) or lived_on(uf, ra, rb)) is None:
             uf.union(ra, rb)
             links.append((a, b, w))

@@ -64,7 +64,22 @@ def bigram_words(values: pd.Series) -> np.ndarray:
     return table[inverse]
 
 
-class NameLevels(BaseCompareFeature):
+class _Levels(BaseCompareFeature):
+    """A comparison's levels from arrays: the pairs' two values and their variants' positions
+    (`pair_levels`). recordlinkage calls `_compute_vectorized` with both sides indexed by the
+    pairs' MultiIndex (level 0 left, level 1 right); `Comparer.levels` calls `pair_levels`
+    directly, without making an index of every few pairs decisions ask about."""
+
+    def _compute_vectorized(self, left: pd.Series, right: pd.Series) -> np.ndarray:
+        a = left.index.get_level_values(0).to_numpy()
+        b = right.index.get_level_values(1).to_numpy()
+        return self.pair_levels(left.to_numpy(), right.to_numpy(), a, b)
+
+    def pair_levels(self, va: np.ndarray, vb: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+
+class NameLevels(_Levels):
     """Token equality, else a learned alias pair, else Dice of the Bloom filters, as levels."""
 
     def __init__(
@@ -77,11 +92,8 @@ class NameLevels(BaseCompareFeature):
             # a one-letter name has two padded bigrams: at most 2 x 15 bits of its Bloom filter
             self.only_initial = popcount(words) <= 2 * BLOOM_BITS_PER_BIGRAM
 
-    def _compute_vectorized(self, left: pd.Series, right: pd.Series) -> np.ndarray:
-        # recordlinkage indexes both sides by the pairs' MultiIndex: level 0 left, level 1 right
-        a = left.index.get_level_values(0).to_numpy()
-        b = right.index.get_level_values(1).to_numpy()
-        tok_a, tok_b = left.to_numpy(dtype=object), right.to_numpy(dtype=object)
+    def pair_levels(self, tok_a: np.ndarray, tok_b: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        tok_a, tok_b = np.asarray(tok_a, dtype=object), np.asarray(tok_b, dtype=object)
         d = dice(self.words[a], self.words[b])
         conditions, levels = [tok_a == tok_b], [self.c.exact]
         if self.c.aliases:
@@ -142,19 +154,17 @@ def _alias_table(aliases: frozenset) -> tuple[dict, np.ndarray, int] | None:
     return rank, codes, size
 
 
-class StringLevels(BaseCompareFeature):
+class StringLevels(_Levels):
     """Clear strings: equal, else similarity at each threshold (loosest first)."""
 
     def __init__(self, c: Comparison, words: np.ndarray | None) -> None:
         super().__init__(c.column, c.column, label=c.name)
         self.c, self.words = c, words
 
-    def _compute_vectorized(self, left: pd.Series, right: pd.Series) -> np.ndarray:
-        va, vb = left.to_numpy(dtype=object), right.to_numpy(dtype=object)
+    def pair_levels(self, va: np.ndarray, vb: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        va, vb = np.asarray(va, dtype=object), np.asarray(vb, dtype=object)
         missing = pd.isna(va) | pd.isna(vb)
         if self.c.method == "dice":
-            a = left.index.get_level_values(0).to_numpy()
-            b = right.index.get_level_values(1).to_numpy()
             sim = dice(self.words[a], self.words[b])
             hit = [sim >= t for t in self.c.thresholds]
         else:
@@ -186,13 +196,13 @@ def _pairwise_unique(va, vb, missing, method: str) -> np.ndarray:
     return out
 
 
-class DateLevels(BaseCompareFeature):
+class DateLevels(_Levels):
     def __init__(self, c: Comparison) -> None:
         super().__init__(c.column, c.column, label=c.name)
         self.c = c
 
-    def _compute_vectorized(self, left: pd.Series, right: pd.Series) -> np.ndarray:
-        return date_levels(left, right, self.c.within_days)
+    def pair_levels(self, va: np.ndarray, vb: np.ndarray, _a: np.ndarray, _b: np.ndarray) -> np.ndarray:
+        return date_levels(va, vb, self.c.within_days)
 
 
 def date_levels(left: pd.Series, right: pd.Series, within_days: int | None = None) -> np.ndarray:
@@ -212,20 +222,20 @@ def date_levels(left: pd.Series, right: pd.Series, within_days: int | None = Non
     return np.where(la.isna() | ra.isna(), -1, level).astype(np.int8)
 
 
-class EqualLevels(BaseCompareFeature):
+class EqualLevels(_Levels):
     def __init__(self, c: Comparison) -> None:
         super().__init__(c.column, c.column, label=c.name)
         self.missing = c.missing
 
-    def _compute_vectorized(self, left: pd.Series, right: pd.Series) -> np.ndarray:
-        a, b = left.to_numpy(dtype=object), right.to_numpy(dtype=object)
+    def pair_levels(self, va: np.ndarray, vb: np.ndarray, _a: np.ndarray, _b: np.ndarray) -> np.ndarray:
+        a, b = np.asarray(va, dtype=object), np.asarray(vb, dtype=object)
         absent = pd.isna(a) | pd.isna(b)
         if self.missing:
             absent |= np.isin(a, self.missing) | np.isin(b, self.missing)
         return np.where(absent, -1, (a == b).astype(np.int8)).astype(np.int8)
 
 
-class KeyLevels(BaseCompareFeature):
+class KeyLevels(_Levels):
     """A source's own person key, read from the variants' nodes ("source|k|key" is keyed), within
     each source of the comparison's `groups` apart: 2i keyed differently in source i, 2i + 1 the
     same key, -1 not comparable (other sources, a record without a key, a source not listed)."""
@@ -239,9 +249,7 @@ class KeyLevels(BaseCompareFeature):
         group = {s: i for i, s in enumerate(c.groups)}
         self.group = np.fromiter((group.get(v.split("|", 1)[0], -1) for v in values), np.int64, len(values))
 
-    def _compute_vectorized(self, left: pd.Series, right: pd.Series) -> np.ndarray:
-        a = left.index.get_level_values(0).to_numpy()
-        b = right.index.get_level_values(1).to_numpy()
+    def pair_levels(self, _va: np.ndarray, _vb: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         g = self.group[a]
         comparable = self.keyed[a] & self.keyed[b] & (g == self.group[b]) & (g >= 0)
         level = 2 * g + (self.node[a] == self.node[b])
@@ -296,16 +304,15 @@ class Comparer:
 
     def levels(self, name: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """One comparison's levels for pairs (a, b): the same feature recordlinkage computes in
-        `vectors`, called directly (no frame per call: decisions ask this for a few pairs at a
-        time)."""
+        `vectors`, called directly on arrays (no frame nor index per call: decisions ask this
+        for a few pairs at a time, thousands of times)."""
         if len(a) == 0:
             return np.array([], dtype=np.int8)
         feature = self.features[name]
         column = self.variants[feature.labels_left].to_numpy()
+        a, b = np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
         out = np.empty(len(a), dtype=np.int8)
         for s in range(0, len(a), 1_000_000):
             x, y = a[s : s + 1_000_000], b[s : s + 1_000_000]
-            index = pd.MultiIndex.from_arrays([x, y])
-            left, right = pd.Series(column[x], index=index), pd.Series(column[y], index=index)
-            out[s : s + 1_000_000] = feature._compute_vectorized(left, right)
+            out[s : s + 1_000_000] = feature.pair_levels(column[x], column[y], x, y)
         return out

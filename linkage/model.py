@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 import pandas as pd
@@ -39,7 +39,9 @@ class Model:
     comparable: int = 0
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True, default=str)
+        # the fields as they are (what `asdict` gives for these: it would copy every term
+        # frequency's entry in Python first, only for json to read the copy)
+        return json.dumps({f.name: getattr(self, f.name) for f in fields(self)}, sort_keys=True, default=str)
 
     @staticmethod
     def from_json(text: str) -> Model:

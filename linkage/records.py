@@ -339,6 +339,35 @@ def _decoded(column: pd.Series, rows: np.ndarray) -> np.ndarray:
     return values
 
 
+class IdentityArrow:
+    """The identity block per variant (`code_identity`'s frame) for writing as Arrow: each
+    categorical column of few distinct values (at most `share` of the variants: initials, sex,
+    districts, Soundex codes, dates of birth) has them converted to Arrow once, a slice's rows then
+    taken from them by code in Arrow (no Python object a row decoded, then converted again); other
+    columns (a Bloom filter a variant: converted once, they would be a second copy of the block)
+    are converted slice by slice. `columns(variants)` gives a slice's columns, as `identity_rows`
+    gives them in pandas (the same values: nulls where a code is missing)."""
+
+    def __init__(self, ident: pd.DataFrame | None, share: float = 0.05) -> None:
+        self.ident = ident
+        self.values: dict[str, pa.Array] = {}
+        for c in ident.columns if ident is not None else ():
+            column = ident[c]
+            if isinstance(column.dtype, pd.CategoricalDtype) and len(column.cat.categories) <= share * len(ident):
+                self.values[c] = pa.array(column.cat.categories.to_numpy(), from_pandas=True)
+
+    def columns(self, variants: np.ndarray) -> dict[str, pa.Array]:
+        out = {}
+        for c in self.ident.columns if self.ident is not None else ():
+            column = self.ident[c]
+            if c in self.values:
+                codes = column.cat.codes.to_numpy()[variants]
+                out[c] = self.values[c].take(pa.array(codes, mask=codes < 0))
+            else:
+                out[c] = pa.array(_decoded(column, variants), from_pandas=True)
+        return out
+
+
 def identity_rows(part: pd.DataFrame, ident: pd.DataFrame | None) -> pd.DataFrame:
     """Rows of the run's records (`part`, a slice holding `variant`) with the identity columns
     `shed_identity` took out of them put back from their variants (decoded where `code_identity`

@@ -51,6 +51,7 @@ from linkage.engine import (
 from linkage.engine import score_chunk as engine_score_chunk
 from linkage.records import (
     IDENTITY,
+    IdentityArrow,
     RecordIds,
     build_variants,
     code_identity,
@@ -88,6 +89,9 @@ class LinkResult:
     seconds: float = 0.0
     chunks: int = 0
     stages: dict = field(default_factory=dict)  # seconds per stage
+    # the process's CPU seconds per stage (every thread's, DuckDB's too): on a loaded machine the
+    # wall time of a stage counts the other processes' time too, its CPU time does not
+    stages_cpu: dict = field(default_factory=dict)
     blocking: list = field(default_factory=list)  # (pass, pairs, new pairs, reduction ratio, completeness)
     quality: pd.DataFrame | None = None
     expected: pd.DataFrame | None = None  # the model's expected precision and recall per source pair
@@ -236,12 +240,15 @@ class _Laps:
 
     def __init__(self, stages: dict[str, float], on_stage: Callable[[str], None] | None) -> None:
         self.stages, self.on_stage, self.mark = stages, on_stage, time.perf_counter()
+        self.cpu: dict[str, float] = {}  # the process's CPU seconds per stage (LinkResult.stages_cpu)
+        self.cpu_mark = time.process_time()
 
     def __call__(self, stage: str) -> None:
         release_memory()  # what the stage freed, back to the system (counted in its time)
-        now = time.perf_counter()
+        now, cpu = time.perf_counter(), time.process_time()
         self.stages[stage] = round(self.stages.get(stage, 0.0) + now - self.mark, 3)
-        self.mark = now
+        self.cpu[stage] = round(self.cpu.get(stage, 0.0) + cpu - self.cpu_mark, 3)
+        self.mark, self.cpu_mark = now, cpu
         if self.on_stage is not None:
             self.on_stage(stage)
 
@@ -430,7 +437,7 @@ def read(
     # Decisions logged since the last run are applied by the next run of the latest date, not by a past date's.
     has_pending = past is None and not reviews.empty and int(reviews["decision_id"].max()) > applied
     model_version = model.version if model is not None else f"fs-{run_id}"
-    result = LinkResult(run_id, as_of, model_version, stages=lap.stages)
+    result = LinkResult(run_id, as_of, model_version, stages=lap.stages, stages_cpu=lap.cpu)
     if incremental:
         result.incremental = True
         if memory_limit is not None:  # the month's reads scan, and would keep, the stored tables' pages
@@ -1290,9 +1297,21 @@ def _insert_identities(
     `identity` holds once per variant (records.shed_identity) are taken from there; record ids
     from `ids` where `r` holds their codes (`rid`)."""
     cols = ["source", _record_key(r)[-1], "node", *IDENTITY]
+    # the identity block's columns taken in Arrow from their variants (IdentityArrow), the rest
+    # of a slice's columns converted from `r`; written as `_insert` writes a frame
+    coded = IdentityArrow(identity)
+    held = [c for c in cols if c in r.columns]
     for start in range(0, len(positions), rows):
-        part = identity_rows(r.iloc[positions[start : start + rows]], identity)
-        _insert(session, "linkage.identities", part[cols].assign(run_id=run_id), ids=ids)
+        part = r.iloc[positions[start : start + rows]]
+        table = pa.Table.from_pandas(part[held], preserve_index=False)
+        back = coded.columns(part["variant"].to_numpy()) if identity is not None else {}
+        table = pa.table(
+            {
+                **{c: (table[c] if c in held else back[c]) for c in cols},
+                "run_id": pa.array(np.full(len(part), run_id, dtype=np.int64)),
+            }
+        )
+        _insert_arrow(session, "linkage.identities", table, ids)
 
 
 def _insert(
@@ -1311,17 +1330,22 @@ def _insert(
         part = frame.iloc[start : start + rows]
         if same:
             part = part.assign(**same)
-        part = pa.Table.from_pandas(part, preserve_index=False)
-        if ids is not None and "rid" in part.column_names:
-            i = part.column_names.index("rid")
-            part = part.set_column(i, "record_id", ids.names(part["rid"].to_numpy()))
-        for i, f in enumerate(part.schema):
-            if pa.types.is_dictionary(f.type):
-                part = part.set_column(i, f.name, part[f.name].cast(f.type.value_type))
-        if "date_of_birth" in part.column_names:
-            i = part.column_names.index("date_of_birth")
-            part = part.set_column(i, "date_of_birth", part["date_of_birth"].cast(pa.date32()))
-        session.insert(table, part)
+        _insert_arrow(session, table, pa.Table.from_pandas(part, preserve_index=False), ids)
+
+
+def _insert_arrow(session, table: str, part: pa.Table, ids: RecordIds | None = None) -> None:
+    """`_insert`'s slice in Arrow: record codes named, categories as their values, dates of birth as
+    dates."""
+    if ids is not None and "rid" in part.column_names:
+        i = part.column_names.index("rid")
+        part = part.set_column(i, "record_id", ids.names(part["rid"].to_numpy()))
+    for i, f in enumerate(part.schema):
+        if pa.types.is_dictionary(f.type):
+            part = part.set_column(i, f.name, part[f.name].cast(f.type.value_type))
+    if "date_of_birth" in part.column_names:
+        i = part.column_names.index("date_of_birth")
+        part = part.set_column(i, "date_of_birth", part["date_of_birth"].cast(pa.date32()))
+    session.insert(table, part)
 
 
 def _with_nodes(frame: pd.DataFrame, r: pd.DataFrame) -> pd.DataFrame:
@@ -1398,9 +1422,24 @@ def _expected_quality(pairs_by_node: pd.DataFrame, root: dict) -> pd.DataFrame:
     if pairs_by_node.empty:
         return pd.DataFrame(columns=cols)
     a, b = pairs_by_node["a"], pairs_by_node["b"]
+    p = fs.probability(pairs_by_node["weight"].to_numpy())
+    if isinstance(root, pd.Series):  # the nodes' positions: no string split nor lookup a pair
+        at = _expected_by_position(a.to_numpy(), b.to_numpy(), root, order)
+        if at is not None:
+            first, second, names, same = at
+            d = pd.DataFrame(
+                {"a": first, "b": second, "p_linked": p * same, "n_linked": same.astype(int), "p_all": p},
+                copy=False,
+            )
+            g = d.groupby(["a", "b"], as_index=False)[["p_linked", "n_linked", "p_all"]].sum()
+            g.insert(0, "source_b", names[g.pop("b").to_numpy()])
+            g.insert(0, "source_a", names[g.pop("a").to_numpy()])
+            g = g.sort_values(["source_a", "source_b"], kind="stable", ignore_index=True)
+            g["expected_precision"] = g["p_linked"] / g["n_linked"].where(g["n_linked"] > 0)
+            g["expected_recall"] = g["p_linked"] / g["p_all"].where(g["p_all"] > 0)
+            return g[cols]
     sa, sb = a.str.split("|", n=1).str[0], b.str.split("|", n=1).str[0]
     swap = sa.map(order) > sb.map(order)
-    p = fs.probability(pairs_by_node["weight"].to_numpy())
     same = a.map(root).to_numpy() == b.map(root).to_numpy()
     d = pd.DataFrame(
         {
@@ -1415,6 +1454,26 @@ def _expected_quality(pairs_by_node: pd.DataFrame, root: dict) -> pd.DataFrame:
     g["expected_precision"] = g["p_linked"] / g["n_linked"].where(g["n_linked"] > 0)
     g["expected_recall"] = g["p_linked"] / g["p_all"].where(g["p_all"] > 0)
     return g[cols]
+
+
+def _expected_by_position(a: np.ndarray, b: np.ndarray, root: pd.Series, order: dict):
+    """For `_expected_quality`, from the nodes' positions in `root`'s index (each node's person's
+    root): each pair's two sources as codes into `names` (the first by `order`, as there), and
+    whether the pair's nodes ended in one person; a source is read once per distinct node of the
+    pairs, not once per pair. None where a pair names a node `root` does not hold."""
+    index = root.index
+    ia, ib = index.get_indexer(a), index.get_indexer(b)
+    if len(ia) and (min(ia.min(), ib.min()) < 0 or not index.is_unique):
+        return None
+    person = pd.factorize(root.to_numpy())[0]
+    same = person[ia] == person[ib]
+    held = np.union1d(ia, ib)  # the distinct nodes of the pairs, by position
+    source, names = pd.factorize(np.array([n.split("|", 1)[0] for n in index.to_numpy()[held]], dtype=object))
+    names = np.asarray(names, dtype=object)
+    sa, sb = source[np.searchsorted(held, ia)], source[np.searchsorted(held, ib)]
+    rank = pd.Series(names, dtype=object).map(order).to_numpy(dtype="float64")  # NaN: not a known source
+    swap = rank[sa] > rank[sb]
+    return np.where(swap, sb, sa), np.where(swap, sa, sb), names, same
 
 
 def _overall(expected: pd.DataFrame | None, what: str) -> float | None:

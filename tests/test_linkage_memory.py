@@ -362,11 +362,13 @@ def test_comparer_rows_term_frequency_codes_and_key_m_are_those_of_the_whole_fra
     a source key's m counted by node code is that of the node names' strings."""
     import numpy as np
     import pandas as pd
+    import pyarrow as pa
 
     import linkage.model as fs
     from linkage.compare import Comparer
     from linkage.engine import estimate_key_m
     from linkage.records import (
+        IdentityArrow,
         build_variants,
         code_identity,
         identity_rows,
@@ -403,6 +405,16 @@ def test_comparer_rows_term_frequency_codes_and_key_m_are_those_of_the_whole_fra
     pd.testing.assert_frame_equal(got, want)
     assert got["postcode_district"].isna().any() and got["postcode_district"].map(type).eq(str).any()
     assert all(v is None for v in got["postcode_district"][got["postcode_district"].isna()])
+    # the same rows taken in Arrow (what the identities are written from): the values of the pandas rows
+    # (every categorical column taken in Arrow, none, and as the writer chooses)
+    for share in (1.0, 0.0, 0.05):
+        arrow = IdentityArrow(coded, share).columns(part["variant"].to_numpy())
+        assert list(arrow) == list(coded.columns)
+        for c, values in arrow.items():
+            want_c = pa.Array.from_pandas(want[c].to_numpy())
+            if want_c.type != values.type:  # (a categorical date: nanoseconds there, as pandas holds it)
+                want_c = want_c.cast(values.type)
+            assert values.equals(want_c), (c, share)
     assert learn_aliases(_keyed_names(variants, identity, r), "forename_token") == want_aliases
     comparer = Comparer(variants, spec, {"forename": want_aliases})
     rng = np.random.default_rng(1)
