@@ -125,13 +125,15 @@ def insert(session, table: str, frame: pd.DataFrame, rows: int = SLICE) -> None:
         session.insert(table, _arrow(frame.iloc[start : start + rows]))
 
 
-READ_SHARE = 8  # a month's reads give DuckDB an eighth of the run's budget (`read_share`)
+READ_SHARE = 4  # a month's reads give DuckDB a quarter of the run's budget (`read_share`)
 READ_FLOOR = 256 << 20
 
 
 def read_share(budget: int) -> int:
     """DuckDB's memory limit while a month reads (bytes), for a run's budget of `budget` bytes:
-    an eighth of it, at least 256 MiB, at most the half a run gives DuckDB otherwise.
+    a quarter of it, at least 256 MiB, at most the half a run gives DuckDB otherwise. (An eighth
+    failed at a million people: the grouped read of `read_identities` could not pin a block in
+    256 MiB of a 2 GB budget; a quarter, 512 MiB, read it.)
 
     The month's SQL joins small work tables with scans of the stored tables (the event store,
     `record_keys`, the kept blocking facts): it needs little working memory, but DuckDB keeps

@@ -221,10 +221,10 @@ def test_the_memory_budget_sets_duckdb_and_the_scoring_chunks(tmp_path, monkeypa
         monkeypatch.setenv("OUTCOMES_LINK_MEMORY", "2GiB")
         assert apply_memory_limit(backend) == 2 * 2**30
         assert backend.con.execute(setting).fetchall()[0][0] == "1.0 GiB"
-    # a month's reads give DuckDB an eighth of the budget, at least 256 MiB, at most its half
+    # a month's reads give DuckDB a quarter of the budget, at least 256 MiB, at most its half
     from linkage.incremental import read_share
 
-    assert read_share(parse_size("4GB")) == 500 * 10**6 and read_share(parse_size("1GB")) == 256 * 2**20
+    assert read_share(parse_size("4GB")) == 10**9 and read_share(parse_size("1GB")) == 256 * 2**20
     assert read_share(parse_size("300MiB")) == 150 * 2**20
 
 
