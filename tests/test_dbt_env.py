@@ -26,3 +26,39 @@ def test_dbt_leaves_bytecode_as_the_environment_has_it_otherwise(tmp_path, monke
     monkeypatch.setenv("PYTHONPYCACHEPREFIX", str(tmp_path / "theirs"))
     env = dbt_env(resolve_target(str(tmp_path / "w.duckdb")), tmp_path)
     assert env["PYTHONDONTWRITEBYTECODE"] == "1" and env["PYTHONPYCACHEPREFIX"] == str(tmp_path / "theirs")
+
+
+def test_dbt_keeps_its_parsed_project_as_an_object_and_parses_again_when_an_input_changes(tmp_path, monkeypatch):
+    """The child hands dbt the project it parsed last time (dbtRunner(manifest=...)), and parses
+    anew when a setting the parse reads changes (outcomes/marts/dbt_child.py)."""
+    from outcomes.marts.dbt import parse_cache, run_dbt
+
+    monkeypatch.setenv("OUTCOMES_DBT_PARSE_CACHE", str(tmp_path / "cache"))
+    target = resolve_target(str(tmp_path / "w.duckdb"))
+    runs = []
+    for salt in ("a", "a", "b"):
+        monkeypatch.setenv("OUTCOMES_RESEARCH_SALT", salt)
+        phases: dict = {}
+        run_dbt(target, ["ls", "--resource-type", "model", "--quiet"], "2026-01-31", phases=phases)
+        runs.append(phases["manifest_kept"])
+    assert runs == [0.0, 1.0, 0.0]
+    kept = list(parse_cache(target).parent.glob("*.manifest.*.pickle"))
+    assert len(kept) == 1  # the salt's earlier parse is gone with it
+
+
+def test_the_parsed_project_is_keyed_by_every_file_and_setting_the_parse_reads(tmp_path):
+    from outcomes.marts.dbt_child import manifest_key
+
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "m.sql").write_text("select 1")
+    env = {"OUTCOMES_RESEARCH_SALT": "a", "OUTCOMES_AS_OF": "2026-01-31", "DBT_TARGET_PATH": "/x", "HOME": "/h"}
+    key = manifest_key(tmp_path, env)
+    # What only a run reads (its dates and folders), or what dbt never reads, keeps the key.
+    assert manifest_key(tmp_path, {**env, "OUTCOMES_AS_OF": "2026-02-28", "DBT_TARGET_PATH": "/y", "HOME": "/g"}) == key
+    (tmp_path / "target").mkdir()
+    (tmp_path / "target" / "partial_parse.msgpack").write_bytes(b"x")
+    assert manifest_key(tmp_path, env) == key
+    assert manifest_key(tmp_path, {**env, "OUTCOMES_RESEARCH_SALT": "b"}) != key
+    assert manifest_key(tmp_path, {**env, "OUTCOMES_DBT_TARGET": "postgres"}) != key
+    (tmp_path / "models" / "m.sql").write_text("select 2")
+    assert manifest_key(tmp_path, env) != key

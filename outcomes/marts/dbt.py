@@ -133,6 +133,8 @@ def run_dbt(
         env["OUTCOMES_AS_OF"] = as_of
         env["OUTCOMES_PREVIOUS_AS_OF"] = previous_as_of or ""
         cache = parse_cache(target)
+        if cache is not None:  # dbt's parsed project kept as an object (outcomes/marts/dbt_child.py)
+            env["OUTCOMES_DBT_MANIFEST"] = str(cache.with_suffix(".manifest"))
         parsed = work / "target" / PARTIAL_PARSE
         if cache is not None and cache.exists() and not parsed.exists():
             parsed.parent.mkdir(parents=True, exist_ok=True)

@@ -4,15 +4,43 @@ the build reads (each node's id, status, time and message) and where the process
 import; the command: loading the parsed project, then the nodes). dbt itself then need not write
 its JSON artifacts (`--no-write-json`: manifest.json twice, semantic_manifest.json and
 run_results.json, each a serialisation of the whole project) when nobody reads them.
+
+The parsed project: with `OUTCOMES_DBT_MANIFEST` set (a file path prefix), the child keeps dbt's
+parsed project (its Manifest object, pickled) in `<prefix>.<key>.pickle` and hands it to the
+runner (`dbtRunner(manifest=...)`), which then parses nothing: loading it costs about a tenth of
+dbt's partial parse (which reads its msgpack, hashes every project file and rebuilds the graph).
+The key is a sha256 of everything the parse reads: dbt's and its adapters' versions, Python's,
+every file of the project folder (profiles.yml included; not its target/ or logs/) and every
+OUTCOMES_ or DBT_ environment variable but the run's own (the knowledge dates, read only when a
+model runs, and the run's folders). So a change to any of them parses anew, as dbt would; a file
+the key does not name cannot be used. Without a kept manifest the child parses first (dbt's
+partial parsing as before), keeps it, then runs the command on it.
 Exit status as dbt's own: 0 success, 1 a node failed, 2 dbt could not run.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import pickle
 import resource
 import sys
 import time
+from pathlib import Path
+
+# Read only when a node runs, or the run's own folders: not part of what the parse depends on.
+RUN_ONLY_ENV = frozenset(
+    {
+        "OUTCOMES_AS_OF",
+        "OUTCOMES_PREVIOUS_AS_OF",
+        "OUTCOMES_DBT_MANIFEST",
+        "OUTCOMES_DBT_PARSE_CACHE",
+        "DBT_TARGET_PATH",
+        "DBT_LOG_PATH",
+    }
+)
+VERSIONED = ("dbt-core", "dbt-adapters", "dbt-common", "dbt-duckdb", "dbt-postgres", "duckdb")
 
 
 def _cpu() -> float:
@@ -24,13 +52,78 @@ def _value(status) -> str:
     return str(getattr(status, "value", status))
 
 
+def manifest_key(project_dir: Path, environ: dict[str, str]) -> str:
+    """sha256 of what dbt's parse of `project_dir` reads (the module's docstring)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    digest = hashlib.sha256(f"python {sys.version}\n".encode())
+    for package in VERSIONED:
+        try:
+            digest.update(f"{package} {version(package)}\n".encode())
+        except PackageNotFoundError:
+            digest.update(f"{package} -\n".encode())
+    for name in sorted(environ):
+        if name.startswith(("OUTCOMES_", "DBT_")) and name not in RUN_ONLY_ENV:
+            digest.update(f"env {name}={environ[name]}\n".encode())
+    for path in sorted(project_dir.rglob("*")):
+        relative = path.relative_to(project_dir)
+        if relative.parts[0] in ("target", "logs", "dbt_packages") or not path.is_file():
+            continue
+        digest.update(f"file {relative}\n".encode())
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def _project_dir(args: list[str]) -> Path:
+    if "--project-dir" in args:
+        return Path(args[args.index("--project-dir") + 1])
+    return Path.cwd()
+
+
+def load_manifest(args: list[str], phases: dict):
+    """The kept manifest of this project, parsed now if none is kept (None without
+    OUTCOMES_DBT_MANIFEST, or when the parse fails: the command then parses as usual)."""
+    prefix = os.environ.get("OUTCOMES_DBT_MANIFEST")
+    if not prefix:
+        return None
+    from dbt.cli.main import dbtRunner
+
+    project_dir = _project_dir(args)
+    kept = Path(f"{prefix}.{manifest_key(project_dir, dict(os.environ))}.pickle")
+    if kept.exists():
+        try:
+            with kept.open("rb") as f:
+                manifest = pickle.load(f)
+            phases["manifest_kept"] = 1.0
+            return manifest
+        except Exception:  # a damaged or foreign file: parse anew and replace it
+            pass
+    parsed = dbtRunner().invoke(["parse", "--project-dir", str(project_dir), "--quiet", "--no-write-json"])
+    if not parsed.success or parsed.result is None:
+        return None
+    manifest = parsed.result
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    partial = kept.with_suffix(f".{os.getpid()}.tmp")
+    with partial.open("wb") as f:
+        pickle.dump(manifest, f, protocol=pickle.HIGHEST_PROTOCOL)
+    os.replace(partial, kept)
+    for other in kept.parent.glob(f"{Path(prefix).name}.*.pickle"):  # the project's earlier versions
+        if other != kept:
+            other.unlink(missing_ok=True)
+    phases["manifest_kept"] = 0.0
+    return manifest
+
+
 def main(argv: list[str]) -> int:
     out, args = argv[0], argv[1:]
     started = time.perf_counter()
     from dbt.cli.main import dbtRunner
 
     imported_cpu, imported = _cpu(), time.perf_counter()
-    outcome = dbtRunner().invoke(args)
+    phases: dict = {}
+    manifest = load_manifest(args, phases) if args and args[0] != "parse" else None
+    loaded_cpu = _cpu()
+    outcome = dbtRunner(manifest=manifest).invoke(args)
     results = []
     for r in getattr(outcome.result, "results", None) or []:
         results.append(
@@ -41,12 +134,15 @@ def main(argv: list[str]) -> int:
                 "message": r.message,
             }
         )
-    phases = {
-        "import_cpu_s": round(imported_cpu, 3),
-        "import_wall_s": round(imported - started, 3),
-        "command_cpu_s": round(_cpu() - imported_cpu, 3),
-        "command_wall_s": round(time.perf_counter() - imported, 3),
-    }
+    phases.update(
+        {
+            "import_cpu_s": round(imported_cpu, 3),
+            "import_wall_s": round(imported - started, 3),
+            "manifest_cpu_s": round(loaded_cpu - imported_cpu, 3),
+            "command_cpu_s": round(_cpu() - imported_cpu, 3),
+            "command_wall_s": round(time.perf_counter() - imported, 3),
+        }
+    )
     with open(out, "w") as f:
         json.dump({"results": results, "phases": phases}, f)
     if outcome.success:
