@@ -57,10 +57,10 @@ def warehouse(small_population, tmp_path_factory):
     with connect(target) as backend:
         inner, _ = hash_tables(backend, ("staging", "intermediate"))
         with backend.transaction() as s:
-            replaced = {
-                t: s.scalar(f"select count(*) from marts_state.{t}__replaced")
-                for t in ("int_persons_in_treatment", "int_journey_flows", "int_reoffending_cohort")
-            }
+            left_behind = s.scalar(
+                "select count(*) from information_schema.tables where table_schema = 'marts_state' "
+                "and table_name like '%replaced'"
+            )
             recomputed = set(s.fetch("select person_id from marts_state.changed_persons").column(0).to_pylist())
             comments = s.fetch(
                 "select t.table_name, t.comment as table_comment, c.column_name, c.comment as column_comment "
@@ -83,7 +83,7 @@ def warehouse(small_population, tmp_path_factory):
         "published": published,
         "comments": comments,
         "marks": marks,
-        "replaced": replaced,
+        "left_behind": left_behind,
     }
 
 
@@ -178,8 +178,19 @@ def test_an_incremental_build_keeps_the_period_marts_per_cell(warehouse):
     were kept for it; the result is a full build's (test above)."""
     marks = warehouse["marks"]
     assert warehouse["latest"].mode == "incremental"
-    assert {mart for mart, kept in marks.items() if kept} == set(KEPT_PER_CELL)  # the others are rebuilt
-    assert all(n > 0 for n in warehouse["replaced"].values()), warehouse["replaced"]
+    # Every mart table stays: the six kept per cell, the three others with every row replaced.
+    assert {mart for mart, kept in marks.items() if kept} == set(MARTS)
+    replaced = warehouse["latest"].replaced
+    assert set(replaced) == {
+        "int_persons_in_treatment",
+        "int_journey_flows",
+        "int_reoffending_cohort",
+        "int_sustained_recovery_cohort",
+        "int_benefits_cohort",
+    }
+    assert all(replaced[m] > 0 for m in ("int_persons_in_treatment", "int_journey_flows", "int_reoffending_cohort"))
+    assert warehouse["left_behind"] == 0  # their copies are dropped when the build ends
+    assert warehouse["early"].replaced == {}  # a full build replaces nothing
 
 
 def test_an_incremental_build_keeps_the_comments_of_the_tables_it_writes_into(warehouse):
@@ -278,7 +289,8 @@ def test_a_build_reports_the_time_of_every_dbt_model_and_test(warehouse):
     latest, full = warehouse["latest"], warehouse["full"]
     models = {name.rsplit(".", 1)[-1] for name in latest.node_seconds if name.startswith("model.")}
     assert set(MARTS) <= models
-    assert any(name.startswith("test.outcomes.") for name in latest.node_seconds)
+    # The checks are constraints of the tables and statements of the models: no data-test nodes.
+    assert not any(name.startswith("test.") for name in latest.node_seconds)
     # Unit tests run in full builds; an incremental one skips them (its project is the last build's).
     assert any(name.startswith("unit_test.outcomes.int_exit_follow_up.") for name in full.node_seconds)
     assert not any(name.startswith("unit_test.") for name in latest.node_seconds)
@@ -635,3 +647,19 @@ def test_a_build_report_names_what_its_hashes_depend_on(warehouse):
     report = json.loads(warehouse["latest"].to_json())
     assert report["hashed_by"].startswith("duckdb v") and len(report["tables"]) == 12
     assert warehouse["latest"].hashes == warehouse["full"].hashes
+
+
+def test_linkage_quality_refuses_a_breakdown_outside_its_list(warehouse, tmp_path):
+    """The breakdowns of linkage_quality are a check constraint of its table (no test node)."""
+    target = _copy(warehouse, tmp_path)
+    with connect(target) as backend, backend.transaction() as s:
+        assert s.scalar("select count(*) from marts.linkage_quality where breakdown = 'region'") > 0
+    with (
+        pytest.raises(Exception, match=r"(?i)check"),
+        connect(target) as backend,
+        backend.transaction() as s,
+    ):
+        s.execute(
+            "insert into marts.linkage_quality select * replace ('postcode' as breakdown) "
+            "from marts.linkage_quality where breakdown = 'region' limit 1"
+        )

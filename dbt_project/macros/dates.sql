@@ -33,3 +33,22 @@
         else '70+'
     end
 {%- endmacro %}
+
+{#
+  A mart row is provisional while its follow-up window is open: `period_end` plus the mart's
+  follow-up in months (provisional_months: the model's config `provisional_months`, the one place
+  each mart states it) is after the build's date. Strategy replace_cells recomputes the flag of
+  the rows it keeps with the same macro (`months` given). dbt's unit tests compile a model without
+  its config: they override provisional_months with the value (models/marts/_marts__unit_tests.yml).
+#}
+{% macro provisional_months() -%}
+    {{ return(config.get('provisional_months')) }}
+{%- endmacro %}
+
+{% macro provisional(period_end='period_end', months=none) -%}
+    {%- set months = months if months is not none else provisional_months() -%}
+    {%- if execute and months is none -%}
+        {{ exceptions.raise_compiler_error("provisional() needs the model config provisional_months") }}
+    {%- endif -%}
+    {{ add_months(period_end, months) }} > {{ as_of_date() }}
+{%- endmacro %}

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from outcomes.marts.dbt import run_dbt
-from outcomes.marts.increments import Plan, begin, finish, plan_build
+from outcomes.marts.increments import Plan, begin, finish, plan_build, replaced_rows
 from outcomes.marts.roles import apply_grants
 from outcomes.warehouse.target import Target, WarehouseError
 
@@ -46,6 +46,9 @@ class BuildResult:
     hashed_by: str = ""
     # Where dbt's process spent its time: its import, then the command (outcomes/marts/dbt_child.py).
     dbt_phases: dict[str, float] = field(default_factory=dict)
+    # An incremental build: per person-level model kept per cell, the rows it replaced (the marts
+    # subtracted them; their copies are dropped when the build ends: outcomes.marts.increments).
+    replaced: dict[str, int] = field(default_factory=dict)
 
     def slowest(self, n: int = 5) -> list[tuple[str, float]]:
         """The `n` slowest dbt nodes, slowest first, by readable name (`node_name`)."""
@@ -245,6 +248,7 @@ def build(
         apply_grants(backend)
         hashes, rows = hash_tables(backend, ("marts", "research"))
         hashed_by = hashed_with(backend)
+        replaced = replaced_rows(backend) if plan.incremental else {}
         seconds = time.perf_counter() - started
         finish(backend, plan, seconds)
     return BuildResult(
@@ -258,6 +262,7 @@ def build(
         plan.line(),
         hashed_by=hashed_by,
         dbt_phases=phases,
+        replaced=replaced,
     )
 
 

@@ -27,6 +27,8 @@ WATERMARKS = f"{SCHEMA}.build_watermarks"
 CHANGED_RECORDS = f"{SCHEMA}.changed_records"
 CHANGED_SPINE = f"{SCHEMA}.changed_spine"
 CHANGED_PERSONS = f"{SCHEMA}.changed_persons"
+# marts_state.<model>__replaced: the rows a person-level model kept per cell replaced in this build.
+REPLACED_SUFFIX = "__replaced"
 # The previous build's spine: the incremental spine model still holds it when the next build plans.
 STAGED_SPINE = "staging.stg_linkage__person_records"
 
@@ -256,10 +258,29 @@ def begin(backend) -> None:
         s.execute(f"update {WATERMARKS} set valid = false where valid")
 
 
+def replaced_rows(backend) -> dict[str, int]:
+    """Per person-level model kept per cell, the rows this build's `replace_changed` replaced
+    (`marts_state.<model>__replaced`, dbt_project/macros/increments.sql: the rows the marts
+    subtracted); none after a full build or after finish()."""
+    with backend.transaction() as s:
+        names = _replaced_tables(s)
+        return {n.removesuffix(REPLACED_SUFFIX): int(s.scalar(f"select count(*) from {SCHEMA}.{n}")) for n in names}
+
+
+def _replaced_tables(s) -> list[str]:
+    names = s.fetch(
+        "select table_name from information_schema.tables where table_schema = :s", {"s": SCHEMA}
+    ).column(0).to_pylist()
+    return sorted(n for n in names if n.endswith(REPLACED_SUFFIX))
+
+
 def finish(backend, plan: Plan, seconds: float) -> None:
-    """Record a successful build's watermark."""
+    """Record a successful build's watermark, and drop the copies of the rows it replaced (the marts
+    have counted them: no later build may read them, and they need not wait for one)."""
     w = plan.current
     with backend.transaction() as s:
+        for name in _replaced_tables(s):
+            s.execute(f"drop table if exists {SCHEMA}.{name}")
         s.execute(
             f"insert into {WATERMARKS} (built_at, as_of, mode, reason, max_ledger_id, max_run_id, first_extract, "
             "model_version, changed_records, changed_persons, seconds, valid) values (:built_at, :as_of, :mode, "

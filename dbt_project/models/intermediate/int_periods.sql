@@ -1,5 +1,7 @@
 -- Reporting periods: the 12 months ending each month end from the first applied extract to
 -- `as_of`; financial years (ending 31 March) and calendar years (31 December) repeat those rows.
+-- Every row replaced by each build (strategy replace_all, macros/increments.sql).
+{{ config(materialized='incremental', incremental_strategy='replace_all', on_schema_change='append_new_columns') }}
 with bounds as (
     select min(extract_date) as first_extract
     from {{ source('events', 'deliveries') }}

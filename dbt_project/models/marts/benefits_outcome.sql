@@ -23,7 +23,7 @@ rated as (
         {{ rate('oow_at_start', 'cohort') }} as rate_at_start,
         {{ rate('oow_at_6_months', 'cohort') }} as rate_at_6_months,
         {{ rate('oow_at_12_months', 'cohort') }} as rate_at_12_months,
-        {{ add_months('period_end', 12) }} > {{ as_of_date() }} as provisional
+        {{ provisional() }} as provisional
     from counts
 ),
 

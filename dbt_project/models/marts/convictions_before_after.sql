@@ -32,7 +32,7 @@ rated as (
     select
         counts.*,
         {{ rate('offences_after - offences_before', 'offences_before', 100) }} as percent_change,
-        {{ add_months('period_end', 30) }} > {{ as_of_date() }} as provisional
+        {{ provisional() }} as provisional
     from counts
 ),
 

@@ -1,3 +1,5 @@
+-- Every row replaced by each build (strategy replace_all, macros/increments.sql).
+{{ config(materialized='incremental', incremental_strategy='replace_all', on_schema_change='append_new_columns') }}
 with deaths as (
     select * from {{ ref('int_death_treatment_status') }}
 ),

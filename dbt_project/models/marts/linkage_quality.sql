@@ -5,6 +5,8 @@
 -- where there is ground truth, so that linkage biased against a group is visible.
 -- The latest run is by knowledge date, then run: a past date linked afterwards does not replace
 -- the quality of a later date's run.
+-- Every row replaced by each build (strategy replace_all, macros/increments.sql).
+{{ config(materialized='incremental', incremental_strategy='replace_all', on_schema_change='append_new_columns') }}
 with runs as (
     select run_id from {{ source('linkage', 'quality') }}
     where as_of <= {{ as_of_date() }}

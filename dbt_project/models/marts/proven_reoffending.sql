@@ -25,7 +25,7 @@ rated as (
         period_end, la_code, substance_group, exit_type, cohort, reoffenders, reoffences,
         {{ rate('reoffenders', 'cohort') }} as rate,
         {{ rate('reoffences', 'reoffenders') }} as reoffences_per_reoffender,
-        {{ add_months('period_end', 18) }} > {{ as_of_date() }} as provisional
+        {{ provisional() }} as provisional
     from counts
 ),
 

@@ -21,7 +21,7 @@ rated as (
     select
         counts.*,
         {{ rate('not_representing', 'in_treatment') }} as rate,
-        {{ add_months('period_end', 6) }} > {{ as_of_date() }} as provisional
+        {{ provisional() }} as provisional
     from counts
 ),
 

@@ -27,7 +27,7 @@ rated as (
         {{ rate('alive', 'cohort') }} as alive_rate,
         {{ rate('off_out_of_work_benefits', 'cohort') }} as off_out_of_work_benefits_rate,
         {{ rate('sustained_recovery', 'cohort') }} as sustained_recovery_rate,
-        {{ add_months('period_end', 18) }} > {{ as_of_date() }} as provisional
+        {{ provisional() }} as provisional
     from counts
 ),
 
