@@ -62,3 +62,37 @@ def test_the_parsed_project_is_keyed_by_every_file_and_setting_the_parse_reads(t
     assert manifest_key(tmp_path, {**env, "OUTCOMES_DBT_TARGET": "postgres"}) != key
     (tmp_path / "models" / "m.sql").write_text("select 2")
     assert manifest_key(tmp_path, env) != key
+
+
+def test_dbt_debug_events_nobody_logs_are_dropped_before_their_message_is_made(monkeypatch):
+    import dbt_common.events.event_manager as em
+    from dbt_common.events.base_types import EventLevel
+    from dbt_common.events.types import Note
+
+    from outcomes.marts import dbt_child
+
+    monkeypatch.setattr(em.EventManager, "fire_event", em.EventManager.fire_event)  # restored afterwards
+    made = []
+    real = em.msg_from_base_event
+    monkeypatch.setattr(em, "msg_from_base_event", lambda e, level=None: made.append(level) or real(e, level=level))
+    dbt_child.drop_unlogged_debug_events()
+    manager = em.EventManager()
+    lines = []
+
+    class Console:
+        level = EventLevel.INFO
+
+        def filter(self, msg):
+            return True
+
+        def write_line(self, msg):
+            lines.append(msg.info.level)
+
+    manager.loggers.append(Console())
+    manager.fire_event(Note(msg="a statement"), level=EventLevel.DEBUG)
+    assert made == [] and lines == []
+    manager.fire_event(Note(msg="a node done"), level=EventLevel.INFO)
+    assert lines == ["info"]
+    Console.level = EventLevel.DEBUG  # a logger that writes debug lines gets them all
+    manager.fire_event(Note(msg="a statement"), level=EventLevel.DEBUG)
+    assert lines == ["info", "debug"]

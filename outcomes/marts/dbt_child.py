@@ -146,6 +146,32 @@ def load_manifest(args: list[str], phases: dict):
     return manifest
 
 
+def drop_unlogged_debug_events() -> None:
+    """dbt turns every event into a protobuf message before it asks its loggers whether they want
+    it (dbt_common's EventManager.fire_event): about a thousand debug events in a build (each SQL
+    statement, connection and node step), written nowhere when the log file is off
+    (DBT_LOG_LEVEL_FILE=none, outcomes/marts/dbt.py) and the console logs at info. Such an event is
+    dropped before its message is made when no logger takes debug lines and nothing but dbt's own
+    warning tracker listens; warnings, errors, info lines and forced handling go through as before."""
+    from dbt_common.events.base_types import EventLevel
+    from dbt_common.events.event_manager import EventManager
+
+    original = EventManager.fire_event
+    quiet = (EventLevel.DEBUG, EventLevel.TEST)
+
+    def fire_event(self, e, level=None, node=None, force_warn_or_error_handling=False):
+        if (
+            not force_warn_or_error_handling
+            and (level or e.level_tag()) in quiet
+            and all(logger.level not in quiet for logger in self.loggers)
+            and all(getattr(c, "__name__", "") == "track_behavior_change_warn" for c in self.callbacks)
+        ):
+            return None
+        return original(self, e, level=level, node=node, force_warn_or_error_handling=force_warn_or_error_handling)
+
+    EventManager.fire_event = fire_event
+
+
 def main(argv: list[str]) -> int:
     out, args = argv[0], argv[1:]
     started = time.perf_counter()
@@ -158,6 +184,7 @@ def main(argv: list[str]) -> int:
     gc.freeze()
     gc.set_threshold(20_000, 50, 1_000)
     gc.enable()
+    drop_unlogged_debug_events()
     phases: dict = {}
     manifest = load_manifest(args, phases) if args and args[0] != "parse" else None
     loaded_cpu = _cpu()
