@@ -20,6 +20,31 @@ journeys as (
     select * from {{ ref('int_journeys') }}
 )
 
+{#-
+  An incremental build writes the changed persons' rows of every period and everyone's rows of the
+  periods new since the last build: the changed persons' journeys joined with every period, and
+  the others' with the new periods only (the same rows as the join of all with that condition,
+  without the range join of every journey with every period first).
+-#}
+{%- if is_incremental() %},
+
+new_periods as (
+    select * from periods where period_end > {{ previous_as_of() }}
+),
+
+changed_journeys as (
+    select * from journeys where {{ is_changed_person('person_id') }}
+),
+
+unchanged_journeys as (
+    select * from journeys where not ({{ is_changed_person('person_id') }})
+)
+{%- set pairs = [('periods', 'changed_journeys'), ('new_periods', 'unchanged_journeys')] %}
+{%- else %}
+{%- set pairs = [('periods', 'journeys')] %}
+{%- endif %}
+
+{% for pair in pairs -%}
 select
     periods.period_end,
     journeys.person_id,
@@ -37,12 +62,12 @@ select
         when journeys.exit_date is null then null
         else {{ days_between('journeys.start_date', 'journeys.exit_date') }} >= 84
     end as is_effective
-from periods
-inner join journeys
+from {{ pair[0] }} as periods
+inner join {{ pair[1] }} as journeys
     on journeys.start_date >= periods.period_start and journeys.start_date <= periods.period_end
-    {% if is_incremental() %}and {{ is_changed_person_or_new_period('journeys.person_id', 'periods.period_end') }}{% endif %}
 
 union all
+
 
 select
     periods.period_end,
@@ -57,7 +82,10 @@ select
     journeys.start_date,
     journeys.exit_type,
     null
-from periods
-inner join journeys
+from {{ pair[0] }} as periods
+inner join {{ pair[1] }} as journeys
     on journeys.exit_date >= periods.period_start and journeys.exit_date <= periods.period_end
-    {% if is_incremental() %}and {{ is_changed_person_or_new_period('journeys.person_id', 'periods.period_end') }}{% endif %}
+{% if not loop.last %}
+union all
+{% endif %}
+{%- endfor %}
