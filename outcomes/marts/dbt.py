@@ -8,6 +8,8 @@ vars change, and a build's date changes every month. The parsed project (dbt's
 partial_parse.msgpack) is kept between runs per warehouse and project folder, in a private cache
 folder, and copied into each run's own target folder: parallel runs never write one file, and dbt
 itself checks the copy against the project's files, vars, profile and version before using it.
+Beside it the child keeps the parsed project as an object (a pickled Manifest, keyed by what the
+parse reads: outcomes/marts/dbt_child.py) and hands it to dbt, which then parses nothing.
 The child is outcomes/marts/dbt_child.py (dbt's programmatic runner): it writes the run results the
 build reads, so dbt need not write its JSON artifacts when the run's folder is thrown away.
 """

@@ -268,9 +268,11 @@ def replaced_rows(backend) -> dict[str, int]:
 
 
 def _replaced_tables(s) -> list[str]:
-    names = s.fetch(
-        "select table_name from information_schema.tables where table_schema = :s", {"s": SCHEMA}
-    ).column(0).to_pylist()
+    names = (
+        s.fetch("select table_name from information_schema.tables where table_schema = :s", {"s": SCHEMA})
+        .column(0)
+        .to_pylist()
+    )
     return sorted(n for n in names if n.endswith(REPLACED_SUFFIX))
 
 
