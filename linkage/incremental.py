@@ -506,9 +506,14 @@ def block_facts(session, spec) -> Blocks:
 def candidate_nodes(session, spec, blocks: Blocks) -> int:
     """Nodes of the stored identities that block with a new record in some pass (blocks too large
     for the whole population left out), with the nodes of new and changed records, into
-    `linkage.work_nodes`; how many."""
+    `linkage.work_nodes`; how many. The identities themselves (their variant keys, `VARIANT_COLS`)
+    go to `linkage.work_match`, with those of the new records: every candidate pair of the whole
+    population's blocking is between two of them (`read_identities(matched=True)`)."""
     session.execute("delete from linkage.work_nodes")
     session.execute("insert into linkage.work_nodes (node) select distinct node from linkage.work_new")
+    vc = ", ".join(VARIANT_COLS)
+    session.execute("drop table if exists linkage.work_match")
+    session.execute(f"create table linkage.work_match as select distinct {vc} from linkage.work_new where is_new")
     # the stored side: the kept identities (`block_variants`: a row per present identity, its node
     # and every pass's keys; a third of the rows of `record_keys`, none of its other columns), as
     # `keep_blocks` leaves them in step; else every present row of `record_keys`
@@ -518,8 +523,10 @@ def candidate_nodes(session, spec, blocks: Blocks) -> int:
     for p in [*spec.passes, *(Pass(q.name, q.right_on, q.on) for q in spec.passes if not q.symmetric)]:
         right = list(p.right_on or p.on)
         on = " and ".join(f"n.{a} = k.{b}" for a, b in zip(p.on, right, strict=True))
+        # (the identity's variant key, and the pass's key columns under names of their own)
         rows = session.fetch(
-            f"select distinct k.node, {', '.join(f'k.{c} as c{i}' for i, c in enumerate(right))} "
+            f"select distinct {', '.join('k.' + c for c in VARIANT_COLS)}, "
+            f"{', '.join(f'k.{c} as c{i}' for i, c in enumerate(right))} "
             f"from linkage.work_new n join {stored} on {on} where n.is_new{present}"
         ).to_pandas()
         big, _ = blocks.oversized[p.name]
@@ -530,6 +537,8 @@ def candidate_nodes(session, spec, blocks: Blocks) -> int:
         if len(rows):
             fresh = pd.DataFrame({"node": pd.unique(rows["node"])})
             session.insert("linkage.work_nodes", pa.Table.from_pandas(fresh, preserve_index=False))
+            matched = rows[VARIANT_COLS].drop_duplicates()
+            session.insert("linkage.work_match", pa.Table.from_pandas(matched, preserve_index=False))
     return _dedupe_nodes(session)
 
 
@@ -544,21 +553,28 @@ class Prescored:
     nodes: int  # nodes read whole next: of new and changed records, and of a pair scored
 
 
-def read_identities(session) -> pd.DataFrame:
+def read_identities(session, matched: bool = False) -> pd.DataFrame:
     """The identities (variants) of the present records of the nodes in `work_nodes`, one row a
     variant, as `records.build_variants` makes them of those records: the variant's key, the
     values of its first record (by record id) and its block keys; `record_id` its first record,
     `records` how many it holds, `is_new` whether one of them has no person yet (a new record).
-    Grouped in the warehouse: a row a distinct identity comes to pandas, not a row a record."""
+    Grouped in the warehouse: a row a distinct identity comes to pandas, not a row a record.
+
+    `matched`: only the identities `candidate_nodes` found blocking with a new record, and the
+    new records' own (`linkage.work_match`), not every identity of their nodes."""
     from linkage.records import VARIANT_COLUMNS, VARIANT_KEY, first_rows, group_numbers
 
     cols = list(dict.fromkeys(["source", *VARIANT_KEY, *VARIANT_COLUMNS]))
     sel = ", ".join(f"k.{c}" for c in cols)
+    if matched:
+        same = " and ".join(f"m.{c} is not distinct from k.{c}" for c in VARIANT_COLS if c != "node")
+        within = f"exists (select 1 from linkage.work_match m where m.node = k.node and {same})"
+    else:
+        within = "exists (select 1 from linkage.work_nodes w where w.node = k.node)"
     frame = session.fetch(
         f"select {sel}, min(k.record_id) as record_id, count(*) as records, "
         "max(case when k.person_id is null then 1 else 0 end) as is_new from linkage.record_keys k "
-        "where k.present and exists (select 1 from linkage.work_nodes w where w.node = k.node) "
-        f"group by {sel}"
+        f"where k.present and {within} group by {sel}"
     ).to_pandas()
     # a variant is its key (`VARIANT_KEY`): the other columns are its first record's, as
     # build_variants takes them (they follow from the tokens; where they differ within a key, the
@@ -597,7 +613,11 @@ def score_first(session, spec, model, blocks: Blocks, truth=None) -> Prescored:
     from linkage.compare import Comparer
     from linkage.engine import score_pairs
 
-    variants = read_identities(session)
+    # without the truth, the identities that block with a new one (the pairs and their figures
+    # are the same: a pair is of two identities sharing a block key); with it, every identity of
+    # the nodes read, for the true pairs the figures count (`add_truth_nodes`)
+    variants = read_identities(session, matched=truth is None)
+    session.execute("drop table if exists linkage.work_match")
     new = pd.Index(np.flatnonzero(variants["is_new"].to_numpy()))
     if not len(new):  # no pair to score (a run for pending review decisions): the nodes as they are
         return Prescored(len(variants), int(variants["records"].sum()), 0, 0, _dedupe_nodes(session))
