@@ -756,6 +756,11 @@ def load_records(session) -> pd.DataFrame:
     in the order load_records gives (by source, then record id)."""
     cols = ", ".join(f"k.{c}" for c in ["source", "record_id", *IDENTITY, "person_id"])
     within = "k.present and exists (select 1 from linkage.work_nodes w where w.node = k.node)"
+    # their keys kept (`linkage.work_read`) for `record_dates`: one pass over `record_keys`, not one a source
+    session.execute("drop table if exists linkage.work_read")
+    session.execute(
+        f"create table linkage.work_read as select k.source, k.record_id from linkage.record_keys k where {within}"
+    )
     r = session.fetch(
         f"select {cols} from linkage.record_keys k where {narrowed(session, 'linkage.record_keys', 'k', within)}"
     ).to_pandas()
@@ -771,6 +776,31 @@ def load_records(session) -> pd.DataFrame:
     r.index = pd.RangeIndex(len(r))
     r["date_of_birth"] = pd.to_datetime(r["date_of_birth"])
     return r
+
+
+def record_dates(session, as_of) -> pd.DataFrame:
+    """source, record_id, record_date of the records `load_records` read (`linkage.work_read`),
+    from the event store's state on `as_of` (`records.RECORD_DATE`: linkage.cluster's persons in
+    time, as the whole path reads them): only those records' events are ranked, and read whole
+    (`narrowed`), not the whole store."""
+    from linkage.records import RECORD_DATE
+    from outcomes.eventstore.schema import latest_sql
+
+    frames = []
+    for source, column in RECORD_DATE.items():
+        # the record filter inside the ranking: neither DuckDB nor PostgreSQL pushes it below a window
+        mine = (
+            "e.extract_date <= :as_of and e.record_id in "
+            "(select record_id from linkage.work_read where source = :source)"
+        )
+        until = narrowed(session, f"events.{source}", "e", mine)
+        sql = f"select record_id, {column} as record_date from ({latest_sql(source, until)}) latest"
+        df = session.fetch(sql, {"as_of": as_of, "source": source}).to_pandas()
+        df.insert(0, "source", source)
+        frames.append(df)
+    out = pd.concat(frames, ignore_index=True)
+    out["record_date"] = pd.to_datetime(out["record_date"])
+    return out
 
 
 def write(
@@ -834,6 +864,7 @@ def write(
         rebuild_blocks(session, spec)
     for table in ("work_new", "work_nodes"):
         session.execute(f"delete from linkage.{table}")
+    session.execute("drop table if exists linkage.work_read")
     session.execute("delete from linkage.key_state")
     session.insert(
         "linkage.key_state",
