@@ -558,9 +558,10 @@ def candidate_nodes(session, spec, blocks: Blocks) -> int:
             session.insert("linkage.work_big", pa.Table.from_pandas(big, preserve_index=False))
             held = " and ".join(f"b.c{i} = k.{c}" for i, c in enumerate(right))
             skip = f" and not exists (select 1 from linkage.work_big b where {held})"
+        # (a pair is of two nodes: an identity of the new record's own node makes none with it)
         session.execute(
             f"insert into linkage.work_match select distinct {ks} from linkage.work_new n "
-            f"join {stored} on {on} where n.is_new{present}{skip}"
+            f"join {stored} on {on} where n.is_new and k.node <> n.node{present}{skip}"
         )
         session.execute("drop table if exists linkage.work_big")
     session.execute("insert into linkage.work_nodes (node) select distinct node from linkage.work_match")
