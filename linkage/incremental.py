@@ -125,6 +125,20 @@ def insert(session, table: str, frame: pd.DataFrame, rows: int = SLICE) -> None:
         session.insert(table, _arrow(frame.iloc[start : start + rows]))
 
 
+def narrowed(session, table: str, alias: str, where: str) -> str:
+    """A condition taking the rows of `table` (named `alias`) where `where` holds. On DuckDB by
+    row id: `where` is evaluated over the columns it names alone, then only the rows it takes
+    are read whole. (A month takes a few percent of the stored rows and of the events; joined
+    directly, DuckDB reads and decompresses every column selected, the wide identity block with
+    its Bloom filters, of every row before the join drops most of them.) Elsewhere `where`
+    itself (PostgreSQL has its indexes)."""
+    from outcomes.eventstore.backend import DuckDBSession
+
+    if not isinstance(session, DuckDBSession):
+        return where
+    return f"{alias}.rowid in (select {alias}.rowid from {table} {alias} where {where})"
+
+
 READ_SHARE = 4  # a month's reads give DuckDB a quarter of the run's budget (`read_share`)
 READ_FLOOR = 256 << 20
 
@@ -204,9 +218,12 @@ def read_delta(session, as_of, records: pd.DataFrame | None, after: tuple | None
                 "and (applied_in > :ledger or extract_date > :since)",
                 {"as_of": as_of, "ledger": after[1], "since": after[0]},
             )
-            mine = (
-                "extract_date <= :as_of and record_id in "
-                f"(select record_id from linkage.work_touched where source = '{source}')"
+            mine = narrowed(
+                session,
+                f"events.{source}",
+                "e",
+                "e.extract_date <= :as_of and e.record_id in "
+                f"(select record_id from linkage.work_touched where source = '{source}')",
             )
             session.execute(
                 f"insert into linkage.work_records (source, record_id, {cols}) "
@@ -230,8 +247,13 @@ def read_delta(session, as_of, records: pd.DataFrame | None, after: tuple | None
     if touched:
         stored = "linkage.work_stored"
         session.execute(
-            "create table linkage.work_stored as select k.* from linkage.record_keys k where exists "
-            "(select 1 from linkage.work_touched t where t.source = k.source and t.record_id = k.record_id)"
+            "create table linkage.work_stored as select k.* from linkage.record_keys k where "
+            + narrowed(
+                session,
+                "linkage.record_keys",
+                "k",
+                "exists (select 1 from linkage.work_touched t where t.source = k.source and t.record_id = k.record_id)",
+            )
         )
     same = " and ".join(f"not (w.{c} is distinct from k.{c})" for c in IDENTITY)
     changed = session.fetch(
@@ -506,30 +528,43 @@ def block_facts(session, spec) -> Blocks:
 def candidate_nodes(session, spec, blocks: Blocks) -> int:
     """Nodes of the stored identities that block with a new record in some pass (blocks too large
     for the whole population left out), with the nodes of new and changed records, into
-    `linkage.work_nodes`; how many."""
+    `linkage.work_nodes`; how many. The identities themselves (their variant keys, `VARIANT_COLS`)
+    go to `linkage.work_match`, with those of the new records: every candidate pair of the whole
+    population's blocking is between two of them (`read_identities(matched=True)`)."""
     session.execute("delete from linkage.work_nodes")
     session.execute("insert into linkage.work_nodes (node) select distinct node from linkage.work_new")
+    vc = ", ".join(VARIANT_COLS)
+    session.execute("drop table if exists linkage.work_match")
+    session.execute(f"create table linkage.work_match as select distinct {vc} from linkage.work_new where is_new")
     # the stored side: the kept identities (`block_variants`: a row per present identity, its node
     # and every pass's keys; a third of the rows of `record_keys`, none of its other columns), as
     # `keep_blocks` leaves them in step; else every present row of `record_keys`
     kept = _blocks_kept(session, spec)
     stored, present = ("linkage.block_variants k", "") if kept else ("linkage.record_keys k", " and k.present")
     # (a pass keyed differently on its two sides, both ways round: a new record on either side)
+    # In SQL: the stored identities found (most of a million people's month) never come to pandas;
+    # the blocks too large for the whole population (`blocks.oversized`, few) go to a work table.
+    ks = ", ".join("k." + c for c in VARIANT_COLS)
     for p in [*spec.passes, *(Pass(q.name, q.right_on, q.on) for q in spec.passes if not q.symmetric)]:
         right = list(p.right_on or p.on)
         on = " and ".join(f"n.{a} = k.{b}" for a, b in zip(p.on, right, strict=True))
-        rows = session.fetch(
-            f"select distinct k.node, {', '.join(f'k.{c} as c{i}' for i, c in enumerate(right))} "
-            f"from linkage.work_new n join {stored} on {on} where n.is_new{present}"
-        ).to_pandas()
         big, _ = blocks.oversized[p.name]
-        if big is not None and len(big) and len(rows):
-            big = big.set_axis([f"c{i}" for i in range(len(p.on))], axis=1)
-            flag = rows.merge(big.assign(_big=True), on=list(big.columns), how="left")["_big"]
-            rows = rows[flag.isna().to_numpy()]
-        if len(rows):
-            fresh = pd.DataFrame({"node": pd.unique(rows["node"])})
-            session.insert("linkage.work_nodes", pa.Table.from_pandas(fresh, preserve_index=False))
+        skip = ""
+        session.execute("drop table if exists linkage.work_big")
+        if big is not None and len(big):
+            named = ", ".join(f"{c} as c{i}" for i, c in enumerate(right))
+            session.execute(f"create table linkage.work_big as select {named} from linkage.record_keys where 1 = 0")
+            big = big.set_axis([f"c{i}" for i in range(len(right))], axis=1)
+            session.insert("linkage.work_big", pa.Table.from_pandas(big, preserve_index=False))
+            held = " and ".join(f"b.c{i} = k.{c}" for i, c in enumerate(right))
+            skip = f" and not exists (select 1 from linkage.work_big b where {held})"
+        # (a pair is of two nodes: an identity of the new record's own node makes none with it)
+        session.execute(
+            f"insert into linkage.work_match select distinct {ks} from linkage.work_new n "
+            f"join {stored} on {on} where n.is_new and k.node <> n.node{present}{skip}"
+        )
+        session.execute("drop table if exists linkage.work_big")
+    session.execute("insert into linkage.work_nodes (node) select distinct node from linkage.work_match")
     return _dedupe_nodes(session)
 
 
@@ -544,21 +579,29 @@ class Prescored:
     nodes: int  # nodes read whole next: of new and changed records, and of a pair scored
 
 
-def read_identities(session) -> pd.DataFrame:
+def read_identities(session, matched: bool = False) -> pd.DataFrame:
     """The identities (variants) of the present records of the nodes in `work_nodes`, one row a
     variant, as `records.build_variants` makes them of those records: the variant's key, the
     values of its first record (by record id) and its block keys; `record_id` its first record,
     `records` how many it holds, `is_new` whether one of them has no person yet (a new record).
-    Grouped in the warehouse: a row a distinct identity comes to pandas, not a row a record."""
+    Grouped in the warehouse: a row a distinct identity comes to pandas, not a row a record.
+
+    `matched`: only the identities `candidate_nodes` found blocking with a new record, and the
+    new records' own (`linkage.work_match`), not every identity of their nodes."""
     from linkage.records import VARIANT_COLUMNS, VARIANT_KEY, first_rows, group_numbers
 
     cols = list(dict.fromkeys(["source", *VARIANT_KEY, *VARIANT_COLUMNS]))
     sel = ", ".join(f"k.{c}" for c in cols)
+    if matched:
+        same = " and ".join(f"m.{c} is not distinct from k.{c}" for c in VARIANT_COLS if c != "node")
+        within = f"exists (select 1 from linkage.work_match m where m.node = k.node and {same})"
+    else:
+        within = "exists (select 1 from linkage.work_nodes w where w.node = k.node)"
+    within = narrowed(session, "linkage.record_keys", "k", f"k.present and {within}")
     frame = session.fetch(
         f"select {sel}, min(k.record_id) as record_id, count(*) as records, "
         "max(case when k.person_id is null then 1 else 0 end) as is_new from linkage.record_keys k "
-        "where k.present and exists (select 1 from linkage.work_nodes w where w.node = k.node) "
-        f"group by {sel}"
+        f"where {within} group by {sel}"
     ).to_pandas()
     # a variant is its key (`VARIANT_KEY`): the other columns are its first record's, as
     # build_variants takes them (they follow from the tokens; where they differ within a key, the
@@ -597,7 +640,11 @@ def score_first(session, spec, model, blocks: Blocks, truth=None) -> Prescored:
     from linkage.compare import Comparer
     from linkage.engine import score_pairs
 
-    variants = read_identities(session)
+    # without the truth, the identities that block with a new one (the pairs and their figures
+    # are the same: a pair is of two identities sharing a block key); with it, every identity of
+    # the nodes read, for the true pairs the figures count (`add_truth_nodes`)
+    variants = read_identities(session, matched=truth is None)
+    session.execute("drop table if exists linkage.work_match")
     new = pd.Index(np.flatnonzero(variants["is_new"].to_numpy()))
     if not len(new):  # no pair to score (a run for pending review decisions): the nodes as they are
         return Prescored(len(variants), int(variants["records"].sum()), 0, 0, _dedupe_nodes(session))
@@ -709,9 +756,14 @@ def load_records(session) -> pd.DataFrame:
     """The present records of the nodes in `work_nodes`: source, record_id, identity, person_id,
     in the order load_records gives (by source, then record id)."""
     cols = ", ".join(f"k.{c}" for c in ["source", "record_id", *IDENTITY, "person_id"])
+    within = "k.present and exists (select 1 from linkage.work_nodes w where w.node = k.node)"
+    # their keys kept (`linkage.work_read`) for `record_dates`: one pass over `record_keys`, not one a source
+    session.execute("drop table if exists linkage.work_read")
+    session.execute(
+        f"create table linkage.work_read as select k.source, k.record_id from linkage.record_keys k where {within}"
+    )
     r = session.fetch(
-        f"select {cols} from linkage.record_keys k where k.present and exists "
-        "(select 1 from linkage.work_nodes w where w.node = k.node)"
+        f"select {cols} from linkage.record_keys k where {narrowed(session, 'linkage.record_keys', 'k', within)}"
     ).to_pandas()
     # by source (in SOURCES' order), then record id as Python compares them (what sorting an object
     # column gives): positions sorted source by source, then one copy of the rows in that order
@@ -725,6 +777,31 @@ def load_records(session) -> pd.DataFrame:
     r.index = pd.RangeIndex(len(r))
     r["date_of_birth"] = pd.to_datetime(r["date_of_birth"])
     return r
+
+
+def record_dates(session, as_of) -> pd.DataFrame:
+    """source, record_id, record_date of the records `load_records` read (`linkage.work_read`),
+    from the event store's state on `as_of` (`records.RECORD_DATE`: linkage.cluster's persons in
+    time, as the whole path reads them): only those records' events are ranked, and read whole
+    (`narrowed`), not the whole store."""
+    from linkage.records import RECORD_DATE
+    from outcomes.eventstore.schema import latest_sql
+
+    frames = []
+    for source, column in RECORD_DATE.items():
+        # the record filter inside the ranking: neither DuckDB nor PostgreSQL pushes it below a window
+        mine = (
+            "e.extract_date <= :as_of and e.record_id in "
+            "(select record_id from linkage.work_read where source = :source)"
+        )
+        until = narrowed(session, f"events.{source}", "e", mine)
+        sql = f"select record_id, {column} as record_date from ({latest_sql(source, until)}) latest"
+        df = session.fetch(sql, {"as_of": as_of, "source": source}).to_pandas()
+        df.insert(0, "source", source)
+        frames.append(df)
+    out = pd.concat(frames, ignore_index=True)
+    out["record_date"] = pd.to_datetime(out["record_date"])
+    return out
 
 
 def write(
@@ -788,6 +865,7 @@ def write(
         rebuild_blocks(session, spec)
     for table in ("work_new", "work_nodes"):
         session.execute(f"delete from linkage.{table}")
+    session.execute("drop table if exists linkage.work_read")
     session.execute("delete from linkage.key_state")
     session.insert(
         "linkage.key_state",

@@ -104,29 +104,6 @@ def records_frame(tables) -> pd.DataFrame:
     return pd.DataFrame(columns, copy=False)  # not consolidated: a block a column
 
 
-def stored_record_dates(session, as_of) -> pd.DataFrame:
-    """source, record_id, record_date of the present records of the nodes an incremental run
-    reads (`linkage.work_nodes`), from the event store's state on `as_of`: only those records'
-    events are ranked, not the whole store."""
-    from outcomes.eventstore.schema import latest_sql
-
-    frames = []
-    for source, column in RECORD_DATE.items():
-        mine = (
-            "select k.record_id from linkage.record_keys k where k.present and k.source = :source and exists "
-            "(select 1 from linkage.work_nodes w where w.node = k.node)"
-        )
-        # the record filter inside the ranking: neither DuckDB nor PostgreSQL pushes it below a window
-        until = f"e.extract_date <= :as_of and e.record_id in ({mine})"
-        sql = f"select record_id, {column} as record_date from ({latest_sql(source, until)}) latest"
-        df = session.fetch(sql, {"as_of": as_of, "source": source}).to_pandas()
-        df.insert(0, "source", source)
-        frames.append(df)
-    out = pd.concat(frames, ignore_index=True)
-    out["record_date"] = pd.to_datetime(out["record_date"])
-    return out
-
-
 def drop_columns(frame: pd.DataFrame, columns) -> None:
     """Delete `columns` from `frame` in place, freeing them. A column alone in its block (as
     `records_frame` makes every column) is deleted without touching the others; where columns

@@ -61,7 +61,6 @@ from linkage.records import (
     learn_aliases,
     load_records,
     shed_identity,
-    stored_record_dates,
 )
 from linkage.review import load_decisions
 from linkage.schema import DDL, spine_as_of_sql
@@ -476,7 +475,7 @@ def read(
             lap("read_persons")
             records = inc.load_records(s)
             if dates is None:  # linkage.cluster: persons in time, as the whole path reads them
-                dates = stored_record_dates(s, as_of)
+                dates = inc.record_dates(s, as_of)
             records = records.merge(dates, on=["source", "record_id"], how="left")
         del delta
         known = records.loc[records["person_id"].notna(), ["source", "record_id", "person_id"]]

@@ -187,6 +187,30 @@ def test_incremental_months_write_what_the_whole_population_path_writes(months, 
         pd.testing.assert_frame_equal(mine, reference, check_dtype=False, check_exact=True, obj=f"{name} (whole spine)")
 
 
+def test_months_without_truth_score_first_only_the_identities_that_block_with_a_new_one(months, tmp_path, monkeypatch):
+    """Without ground truth (as `outcomes link` runs), the first scoring reads only the identities
+    that share a block key with a new record (`linkage.work_match`), not every identity of their
+    nodes: fewer rows, and the months write what the whole-population path writes."""
+    from linkage import incremental as inc
+
+    monkeypatch.setattr("linkage.run.SPEC", dataclasses.replace(SPEC, max_block=6))
+    _, expected = _run_months(tmp_path, months, False, reviews_after=1)
+    real, counts = inc.read_identities, []
+
+    def both(s, matched=False):
+        mine = real(s, matched)
+        counts.append((matched, len(mine), len(real(s, False))))
+        return mine
+
+    monkeypatch.setattr(inc, "read_identities", both)
+    part, got = _run_months(tmp_path, months, None, reviews_after=1)
+    assert [r.incremental for r in part] == [False] + [True] * (len(part) - 1)
+    assert counts and all(matched for matched, _, _ in counts)
+    assert all(m <= n for _, m, n in counts) and sum(m for _, m, _ in counts) < sum(n for _, _, n in counts)
+    for name in TABLES:
+        pd.testing.assert_frame_equal(got[name], expected[name], check_dtype=False, check_exact=True, obj=name)
+
+
 def test_a_month_without_new_records_is_a_no_op_and_keeps_the_keys_in_step(months, tmp_path):
     with connect(resolve_target(str(tmp_path / "w.duckdb"))) as backend:
         ingestor = Ingestor(backend, tmp_path / "archive")
