@@ -39,15 +39,21 @@ class PassStats:
 
 
 def _codes(left: pd.DataFrame, right: pd.DataFrame | None, p: Pass) -> tuple[np.ndarray, np.ndarray | None]:
-    """Block codes (one integer per distinct key) of the left rows on `on` and of the right
-    rows on `right_on`, in one code space."""
-    keys = [f"k{i}" for i in range(len(p.on))]
-    lk = pd.DataFrame(dict(zip(keys, (left[c].to_numpy() for c in p.on), strict=True)))
+    """Block codes (one integer per distinct key, 0 .. blocks - 1) of the left rows on `on` and of
+    the right rows on `right_on`, in one code space: each key column factorised alone and the
+    codes combined column by column (factorised again at each step, so they stay below the rows'
+    number), not a frame of the key columns copied and grouped."""
+    code = None
+    for lc, rc in zip(p.on, p.right_on or p.on, strict=True):
+        column = left[lc] if right is None else pd.concat([left[lc], right[rc]], ignore_index=True)
+        c, uniq = pd.factorize(column)
+        del column
+        c = c.astype(np.int64, copy=False)
+        code = c if code is None else pd.factorize(code * np.int64(len(uniq)) + c)[0].astype(np.int64, copy=False)
+        del c, uniq
     if right is None:
-        return lk.groupby(keys, sort=False).ngroup().to_numpy(dtype=np.int64), None
-    rk = pd.DataFrame(dict(zip(keys, (right[c].to_numpy() for c in (p.right_on or p.on)), strict=True)))
-    both = pd.concat([lk, rk], ignore_index=True).groupby(keys, sort=False).ngroup().to_numpy(dtype=np.int64)
-    return both[: len(lk)], both[len(lk) :]
+        return code, None
+    return code[: len(left)], code[len(left) :]
 
 
 def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
