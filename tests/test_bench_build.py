@@ -1,0 +1,57 @@
+"""The pure parts of bench/build.py: the refresh's totals and the step code it runs in a child.
+
+The measurement itself is a benchmark, run on purpose (docs/scale.md), never a test.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+
+
+@pytest.fixture(scope="module")
+def build():
+    sys.path.insert(0, str(BENCH))  # the benchmark imports its sibling _measure
+    try:
+        spec = importlib.util.spec_from_file_location("bench_build", BENCH / "build.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        sys.path.remove(str(BENCH))
+
+
+def test_the_whole_refresh_counts_ingest_link_build_and_publish(build):
+    steps = [*build.FIRST, *build.MONTH, "same month, full"]
+    by = {label: {"wall_s": float(2**i), "cpu_s": float(3**i)} for i, label in enumerate(steps)}
+    first, month = build.refresh_totals(by)
+    assert first == 1 + 2 + 4 + 8  # ingest, link, full build and publish of the history
+    assert month == 16 + 32 + 64 + 128  # the month's four; the reference full build is not in it
+    first_cpu, month_cpu = build.refresh_totals(by, "cpu_s")
+    assert (first_cpu, month_cpu) == (1 + 3 + 9 + 27, 81 + 243 + 729 + 2187)
+
+
+def test_a_missing_publish_step_is_an_error(build):
+    by = {label: {"wall_s": 1.0} for label in (*build.FIRST, *build.MONTH) if "publish" not in label}
+    with pytest.raises(KeyError):
+        build.refresh_totals(by)
+
+
+@pytest.mark.parametrize("step", ["ingest", "link", "publish", "build", "full build", "earlier build"])
+def test_every_step_is_python_with_its_budgets(build, step):
+    code = build.STEP.format(
+        target="/tmp/w.duckdb",
+        step=step,
+        archive="/tmp/archive",
+        landing="/tmp/landing",
+        ingest_memory="1GB",
+        memory_limit="2GB",
+    )
+    compile(code, f"<{step}>", "exec")
+    assert "set memory_limit = '1GB'" in code
+    assert "link(backend, memory_limit='2GB')" in code
