@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import fcntl
+import importlib.util
 import os
 import pickle
 import shutil
+import sys
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -14,6 +16,20 @@ import pytest
 from outcomes.synth.generator import SynthConfig, synthesise
 
 SMALL = SynthConfig(persons=4_000, seed=7, start="2024-04", months=12)
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+
+
+def bench_module(filename: str, name: str):
+    """A script of bench/ imported as a module, to test its pure parts (the measurement is run on purpose)."""
+    sys.path.insert(0, str(BENCH))  # the benchmarks import their sibling _measure
+    try:
+        spec = importlib.util.spec_from_file_location(name, BENCH / filename)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    finally:
+        sys.path.remove(str(BENCH))
 
 
 @pytest.fixture(scope="session")

@@ -5,25 +5,14 @@ The measurement itself is a benchmark, run on purpose (docs/scale.md), never a t
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 
-BENCH = Path(__file__).resolve().parent.parent / "bench"
+from tests.conftest import bench_module
 
 
 @pytest.fixture(scope="module")
 def build():
-    sys.path.insert(0, str(BENCH))  # the benchmark imports its sibling _measure
-    try:
-        spec = importlib.util.spec_from_file_location("bench_build", BENCH / "build.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        yield module
-    finally:
-        sys.path.remove(str(BENCH))
+    return bench_module("build.py", "bench_build")
 
 
 def test_the_whole_refresh_counts_ingest_link_build_and_publish(build):

@@ -5,27 +5,17 @@ The measurement itself is a benchmark, run on purpose (docs/scale.md), never a t
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-BENCH = Path(__file__).resolve().parent.parent / "bench"
+from tests.conftest import bench_module
 
 
 @pytest.fixture(scope="module")
 def growth():
-    sys.path.insert(0, str(BENCH))  # the benchmark imports its sibling _measure
-    try:
-        spec = importlib.util.spec_from_file_location("linkage_growth", BENCH / "linkage_growth.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        yield module
-    finally:
-        sys.path.remove(str(BENCH))
+    return bench_module("linkage_growth.py", "linkage_growth")
 
 
 def _run(records: int, link_s: float, peak_mib: float = 1000.0) -> dict:

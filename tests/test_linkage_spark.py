@@ -332,20 +332,11 @@ def test_a_scoring_batch_holds_less_than_reckoned_a_pair(population):
 def test_bench_compares_spines_as_partitions_of_the_records(tmp_path):
     """bench/linkage_spark.py's comparison of two engines' spines: the same persons numbered apart
     are the same; a record that moves to another person is counted, with the persons it touches."""
-    import importlib.util
-    import sys
-    from pathlib import Path
-
     import pandas as pd
 
-    bench = Path(__file__).resolve().parent.parent / "bench"
-    sys.path.insert(0, str(bench))  # the benchmark imports its sibling _measure
-    try:
-        spec = importlib.util.spec_from_file_location("linkage_spark_bench", bench / "linkage_spark.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(bench))
+    from tests.conftest import bench_module
+
+    module = bench_module("linkage_spark.py", "linkage_spark_bench")
 
     def spine(name, persons):
         rows = [("treatment", f"T{i}", p) for i, p in enumerate(persons)]
