@@ -46,6 +46,38 @@ def test_dbt_keeps_its_parsed_project_as_an_object_and_parses_again_when_an_inpu
     assert len(kept) == 1  # the salt's earlier parse is gone with it
 
 
+def test_a_damaged_or_writable_kept_manifest_is_parsed_anew(tmp_path, monkeypatch):
+    """A kept manifest that is not a pickle, or that others may write (unpickling runs code), is
+    not used: dbt parses anew, the run succeeds and a good file replaces the bad one."""
+    from outcomes.marts.dbt import parse_cache, run_dbt
+
+    monkeypatch.setenv("OUTCOMES_DBT_PARSE_CACHE", str(tmp_path / "cache"))
+    target = resolve_target(str(tmp_path / "w.duckdb"))
+
+    def kept_run() -> float:
+        phases: dict = {}
+        run_dbt(target, ["ls", "--resource-type", "model", "--quiet"], "2026-01-31", phases=phases)
+        return phases["manifest_kept"]
+
+    assert kept_run() == 0.0
+    [kept] = parse_cache(target).parent.glob("*.manifest.*.pickle")
+    kept.write_bytes(b"not a pickle")
+    assert kept_run() == 0.0
+    assert kept.read_bytes()[:1] == b"\x80"  # a pickle again
+    assert kept_run() == 1.0
+    kept.chmod(0o666)
+    assert kept_run() == 0.0
+
+
+def test_a_command_with_parse_flags_does_not_use_the_kept_manifest(monkeypatch, tmp_path):
+    from outcomes.marts.dbt_child import load_manifest
+
+    monkeypatch.setenv("OUTCOMES_DBT_MANIFEST", str(tmp_path / "m"))
+    for flag in (["--vars", "{a: 1}"], ["--target=other"], ["--profiles-dir", "/x"]):
+        assert load_manifest(["build", *flag], {}) is None
+    assert not list(tmp_path.iterdir())  # nothing parsed, nothing kept
+
+
 def test_the_parsed_project_is_keyed_by_every_file_and_setting_the_parse_reads(tmp_path):
     from outcomes.marts.dbt_child import manifest_key
 

@@ -42,7 +42,24 @@ RUN_ONLY_ENV = frozenset(
         "DBT_LOG_PATH",
     }
 )
-VERSIONED = ("dbt-core", "dbt-adapters", "dbt-common", "dbt-duckdb", "dbt-postgres", "duckdb")
+# What makes or unpickles the parse: dbt's packages (the static parser dbt-extractor included), the
+# libraries its classes are built on, and the database drivers its adapters import.
+VERSIONED = (
+    "dbt-core",
+    "dbt-adapters",
+    "dbt-common",
+    "dbt-duckdb",
+    "dbt-postgres",
+    "dbt-extractor",
+    "dbt-semantic-interfaces",
+    "dbt-protos",
+    "mashumaro",
+    "protobuf",
+    "msgpack",
+    "duckdb",
+)
+# A command given these parses differently from the plain parse the kept manifest comes from.
+PARSE_FLAGS = frozenset({"--vars", "--target", "-t", "--profile", "--profiles-dir", "--project-dir-override"})
 
 
 def _cpu() -> float:
@@ -112,17 +129,35 @@ def _with_fresh_caches(manifest):
     return manifest
 
 
+_kept_path: Path | None = None  # the kept manifest this process read or wrote
+
+
+def _trusted(path: Path) -> bool:
+    """Unpickling runs code: only a file, in a folder, that this user owns and nobody else may write."""
+    try:
+        for p in (path, path.parent):
+            st = p.stat()
+            if st.st_uid != os.getuid() or st.st_mode & 0o022:
+                return False
+    except OSError:
+        return False
+    return True
+
+
 def load_manifest(args: list[str], phases: dict):
     """The kept manifest of this project, parsed now if none is kept (None without
-    OUTCOMES_DBT_MANIFEST, or when the parse fails: the command then parses as usual)."""
+    OUTCOMES_DBT_MANIFEST, for a command with flags the parse would read, or when the parse fails:
+    the command then parses as usual)."""
     prefix = os.environ.get("OUTCOMES_DBT_MANIFEST")
-    if not prefix:
+    if not prefix or any(a.split("=", 1)[0] in PARSE_FLAGS for a in args):
         return None
     from dbt.cli.main import dbtRunner
 
     project_dir = _project_dir(args)
     kept = Path(f"{prefix}.{manifest_key(project_dir, dict(os.environ))}.pickle")
-    if kept.exists():
+    global _kept_path
+    _kept_path = kept
+    if kept.exists() and _trusted(kept):
         try:
             with kept.open("rb") as f:
                 manifest = _with_fresh_caches(pickle.load(f))
@@ -134,11 +169,17 @@ def load_manifest(args: list[str], phases: dict):
     if not parsed.success or parsed.result is None:
         return None
     manifest = parsed.result
-    kept.parent.mkdir(parents=True, exist_ok=True)
     partial = kept.with_suffix(f".{os.getpid()}.tmp")
-    with partial.open("wb") as f:
-        _ManifestPickler(f, protocol=pickle.HIGHEST_PROTOCOL).dump(manifest)
-    os.replace(partial, kept)
+    try:
+        kept.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with partial.open("wb") as f:
+            _ManifestPickler(f, protocol=pickle.HIGHEST_PROTOCOL).dump(manifest)
+        os.replace(partial, kept)
+    except Exception as error:  # not kept (read-only folder, full disk, a field that will not pickle): run on
+        partial.unlink(missing_ok=True)
+        print(f"dbt's parsed project not kept ({type(error).__name__}: {error})", file=sys.stderr)
+        phases["manifest_kept"] = 0.0
+        return manifest
     for other in kept.parent.glob(f"{Path(prefix).name}.*.pickle"):  # the project's earlier versions
         if other != kept:
             other.unlink(missing_ok=True)
@@ -212,7 +253,11 @@ def main(argv: list[str]) -> int:
         json.dump({"results": results, "phases": phases}, f)
     if outcome.success:
         return 0
-    return 2 if outcome.exception is not None and not results else 1
+    if outcome.exception is not None and not results:
+        if phases.get("manifest_kept") == 1.0:  # a kept manifest dbt could not run on: parse anew next time
+            _kept_path.unlink(missing_ok=True)
+        return 2
+    return 1
 
 
 if __name__ == "__main__":
