@@ -44,3 +44,23 @@ def test_every_step_is_python_with_its_budgets(build, step):
     compile(code, f"<{step}>", "exec")
     assert "set memory_limit = '1GB'" in code
     assert "link(backend, memory_limit='2GB')" in code
+
+
+def test_every_name_a_step_imports_exists(build):
+    """The step code is run in a child, as text: a renamed function of the product (publish,
+    gate_reasons, write_report, link...) must fail here, not an hour into a benchmark."""
+    import ast
+    import importlib
+
+    code = build.STEP.format(
+        target="w.duckdb", step="publish", archive="a", landing="l", ingest_memory="1GB", memory_limit="2GB"
+    )
+    imported = [
+        (node.module, alias.name)
+        for node in ast.walk(ast.parse(code))
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+    ]
+    assert ("outcomes.marts", "publish") in imported and ("linkage.run", "link") in imported
+    for module, name in imported:
+        assert hasattr(importlib.import_module(module), name), f"{module}.{name}"
