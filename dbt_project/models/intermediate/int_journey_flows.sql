@@ -37,7 +37,10 @@ changed_journeys as (
 ),
 
 unchanged_journeys as (
-    select * from journeys where not ({{ is_changed_person('person_id') }})
+    -- not exists, not `not in`: no NULL semantics to trip on, and PostgreSQL keeps it a hash anti-join
+    -- however many persons changed
+    select * from journeys
+    where not exists (select 1 from {{ changed_persons_relation() }} as c where c.person_id = journeys.person_id)
 )
 {%- set pairs = [('periods', 'changed_journeys'), ('new_periods', 'unchanged_journeys')] %}
 {%- else %}
