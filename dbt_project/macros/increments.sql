@@ -110,7 +110,8 @@
   this build replaces. A mart then adds the rows written this run and subtracts those (kept_rows,
   `kept_sign` +1 or -1) to the counts it holds, cell by cell (kept_counts), and rewrites only the
   cells they fall in (strategy replace_cells). Every other build of the model drops the copy
-  (drop_replaced, a post-hook), so a mart can never read one left by an earlier build.
+  (drop_replaced, a post-hook), so a mart can never read one left by an earlier build, and
+  `outcomes build` drops every copy when the build ends (increments.finish()).
 #}
 {% macro replaced_relation(model_name) -%}marts_state.{{ model_name }}__replaced{%- endmacro %}
 
