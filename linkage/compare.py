@@ -76,7 +76,7 @@ class _Levels(BaseCompareFeature):
         return self.pair_levels(left.to_numpy(), right.to_numpy(), a, b)
 
     def pair_levels(self, va: np.ndarray, vb: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} defines no pair_levels: each level class does")
 
 
 class NameLevels(_Levels):

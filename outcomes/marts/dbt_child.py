@@ -59,7 +59,7 @@ VERSIONED = (
     "duckdb",
 )
 # A command given these parses differently from the plain parse the kept manifest comes from.
-PARSE_FLAGS = frozenset({"--vars", "--target", "-t", "--profile", "--profiles-dir", "--project-dir-override"})
+PARSE_FLAGS = frozenset({"--vars", "--target", "-t", "--profile", "--profiles-dir"})
 
 
 def _cpu() -> float:
@@ -94,8 +94,11 @@ def manifest_key(project_dir: Path, environ: dict[str, str]) -> str:
 
 
 def _project_dir(args: list[str]) -> Path:
-    if "--project-dir" in args:
-        return Path(args[args.index("--project-dir") + 1])
+    for i, a in enumerate(args):
+        if a == "--project-dir" and i + 1 < len(args):
+            return Path(args[i + 1])
+        if a.startswith("--project-dir="):
+            return Path(a.split("=", 1)[1])
     return Path.cwd()
 
 
@@ -105,9 +108,14 @@ class _ManifestPickler(pickle.Pickler):
     wrong field.) Its private fields are lookups and caches dbt builds again when first used, and a
     lock (_with_fresh_caches)."""
 
-    def reducer_override(self, obj):
+    def __init__(self, file, protocol=None):
         from dbt.contracts.graph.manifest import Manifest
 
+        super().__init__(file, protocol)
+        self._manifest = Manifest  # asked of every object pickled: not imported per object
+
+    def reducer_override(self, obj):
+        Manifest = self._manifest
         if type(obj) is Manifest:
             state = {k: v for k, v in vars(obj).items() if not k.startswith("_")}
             return copyreg.__newobj__, (Manifest,), state
