@@ -417,6 +417,9 @@ def publish(
         typer.Option("--as-of", help="Knowledge date YYYY-MM-DD (default: that of the marts)", show_default=False),
     ] = None,
     warehouse: Warehouse = None,
+    full: Annotated[
+        bool, typer.Option("--full", help="Solve every component of cells again, none reused from the last publish")
+    ] = False,
 ) -> None:
     """Write the disclosure-controlled `published` tables and the HTML report."""
     from outcomes.eventstore import connect
@@ -426,7 +429,7 @@ def publish(
 
     target = checked_target(warehouse)
     with _dbt_progress("dbt build --select published") as on_line:
-        result = run_publish(target, _as_of(as_of), on_line=on_line)
+        result = run_publish(target, _as_of(as_of), on_line=on_line, full=full)
     _print_build(result, "publish")
     for line in result.disclosure:
         out.print(line, highlight=False)

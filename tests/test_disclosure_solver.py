@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from outcomes.disclosure.audit import protection_cuts, weak_cells
 from outcomes.disclosure.cells import CellGraph
-from outcomes.disclosure.solver import Limits, SolveStats, choose_suppression
+from outcomes.disclosure.solver import Limits, Memo, SolveStats, choose_suppression
 from tests.disclosure_attack import lp_interval, narrowed_cells, short
 
 
@@ -297,3 +297,43 @@ def test_what_a_table_has_left_under_its_limit_goes_where_the_limit_cost_most_wh
     assert set(np.flatnonzero(hidden)) == {0, 1, 5, 6, 10, 14}
     assert stats.over_limit == 0 and stats.resolved == 2 and stats.rebudgeted == 2
     assert not narrowed_cells(graph.values, hidden, equations_of(graph))
+
+
+def _rows_under_one_limit(rows: list[list[int]]) -> tuple[CellGraph, Limits]:
+    values, equations, interior = [], [], []
+    for row in rows:
+        first = len(values)
+        values += [*row, sum(row)]
+        interior += list(range(first, first + len(row)))
+        equations.append((first + len(row), list(range(first, first + len(row)))))
+    graph = CellGraph.build(values, equations=equations)
+    interior = np.array(interior)
+    return graph, Limits(interior, np.zeros(len(interior), np.int64), graph.values[interior], interior % 5 == 2)
+
+
+def test_a_memo_of_the_last_solve_gives_what_solving_again_gives_and_solves_only_what_changed():
+    # The rows of the test above: solved again under their limit and re-budgeted, each a component.
+    before = [[2, 9, 30, 40], [2, 12, 30, 140], [2, 15, 30, 40], [3, 50, 60, 70]]
+    graph, limits = _rows_under_one_limit(before)
+    first = Memo()
+    stats = SolveStats()
+    hidden = choose_suppression(graph, stats, None, limits, first)
+    assert first.hits == 0 and first.misses > 0
+    again = Memo(known=first.used)
+    stats_again = SolveStats()
+    assert (choose_suppression(graph, stats_again, None, limits, again) == hidden).all()
+    assert again.misses == 0 and again.hits == first.misses and stats_again == stats
+    # A month later the last row changed: only its component is solved; the result and the stats
+    # are those of solving every component without a memo.
+    after = [*before[:3], [3, 50, 61, 70]]
+    graph, limits = _rows_under_one_limit(after)
+    month = Memo(known=again.used)
+    stats_month, stats_full = SolveStats(), SolveStats()
+    hidden_month = choose_suppression(graph, stats_month, None, limits, month)
+    hidden_full = choose_suppression(graph, stats_full, None, limits)
+    assert (hidden_month == hidden_full).all() and stats_month == stats_full
+    assert month.misses == 1 and month.hits >= 3
+    # Another solver version (the code or the libraries changed) reuses nothing.
+    other = Memo(known=again.used, version="another solver")
+    choose_suppression(graph, SolveStats(), None, limits, other)
+    assert other.hits == 0

@@ -18,7 +18,7 @@ import pyarrow as pa
 from outcomes.disclosure.former import former_macro
 from outcomes.disclosure.frames import all_frames, read_marts
 from outcomes.disclosure.linked import LinkedCells, link
-from outcomes.disclosure.solver import TIE_BREAK, Limits, SolveStats, choose_suppression
+from outcomes.disclosure.solver import INNER_STATS, TIE_BREAK, Limits, Memo, SolveStats, choose_suppression
 from outcomes.disclosure.tables import ENGLAND, TABLES
 
 SCHEMA = "disclosure"
@@ -31,6 +31,8 @@ SCHEMA = "disclosure"
 PER_MART_PRIORITY = 1000.0
 ENGLAND_PRIORITY = 100.0
 SUMMARY = "disclosure_summary"
+# The components solved by the last publish (solver.Memo): restricted like the cells beside it.
+MEMO = "solved_components"
 _SQL_TYPES = {
     pa.int64(): "bigint",
     pa.int32(): "integer",
@@ -65,12 +67,15 @@ class DisclosureResult:
     stats: SolveStats = field(default_factory=SolveStats)
     cells: int = 0
     seconds: float = 0.0
+    reused: int = 0  # component solutions taken from the last publish (solver.Memo)
+    solved: int = 0  # component solutions worked out in this one
 
     def lines(self) -> list[str]:
         out = [
             f"disclosure: {self.cells:,} linked cells, {self.stats.components:,} components with small counts, "
             f"{self.stats.programs:,} integer programs, {self.stats.fallbacks} fallbacks, "
-            f"{self.stats.over_limit} over the former rule's limits, {self.seconds:.1f} s"
+            f"{self.stats.over_limit} over the former rule's limits, {self.seconds:.1f} s",
+            f"  solutions: {self.solved:,} solved, {self.reused:,} reused from the last publish",
         ]
         out += [
             f"  {s.table}: {s.cells_suppressed:,} of {s.cells:,} cells suppressed ({100 * s.cell_share:.1f}%), "
@@ -142,25 +147,37 @@ def former_limits(linked: LinkedCells, frames: dict[str, pd.DataFrame]) -> Limit
     return Limits(*(np.concatenate(x) for x in (cell, group, people, reference)))
 
 
-def choose(linked: LinkedCells, frames: dict[str, pd.DataFrame], stats: SolveStats, **priorities) -> np.ndarray:
+def choose(
+    linked: LinkedCells, frames: dict[str, pd.DataFrame], stats: SolveStats, memo: Memo | None = None, **priorities
+) -> np.ndarray:
     """The suppressed linked cells: the program with the tables' priorities and the former rule's limits
-    (`limits=False`: without them; `per_mart`, `england`: other priorities, for bench/disclosure.py)."""
+    (`limits=False`: without them; `per_mart`, `england`: other priorities, for bench/disclosure.py);
+    `memo`: components solved before with the same inputs are not solved again."""
     limits = former_limits(linked, frames) if priorities.pop("limits", True) else None
-    return choose_suppression(linked.graph, stats, costs(linked, frames, **priorities), limits)
+    return choose_suppression(linked.graph, stats, costs(linked, frames, **priorities), limits, memo)
 
 
-def control(backend) -> DisclosureResult:
-    """Suppress, write `disclosure.<table>` for every published table and the summary; return the shares."""
+def control(backend, full: bool = False) -> DisclosureResult:
+    """Suppress, write `disclosure.<table>` for every published table and the summary; return the shares.
+
+    Each component of linked cells whose inputs are those of a component the last publish solved
+    (its cells' values, equations, costs and limits: solver.Memo) takes that solution rather than
+    being solved again: a month's publish solves only the components whose cells changed, and its
+    flags are those of solving everything (`full`: solve everything, the memo only written)."""
     started = time.perf_counter()
+    memo = Memo()
     with backend.transaction() as s:
         marts = read_marts(s)
         declared = _declared_types(s)
+        if not full:
+            memo.known = read_memo(s, memo.version)
     frames = all_frames(marts)
     linked = link(frames)
     stats = SolveStats()
-    hidden = choose(linked, frames, stats)
+    hidden = choose(linked, frames, stats, memo)
     flags = {key: (ids >= 0) & hidden[np.maximum(ids, 0)] for key, ids in linked.cell_of.items()}
     result = DisclosureResult(shares_of(frames, flags), stats, len(linked.graph.values))
+    result.reused, result.solved = memo.hits, memo.misses
     as_of = next(iter(frames.values()))["as_of"]
     summary = pd.DataFrame(
         {
@@ -181,8 +198,47 @@ def control(backend) -> DisclosureResult:
                 frame[f"{count}__suppressed"] = flags[(table.name, count)]
             _replace(s, table.name, _arrow(frame, declared[table.family.mart]))
         _replace(s, SUMMARY, _arrow(summary, declared[TABLES[0].family.mart]))
+        _replace(s, MEMO, memo_table(memo))
     result.seconds = time.perf_counter() - started
     return result
+
+
+_MEMO_STATS = INNER_STATS
+
+
+def memo_table(memo: Memo) -> pa.Table:
+    """The solutions this publish used, for the next: one row a component (its flags as hex of packed bits)."""
+    keys = sorted(memo.used)
+    entries = [memo.used[k] for k in keys]
+    columns = {
+        "solver_version": pa.array([memo.version] * len(keys), pa.string()),
+        "component_key": pa.array(keys, pa.string()),
+        "cells": pa.array([len(h) for h, _ in entries], pa.int64()),
+        "hidden": pa.array([np.packbits(h).tobytes().hex() for h, _ in entries], pa.string()),
+    }
+    for i, name in enumerate(_MEMO_STATS):
+        columns[name] = pa.array([n[i] for _, n in entries], pa.int64())
+    return pa.table(columns)
+
+
+def read_memo(session, version: str) -> dict[str, tuple[np.ndarray, tuple[int, ...]]]:
+    """The last publish's solutions by this solver version (none when there was no publish)."""
+    there = session.scalar(
+        "select count(*) from information_schema.tables where table_schema = :s and table_name = :t",
+        {"s": SCHEMA, "t": MEMO},
+    )
+    if not there:
+        return {}
+    rows = session.fetch(
+        f"select component_key, cells, hidden, {', '.join(_MEMO_STATS)} from {SCHEMA}.{MEMO} "
+        "where solver_version = :v",
+        {"v": version},
+    ).to_pylist()
+    out = {}
+    for r in rows:
+        bits = np.unpackbits(np.frombuffer(bytes.fromhex(r["hidden"]), np.uint8), count=int(r["cells"]))
+        out[r["component_key"]] = (bits.astype(bool), tuple(int(r[name]) for name in _MEMO_STATS))
+    return out
 
 
 def _declared_types(session) -> dict[str, dict[str, pa.DataType]]:

@@ -22,7 +22,9 @@ ESCALATIONS times, and at last the whole component (SolveStats.fallbacks counts 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, milp
@@ -54,6 +56,68 @@ class SolveStats:
     rebudgeted: int = 0  # components solved a third time with what their groups had left
 
 
+# What _solve_component counts in SolveStats (the rest is counted around it): a memo keeps them.
+INNER_STATS = ("programs", "audit_rounds", "fallbacks", "over_limit", "unlimited")
+
+
+def solver_version() -> str:
+    """sha256 of the code a component's solution depends on (this module, the audit, the cells'
+    rules) and of the numeric libraries that solve it: a memo of another version is not used."""
+    from importlib.metadata import version
+
+    here = Path(__file__).parent
+    digest = hashlib.sha256()
+    for name in ("solver.py", "audit.py", "cells.py"):
+        digest.update(name.encode())
+        digest.update((here / name).read_bytes())
+    for package in ("numpy", "scipy", "highspy"):
+        digest.update(f"{package} {version(package)}".encode())
+    return digest.hexdigest()
+
+
+@dataclass
+class Memo:
+    """Solutions of components solved before (`outcomes publish`'s last run), keyed by a sha256 of
+    everything _solve_component reads: the component's cells, equations, costs, limits, the extra
+    people its limits allow, the mode, and the solver's version. A component whose key is known
+    is not solved again: it gets the stored cells and the stored count of programs and audits, so
+    the result, the flags and the stats, is what solving it again gives (solving is deterministic:
+    a fixed solver, no time limits). `used` holds every key this run needed, to be kept for the next."""
+
+    known: dict[str, tuple[np.ndarray, tuple[int, ...]]] = field(default_factory=dict)
+    used: dict[str, tuple[np.ndarray, tuple[int, ...]]] = field(default_factory=dict)
+    version: str = field(default_factory=solver_version)
+    hits: int = 0
+    misses: int = 0
+
+    def key(self, graph: CellGraph, cost: np.ndarray, limits: Limits | None, extra, exact: bool) -> str:
+        digest = hashlib.sha256(f"{self.version}\nexact={exact}\n".encode())
+        parts = [graph.values, graph.virtual, graph.inc_eq, graph.inc_cell, graph.inc_coef, np.asarray(cost, float)]
+        if limits is not None:
+            parts += [limits.cell, limits.group, limits.people, limits.reference]
+        for part in parts:
+            part = np.ascontiguousarray(part)
+            digest.update(f"{part.dtype.str}:{part.shape}".encode())
+            digest.update(part.tobytes())
+        digest.update(f"limits={limits is not None} extra={sorted((extra or {}).items())}".encode())
+        return digest.hexdigest()
+
+    def solve(self, graph: CellGraph, stats: SolveStats, cost, limits, extra, exact) -> np.ndarray:
+        key = self.key(graph, cost, limits, extra, exact)
+        entry = self.known.get(key) or self.used.get(key)
+        if entry is None or len(entry[0]) != len(graph.values):
+            self.misses += 1
+            inner = SolveStats()
+            hidden = _solve_component(graph, inner, cost, limits, extra, exact)
+            entry = (hidden.copy(), tuple(getattr(inner, name) for name in INNER_STATS))
+        else:
+            self.hits += 1
+        self.used[key] = entry
+        for name, n in zip(INNER_STATS, entry[1], strict=True):
+            setattr(stats, name, getattr(stats, name) + n)
+        return entry[0].copy()
+
+
 @dataclass(frozen=True)
 class Limits:
     """Upper bounds on what groups of published counts (a table each) lose to secondary suppression,
@@ -75,7 +139,11 @@ class Limits:
 
 
 def choose_suppression(
-    graph: CellGraph, stats: SolveStats | None = None, cost: np.ndarray | None = None, limits: Limits | None = None
+    graph: CellGraph,
+    stats: SolveStats | None = None,
+    cost: np.ndarray | None = None,
+    limits: Limits | None = None,
+    memo: Memo | None = None,
 ) -> np.ndarray:
     """The cells to suppress (bool per cell; virtual cells are never marked): every primary cell
     and the secondary cells of least loss that keep every hidden cell protected.
@@ -90,7 +158,9 @@ def choose_suppression(
     has left under its reference total goes back to those components, the one where the limit cost
     most first (so a group may go over its reference in one component where it stays under it in
     others). Where no protecting pattern meets a limit, it is raised by the fewest people that do
-    (SolveStats.over_limit counts those times)."""
+    (SolveStats.over_limit counts those times).
+
+    With `memo`, a component solved before with the same inputs takes its stored solution (Memo)."""
     stats = stats if stats is not None else SolveStats()
     weights = loss(graph) if cost is None else np.asarray(cost, float)
     hidden = graph.primary.copy()
@@ -109,7 +179,8 @@ def choose_suppression(
         cells = cell_order[cell_bounds[comp] : cell_bounds[comp + 1]]
         inc = inc_order[inc_bounds[comp] : inc_bounds[comp + 1]]
         local = _subgraph(graph, cells, inc)
-        hidden[cells] = _solve_component(local, stats, weights[cells], local_limits, extra, exact)
+        solver = memo.solve if memo is not None else _solve_component
+        hidden[cells] = solver(local, stats, weights[cells], local_limits, extra, exact)
 
     for comp in np.flatnonzero(has_primary & has_equation):
         stats.components += 1

@@ -266,16 +266,20 @@ def build(
     )
 
 
-def publish(target: Target, as_of: dt.date | None = None, on_line: Callable[[str], None] | None = None) -> BuildResult:
+def publish(
+    target: Target, as_of: dt.date | None = None, on_line: Callable[[str], None] | None = None, full: bool = False
+) -> BuildResult:
     """Disclosure control over the marts (outcomes/disclosure), then dbt build of the `published`
-    tables from its flagged cells, tests included."""
+    tables from its flagged cells, tests included. The components of cells the last publish solved
+    with the same inputs keep its solution (outcomes.disclosure.control); `full` solves every one
+    again. The tables are the same either way."""
     from outcomes.disclosure.control import control
     from outcomes.eventstore import connect
 
     started = time.perf_counter()
     with connect(target) as backend:
         as_of = as_of or _built_as_of(backend)
-        disclosure = control(backend)
+        disclosure = control(backend, full=full)
     results = run_dbt(target, ["build", "--select", "published"], str(as_of), on_line=on_line)
     with connect(target) as backend:
         apply_grants(backend)
