@@ -44,6 +44,7 @@ def warehouse(small_population, tmp_path_factory):
         Ingestor(backend, work / "archive").ingest(copy_until(landing, work / "early", first))
         link(backend, truth=small_population / "truth")
     early = build(target)
+    early_published = publish(target)  # the next publish reuses what this one solved
     with connect(target) as backend:
         Ingestor(backend, work / "archive").ingest(landing)
         link(backend, truth=small_population / "truth")
@@ -81,6 +82,7 @@ def warehouse(small_population, tmp_path_factory):
         "split": split,
         "recomputed": recomputed,
         "published": published,
+        "early_published": early_published,
         "comments": comments,
         "marks": marks,
         "left_behind": left_behind,
@@ -379,6 +381,24 @@ def test_no_suppressed_cell_can_be_recovered_from_published_totals(warehouse):
         recovered = recovered_cells(published, table, truth)
         assert not recovered, f"{table}: {len(recovered)} suppressed cells recoverable, e.g. {recovered[:3]}"
     assert suppressed_total > 100  # the attack had something to attack
+
+
+def test_a_publish_that_reuses_the_last_ones_solutions_equals_a_full_publish(warehouse, tmp_path):
+    """The module's last publish reused the components the early publish solved (the marts of the
+    later date, more deliveries and links); solving every component again gives the same published
+    tables and the same flags, byte for byte, and reuses nothing."""
+    early, later = warehouse["early_published"], warehouse["published"]
+    solved, reused = (int(n.replace(",", "")) for n in re.findall(r"([\d,]+) (?:solved|reused)", later.disclosure[1]))
+    assert reused > 0 and solved > 0, later.disclosure[1]
+    assert early.as_of < later.as_of and early.hashes != later.hashes
+    copy = _copy(warehouse, tmp_path)
+    with connect(copy) as backend:
+        flags, _ = hash_tables(backend, ("disclosure",))
+    full = publish(copy, full=True)
+    assert "0 reused" in full.disclosure[1]
+    assert full.hashes == later.hashes and len(full.hashes) == 23
+    with connect(copy) as backend:
+        assert hash_tables(backend, ("disclosure",))[0] == flags
 
 
 def test_rates_built_on_a_suppressed_count_are_suppressed(warehouse):

@@ -230,8 +230,7 @@ def read_memo(session, version: str) -> dict[str, tuple[np.ndarray, tuple[int, .
     if not there:
         return {}
     rows = session.fetch(
-        f"select component_key, cells, hidden, {', '.join(_MEMO_STATS)} from {SCHEMA}.{MEMO} "
-        "where solver_version = :v",
+        f"select component_key, cells, hidden, {', '.join(_MEMO_STATS)} from {SCHEMA}.{MEMO} where solver_version = :v",
         {"v": version},
     ).to_pylist()
     out = {}
