@@ -104,7 +104,7 @@ class Memo:
 
     def solve(self, graph: CellGraph, stats: SolveStats, cost, limits, extra, exact) -> np.ndarray:
         key = self.key(graph, cost, limits, extra, exact)
-        entry = self.known.get(key) or self.used.get(key)
+        entry = self.known.get(key)
         if entry is None or len(entry[0]) != len(graph.values):
             self.misses += 1
             inner = SolveStats()
