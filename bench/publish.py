@@ -112,6 +112,11 @@ def main() -> None:
     args.work.mkdir(parents=True)
     target = str(args.work / "outcomes.duckdb")
     shutil.copy(args.warehouse, target)
+    # The history's publish starts as a first publish does: no solutions of an earlier one to reuse.
+    in_child(
+        f"import duckdb\ncon = duckdb.connect({target!r})\n"
+        "con.execute('drop table if exists disclosure.solved_components')\ncon.close()\nresult = {}\n"
+    )
     if args.profile:
         args.profile.mkdir(parents=True, exist_ok=True)
     rows: dict[str, dict] = {}
