@@ -44,21 +44,30 @@ FORMER_ROUNDS = 4
 def former_macro(frame: pd.DataFrame, table: Published) -> dict[str, np.ndarray]:
     """The former macro's suppression flags per count of a per-mart table: each pass, in a group
     with exactly one suppressed cell, the first cell ordered by (suppressed last, zeros after
-    non-zeros, value, the table's key) is suppressed too."""
+    non-zeros, value, the table's key) is suppressed too.
+
+    The table's key order is taken once as a rank (a stable sort of the key columns; rows with one
+    key keep their order, as a stable sort by the key would), and each pass orders by integers
+    (numpy's lexsort): the flags of a stable pandas sort by (group, class, value, key), in a
+    fraction of its time."""
     dims = list(table.family.dims)
     flags = {c: frame[c].between(SMALL_MIN, SMALL_MAX).to_numpy() for c in table.counts}
+    entries = [e if isinstance(e, tuple) else (e, list(table.counts)) for e in FORMER_GROUPINGS.get(table.name, [])]
+    if not entries or not len(frame):
+        return flags
+    rank = np.empty(len(frame), np.int64)
+    rank[frame.reset_index(drop=True).sort_values(dims, kind="stable").index.to_numpy()] = np.arange(len(frame))
+    groups = [frame.groupby(by, dropna=False, sort=False).ngroup().to_numpy() for by, _ in entries]
     for _ in range(FORMER_ROUNDS):
-        for entry in FORMER_GROUPINGS.get(table.name, []):
-            by, counts = entry if isinstance(entry, tuple) else (entry, list(table.counts))
-            group = frame.groupby(by, dropna=False, sort=False).ngroup().to_numpy()
+        for (_, counts), group in zip(entries, groups, strict=True):
             for count in counts:
                 hidden = flags[count].copy()
                 value = frame[count].to_numpy()
                 alone = np.bincount(group, weights=hidden, minlength=group.max() + 1) == 1
-                work = pd.DataFrame({"g": group, "cls": np.where(hidden, 2, np.where(value == 0, 1, 0)), "v": value})
-                for d in dims:
-                    work[d] = frame[d].to_numpy()
-                first = work.sort_values(["g", "cls", "v", *dims], kind="stable").drop_duplicates("g")
-                hidden[first.index[alone[first["g"].to_numpy()]]] = True
+                cls = np.where(hidden, 2, np.where(value == 0, 1, 0))
+                order = np.lexsort((rank, value, cls, group))
+                _, first = np.unique(group[order], return_index=True)
+                first = order[first]
+                hidden[first[alone[group[first]]]] = True
                 flags[count] = hidden
     return flags
