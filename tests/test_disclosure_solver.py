@@ -382,3 +382,21 @@ def test_the_former_rule_by_integer_sort_flags_what_the_pandas_sort_flagged(name
     assert sum(int(v.sum()) for v in expected.values()) > sum(int(frame[c].between(1, 4).sum()) for c in table.counts)
     for count in table.counts:
         assert (got[count] == expected[count]).all(), count
+
+
+def test_cells_are_grouped_by_grain_as_a_sort_of_their_rows_groups_them():
+    from outcomes.disclosure.linked import _by_grain
+
+    rng = np.random.default_rng(5)
+    codes = rng.integers(0, 3, (5_000, 6)) * rng.integers(0, 2, (5_000, 6))  # zeros: "all"
+    ids = rng.permutation(5_000)
+    named = codes[:, 2:] > 0
+    patterns, which = np.unique(named, axis=0, return_inverse=True)
+    expected = {
+        tuple(int(2 + j) for j in np.flatnonzero(p)): (codes[which.ravel() == k], ids[which.ravel() == k])
+        for k, p in enumerate(patterns)
+    }
+    got = _by_grain(codes, ids, 2)
+    assert list(got) == list(expected) and len(got) > 8
+    for grain, (c, i) in expected.items():
+        assert (got[grain][0] == c).all() and (got[grain][1] == i).all()

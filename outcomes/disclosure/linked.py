@@ -166,11 +166,15 @@ def _owner(owners: list, keys: list[np.ndarray], position: int) -> tuple[str, st
 def _by_grain(codes: np.ndarray, ids: np.ndarray, n_fixed: int) -> dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]]:
     """Cells grouped by their grain: the summed columns (indices) they name."""
     named = codes[:, n_fixed:] > 0
-    patterns, which = np.unique(named, axis=0, return_inverse=True)
+    # Each row's pattern as one integer, its first column the most significant bit: integers order
+    # as the rows do (np.unique(named, axis=0) sorts the rows, several times slower).
+    bits = named.astype(np.int64) @ (1 << np.arange(named.shape[1] - 1, -1, -1, dtype=np.int64))
+    _, first, which = np.unique(bits, return_index=True, return_inverse=True)
+    patterns = named[first]
     out = {}
     for p, pattern in enumerate(patterns):
         grain = tuple(int(n_fixed + j) for j in np.flatnonzero(pattern))
-        mine = which.ravel() == p
+        mine = which == p
         out[grain] = (codes[mine], ids[mine])
     return out
 
