@@ -422,26 +422,38 @@ def _blocks_kept(session, spec) -> bool:
 
 def _merge_counts(session, table: str, keys: list[str], count: str, delta: str, fixed=None) -> None:
     """Add `delta` (a query of keys and d) to `table`'s `count` per key (null keys equal), rows
-    left at 0 removed. `fixed`: the rows of one pass in block_sizes (its name)."""
+    left at 0 removed. `fixed`: the rows of one pass in block_sizes (its name). The delta is
+    taken once (`linkage.work_merge_delta`); the kept rows it names are found by one join, then
+    deleted by their row ids on DuckDB (not joined again on every key)."""
     match = " and ".join(f"t.{c} is not distinct from x.{c}" for c in keys)
     k = ", ".join(keys)
     mine = f"t.pass_name = '{fixed}' and " if fixed else ""
-    session.execute("drop table if exists linkage.work_merge")
+    rowid = on_duckdb(session)
+    for t in ("work_merge", "work_merge_delta", "work_merge_old"):
+        session.execute(f"drop table if exists linkage.{t}")
+    session.execute(f"create table linkage.work_merge_delta as {delta}")
+    ids = "t.rowid as id, " if rowid else ""
     session.execute(
-        f"create table linkage.work_merge as select {k}, sum(n) as n from ("
-        f"select {', '.join('t.' + c for c in keys)}, t.{count} as n from linkage.{table} t "
-        f"where {mine}exists (select 1 from ({delta}) x where {match}) "
-        f"union all select {k}, d as n from ({delta}) x) u group by {k}"
+        f"create table linkage.work_merge_old as select {ids}{', '.join('t.' + c for c in keys)}, t.{count} as n "
+        f"from linkage.{table} t where {mine}exists (select 1 from linkage.work_merge_delta x where {match})"
     )
     session.execute(
-        f"delete from linkage.{table} t where {mine}exists (select 1 from linkage.work_merge x where {match})"
+        f"create table linkage.work_merge as select {k}, sum(n) as n from (select {k}, n from linkage.work_merge_old "
+        f"union all select {k}, d as n from linkage.work_merge_delta) u group by {k}"
     )
+    if rowid:
+        session.execute(f"delete from linkage.{table} where rowid in (select id from linkage.work_merge_old)")
+    else:
+        session.execute(
+            f"delete from linkage.{table} t where {mine}exists (select 1 from linkage.work_merge x where {match})"
+        )
     lead = "pass_name, " if fixed else ""
     value = f"'{fixed}', " if fixed else ""
     session.execute(
         f"insert into linkage.{table} ({lead}{k}, {count}) select {value}{k}, n from linkage.work_merge where n <> 0"
     )
-    session.execute("drop table if exists linkage.work_merge")
+    for t in ("work_merge", "work_merge_delta", "work_merge_old"):
+        session.execute(f"drop table if exists linkage.{t}")
 
 
 def keep_blocks(session, spec) -> None:
