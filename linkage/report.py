@@ -236,10 +236,12 @@ def _by_group(spine: pd.DataFrame, sources, dims: dict, has_truth: bool, run_id:
 # -- The quality report kept in step, month by month ---------------------------------------------
 #
 # `linkage.quality_records` holds one row per record of the current spine: its person, its true
-# person (ground truth, when given), the identity fields the match rates group by (as first
-# linked), and the records of each source its person holds (`n_<source>`) and its true person
-# holds (`t_<source>`). Every figure of `write_quality` is a sum of contributions of records,
-# persons, true persons or (person, true person) cells, kept in two tables:
+# person (ground truth, when given) and the identity fields the match rates group by (as first
+# linked); `linkage.quality_persons` the records of each source each person holds (`n_<source>`),
+# `linkage.quality_true_persons` each true person's (`t_<source>`): a row a person, so that a
+# month writes a row a person it touched, not a row a record of theirs. Every figure of
+# `write_quality` is a sum of contributions of records, persons, true persons or (person, true
+# person) cells, kept in two tables:
 #
 # - `linkage.quality_counts`: per dimension (sex, date of birth, postcode district), source and
 #   value, the records and how many of them are linked to (and truly of a person with) a record of
@@ -251,7 +253,8 @@ def _by_group(spine: pd.DataFrame, sources, dims: dict, has_truth: bool, run_id:
 # A whole-population run computes them over every record. An incremental run touches only the
 # persons of the records it wrote link events for (their new and former persons), the true persons
 # of its new records and the persons holding their records: it subtracts those rows'
-# contributions, updates the rows, and adds them again. Integer counts, so the figures are
+# contributions, moves and adds records, counts those persons again, and adds the rows'
+# contributions again. Integer counts, so the figures are
 # `write_quality`'s over the whole spine exactly (tests/test_linkage_incremental.py).
 
 _KEYS = ["source", "record_id"]
@@ -288,10 +291,11 @@ def _pairs() -> list[tuple[str, str]]:
     return [(a, b) for i, a in enumerate(sources) for b in sources[i:]]
 
 
-def _ensure(session) -> None:
-    # a quality_records of the layout before the per-person counts (its rows held their person's
-    # counts): dropped, so that the next run rebuilds the kept records (`quality_in_step`: none)
-    old = session.scalar(
+def _ensure(session, migrate: bool = False) -> None:
+    # `migrate` (whether the kept records can be updated, or a rebuild): a quality_records of the
+    # layout before the per-person counts (its rows held their person's counts) is dropped, so
+    # that the kept records are rebuilt (`quality_in_step`: none)
+    old = migrate and session.scalar(
         "select count(*) from information_schema.columns where table_schema = 'linkage' "
         f"and table_name = 'quality_records' and column_name = 'n_{next(iter(SOURCES))}'"
     )
@@ -335,7 +339,7 @@ def rebuild_quality_records(session, truth: Path | None) -> None:
     linkage.identities, as `write_quality` joins them (true persons from `truth`), each person's
     and true person's records per source (`quality_persons`, `quality_true_persons`), and the kept
     counts over all of them."""
-    _ensure(session)
+    _ensure(session, migrate=True)
     for table in ("quality_records", "quality_persons", "quality_true_persons"):
         session.execute(f"delete from linkage.{table}")
     true_person, join = "cast(null as varchar)", ""
@@ -394,7 +398,7 @@ def _truth_file_table(session, path: Path, rows: int = 500_000) -> None:
 def quality_in_step(session, truth: Path | None) -> bool:
     """Whether the kept quality records can be updated by a month (there are some, and with
     ground truth every one has its true person: otherwise rebuild them)."""
-    _ensure(session)
+    _ensure(session, migrate=True)
     row = session.fetch("select count(*) as n, count(true_person) as t from linkage.quality_records").to_pylist()[0]
     if row["n"] == 0:
         return False
@@ -464,7 +468,6 @@ def update_quality_records(session, events: pd.DataFrame, truth: Path | None) ->
     session.execute("drop table if exists linkage.work_quality_rows")
     session.execute(f"create table linkage.work_quality_rows as {_with_counts(touched)}")
     before = _contributions(session, "linkage.work_quality_rows", has_truth)
-    session.execute("drop table if exists linkage.work_quality_rows")
     # the records as they are now: moved records take their person, new ones come in; then the
     # touched persons and true persons counted again, over their records (all of them here)
     session.execute(
@@ -472,12 +475,14 @@ def update_quality_records(session, events: pd.DataFrame, truth: Path | None) ->
         "where m.source = linkage.quality_records.source and m.record_id = linkage.quality_records.record_id "
         "and m.person_id <> linkage.quality_records.person_id"
     )
+    session.execute("drop table if exists linkage.work_quality_new")
     session.execute(
-        f"insert into linkage.quality_records ({_BASE}) select m.source, m.record_id, m.person_id, "
+        "create table linkage.work_quality_new as select m.source, m.record_id, m.person_id, "
         "t.true_person, i.sex, i.date_of_birth, i.postcode_district from linkage.work_quality_moves m "
         "join linkage.identities i on i.source = m.source and i.record_id = m.record_id "
         f"left join linkage.work_quality_truth t on t.source = m.source and t.record_id = m.record_id where {fresh}"
     )
+    session.execute(f"insert into linkage.quality_records ({_BASE}) select {_BASE} from linkage.work_quality_new")
     session.execute(
         "delete from linkage.quality_persons where person_id in (select person_id from linkage.work_quality_p)"
     )
@@ -489,8 +494,15 @@ def update_quality_records(session, events: pd.DataFrame, truth: Path | None) ->
         "person_id in (select person_id from linkage.work_quality_p)",
         "true_person in (select true_person from linkage.work_quality_t)",
     )
+    # the touched rows now (all of them: a moved record was touched before, a new one is its
+    # person's): those read before, moved records with their person, and the new ones
+    now = (
+        "(select r.source, r.record_id, coalesce(m.person_id, r.person_id) as person_id, r.true_person, r.sex, "
+        "r.date_of_birth, r.postcode_district from linkage.work_quality_rows r left join linkage.work_quality_moves m "
+        f"on m.source = r.source and m.record_id = r.record_id union all select {_BASE} from linkage.work_quality_new)"
+    )
     session.execute("drop table if exists linkage.work_quality_after")
-    session.execute(f"create table linkage.work_quality_after as {_with_counts(touched)}")
+    session.execute(f"create table linkage.work_quality_after as {_with_counts(now)}")
     after = _contributions(session, "linkage.work_quality_after", has_truth)
     # only the counts of the values the touched rows hold are read and written again
     delta = _add(after[0], before[0], -1)
@@ -520,6 +532,7 @@ def update_quality_records(session, events: pd.DataFrame, truth: Path | None) ->
         "work_quality_t",
         "work_quality_rows",
         "work_quality_after",
+        "work_quality_new",
         "work_quality_truth",
     ):
         session.execute(f"drop table if exists linkage.{table}")
