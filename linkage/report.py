@@ -306,7 +306,7 @@ def _ensure(session, migrate: bool = False) -> None:
 
 
 def _with_counts(rows: str) -> str:
-    """A query of `rows` (quality_records' columns; a table, or a query in brackets with an alias)
+    """A query of `rows` (quality_records' columns: a table, or a query in brackets, no alias)
     with `_ALL`'s columns: each row's person's records per source (`linkage.quality_persons`) and
     its true person's (`linkage.quality_true_persons`; 0 without one)."""
     base = ", ".join(f"r.{c}" for c in _BASE.split(", "))
