@@ -132,11 +132,16 @@ def narrowed(session, table: str, alias: str, where: str) -> str:
     directly, DuckDB reads and decompresses every column selected, the wide identity block with
     its Bloom filters, of every row before the join drops most of them.) Elsewhere `where`
     itself (PostgreSQL has its indexes)."""
-    from outcomes.eventstore.backend import DuckDBSession
-
-    if not isinstance(session, DuckDBSession):
+    if not on_duckdb(session):
         return where
     return f"{alias}.rowid in (select {alias}.rowid from {table} {alias} where {where})"
+
+
+def on_duckdb(session) -> bool:
+    """Whether the session is DuckDB's (row ids), not PostgreSQL's."""
+    from outcomes.eventstore.backend import DuckDBSession
+
+    return isinstance(session, DuckDBSession)
 
 
 READ_SHARE = 4  # a month's reads give DuckDB a quarter of the run's budget (`read_share`)
@@ -417,26 +422,38 @@ def _blocks_kept(session, spec) -> bool:
 
 def _merge_counts(session, table: str, keys: list[str], count: str, delta: str, fixed=None) -> None:
     """Add `delta` (a query of keys and d) to `table`'s `count` per key (null keys equal), rows
-    left at 0 removed. `fixed`: the rows of one pass in block_sizes (its name)."""
+    left at 0 removed. `fixed`: the rows of one pass in block_sizes (its name). The delta is
+    taken once (`linkage.work_merge_delta`); the kept rows it names are found by one join, then
+    deleted by their row ids on DuckDB (not joined again on every key)."""
     match = " and ".join(f"t.{c} is not distinct from x.{c}" for c in keys)
     k = ", ".join(keys)
     mine = f"t.pass_name = '{fixed}' and " if fixed else ""
-    session.execute("drop table if exists linkage.work_merge")
+    rowid = on_duckdb(session)
+    for t in ("work_merge", "work_merge_delta", "work_merge_old"):
+        session.execute(f"drop table if exists linkage.{t}")
+    session.execute(f"create table linkage.work_merge_delta as {delta}")
+    ids = "t.rowid as id, " if rowid else ""
     session.execute(
-        f"create table linkage.work_merge as select {k}, sum(n) as n from ("
-        f"select {', '.join('t.' + c for c in keys)}, t.{count} as n from linkage.{table} t "
-        f"where {mine}exists (select 1 from ({delta}) x where {match}) "
-        f"union all select {k}, d as n from ({delta}) x) u group by {k}"
+        f"create table linkage.work_merge_old as select {ids}{', '.join('t.' + c for c in keys)}, t.{count} as n "
+        f"from linkage.{table} t where {mine}exists (select 1 from linkage.work_merge_delta x where {match})"
     )
     session.execute(
-        f"delete from linkage.{table} t where {mine}exists (select 1 from linkage.work_merge x where {match})"
+        f"create table linkage.work_merge as select {k}, sum(n) as n from (select {k}, n from linkage.work_merge_old "
+        f"union all select {k}, d as n from linkage.work_merge_delta) u group by {k}"
     )
+    if rowid:
+        session.execute(f"delete from linkage.{table} where rowid in (select id from linkage.work_merge_old)")
+    else:
+        session.execute(
+            f"delete from linkage.{table} t where {mine}exists (select 1 from linkage.work_merge x where {match})"
+        )
     lead = "pass_name, " if fixed else ""
     value = f"'{fixed}', " if fixed else ""
     session.execute(
         f"insert into linkage.{table} ({lead}{k}, {count}) select {value}{k}, n from linkage.work_merge where n <> 0"
     )
-    session.execute("drop table if exists linkage.work_merge")
+    for t in ("work_merge", "work_merge_delta", "work_merge_old"):
+        session.execute(f"drop table if exists linkage.{t}")
 
 
 def keep_blocks(session, spec) -> None:
@@ -545,6 +562,14 @@ def candidate_nodes(session, spec, blocks: Blocks) -> int:
     # In SQL: the stored identities found (most of a million people's month) never come to pandas;
     # the blocks too large for the whole population (`blocks.oversized`, few) go to a work table.
     ks = ", ".join("k." + c for c in VARIANT_COLS)
+    # On DuckDB each pass keeps the stored rows' row ids (one integer a row found, made distinct
+    # cheaply), and the identities are taken once at the end, by row id: a pass's join gives a
+    # row per (new record, stored identity) sharing its key, and its distinct over six strings
+    # cost more than the join. Elsewhere each pass keeps the identities themselves.
+    by_rowid = on_duckdb(session)
+    if by_rowid:
+        session.execute("drop table if exists linkage.work_match_rows")
+        session.execute("create table linkage.work_match_rows (id bigint not null)")
     for p in [*spec.passes, *(Pass(q.name, q.right_on, q.on) for q in spec.passes if not q.symmetric)]:
         right = list(p.right_on or p.on)
         on = " and ".join(f"n.{a} = k.{b}" for a, b in zip(p.on, right, strict=True))
@@ -559,11 +584,18 @@ def candidate_nodes(session, spec, blocks: Blocks) -> int:
             held = " and ".join(f"b.c{i} = k.{c}" for i, c in enumerate(right))
             skip = f" and not exists (select 1 from linkage.work_big b where {held})"
         # (a pair is of two nodes: an identity of the new record's own node makes none with it)
+        into, what = ("work_match_rows", "k.rowid") if by_rowid else ("work_match", ks)
         session.execute(
-            f"insert into linkage.work_match select distinct {ks} from linkage.work_new n "
+            f"insert into linkage.{into} select distinct {what} from linkage.work_new n "
             f"join {stored} on {on} where n.is_new and k.node <> n.node{present}{skip}"
         )
         session.execute("drop table if exists linkage.work_big")
+    if by_rowid:
+        session.execute(
+            f"insert into linkage.work_match select distinct {ks} from {stored} "
+            "where k.rowid in (select id from linkage.work_match_rows)"
+        )
+        session.execute("drop table if exists linkage.work_match_rows")
     session.execute("insert into linkage.work_nodes (node) select distinct node from linkage.work_match")
     return _dedupe_nodes(session)
 

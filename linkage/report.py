@@ -236,10 +236,12 @@ def _by_group(spine: pd.DataFrame, sources, dims: dict, has_truth: bool, run_id:
 # -- The quality report kept in step, month by month ---------------------------------------------
 #
 # `linkage.quality_records` holds one row per record of the current spine: its person, its true
-# person (ground truth, when given), the identity fields the match rates group by (as first
-# linked), and the records of each source its person holds (`n_<source>`) and its true person
-# holds (`t_<source>`). Every figure of `write_quality` is a sum of contributions of records,
-# persons, true persons or (person, true person) cells, kept in two tables:
+# person (ground truth, when given) and the identity fields the match rates group by (as first
+# linked); `linkage.quality_persons` the records of each source each person holds (`n_<source>`),
+# `linkage.quality_true_persons` each true person's (`t_<source>`): a row a person, so that a
+# month writes a row a person it touched, not a row a record of theirs. Every figure of
+# `write_quality` is a sum of contributions of records, persons, true persons or (person, true
+# person) cells, kept in two tables:
 #
 # - `linkage.quality_counts`: per dimension (sex, date of birth, postcode district), source and
 #   value, the records and how many of them are linked to (and truly of a person with) a record of
@@ -251,7 +253,8 @@ def _by_group(spine: pd.DataFrame, sources, dims: dict, has_truth: bool, run_id:
 # A whole-population run computes them over every record. An incremental run touches only the
 # persons of the records it wrote link events for (their new and former persons), the true persons
 # of its new records and the persons holding their records: it subtracts those rows'
-# contributions, updates the rows, and adds them again. Integer counts, so the figures are
+# contributions, moves and adds records, counts those persons again, and adds the rows'
+# contributions again. Integer counts, so the figures are
 # `write_quality`'s over the whole spine exactly (tests/test_linkage_incremental.py).
 
 _KEYS = ["source", "record_id"]
@@ -263,9 +266,11 @@ def _n_cols(prefix: str) -> str:
 
 
 QUALITY_DDL = [
-    f"""create table if not exists linkage.quality_records (
+    """create table if not exists linkage.quality_records (
         source varchar not null, record_id varchar not null, person_id varchar not null, true_person varchar,
-        sex varchar, date_of_birth date, postcode_district varchar, {_n_cols("n")}, {_n_cols("t")})""",
+        sex varchar, date_of_birth date, postcode_district varchar)""",
+    f"create table if not exists linkage.quality_persons (person_id varchar not null, {_n_cols('n')})",
+    f"create table if not exists linkage.quality_true_persons (true_person varchar not null, {_n_cols('t')})",
     f"""create table if not exists linkage.quality_counts (
         dimension varchar not null, source varchar not null, value varchar, records bigint,
         {_n_cols("n")}, {_n_cols("t")})""",
@@ -286,47 +291,74 @@ def _pairs() -> list[tuple[str, str]]:
     return [(a, b) for i, a in enumerate(sources) for b in sources[i:]]
 
 
-def _ensure(session) -> None:
+def _ensure(session, migrate: bool = False) -> None:
+    # `migrate` (whether the kept records can be updated, or a rebuild): a quality_records of the
+    # layout before the per-person counts (its rows held their person's counts) is dropped, so
+    # that the kept records are rebuilt (`quality_in_step`: none)
+    old = migrate and session.scalar(
+        "select count(*) from information_schema.columns where table_schema = 'linkage' "
+        f"and table_name = 'quality_records' and column_name = 'n_{next(iter(SOURCES))}'"
+    )
+    if old:
+        session.execute("drop table linkage.quality_records")
     for statement in QUALITY_DDL:
         session.execute(statement)
 
 
-def _with_counts(session, base: str) -> None:
-    """Rows of `base` (a table of _BASE's columns) into linkage.quality_records, with their
-    person's and true person's records per source counted over `base`."""
-    n = ", ".join(f"pc.n_{s}" for s in SOURCES)
-    t = ", ".join(f"coalesce(tc.t_{s}, 0)" for s in SOURCES)
+def _with_counts(rows: str) -> str:
+    """A query of `rows` (quality_records' columns: a table, or a query in brackets, no alias)
+    with `_ALL`'s columns: each row's person's records per source (`linkage.quality_persons`) and
+    its true person's (`linkage.quality_true_persons`; 0 without one)."""
+    base = ", ".join(f"r.{c}" for c in _BASE.split(", "))
+    n = ", ".join(f"p.n_{s}" for s in SOURCES)
+    t = ", ".join(f"coalesce(t.t_{s}, 0) as t_{s}" for s in SOURCES)
+    return (
+        f"select {base}, {n}, {t} from {rows} r join linkage.quality_persons p on p.person_id = r.person_id "
+        "left join linkage.quality_true_persons t on t.true_person = r.true_person"
+    )
+
+
+def _count_persons(session, persons: str = "", trues: str = "") -> None:
+    """`linkage.quality_persons` and `quality_true_persons` counted over `quality_records`: of the
+    persons and true persons of its rows where `persons` and `trues` hold (every one by default;
+    a condition takes every record of a person, or none of them)."""
     session.execute(
-        f"insert into linkage.quality_records ({_ALL}) select {', '.join('b.' + c for c in _BASE.split(', '))}, "
-        f"{n}, {t} from {base} b "
-        f"join (select person_id, {_count_by('n')} from {base} group by person_id) pc on pc.person_id = b.person_id "
-        f"left join (select true_person, {_count_by('t')} from {base} where true_person is not null "
-        "group by true_person) tc on tc.true_person = b.true_person"
+        f"insert into linkage.quality_persons (person_id, {', '.join(f'n_{s}' for s in SOURCES)}) "
+        f"select person_id, {_count_by('n')} from linkage.quality_records "
+        f"{f'where {persons} ' if persons else ''}group by person_id"
+    )
+    session.execute(
+        f"insert into linkage.quality_true_persons (true_person, {', '.join(f't_{s}' for s in SOURCES)}) "
+        f"select true_person, {_count_by('t')} from linkage.quality_records where true_person is not null "
+        f"{f'and {trues} ' if trues else ''}group by true_person"
     )
 
 
 def rebuild_quality_records(session, truth: Path | None) -> None:
     """`linkage.quality_records` from the current spine (linkage.person_records) and
-    linkage.identities, as `write_quality` joins them (true persons from `truth`), and the kept
+    linkage.identities, as `write_quality` joins them (true persons from `truth`), each person's
+    and true person's records per source (`quality_persons`, `quality_true_persons`), and the kept
     counts over all of them."""
-    _ensure(session)
-    session.execute("delete from linkage.quality_records")
+    _ensure(session, migrate=True)
+    for table in ("quality_records", "quality_persons", "quality_true_persons"):
+        session.execute(f"delete from linkage.{table}")
     true_person, join = "cast(null as varchar)", ""
     if truth is not None:
         _truth_file_table(session, Path(truth) / "records.parquet")
         true_person = "t.true_person"
         join = "left join linkage.work_quality_truth t on t.source = p.source and t.record_id = p.record_id"
-    session.execute("drop table if exists linkage.work_quality_base")
     session.execute(
-        f"create table linkage.work_quality_base as select p.source, p.record_id, p.person_id, "
+        f"insert into linkage.quality_records ({_BASE}) select p.source, p.record_id, p.person_id, "
         f"{true_person} as true_person, i.sex, i.date_of_birth, i.postcode_district from linkage.person_records p "
         f"join linkage.identities i on i.source = p.source and i.record_id = p.record_id {join}"
     )
-    _with_counts(session, "linkage.work_quality_base")
-    for table in ("work_quality_base", "work_quality_truth"):
-        session.execute(f"drop table if exists linkage.{table}")
+    session.execute("drop table if exists linkage.work_quality_truth")
+    _count_persons(session)
     has_truth = truth is not None and _all_true(session)
-    dims, figures = _contributions(session, "linkage.quality_records", has_truth)
+    session.execute("drop table if exists linkage.work_quality_rows")
+    session.execute(f"create table linkage.work_quality_rows as {_with_counts('linkage.quality_records')}")
+    dims, figures = _contributions(session, "linkage.work_quality_rows", has_truth)
+    session.execute("drop table if exists linkage.work_quality_rows")
     session.execute("delete from linkage.quality_counts")
     session.execute("delete from linkage.quality_truth")
     _store(session, dims, figures)
@@ -366,7 +398,7 @@ def _truth_file_table(session, path: Path, rows: int = 500_000) -> None:
 def quality_in_step(session, truth: Path | None) -> bool:
     """Whether the kept quality records can be updated by a month (there are some, and with
     ground truth every one has its true person: otherwise rebuild them)."""
-    _ensure(session)
+    _ensure(session, migrate=True)
     row = session.fetch("select count(*) as n, count(true_person) as t from linkage.quality_records").to_pylist()[0]
     if row["n"] == 0:
         return False
@@ -376,15 +408,18 @@ def quality_in_step(session, truth: Path | None) -> bool:
 
 
 def update_quality_records(session, events: pd.DataFrame, truth: Path | None) -> None:
-    """Bring `linkage.quality_records` and the kept counts in step after a run of the latest date
-    whose link events are `events` (source, record_id, person_id): their records take their new
-    person (a new record its identity fields from linkage.identities, written before); the counts
-    change by the touched rows' contributions after less before.
+    """Bring `linkage.quality_records`, the per-person counts and the kept counts in step after a
+    run of the latest date whose link events are `events` (source, record_id, person_id): their
+    records take their new person (a new record comes in, its identity fields from
+    linkage.identities, written before); the touched persons' and true persons' counts are
+    counted again; the kept counts change by the touched rows' contributions after less before.
 
     The touched rows (every record of the persons the events move records from and to, of the
-    true persons of the new records and of the persons holding those) are taken out of
-    `quality_records` once, brought up to date in a table of their own and put back: the whole
-    table is read three times (four with the truth), whatever the month changes."""
+    true persons of the new records and of the persons holding those) are read twice, before and
+    after; of `quality_records` only the moved records' persons are updated and the new records
+    inserted (a row holds no count of its person's: those are a row a person, in
+    `quality_persons`), so a month writes a row a touched person and a row a new record, not
+    every record of the persons it touched."""
     _ensure(session)
     moved = events[[*_KEYS, "person_id"]].drop_duplicates(_KEYS, keep="last")
     for table, cols in (
@@ -429,37 +464,45 @@ def update_quality_records(session, events: pd.DataFrame, truth: Path | None) ->
         "person_id in (select person_id from linkage.work_quality_p) "
         "or true_person in (select true_person from linkage.work_quality_t)"
     )
+    touched = f"(select * from linkage.quality_records where {mine})"
     session.execute("drop table if exists linkage.work_quality_rows")
-    session.execute(
-        f"create table linkage.work_quality_rows as select {_ALL} from linkage.quality_records where {mine}"
-    )
+    session.execute(f"create table linkage.work_quality_rows as {_with_counts(touched)}")
     before = _contributions(session, "linkage.work_quality_rows", has_truth)
-    # the touched rows as they are now: moved records take their person, new ones come in; then
-    # the counts of the touched persons and true persons, over their records (all of them here)
-    keep = ", ".join(f"r.{c}" for c in _ALL.split(", ") if c not in ("source", "record_id", "person_id"))
-    zeros = ", ".join(["0"] * (2 * len(SOURCES)))
-    session.execute("drop table if exists linkage.work_quality_after")
+    # the records as they are now: moved records take their person, new ones come in; then the
+    # touched persons and true persons counted again, over their records (all of them here)
     session.execute(
-        f"create table linkage.work_quality_after as select r.source, r.record_id, "
-        f"coalesce(m.person_id, r.person_id) as person_id, {keep} from linkage.work_quality_rows r "
-        "left join linkage.work_quality_moves m on m.source = r.source and m.record_id = r.record_id"
+        "update linkage.quality_records set person_id = m.person_id from linkage.work_quality_moves m "
+        "where m.source = linkage.quality_records.source and m.record_id = linkage.quality_records.record_id "
+        "and m.person_id <> linkage.quality_records.person_id"
     )
+    session.execute("drop table if exists linkage.work_quality_new")
     session.execute(
-        f"insert into linkage.work_quality_after ({_ALL}) select m.source, m.record_id, m.person_id, "
-        f"t.true_person, i.sex, i.date_of_birth, i.postcode_district, {zeros} from linkage.work_quality_moves m "
+        "create table linkage.work_quality_new as select m.source, m.record_id, m.person_id, "
+        "t.true_person, i.sex, i.date_of_birth, i.postcode_district from linkage.work_quality_moves m "
         "join linkage.identities i on i.source = m.source and i.record_id = m.record_id "
         f"left join linkage.work_quality_truth t on t.source = m.source and t.record_id = m.record_id where {fresh}"
     )
-    for key, table in (("person_id", "work_quality_p"), ("true_person", "work_quality_t")):
-        prefix = "n" if key == "person_id" else "t"
-        sets = ", ".join(f"{prefix}_{s} = c.{prefix}_{s}" for s in SOURCES)
-        session.execute(
-            f"update linkage.work_quality_after set {sets} from (select {key}, {_count_by(prefix)} "
-            f"from linkage.work_quality_after where {key} in (select {key} from linkage.{table}) group by {key}) c "
-            f"where c.{key} = linkage.work_quality_after.{key}"
-        )
-    session.execute(f"delete from linkage.quality_records where {mine}")
-    session.execute(f"insert into linkage.quality_records ({_ALL}) select {_ALL} from linkage.work_quality_after")
+    session.execute(f"insert into linkage.quality_records ({_BASE}) select {_BASE} from linkage.work_quality_new")
+    session.execute(
+        "delete from linkage.quality_persons where person_id in (select person_id from linkage.work_quality_p)"
+    )
+    session.execute(
+        "delete from linkage.quality_true_persons where true_person in (select true_person from linkage.work_quality_t)"
+    )
+    _count_persons(
+        session,
+        "person_id in (select person_id from linkage.work_quality_p)",
+        "true_person in (select true_person from linkage.work_quality_t)",
+    )
+    # the touched rows now (all of them: a moved record was touched before, a new one is its
+    # person's): those read before, moved records with their person, and the new ones
+    now = (
+        "(select r.source, r.record_id, coalesce(m.person_id, r.person_id) as person_id, r.true_person, r.sex, "
+        "r.date_of_birth, r.postcode_district from linkage.work_quality_rows r left join linkage.work_quality_moves m "
+        f"on m.source = r.source and m.record_id = r.record_id union all select {_BASE} from linkage.work_quality_new)"
+    )
+    session.execute("drop table if exists linkage.work_quality_after")
+    session.execute(f"create table linkage.work_quality_after as {_with_counts(now)}")
     after = _contributions(session, "linkage.work_quality_after", has_truth)
     # only the counts of the values the touched rows hold are read and written again
     delta = _add(after[0], before[0], -1)
@@ -489,6 +532,7 @@ def update_quality_records(session, events: pd.DataFrame, truth: Path | None) ->
         "work_quality_t",
         "work_quality_rows",
         "work_quality_after",
+        "work_quality_new",
         "work_quality_truth",
     ):
         session.execute(f"drop table if exists linkage.{table}")

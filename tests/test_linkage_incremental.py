@@ -17,6 +17,7 @@ from linkage.report import write_quality
 from linkage.review import import_decisions
 from linkage.run import link
 from linkage.spec import IDENTITY as SPEC
+from outcomes.contract import SOURCES
 from outcomes.eventstore import connect
 from outcomes.ingest import Ingestor
 from outcomes.synth.generator import SynthConfig, synthesise
@@ -521,3 +522,44 @@ def test_scoring_first_reads_whole_only_the_nodes_of_a_pair_at_review_level(tmp_
         inc.close_over_persons(s)
         nodes = set(s.fetch("select node from linkage.work_nodes").to_pandas()["node"])
         assert "benefits|k|nb1" in nodes and not nodes & {"convictions|k|pn1", "convictions|k|pn2"}
+
+
+def test_the_kept_quality_holds_its_counts_a_row_a_person(months, tmp_path):
+    """`linkage.quality_records` holds a row a record (its person, as linked), the records per
+    source of each person a row a person (`quality_persons`): a month updates the records it moved
+    and inserts its new ones, and the counts stay those of the records; a warehouse whose
+    quality_records held the counts (the layout before) is dropped and rebuilt."""
+    from linkage.report import quality_in_step, rebuild_quality_records
+
+    steps = [v for k, v in months.items() if k != "truth"]
+    sql = {
+        "records": "select source, record_id, person_id from linkage.quality_records",
+        "spine": "select p.source, p.record_id, p.person_id from linkage.person_records p "
+        "join linkage.identities i on i.source = p.source and i.record_id = p.record_id",
+        "persons": "select * from linkage.quality_persons",
+        "counted": "select person_id, "
+        + ", ".join(f"sum(case when source = '{s}' then 1 else 0 end) as n_{s}" for s in SOURCES)
+        + " from linkage.quality_records group by person_id",
+    }
+
+    def tables(backend):
+        with backend.transaction() as s:
+            out = {k: s.fetch(q).to_pandas() for k, q in sql.items()}
+        return {k: f.sort_values(list(f.columns)).reset_index(drop=True) for k, f in out.items()}
+
+    with connect(resolve_target(str(tmp_path / "w.duckdb"))) as backend:
+        ingestor = Ingestor(backend, tmp_path / "archive")
+        for step in steps[:2]:
+            ingestor.ingest(step)
+            result = link(backend)
+        assert result.incremental and result.records_new > 0
+        got = tables(backend)
+        pd.testing.assert_frame_equal(got["records"], got["spine"])
+        pd.testing.assert_frame_equal(got["persons"], got["counted"], check_dtype=False)
+        assert len(got["persons"]) == got["records"]["person_id"].nunique()
+        with backend.transaction() as s:  # the layout before: counts on every record's row
+            s.execute("alter table linkage.quality_records add column n_treatment bigint")
+            assert not quality_in_step(s, None)
+            assert "n_treatment" not in s.fetch("select * from linkage.quality_records limit 0").column_names
+            rebuild_quality_records(s, None)
+        pd.testing.assert_frame_equal(tables(backend)["persons"], got["persons"])
