@@ -59,7 +59,7 @@ def warehouse(small_population, tmp_path_factory):
         with backend.transaction() as s:
             left_behind = s.scalar(
                 "select count(*) from information_schema.tables where table_schema = 'marts_state' "
-                "and table_name like '%replaced'"
+                "and (table_name like '%replaced' or table_name like '%added')"
             )
             recomputed = set(s.fetch("select person_id from marts_state.changed_persons").column(0).to_pylist())
             comments = s.fetch(
