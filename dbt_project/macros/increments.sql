@@ -62,12 +62,13 @@
     {%- set columns = get_quoted_csv(arg_dict['dest_columns'] | map(attribute='name')) -%}
     {%- set new_periods = config.get('new_periods') -%}
     {%- set replaced_keys = config.get('replaced_keys') %}
-    {%- if config.get('keep_replaced') %}
+    {%- if config.get('keep_replaced') or config.get('write_changed_only') %}
     {%- if replaced_keys -%}
-        {{ exceptions.raise_compiler_error("keep_replaced and replaced_keys do not go together") }}
+        {{ exceptions.raise_compiler_error("keep_replaced or write_changed_only and replaced_keys do not go together") }}
     {%- endif -%}
     {{ write_changed_rows(target, arg_dict['temp_relation'], columns,
-        predicate ~ (' or ' ~ new_periods ~ ' > ' ~ previous_as_of() if new_periods else '')) }}
+        predicate ~ (' or ' ~ new_periods ~ ' > ' ~ previous_as_of() if new_periods else ''),
+        config.get('keep_replaced')) }}
     {%- else %}
     delete from {{ target }} where {{ predicate }}
     {%- if new_periods %} or {{ new_periods }} > {{ previous_as_of() }}{% endif %}
@@ -122,36 +123,48 @@
 {% macro added_relation(model_name) -%}marts_state.{{ model_name }}__added{%- endmacro %}
 
 {#
-  The write of a model kept per cell, in place of replace_changed's delete and insert: only the rows
-  that differ. The rows in scope (`predicate`: the changed persons' and the new periods') that the
-  model's new rows do not repeat column for column are replaced (copied to
-  marts_state.<model>__replaced, then deleted by the model's grain, meta `grain`: no two rows of the
-  table share it); the new rows the table does not hold already are added (copied to
-  marts_state.<model>__added, then inserted). A row the build recomputes unchanged (most of a changed
-  person's earlier periods) is neither deleted nor written again, nor counted by the marts: they add
-  the added rows and subtract the replaced ones. The table ends with exactly the rows a delete of the
-  scope and an insert of the new rows would leave (set difference: the grain makes every row
-  distinct, and `except` compares nulls as equal).
+  The write of a model that writes only the rows that differ (config `keep_replaced`, the models kept
+  per cell, or `write_changed_only`), in place of replace_changed's delete and insert. The rows in
+  scope (`predicate`: the changed persons' and the new periods') that the model's new rows do not
+  repeat column for column are replaced (deleted by the model's grain, meta `grain` or its primary
+  key: no two rows of the table share it); the new rows the table does not hold already are added (inserted). A row the
+  build recomputes unchanged (most of a changed person's earlier periods) is neither deleted nor
+  written again: the table's writes, and the checkpoint that stores them, are the rows that changed.
+  The table ends with exactly the rows a delete of the scope and an insert of the new rows would
+  leave (set difference: the grain makes every row distinct, and `except` compares nulls as equal).
+  With `kept` (keep_replaced) the replaced and added rows stay, for the marts, in
+  marts_state.<model>__replaced and __added (the marts add the added rows and subtract the replaced
+  ones: kept_rows); otherwise they are temporary tables of the model's own connection.
 #}
-{% macro write_changed_rows(target, temp, columns, predicate) -%}
-    {%- set grain = (config.get('meta') or {}).get('grain') -%}
+{% macro write_changed_rows(target, temp, columns, predicate, kept) -%}
+    {%- set grain = ((config.get('meta') or {}).get('grain') or []) | list -%}
+    {%- for c in model.get('constraints', []) if not grain and c.get('type') == 'primary_key' -%}
+        {%- do grain.extend(c.get('columns')) -%}
+    {%- endfor -%}
     {%- if not grain -%}
-        {{ exceptions.raise_compiler_error("keep_replaced needs the model's meta grain") }}
+        {{ exceptions.raise_compiler_error("writing only the rows that differ needs the model's meta grain or primary key") }}
     {%- endif -%}
     {%- set keys = grain | join(', ') -%}
-    {%- set held = target.identifier ~ '__dbt_held' %}
-    drop table if exists {{ replaced_relation(target.identifier) }};
-    drop table if exists {{ added_relation(target.identifier) }};
+    {%- set held = target.identifier ~ '__dbt_held' -%}
+    {%- set replaced = replaced_relation(target.identifier) if kept else target.identifier ~ '__dbt_replaced' -%}
+    {%- set added = added_relation(target.identifier) if kept else target.identifier ~ '__dbt_added' -%}
+    {%- set kind = 'table' if kept else 'temporary table' %}
+    drop table if exists {{ replaced }};
+    drop table if exists {{ added }};
     drop table if exists {{ held }};
     create temporary table {{ held }} as select {{ columns }} from {{ target }} where {{ predicate }};
-    create table {{ replaced_relation(target.identifier) }} as
+    create {{ kind }} {{ replaced }} as
         select {{ columns }} from {{ held }} except select {{ columns }} from {{ temp }};
-    create table {{ added_relation(target.identifier) }} as
+    create {{ kind }} {{ added }} as
         select {{ columns }} from {{ temp }} except select {{ columns }} from {{ held }};
     drop table {{ held }};
-    delete from {{ target }} where ({{ keys }}) in (select {{ keys }} from {{ replaced_relation(target.identifier) }});
+    delete from {{ target }} where ({{ keys }}) in (select {{ keys }} from {{ replaced }});
     insert into {{ target }} ({{ columns }})
-    select {{ columns }} from {{ added_relation(target.identifier) }}
+    select {{ columns }} from {{ added }}
+    {%- if not kept %};
+    drop table {{ replaced }};
+    drop table {{ added }}
+    {%- endif %}
 {%- endmacro %}
 
 {% macro drop_replaced() -%}

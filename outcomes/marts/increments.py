@@ -225,8 +225,7 @@ def _write_changes(backend, previous: Watermark, current: Watermark) -> tuple[in
         # PostgreSQL pushes a semi-join below a window: ranking every link event cost 0.46 s of the
         # plan's 0.72 s of CPU at 100,000 people), as stg_linkage__person_records does.
         s.execute(
-            f"create table {CHANGED_SPINE} as "
-            + spine_sql(f"{until} and {changed.format(t=CHANGED_RECORDS, a='e')}")
+            f"create table {CHANGED_SPINE} as " + spine_sql(f"{until} and {changed.format(t=CHANGED_RECORDS, a='e')}")
         )
         # The refusal of outcomes build, for the changed records (the others were in the last build's spine).
         missing = {}
@@ -268,9 +267,20 @@ def replaced_rows(backend) -> dict[str, int]:
     """Per person-level model kept per cell, the rows this build's `replace_changed` replaced
     (`marts_state.<model>__replaced`, dbt_project/macros/increments.sql: the rows the marts
     subtracted); none after a full build or after finish()."""
+    return _copied_rows(backend, REPLACED_SUFFIX)
+
+
+def added_rows(backend) -> dict[str, int]:
+    """Per person-level model kept per cell, the rows this build added (`marts_state.<model>__added`:
+    the rows the marts added; a row recomputed unchanged is not among them); none after a full build
+    or after finish()."""
+    return _copied_rows(backend, ADDED_SUFFIX)
+
+
+def _copied_rows(backend, suffix: str) -> dict[str, int]:
     with backend.transaction() as s:
-        names = [n for n in _replaced_tables(s) if n.endswith(REPLACED_SUFFIX)]
-        return {n.removesuffix(REPLACED_SUFFIX): int(s.scalar(f"select count(*) from {SCHEMA}.{n}")) for n in names}
+        names = [n for n in _replaced_tables(s) if n.endswith(suffix)]
+        return {n.removesuffix(suffix): int(s.scalar(f"select count(*) from {SCHEMA}.{n}")) for n in names}
 
 
 def _replaced_tables(s) -> list[str]:
