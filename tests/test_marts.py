@@ -52,15 +52,19 @@ def warehouse(small_population, tmp_path_factory):
         split = _split_a_person(backend, work / "review.csv", _date(dates[-1]))
         link(backend)  # applies the decision: split link events as of the latest date
     again = build(target, as_of=early.as_of)
+    before = _rows(target, KEPT_MODELS)
     _mark_marts(target)
     latest = build(target)
     marks = _marks(target)
+    after = _rows(target, KEPT_MODELS)
+    changed = "person_id in (select person_id from marts_state.changed_persons)"
+    in_scope = _rows(target, KEPT_MODELS, f"{changed} or period_end > date '{early.as_of}'")
     with connect(target) as backend:
         inner, _ = hash_tables(backend, ("staging", "intermediate"))
         with backend.transaction() as s:
             left_behind = s.scalar(
                 "select count(*) from information_schema.tables where table_schema = 'marts_state' "
-                "and table_name like '%replaced'"
+                "and (table_name like '%replaced' or table_name like '%added')"
             )
             recomputed = set(s.fetch("select person_id from marts_state.changed_persons").column(0).to_pylist())
             comments = s.fetch(
@@ -86,7 +90,22 @@ def warehouse(small_population, tmp_path_factory):
         "comments": comments,
         "marks": marks,
         "left_behind": left_behind,
+        "kept_rows": (before, after, in_scope),
     }
+
+
+KEPT_MODELS = (
+    "int_persons_in_treatment",
+    "int_journey_flows",
+    "int_reoffending_cohort",
+    "int_sustained_recovery_cohort",
+    "int_benefits_cohort",
+)
+
+
+def _rows(target, models, where: str = "true") -> dict[str, int]:
+    with connect(target) as backend, backend.transaction() as s:
+        return {m: int(s.scalar(f"select count(*) from intermediate.{m} where {where}")) for m in models}
 
 
 MARK = "a table the incremental build did not replace"
@@ -193,6 +212,20 @@ def test_an_incremental_build_keeps_the_period_marts_per_cell(warehouse):
     assert all(replaced[m] > 0 for m in ("int_persons_in_treatment", "int_journey_flows", "int_reoffending_cohort"))
     assert warehouse["left_behind"] == 0  # their copies are dropped when the build ends
     assert warehouse["early"].replaced == {}  # a full build replaces nothing
+
+
+def test_an_incremental_build_writes_only_the_person_level_rows_that_differ(warehouse):
+    """The models kept per cell delete the rows the build replaced and insert the rows it added, not
+    every row it recomputed: a changed person's earlier periods mostly come out the same."""
+    latest = warehouse["latest"]
+    before, after, in_scope = warehouse["kept_rows"]
+    assert latest.mode == "incremental" and set(latest.added) == set(KEPT_MODELS)
+    for model in KEPT_MODELS:
+        assert before[model] - latest.replaced[model] + latest.added[model] == after[model], model
+        assert latest.added[model] <= in_scope[model], model
+    # Recomputed rows that came out unchanged were not written again.
+    assert sum(latest.added.values()) < sum(in_scope.values())
+    assert warehouse["early"].added == {}
 
 
 def test_an_incremental_build_keeps_the_comments_of_the_tables_it_writes_into(warehouse):

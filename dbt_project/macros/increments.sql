@@ -62,14 +62,20 @@
     {%- set columns = get_quoted_csv(arg_dict['dest_columns'] | map(attribute='name')) -%}
     {%- set new_periods = config.get('new_periods') -%}
     {%- set replaced_keys = config.get('replaced_keys') %}
-    {%- if config.get('keep_replaced') %}
-    {{ keep_replaced_rows(target, predicate ~ (' or ' ~ new_periods ~ ' > ' ~ previous_as_of() if new_periods else '')) }}
-    {%- endif %}
+    {%- if config.get('keep_replaced') or config.get('write_changed_only') %}
+    {%- if replaced_keys -%}
+        {{ exceptions.raise_compiler_error("keep_replaced or write_changed_only and replaced_keys do not go together") }}
+    {%- endif -%}
+    {{ write_changed_rows(target, arg_dict['temp_relation'], columns,
+        predicate ~ (' or ' ~ new_periods ~ ' > ' ~ previous_as_of() if new_periods else ''),
+        config.get('keep_replaced')) }}
+    {%- else %}
     delete from {{ target }} where {{ predicate }}
     {%- if new_periods %} or {{ new_periods }} > {{ previous_as_of() }}{% endif %}
     {%- if replaced_keys %} or {{ replaced_keys }} in (select {{ replaced_keys }} from {{ arg_dict['temp_relation'] }}){% endif %};
     insert into {{ target }} ({{ columns }})
     select {{ columns }} from {{ arg_dict['temp_relation'] }}
+    {%- endif %}
 {%- endmacro %}
 
 {# The row of `relation` (with columns source, record_id) is a record with new events or link events. #}
@@ -105,38 +111,78 @@
 
 {#
   Marts kept per cell (docs/marts.md, "Incremental builds"). A person-level model with config
-  `keep_replaced=true` copies the rows its `replace_changed` delete takes into
-  marts_state.<model>__replaced before deleting them: the rows the last build's marts counted and
-  this build replaces. A mart then adds the rows written this run and subtracts those (kept_rows,
-  `kept_sign` +1 or -1) to the counts it holds, cell by cell (kept_counts), and rewrites only the
-  cells they fall in (strategy replace_cells). Every other build of the model drops the copy
-  (drop_replaced, a post-hook), so a mart can never read one left by an earlier build, and
-  `outcomes build` drops every copy when the build ends (increments.finish()).
+  `keep_replaced=true` writes only the rows that differ (write_changed_rows): the rows it deletes,
+  which the last build's marts counted, are copied to marts_state.<model>__replaced, the rows it
+  inserts to marts_state.<model>__added. A mart then adds the added rows and subtracts the replaced
+  ones (kept_rows, `kept_sign` +1 or -1) to the counts it holds, cell by cell (kept_counts), and
+  rewrites only the cells they fall in (strategy replace_cells). Every other build of the model
+  drops the copies (drop_replaced, a post-hook), so a mart can never read one left by an earlier
+  build, and `outcomes build` drops every copy when the build ends (increments.finish()).
 #}
 {% macro replaced_relation(model_name) -%}marts_state.{{ model_name }}__replaced{%- endmacro %}
+{% macro added_relation(model_name) -%}marts_state.{{ model_name }}__added{%- endmacro %}
 
-{% macro keep_replaced_rows(target, predicate) -%}
-    drop table if exists {{ replaced_relation(target.identifier) }};
-    create table {{ replaced_relation(target.identifier) }} as select * from {{ target }} where {{ predicate }};
+{#
+  The write of a model that writes only the rows that differ (config `keep_replaced`, the models kept
+  per cell, or `write_changed_only`), in place of replace_changed's delete and insert. The rows in
+  scope (`predicate`: the changed persons' and the new periods') that the model's new rows do not
+  repeat column for column are replaced (deleted by the model's grain, meta `grain` or its primary
+  key: no two rows of the table share it); the new rows the table does not hold already are added (inserted). A row the
+  build recomputes unchanged (most of a changed person's earlier periods) is neither deleted nor
+  written again: the table's writes, and the checkpoint that stores them, are the rows that changed.
+  The table ends with exactly the rows a delete of the scope and an insert of the new rows would
+  leave (set difference: the grain makes every row distinct, and `except` compares nulls as equal).
+  With `kept` (keep_replaced) the replaced and added rows stay, for the marts, in
+  marts_state.<model>__replaced and __added (the marts add the added rows and subtract the replaced
+  ones: kept_rows); otherwise they are temporary tables of the model's own connection.
+#}
+{% macro write_changed_rows(target, temp, columns, predicate, kept) -%}
+    {%- set grain = ((config.get('meta') or {}).get('grain') or []) | list -%}
+    {%- for c in model.get('constraints', []) if not grain and c.get('type') == 'primary_key' -%}
+        {%- do grain.extend(c.get('columns')) -%}
+    {%- endfor -%}
+    {%- if not grain -%}
+        {{ exceptions.raise_compiler_error("writing only the rows that differ needs the model's meta grain or primary key") }}
+    {%- endif -%}
+    {%- set keys = grain | join(', ') -%}
+    {%- set held = target.identifier ~ '__dbt_held' -%}
+    {%- set replaced = replaced_relation(target.identifier) if kept else target.identifier ~ '__dbt_replaced' -%}
+    {%- set added = added_relation(target.identifier) if kept else target.identifier ~ '__dbt_added' -%}
+    {%- set kind = 'table' if kept else 'temporary table' %}
+    drop table if exists {{ replaced }};
+    drop table if exists {{ added }};
+    drop table if exists {{ held }};
+    create temporary table {{ held }} as select {{ columns }} from {{ target }} where {{ predicate }};
+    create {{ kind }} {{ replaced }} as
+        select {{ columns }} from {{ held }} except select {{ columns }} from {{ temp }};
+    create {{ kind }} {{ added }} as
+        select {{ columns }} from {{ temp }} except select {{ columns }} from {{ held }};
+    drop table {{ held }};
+    delete from {{ target }} where ({{ keys }}) in (select {{ keys }} from {{ replaced }});
+    insert into {{ target }} ({{ columns }})
+    select {{ columns }} from {{ added }}
+    {%- if not kept %};
+    drop table {{ replaced }};
+    drop table {{ added }}
+    {%- endif %}
 {%- endmacro %}
 
 {% macro drop_replaced() -%}
     {%- if execute and not is_incremental() -%}
-        drop table if exists {{ replaced_relation(this.identifier) }}
+        drop table if exists {{ replaced_relation(this.identifier) }};
+        drop table if exists {{ added_relation(this.identifier) }}
     {%- endif -%}
 {%- endmacro %}
 
 {#
   The rows of person-level model `model_name` (incremental by person and new period, with
   keep_replaced) a mart counts, with `kept_sign`: every row (+1) in a full build; in an incremental
-  one the rows written this run (+1: the changed persons' and the new periods') and the rows they
-  replaced (-1).
+  one the rows this run added (+1) and the rows it replaced (-1) (write_changed_rows).
 #}
 {% macro kept_rows(model_name) -%}
     {%- set relation = ref(model_name) -%}
     {%- if is_incremental() %}
-    select 1 as kept_sign, * from {{ relation }}
-    where {{ is_changed_person_or_new_period('person_id', 'period_end') }}
+    select 1 as kept_sign, * from {{ added_relation(model_name) }}
     union all
     select -1 as kept_sign, * from {{ replaced_relation(model_name) }}
     {%- else %}

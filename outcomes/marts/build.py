@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from outcomes.marts.dbt import run_dbt
-from outcomes.marts.increments import Plan, begin, finish, plan_build, replaced_rows
+from outcomes.marts.increments import Plan, added_rows, begin, finish, plan_build, replaced_rows
 from outcomes.marts.roles import apply_grants
 from outcomes.warehouse.target import Target, WarehouseError
 
@@ -49,6 +49,8 @@ class BuildResult:
     # An incremental build: per person-level model kept per cell, the rows it replaced (the marts
     # subtracted them; their copies are dropped when the build ends: outcomes.marts.increments).
     replaced: dict[str, int] = field(default_factory=dict)
+    # ...and the rows it added (a row recomputed unchanged is neither replaced nor added).
+    added: dict[str, int] = field(default_factory=dict)
 
     def slowest(self, n: int = 5) -> list[tuple[str, float]]:
         """The `n` slowest dbt nodes, slowest first, by readable name (`node_name`)."""
@@ -249,6 +251,7 @@ def build(
         hashes, rows = hash_tables(backend, ("marts", "research"))
         hashed_by = hashed_with(backend)
         replaced = replaced_rows(backend) if plan.incremental else {}
+        added = added_rows(backend) if plan.incremental else {}
         seconds = time.perf_counter() - started
         finish(backend, plan, seconds)
     return BuildResult(
@@ -263,6 +266,7 @@ def build(
         hashed_by=hashed_by,
         dbt_phases=phases,
         replaced=replaced,
+        added=added,
     )
 
 

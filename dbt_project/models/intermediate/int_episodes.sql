@@ -4,7 +4,7 @@
 -- the running maximum over all earlier episodes is the current journey's latest discharge.
 -- Incremental by person: an incremental build recomputes only the changed persons (macros/increments.sql).
 {{ config(
-    materialized='incremental', incremental_strategy='replace_changed', unique_key='person_id',
+    materialized='incremental', incremental_strategy='replace_changed', unique_key='person_id', write_changed_only=true,
     changed_rows=is_changed_person('person_id')
 ) }}
 

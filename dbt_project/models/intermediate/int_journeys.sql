@@ -2,7 +2,7 @@
 -- the first and exit episodes whose attributes the marts report by.
 -- Incremental by person: an incremental build recomputes only the changed persons (macros/increments.sql).
 {{ config(
-    materialized='incremental', incremental_strategy='replace_changed', unique_key='person_id',
+    materialized='incremental', incremental_strategy='replace_changed', unique_key='person_id', write_changed_only=true,
     changed_rows=is_changed_person('person_id')
 ) }}
 

@@ -3,8 +3,8 @@
 -- exits from its exit episode (docs/marts.md §5).
 {#
   Kept per cell (kept_counts, macros/increments.sql). Effective treatment of an open journey
-  depends on as_of: a row written this run counts it as of the build's date, a row replaced as of
-  the last build's, and an open journey's start rows that no person change rewrote but that
+  depends on as_of: a row added this run counts it as of the build's date, a row replaced as of
+  the last build's, and an open journey's start rows the table kept (not added this run) that
   reached 84 days since the last build are counted again both ways (+1 as of now, -1 as of then).
 #}
 {{ config(
@@ -29,7 +29,11 @@ journey_flows as (
     from {{ ref('int_journey_flows') }} as open_starts
     cross join (select 1 as kept_sign union all select -1) as signs
     where open_starts.flow = 'start' and open_starts.is_effective is null
-        and not {{ is_changed_person_or_new_period('open_starts.person_id', 'open_starts.period_end') }}
+        and not exists (
+            select 1 from {{ added_relation('int_journey_flows') }} as added
+            where added.period_end = open_starts.period_end and added.journey_id = open_starts.journey_id
+                and added.flow = open_starts.flow
+        )
         and {{ days_between('open_starts.start_date', previous_as_of()) }} < 84
         and {{ days_between('open_starts.start_date', as_of_date()) }} >= 84
     {%- endif %}

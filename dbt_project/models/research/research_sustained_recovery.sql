@@ -4,7 +4,7 @@
   since the last build; the others are the same rows as before (docs/marts.md).
 #}
 {{ config(
-    alias='sustained_recovery', materialized='incremental', incremental_strategy='replace_changed',
+    alias='sustained_recovery', materialized='incremental', incremental_strategy='replace_changed', write_changed_only=true,
     on_schema_change='append_new_columns',
     changed_rows='research_person_id in (select ' ~ research_id('person_id') ~ ' from ' ~ changed_persons_relation() ~ ')',
     new_periods='period_end'
