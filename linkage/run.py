@@ -53,6 +53,7 @@ from linkage.records import (
     IDENTITY,
     IdentityArrow,
     RecordIds,
+    SpilledFrame,
     build_variants,
     code_identity,
     drop_columns,
@@ -177,6 +178,10 @@ def link(
     inputs.result.memory_limit = limit
     del records
     state = block(inputs)
+    if not state.result.incremental and state.identity is not None:
+        # a whole-population run's identity block per variant is read again only by `write`: held
+        # on disk meanwhile (records.SpilledFrame), not beside scoring's and clustering's frames
+        state.identity = SpilledFrame(state.identity)
     scored = [score(state, chunk)]  # handed over: decide_stage frees it once node pairs are made
     return write(backend, cluster(decide_stage(state, scored, None, lambda: _decided_links(backend))))
 
@@ -906,6 +911,8 @@ def write(backend, spine: Spine) -> LinkResult:
         [{"run_id": run_id, "as_of": as_of, "pass": p.name, "pass_order": i, **p.row()} for i, p in enumerate(stats)]
     ).drop(columns="name")
     blocking = blocking.astype({"true_pairs_found": "Int64", "pair_completeness": "float64"})
+    if isinstance(identity, SpilledFrame):  # (`link`: held on disk since blocking)
+        identity = identity.load()
     release_memory()
     fit_duckdb(backend, result.memory_limit)  # DuckDB's share: what the run's frames leave of the budget
     with backend.transaction() as s:

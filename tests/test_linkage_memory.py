@@ -412,6 +412,48 @@ def test_word_tables_give_the_dense_words_and_the_same_levels(population):
     assert checked >= 2
 
 
+def test_a_spilled_frame_comes_back_as_it_went_and_leaves_no_file(tmp_path):
+    """`records.SpilledFrame` (a whole run's identity block per variant, held on disk between
+    blocking and writing): loaded, the frame is the one spilled — categorical codes with object and
+    datetime categories and missing codes, strings with None, datetimes with NaT, its index — and
+    its private folder is gone; a spill never loaded (a run that fails) is removed when dropped."""
+    import gc
+    import os
+    import stat
+
+    import numpy as np
+    import pandas as pd
+
+    from linkage.records import SpilledFrame
+
+    n = 1000
+    rng = np.random.default_rng(5)
+    codes = rng.integers(-1, 3, n)
+    days = pd.to_datetime(["1980-01-02", "1975-12-31", "2001-07-04"])
+    frame = pd.DataFrame(
+        {
+            "district": pd.Categorical.from_codes(codes, categories=["AB1", "CD2", "EF3"]),
+            "date_of_birth": pd.Categorical.from_codes(rng.integers(-1, 3, n), categories=days),
+            "bloom": np.array([None if i % 7 == 0 else f"b{i}" for i in range(n)], dtype=object),
+            "when": pd.to_datetime(np.where(np.arange(n) % 5 == 0, None, "2020-03-01")),
+            "count": np.arange(n, dtype=np.int32),
+        },
+        index=pd.RangeIndex(n),
+    )
+    spilled = SpilledFrame(frame, folder=str(tmp_path))
+    assert len(spilled) == n and len(list(tmp_path.iterdir())) == 1
+    assert stat.S_IMODE(os.stat(spilled.folder).st_mode) == 0o700
+    back = spilled.load()
+    pd.testing.assert_frame_equal(back, frame)
+    assert back["bloom"].to_numpy()[0] is None
+    assert not list(tmp_path.iterdir())  # removed once loaded
+    dropped = SpilledFrame(frame, folder=str(tmp_path))
+    assert list(tmp_path.iterdir())
+    del dropped
+    gc.collect()
+    assert not list(tmp_path.iterdir())
+
+
 def test_comparer_rows_term_frequency_codes_and_key_m_are_those_of_the_whole_frame_and_strings(population):
     """On a population's variants: the comparer given only a chunk's rows compares as recordlinkage
     over every variant did; term frequencies counted by code (and each variant's frequency) are those
