@@ -15,12 +15,20 @@ every pair right would decide it (the truth says match or non-match:
 `linkage.evaluate.review_from_truth`), imported through `linkage.review.import_decisions` (dated
 the knowledge date) and applied by a second `link()` over the same records: the same figures
 after one round of review, and the queue's size.
+
+At a million people (`--persons 1000000 --only errormodel --no-england`) only the populations
+asked for are made, each in a process of its own (so the linking process's peak is its own), and
+the run prints `link()`'s wall and CPU time, the process's peak resident memory, the peak and end
+per stage (sampled every 20 ms), and the review queue as a share of the records.
 """
 
 from __future__ import annotations
 
 import argparse
+import resource
+import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -28,24 +36,63 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def populations(work: Path, persons: int, seed: int) -> dict[str, Path]:
-    from errormodel import generate
-    from outcomes.synth.generator import SynthConfig, synthesise
+def _made_apart(code: str) -> None:
+    """Run `code` in a fresh interpreter (the population's making does not count in the peak of
+    the process that links it)."""
+    t = time.perf_counter()
+    subprocess.run([sys.executable, "-c", f"import sys; sys.path.insert(0, {str(ROOT)!r})\n{code}"], check=True)
+    print(f"made in {time.perf_counter() - t:.0f} s: {code.splitlines()[-1]}", flush=True)
 
+
+def populations(work: Path, persons: int, seed: int, only: list[str] | None = None) -> dict[str, Path]:
+    """The populations `only` names (all three by default), each made once in WORK."""
     out = {"synth": work / "synth", "errormodel": work / "em", "errormodel x3": work / "em3"}
-    if not out["synth"].exists():
-        synthesise(SynthConfig(persons=persons, seed=seed), out["synth"])
+    wanted = [k for k in out if not only or k in only]
+    synth = "from pathlib import Path\nfrom outcomes.synth.generator import SynthConfig, synthesise\n"
+    if "synth" in wanted and not out["synth"].exists():
+        _made_apart(synth + f"synthesise(SynthConfig(persons={persons}, seed={seed}), Path({str(out['synth'])!r}))")
     clean = work / "clean"
-    if not clean.exists():
-        synthesise(SynthConfig(persons=persons, seed=seed, noise=0.0), clean)
-    if not out["errormodel"].exists():
-        generate(clean, out["errormodel"], scale=1.0, seed=seed)
-    if not out["errormodel x3"].exists():
-        generate(clean, out["errormodel x3"], scale=3.0, seed=seed)
-    return out
+    if any(k.startswith("errormodel") for k in wanted) and not (clean / "landing").exists():
+        _made_apart(
+            synth + f"synthesise(SynthConfig(persons={persons}, seed={seed}, noise=0.0), "
+            f"Path({str(clean)!r}), overwrite=True)"
+        )
+    for name, scale in (("errormodel", 1.0), ("errormodel x3", 3.0)):
+        if name in wanted and not out[name].exists():
+            _made_apart(
+                "from pathlib import Path\nfrom errormodel import generate\n"
+                f"generate(Path({str(clean)!r}), Path({str(out[name])!r}), scale={scale}, seed={seed})"
+            )
+    return {k: out[k] for k in wanted}
 
 
-def report(name, backend, pop: Path, work: Path, as_of, result, seconds) -> None:
+class _Rss:
+    """The process's resident memory sampled every 20 ms: peak and end value per stage of link()
+    (its on_stage callback)."""
+
+    def __init__(self) -> None:
+        self.peak, self.marks = 0.0, {}
+        threading.Thread(target=self._sample, daemon=True).start()
+
+    @staticmethod
+    def now_mib() -> float:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * 4096 / 2**20
+
+    def _sample(self) -> None:
+        while True:
+            self.peak = max(self.peak, self.now_mib())
+            time.sleep(0.02)
+
+    def __call__(self, stage: str) -> None:
+        now = self.now_mib()
+        old = self.marks.get(stage)
+        peak = max(self.peak, now)
+        self.marks[stage] = (max(peak, old[0]) if old else peak, now)
+        self.peak = now
+
+
+def report(name, backend, pop: Path, work: Path, as_of, result, seconds, records: int, england: bool = True) -> None:
     """Print the figures of one linked spine (see the module's docstring)."""
     import pyarrow.parquet as pq
 
@@ -53,7 +100,14 @@ def report(name, backend, pop: Path, work: Path, as_of, result, seconds) -> None
     from tests.linkage_england import through_linkage
 
     spine = ev.spine(backend)
-    print(f"\n## {name}: link() {seconds:.1f} s, {result.links:,} links, {result.reviews:,} reviews")
+    print(
+        f"\n## {name}: link() {seconds:.1f} s, {result.links:,} links, {result.reviews:,} reviews "
+        f"({result.reviews / records:.4%} of {records:,} records)",
+        flush=True,
+    )
+    path = work / f"{pop.name}_spine.parquet"
+    with backend.transaction() as s:
+        pq.write_table(s.fetch("select source, record_id, person_id from linkage.person_records"), path)
     q = ev.per_source_pair(spine, pop / "truth")
     if result.expected is not None:
         q = q.merge(
@@ -61,22 +115,23 @@ def report(name, backend, pop: Path, work: Path, as_of, result, seconds) -> None
             on=["source_a", "source_b"],
             how="left",
         )
-    print(q.round(4).to_markdown(index=False))
+    print(q.round(4).to_markdown(index=False), flush=True)
     if result.relatives is not None:
         print("pairs that look like relatives, by the configuration of the two persons' sources:")
         print(result.relatives.round(4).to_markdown(index=False))
     if (pop / "truth" / "errors.parquet").exists():
         print(ev.recall_by_class(spine, pop / "truth").round(4).to_markdown(index=False))
         names = ev.namesake_false_links(spine, pop / "truth")
-        print(f"namesake pairs {len(names)}, joined {int(names['joined'].sum())}")
-    path = work / f"{pop.name}_spine.parquet"
-    with backend.transaction() as s:
-        pq.write_table(s.fetch("select source, record_id, person_id from linkage.person_records"), path)
+        print(f"namesake pairs {len(names)}, joined {int(names['joined'].sum())}", flush=True)
+    if not england:
+        return
     figures = through_linkage(pop / "landing", pop / "truth", path, as_of)
     print(figures.round(4).to_markdown(index=False))
 
 
-def evaluate(name: str, pop: Path, work: Path, review: bool = False) -> None:
+def evaluate(
+    name: str, pop: Path, work: Path, review: bool = False, england: bool = True, memory_limit: str | None = None
+) -> None:
     import pandas as pd
 
     from linkage import evaluate as ev
@@ -86,17 +141,33 @@ def evaluate(name: str, pop: Path, work: Path, review: bool = False) -> None:
     from outcomes.warehouse import resolve_target
 
     pd.set_option("display.width", 200)
+    t = time.perf_counter()
     records, as_of = records_from_deliveries(pop / "landing")
-    print(f"\n# {name}: {len(records):,} records")
+    n = len(records)
+    print(f"\n# {name}: {n:,} records, read in {time.perf_counter() - t:.0f} s", flush=True)
     db = work / f"{pop.name}.duckdb"
     db.unlink(missing_ok=True)
+    rss = _Rss()
     with connect(resolve_target(str(db))) as backend:
-        t = time.perf_counter()
-        result = link(backend, records=records, as_of=as_of)
-        seconds = time.perf_counter() - t
-        report(name, backend, pop, work, as_of, result, seconds)
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        t, cpu = time.perf_counter(), time.process_time()
+        box = [records]  # link() holds the only reference and can free it
+        del records
+        result = link(backend, records=box.pop(0), as_of=as_of, memory_limit=memory_limit, on_stage=rss)
+        seconds, cpu = time.perf_counter() - t, time.process_time() - cpu
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(
+            f"link(): wall {seconds:.0f} s, process CPU {cpu:.0f} s; peak resident {peak:,.0f} MiB "
+            f"({peak * 2**20 / n:,.0f} bytes a record; {before:,.0f} MiB before link(), the records read); "
+            f"budget {result.memory_limit}",
+            flush=True,
+        )
+        print("stages, seconds: " + ", ".join(f"{k} {v:.0f}" for k, v in result.stages.items()))
+        print("stages, MiB peak/end: " + ", ".join(f"{k} {p:,.0f}/{e:,.0f}" for k, (p, e) in rss.marks.items()))
+        report(name, backend, pop, work, as_of, result, seconds, n, england)
         if review:
             decided = ev.review_from_truth(backend, pop / "truth", as_of, work / f"{pop.name}_review.csv")
+            records, _ = records_from_deliveries(pop / "landing")
             t = time.perf_counter()
             result = link(backend, records=records, as_of=as_of)
             seconds = time.perf_counter() - t
@@ -108,6 +179,8 @@ def evaluate(name: str, pop: Path, work: Path, review: bool = False) -> None:
                 as_of,
                 result,
                 seconds,
+                n,
+                england,
             )
 
 
@@ -118,11 +191,12 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--only", choices=["synth", "errormodel", "errormodel x3"], action="append")
     p.add_argument("--review", action="store_true", help="also after one round of review decided from the truth")
+    p.add_argument("--no-england", action="store_true", help="skip England's figures through the oracle")
+    p.add_argument("--memory-limit", help="link()'s memory budget, e.g. 4GB (default link()'s own)")
     args = p.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
-    for name, pop in populations(args.work, args.persons, args.seed).items():
-        if not args.only or name in args.only:
-            evaluate(name, pop, args.work, args.review)
+    for name, pop in populations(args.work, args.persons, args.seed, args.only).items():
+        evaluate(name, pop, args.work, args.review, not args.no_england, args.memory_limit)
 
 
 if __name__ == "__main__":

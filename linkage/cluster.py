@@ -335,21 +335,34 @@ class NodeVariants:
 def node_spans(records: pd.DataFrame) -> dict | None:
     """Per node, the (first, last) day of its records' events (`record_date`, or `record_day` as
     days since 1970), where the records carry them; None when they do not (FEBRL, or an
-    incremental run's stored records): configurations are then read without time."""
+    incremental run's stored records): configurations are then read without time.
+
+    The nodes are coded once (a hash of the dated records' node names, in the order they first
+    come, as `groupby(sort=False)` numbers them) and every other step is on the codes: the records
+    sorted by node and day give each node's first and last day at its bounds. No frame of the
+    records is copied, grouped or looked up again by name."""
     day = record_days(records)
     if day is None:
         return None
-    frame = pd.DataFrame({"node": records["node"].to_numpy(), "day": day})
+    dated = np.flatnonzero(~np.isnan(day))
+    node = records["node"].to_numpy()
+    if len(dated) < len(day):
+        node, day = node[dated], day[dated]
+    codes, uniq = pd.factorize(node)
+    del node
+    order = np.lexsort((day, codes))
+    starts = np.searchsorted(codes[order], np.arange(len(uniq) + 1))
+    del codes
+    sorted_day = day[order]
+    first = sorted_day[starts[:-1]]
+    last = sorted_day[starts[1:] - 1] if len(uniq) else sorted_day[:0]
+    days = sorted_day.astype("float32")  # (days since 1970 are exact in float32)
+    del sorted_day, day
+    variant = None
     if "variant" in records:  # each record's identity, for the persons' addresses in time
-        frame["variant"] = records["variant"].to_numpy(dtype=np.int64)
-    frame = frame.dropna(subset=["day"])
-    g = frame.groupby("node", sort=False)["day"].agg(["min", "max"])
-    codes = g.index.get_indexer(frame["node"])
-    order = np.lexsort((frame["day"].to_numpy(), codes))
-    starts = np.searchsorted(codes[order], np.arange(len(g) + 1))
-    days = frame["day"].to_numpy("float32")[order]  # (days since 1970 are exact in float32)
-    variant = frame["variant"].to_numpy()[order].astype(np.int32) if "variant" in frame else None
-    return NodeSpans(g.index, g["min"].to_numpy(), g["max"].to_numpy(), days, starts, variant)
+        variant = records["variant"].to_numpy()
+        variant = (variant[dated] if len(dated) < len(variant) else variant)[order].astype(np.int32)
+    return NodeSpans(pd.Index(uniq), first, last, days, starts, variant)
 
 
 class NodeSpans:
@@ -478,14 +491,23 @@ def decide(
     relatives are decided by their persons' configuration from `link_at` only, as before, and
     before these, so the configurations' learned probabilities do not move with it."""
     corroborated_at = link_at if corroborated_at is None else min(corroborated_at, link_at)
-    ordered = node_pairs.sort_values(["weight", "a", "b"], ascending=[False, True, True], kind="mergesort")
+    # the pairs' order (descending weight, then names), and only the columns read here taken in
+    # it: not a sorted copy of every column of the node pairs (their levels, variants, flags)
+    keys = pd.DataFrame(
+        {c: node_pairs[c].to_numpy() for c in ("weight", "a", "b")}, index=pd.RangeIndex(len(node_pairs)), copy=False
+    )
+    order = keys.sort_values(["weight", "a", "b"], ascending=[False, True, True], kind="mergesort").index.to_numpy()
+    del keys
     links, review, deferred, band = [], [], [], []
     refused = 0
     rules = [
-        (c, ordered[f"{c}_agrees"].to_numpy(), _column(ordered, f"{c}_unseen"), why)
+        (c, node_pairs[f"{c}_agrees"].to_numpy()[order], _column(node_pairs, f"{c}_unseen")[order], why)
         for c, why in (corroborate or {}).items()
     ]
-    for i, (a, b, w) in enumerate(ordered[["a", "b", "weight"]].itertuples(index=False)):
+    a_in_order, b_in_order = node_pairs["a"].to_numpy()[order], node_pairs["b"].to_numpy()[order]
+    w_in_order = node_pairs["weight"].to_numpy()[order]
+    del order
+    for i, (a, b, w) in enumerate(zip(a_in_order, b_in_order, w_in_order.tolist(), strict=True)):
         if w < review_at:
             break
         ra, rb = uf.find(a), uf.find(b)

@@ -52,6 +52,11 @@ def bloom_words(encoded: pd.Series, step: int = 100_000) -> np.ndarray:
 def bigram_words(values: pd.Series) -> np.ndarray:
     """512-bit sets of the padded bigrams of clear strings (one bit per bigram, by hash), as
     (n, 8) uint64: the same Dice as the extracts' Bloom filters, for data given in clear."""
+    return bigram_table(values).dense()
+
+
+def bigram_table(values: pd.Series) -> WordTable:
+    """`bigram_words` held once per distinct string (`WordTable`)."""
     uniq, inverse = np.unique(values.fillna("").astype(str).to_numpy(), return_inverse=True)
     table = np.zeros((len(uniq), 8), dtype=np.uint64)
     for i, v in enumerate(uniq):
@@ -61,7 +66,42 @@ def bigram_words(values: pd.Series) -> np.ndarray:
         for j in range(len(s) - 1):
             bit = int.from_bytes(hashlib.blake2b(s[j : j + 2].encode(), digest_size=2).digest(), "big") % 512
             table[i, bit // 64] |= np.uint64(1) << np.uint64(bit % 64)
-    return table[inverse]
+    return WordTable(table, inverse.reshape(-1))
+
+
+def bloom_table(encoded: pd.Series, step: int = 100_000) -> WordTable:
+    """`bloom_words` held once per distinct filter (`WordTable`): a name's filter is the same in
+    every variant holding the name, so a population's variants hold a few distinct filters each
+    (thousands of forenames, tens of thousands of surnames), not 64 bytes a variant. Only the
+    distinct filters are decoded; a missing filter is a row of zeros."""
+    codes, uniques = pd.factorize(encoded.to_numpy(dtype=object))  # missing: -1
+    table = np.zeros((len(uniques) + 1, 8), dtype=np.uint64)  # the last row: missing
+    table[: len(uniques)] = bloom_words(pd.Series(np.asarray(uniques, dtype=object), dtype=object), step)
+    del uniques
+    return WordTable(table, np.where(codes < 0, len(table) - 1, codes))
+
+
+class WordTable:
+    """An (n, 8) uint64 array of bit sets (`bloom_words`, `bigram_words`) held as its distinct
+    rows (`table`) and each row's position among them (`codes`, int32): indexing gives the rows of
+    the dense array (`words[a]`), at 4 bytes a row rather than 64."""
+
+    def __init__(self, table: np.ndarray, codes: np.ndarray) -> None:
+        self.table = table
+        self.codes = np.asarray(codes, dtype=np.int32 if len(table) < 2**31 else np.int64)
+
+    def __getitem__(self, rows) -> np.ndarray:
+        return self.table[self.codes[rows]]
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def popcount(self) -> np.ndarray:
+        """Bits set per row, as `popcount` of the dense array."""
+        return popcount(self.table)[self.codes]
+
+    def dense(self) -> np.ndarray:
+        return self.table[self.codes]
 
 
 class _Levels(BaseCompareFeature):
@@ -90,7 +130,8 @@ class NameLevels(_Levels):
         if initials is not None:
             self.initials = initials.to_numpy(dtype=object)
             # a one-letter name has two padded bigrams: at most 2 x 15 bits of its Bloom filter
-            self.only_initial = popcount(words) <= 2 * BLOOM_BITS_PER_BIGRAM
+            counts = words.popcount() if isinstance(words, WordTable) else popcount(words)
+            self.only_initial = counts <= 2 * BLOOM_BITS_PER_BIGRAM
 
     def pair_levels(self, tok_a: np.ndarray, tok_b: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         tok_a, tok_b = np.asarray(tok_a, dtype=object), np.asarray(tok_b, dtype=object)
@@ -264,11 +305,12 @@ class Comparer:
         features = []
         for c in spec.comparisons:
             if c.kind == "name":
-                words = bloom_words(variants[c.bloom]) if c.bloom else bigram_words(variants[c.column])
+                # (the distinct filters once: `WordTable`)
+                words = bloom_table(variants[c.bloom]) if c.bloom else bigram_table(variants[c.column])
                 initials = variants[c.initial] if c.initial else None
                 features.append(NameLevels(c, words, (aliases or {}).get(c.name), initials))
             elif c.kind == "string":
-                words = bigram_words(variants[c.column]) if c.method == "dice" else None
+                words = bigram_table(variants[c.column]) if c.method == "dice" else None
                 features.append(StringLevels(c, words))
             elif c.kind == "date":
                 features.append(DateLevels(c))

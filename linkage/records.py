@@ -300,6 +300,46 @@ def code_identity(ident: pd.DataFrame, keep=()) -> pd.DataFrame:
     return pd.DataFrame(out, index=ident.index, copy=False)
 
 
+class SpilledFrame:
+    """A frame the run does not read for a while, held on disk rather than in memory: written as
+    Arrow IPC to a file of its own in a private temporary folder (mode 0700: it may hold identity
+    tokens, like the staged runs' work folders, linkage.stages), read back whole by `load`, which
+    removes the file; removed too if the run fails before (the object's finaliser). Columns come
+    back as they went (categorical codes and categories, datetimes, strings and None)."""
+
+    def __init__(self, frame: pd.DataFrame, folder: str | None = None) -> None:
+        import tempfile
+        import weakref
+
+        import pyarrow.feather as feather
+
+        self.folder = tempfile.mkdtemp(prefix="outcomes-spill-", dir=folder)
+        self.path = Path(self.folder) / "frame.arrow"
+        self.rows, self.columns = len(frame), list(frame.columns)
+        self.index = frame.index
+        feather.write_feather(frame.reset_index(drop=True), self.path, compression="uncompressed")
+        self._cleanup = weakref.finalize(self, _remove_folder, self.folder)
+
+    def __len__(self) -> int:
+        return self.rows
+
+    def load(self) -> pd.DataFrame:
+        import pyarrow.feather as feather
+
+        table = feather.read_table(self.path, memory_map=True)
+        frame = table.to_pandas(split_blocks=True, self_destruct=True, date_as_object=False)
+        del table
+        self._cleanup()
+        frame.index = self.index
+        return frame if list(frame.columns) == self.columns else frame[self.columns]
+
+
+def _remove_folder(folder: str) -> None:
+    import shutil
+
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 def _decoded(column: pd.Series, rows: np.ndarray) -> np.ndarray:
     """The values of a column of `code_identity`'s frame at positions `rows`, as they were."""
     if not isinstance(column.dtype, pd.CategoricalDtype):

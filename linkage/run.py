@@ -53,6 +53,7 @@ from linkage.records import (
     IDENTITY,
     IdentityArrow,
     RecordIds,
+    SpilledFrame,
     build_variants,
     code_identity,
     drop_columns,
@@ -177,6 +178,10 @@ def link(
     inputs.result.memory_limit = limit
     del records
     state = block(inputs)
+    if not state.result.incremental and state.identity is not None:
+        # a whole-population run's identity block per variant is read again only by `write`: held
+        # on disk meanwhile (records.SpilledFrame), not beside scoring's and clustering's frames
+        state.identity = SpilledFrame(state.identity)
     scored = [score(state, chunk)]  # handed over: decide_stage frees it once node pairs are made
     return write(backend, cluster(decide_stage(state, scored, None, lambda: _decided_links(backend))))
 
@@ -770,8 +775,11 @@ def cluster(decided: Decided) -> Spine:
     # A person parted by a review keeps its id on the part holding its first record; the other
     # parts are new persons (split events).
     root_of_node = np.array([clustered.root_of(n) for n in nodes], dtype=object)
-    root = root_of_node[node_codes]  # each record's person's root node (not kept in `r`)
-    del node_codes
+    # each record's person as a code (`root_code`: the roots numbered as `roots`), not a Python
+    # object a record: the person ids and their order are read per root, then taken by code
+    root_of_node_code, roots = pd.factorize(root_of_node)
+    root_code = root_of_node_code[node_codes].astype(np.int32 if len(roots) < 2**31 else np.int64)
+    del node_codes, root_of_node_code
     # one mapping, read three times below (a Series: its index's hash table, not a dict of every node)
     node_root = pd.Series(root_of_node, index=nodes, copy=False)
     existing_ids = existing.assign(root=existing["node"].map(node_root))
@@ -786,19 +794,27 @@ def cluster(decided: Decided) -> Spine:
         claims = claims.drop(list(split_roots))
     existing_ids = claims
     # deterministic order of new persons: by their smallest (source, record_id)
-    # (the records' order by source and record id: one sort of positions, no copy of the columns)
-    first = pd.Series(root[_record_order(r)]).drop_duplicates()
+    # (the records' order by source and record id: one sort of positions, no copy of the columns;
+    # each person's first place in it, from the codes: no hash of a Python object a record)
+    in_order = root_code[_record_order(r)]
+    seen, at_first = np.unique(in_order, return_index=True)
+    del in_order
+    first = pd.Series(roots.take(seen[np.argsort(at_first, kind="stable")]) if len(seen) else roots[:0])
+    del seen, at_first
     fresh = first[~first.isin(existing_ids.index)].tolist()
     del first
     if past is None:
         new_ids = {x: f"{PERSON_PREFIX}{max_person + i + 1:09d}" for i, x in enumerate(fresh)}
     else:
-        at = np.flatnonzero(pd.Series(root).isin(set(fresh)).to_numpy())
-        members = ids.named(r[["source", "rid"]].iloc[at]).assign(root=root[at])
+        fresh_codes = np.flatnonzero(pd.Series(roots).isin(set(fresh)).to_numpy())
+        at = np.flatnonzero(np.isin(root_code, fresh_codes))
+        members = ids.named(r[["source", "rid"]].iloc[at]).assign(root=roots.take(root_code[at]))
         new_ids, result.ids_reused = _past_ids(past, members, max_person)
     person_of_root = {**existing_ids.to_dict(), **new_ids}
-    r["person_id"] = pd.Series(root, index=r.index).map(person_of_root)
-    del root
+    # each root's person id (a root none names: missing, as a map of every record gave), by code
+    person_of_code = pd.Series(roots).map(person_of_root).to_numpy(dtype=object)
+    r["person_id"] = person_of_code[root_code]
+    del root_code, person_of_code
     result.persons_new = len(new_ids)
     expected = _expected_quality(pairs_by_node, node_root)
     result.expected = expected
@@ -906,6 +922,8 @@ def write(backend, spine: Spine) -> LinkResult:
         [{"run_id": run_id, "as_of": as_of, "pass": p.name, "pass_order": i, **p.row()} for i, p in enumerate(stats)]
     ).drop(columns="name")
     blocking = blocking.astype({"true_pairs_found": "Int64", "pair_completeness": "float64"})
+    if isinstance(identity, SpilledFrame):  # (`link`: held on disk since blocking)
+        identity = identity.load()
     release_memory()
     fit_duckdb(backend, result.memory_limit)  # DuckDB's share: what the run's frames leave of the budget
     with backend.transaction() as s:

@@ -355,6 +355,105 @@ def test_aliases_by_rank_and_bloom_words_in_steps_are_the_joined_strings_and_one
     assert not whole[4].any() and whole[0].any()
 
 
+def test_word_tables_give_the_dense_words_and_the_same_levels(population):
+    """`bloom_table` and `bigram_table` hold each distinct filter once (`WordTable`): indexed, they
+    give the rows `bloom_words` and `bigram_words` give (repeated and missing filters among them),
+    at 4 bytes a row; and a comparer's name and string levels over every pair of a population's
+    variants are those the dense words give."""
+    import base64
+
+    import numpy as np
+    import pandas as pd
+
+    from linkage.compare import (
+        Comparer,
+        NameLevels,
+        StringLevels,
+        WordTable,
+        bigram_table,
+        bigram_words,
+        bloom_table,
+        bloom_words,
+    )
+    from linkage.records import build_variants, records_from_deliveries
+    from linkage.spec import IDENTITY as spec
+
+    rng = np.random.default_rng(3)
+    raw = rng.integers(0, 256, (5, 64), dtype=np.uint8)
+    distinct = [base64.b64encode(r.tobytes()).decode() for r in raw]
+    encoded = pd.Series([distinct[i] if i < 5 else None for i in rng.integers(0, 7, 400)], dtype=object)
+    table = bloom_table(encoded, step=2)
+    assert isinstance(table, WordTable) and len(table) == 400 and len(table.table) == 6  # five filters, missing
+    assert table.codes.dtype == np.int32
+    assert np.array_equal(table.dense(), bloom_words(encoded))
+    rows = rng.integers(0, 400, 50)
+    assert np.array_equal(table[rows], bloom_words(encoded)[rows])
+    clear = pd.Series(["ANNE", "ANN", None, "ANNE", "", "BOB"] * 20, dtype=object)
+    assert np.array_equal(bigram_table(clear).dense(), bigram_words(clear))
+
+    records, _ = records_from_deliveries(population / "landing")
+    _, variants = build_variants(records)
+    comparer = Comparer(variants, spec)
+    a, b = np.triu_indices(min(len(variants), 400), k=1)
+    checked = 0
+    for name, feature in comparer.features.items():
+        if not isinstance(feature, (NameLevels, StringLevels)) or feature.words is None:
+            continue
+        assert isinstance(feature.words, WordTable)
+        got = comparer.levels(name, a, b)
+        feature.words = feature.words.dense()  # the dense words, as before
+        if isinstance(feature, NameLevels) and hasattr(feature, "only_initial"):
+            from linkage.compare import popcount
+
+            assert np.array_equal(feature.only_initial, popcount(feature.words) <= 30)
+        assert np.array_equal(comparer.levels(name, a, b), got), name
+        assert len(np.unique(got)) > 1, name
+        checked += 1
+    assert checked >= 2
+
+
+def test_a_spilled_frame_comes_back_as_it_went_and_leaves_no_file(tmp_path):
+    """`records.SpilledFrame` (a whole run's identity block per variant, held on disk between
+    blocking and writing): loaded, the frame is the one spilled — categorical codes with object and
+    datetime categories and missing codes, strings with None, datetimes with NaT, its index — and
+    its private folder is gone; a spill never loaded (a run that fails) is removed when dropped."""
+    import gc
+    import os
+    import stat
+
+    import numpy as np
+    import pandas as pd
+
+    from linkage.records import SpilledFrame
+
+    n = 1000
+    rng = np.random.default_rng(5)
+    codes = rng.integers(-1, 3, n)
+    days = pd.to_datetime(["1980-01-02", "1975-12-31", "2001-07-04"])
+    frame = pd.DataFrame(
+        {
+            "district": pd.Categorical.from_codes(codes, categories=["AB1", "CD2", "EF3"]),
+            "date_of_birth": pd.Categorical.from_codes(rng.integers(-1, 3, n), categories=days),
+            "bloom": np.array([None if i % 7 == 0 else f"b{i}" for i in range(n)], dtype=object),
+            "when": pd.to_datetime(np.where(np.arange(n) % 5 == 0, None, "2020-03-01")),
+            "count": np.arange(n, dtype=np.int32),
+        },
+        index=pd.RangeIndex(n),
+    )
+    spilled = SpilledFrame(frame, folder=str(tmp_path))
+    assert len(spilled) == n and len(list(tmp_path.iterdir())) == 1
+    assert stat.S_IMODE(os.stat(spilled.folder).st_mode) == 0o700
+    back = spilled.load()
+    pd.testing.assert_frame_equal(back, frame)
+    assert back["bloom"].to_numpy()[0] is None
+    assert not list(tmp_path.iterdir())  # removed once loaded
+    dropped = SpilledFrame(frame, folder=str(tmp_path))
+    assert list(tmp_path.iterdir())
+    del dropped
+    gc.collect()
+    assert not list(tmp_path.iterdir())
+
+
 def test_comparer_rows_term_frequency_codes_and_key_m_are_those_of_the_whole_frame_and_strings(population):
     """On a population's variants: the comparer given only a chunk's rows compares as recordlinkage
     over every variant did; term frequencies counted by code (and each variant's frequency) are those
