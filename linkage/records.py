@@ -302,34 +302,41 @@ def code_identity(ident: pd.DataFrame, keep=()) -> pd.DataFrame:
 
 class SpilledFrame:
     """A frame the run does not read for a while, held on disk rather than in memory: written as
-    Arrow IPC to a file of its own in a private temporary folder (mode 0700: it may hold identity
-    tokens, like the staged runs' work folders, linkage.stages), read back whole by `load`, which
-    removes the file; removed too if the run fails before (the object's finaliser). Columns come
-    back as they went (categorical codes and categories, datetimes, strings and None)."""
+    Arrow IPC to a file in a private temporary folder (mode 0700: it may hold identity tokens),
+    kept open and its folder removed at once, so nothing named is left on disk however the run
+    ends (an exception, or a kill the finalisers never see: the kernel frees an unlinked file with
+    its last handle). `load` maps the open file and reads it back whole, once. Columns come back
+    as they went (categorical codes and categories, datetimes, strings and None)."""
 
     def __init__(self, frame: pd.DataFrame, folder: str | None = None) -> None:
         import tempfile
-        import weakref
 
         import pyarrow.feather as feather
 
-        self.folder = tempfile.mkdtemp(prefix="outcomes-spill-", dir=folder)
-        self.path = Path(self.folder) / "frame.arrow"
         self.rows, self.columns = len(frame), list(frame.columns)
         self.index = frame.index
-        feather.write_feather(frame.reset_index(drop=True), self.path, compression="uncompressed")
-        self._cleanup = weakref.finalize(self, _remove_folder, self.folder)
+        spill = tempfile.mkdtemp(prefix="outcomes-spill-", dir=folder)
+        try:
+            path = Path(spill) / "frame.arrow"
+            feather.write_feather(frame.reset_index(drop=True), path, compression="uncompressed")
+            self._file = open(path, "rb")  # noqa: SIM115 - held open until `load`, past the unlink
+        finally:
+            _remove_folder(spill)
 
     def __len__(self) -> int:
         return self.rows
 
     def load(self) -> pd.DataFrame:
-        import pyarrow.feather as feather
+        import mmap
 
-        table = feather.read_table(self.path, memory_map=True)
+        import pyarrow as pa
+
+        with self._file:  # the map keeps its own handle: the frame's zero-copy columns stay valid
+            mapped = mmap.mmap(self._file.fileno(), 0, access=mmap.ACCESS_READ)
+        table = pa.ipc.open_file(pa.BufferReader(pa.py_buffer(mapped))).read_all()
+        del mapped
         frame = table.to_pandas(split_blocks=True, self_destruct=True, date_as_object=False)
         del table
-        self._cleanup()
         frame.index = self.index
         return frame if list(frame.columns) == self.columns else frame[self.columns]
 
