@@ -337,6 +337,12 @@ def test_a_memo_of_the_last_solve_gives_what_solving_again_gives_and_solves_only
     other = Memo(known=again.used, version="another solver")
     choose_suppression(graph, SolveStats(), None, limits, other)
     assert other.hits == 0
+    # A stored pattern that leaves a primary cell published (a damaged memo table) is not taken:
+    # that component is solved again and the result is the full solve's.
+    damaged = {key: (np.zeros_like(flags), stats) for key, (flags, stats) in month.used.items()}
+    guarded = Memo(known=damaged)
+    assert (choose_suppression(graph, SolveStats(), None, limits, guarded) == hidden_full).all()
+    assert guarded.hits == 0 and guarded.misses == month.hits + month.misses
 
 
 def _former_by_pandas_sort(frame, table) -> dict[str, np.ndarray]:

@@ -105,7 +105,9 @@ class Memo:
     def solve(self, graph: CellGraph, stats: SolveStats, cost, limits, extra, exact) -> np.ndarray:
         key = self.key(graph, cost, limits, extra, exact)
         entry = self.known.get(key)
-        if entry is None or len(entry[0]) != len(graph.values):
+        # A stored pattern is taken only if it could be this component's (a damaged memo table
+        # must cost a solve, never publish a primary cell): one flag a cell, every primary hidden.
+        if not _fits(entry, graph):
             self.misses += 1
             inner = SolveStats()
             hidden = _solve_component(graph, inner, cost, limits, extra, exact)
@@ -116,6 +118,13 @@ class Memo:
         for name, n in zip(INNER_STATS, entry[1], strict=True):
             setattr(stats, name, getattr(stats, name) + n)
         return entry[0].copy()
+
+
+def _fits(entry: tuple[np.ndarray, tuple[int, ...]] | None, graph: CellGraph) -> bool:
+    if entry is None:
+        return False
+    hidden = entry[0]
+    return hidden.dtype == bool and hidden.shape == graph.values.shape and bool(hidden[graph.primary].all())
 
 
 @dataclass(frozen=True)
