@@ -292,17 +292,25 @@ def _pairs() -> list[tuple[str, str]]:
 
 
 def _ensure(session, migrate: bool = False) -> None:
-    # `migrate` (whether the kept records can be updated, or a rebuild): a quality_records of the
-    # layout before the per-person counts (its rows held their person's counts) is dropped, so
-    # that the kept records are rebuilt (`quality_in_step`: none)
+    # `migrate`: a quality_records of the layout before the per-person counts (its rows held their
+    # person's counts) is narrowed in place and the persons counted from it, not dropped — its true
+    # persons came from ground truth a later run without it could not rebuild
     old = migrate and session.scalar(
         "select count(*) from information_schema.columns where table_schema = 'linkage' "
         f"and table_name = 'quality_records' and column_name = 'n_{next(iter(SOURCES))}'"
     )
     if old:
+        session.execute(f"create table linkage.quality_records__kept as select {_BASE} from linkage.quality_records")
         session.execute("drop table linkage.quality_records")
     for statement in QUALITY_DDL:
         session.execute(statement)
+    if old:
+        kept = "linkage.quality_records__kept"
+        session.execute(f"insert into linkage.quality_records ({_BASE}) select {_BASE} from {kept}")
+        session.execute("drop table linkage.quality_records__kept")
+        for table in ("quality_persons", "quality_true_persons"):
+            session.execute(f"delete from linkage.{table}")
+        _count_persons(session)
 
 
 def _with_counts(rows: str) -> str:

@@ -528,7 +528,8 @@ def test_the_kept_quality_holds_its_counts_a_row_a_person(months, tmp_path):
     """`linkage.quality_records` holds a row a record (its person, as linked), the records per
     source of each person a row a person (`quality_persons`): a month updates the records it moved
     and inserts its new ones, and the counts stay those of the records; a warehouse whose
-    quality_records held the counts (the layout before) is dropped and rebuilt."""
+    quality_records held the counts (the layout before) is narrowed in place, its true persons
+    kept, and its persons counted again."""
     from linkage.report import quality_in_step, rebuild_quality_records
 
     steps = [v for k, v in months.items() if k != "truth"]
@@ -557,9 +558,15 @@ def test_the_kept_quality_holds_its_counts_a_row_a_person(months, tmp_path):
         pd.testing.assert_frame_equal(got["records"], got["spine"])
         pd.testing.assert_frame_equal(got["persons"], got["counted"], check_dtype=False)
         assert len(got["persons"]) == got["records"]["person_id"].nunique()
-        with backend.transaction() as s:  # the layout before: counts on every record's row
+        with backend.transaction() as s:  # the layout before: counts on every record's row, none a person
             s.execute("alter table linkage.quality_records add column n_treatment bigint")
-            assert not quality_in_step(s, None)
+            s.execute("drop table linkage.quality_persons")
+            s.execute("drop table linkage.quality_true_persons")
+            assert quality_in_step(s, None)  # migrated in place: the records kept, still in step
             assert "n_treatment" not in s.fetch("select * from linkage.quality_records limit 0").column_names
+        migrated = tables(backend)
+        pd.testing.assert_frame_equal(migrated["records"], got["records"])
+        pd.testing.assert_frame_equal(migrated["persons"], got["persons"])
+        with backend.transaction() as s:
             rebuild_quality_records(s, None)
         pd.testing.assert_frame_equal(tables(backend)["persons"], got["persons"])
