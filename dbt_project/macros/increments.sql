@@ -131,7 +131,9 @@
   build recomputes unchanged (most of a changed person's earlier periods) is neither deleted nor
   written again: the table's writes, and the checkpoint that stores them, are the rows that changed.
   The table ends with exactly the rows a delete of the scope and an insert of the new rows would
-  leave (set difference: the grain makes every row distinct, and `except` compares nulls as equal).
+  leave (multiset difference, `except all`, which compares nulls as equal: the grain makes every
+  row distinct, and a new row repeated by mistake is inserted twice, for the unique test to catch,
+  as a delete and insert would; temporary names carry the model's schema as well as its name).
   With `kept` (keep_replaced) the replaced and added rows stay, for the marts, in
   marts_state.<model>__replaced and __added (the marts add the added rows and subtract the replaced
   ones: kept_rows); otherwise they are temporary tables of the model's own connection.
@@ -145,18 +147,19 @@
         {{ exceptions.raise_compiler_error("writing only the rows that differ needs the model's meta grain or primary key") }}
     {%- endif -%}
     {%- set keys = grain | join(', ') -%}
-    {%- set held = target.identifier ~ '__dbt_held' -%}
-    {%- set replaced = replaced_relation(target.identifier) if kept else target.identifier ~ '__dbt_replaced' -%}
-    {%- set added = added_relation(target.identifier) if kept else target.identifier ~ '__dbt_added' -%}
+    {%- set temp_name = target.schema ~ '__' ~ target.identifier -%}
+    {%- set held = temp_name ~ '__dbt_held' -%}
+    {%- set replaced = replaced_relation(target.identifier) if kept else temp_name ~ '__dbt_replaced' -%}
+    {%- set added = added_relation(target.identifier) if kept else temp_name ~ '__dbt_added' -%}
     {%- set kind = 'table' if kept else 'temporary table' %}
     drop table if exists {{ replaced }};
     drop table if exists {{ added }};
     drop table if exists {{ held }};
     create temporary table {{ held }} as select {{ columns }} from {{ target }} where {{ predicate }};
     create {{ kind }} {{ replaced }} as
-        select {{ columns }} from {{ held }} except select {{ columns }} from {{ temp }};
+        select {{ columns }} from {{ held }} except all select {{ columns }} from {{ temp }};
     create {{ kind }} {{ added }} as
-        select {{ columns }} from {{ temp }} except select {{ columns }} from {{ held }};
+        select {{ columns }} from {{ temp }} except all select {{ columns }} from {{ held }};
     drop table {{ held }};
     delete from {{ target }} where ({{ keys }}) in (select {{ keys }} from {{ replaced }});
     insert into {{ target }} ({{ columns }})
