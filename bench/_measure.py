@@ -10,6 +10,12 @@ import sys
 import time
 from pathlib import Path
 
+# The knowledge date of a step's "earlier build": the last extract date before the latest month's.
+EARLIER_AS_OF = (
+    "select max(extract_date) from events.deliveries where status = 'applied' and extract_date < "
+    "(select date_trunc('month', max(extract_date)) from events.deliveries where status = 'applied')"
+)
+
 
 def in_child(code: str) -> dict:
     """Run `code` in a fresh interpreter; it must print one JSON object as its last line.

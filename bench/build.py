@@ -43,7 +43,7 @@ import json
 import shutil
 from pathlib import Path
 
-from _measure import calibration_seconds, ensure_population, in_child
+from _measure import EARLIER_AS_OF, calibration_seconds, ensure_population, in_child
 
 # Each step imports what it runs and nothing else: a build step does not pay for importing the
 # linker (recordlinkage, pandas: about 2 to 4 s of CPU) or the ingest, as `outcomes build` does not.
@@ -95,10 +95,7 @@ else:
     as_of = None
     if step == "earlier build":  # as of the last extract date before the latest month
         with connect(target) as backend, backend.transaction() as s:
-            as_of = s.scalar(
-                "select max(extract_date) from events.deliveries where status = 'applied' and extract_date < "
-                "(select date_trunc('month', max(extract_date)) from events.deliveries where status = 'applied')"
-            )
+            as_of = s.scalar({earlier_as_of!r})
     b = build(target, as_of=as_of, full_refresh=step == "full build")
     kinds = {{"model": 0.0, "test": 0.0, "unit_test": 0.0}}
     for unique_id, seconds in b.node_seconds.items():
@@ -179,6 +176,7 @@ def main() -> None:
         code = STEP.format(
             target=target,
             step=step,
+            earlier_as_of=EARLIER_AS_OF,
             archive=str(warehouse / "archive"),
             landing=str(landing or ""),
             ingest_memory=args.ingest_memory,

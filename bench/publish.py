@@ -29,7 +29,7 @@ import json
 import shutil
 from pathlib import Path
 
-from _measure import calibration_seconds, in_child
+from _measure import EARLIER_AS_OF, calibration_seconds, in_child
 
 STEP = """
 import inspect, resource, time
@@ -85,10 +85,7 @@ else:
     as_of = None
     if step == "earlier build":  # as of the last extract date before the latest month
         with connect(target) as backend, backend.transaction() as s:
-            as_of = s.scalar(
-                "select max(extract_date) from events.deliveries where status = 'applied' and extract_date < "
-                "(select date_trunc('month', max(extract_date)) from events.deliveries where status = 'applied')"
-            )
+            as_of = s.scalar({earlier_as_of!r})
     b = build(target, as_of=as_of)
     result = {{"as_of": str(b.as_of), "plan": b.plan, "tables": len(b.hashes)}}
 """
@@ -132,7 +129,9 @@ def main() -> None:
         if step == "publish full" and (args.no_full or not rows["publish last month"].get("full_supported")):
             continue  # this code's every publish is a full one
         profile = str(args.profile / f"{label.replace(' ', '_').replace(',', '')}.prof") if args.profile else ""
-        r = in_child(STEP.format(target=target, step=step, work=str(args.work), profile=profile))
+        r = in_child(
+            STEP.format(target=target, step=step, work=str(args.work), profile=profile, earlier_as_of=EARLIER_AS_OF)
+        )
         rows[label] = r
         shown = {k: v for k, v in r.items() if k not in ("hashes", "wall_s", "cpu_s", "peak_mib")}
         print(

@@ -40,6 +40,7 @@ def test_every_step_is_python_with_its_budgets(build, step):
         landing="/tmp/landing",
         ingest_memory="1GB",
         memory_limit="2GB",
+        earlier_as_of=build.EARLIER_AS_OF,
     )
     compile(code, f"<{step}>", "exec")
     assert "set memory_limit = '1GB'" in code
@@ -53,7 +54,13 @@ def test_every_name_a_step_imports_exists(build):
     import importlib
 
     code = build.STEP.format(
-        target="w.duckdb", step="publish", archive="a", landing="l", ingest_memory="1GB", memory_limit="2GB"
+        target="w.duckdb",
+        step="publish",
+        archive="a",
+        landing="l",
+        ingest_memory="1GB",
+        memory_limit="2GB",
+        earlier_as_of=build.EARLIER_AS_OF,
     )
     imported = [
         (node.module, alias.name)

@@ -15,6 +15,8 @@ def test_the_disclosure_seconds_are_read_from_the_first_line_of_its_report():
 def test_the_step_code_formats_for_every_step():
     publish = bench_module("publish.py", "bench_publish")
     for step in ("earlier build", "build", "publish", "publish full"):
-        code = publish.STEP.format(target="/w.duckdb", step=step, work="/w", profile="")
+        code = publish.STEP.format(
+            target="/w.duckdb", step=step, work="/w", profile="", earlier_as_of=publish.EARLIER_AS_OF
+        )
         compile(code, "<step>", "exec")
         assert "'/w.duckdb'" in code
