@@ -203,9 +203,6 @@ def control(backend, full: bool = False) -> DisclosureResult:
     return result
 
 
-_MEMO_STATS = INNER_STATS
-
-
 def memo_table(memo: Memo) -> pa.Table:
     """The solutions this publish used, for the next: one row a component (its flags as hex of packed bits)."""
     keys = sorted(memo.used)
@@ -216,7 +213,7 @@ def memo_table(memo: Memo) -> pa.Table:
         "cells": pa.array([len(h) for h, _ in entries], pa.int64()),
         "hidden": pa.array([np.packbits(h).tobytes().hex() for h, _ in entries], pa.string()),
     }
-    for i, name in enumerate(_MEMO_STATS):
+    for i, name in enumerate(INNER_STATS):
         columns[name] = pa.array([n[i] for _, n in entries], pa.int64())
     return pa.table(columns)
 
@@ -230,13 +227,13 @@ def read_memo(session, version: str) -> dict[str, tuple[np.ndarray, tuple[int, .
     if not there:
         return {}
     rows = session.fetch(
-        f"select component_key, cells, hidden, {', '.join(_MEMO_STATS)} from {SCHEMA}.{MEMO} where solver_version = :v",
+        f"select component_key, cells, hidden, {', '.join(INNER_STATS)} from {SCHEMA}.{MEMO} where solver_version = :v",
         {"v": version},
     ).to_pylist()
     out = {}
     for r in rows:
         bits = np.unpackbits(np.frombuffer(bytes.fromhex(r["hidden"]), np.uint8), count=int(r["cells"]))
-        out[r["component_key"]] = (bits.astype(bool), tuple(int(r[name]) for name in _MEMO_STATS))
+        out[r["component_key"]] = (bits.astype(bool), tuple(int(r[name]) for name in INNER_STATS))
     return out
 
 
