@@ -789,14 +789,14 @@ def load_records(session) -> pd.DataFrame:
     in the order load_records gives (by source, then record id)."""
     cols = ", ".join(f"k.{c}" for c in ["source", "record_id", *IDENTITY, "person_id"])
     within = "k.present and exists (select 1 from linkage.work_nodes w where w.node = k.node)"
-    # their keys kept (`linkage.work_read`) for `record_dates`: one pass over `record_keys`, not one a source
-    session.execute("drop table if exists linkage.work_read")
-    session.execute(
-        f"create table linkage.work_read as select k.source, k.record_id from linkage.record_keys k where {within}"
-    )
     r = session.fetch(
         f"select {cols} from linkage.record_keys k where {narrowed(session, 'linkage.record_keys', 'k', within)}"
     ).to_pandas()
+    # their keys kept (`linkage.work_read`) for `record_dates`: from the rows read, not another pass
+    # over `record_keys`
+    session.execute("drop table if exists linkage.work_read")
+    session.execute("create table linkage.work_read (source varchar not null, record_id varchar not null)")
+    session.insert("linkage.work_read", pa.Table.from_pandas(r[["source", "record_id"]], preserve_index=False))
     # by source (in SOURCES' order), then record id as Python compares them (what sorting an object
     # column gives): positions sorted source by source, then one copy of the rows in that order
     # (not a copy for each of a sort key added, the sort, the key dropped and the index reset)
