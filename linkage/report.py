@@ -326,19 +326,18 @@ def _with_counts(rows: str) -> str:
     )
 
 
-def _count_persons(session, persons: str = "", trues: str = "", rows: str = "linkage.quality_records") -> None:
-    """`linkage.quality_persons` and `quality_true_persons` counted over `rows` (`quality_records`,
-    or a table of its columns holding every record of the persons and true persons counted): of
-    the persons and true persons of its rows where `persons` and `trues` hold (every one by
-    default; a condition takes every record of a person, or none of them)."""
+def _count_persons(session, persons: str = "", trues: str = "") -> None:
+    """`linkage.quality_persons` and `quality_true_persons` counted over `quality_records`: of the
+    persons and true persons of its rows where `persons` and `trues` hold (every one by default;
+    a condition takes every record of a person, or none of them)."""
     session.execute(
         f"insert into linkage.quality_persons (person_id, {', '.join(f'n_{s}' for s in SOURCES)}) "
-        f"select person_id, {_count_by('n')} from {rows} "
+        f"select person_id, {_count_by('n')} from linkage.quality_records "
         f"{f'where {persons} ' if persons else ''}group by person_id"
     )
     session.execute(
         f"insert into linkage.quality_true_persons (true_person, {', '.join(f't_{s}' for s in SOURCES)}) "
-        f"select true_person, {_count_by('t')} from {rows} where true_person is not null "
+        f"select true_person, {_count_by('t')} from linkage.quality_records where true_person is not null "
         f"{f'and {trues} ' if trues else ''}group by true_person"
     )
 
@@ -492,18 +491,6 @@ def update_quality_records(session, events: pd.DataFrame, truth: Path | None) ->
         f"left join linkage.work_quality_truth t on t.source = m.source and t.record_id = m.record_id where {fresh}"
     )
     session.execute(f"insert into linkage.quality_records ({_BASE}) select {_BASE} from linkage.work_quality_new")
-    # the touched rows now (all of them: a moved record was touched before, a new one is its
-    # person's): those read before, moved records with their person, and the new ones. They hold
-    # every record of the touched persons and true persons (a record moved to a touched person
-    # was its former person's, touched too, or is new), so those are counted again over them, not
-    # over `quality_records`
-    session.execute("drop table if exists linkage.work_quality_now")
-    session.execute(
-        "create table linkage.work_quality_now as select r.source, r.record_id, "
-        "coalesce(m.person_id, r.person_id) as person_id, r.true_person, r.sex, r.date_of_birth, "
-        "r.postcode_district from linkage.work_quality_rows r left join linkage.work_quality_moves m "
-        f"on m.source = r.source and m.record_id = r.record_id union all select {_BASE} from linkage.work_quality_new"
-    )
     session.execute(
         "delete from linkage.quality_persons where person_id in (select person_id from linkage.work_quality_p)"
     )
@@ -514,10 +501,16 @@ def update_quality_records(session, events: pd.DataFrame, truth: Path | None) ->
         session,
         "person_id in (select person_id from linkage.work_quality_p)",
         "true_person in (select true_person from linkage.work_quality_t)",
-        rows="linkage.work_quality_now",
+    )
+    # the touched rows now (all of them: a moved record was touched before, a new one is its
+    # person's): those read before, moved records with their person, and the new ones
+    now = (
+        "(select r.source, r.record_id, coalesce(m.person_id, r.person_id) as person_id, r.true_person, r.sex, "
+        "r.date_of_birth, r.postcode_district from linkage.work_quality_rows r left join linkage.work_quality_moves m "
+        f"on m.source = r.source and m.record_id = r.record_id union all select {_BASE} from linkage.work_quality_new)"
     )
     session.execute("drop table if exists linkage.work_quality_after")
-    session.execute(f"create table linkage.work_quality_after as {_with_counts('linkage.work_quality_now')}")
+    session.execute(f"create table linkage.work_quality_after as {_with_counts(now)}")
     after = _contributions(session, "linkage.work_quality_after", has_truth)
     # only the counts of the values the touched rows hold are read and written again
     delta = _add(after[0], before[0], -1)
@@ -547,7 +540,6 @@ def update_quality_records(session, events: pd.DataFrame, truth: Path | None) ->
         "work_quality_t",
         "work_quality_rows",
         "work_quality_after",
-        "work_quality_now",
         "work_quality_new",
         "work_quality_truth",
     ):
