@@ -325,6 +325,9 @@ class Blocks:
     # blocking (the run's own blocking, over the persons read whole, finds only those scored)
     stats: list | None = None
     candidate_pairs: int | None = None
+    # set by `score_first`: the pairs it kept (at or above the review level) as their two
+    # identities' variant keys (`VARIANT_COLS`), for the run's own variants (`scored_pairs`)
+    scored: pd.DataFrame | None = None
 
 
 def block_facts_whole(session, spec) -> Blocks:
@@ -689,6 +692,14 @@ def score_first(session, spec, model, blocks: Blocks, truth=None) -> Prescored:
     pairs, stats = candidate_pairs(variants, spec, new, label, oversized=blocks.oversized, comparable=blocks.comparable)
     scored, _ = score_pairs(variants, pairs, spec, comparer, model)
     blocks.stats, blocks.candidate_pairs = stats, len(pairs)
+    keys = variants[VARIANT_COLS]
+    blocks.scored = pd.concat(
+        [
+            keys.take(scored["a"].to_numpy()).reset_index(drop=True).add_prefix("a_"),
+            keys.take(scored["b"].to_numpy()).reset_index(drop=True).add_prefix("b_"),
+        ],
+        axis=1,
+    )
     node = variants["node"].to_numpy()
     kept = pd.unique(np.concatenate([node[scored["a"].to_numpy()], node[scored["b"].to_numpy()]]))
     session.execute("delete from linkage.work_nodes")
@@ -697,6 +708,43 @@ def score_first(session, spec, model, blocks: Blocks, truth=None) -> Prescored:
         session.insert("linkage.work_nodes", pa.Table.from_pandas(pd.DataFrame({"node": kept}), preserve_index=False))
     n = _dedupe_nodes(session)
     return Prescored(len(variants), int(variants["records"].sum()), len(pairs), len(scored), n)
+
+
+def scored_pairs(variants: pd.DataFrame, blocks: Blocks) -> pd.DataFrame | None:
+    """The candidate pairs the run's blocking would give over `variants` (the identities of the
+    records read whole) that its scoring keeps: those `score_first` kept, found by their two
+    identities' variant keys, as positions `a` < `b` in `variants`, in the order
+    `blocking.candidate_pairs` gives them. None where `score_first` kept none to give, or an
+    identity is not among `variants` (then the run blocks as before).
+
+    Every candidate pair of the whole population's blocking that holds a new identity was
+    scored first, and the nodes of those it kept are read whole: over `variants` the run's
+    blocking finds the same pairs, and its scoring, from the same identities and model, keeps
+    the same ones with the same weights. So only those go to scoring, in the blocking's order
+    (`engine.node_pairs` keeps the first of pairs alike in weight and nodes)."""
+    from linkage.records import group_numbers
+
+    if blocks.scored is None:
+        return None
+    n, m = len(variants), len(blocks.scored)
+    # the variants' keys and the pairs' two sides numbered together (a key a variant: `variants`
+    # are grouped by it), each side's identity found by its number
+    both = pd.concat(
+        [
+            variants[VARIANT_COLS].reset_index(drop=True),
+            *(blocks.scored[[f"{x}_{c}" for c in VARIANT_COLS]].set_axis(VARIANT_COLS, axis=1) for x in ("a", "b")),
+        ],
+        ignore_index=True,
+    )
+    group = group_numbers(both, VARIANT_COLS)
+    position = np.full(int(group.max()) + 1 if len(group) else 0, -1, dtype=np.int64)
+    position[group[:n]] = np.arange(n, dtype=np.int64)
+    at = position[group[n:]]
+    if (at < 0).any():
+        return None
+    a, b = np.minimum(at[:m], at[m:]), np.maximum(at[:m], at[m:])
+    key = np.unique((a << 32) | b)
+    return pd.DataFrame({"a": key >> 32, "b": key & ((1 << 32) - 1)})
 
 
 def _dedupe_nodes(session) -> int:

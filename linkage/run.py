@@ -575,7 +575,11 @@ def block(inputs: Inputs, blocker: Callable | None = None) -> LinkState:
     else:
         comparer = Comparer(variants, spec, model.alias_sets())
     lap("variants")
-    if facts is not None:  # the subset's blocks, capped and counted as the whole population's
+    # a month whose first scoring kept its pairs: those pairs, over the records read whole
+    prescored = None if facts is None or _own_figures(facts) else inc.scored_pairs(variants, facts)
+    if prescored is not None:  # (the whole population's blocking figures: inc.score_first's)
+        pairs, stats = prescored, facts.stats
+    elif facts is not None:  # the subset's blocks, capped and counted as the whole population's
         pairs, stats = candidate_pairs(
             variants, spec, new_variants, label, oversized=facts.oversized, comparable=facts.comparable
         )

@@ -10,6 +10,7 @@ import dataclasses
 import datetime as dt
 import shutil
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -208,6 +209,42 @@ def test_months_without_truth_score_first_only_the_identities_that_block_with_a_
     assert [r.incremental for r in part] == [False] + [True] * (len(part) - 1)
     assert counts and all(matched for matched, _, _ in counts)
     assert all(m <= n for _, m, n in counts) and sum(m for _, m, _ in counts) < sum(n for _, _, n in counts)
+    for name in TABLES:
+        pd.testing.assert_frame_equal(got[name], expected[name], check_dtype=False, check_exact=True, obj=name)
+
+
+def test_months_score_the_first_scorings_pairs_without_blocking_again(months, tmp_path, monkeypatch):
+    """A month with new records takes the pairs its first scoring kept (`incremental.scored_pairs`),
+    in the order the run's blocking gives them, and does not block its records again; capped
+    blocks and review decisions included, the months write what the whole-population path
+    writes. The pairs are those the run's own blocking and scoring keep."""
+    from linkage import blocking
+    from linkage import incremental as inc
+
+    monkeypatch.setattr("linkage.run.SPEC", dataclasses.replace(SPEC, max_block=6))
+    _, expected = _run_months(tmp_path, months, False, reviews_after=1)
+    real, taken = inc.scored_pairs, []
+
+    def checked(variants, blocks):
+        pairs = real(variants, blocks)
+        taken.append(pairs)
+        return pairs
+
+    monkeypatch.setattr(inc, "scored_pairs", checked)
+    calls = []
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return blocking.candidate_pairs(*args, **kwargs)
+
+    monkeypatch.setattr("linkage.run.candidate_pairs", counted)
+    part, got = _run_months(tmp_path, months, None, reviews_after=1)
+    assert [r.incremental for r in part] == [False] + [True] * (len(part) - 1)
+    assert taken and all(pairs is not None and len(pairs) for pairs in taken)
+    assert len(calls) == len(part) - len(taken)  # the first run and the run for decisions alone
+    for pairs in taken:  # as `blocking.candidate_pairs` gives them: a < b, by (a, b)
+        a, b = pairs["a"].to_numpy().astype(np.int64), pairs["b"].to_numpy().astype(np.int64)
+        assert (a < b).all() and (np.diff(a << 32 | b) > 0).all()
     for name in TABLES:
         pd.testing.assert_frame_equal(got[name], expected[name], check_dtype=False, check_exact=True, obj=name)
 
