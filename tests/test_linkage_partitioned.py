@@ -6,6 +6,7 @@ budget chooses partitions whose estimate fits it, and a budget no partition fits
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -30,21 +31,27 @@ def population(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def one_pass(population, tmp_path_factory):
-    """The one-pass first run's spine, and the model it trained (rows of linkage.models)."""
-    folder = tmp_path_factory.mktemp("one")
+def ingested(population, tmp_path_factory) -> Path:
+    """A warehouse with the population's deliveries applied and nothing linked (copied by each test)."""
+    folder = tmp_path_factory.mktemp("ingested")
     with connect(resolve_target(str(folder / "w.duckdb"))) as backend:
         Ingestor(backend, folder / "archive").ingest(population / "landing")
+    return folder / "w.duckdb"
+
+
+@pytest.fixture(scope="module")
+def one_pass(ingested, tmp_path_factory):
+    """The model the one-pass first run trained (rows of linkage.models)."""
+    with _warehouse(tmp_path_factory.mktemp("one"), ingested) as backend:
         result = link(backend)
         assert not result.partitions
         with backend.transaction() as s:
-            model = s.fetch("select * from linkage.models").to_pylist()
-    return model
+            return s.fetch("select * from linkage.models").to_pylist()
 
 
-def _warehouse(path: Path, population: Path, model: list | None = None):
+def _warehouse(path: Path, ingested: Path, model: list | None = None):
+    shutil.copy(ingested, path / "w.duckdb")
     backend = connect(resolve_target(str(path / "w.duckdb")))
-    Ingestor(backend, path / "archive").ingest(population / "landing")
     if model is not None:  # a model stored before the first run: every run scores with it
         with backend.transaction() as s:
             for statement in DDL:
@@ -66,8 +73,8 @@ def _pairs(spine: pd.DataFrame) -> set:
     return out
 
 
-def _same_model_run(tmp_path, population, model, **options):
-    backend = _warehouse(tmp_path, population, model)
+def _same_model_run(tmp_path, ingested, model, **options):
+    backend = _warehouse(tmp_path, ingested, model)
     with backend:
         result = link(backend, **options)
         spine = _spine(backend)
@@ -83,11 +90,11 @@ def _same_model_run(tmp_path, population, model, **options):
     return result, spine, keys, events, as_of, before
 
 
-def test_partitions_give_the_one_pass_persons_with_the_same_model(population, one_pass, tmp_path):
+def test_partitions_give_the_one_pass_persons_with_the_same_model(ingested, one_pass, tmp_path):
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
-    whole, reference, *_ = _same_model_run(tmp_path / "a", population, one_pass)
-    result, spine, keys, events, as_of, before = _same_model_run(tmp_path / "b", population, one_pass, partitions=3)
+    whole, reference, *_ = _same_model_run(tmp_path / "a", ingested, one_pass)
+    result, spine, keys, events, as_of, before = _same_model_run(tmp_path / "b", ingested, one_pass, partitions=3)
     assert not whole.partitions and len(result.partitions) == 3
     assert [r.incremental for r in result.partitions] == [False, True, True]
     assert result.records_new == whole.records_new == len(spine) == len(reference)
@@ -122,11 +129,11 @@ def test_partitions_give_the_one_pass_persons_with_the_same_model(population, on
     assert later["person_id"].isin(first_ids).sum() > 100
 
 
-def test_a_partitioned_first_run_is_the_same_every_time(population, tmp_path):
+def test_a_partitioned_first_run_is_the_same_every_time(ingested, tmp_path):
     runs = []
     for name in ("a", "b"):
         (tmp_path / name).mkdir()
-        runs.append(_same_model_run(tmp_path / name, population, None, partitions=2))
+        runs.append(_same_model_run(tmp_path / name, ingested, None, partitions=2))
     (r1, s1, _, e1, *_), (_, s2, _, e2, *_) = runs
     assert len(r1.partitions) == 2
     pd.testing.assert_frame_equal(e1, e2)
@@ -150,11 +157,11 @@ def test_the_budget_chooses_the_fewest_partitions_that_fit():
         parts_for(counts, estimate(25_000))
 
 
-def test_a_small_budget_partitions_the_first_run_and_honours_it(population, tmp_path, monkeypatch):
+def test_a_small_budget_partitions_the_first_run_and_honours_it(ingested, tmp_path, monkeypatch):
     # the estimate's bytes a record raised so that this small population exceeds a small budget
     monkeypatch.setattr(partitioned, "BYTES_A_RECORD", 40_000)
     limit = partitioned.FIXED + 3_000 * 40_000
-    with _warehouse(tmp_path, population) as backend:
+    with _warehouse(tmp_path, ingested) as backend:
         plan = partitioned.plan(backend, None, None, limit)
         assert plan is not None and plan.parts >= 3 and estimate(plan.largest) <= limit
         result = link(backend, memory_limit=str(limit))
@@ -166,8 +173,8 @@ def test_a_small_budget_partitions_the_first_run_and_honours_it(population, tmp_
         assert partitioned.plan(backend, None, None, limit) is None  # not a first run any more
 
 
-def test_a_budget_no_partition_fits_is_refused_before_anything_is_linked(population, tmp_path):
-    with _warehouse(tmp_path, population) as backend:
+def test_a_budget_no_partition_fits_is_refused_before_anything_is_linked(ingested, tmp_path):
+    with _warehouse(tmp_path, ingested) as backend:
         with pytest.raises(BudgetTooSmall, match="fixed cost"):
             link(backend, memory_limit="100MB")
         with backend.transaction() as s:
