@@ -1,13 +1,14 @@
 """A first run partition by partition, within its memory budget (issue 14).
 
 A first run reads every record, blocks and scores them together: its peak grows with the records
-(about `BYTES_A_RECORD` a record beside `FIXED`, docs/scale.md), so at two million people it would
-not fit a laptop's budget. When the estimate exceeds the budget, the first run is made as a
-sequence of runs of the same knowledge date: the first partition as a first run (it trains the
-model), each further partition through the monthly path (linkage.incremental) as if it were a
-delivery: only its records and the stored candidate nodes that block with them are read, scored in
-bounded chunks, and only the persons they touch are clustered again; where a partition's record
-joins persons of earlier partitions, the move is recorded as a merge event, as a month records it.
+(about `ONE_PASS_BYTES` a record beside `FIXED` and DuckDB's half of the budget, docs/scale.md), so
+at two million people it would not fit a laptop's budget. When the estimate exceeds the budget,
+the first run is made as a sequence of runs of the same knowledge date: the first partition as a
+first run (it trains the model), each further partition through the monthly path
+(linkage.incremental) as if it were a delivery: only its records and the stored candidate nodes
+that block with them are read, scored in bounded chunks, and only the persons they touch are
+clustered again; where a partition's record joins persons of earlier partitions, the move is
+recorded as a link event (an assignment to the earlier person, or a merge), as a month records it.
 Every run is as of the same date, so the spine as of that date is the last run's and no spine as
 of an earlier date changes.
 
@@ -16,7 +17,9 @@ the first partition). Most blocking passes key on the date of birth, and two of 
 year and month: a person's records mostly fall into one partition, so a further partition's
 candidate nodes are mostly those of persons with a changed or mistyped date of birth, and every
 partition is a sample of the whole population for the model the first one trains. `k` is the
-smallest count whose largest partition fits the budget by the estimate (`plan`).
+smallest count whose largest partition fits the budget by the estimate (`plan`): `PART_BYTES` a
+record of the partition beside `FIXED` and DuckDB's half (the share `run.apply_memory_limit` gives
+it while a run reads).
 """
 
 from __future__ import annotations
@@ -35,8 +38,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-BYTES_A_RECORD = 530  # the one-pass first run's peak bytes a record (250,000 people: docs/scale.md)
-FIXED = 320 << 20  # beside the records: the interpreter, its libraries, DuckDB's least share
+ONE_PASS_BYTES = 530  # the one-pass first run's frames a record (two million, projected: docs/scale.md)
+PART_BYTES = 2_000  # a partition's run, a record of the partition (measured: docs/scale.md, branch mem13)
+FIXED = 256 << 20  # beside the records and DuckDB: the interpreter and its libraries (247 MiB measured)
 MAX_PARTS = 64  # more partitions than this: each run's fixed cost (the stored keys' facts) dominates
 KEY_SQL = (
     "coalesce(cast(extract(year from date_of_birth) as bigint) * 12 "
@@ -60,9 +64,22 @@ class Plan:
     limit: int | None
 
 
-def estimate(records: int) -> int:
-    """A first run's estimated peak resident memory (bytes) for `records` records."""
-    return FIXED + records * BYTES_A_RECORD
+def duckdb_share(limit: int | None) -> int:
+    """DuckDB's share of the budget while a run reads (run.apply_memory_limit: half of it)."""
+    return 0 if limit is None else limit // 2
+
+
+def estimate(records: int, limit: int | None = None, per_record: int | None = None) -> int:
+    """A run's estimated peak resident memory (bytes) for `records` records under the budget
+    `limit`: the fixed cost, DuckDB's share, and `per_record` bytes a record (default the one-pass
+    first run's, ONE_PASS_BYTES; a partition's run: PART_BYTES)."""
+    per = ONE_PASS_BYTES if per_record is None else per_record
+    return FIXED + duckdb_share(limit) + records * per
+
+
+def room(limit: int) -> int:
+    """Records a partition's run can hold within `limit` by the estimate (0 or less: none)."""
+    return (limit - FIXED - duckdb_share(limit)) // PART_BYTES
 
 
 def parts_for(counts: pd.Series, limit: int | None, parts: int | None = None) -> tuple[int, int]:
@@ -78,21 +95,22 @@ def parts_for(counts: pd.Series, limit: int | None, parts: int | None = None) ->
     total = int(values.sum())
     if parts is not None:
         return max(int(parts), 1), largest(max(int(parts), 1))
-    if limit is None or estimate(total) <= limit:
+    if limit is None or estimate(total, limit) <= limit:
         return 1, total
-    room = (limit - FIXED) // BYTES_A_RECORD  # records a partition can hold
-    if room <= 0:
+    fits = room(limit)  # records a partition can hold
+    if fits <= 0:
         raise BudgetTooSmall(
-            f"a memory budget of {limit / 2**20:,.0f} MiB is below the first run's fixed cost of "
-            f"{FIXED / 2**20:,.0f} MiB: no partition of its {total:,} records fits; raise --memory-limit"
+            f"a memory budget of {limit / 2**20:,.0f} MiB is below the first run's fixed cost (the interpreter's "
+            f"{FIXED / 2**20:,.0f} MiB and DuckDB's half of the budget): no partition of its {total:,} records "
+            "fits; raise --memory-limit"
         )
-    for k in range(max(math.ceil(total / room), 2), MAX_PARTS + 1):
+    for k in range(max(math.ceil(total / fits), 2), MAX_PARTS + 1):
         big = largest(k)
-        if big <= room:
+        if big <= fits:
             return k, big
-    need = estimate(largest(MAX_PARTS))
+    need = 2 * (FIXED + largest(MAX_PARTS) * PART_BYTES)
     raise BudgetTooSmall(
-        f"a memory budget of {limit / 2**20:,.0f} MiB holds about {room:,} records a partition: the first run's "
+        f"a memory budget of {limit / 2**20:,.0f} MiB holds about {fits:,} records a partition: the first run's "
         f"{total:,} records need more than {MAX_PARTS} partitions (its largest partition, records by month of "
         f"birth, holds more); raise --memory-limit to at least {need / 2**20:,.0f} MiB"
     )

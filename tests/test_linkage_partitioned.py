@@ -14,7 +14,7 @@ import pyarrow as pa
 import pytest
 
 from linkage import partitioned
-from linkage.partitioned import BudgetTooSmall, estimate, parts_for, record_keys
+from linkage.partitioned import BudgetTooSmall, estimate, parts_for, record_keys, room
 from linkage.run import link
 from linkage.schema import DDL, spine_as_of_sql
 from outcomes.eventstore import connect
@@ -141,32 +141,36 @@ def test_a_partitioned_first_run_is_the_same_every_time(ingested, tmp_path):
     pd.testing.assert_frame_equal(s1, s2)
 
 
-def test_the_budget_chooses_the_fewest_partitions_that_fit():
+def test_the_budget_chooses_the_fewest_partitions_that_fit(monkeypatch):
     counts = pd.Series([30_000, 20_000, 25_000, 5_000, 20_000], index=[0, 24_001, 24_002, 24_003, 24_004])
     total = int(counts.sum())
-    assert parts_for(counts, estimate(total)) == (1, total)  # fits: one pass
-    limit = estimate(40_000)
+    one_pass = 2 * (partitioned.FIXED + total * partitioned.ONE_PASS_BYTES)  # DuckDB takes half
+    assert estimate(total, one_pass) <= one_pass and parts_for(counts, one_pass) == (1, total)  # fits: one pass
+    limit = 2 * (partitioned.FIXED + 40_000 * partitioned.PART_BYTES)
+    assert room(limit) == 40_000
+    monkeypatch.setattr(partitioned, "ONE_PASS_BYTES", partitioned.PART_BYTES)  # one pass does not fit
     k, largest = parts_for(counts, limit)
-    assert k > 1 and estimate(largest) <= limit
+    assert k > 1 and estimate(largest, limit, partitioned.PART_BYTES) <= limit
     keys = counts.index.to_numpy() % (k - 1)  # one partition fewer does not fit
     assert max(counts.groupby(keys).sum()) > 40_000
     assert parts_for(counts, None, 3)[0] == 3  # an explicit count is taken as given
     with pytest.raises(BudgetTooSmall, match="raise --memory-limit"):
-        parts_for(counts, partitioned.FIXED // 2)
+        parts_for(counts, 2 * partitioned.FIXED)
     with pytest.raises(BudgetTooSmall, match="more than"):  # a month of birth holds more than fits
-        parts_for(counts, estimate(25_000))
+        parts_for(counts, 2 * (partitioned.FIXED + 25_000 * partitioned.PART_BYTES))
 
 
 def test_a_small_budget_partitions_the_first_run_and_honours_it(ingested, tmp_path, monkeypatch):
     # the estimate's bytes a record raised so that this small population exceeds a small budget
-    monkeypatch.setattr(partitioned, "BYTES_A_RECORD", 40_000)
-    limit = partitioned.FIXED + 3_000 * 40_000
+    monkeypatch.setattr(partitioned, "ONE_PASS_BYTES", 40_000)
+    monkeypatch.setattr(partitioned, "PART_BYTES", 40_000)
+    limit = 2 * (partitioned.FIXED + 3_000 * 40_000)
     with _warehouse(tmp_path, ingested) as backend:
         plan = partitioned.plan(backend, None, None, limit)
-        assert plan is not None and plan.parts >= 3 and estimate(plan.largest) <= limit
+        assert plan is not None and plan.parts >= 2 and estimate(plan.largest, limit, 40_000) <= limit
         result = link(backend, memory_limit=str(limit))
         assert len(result.partitions) == plan.parts
-        assert all(estimate(r.records_new) <= limit for r in result.partitions)
+        assert all(estimate(r.records_new, limit, 40_000) <= limit for r in result.partitions)
         assert result.records_new == plan.records == len(_spine(backend))
         with backend.transaction() as s:  # the ledger read up to kept: the next month reads from it
             assert s.scalar("select ledger_id from linkage.key_state") is not None
