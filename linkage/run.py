@@ -115,6 +115,12 @@ class LinkResult:
             f"{self.merges:,} records moved by merges, {self.splits:,} by splits, {self.persons_new:,} new persons "
             f"({self.seconds:.1f} s)"
         ]
+        if self.partitions:
+            out.append(
+                f"  a first run in {len(self.partitions)} partitions within the memory budget (linkage.partitioned): "
+                + ", ".join(f"{p.records_new:,}" for p in self.partitions)
+                + " new records"
+            )
         if self.later is not None:
             out.append(
                 f"  beneath the run as of {self.later}: {self.ids_reused:,} of the new persons keep that run's "

@@ -12,11 +12,13 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 import pytest
+from typer.testing import CliRunner
 
 from linkage import partitioned
 from linkage.partitioned import BudgetTooSmall, estimate, parts_for, record_keys, room
 from linkage.run import link
 from linkage.schema import DDL, spine_as_of_sql
+from outcomes.cli import app
 from outcomes.eventstore import connect
 from outcomes.ingest import Ingestor
 from outcomes.synth.generator import SynthConfig, synthesise
@@ -170,6 +172,7 @@ def test_a_small_budget_partitions_the_first_run_and_honours_it(ingested, tmp_pa
         assert plan is not None and plan.parts >= 2 and estimate(plan.largest, limit, 40_000) <= limit
         result = link(backend, memory_limit=str(limit))
         assert len(result.partitions) == plan.parts
+        assert f"a first run in {plan.parts} partitions" in "\n".join(result.lines())
         assert all(estimate(r.records_new, limit, 40_000) <= limit for r in result.partitions)
         assert result.records_new == plan.records == len(_spine(backend))
         with backend.transaction() as s:  # the ledger read up to kept: the next month reads from it
@@ -183,3 +186,6 @@ def test_a_budget_no_partition_fits_is_refused_before_anything_is_linked(ingeste
             link(backend, memory_limit="100MB")
         with backend.transaction() as s:
             assert s.scalar("select count(*) from linkage.runs") == 0
+    # `outcomes link --memory-limit`: one line, no traceback
+    failed = CliRunner().invoke(app, ["link", "--memory-limit", "100MB", "--warehouse", str(tmp_path / "w.duckdb")])
+    assert failed.exit_code == 2 and "raise --memory-limit" in failed.output and "Traceback" not in failed.output
