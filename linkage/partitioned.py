@@ -41,6 +41,7 @@ import pyarrow.parquet as pq
 ONE_PASS_BYTES = 530  # the one-pass first run's frames a record (two million, projected: docs/scale.md)
 PART_BYTES = 2_000  # a partition's run, a record of the partition (measured: docs/scale.md, branch mem13)
 FIXED = 256 << 20  # beside the records and DuckDB: the interpreter and its libraries (247 MiB measured)
+DUCK_BYTES = 256  # DuckDB's buffers a stored record, up to its half (the warehouse's bytes a record on disk)
 MAX_PARTS = 64  # more partitions than this: each run's fixed cost (the stored keys' facts) dominates
 KEY_SQL = (
     "coalesce(cast(extract(year from date_of_birth) as bigint) * 12 "
@@ -64,22 +65,26 @@ class Plan:
     limit: int | None
 
 
-def duckdb_share(limit: int | None) -> int:
-    """DuckDB's share of the budget while a run reads (run.apply_memory_limit: half of it)."""
-    return 0 if limit is None else limit // 2
+def duckdb_share(limit: int | None, stored: int) -> int:
+    """DuckDB's buffers while a run reads `stored` records of the warehouse: DUCK_BYTES a record, at
+    most its share of the budget (run.apply_memory_limit: half of it)."""
+    return stored * DUCK_BYTES if limit is None else min(limit // 2, stored * DUCK_BYTES)
 
 
-def estimate(records: int, limit: int | None = None, per_record: int | None = None) -> int:
+def estimate(records: int, limit: int | None = None, per_record: int | None = None, stored: int | None = None) -> int:
     """A run's estimated peak resident memory (bytes) for `records` records under the budget
-    `limit`: the fixed cost, DuckDB's share, and `per_record` bytes a record (default the one-pass
-    first run's, ONE_PASS_BYTES; a partition's run: PART_BYTES)."""
+    `limit`: the fixed cost, DuckDB's buffers (of `stored` records, default `records`), and
+    `per_record` bytes a record (default the one-pass first run's, ONE_PASS_BYTES; a partition's
+    run: PART_BYTES)."""
     per = ONE_PASS_BYTES if per_record is None else per_record
-    return FIXED + duckdb_share(limit) + records * per
+    return FIXED + duckdb_share(limit, records if stored is None else stored) + records * per
 
 
-def room(limit: int) -> int:
-    """Records a partition's run can hold within `limit` by the estimate (0 or less: none)."""
-    return (limit - FIXED - duckdb_share(limit)) // PART_BYTES
+def room(limit: int, stored: int) -> int:
+    """Records a partition's run can hold within `limit` by the estimate, the warehouse holding
+    `stored` records (every partition's: a later partition's run reads the stored keys; 0 or less:
+    none)."""
+    return (limit - FIXED - duckdb_share(limit, stored)) // PART_BYTES
 
 
 def parts_for(counts: pd.Series, limit: int | None, parts: int | None = None) -> tuple[int, int]:
@@ -97,7 +102,7 @@ def parts_for(counts: pd.Series, limit: int | None, parts: int | None = None) ->
         return max(int(parts), 1), largest(max(int(parts), 1))
     if limit is None or estimate(total, limit) <= limit:
         return 1, total
-    fits = room(limit)  # records a partition can hold
+    fits = room(limit, total)  # records a partition can hold
     if fits <= 0:
         raise BudgetTooSmall(
             f"a memory budget of {limit / 2**20:,.0f} MiB is below the first run's fixed cost (the interpreter's "
@@ -108,7 +113,7 @@ def parts_for(counts: pd.Series, limit: int | None, parts: int | None = None) ->
         big = largest(k)
         if big <= fits:
             return k, big
-    need = 2 * (FIXED + largest(MAX_PARTS) * PART_BYTES)
+    need = FIXED + duckdb_share(None, total) + largest(MAX_PARTS) * PART_BYTES
     raise BudgetTooSmall(
         f"a memory budget of {limit / 2**20:,.0f} MiB holds about {fits:,} records a partition: the first run's "
         f"{total:,} records need more than {MAX_PARTS} partitions (its largest partition, records by month of "
