@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import textwrap
 from pathlib import Path
 
@@ -231,6 +232,14 @@ def main() -> None:
         help="sample the process's resident memory (every 20 ms) and print its peak and end value per stage",
     )
     parser.add_argument(
+        "--ingested",
+        type=Path,
+        default=None,
+        help="--event-store, no --incremental: the deliveries applied already, in DIR/w.duckdb (kept there by "
+        "an earlier run of this option: ingested then, copied on later runs), so that runs compared in one "
+        "sitting (e.g. a first run in one pass and partition by partition) share one ingest",
+    )
+    parser.add_argument(
         "--keep-first",
         type=Path,
         help="--event-store: copy the warehouse and its landing and archive folders here after the first run",
@@ -251,8 +260,6 @@ def main() -> None:
     args.warehouse.unlink(missing_ok=True)
     landing = args.warehouse.parent / (args.warehouse.stem + "-landing")
     if args.event_store:
-        import shutil
-
         for folder in (landing, landing.parent / "archive"):
             shutil.rmtree(folder, ignore_errors=True)
         if args.month_from:  # the state the first run left, kept by --keep-first
@@ -279,8 +286,16 @@ def main() -> None:
             fill.update(part=part, chunk=args.chunk, with_truth=not args.no_truth)
             fill["stage_memory_store"] = textwrap.indent(STAGE_MEMORY, " " * 8) if args.stage_memory else ""
             fill["stage_cpu_store"] = textwrap.indent(STAGE_CPU, " " * 8)
-            r = in_child(STORE.format(ingest=True, options={}, ingest_memory=args.ingest_memory, **fill))
-            print(f"{part}: ingest {r['ingest_s']:.0f} s, peak memory {r['peak_mib']:,.0f} MiB (apart from link())")
+            kept = args.ingested / "w.duckdb" if args.ingested and part == "all" else None
+            if kept is not None and kept.exists():
+                shutil.copy(kept, args.warehouse)
+                print(f"{part}: the deliveries applied already, copied from {kept}")
+            else:
+                r = in_child(STORE.format(ingest=True, options={}, ingest_memory=args.ingest_memory, **fill))
+                print(f"{part}: ingest {r['ingest_s']:.0f} s, peak memory {r['peak_mib']:,.0f} MiB (apart from link())")
+                if kept is not None:
+                    kept.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy(args.warehouse, kept)
             opts = month_options if part == "month" else {k: v for k, v in options.items() if k != "incremental"}
             r = in_child(STORE.format(ingest=False, options=opts, ingest_memory="", **fill))
             if part == "month":
@@ -305,8 +320,6 @@ def main() -> None:
             )
         children.append({"part": part, **r})
         if part == "first" and args.keep_first:
-            import shutil
-
             shutil.rmtree(args.keep_first, ignore_errors=True)
             args.keep_first.mkdir(parents=True)
             shutil.copy(args.warehouse, args.keep_first / "w.duckdb")

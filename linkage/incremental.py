@@ -198,7 +198,7 @@ def since(session) -> tuple | None:
     return rows[0]["as_of"], int(rows[0]["ledger_id"])
 
 
-def read_delta(session, as_of, records: pd.DataFrame | None, after: tuple | None = None) -> Delta:
+def read_delta(session, as_of, records: pd.DataFrame | None, after: tuple | None = None, part: bool = False) -> Delta:
     """The new and changed records of the as-of state (by SQL from the event store, or from
     `records`), upserted into `record_keys` (a changed record keeps its person; a new one has
     none yet); records retracted since are marked absent.
@@ -207,7 +207,9 @@ def read_delta(session, as_of, records: pd.DataFrame | None, after: tuple | None
     records with an event the last run did not see are read: applied after its ledger id, or dated
     after its date (and on or before this run's): their latest version as of this date, or their
     retraction. Events are appended, never rewritten, so the records without such an event are as
-    the last run read them. Otherwise the whole as-of state is compared with `record_keys`."""
+    the last run read them. Otherwise the whole as-of state is compared with `record_keys`.
+    With `part`, `records` are a part of the as-of state (a partitioned first run's next partition,
+    linkage.partitioned): the stored records they do not name are not retracted."""
     from outcomes.eventstore.schema import RETRACTIONS, as_of_sql, latest_sql
 
     cols = ", ".join(IDENTITY)
@@ -274,7 +276,7 @@ def read_delta(session, as_of, records: pd.DataFrame | None, after: tuple | None
         "k.present and not exists (select 1 from linkage.work_records w "
         "where w.source = k.source and w.record_id = k.record_id)"
     )
-    retracted = int(session.scalar(f"select count(*) from {stored} k where {gone}"))
+    retracted = 0 if part else int(session.scalar(f"select count(*) from {stored} k where {gone}"))
     # the month's changes to the present rows, for the kept blocking facts (keep_blocks)
     # (the key columns only: added rows come from work_new, removed ones from record_keys)
     kc = ", ".join(f"k.{c}" for c in BLOCK_DELTA_COLS)

@@ -106,6 +106,7 @@ class LinkResult:
     delta: str = ""  # how an incremental run found its new and changed records: "ledger" or "whole state"
     prescored: inc.Prescored | None = None  # an incremental run's identities scored before reading records whole
     memory_limit: int | None = None  # the run's memory budget in bytes (None: none set)
+    partitions: list = field(default_factory=list)  # a partitioned first run's runs (linkage.partitioned)
 
     def lines(self) -> list[str]:
         out = [
@@ -114,6 +115,12 @@ class LinkResult:
             f"{self.merges:,} records moved by merges, {self.splits:,} by splits, {self.persons_new:,} new persons "
             f"({self.seconds:.1f} s)"
         ]
+        if self.partitions:
+            out.append(
+                f"  a first run in {len(self.partitions)} partitions within the memory budget (linkage.partitioned): "
+                + ", ".join(f"{p.records_new:,}" for p in self.partitions)
+                + " new records"
+            )
         if self.later is not None:
             out.append(
                 f"  beneath the run as of {self.later}: {self.ids_reused:,} of the new persons keep that run's "
@@ -154,6 +161,8 @@ def link(
     on_stage: Callable[[str], None] | None = None,
     incremental: bool | None = None,
     memory_limit: str | None = None,
+    partitions: int | None = None,
+    part: bool = False,
 ) -> LinkResult:
     """Link every record not linked yet. `records` (source, record_id and the identity block)
     replaces reading the event store's as-of state, e.g. straight from deliveries; then give
@@ -166,13 +175,25 @@ def link(
     The named stages, each a function of its inputs (docs/linkage.md draws them):
     read -> block -> score -> decide -> cluster -> write. `prepare` (read, block), `score_chunk`
     and `finish` (decide, cluster, write) run them apart (the refresh DAG scores the chunks as
-    mapped tasks, linkage.stages)."""
+    mapped tasks, linkage.stages).
+
+    A first run whose estimated peak exceeds the budget (or given `partitions` > 1) links its
+    records partition by partition (linkage.partitioned); `part` marks one such partition's run
+    (`records` a part of the as-of state: the records linked before stay)."""
     limit = apply_memory_limit(backend, memory_limit)
+    if not part:
+        from linkage import partitioned
+
+        plan = partitioned.plan(backend, records, as_of, limit, partitions)
+        if plan is not None:
+            box = [records]  # handed over: the driver holds the only reference and frees it
+            del records
+            return partitioned.link_parts(backend, box, plan, truth, retrain, as_of, chunk, on_stage, limit)
     if chunk == CHUNK and limit is not None:
         chunk = chunk_for_memory(limit)
     started = time.perf_counter()
     lap = _Laps({}, on_stage)
-    inputs = read(backend, truth, retrain, as_of, records, lap, incremental, started, limit)
+    inputs = read(backend, truth, retrain, as_of, records, lap, incremental, started, limit, part)
     if isinstance(inputs, LinkResult):
         return inputs
     inputs.result.memory_limit = limit
@@ -387,11 +408,13 @@ def read(
     incremental: bool | None = None,
     started: float | None = None,
     memory_limit: int | None = None,
+    part: bool = False,
 ) -> Inputs | LinkResult:
     """Stage `read`: from the warehouse, what the run links. The whole as-of state on a first
     run, a past date's run, with --retrain, or `incremental=False`; otherwise only the new and
     changed records and the records of the persons they may touch (linkage.incremental), with
-    DuckDB's share of the budget (`memory_limit`, bytes) cut to `inc.read_share` while it reads."""
+    DuckDB's share of the budget (`memory_limit`, bytes) cut to `inc.read_share` while it reads.
+    `part`: `records` are a part of the as-of state (linkage.partitioned), none retracted."""
     started = time.perf_counter() if started is None else started
     spec = SPEC
     facts = None
@@ -455,7 +478,7 @@ def read(
             else:  # only the records with events the last run did not see, when it kept its ledger id
                 result.ledger_id, after = inc.ledger_id(s), inc.since(s)
             result.delta = "ledger" if after is not None else "whole state"
-            delta = inc.read_delta(s, as_of, given, after)
+            delta = inc.read_delta(s, as_of, given, after, part)
             lap("read_delta")
             inc.keep_blocks(s, spec)  # the kept blocking facts, in step with the stored keys (read_blocks)
             result.records_new = int(delta.changed["is_new"].sum())

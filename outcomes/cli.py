@@ -194,7 +194,7 @@ def link(
             "--memory-limit",
             envvar="OUTCOMES_LINK_MEMORY",
             help="Memory budget of the run, e.g. 4GB: DuckDB gets half of it and the scoring chunks are sized "
-            "from it (default 4GB)",
+            "from it; a first run whose estimate exceeds it links partition by partition (default 4GB)",
             show_default=False,
         ),
     ] = None,

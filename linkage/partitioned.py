@@ -1,0 +1,317 @@
+"""A first run partition by partition, within its memory budget (issue 14).
+
+A first run reads every record, blocks and scores them together: its peak grows with the records
+(about `ONE_PASS_BYTES` a record beside `FIXED` and DuckDB's half of the budget, docs/scale.md), so
+at two million people it would not fit a laptop's budget. When the estimate exceeds the budget,
+the first run is made as a sequence of runs of the same knowledge date: the first partition as a
+first run (it trains the model), each further partition through the monthly path
+(linkage.incremental) as if it were a delivery: only its records and the stored candidate nodes
+that block with them are read, scored in bounded chunks, and only the persons they touch are
+clustered again; where a partition's record joins persons of earlier partitions, the move is
+recorded as a link event (an assignment to the earlier person, or a merge), as a month records it.
+Every run is as of the same date, so the spine as of that date is the last run's and no spine as
+of an earlier date changes.
+
+The partitions: records by their month of birth, `(year * 12 + month) mod k` (no date of birth:
+the first partition). Most blocking passes key on the date of birth, and two of the others on its
+year and month: a person's records mostly fall into one partition, so a further partition's
+candidate nodes are mostly those of persons with a changed or mistyped date of birth, and every
+partition is a sample of the whole population for the model the first one trains. `k` is the
+smallest count whose largest partition fits the budget by the estimate (`plan`): `PART_BYTES` a
+record of the partition beside `FIXED` and DuckDB's half (the share `run.apply_memory_limit` gives
+it while a run reads).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import math
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+ONE_PASS_BYTES = 530  # the one-pass first run's frames a record (two million, projected: docs/scale.md)
+PART_BYTES = 2_000  # a partition's run, a record of the partition (measured: docs/scale.md, branch mem13)
+FIXED = 256 << 20  # beside the records and DuckDB: the interpreter and its libraries (247 MiB measured)
+DUCK_BYTES = 256  # DuckDB's buffers a stored record, up to its half (the warehouse's bytes a record on disk)
+MAX_PARTS = 64  # more partitions than this: each run's fixed cost (the stored keys' facts) dominates
+KEY_SQL = (
+    "coalesce(cast(extract(year from date_of_birth) as bigint) * 12 "
+    "+ cast(extract(month from date_of_birth) as bigint), 0)"
+)
+
+
+class BudgetTooSmall(ValueError):
+    """Even one partition of the first run cannot fit the memory budget."""
+
+
+@dataclass
+class Plan:
+    """How a first run is partitioned: `parts` partitions of records by `key % parts`; `counts`:
+    the records of each key (month of birth, 0 none); `largest`: records of the largest partition."""
+
+    parts: int
+    counts: pd.Series
+    records: int
+    largest: int
+    limit: int | None
+
+
+def duckdb_share(limit: int | None, stored: int) -> int:
+    """DuckDB's buffers while a run reads `stored` records of the warehouse: DUCK_BYTES a record, at
+    most its share of the budget (run.apply_memory_limit: half of it)."""
+    return stored * DUCK_BYTES if limit is None else min(limit // 2, stored * DUCK_BYTES)
+
+
+def estimate(records: int, limit: int | None = None, per_record: int | None = None, stored: int | None = None) -> int:
+    """A run's estimated peak resident memory (bytes) for `records` records under the budget
+    `limit`: the fixed cost, DuckDB's buffers (of `stored` records, default `records`), and
+    `per_record` bytes a record (default the one-pass first run's, ONE_PASS_BYTES; a partition's
+    run: PART_BYTES)."""
+    per = ONE_PASS_BYTES if per_record is None else per_record
+    return FIXED + duckdb_share(limit, records if stored is None else stored) + records * per
+
+
+def room(limit: int, stored: int) -> int:
+    """Records a partition's run can hold within `limit` by the estimate, the warehouse holding
+    `stored` records (every partition's: a later partition's run reads the stored keys; 0 or less:
+    none)."""
+    return (limit - FIXED - duckdb_share(limit, stored)) // PART_BYTES
+
+
+def parts_for(counts: pd.Series, limit: int | None, parts: int | None = None) -> tuple[int, int]:
+    """The partition count and its largest partition's records: `parts` when given; else one when
+    the estimate fits `limit`, otherwise the smallest count whose largest partition fits.
+    BudgetTooSmall when none does (the budget below the fixed cost, or more than MAX_PARTS needed)."""
+    keys = counts.index.to_numpy(dtype=np.int64)
+    values = counts.to_numpy(dtype=np.int64)
+
+    def largest(k: int) -> int:
+        return int(np.bincount(keys % k, weights=values, minlength=k).max()) if len(keys) else 0
+
+    total = int(values.sum())
+    if parts is not None:
+        return max(int(parts), 1), largest(max(int(parts), 1))
+    if limit is None or estimate(total, limit) <= limit:
+        return 1, total
+    fits = room(limit, total)  # records a partition can hold
+    if fits <= 0:
+        raise BudgetTooSmall(
+            f"a memory budget of {limit / 2**20:,.0f} MiB is below the first run's fixed cost (the interpreter's "
+            f"{FIXED / 2**20:,.0f} MiB and DuckDB's half of the budget): no partition of its {total:,} records "
+            "fits; raise --memory-limit"
+        )
+    for k in range(max(math.ceil(total / fits), 2), MAX_PARTS + 1):
+        big = largest(k)
+        if big <= fits:
+            return k, big
+    need = FIXED + duckdb_share(None, total) + largest(MAX_PARTS) * PART_BYTES
+    raise BudgetTooSmall(
+        f"a memory budget of {limit / 2**20:,.0f} MiB holds about {fits:,} records a partition: the first run's "
+        f"{total:,} records need more than {MAX_PARTS} partitions (its largest partition, records by month of "
+        f"birth, holds more); raise --memory-limit to at least {need / 2**20:,.0f} MiB"
+    )
+
+
+def plan(
+    backend,
+    records: pd.DataFrame | None,
+    as_of: dt.date | None,
+    limit: int | None,
+    partitions: int | None = None,
+) -> Plan | None:
+    """The partitions of a first run (None: one pass). Only a first run (no link event stored yet)
+    is partitioned: when `partitions` > 1 is given, or when the estimate of its records exceeds the
+    budget `limit` (bytes; None: no budget)."""
+    if partitions is not None and partitions <= 1:
+        return None
+    if partitions is None and limit is None:
+        return None
+    from linkage.schema import DDL
+
+    with backend.transaction() as s:
+        for statement in DDL:
+            s.execute(statement)
+        if s.fetch("select 1 from linkage.link_events limit 1").num_rows:
+            return None  # not a first run: the month's path bounds its own reads
+    counts = key_counts(backend, records, as_of)
+    parts, largest = parts_for(counts, limit, partitions)
+    if parts <= 1:
+        return None
+    return Plan(parts, counts, int(counts.sum()), largest, limit)
+
+
+def record_keys(dob) -> np.ndarray:
+    """Each record's partition key: year * 12 + month of its date of birth (0 where none)."""
+    when = pd.DatetimeIndex(pd.to_datetime(pd.Series(dob), errors="coerce"))
+    key = when.year.to_numpy(dtype="float64") * 12 + when.month.to_numpy(dtype="float64")
+    return np.nan_to_num(key, nan=0.0).astype(np.int64)
+
+
+def key_counts(backend, records: pd.DataFrame | None, as_of: dt.date | None) -> pd.Series:
+    """Records per partition key, of the given records or of the as-of state in the event store."""
+    if records is not None:
+        return pd.Series(record_keys(records["date_of_birth"].to_numpy())).value_counts().sort_index()
+    from outcomes.contract import SOURCES
+    from outcomes.eventstore.schema import as_of_sql
+
+    day = _as_of(backend, as_of) or dt.date(9999, 12, 31)
+    parts = []
+    with backend.transaction() as s:
+        for source in SOURCES:
+            t = s.fetch(
+                f"select {KEY_SQL} as k, count(*) as n from ({as_of_sql(source)}) st group by 1", {"as_of": day}
+            ).to_pandas()
+            parts.append(t)
+    both = pd.concat(parts, ignore_index=True)
+    if both.empty:
+        return pd.Series(dtype=np.int64)
+    return both.groupby("k")["n"].sum().astype(np.int64).sort_index()
+
+
+def _as_of(backend, as_of):
+    if as_of is not None:
+        return as_of
+    with backend.transaction() as s:
+        return s.scalar("select max(extract_date) from events.deliveries where status = 'applied'")
+
+
+def _spilled(frame: pd.DataFrame, parts: int, folder: Path) -> list[Path]:
+    """The given records written partition by partition to Parquet files in `folder` (the frame is
+    then freed by the caller): each read back whole in its turn, not all at once."""
+    key = record_keys(frame["date_of_birth"].to_numpy()) % parts
+    paths = []
+    for i in range(parts):
+        rows = np.flatnonzero(key == i)
+        path = folder / f"part-{i}.parquet"
+        pq.write_table(pa.Table.from_pandas(frame.iloc[rows], preserve_index=False), path)
+        paths.append(path)
+    return paths
+
+
+def _read_spilled(path: Path) -> pd.DataFrame:
+    t = pq.read_table(path)
+    frame = t.to_pandas(split_blocks=True, self_destruct=True, date_as_object=False)
+    del t
+    path.unlink()
+    return frame
+
+
+def _read_part(backend, as_of: dt.date, parts: int, i: int) -> pd.DataFrame:
+    """Partition `i` of `parts` of the event store's as-of state, as records.load_records reads it."""
+    from linkage.records import IDENTITY, RECORD_DATE, records_frame
+    from outcomes.contract import SOURCES
+    from outcomes.eventstore.schema import as_of_sql
+
+    def tables():
+        with backend.transaction() as s:
+            for source in SOURCES:
+                cols = ", ".join(["record_id", *IDENTITY, f"{RECORD_DATE[source]} as record_date"])
+                sql = (
+                    f"select {cols} from ({as_of_sql(source)}) st where mod({KEY_SQL}, {parts}) = {i} "
+                    "order by record_id"
+                )
+                yield source, s.fetch(sql, {"as_of": as_of})
+
+    return records_frame(tables())
+
+
+def _partitions(backend, box: list, plan: Plan, as_of, folder: Path) -> Iterator[pd.DataFrame]:
+    """Each partition's records in turn (given ones spilled first, else read from the event store)."""
+    if box and box[0] is not None:
+        paths = _spilled(box.pop(), plan.parts, folder)
+        for path in paths:
+            yield _read_spilled(path)
+    else:
+        for i in range(plan.parts):
+            yield _read_part(backend, as_of, plan.parts, i)
+
+
+def link_parts(
+    backend,
+    box: list,
+    plan: Plan,
+    truth: Path | None = None,
+    retrain: bool = False,
+    as_of: dt.date | None = None,
+    chunk: int | None = None,
+    on_stage: Callable[[str], None] | None = None,
+    memory_limit: int | None = None,
+):
+    """The first run, partition by partition (`box`: a list holding the given records or None,
+    emptied here; `plan` from `plan`): one run a partition, all as of the same date, the first a
+    first run, the others the monthly path's; the result sums theirs (`partitions`: each run's)."""
+    from linkage import incremental as inc
+    from linkage.engine import CHUNK
+    from linkage.run import LinkResult, link
+
+    started = time.perf_counter()
+    given = bool(box) and box[0] is not None
+    if not given:
+        box.clear()
+    as_of = _as_of(backend, as_of)
+    if as_of is None:
+        raise ValueError("a partitioned first run needs a knowledge date: give as_of, or apply a delivery first")
+    ledger = None
+    if not given:  # read before the records: a delivery applied meanwhile is read again by the next run
+        with backend.transaction() as s:
+            ledger = inc.ledger_id(s)
+    budget = "none" if memory_limit is None else memory_limit
+    runs: list = []
+    with tempfile.TemporaryDirectory(prefix="outcomes-parts-") as folder:
+        for i, records in enumerate(_partitions(backend, box, plan, as_of, Path(folder))):
+            if records.empty:
+                continue
+            first = not runs
+            res = link(
+                backend,
+                truth=truth,
+                retrain=retrain and first,
+                as_of=as_of,
+                records=records,
+                chunk=CHUNK if chunk is None else chunk,
+                on_stage=on_stage,
+                incremental=False if first else None,
+                memory_limit=budget,
+                part=True,
+            )
+            del records
+            if not first and not res.incremental and res.records_new:
+                raise RuntimeError(
+                    f"partition {i + 1} of {plan.parts} was not linked by the monthly path: the stored keys are not in "
+                    "step with the first partition's run"
+                )
+            runs.append(res)
+    if ledger is not None and runs:
+        with backend.transaction() as s:  # the ledger the whole run read up to, as a one-pass run keeps it
+            s.execute("update linkage.key_state set ledger_id = :l", {"l": ledger})
+    return _combined(runs, LinkResult, as_of, time.perf_counter() - started, memory_limit)
+
+
+def _combined(runs: list, LinkResult, as_of, seconds: float, limit):
+    """One result for the partitioned run: counts summed, stages' seconds summed, the blocking
+    figures and quality of the last run (the whole spine's), each run's own in `partitions`."""
+    last = runs[-1]
+    out = LinkResult(last.run_id, as_of, runs[0].model_version)
+    for name in ("records_new", "candidate_pairs", "links", "reviews", "merges", "splits", "persons_new", "chunks"):
+        setattr(out, name, sum(getattr(r, name) for r in runs))
+    out.records_read = sum(r.records_read for r in runs)
+    out.variants = last.variants
+    for r in runs:
+        for k, v in r.stages.items():
+            out.stages[k] = round(out.stages.get(k, 0.0) + v, 3)
+        for k, v in r.stages_cpu.items():
+            out.stages_cpu[k] = round(out.stages_cpu.get(k, 0.0) + v, 3)
+    out.blocking, out.quality, out.expected = last.blocking, last.quality, last.expected
+    out.relatives = runs[0].relatives  # learned with the model, by the first partition's run
+    out.seconds, out.memory_limit = seconds, limit
+    out.partitions = [dataclasses.replace(r, quality=None, expected=None, partitions=[]) for r in runs]
+    return out
