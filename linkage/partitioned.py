@@ -20,6 +20,12 @@ partition is a sample of the whole population for the model the first one trains
 smallest count whose largest partition fits the budget by the estimate (`plan`): `PART_BYTES` a
 record of the partition beside `FIXED` and DuckDB's half (the share `run.apply_memory_limit` gives
 it while a run reads).
+
+Partitioning is asked for, not automatic (`partitions`: "auto" or a count, else
+$OUTCOMES_LINK_PARTITIONS; unset: one pass): at 250,000 people it used 4.3 times the one-pass
+run's CPU, lost up to 1.9 points of recall (the model trained on one partition) and still peaked
+13% over its budget (docs/scale.md, branch mem13), so a million people, which fit this machine in
+one pass and meet the quality bars there, must not fall into it by the default 4 GB budget.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import math
+import os
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -42,6 +49,8 @@ ONE_PASS_BYTES = 530  # the one-pass first run's frames a record (two million, p
 PART_BYTES = 2_000  # a partition's run, a record of the partition (measured: docs/scale.md, branch mem13)
 FIXED = 256 << 20  # beside the records and DuckDB: the interpreter and its libraries (247 MiB measured)
 DUCK_BYTES = 256  # DuckDB's buffers a stored record, up to its half (the warehouse's bytes a record on disk)
+AUTO = "auto"  # partition when the estimate exceeds the budget
+PARTITIONS_ENV = "OUTCOMES_LINK_PARTITIONS"
 MAX_PARTS = 64  # more partitions than this: each run's fixed cost (the stored keys' facts) dominates
 KEY_SQL = (
     "coalesce(cast(extract(year from date_of_birth) as bigint) * 12 "
@@ -126,15 +135,17 @@ def plan(
     records: pd.DataFrame | None,
     as_of: dt.date | None,
     limit: int | None,
-    partitions: int | None = None,
+    partitions: int | str | None = None,
 ) -> Plan | None:
     """The partitions of a first run (None: one pass). Only a first run (no link event stored yet)
-    is partitioned: when `partitions` > 1 is given, or when the estimate of its records exceeds the
-    budget `limit` (bytes; None: no budget)."""
-    if partitions is not None and partitions <= 1:
+    is partitioned, and only when asked (`partitions`, else $OUTCOMES_LINK_PARTITIONS): a count
+    > 1 as given, or "auto" when the estimate of its records exceeds the budget `limit` (bytes;
+    None: no budget)."""
+    partitions = wanted(partitions)
+    if partitions is None or (partitions == AUTO and limit is None):
         return None
-    if partitions is None and limit is None:
-        return None
+    if partitions == AUTO:
+        partitions = None
     from linkage.schema import DDL
 
     with backend.transaction() as s:
@@ -147,6 +158,21 @@ def plan(
     if parts <= 1:
         return None
     return Plan(parts, counts, int(counts.sum()), largest, limit)
+
+
+def wanted(partitions: int | str | None) -> int | str | None:
+    """What was asked: `partitions`, else $OUTCOMES_LINK_PARTITIONS, as "auto" or a count > 1;
+    None for one pass (unset, empty, "off", "1"). A clear error for anything else."""
+    given = partitions if partitions is not None else os.environ.get(PARTITIONS_ENV)
+    text = str(given).strip().lower() if given is not None else ""
+    if text in ("", "off", "none"):
+        return None
+    if text == AUTO:
+        return AUTO
+    if not text.isdigit() or int(text) < 1:
+        source = "" if partitions is not None else f" (from {PARTITIONS_ENV})"
+        raise ValueError(f"partitions must be 'auto', 'off' or a count of at least 1, not {given!r}{source}")
+    return int(text) if int(text) > 1 else None
 
 
 def record_keys(dob) -> np.ndarray:

@@ -117,7 +117,7 @@ class LinkResult:
         ]
         if self.partitions:
             out.append(
-                f"  a first run in {len(self.partitions)} partitions within the memory budget (linkage.partitioned): "
+                f"  a first run in {len(self.partitions)} partitions (linkage.partitioned): "
                 + ", ".join(f"{p.records_new:,}" for p in self.partitions)
                 + " new records"
             )
@@ -161,7 +161,7 @@ def link(
     on_stage: Callable[[str], None] | None = None,
     incremental: bool | None = None,
     memory_limit: str | None = None,
-    partitions: int | None = None,
+    partitions: int | str | None = None,
     part: bool = False,
 ) -> LinkResult:
     """Link every record not linked yet. `records` (source, record_id and the identity block)
@@ -177,8 +177,9 @@ def link(
     and `finish` (decide, cluster, write) run them apart (the refresh DAG scores the chunks as
     mapped tasks, linkage.stages).
 
-    A first run whose estimated peak exceeds the budget (or given `partitions` > 1) links its
-    records partition by partition (linkage.partitioned); `part` marks one such partition's run
+    A first run asked to (`partitions` > 1, or "auto" and its estimated peak exceeds the budget;
+    default $OUTCOMES_LINK_PARTITIONS, else one pass) links its records partition by partition
+    (linkage.partitioned); `part` marks one such partition's run
     (`records` a part of the as-of state: the records linked before stay)."""
     limit = apply_memory_limit(backend, memory_limit)
     if not part:

@@ -194,7 +194,17 @@ def link(
             "--memory-limit",
             envvar="OUTCOMES_LINK_MEMORY",
             help="Memory budget of the run, e.g. 4GB: DuckDB gets half of it and the scoring chunks are sized "
-            "from it; a first run whose estimate exceeds it links partition by partition (default 4GB)",
+            "from it (default 4GB)",
+            show_default=False,
+        ),
+    ] = None,
+    partitions: Annotated[
+        str | None,
+        typer.Option(
+            "--partitions",
+            envvar="OUTCOMES_LINK_PARTITIONS",
+            help="A first run partition by partition (local engine): 'auto' when its estimate exceeds "
+            "--memory-limit, or a count; default one pass (slower and lower recall partitioned: docs/scale.md)",
             show_default=False,
         ),
     ] = None,
@@ -211,11 +221,18 @@ def link(
         raise ValueError(f"no ground truth at {truth}: expected {truth / 'records.parquet'}")
     date = _as_of(as_of)
     run_link = link_function(engine)
+    asked = {}
+    if partitions is not None:
+        from linkage.engines import engine_name
+
+        if engine_name(engine) != "local":
+            raise ValueError("--partitions partitions the local engine's first run; the spark engine does not take it")
+        asked["partitions"] = partitions
     with connect(checked_target(warehouse)) as backend, _stage_progress("linking") as on_stage:
         if date is not None:
             check_can_link(backend, date)
         result = run_link(
-            backend, truth=truth, retrain=retrain, as_of=date, on_stage=on_stage, memory_limit=memory_limit
+            backend, truth=truth, retrain=retrain, as_of=date, on_stage=on_stage, memory_limit=memory_limit, **asked
         )
     for line in result.lines():
         out.print(line, highlight=False, soft_wrap=True)

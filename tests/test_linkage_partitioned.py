@@ -170,7 +170,13 @@ def test_a_small_budget_partitions_the_first_run_and_honours_it(ingested, tmp_pa
     monkeypatch.setattr(partitioned, "PART_BYTES", 40_000)
     monkeypatch.setattr(partitioned, "DUCK_BYTES", 0)
     limit = partitioned.FIXED + 3_000 * 40_000
+    monkeypatch.delenv(partitioned.PARTITIONS_ENV, raising=False)
     with _warehouse(tmp_path, ingested) as backend:
+        assert partitioned.plan(backend, None, None, limit) is None  # not asked for: one pass, whatever the budget
+        monkeypatch.setenv(partitioned.PARTITIONS_ENV, "sometimes")
+        with pytest.raises(ValueError, match="OUTCOMES_LINK_PARTITIONS"):
+            partitioned.plan(backend, None, None, limit)
+        monkeypatch.setenv(partitioned.PARTITIONS_ENV, "auto")
         plan = partitioned.plan(backend, None, None, limit)
         assert plan is not None and plan.parts >= 2 and estimate(plan.largest, limit, 40_000) <= limit
         result = link(backend, memory_limit=str(limit))
@@ -186,9 +192,10 @@ def test_a_small_budget_partitions_the_first_run_and_honours_it(ingested, tmp_pa
 def test_a_budget_no_partition_fits_is_refused_before_anything_is_linked(ingested, tmp_path):
     with _warehouse(tmp_path, ingested) as backend:
         with pytest.raises(BudgetTooSmall, match="fixed cost"):
-            link(backend, memory_limit="100MB")
+            link(backend, memory_limit="100MB", partitions="auto")
         with backend.transaction() as s:
             assert s.scalar("select count(*) from linkage.runs") == 0
     # `outcomes link --memory-limit`: one line, no traceback
-    failed = CliRunner().invoke(app, ["link", "--memory-limit", "100MB", "--warehouse", str(tmp_path / "w.duckdb")])
+    args = ["link", "--memory-limit", "100MB", "--partitions", "auto", "--warehouse", str(tmp_path / "w.duckdb")]
+    failed = CliRunner().invoke(app, args)
     assert failed.exit_code == 2 and "raise --memory-limit" in failed.output and "Traceback" not in failed.output
