@@ -127,7 +127,8 @@
   per cell, or `write_changed_only`), in place of replace_changed's delete and insert. The rows in
   scope (`predicate`: the changed persons' and the new periods') that the model's new rows do not
   repeat column for column are replaced (deleted by the model's grain, meta `grain` or its primary
-  key: no two rows of the table share it); the new rows the table does not hold already are added (inserted). A row the
+  key: no two rows of the table share it; a null in a grain column the model does not declare filled
+  matches a null); the new rows the table does not hold already are added (inserted). A row the
   build recomputes unchanged (most of a changed person's earlier periods) is neither deleted nor
   written again: the table's writes, and the checkpoint that stores them, are the rows that changed.
   The table ends with exactly the rows a delete of the scope and an insert of the new rows would
@@ -146,7 +147,18 @@
     {%- if not grain -%}
         {{ exceptions.raise_compiler_error("writing only the rows that differ needs the model's meta grain or primary key") }}
     {%- endif -%}
-    {%- set keys = grain | join(', ') -%}
+    {#- A grain column the model declares filled (meta not_null, a primary key, a not_null
+        constraint) is matched by `=`, any other by `is not distinct from`: a null in it matches a
+        null (the delete is by the replaced rows' grain, and `in` or `=` never match a null). -#}
+    {%- set filled = ((config.get('meta') or {}).get('not_null') or []) | list -%}
+    {%- for c in model.get('constraints', []) if c.get('type') == 'primary_key' -%}
+        {%- do filled.extend(c.get('columns')) -%}
+    {%- endfor -%}
+    {%- for name, column in (model.get('columns') or {}).items() -%}
+        {%- for c in column.get('constraints', []) if c.get('type') in ('not_null', 'primary_key') -%}
+            {%- do filled.append(name) -%}
+        {%- endfor -%}
+    {%- endfor -%}
     {%- set temp_name = target.schema ~ '__' ~ target.identifier -%}
     {%- set held = temp_name ~ '__dbt_held' -%}
     {%- set replaced = replaced_relation(target.identifier) if kept else temp_name ~ '__dbt_replaced' -%}
@@ -161,7 +173,10 @@
     create {{ kind }} {{ added }} as
         select {{ columns }} from {{ temp }} except all select {{ columns }} from {{ held }};
     drop table {{ held }};
-    delete from {{ target }} where ({{ keys }}) in (select {{ keys }} from {{ replaced }});
+    delete from {{ target }} as kept where exists (
+        select 1 from {{ replaced }} as gone
+        where {% for k in grain %}kept.{{ k }} {{ '=' if k in filled else 'is not distinct from' }} gone.{{ k }}{{ ' and ' if not loop.last }}{% endfor %}
+    );
     insert into {{ target }} ({{ columns }})
     select {{ columns }} from {{ added }}
     {%- if not kept %};
