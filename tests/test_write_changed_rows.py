@@ -22,6 +22,15 @@ select 1 as k, cast(null as varchar) as g, '{{ "new" if is_incremental() else "o
 union all
 select 2, 'x', 'same'
 """
+# In the incremental run a row the table holds comes out twice (a key repeated by mistake): the
+# write must leave the table with the key repeated, for the grain check to catch, not fold it.
+DOUBLED = """{{ config(
+    materialized='incremental', incremental_strategy='replace_changed', changed_rows='true',
+    write_changed_only=true, meta={'grain': ['k']}
+) }}
+select 2 as k, 'same' as v
+{% if is_incremental() %}union all select 2, 'same'{% endif %}
+"""
 
 
 def _project(root: Path, profile: str) -> Path:
@@ -29,6 +38,7 @@ def _project(root: Path, profile: str) -> Path:
     (project / "models").mkdir(parents=True)
     shutil.copytree(PROJECT_DIR / "macros", project / "macros")
     (project / "models" / "m.sql").write_text(MODEL)
+    (project / "models" / "d.sql").write_text(DOUBLED)
     (project / "dbt_project.yml").write_text(
         "name: changed_rows\nversion: '1.0.0'\nconfig-version: 2\nprofile: changed_rows\n"
         "macro-paths: [macros]\nmodel-paths: [models]\n"
@@ -46,7 +56,7 @@ def _run(project: Path) -> None:
 
 
 @pytest.mark.parametrize("kind", ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
-def test_a_row_with_a_null_in_its_grain_is_replaced(kind, tmp_path, monkeypatch):
+def test_a_null_in_the_grain_is_replaced_and_a_repeated_key_kept_for_the_check(kind, tmp_path, monkeypatch):
     monkeypatch.delenv("OUTCOMES_PREVIOUS_AS_OF", raising=False)
     with ExitStack() as stack:
         if kind == "duckdb":
@@ -67,9 +77,12 @@ def test_a_row_with_a_null_in_its_grain_is_replaced(kind, tmp_path, monkeypatch)
 
             with duckdb.connect(str(database)) as con:
                 rows = sorted(con.execute("select k, g, v from main.m").fetchall())
+                doubled = con.execute("select count(*) from main.d").fetchall()[0][0]
         else:
             engine = sa.create_engine(url)
             with engine.connect() as con:
                 rows = sorted(tuple(r) for r in con.exec_driver_sql("select k, g, v from public.m").fetchall())
+                doubled = con.exec_driver_sql("select count(*) from public.d").scalar()
             engine.dispose()
     assert rows == [(1, None, "new"), (2, "x", "same")]
+    assert doubled >= 2
