@@ -189,9 +189,25 @@
     insert into {{ target }} ({{ columns }})
     select {{ columns }} from {{ added }}
     {%- if not kept %};
-    drop table {{ replaced }};
+    drop table {{ replaced }}
+    {%- if not (config.get('meta') or {}).get('grain') %};
     drop table {{ added }}
     {%- endif %}
+    {%- endif %}
+{%- endmacro %}
+
+{#
+  The rows the write of the running model inserted (write_changed_rows), in an incremental build of
+  a model that writes only the rows that differ; '' otherwise. The model's grain check (check_rows)
+  reads them, and drops the temporary table of a `write_changed_only` model when done.
+#}
+{% macro written_rows_relation() -%}
+    {%- if not is_incremental() or not env_var('OUTCOMES_PREVIOUS_AS_OF', '')
+          or not (config.get('keep_replaced') or config.get('write_changed_only')) -%}
+        {{ return('') }}
+    {%- endif -%}
+    {{ return(added_relation(this.identifier) if config.get('keep_replaced')
+              else this.schema ~ '__' ~ this.identifier ~ '__dbt_added') }}
 {%- endmacro %}
 
 {% macro drop_replaced() -%}
