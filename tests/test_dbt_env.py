@@ -107,7 +107,7 @@ def test_dbt_debug_events_nobody_logs_are_dropped_before_their_message_is_made(m
     made = []
     real = em.msg_from_base_event
     monkeypatch.setattr(em, "msg_from_base_event", lambda e, level=None: made.append(level) or real(e, level=level))
-    dbt_child.drop_unlogged_debug_events()
+    assert dbt_child.drop_unlogged_debug_events()
     manager = em.EventManager()
     lines = []
 
@@ -128,3 +128,31 @@ def test_dbt_debug_events_nobody_logs_are_dropped_before_their_message_is_made(m
     Console.level = EventLevel.DEBUG  # a logger that writes debug lines gets them all
     manager.fire_event(Note(msg="a statement"), level=EventLevel.DEBUG)
     assert lines == ["info", "debug"]
+
+
+def test_dbt_fire_event_is_patched_only_under_the_release_it_was_written_for(monkeypatch, capsys):
+    import importlib.metadata
+
+    import dbt_common.events.event_manager as em
+
+    from outcomes.marts import dbt_child
+
+    monkeypatch.setattr(em.EventManager, "fire_event", em.EventManager.fire_event)  # restored afterwards
+    unpatched = em.EventManager.fire_event
+    real_version = importlib.metadata.version
+    monkeypatch.setattr(
+        importlib.metadata, "version", lambda name: "1.12.0" if name == "dbt-core" else real_version(name)
+    )
+    assert dbt_child.fire_event_patchable() == "dbt-core 1.12.0, not 1.11.x"
+    assert not dbt_child.drop_unlogged_debug_events() and em.EventManager.fire_event is unpatched
+    assert "dbt-core 1.12.0" in capsys.readouterr().err
+    monkeypatch.setattr(importlib.metadata, "version", real_version)
+
+    def fire_event(self, e, level=None, node=None):  # a release whose fire_event takes other arguments
+        return unpatched(self, e, level=level, node=node)
+
+    monkeypatch.setattr(em.EventManager, "fire_event", fire_event)
+    assert "not ('self', 'e', 'level', 'node', 'force_warn_or_error_handling')" in dbt_child.fire_event_patchable()
+    assert not dbt_child.drop_unlogged_debug_events() and em.EventManager.fire_event is fire_event
+    monkeypatch.setattr(em.EventManager, "fire_event", unpatched)
+    assert dbt_child.fire_event_patchable() is None

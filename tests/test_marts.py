@@ -568,7 +568,8 @@ def _statements(log: str, node: str) -> list[str]:
 def test_an_incremental_build_checks_the_rows_each_model_rewrote(warehouse, tmp_path, monkeypatch):
     """The staging and intermediate models check their rows as they write them (post-hook
     check_rows, not test nodes). With a last build's date, a `replace_changed` model checks the rows
-    it rewrote: nulls among them, duplicates among every row sharing a key with them;
+    it rewrote: nulls among them, duplicates among every row sharing a key with them (those its
+    write inserted, for a model writing only the rows that differ);
     `int_exit_follow_up` (rows replaced by key) checks its whole table."""
     from outcomes.marts.dbt import run_dbt
 
@@ -592,9 +593,35 @@ def test_an_incremental_build_checks_the_rows_each_model_rewrote(warehouse, tmp_
     assert "offence_id in (select record_id from marts_state.changed_records where source = 'convictions')" in offences
     assert "offence_id is null or person_id is null or offence_date is null or disposal_date is null" in offences
     assert "two rows share the grain (offence_id)" in offences
-    assert "(period_end, person_id) in (select period_end, person_id from " in in_treatment
-    assert f"period_end > cast('{since}' as date)" in in_treatment
+    # A model writing only the rows that differ checks the rows its write inserted.
+    added = "marts_state.int_persons_in_treatment__added"
+    assert f"(period_end, person_id) in (select period_end, person_id from {added})" in in_treatment
+    assert f"from {added} where period_end is null or person_id is null" in in_treatment
     assert "two rows share the grain (journey_id, time_since_exit)" in follow_up and "marts_state" not in follow_up
+
+
+def test_a_model_writing_only_the_rows_that_differ_fails_on_a_key_its_write_repeats(warehouse, tmp_path, monkeypatch):
+    """int_proven_offences (write_changed_only) recomputing every changed person's offence twice: its
+    check, narrowed to the rows the write inserted, still finds the repeated key and fails the model."""
+    from outcomes.marts import dbt
+
+    project = tmp_path / "dbt_project"
+    shutil.copytree(dbt.PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs"))
+    model = project / "models" / "intermediate" / "int_proven_offences.sql"
+    source = "from {{ ref('stg_convictions__offences') }}"
+    model.write_text(
+        model.read_text().replace(source, f"{source} cross join (select 1 union all select 2) as twice(n)")
+    )
+    monkeypatch.setattr(dbt, "PROJECT_DIR", project)
+    monkeypatch.setenv("OUTCOMES_DBT_PARSE_CACHE", str(tmp_path / "cache"))
+    target = _copy(warehouse, tmp_path)
+    with pytest.raises(WarehouseError, match=re.escape("int_proven_offences: two rows share the grain (offence_id)")):
+        dbt.run_dbt(
+            target,
+            ["run", "--select", "int_proven_offences"],
+            str(warehouse["full"].as_of),
+            previous_as_of=str(warehouse["early"].as_of),
+        )
 
 
 @pytest.mark.parametrize(

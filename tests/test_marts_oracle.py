@@ -4,6 +4,8 @@ PostgreSQL a researcher reads `research` and `published` but not `linkage` or `e
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
@@ -90,3 +92,39 @@ def test_a_researcher_reads_research_and_published_but_not_linkage_or_events(bui
             con.exec_driver_sql(f"drop owned by {user}")
             con.exec_driver_sql(f"drop role {user}")
         admin.dispose()
+
+
+@pytest.mark.parametrize("built", ["postgres"], indirect=True)
+def test_a_second_publish_on_postgresql_reads_the_memo_and_publishes_the_same_tables(built):
+    """outcomes publish twice with the same marts: the second takes every component's solution
+    from disclosure.solved_components (none solved again) and its published tables are the first's."""
+    target = built["target"]
+    build(target)
+    first = publish(target)
+    with connect(target) as backend, backend.transaction() as s:
+        memo = s.scalar("select count(*) from disclosure.solved_components")
+    second = publish(target)
+    solved, reused = (int(n.replace(",", "")) for n in re.findall(r"([\d,]+) (?:solved|reused)", second.disclosure[1]))
+    assert memo > 0 and solved == 0 and reused > 0, second.disclosure[1]
+    assert second.hashes == first.hashes and len(first.hashes) == 23
+
+
+@pytest.mark.parametrize("built", ["postgres"], indirect=True)
+def test_a_build_on_postgresql_leaves_no_dead_rows_behind(built):
+    """An incremental build deletes rows in place (replace_all, replace_changed, write_changed_rows):
+    the build vacuums the tables it left dead rows in (increments.vacuum_dead_rows), so a month's
+    build does not leave the next one a table of dead rows to scan, with autovacuum off or behind."""
+    target = built["target"]
+    build(target)
+    result = build(target)
+    assert result.mode == "incremental"
+    with connect(target) as backend, backend.transaction() as s:
+        dead = s.fetch(
+            "select schemaname || '.' || relname as t, n_dead_tup from pg_stat_user_tables "
+            "where schemaname in ('staging', 'intermediate', 'marts', 'research', 'marts_state') and n_dead_tup > 0"
+        ).to_pylist()
+        analyzed = s.scalar(
+            "select count(*) from pg_stat_user_tables where schemaname = 'intermediate' "
+            "and relname = 'int_periods' and last_analyze is not null"
+        )
+    assert dead == [] and analyzed == 1

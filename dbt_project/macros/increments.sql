@@ -127,13 +127,17 @@
   per cell, or `write_changed_only`), in place of replace_changed's delete and insert. The rows in
   scope (`predicate`: the changed persons' and the new periods') that the model's new rows do not
   repeat column for column are replaced (deleted by the model's grain, meta `grain` or its primary
-  key: no two rows of the table share it); the new rows the table does not hold already are added (inserted). A row the
+  key: no two rows of the table share it; a null in a grain column the model does not declare filled
+  matches a null); the new rows the table does not hold already are added (inserted). A row the
   build recomputes unchanged (most of a changed person's earlier periods) is neither deleted nor
   written again: the table's writes, and the checkpoint that stores them, are the rows that changed.
   The table ends with exactly the rows a delete of the scope and an insert of the new rows would
-  leave (multiset difference, `except all`, which compares nulls as equal: the grain makes every
-  row distinct, and a new row repeated by mistake is inserted twice, for the unique test to catch,
-  as a delete and insert would; temporary names carry the model's schema as well as its name).
+  leave: `except`, which compares nulls as equal, is the multiset difference here, as the grain
+  makes every row of the table and of the new rows distinct (set `except` is a hash anti-join on
+  DuckDB; `except all` numbers the copies of every row by a window over all columns first, about
+  four times the CPU: branch dbt13, docs/marts.md). New rows that break the grain (a key repeated
+  by mistake) are all inserted besides, for the model's grain check to catch, as a delete and
+  insert would. Temporary names carry the model's schema as well as its name.
   With `kept` (keep_replaced) the replaced and added rows stay, for the marts, in
   marts_state.<model>__replaced and __added (the marts add the added rows and subtract the replaced
   ones: kept_rows); otherwise they are temporary tables of the model's own connection.
@@ -146,6 +150,18 @@
     {%- if not grain -%}
         {{ exceptions.raise_compiler_error("writing only the rows that differ needs the model's meta grain or primary key") }}
     {%- endif -%}
+    {#- A grain column the model declares filled (meta not_null, a primary key, a not_null
+        constraint) is matched by `=`, any other by `is not distinct from`: a null in it matches a
+        null (the delete is by the replaced rows' grain, and `in` or `=` never match a null). -#}
+    {%- set filled = ((config.get('meta') or {}).get('not_null') or []) | list -%}
+    {%- for c in model.get('constraints', []) if c.get('type') == 'primary_key' -%}
+        {%- do filled.extend(c.get('columns')) -%}
+    {%- endfor -%}
+    {%- for name, column in (model.get('columns') or {}).items() -%}
+        {%- for c in column.get('constraints', []) if c.get('type') in ('not_null', 'primary_key') -%}
+            {%- do filled.append(name) -%}
+        {%- endfor -%}
+    {%- endfor -%}
     {%- set keys = grain | join(', ') -%}
     {%- set temp_name = target.schema ~ '__' ~ target.identifier -%}
     {%- set held = temp_name ~ '__dbt_held' -%}
@@ -157,17 +173,41 @@
     drop table if exists {{ held }};
     create temporary table {{ held }} as select {{ columns }} from {{ target }} where {{ predicate }};
     create {{ kind }} {{ replaced }} as
-        select {{ columns }} from {{ held }} except all select {{ columns }} from {{ temp }};
+        select {{ columns }} from {{ held }} except select {{ columns }} from {{ temp }};
     create {{ kind }} {{ added }} as
-        select {{ columns }} from {{ temp }} except all select {{ columns }} from {{ held }};
+        select * from (select {{ columns }} from {{ temp }} except select {{ columns }} from {{ held }}) as fresh
+        union all
+        select {{ columns }} from {{ temp }} as recomputed where exists (
+            select 1 from (select {{ keys }} from {{ temp }} group by {{ keys }} having count(*) > 1) as doubled
+            where {% for k in grain %}recomputed.{{ k }} {{ '=' if k in filled else 'is not distinct from' }} doubled.{{ k }}{{ ' and ' if not loop.last }}{% endfor %}
+        );
     drop table {{ held }};
-    delete from {{ target }} where ({{ keys }}) in (select {{ keys }} from {{ replaced }});
+    delete from {{ target }} as kept where exists (
+        select 1 from {{ replaced }} as gone
+        where {% for k in grain %}kept.{{ k }} {{ '=' if k in filled else 'is not distinct from' }} gone.{{ k }}{{ ' and ' if not loop.last }}{% endfor %}
+    );
     insert into {{ target }} ({{ columns }})
     select {{ columns }} from {{ added }}
     {%- if not kept %};
-    drop table {{ replaced }};
+    drop table {{ replaced }}
+    {%- if not (config.get('meta') or {}).get('grain') %};
     drop table {{ added }}
     {%- endif %}
+    {%- endif %}
+{%- endmacro %}
+
+{#
+  The rows the write of the running model inserted (write_changed_rows), in an incremental build of
+  a model that writes only the rows that differ; '' otherwise. The model's grain check (check_rows)
+  reads them, and drops the temporary table of a `write_changed_only` model when done.
+#}
+{% macro written_rows_relation() -%}
+    {%- if not is_incremental() or not env_var('OUTCOMES_PREVIOUS_AS_OF', '')
+          or not (config.get('keep_replaced') or config.get('write_changed_only')) -%}
+        {{ return('') }}
+    {%- endif -%}
+    {{ return(added_relation(this.identifier) if config.get('keep_replaced')
+              else this.schema ~ '__' ~ this.identifier ~ '__dbt_added') }}
 {%- endmacro %}
 
 {% macro drop_replaced() -%}

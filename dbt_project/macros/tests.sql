@@ -33,6 +33,9 @@
   (without `replaced_keys`) checks the rows it rewrote (rewritten_rows): nulls among them, and
   duplicates among every row whose key one of them has (a duplicate needs at least one rewritten row:
   two untouched rows passed the check of the build that wrote them, a build of this very project).
+  A model that writes only the rows that differ (write_changed_rows) narrows both to the rows its
+  write inserted (written_rows_relation): a row it kept unchanged passed the last build's check,
+  and a duplicate needs an inserted row (branch dbt13).
   Every other model, and every model in a full build, checks its whole table.
 #}
 {% macro check_rows() -%}
@@ -41,20 +44,36 @@
     {%- set not_null = meta.get('not_null') or [] -%}
     {%- if not execute or not (grain or not_null) -%}{{ return('') }}{%- endif -%}
     {%- set rewritten = rewritten_rows() if is_incremental() else '' -%}
+    {%- set written = written_rows_relation() if rewritten else '' -%}
     {%- set checks = [] -%}
     {%- if grain -%}
         {%- set keys = grain | join(', ') -%}
-        {%- set scope = ' where (' ~ keys ~ ') in (select ' ~ keys ~ ' from ' ~ this ~ ' where ' ~ rewritten ~ ')' if rewritten else '' -%}
+        {%- if written -%}
+            {%- set scope = ' where (' ~ keys ~ ') in (select ' ~ keys ~ ' from ' ~ written ~ ')' -%}
+        {%- elif rewritten -%}
+            {%- set scope = ' where (' ~ keys ~ ') in (select ' ~ keys ~ ' from ' ~ this ~ ' where ' ~ rewritten ~ ')' -%}
+        {%- else -%}
+            {%- set scope = '' -%}
+        {%- endif -%}
         {%- do checks.append("select 'two rows share the grain (" ~ keys ~ ")' as problem from (select " ~ keys
             ~ " from " ~ this ~ scope ~ " group by " ~ keys ~ " having count(*) > 1) as duplicated") -%}
     {%- endif -%}
     {%- if not_null -%}
         {%- set nulls = [] -%}
         {%- for c in not_null -%}{%- do nulls.append(c ~ ' is null') -%}{%- endfor -%}
-        {%- do checks.append("select 'a null in (" ~ not_null | join(', ') ~ ")' as problem from " ~ this ~ " where "
-            ~ ('(' ~ rewritten ~ ') and ' if rewritten else '') ~ '(' ~ nulls | join(' or ') ~ ')') -%}
+        {%- if written -%}
+            {%- do checks.append("select 'a null in (" ~ not_null | join(', ') ~ ")' as problem from " ~ written
+                ~ " where " ~ nulls | join(' or ')) -%}
+        {%- else -%}
+            {%- do checks.append("select 'a null in (" ~ not_null | join(', ') ~ ")' as problem from " ~ this ~ " where "
+                ~ ('(' ~ rewritten ~ ') and ' if rewritten else '') ~ '(' ~ nulls | join(' or ') ~ ')') -%}
+        {%- endif -%}
     {%- endif -%}
-    {{ return(adapter.dispatch('fail_on_rows')(this.identifier, checks | join(' union all '))) }}
+    {%- set check = adapter.dispatch('fail_on_rows')(this.identifier, checks | join(' union all ')) -%}
+    {%- if written and not config.get('keep_replaced') -%}
+        {%- set check = check ~ ';\n    drop table if exists ' ~ written -%}
+    {%- endif -%}
+    {{ return(check) }}
 {%- endmacro %}
 
 {# Raise an error naming `name` and the first problem `query` returns, if it returns a row. #}

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from outcomes.marts.dbt import run_dbt
-from outcomes.marts.increments import Plan, added_rows, begin, finish, plan_build, replaced_rows
+from outcomes.marts.increments import Plan, added_rows, begin, finish, plan_build, replaced_rows, vacuum_dead_rows
 from outcomes.marts.roles import apply_grants
 from outcomes.warehouse.target import Target, WarehouseError
 
@@ -252,6 +252,7 @@ def build(
         hashed_by = hashed_with(backend)
         replaced = replaced_rows(backend) if plan.incremental else {}
         added = added_rows(backend) if plan.incremental else {}
+        vacuum_dead_rows(backend)
         seconds = time.perf_counter() - started
         finish(backend, plan, seconds)
     return BuildResult(

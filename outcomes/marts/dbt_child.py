@@ -195,13 +195,43 @@ def load_manifest(args: list[str], phases: dict):
     return manifest
 
 
-def drop_unlogged_debug_events() -> None:
+# The dbt-core releases drop_unlogged_debug_events was written against (their dbt-common's
+# EventManager.fire_event(self, e, level, node, force_warn_or_error_handling), its loggers' `level`
+# and its `callbacks`): under any other, the child leaves fire_event as dbt has it.
+PATCHED_FOR_DBT_CORE = "1.11"
+FIRE_EVENT_PARAMETERS = ("self", "e", "level", "node", "force_warn_or_error_handling")
+
+
+def fire_event_patchable() -> str | None:
+    """None when drop_unlogged_debug_events may patch dbt's fire_event, else why not."""
+    import inspect
+    from importlib.metadata import version
+
+    from dbt_common.events.event_manager import EventManager
+
+    installed = version("dbt-core")
+    if installed.split(".")[:2] != PATCHED_FOR_DBT_CORE.split("."):
+        return f"dbt-core {installed}, not {PATCHED_FOR_DBT_CORE}.x"
+    parameters = tuple(inspect.signature(EventManager.fire_event).parameters)
+    if parameters != FIRE_EVENT_PARAMETERS:
+        return f"EventManager.fire_event{parameters}, not {FIRE_EVENT_PARAMETERS}"
+    return None
+
+
+def drop_unlogged_debug_events() -> bool:
     """dbt turns every event into a protobuf message before it asks its loggers whether they want
     it (dbt_common's EventManager.fire_event): about a thousand debug events in a build (each SQL
     statement, connection and node step), written nowhere when the log file is off
     (DBT_LOG_LEVEL_FILE=none, outcomes/marts/dbt.py) and the console logs at info. Such an event is
     dropped before its message is made when no logger takes debug lines and nothing but dbt's own
-    warning tracker listens; warnings, errors, info lines and forced handling go through as before."""
+    warning tracker listens; warnings, errors, info lines and forced handling go through as before.
+    Only under the dbt-core release it was written for, with the fire_event it wraps
+    (fire_event_patchable); otherwise dbt runs unpatched, and the child says so on stderr. True when
+    patched."""
+    why_not = fire_event_patchable()
+    if why_not:
+        print(f"dbt's debug events not dropped early: {why_not}", file=sys.stderr)
+        return False
     from dbt_common.events.base_types import EventLevel
     from dbt_common.events.event_manager import EventManager
 
@@ -219,6 +249,7 @@ def drop_unlogged_debug_events() -> None:
         return original(self, e, level=level, node=node, force_warn_or_error_handling=force_warn_or_error_handling)
 
     EventManager.fire_event = fire_event
+    return True
 
 
 def main(argv: list[str]) -> int:

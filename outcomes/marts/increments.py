@@ -293,6 +293,38 @@ def _replaced_tables(s) -> list[str]:
     return sorted(n for n in names if n.endswith((REPLACED_SUFFIX, ADDED_SUFFIX)))
 
 
+# The schemas a build writes into in place (incremental models, the watermarks).
+WRITTEN_IN_PLACE = ("staging", "intermediate", "marts", "research", SCHEMA)
+
+
+def vacuum_dead_rows(backend) -> list[str]:
+    """On PostgreSQL, VACUUM (ANALYZE) every table of the build's schemas holding dead rows, and
+    return their names. An incremental build deletes rows in place (replace_all rewrites its small
+    tables whole, replace_changed and write_changed_rows the changed persons' rows, begin() the
+    watermarks): each month leaves the rows it replaced dead, for autovacuum to reclaim when it runs
+    (with it off, as on a server tuned for bulk loads, they stay, and every later month scans them).
+    A plain vacuum takes no lock readers wait on; it runs outside a transaction, after dbt's. The
+    statistics (pg_stat_user_tables) are those of dbt's connections, closed when its process ended.
+    DuckDB reclaims a deleted row's space itself (at its checkpoints): nothing to do."""
+    if backend.dialect != "postgresql":
+        return []
+    with backend.transaction() as s:
+        tables = (
+            s.fetch(
+                "select quote_ident(schemaname) || '.' || quote_ident(relname) from pg_stat_user_tables "
+                "where schemaname = any(:schemas) and n_dead_tup > 0 order by 1",
+                {"schemas": list(WRITTEN_IN_PLACE)},
+            )
+            .column(0)
+            .to_pylist()
+        )
+    if tables:
+        with backend.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as con:
+            for table in tables:
+                con.exec_driver_sql(f"vacuum (analyze) {table}")
+    return tables
+
+
 def finish(backend, plan: Plan, seconds: float) -> None:
     """Record a successful build's watermark, and drop the copies of the rows it replaced (the marts
     have counted them: no later build may read them, and they need not wait for one)."""
