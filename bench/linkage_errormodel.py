@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import resource
+import shutil
 import subprocess
 import sys
 import threading
@@ -44,35 +45,60 @@ def _made_apart(code: str) -> None:
     print(f"made in {time.perf_counter() - t:.0f} s: {code.splitlines()[-1]}", flush=True)
 
 
+def _made_once(final: Path, code: str, run=_made_apart) -> Path:
+    """`final`, made once: `code` (which names the folder as `{out}`) writes into `final` with a
+    `.partial` suffix, renamed to `final` only when `code` has finished, so an interrupted or
+    failed making leaves no folder a later run would take for a whole population (a partial
+    folder left by one is removed and made again)."""
+    if final.exists():
+        return final
+    partial = final.with_name(final.name + ".partial")
+    if partial.exists():
+        shutil.rmtree(partial)
+    run(code.replace("{out}", repr(str(partial))))
+    partial.rename(final)
+    return final
+
+
 def populations(work: Path, persons: int, seed: int, only: list[str] | None = None) -> dict[str, Path]:
     """The populations `only` names (all three by default), each made once in WORK."""
     out = {"synth": work / "synth", "errormodel": work / "em", "errormodel x3": work / "em3"}
     wanted = [k for k in out if not only or k in only]
     synth = "from pathlib import Path\nfrom outcomes.synth.generator import SynthConfig, synthesise\n"
-    if "synth" in wanted and not out["synth"].exists():
-        _made_apart(synth + f"synthesise(SynthConfig(persons={persons}, seed={seed}), Path({str(out['synth'])!r}))")
+    if "synth" in wanted:
+        _made_once(out["synth"], synth + f"synthesise(SynthConfig(persons={persons}, seed={seed}), Path({{out}}))")
     clean = work / "clean"
-    if any(k.startswith("errormodel") for k in wanted) and not (clean / "landing").exists():
-        _made_apart(
-            synth + f"synthesise(SynthConfig(persons={persons}, seed={seed}, noise=0.0), "
-            f"Path({str(clean)!r}), overwrite=True)"
-        )
+    if any(k.startswith("errormodel") for k in wanted):
+        _made_once(clean, synth + f"synthesise(SynthConfig(persons={persons}, seed={seed}, noise=0.0), Path({{out}}))")
     for name, scale in (("errormodel", 1.0), ("errormodel x3", 3.0)):
-        if name in wanted and not out[name].exists():
-            _made_apart(
+        if name in wanted:
+            _made_once(
+                out[name],
                 "from pathlib import Path\nfrom errormodel import generate\n"
-                f"generate(Path({str(clean)!r}), Path({str(out[name])!r}), scale={scale}, seed={seed})"
+                f"generate(Path({str(clean)!r}), Path({{out}}), scale={scale}, seed={seed})",
             )
     return {k: out[k] for k in wanted}
 
 
 class _Rss:
     """The process's resident memory sampled every 20 ms: peak and end value per stage of link()
-    (its on_stage callback)."""
+    (its on_stage callback). A context manager: the sampling thread stops and is joined on exit."""
 
-    def __init__(self) -> None:
-        self.peak, self.marks = 0.0, {}
-        threading.Thread(target=self._sample, daemon=True).start()
+    def __init__(self, every: float = 0.02) -> None:
+        self.peak, self.marks, self.every = 0.0, {}, every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def __enter__(self) -> _Rss:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
 
     @staticmethod
     def now_mib() -> float:
@@ -80,9 +106,9 @@ class _Rss:
             return int(f.read().split()[1]) * 4096 / 2**20
 
     def _sample(self) -> None:
-        while True:
+        while not self._stop.is_set():
             self.peak = max(self.peak, self.now_mib())
-            time.sleep(0.02)
+            self._stop.wait(self.every)
 
     def __call__(self, stage: str) -> None:
         now = self.now_mib()
@@ -147,8 +173,7 @@ def evaluate(
     print(f"\n# {name}: {n:,} records, read in {time.perf_counter() - t:.0f} s", flush=True)
     db = work / f"{pop.name}.duckdb"
     db.unlink(missing_ok=True)
-    rss = _Rss()
-    with connect(resolve_target(str(db))) as backend:
+    with _Rss() as rss, connect(resolve_target(str(db))) as backend:
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         t, cpu = time.perf_counter(), time.process_time()
         box = [records]  # link() holds the only reference and can free it
