@@ -118,6 +118,52 @@ class _Rss:
         self.peak = now
 
 
+def misses(linked, truth: Path):
+    """Where the misses and false joins are, by record (the spine against the truth): a record is
+    put apart when its linked person is not the one holding most of its true person's records
+    (ties: the first person id); a linked person joins when it holds records of several true
+    persons. Returns a summary dict and, per error class the records carry (`none`: no error),
+    the records carrying it, those put apart and the share."""
+    import pandas as pd
+
+    t = pd.read_parquet(truth / "records.parquet", columns=["source", "record_id", "person_id"])
+    r = linked.merge(t, on=["source", "record_id"], suffixes=("", "_true"))
+    sizes = r.groupby(["person_id_true", "person_id"]).size().rename("n").reset_index()
+    sizes = sizes.sort_values(["person_id_true", "n", "person_id"], ascending=[True, False, True])
+    largest = sizes.drop_duplicates("person_id_true").set_index("person_id_true")["person_id"]
+    r["apart"] = r["person_id"].to_numpy() != largest.reindex(r["person_id_true"]).to_numpy()
+    true_in = r.groupby("person_id")["person_id_true"].nunique()
+    joined = r[r["person_id"].isin(true_in[true_in > 1].index)]
+    errors = pd.read_parquet(truth / "errors.parquet", columns=["source", "record_id", "error_class"])
+    carried = r[["source", "record_id", "apart"]].merge(errors, on=["source", "record_id"], how="left")
+    carried["error_class"] = carried["error_class"].fillna("none")
+    g = carried.groupby("error_class")["apart"]
+    by_class = pd.DataFrame({"records": g.size(), "apart": g.sum()}).reset_index()
+    by_class["share_apart"] = by_class["apart"] / by_class["records"]
+    by_class = by_class.sort_values(["apart", "error_class"], ascending=[False, True], ignore_index=True)
+    names = pd.read_parquet(truth / "namesakes.parquet")
+    who = r.set_index("person_id_true")["person_id"]
+    pairs = names.merge(who.rename("a"), left_on="person_a", right_index=True).merge(
+        who.rename("b"), left_on="person_b", right_index=True
+    )
+    flagged = set(errors["source"] + "\x1f" + errors["record_id"])
+    summary = {
+        "records": len(r),
+        "apart": int(r["apart"].sum()),
+        "persons_split": int((sizes.groupby("person_id_true").size() > 1).sum()),
+        "true_persons": len(largest),
+        "apart_by_source": r.groupby("source")["apart"].sum().astype(int).to_dict(),
+        "joining_persons": len(true_in[true_in > 1]),
+        "joined_records": len(joined),
+        "joined_records_without_error": int((~(joined["source"] + "\x1f" + joined["record_id"]).isin(flagged)).sum()),
+        "namesake_pairs": len(names),
+        "namesake_pairs_joined": int(
+            pairs.loc[pairs["a"] == pairs["b"], ["person_a", "person_b"]].drop_duplicates().shape[0]
+        ),
+    }
+    return summary, by_class
+
+
 def report(name, backend, pop: Path, work: Path, as_of, result, seconds, records: int, england: bool = True) -> None:
     """Print the figures of one linked spine (see the module's docstring)."""
     import pyarrow.parquet as pq
@@ -149,6 +195,9 @@ def report(name, backend, pop: Path, work: Path, as_of, result, seconds, records
         print(ev.recall_by_class(spine, pop / "truth").round(4).to_markdown(index=False))
         names = ev.namesake_false_links(spine, pop / "truth")
         print(f"namesake pairs {len(names)}, joined {int(names['joined'].sum())}", flush=True)
+        summary, by_class = misses(spine, pop / "truth")
+        print(summary)
+        print(by_class.round(4).to_markdown(index=False), flush=True)
     if not england:
         return
     figures = through_linkage(pop / "landing", pop / "truth", path, as_of)

@@ -10,6 +10,7 @@ import subprocess
 import threading
 import time
 
+import pandas as pd
 import pytest
 
 from tests.conftest import bench_module
@@ -59,3 +60,35 @@ def test_the_memory_sampler_stops_its_thread(em):
     peak, end = rss.marks["stage"]
     assert peak >= start + 60  # the 64 MiB held between two stage marks, freed before the mark
     assert end < peak - 30
+
+
+def test_misses_by_record_and_error_class(em, tmp_path):
+    rec = [("treatment", f"a{i}", "P1") for i in range(1, 5)] + [("convictions", f"b{i}", "P2") for i in (1, 2, 3)]
+    truth = pd.DataFrame([*rec, ("deaths", "c1", "P3")], columns=["source", "record_id", "person_id"])
+    truth.to_parquet(tmp_path / "records.parquet")
+    errors = [("treatment", "a4", "typing_error"), ("treatment", "a1", "nickname")]
+    pd.DataFrame(errors, columns=["source", "record_id", "error_class"]).to_parquet(tmp_path / "errors.parquet")
+    names = [("P1", "P2", "twin"), ("P1", "P3", "twin")]
+    pd.DataFrame(names, columns=["person_a", "person_b", "kind"]).to_parquet(tmp_path / "namesakes.parquet")
+    # a4 put apart from P1's largest part; b3 joined to P1's person L1 (P2's largest is L3)
+    linked = truth[["source", "record_id"]].assign(person_id=["L1", "L1", "L1", "L2", "L3", "L3", "L1", "L4"])
+    summary, by_class = em.misses(linked, tmp_path)
+    assert summary == {
+        "records": 8,
+        "apart": 2,
+        "persons_split": 2,
+        "true_persons": 3,
+        "apart_by_source": {"convictions": 1, "deaths": 0, "treatment": 1},
+        "joining_persons": 1,
+        "joined_records": 4,
+        "joined_records_without_error": 3,
+        "namesake_pairs": 2,
+        "namesake_pairs_joined": 1,
+    }
+    got = by_class.set_index("error_class")[["records", "apart"]].to_dict("index")
+    assert got == {
+        "none": {"records": 6, "apart": 1},
+        "typing_error": {"records": 1, "apart": 1},
+        "nickname": {"records": 1, "apart": 0},
+    }
+    assert by_class["error_class"].tolist() == ["none", "typing_error", "nickname"]  # most put apart first
