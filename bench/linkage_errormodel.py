@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import resource
+import shutil
 import subprocess
 import sys
 import threading
@@ -44,35 +45,60 @@ def _made_apart(code: str) -> None:
     print(f"made in {time.perf_counter() - t:.0f} s: {code.splitlines()[-1]}", flush=True)
 
 
+def _made_once(final: Path, code: str, run=_made_apart) -> Path:
+    """`final`, made once: `code` (which names the folder as `{out}`) writes into `final` with a
+    `.partial` suffix, renamed to `final` only when `code` has finished, so an interrupted or
+    failed making leaves no folder a later run would take for a whole population (a partial
+    folder left by one is removed and made again)."""
+    if final.exists():
+        return final
+    partial = final.with_name(final.name + ".partial")
+    if partial.exists():
+        shutil.rmtree(partial)
+    run(code.replace("{out}", repr(str(partial))))
+    partial.rename(final)
+    return final
+
+
 def populations(work: Path, persons: int, seed: int, only: list[str] | None = None) -> dict[str, Path]:
     """The populations `only` names (all three by default), each made once in WORK."""
     out = {"synth": work / "synth", "errormodel": work / "em", "errormodel x3": work / "em3"}
     wanted = [k for k in out if not only or k in only]
     synth = "from pathlib import Path\nfrom outcomes.synth.generator import SynthConfig, synthesise\n"
-    if "synth" in wanted and not out["synth"].exists():
-        _made_apart(synth + f"synthesise(SynthConfig(persons={persons}, seed={seed}), Path({str(out['synth'])!r}))")
+    if "synth" in wanted:
+        _made_once(out["synth"], synth + f"synthesise(SynthConfig(persons={persons}, seed={seed}), Path({{out}}))")
     clean = work / "clean"
-    if any(k.startswith("errormodel") for k in wanted) and not (clean / "landing").exists():
-        _made_apart(
-            synth + f"synthesise(SynthConfig(persons={persons}, seed={seed}, noise=0.0), "
-            f"Path({str(clean)!r}), overwrite=True)"
-        )
+    if any(k.startswith("errormodel") for k in wanted):
+        _made_once(clean, synth + f"synthesise(SynthConfig(persons={persons}, seed={seed}, noise=0.0), Path({{out}}))")
     for name, scale in (("errormodel", 1.0), ("errormodel x3", 3.0)):
-        if name in wanted and not out[name].exists():
-            _made_apart(
+        if name in wanted:
+            _made_once(
+                out[name],
                 "from pathlib import Path\nfrom errormodel import generate\n"
-                f"generate(Path({str(clean)!r}), Path({str(out[name])!r}), scale={scale}, seed={seed})"
+                f"generate(Path({str(clean)!r}), Path({{out}}), scale={scale}, seed={seed})",
             )
     return {k: out[k] for k in wanted}
 
 
 class _Rss:
     """The process's resident memory sampled every 20 ms: peak and end value per stage of link()
-    (its on_stage callback)."""
+    (its on_stage callback). A context manager: the sampling thread stops and is joined on exit."""
 
-    def __init__(self) -> None:
-        self.peak, self.marks = 0.0, {}
-        threading.Thread(target=self._sample, daemon=True).start()
+    def __init__(self, every: float = 0.02) -> None:
+        self.peak, self.marks, self.every = 0.0, {}, every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def __enter__(self) -> _Rss:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
 
     @staticmethod
     def now_mib() -> float:
@@ -80,9 +106,9 @@ class _Rss:
             return int(f.read().split()[1]) * 4096 / 2**20
 
     def _sample(self) -> None:
-        while True:
+        while not self._stop.is_set():
             self.peak = max(self.peak, self.now_mib())
-            time.sleep(0.02)
+            self._stop.wait(self.every)
 
     def __call__(self, stage: str) -> None:
         now = self.now_mib()
@@ -90,6 +116,52 @@ class _Rss:
         peak = max(self.peak, now)
         self.marks[stage] = (max(peak, old[0]) if old else peak, now)
         self.peak = now
+
+
+def misses(linked, truth: Path):
+    """Where the misses and false joins are, by record (the spine against the truth): a record is
+    put apart when its linked person is not the one holding most of its true person's records
+    (ties: the first person id); a linked person joins when it holds records of several true
+    persons. Returns a summary dict and, per error class the records carry (`none`: no error),
+    the records carrying it, those put apart and the share."""
+    import pandas as pd
+
+    t = pd.read_parquet(truth / "records.parquet", columns=["source", "record_id", "person_id"])
+    r = linked.merge(t, on=["source", "record_id"], suffixes=("", "_true"))
+    sizes = r.groupby(["person_id_true", "person_id"]).size().rename("n").reset_index()
+    sizes = sizes.sort_values(["person_id_true", "n", "person_id"], ascending=[True, False, True])
+    largest = sizes.drop_duplicates("person_id_true").set_index("person_id_true")["person_id"]
+    r["apart"] = r["person_id"].to_numpy() != largest.reindex(r["person_id_true"]).to_numpy()
+    true_in = r.groupby("person_id")["person_id_true"].nunique()
+    joined = r[r["person_id"].isin(true_in[true_in > 1].index)]
+    errors = pd.read_parquet(truth / "errors.parquet", columns=["source", "record_id", "error_class"])
+    carried = r[["source", "record_id", "apart"]].merge(errors, on=["source", "record_id"], how="left")
+    carried["error_class"] = carried["error_class"].fillna("none")
+    g = carried.groupby("error_class")["apart"]
+    by_class = pd.DataFrame({"records": g.size(), "apart": g.sum()}).reset_index()
+    by_class["share_apart"] = by_class["apart"] / by_class["records"]
+    by_class = by_class.sort_values(["apart", "error_class"], ascending=[False, True], ignore_index=True)
+    names = pd.read_parquet(truth / "namesakes.parquet")
+    who = r.set_index("person_id_true")["person_id"]
+    pairs = names.merge(who.rename("a"), left_on="person_a", right_index=True).merge(
+        who.rename("b"), left_on="person_b", right_index=True
+    )
+    flagged = set(errors["source"] + "\x1f" + errors["record_id"])
+    summary = {
+        "records": len(r),
+        "apart": int(r["apart"].sum()),
+        "persons_split": int((sizes.groupby("person_id_true").size() > 1).sum()),
+        "true_persons": len(largest),
+        "apart_by_source": r.groupby("source")["apart"].sum().astype(int).to_dict(),
+        "joining_persons": len(true_in[true_in > 1]),
+        "joined_records": len(joined),
+        "joined_records_without_error": int((~(joined["source"] + "\x1f" + joined["record_id"]).isin(flagged)).sum()),
+        "namesake_pairs": len(names),
+        "namesake_pairs_joined": int(
+            pairs.loc[pairs["a"] == pairs["b"], ["person_a", "person_b"]].drop_duplicates().shape[0]
+        ),
+    }
+    return summary, by_class
 
 
 def report(name, backend, pop: Path, work: Path, as_of, result, seconds, records: int, england: bool = True) -> None:
@@ -123,6 +195,9 @@ def report(name, backend, pop: Path, work: Path, as_of, result, seconds, records
         print(ev.recall_by_class(spine, pop / "truth").round(4).to_markdown(index=False))
         names = ev.namesake_false_links(spine, pop / "truth")
         print(f"namesake pairs {len(names)}, joined {int(names['joined'].sum())}", flush=True)
+        summary, by_class = misses(spine, pop / "truth")
+        print(summary)
+        print(by_class.round(4).to_markdown(index=False), flush=True)
     if not england:
         return
     figures = through_linkage(pop / "landing", pop / "truth", path, as_of)
@@ -147,8 +222,7 @@ def evaluate(
     print(f"\n# {name}: {n:,} records, read in {time.perf_counter() - t:.0f} s", flush=True)
     db = work / f"{pop.name}.duckdb"
     db.unlink(missing_ok=True)
-    rss = _Rss()
-    with connect(resolve_target(str(db))) as backend:
+    with _Rss() as rss, connect(resolve_target(str(db))) as backend:
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         t, cpu = time.perf_counter(), time.process_time()
         box = [records]  # link() holds the only reference and can free it
