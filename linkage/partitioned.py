@@ -34,7 +34,6 @@ import dataclasses
 import datetime as dt
 import math
 import os
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -42,8 +41,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 ONE_PASS_BYTES = 530  # the one-pass first run's frames a record (two million, projected: docs/scale.md)
 PART_BYTES = 2_000  # a partition's run, a record of the partition (measured: docs/scale.md, branch mem13)
@@ -169,9 +166,9 @@ def wanted(partitions: int | str | None) -> int | str | None:
         return None
     if text == AUTO:
         return AUTO
-    if not text.isdigit() or int(text) < 1:
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_PARTS:
         source = "" if partitions is not None else f" (from {PARTITIONS_ENV})"
-        raise ValueError(f"partitions must be 'auto', 'off' or a count of at least 1, not {given!r}{source}")
+        raise ValueError(f"partitions must be 'auto', 'off' or a count from 1 to {MAX_PARTS}, not {given!r}{source}")
     return int(text) if int(text) > 1 else None
 
 
@@ -210,25 +207,14 @@ def _as_of(backend, as_of):
         return s.scalar("select max(extract_date) from events.deliveries where status = 'applied'")
 
 
-def _spilled(frame: pd.DataFrame, parts: int, folder: Path) -> list[Path]:
-    """The given records written partition by partition to Parquet files in `folder` (the frame is
-    then freed by the caller): each read back whole in its turn, not all at once."""
+def _spilled(frame: pd.DataFrame, parts: int) -> list:
+    """The given records held partition by partition on disk (the frame is then freed by the
+    caller), each read back whole in its turn: `records.SpilledFrame`s, whose files are unlinked as
+    soon as written, so no identity is left named on disk however the run ends, a kill included."""
+    from linkage.records import SpilledFrame
+
     key = record_keys(frame["date_of_birth"].to_numpy()) % parts
-    paths = []
-    for i in range(parts):
-        rows = np.flatnonzero(key == i)
-        path = folder / f"part-{i}.parquet"
-        pq.write_table(pa.Table.from_pandas(frame.iloc[rows], preserve_index=False), path)
-        paths.append(path)
-    return paths
-
-
-def _read_spilled(path: Path) -> pd.DataFrame:
-    t = pq.read_table(path)
-    frame = t.to_pandas(split_blocks=True, self_destruct=True, date_as_object=False)
-    del t
-    path.unlink()
-    return frame
+    return [SpilledFrame(frame.iloc[np.flatnonzero(key == i)].reset_index(drop=True)) for i in range(parts)]
 
 
 def _read_part(backend, as_of: dt.date, parts: int, i: int) -> pd.DataFrame:
@@ -250,12 +236,12 @@ def _read_part(backend, as_of: dt.date, parts: int, i: int) -> pd.DataFrame:
     return records_frame(tables())
 
 
-def _partitions(backend, box: list, plan: Plan, as_of, folder: Path) -> Iterator[pd.DataFrame]:
+def _partitions(backend, box: list, plan: Plan, as_of) -> Iterator[pd.DataFrame]:
     """Each partition's records in turn (given ones spilled first, else read from the event store)."""
     if box and box[0] is not None:
-        paths = _spilled(box.pop(), plan.parts, folder)
-        for path in paths:
-            yield _read_spilled(path)
+        spilled = _spilled(box.pop(), plan.parts)
+        while spilled:
+            yield spilled.pop(0).load()
     else:
         for i in range(plan.parts):
             yield _read_part(backend, as_of, plan.parts, i)
@@ -292,30 +278,36 @@ def link_parts(
             ledger = inc.ledger_id(s)
     budget = "none" if memory_limit is None else memory_limit
     runs: list = []
-    with tempfile.TemporaryDirectory(prefix="outcomes-parts-") as folder:
-        for i, records in enumerate(_partitions(backend, box, plan, as_of, Path(folder))):
-            if records.empty:
-                continue
-            first = not runs
-            res = link(
-                backend,
-                truth=truth,
-                retrain=retrain and first,
-                as_of=as_of,
-                records=records,
-                chunk=CHUNK if chunk is None else chunk,
-                on_stage=on_stage,
-                incremental=False if first else None,
-                memory_limit=budget,
-                part=True,
+    for i, records in enumerate(_partitions(backend, box, plan, as_of)):
+        if records.empty:
+            continue
+        first = not runs
+        if not first:  # checked before linking: a run's link events cannot be taken back
+            with backend.transaction() as s:
+                if not inc.in_step(s, as_of):
+                    raise RuntimeError(
+                        f"partition {i + 1} of {plan.parts} cannot be linked by the monthly path: the stored keys are "
+                        "not in step with the earlier partitions' runs"
+                    )
+        res = link(
+            backend,
+            truth=truth,
+            retrain=retrain and first,
+            as_of=as_of,
+            records=records,
+            chunk=CHUNK if chunk is None else chunk,
+            on_stage=on_stage,
+            incremental=False if first else None,
+            memory_limit=budget,
+            part=True,
+        )
+        del records
+        if not first and not res.incremental and res.records_new:
+            raise RuntimeError(
+                f"partition {i + 1} of {plan.parts} was not linked by the monthly path: the stored keys are not in "
+                "step with the first partition's run"
             )
-            del records
-            if not first and not res.incremental and res.records_new:
-                raise RuntimeError(
-                    f"partition {i + 1} of {plan.parts} was not linked by the monthly path: the stored keys are not in "
-                    "step with the first partition's run"
-                )
-            runs.append(res)
+        runs.append(res)
     if ledger is not None and runs:
         with backend.transaction() as s:  # the ledger the whole run read up to, as a one-pass run keeps it
             s.execute("update linkage.key_state set ledger_id = :l", {"l": ledger})

@@ -222,7 +222,9 @@ def link(
     date = _as_of(as_of)
     run_link = link_function(engine)
     asked = {}
-    if partitions is not None:
+    from linkage.partitioned import wanted
+
+    if wanted(partitions) is not None:  # a bad value fails here, before the warehouse is opened
         from linkage.engines import engine_name
 
         if engine_name(engine) != "local":

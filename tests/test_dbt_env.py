@@ -156,3 +156,10 @@ def test_dbt_fire_event_is_patched_only_under_the_release_it_was_written_for(mon
     assert not dbt_child.drop_unlogged_debug_events() and em.EventManager.fire_event is fire_event
     monkeypatch.setattr(em.EventManager, "fire_event", unpatched)
     assert dbt_child.fire_event_patchable() is None
+
+    def missing(name):  # dbt-core's metadata gone (a vendored or broken install): unpatched, no crash
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(importlib.metadata, "version", missing)
+    assert "not found" in dbt_child.fire_event_patchable()
+    assert not dbt_child.drop_unlogged_debug_events() and em.EventManager.fire_event is unpatched

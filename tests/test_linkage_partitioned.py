@@ -199,3 +199,36 @@ def test_a_budget_no_partition_fits_is_refused_before_anything_is_linked(ingeste
     args = ["link", "--memory-limit", "100MB", "--partitions", "auto", "--warehouse", str(tmp_path / "w.duckdb")]
     failed = CliRunner().invoke(app, args)
     assert failed.exit_code == 2 and "raise --memory-limit" in failed.output and "Traceback" not in failed.output
+
+
+def test_partitions_asked_for_take_a_count_up_to_the_limit_auto_or_off(monkeypatch):
+    monkeypatch.delenv(partitioned.PARTITIONS_ENV, raising=False)
+    assert [partitioned.wanted(v) for v in (None, "", "off", "1", 1, "3", 4, "AUTO")] == [
+        None, None, None, None, None, 3, 4, "auto"
+    ]  # fmt: skip
+    for bad in ("²", "0", "-2", str(partitioned.MAX_PARTS + 1), "many"):
+        with pytest.raises(ValueError, match=f"from 1 to {partitioned.MAX_PARTS}"):
+            partitioned.wanted(bad)
+    monkeypatch.setenv(partitioned.PARTITIONS_ENV, "off")  # set to off: nothing asked, the spark engine not refused
+    assert partitioned.wanted(None) is None
+
+
+def test_given_records_are_held_a_partition_each_with_nothing_named_on_disk(tmp_path, monkeypatch):
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    frame = pd.DataFrame(
+        {
+            "record_id": [f"r{i}" for i in range(6)],
+            "date_of_birth": pd.to_datetime(
+                ["1980-01-05", "1980-02-05", None, "1981-01-05", "1980-03-05", "1980-02-09"]
+            ),
+            "forename": ["ann", "bob", "cy", "di", "ed", "flo"],
+        }
+    )
+    held = partitioned._spilled(frame, 3)
+    assert list(tmp_path.iterdir()) == []  # the identities are in unlinked files only
+    keys = record_keys(frame["date_of_birth"].to_numpy()) % 3
+    for i, part in enumerate(held):
+        back = part.load()
+        pd.testing.assert_frame_equal(back, frame[keys == i].reset_index(drop=True))

@@ -252,9 +252,9 @@ def build(
         hashed_by = hashed_with(backend)
         replaced = replaced_rows(backend) if plan.incremental else {}
         added = added_rows(backend) if plan.incremental else {}
-        vacuum_dead_rows(backend)
         seconds = time.perf_counter() - started
         finish(backend, plan, seconds)
+        vacuum_dead_rows(backend)  # after the watermark: housekeeping cannot fail the build
     return BuildResult(
         plan.current.as_of,
         seconds,

@@ -205,11 +205,14 @@ FIRE_EVENT_PARAMETERS = ("self", "e", "level", "node", "force_warn_or_error_hand
 def fire_event_patchable() -> str | None:
     """None when drop_unlogged_debug_events may patch dbt's fire_event, else why not."""
     import inspect
-    from importlib.metadata import version
+    from importlib.metadata import PackageNotFoundError, version
 
-    from dbt_common.events.event_manager import EventManager
+    try:
+        from dbt_common.events.event_manager import EventManager
 
-    installed = version("dbt-core")
+        installed = version("dbt-core")
+    except (ImportError, PackageNotFoundError) as error:  # dbt unpatched, not a dead child
+        return f"dbt's event manager not found ({error})"
     if installed.split(".")[:2] != PATCHED_FOR_DBT_CORE.split("."):
         return f"dbt-core {installed}, not {PATCHED_FOR_DBT_CORE}.x"
     parameters = tuple(inspect.signature(EventManager.fire_event).parameters)

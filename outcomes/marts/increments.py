@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -305,24 +306,35 @@ def vacuum_dead_rows(backend) -> list[str]:
     (with it off, as on a server tuned for bulk loads, they stay, and every later month scans them).
     A plain vacuum takes no lock readers wait on; it runs outside a transaction, after dbt's. The
     statistics (pg_stat_user_tables) are those of dbt's connections, closed when its process ended.
-    DuckDB reclaims a deleted row's space itself (at its checkpoints): nothing to do."""
+    DuckDB reclaims a deleted row's space itself (at its checkpoints): nothing to do.
+    Housekeeping, run after the build's watermark is written: only tables this role may vacuum
+    (their owner's privileges), and a table that fails (a lock or statement timeout) is logged
+    and left for the next build, not a failed build."""
     if backend.dialect != "postgresql":
         return []
     with backend.transaction() as s:
         tables = (
             s.fetch(
-                "select quote_ident(schemaname) || '.' || quote_ident(relname) from pg_stat_user_tables "
-                "where schemaname = any(:schemas) and n_dead_tup > 0 order by 1",
+                "select quote_ident(st.schemaname) || '.' || quote_ident(st.relname) from pg_stat_user_tables st "
+                "join pg_tables t on t.schemaname = st.schemaname and t.tablename = st.relname "
+                "where st.schemaname = any(:schemas) and st.n_dead_tup > 0 and pg_has_role(t.tableowner, 'USAGE') "
+                "order by 1",
                 {"schemas": list(WRITTEN_IN_PLACE)},
             )
             .column(0)
             .to_pylist()
         )
+    done = []
     if tables:
         with backend.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as con:
             for table in tables:
-                con.exec_driver_sql(f"vacuum (analyze) {table}")
-    return tables
+                try:
+                    con.exec_driver_sql(f"vacuum (analyze) {table}")
+                except Exception as error:
+                    logging.getLogger(__name__).warning("vacuum of %s left for the next build: %s", table, error)
+                    continue
+                done.append(table)
+    return done
 
 
 def finish(backend, plan: Plan, seconds: float) -> None:
