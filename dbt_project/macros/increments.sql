@@ -51,9 +51,7 @@
   of persons and periods also names its `new_periods` column, whose periods ending after the last
   build are recomputed for everyone and so deleted first too (a rerun never duplicates them). A
   model that recomputes other rows of unchanged persons names their key in `replaced_keys`: the
-  rows of every key among the new rows are deleted first too (with `write_changed_only`, those rows
-  are in the scope whose rows that differ are written: int_exit_follow_up and research
-  deaths_after_treatment, whose exits still followed run a month further, branch dbt14).
+  rows of every key among the new rows are deleted first too.
 #}
 {% macro get_incremental_replace_changed_sql(arg_dict) -%}
     {%- set target = arg_dict['target_relation'] -%}
@@ -65,12 +63,11 @@
     {%- set new_periods = config.get('new_periods') -%}
     {%- set replaced_keys = config.get('replaced_keys') %}
     {%- if config.get('keep_replaced') or config.get('write_changed_only') %}
-    {%- if replaced_keys and config.get('keep_replaced') -%}
-        {{ exceptions.raise_compiler_error("keep_replaced and replaced_keys do not go together") }}
+    {%- if replaced_keys -%}
+        {{ exceptions.raise_compiler_error("keep_replaced or write_changed_only and replaced_keys do not go together") }}
     {%- endif -%}
     {{ write_changed_rows(target, arg_dict['temp_relation'], columns,
-        predicate ~ (' or ' ~ new_periods ~ ' > ' ~ previous_as_of() if new_periods else '')
-        ~ (' or ' ~ replaced_keys ~ ' in (select ' ~ replaced_keys ~ ' from ' ~ arg_dict['temp_relation'] ~ ')' if replaced_keys else ''),
+        predicate ~ (' or ' ~ new_periods ~ ' > ' ~ previous_as_of() if new_periods else ''),
         config.get('keep_replaced')) }}
     {%- else %}
     delete from {{ target }} where {{ predicate }}

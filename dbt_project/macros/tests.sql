@@ -43,8 +43,8 @@
     {%- set grain = meta.get('grain') or [] -%}
     {%- set not_null = meta.get('not_null') or [] -%}
     {%- if not execute or not (grain or not_null) -%}{{ return('') }}{%- endif -%}
-    {%- set written = written_rows_relation() if is_incremental() else '' -%}
-    {%- set rewritten = rewritten_rows() if is_incremental() and not written else '' -%}
+    {%- set rewritten = rewritten_rows() if is_incremental() else '' -%}
+    {%- set written = written_rows_relation() if rewritten else '' -%}
     {%- set checks = [] -%}
     {%- if grain -%}
         {%- set keys = grain | join(', ') -%}

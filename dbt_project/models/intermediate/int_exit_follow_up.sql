@@ -4,14 +4,12 @@
 -- Incremental by person and exit: an incremental build recomputes the exits of the changed persons
 -- and the exits still followed on the last build's date (their follow-up was cut at it, and now
 -- runs further); an exit whose follow-up ended by then (death, next journey, 5 years) of a person
--- with no change keeps its rows. The rows in scope are those of the changed persons and of the
--- exits recomputed (`replaced_keys`, macros/increments.sql); of them only the rows that differ are
--- written (`write_changed_only`: an exit followed a month further changes its last band's row, the
--- bands before it come out the same). `follow_up_limit` is the end of follow-up before the cut at
--- `as_of`.
+-- with no change keeps its rows. The rows replaced are those of the changed persons and of the
+-- exits recomputed (`replaced_keys`, macros/increments.sql). `follow_up_limit` is the end of
+-- follow-up before the cut at `as_of`.
 {{ config(
     materialized='incremental', incremental_strategy='replace_changed', unique_key='person_id',
-    changed_rows=is_changed_person('person_id'), replaced_keys='journey_id', write_changed_only=true
+    changed_rows=is_changed_person('person_id'), replaced_keys='journey_id'
 ) }}
 
 with exits as (

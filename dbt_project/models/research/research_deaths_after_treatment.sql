@@ -1,18 +1,11 @@
 {#
-  Incremental as its source (int_exit_follow_up, by person and exit): an incremental build
-  recomputes the exits of the persons recomputed (found by their research id) and every exit still
-  followed on the last build's date (`follow_up_limit` after it: its follow-up runs a month
-  further), and of those rows writes only the ones that differ (`write_changed_only`: mostly the
-  last band of each exit still followed). The rows in scope are the changed persons' and those of
-  every exit recomputed (`replaced_keys`). Written whole, as it was before branch dbt14, it cost
-  0.43 to 0.55 s of CPU per monthly build at 100,000 people (docs/marts.md).
+  A table written whole by every build. An incremental build would rewrite most of it anyway: the
+  follow-up of every exit still followed on the last build's date runs a month further (about half
+  the rows, int_exit_follow_up's `follow_up_limit`), and deleting and re-inserting those rows under
+  the table's primary key cost more than writing the table anew (1.18 s of CPU against 0.48 s at
+  100,000 people: docs/marts.md).
 #}
-{{ config(
-    alias='deaths_after_treatment', materialized='incremental', incremental_strategy='replace_changed',
-    write_changed_only=true, on_schema_change='append_new_columns',
-    changed_rows='research_person_id in (select ' ~ research_id('person_id') ~ ' from ' ~ changed_persons_relation() ~ ')',
-    replaced_keys='research_exit_id'
-) }}
+{{ config(alias='deaths_after_treatment') }}
 -- Person-time after each journey exit by time since exit (outcomes.md §4) for studies of deaths
 -- after treatment; one row per exit and band it reaches.
 select
@@ -26,4 +19,3 @@ select
     died,
     died_drug_poisoning
 from {{ ref('int_exit_follow_up') }}
-{% if is_incremental() %}where {{ is_changed_person('person_id') }} or follow_up_limit > {{ previous_as_of() }}{% endif %}
