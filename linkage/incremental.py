@@ -722,20 +722,15 @@ def close_within(session, held: list[pa.Table]) -> pd.DataFrame:
     A closure over persons holds every present record of every person of its nodes, so the
     closure of nodes within it is found among its records alone: by persons and nodes in turn,
     as the SQL does over `record_keys`."""
-    import pyarrow.compute as pc
-
     rows = held.pop()
-    start = session.fetch("select distinct node from linkage.work_nodes").column("node")
-    # nodes and persons as integer codes (Arrow's dictionaries: no Python string a row)
-    coded = pc.dictionary_encode(rows.column("node")).combine_chunks()
-    node, nodes = coded.indices.to_numpy(zero_copy_only=False).astype(np.int64), coded.dictionary
-    coded = pc.dictionary_encode(rows.column("person_id")).combine_chunks()
-    named = coded.indices.is_valid().to_numpy(zero_copy_only=False)  # no person: a new record
-    person = coded.indices.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+    start = session.fetch("select distinct node from linkage.work_nodes").to_pandas()["node"]
+    node, nodes = pd.factorize(rows.column("node").to_pandas())
+    person, persons = pd.factorize(rows.column("person_id").to_pandas())  # -1: no person (a new record)
     inside = np.zeros(len(nodes), dtype=bool)
-    at = pc.index_in(start, value_set=nodes).drop_null().to_numpy(zero_copy_only=False)
-    inside[at] = True
-    seen = np.zeros(max(len(coded.dictionary), 1), dtype=bool)
+    at = nodes.get_indexer(start)
+    inside[at[at >= 0]] = True
+    seen = np.zeros(len(persons), dtype=bool)
+    named = person >= 0
     while True:
         found = np.unique(person[inside[node] & named])
         found = found[~seen[found]]
@@ -749,7 +744,8 @@ def close_within(session, held: list[pa.Table]) -> pd.DataFrame:
         inside[reached] = True
     session.execute("delete from linkage.work_nodes")
     if inside.any():
-        session.insert("linkage.work_nodes", pa.table({"node": nodes.take(pa.array(np.flatnonzero(inside)))}))
+        kept = pd.DataFrame({"node": np.asarray(nodes)[np.flatnonzero(inside)]})
+        session.insert("linkage.work_nodes", pa.Table.from_pandas(kept, preserve_index=False))
     within = rows.filter(pa.array(inside[node])).drop_columns(["node"])
     del rows
     return load_records(session, within)
