@@ -712,42 +712,38 @@ def read_around(session, pending: pd.DataFrame | None = None) -> pa.Table:
     return rows
 
 
-def close_within(session, held: list[pa.Table]) -> pd.DataFrame:
-    """`close_over_persons` then `load_records`, within `read_around`'s records of a closure
-    holding every node in `work_nodes` (`held`: a list holding that table, taken from it, so that
-    it is freed once the records wanted are filtered out of it): the records of the nodes in
-    `work_nodes` closed over persons, as `load_records` gives them, `work_nodes` holding their
-    nodes.
+def close_within(session, rows: pa.Table) -> pd.DataFrame:
+    """`close_over_persons` then `load_records`, within `rows` (`read_around`'s records of a
+    closure holding every node in `work_nodes`): the records of the nodes in `work_nodes` closed
+    over persons, as `load_records` gives them, `work_nodes` holding their nodes.
 
     A closure over persons holds every present record of every person of its nodes, so the
     closure of nodes within it is found among its records alone: by persons and nodes in turn,
     as the SQL does over `record_keys`."""
-    rows = held.pop()
     start = session.fetch("select distinct node from linkage.work_nodes").to_pandas()["node"]
     node, nodes = pd.factorize(rows.column("node").to_pandas())
     person, persons = pd.factorize(rows.column("person_id").to_pandas())  # -1: no person (a new record)
-    inside = np.zeros(len(nodes), dtype=bool)
+    held = np.zeros(len(nodes), dtype=bool)
     at = nodes.get_indexer(start)
-    inside[at[at >= 0]] = True
+    held[at[at >= 0]] = True
     seen = np.zeros(len(persons), dtype=bool)
     named = person >= 0
     while True:
-        found = np.unique(person[inside[node] & named])
+        found = np.unique(person[held[node] & named])
         found = found[~seen[found]]
         if not len(found):
             break
         seen[found] = True
         reached = np.unique(node[named & seen[np.where(named, person, 0)]])
-        reached = reached[~inside[reached]]
+        reached = reached[~held[reached]]
         if not len(reached):
             break
-        inside[reached] = True
+        held[reached] = True
     session.execute("delete from linkage.work_nodes")
-    if inside.any():
-        kept = pd.DataFrame({"node": np.asarray(nodes)[np.flatnonzero(inside)]})
+    if held.any():
+        kept = pd.DataFrame({"node": np.asarray(nodes)[np.flatnonzero(held)]})
         session.insert("linkage.work_nodes", pa.Table.from_pandas(kept, preserve_index=False))
-    within = rows.filter(pa.array(inside[node])).drop_columns(["node"])
-    del rows
+    within = rows.filter(pa.array(held[node])).drop_columns(["node"])
     return load_records(session, within)
 
 

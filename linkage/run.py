@@ -505,8 +505,8 @@ def read(
             result.prescored = inc.score_first(s, spec, model, facts, truth, rows=around)
             lap("score_first")
             inc.add_review_nodes(s, pending)
-            held, around = [around], None  # freed by close_within once filtered
-            records = inc.close_within(s, held)
+            records = inc.close_within(s, around)
+            del around
             if dates is None:  # linkage.cluster: persons in time, as the whole path reads them
                 dates = inc.record_dates(s, as_of)
             records = records.merge(dates, on=["source", "record_id"], how="left")

@@ -468,7 +468,7 @@ def test_the_persons_closure_adds_every_node_of_every_person_reached(tmp_path):
             assert set(around.column("record_id").to_pylist()) == set(keys.loc[keys["present"], "record_id"])
             s.execute("delete from linkage.work_nodes")
             inc.add_record_nodes(s, pd.DataFrame({"source": "deaths", "record_id": start}))
-            got = inc.close_within(s, [around])
+            got = inc.close_within(s, around)
             assert set(s.fetch("select node from linkage.work_nodes").to_pandas()["node"]) == nodes
             assert set(got["record_id"]) == set(keys.loc[keys["present"] & keys["node"].isin(nodes), "record_id"])
             assert list(got["record_id"]) == sorted(got["record_id"])
