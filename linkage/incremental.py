@@ -616,7 +616,7 @@ class Prescored:
     nodes: int  # nodes read whole next: of new and changed records, and of a pair scored
 
 
-def read_identities(session, matched: bool = False, rows: pa.Table | None = None) -> pd.DataFrame:
+def read_identities(session, matched: bool = False, rows: pd.DataFrame | None = None) -> pd.DataFrame:
     """The identities (variants) of the present records of the nodes in `work_nodes`, one row a
     variant, as `records.build_variants` makes them of those records: the variant's key, the
     values of its first record (by record id) and its block keys; `record_id` its first record,
@@ -627,50 +627,25 @@ def read_identities(session, matched: bool = False, rows: pa.Table | None = None
     new records' own (`linkage.work_match`), not every identity of their nodes.
 
     `rows`: the records read whole already (`read_around`: every present record of the nodes in
-    `work_nodes` and more), grouped by the same query in an in-memory DuckDB over them (Arrow,
-    not copied) instead of read again from `record_keys`."""
-    from linkage.records import VARIANT_COLUMNS, VARIANT_KEY
+    `work_nodes` and more, as `load_records` gives them), grouped here instead of read again."""
+    from linkage.records import VARIANT_COLUMNS, VARIANT_KEY, first_rows, group_numbers
+
+    if rows is not None:
+        return _identities_of(session, rows, matched)
 
     cols = list(dict.fromkeys(["source", *VARIANT_KEY, *VARIANT_COLUMNS]))
     sel = ", ".join(f"k.{c}" for c in cols)
     if matched:
         same = " and ".join(f"m.{c} is not distinct from k.{c}" for c in VARIANT_COLS if c != "node")
-        within = f"exists (select 1 from {{m}} m where m.node = k.node and {same})"
+        within = f"exists (select 1 from linkage.work_match m where m.node = k.node and {same})"
     else:
-        within = "exists (select 1 from {m} w where w.node = k.node)"
-    grouped = (
+        within = "exists (select 1 from linkage.work_nodes w where w.node = k.node)"
+    within = narrowed(session, "linkage.record_keys", "k", f"k.present and {within}")
+    frame = session.fetch(
         f"select {sel}, min(k.record_id) as record_id, count(*) as records, "
-        "max(case when k.person_id is null then 1 else 0 end) as is_new from {k} k "
-        "where {within} group by " + sel
-    )
-    if rows is None:
-        where = narrowed(session, "linkage.record_keys", "k", "k.present and " + within.format(m=_match_table(matched)))
-        frame = session.fetch(grouped.format(k="linkage.record_keys", within=where)).to_pandas()
-    else:
-        import duckdb
-
-        named = session.fetch(
-            f"select distinct {', '.join(VARIANT_COLS)} from linkage.work_match"
-            if matched
-            else "select distinct node from linkage.work_nodes"
-        )
-        with duckdb.connect() as local:
-            local.execute("set threads = 1")  # a few thousand rows grouped: no second thread's share
-            local.register("rows_read", rows)
-            local.register("rows_named", named)
-            query = grouped.format(k="rows_read", within=within.format(m="rows_named"))
-            frame = local.sql(query).to_arrow_table().to_pandas()
-    return _fold_identities(frame)
-
-
-def _match_table(matched: bool) -> str:
-    return "linkage.work_match" if matched else "linkage.work_nodes"
-
-
-def _fold_identities(frame: pd.DataFrame) -> pd.DataFrame:
-    """`read_identities`' rows (grouped by every column read) folded a row a variant key."""
-    from linkage.records import VARIANT_KEY, first_rows, group_numbers
-
+        "max(case when k.person_id is null then 1 else 0 end) as is_new from linkage.record_keys k "
+        f"where {within} group by {sel}"
+    ).to_pandas()
     # a variant is its key (`VARIANT_KEY`): the other columns are its first record's, as
     # build_variants takes them (they follow from the tokens; where they differ within a key, the
     # rows are folded into one, the first record's values kept)
@@ -690,14 +665,56 @@ def _fold_identities(frame: pd.DataFrame) -> pd.DataFrame:
     return variants
 
 
-def read_around(session, pending: pd.DataFrame | None = None) -> pa.Table:
+def _identities_of(session, rows: pd.DataFrame, matched: bool) -> pd.DataFrame:
+    """`read_identities`' frame made of records read whole (`rows`: source, record_id, identity,
+    person_id, node; a superset of the records it names) rather than grouped in the warehouse: the
+    same rows, columns and order.
+
+    In SQL a variant is the group of its key's records (`VARIANT_KEY`), its values those of its
+    first record by record id, `records` how many, `is_new` whether one has no person; in the
+    order of the keys (`group_numbers`). Here the same from the records: those of the nodes in
+    `work_nodes` (`matched`: of the identities in `work_match`, the variant keys null-safe equal),
+    sorted by record id, each key's first taken."""
+    from linkage.records import VARIANT_COLUMNS, VARIANT_KEY, first_rows, group_numbers
+
+    cols = list(dict.fromkeys(["source", *VARIANT_KEY, *VARIANT_COLUMNS]))
+    if matched:
+        match = session.fetch(f"select distinct {', '.join(VARIANT_COLS)} from linkage.work_match").to_pandas()
+        match["date_of_birth"] = pd.to_datetime(match["date_of_birth"])
+        both = pd.concat([rows[VARIANT_COLS], match[VARIANT_COLS]], ignore_index=True)
+        group = group_numbers(both, VARIANT_COLS)
+        wanted = np.zeros(int(group.max()) + 1 if len(group) else 0, dtype=bool)
+        wanted[group[len(rows) :]] = True
+        take = wanted[group[: len(rows)]]
+    else:
+        nodes = session.fetch("select distinct node from linkage.work_nodes").to_pandas()["node"]
+        take = rows["node"].isin(nodes).to_numpy()
+    at = np.flatnonzero(take)
+    at = at[np.argsort(rows["record_id"].to_numpy(dtype=object)[at], kind="stable")]
+    frame = rows[[*cols, "record_id"]].take(at).reset_index(drop=True)
+    fresh_rows = rows["person_id"].isna().to_numpy()[at]
+    group = group_numbers(frame, VARIANT_KEY)
+    first = first_rows(group)
+    records = np.bincount(group, minlength=len(first)).astype(np.int64)
+    fresh = np.zeros(len(first), dtype=np.int64)
+    np.maximum.at(fresh, group, fresh_rows.astype(np.int64))
+    variants = frame.iloc[first].reset_index(drop=True)
+    variants["records"] = records
+    variants["is_new"] = fresh.astype(bool)
+    variants["date_of_birth"] = pd.to_datetime(variants["date_of_birth"])
+    add_birth_keys(variants)
+    variants.index.name = "variant"
+    return variants
+
+
+def read_around(session, pending: pd.DataFrame | None = None) -> pd.DataFrame:
     """Every present record of the nodes in `work_nodes` and of the records `pending` review
     decisions name (`add_review_nodes`), closed over persons (`close_over_persons`), read whole
-    once (Arrow: source, record_id, identity, person_id, node); `work_nodes` left as it was.
+    once, with its node; `work_nodes` left as it was.
 
     The month reads its records whole once: the first scoring's identities (of the candidate
-    nodes, `score_first(rows=)`) and the records the run links (`close_within`: the closure of
-    fewer nodes, within this one) are taken from these rows, not each by a pass over
+    nodes, `score_first(rows=)`) and the records the run links (`load_records(rows=)`: the
+    closure of fewer nodes, within this one) are taken from these rows, not each by a pass over
     `record_keys` (whose wide identity block costs a pass over the table to decompress, however
     few rows are taken)."""
     session.execute("drop table if exists linkage.work_held")
@@ -712,7 +729,7 @@ def read_around(session, pending: pd.DataFrame | None = None) -> pa.Table:
     return rows
 
 
-def close_within(session, rows: pa.Table) -> pd.DataFrame:
+def close_within(session, rows: pd.DataFrame) -> pd.DataFrame:
     """`close_over_persons` then `load_records`, within `rows` (`read_around`'s records of a
     closure holding every node in `work_nodes`): the records of the nodes in `work_nodes` closed
     over persons, as `load_records` gives them, `work_nodes` holding their nodes.
@@ -721,11 +738,10 @@ def close_within(session, rows: pa.Table) -> pd.DataFrame:
     closure of nodes within it is found among its records alone: by persons and nodes in turn,
     as the SQL does over `record_keys`."""
     start = session.fetch("select distinct node from linkage.work_nodes").to_pandas()["node"]
-    node, nodes = pd.factorize(rows.column("node").to_pandas())
-    person, persons = pd.factorize(rows.column("person_id").to_pandas())  # -1: no person (a new record)
+    node, nodes = pd.factorize(rows["node"])
+    person, persons = pd.factorize(rows["person_id"])  # -1: no person (a new record)
     held = np.zeros(len(nodes), dtype=bool)
-    at = nodes.get_indexer(start)
-    held[at[at >= 0]] = True
+    held[nodes.get_indexer(start)[nodes.get_indexer(start) >= 0]] = True
     seen = np.zeros(len(persons), dtype=bool)
     named = person >= 0
     while True:
@@ -739,15 +755,17 @@ def close_within(session, rows: pa.Table) -> pd.DataFrame:
         if not len(reached):
             break
         held[reached] = True
+    within = held[node]
     session.execute("delete from linkage.work_nodes")
-    if held.any():
-        kept = pd.DataFrame({"node": np.asarray(nodes)[np.flatnonzero(held)]})
-        session.insert("linkage.work_nodes", pa.Table.from_pandas(kept, preserve_index=False))
-    within = rows.filter(pa.array(held[node])).drop_columns(["node"])
-    return load_records(session, within)
+    if within.any():
+        session.insert(
+            "linkage.work_nodes",
+            pa.Table.from_pandas(pd.DataFrame({"node": nodes[np.flatnonzero(held)]}), preserve_index=False),
+        )
+    return load_records(session, rows.loc[within].drop(columns="node"))
 
 
-def score_first(session, spec, model, blocks: Blocks, truth=None, rows: pa.Table | None = None) -> Prescored:
+def score_first(session, spec, model, blocks: Blocks, truth=None, rows: pd.DataFrame | None = None) -> Prescored:
     """Block and score the new records against the identities of the nodes in `work_nodes` (the
     candidate nodes, those of new and changed records, and any others added), before any record
     is read whole; then leave in `work_nodes` only the nodes of new and changed records and those
@@ -922,21 +940,23 @@ def close_over_persons(session) -> int:
     return n
 
 
-def _fetch_records(session, node: bool = False) -> pa.Table:
-    """The present records of the nodes in `work_nodes` as the warehouse gives them (Arrow):
-    source, record_id, identity, person_id (and, with `node`, node)."""
+def _fetch_records(session, node: bool = False) -> pd.DataFrame:
+    """The present records of the nodes in `work_nodes` as the warehouse gives them: source,
+    record_id, identity, person_id (and, with `node`, node; dates of birth as datetimes)."""
     cols = ", ".join(f"k.{c}" for c in ["source", "record_id", *IDENTITY, "person_id", *(["node"] if node else [])])
     within = "k.present and exists (select 1 from linkage.work_nodes w where w.node = k.node)"
-    return session.fetch(
+    r = session.fetch(
         f"select {cols} from linkage.record_keys k where {narrowed(session, 'linkage.record_keys', 'k', within)}"
-    )
+    ).to_pandas()
+    r["date_of_birth"] = pd.to_datetime(r["date_of_birth"])
+    return r
 
 
-def load_records(session, rows: pa.Table | None = None) -> pd.DataFrame:
+def load_records(session, rows: pd.DataFrame | None = None) -> pd.DataFrame:
     """The present records of the nodes in `work_nodes`: source, record_id, identity, person_id,
     in the order load_records gives (by source, then record id). `rows`: those records, read
     already (`close_within`), sorted and kept as if read here."""
-    r = (_fetch_records(session) if rows is None else rows).to_pandas()
+    r = _fetch_records(session) if rows is None else rows
     # their keys kept (`linkage.work_read`) for `record_dates`: from the rows read, not another pass
     # over `record_keys`
     session.execute("drop table if exists linkage.work_read")
@@ -952,7 +972,6 @@ def load_records(session, rows: pa.Table | None = None) -> pd.DataFrame:
         parts.append(at[np.argsort(record[at], kind="stable")])
     r = r.take(np.concatenate(parts))
     r.index = pd.RangeIndex(len(r))
-    r["date_of_birth"] = pd.to_datetime(r["date_of_birth"])
     return r
 
 

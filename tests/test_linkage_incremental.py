@@ -465,7 +465,7 @@ def test_the_persons_closure_adds_every_node_of_every_person_reached(tmp_path):
             s.execute("delete from linkage.work_nodes")
             inc.add_record_nodes(s, keys[["source", "record_id"]])
             around = inc.read_around(s)
-            assert set(around.column("record_id").to_pylist()) == set(keys.loc[keys["present"], "record_id"])
+            assert set(around["record_id"]) == set(keys.loc[keys["present"], "record_id"])
             s.execute("delete from linkage.work_nodes")
             inc.add_record_nodes(s, pd.DataFrame({"source": "deaths", "record_id": start}))
             got = inc.close_within(s, around)
