@@ -616,7 +616,7 @@ class Prescored:
     nodes: int  # nodes read whole next: of new and changed records, and of a pair scored
 
 
-def read_identities(session, matched: bool = False, rows: pd.DataFrame | None = None) -> pd.DataFrame:
+def read_identities(session, matched: bool = False) -> pd.DataFrame:
     """The identities (variants) of the present records of the nodes in `work_nodes`, one row a
     variant, as `records.build_variants` makes them of those records: the variant's key, the
     values of its first record (by record id) and its block keys; `record_id` its first record,
@@ -624,14 +624,8 @@ def read_identities(session, matched: bool = False, rows: pd.DataFrame | None = 
     Grouped in the warehouse: a row a distinct identity comes to pandas, not a row a record.
 
     `matched`: only the identities `candidate_nodes` found blocking with a new record, and the
-    new records' own (`linkage.work_match`), not every identity of their nodes.
-
-    `rows`: the records read whole already (`read_around`: every present record of the nodes in
-    `work_nodes` and more, as `load_records` gives them), grouped here instead of read again."""
+    new records' own (`linkage.work_match`), not every identity of their nodes."""
     from linkage.records import VARIANT_COLUMNS, VARIANT_KEY, first_rows, group_numbers
-
-    if rows is not None:
-        return _identities_of(session, rows, matched)
 
     cols = list(dict.fromkeys(["source", *VARIANT_KEY, *VARIANT_COLUMNS]))
     sel = ", ".join(f"k.{c}" for c in cols)
@@ -665,107 +659,7 @@ def read_identities(session, matched: bool = False, rows: pd.DataFrame | None = 
     return variants
 
 
-def _identities_of(session, rows: pd.DataFrame, matched: bool) -> pd.DataFrame:
-    """`read_identities`' frame made of records read whole (`rows`: source, record_id, identity,
-    person_id, node; a superset of the records it names) rather than grouped in the warehouse: the
-    same rows, columns and order.
-
-    In SQL a variant is the group of its key's records (`VARIANT_KEY`), its values those of its
-    first record by record id, `records` how many, `is_new` whether one has no person; in the
-    order of the keys (`group_numbers`). Here the same from the records: those of the nodes in
-    `work_nodes` (`matched`: of the identities in `work_match`, the variant keys null-safe equal),
-    sorted by record id, each key's first taken."""
-    from linkage.records import VARIANT_COLUMNS, VARIANT_KEY, first_rows, group_numbers
-
-    cols = list(dict.fromkeys(["source", *VARIANT_KEY, *VARIANT_COLUMNS]))
-    if matched:
-        match = session.fetch(f"select distinct {', '.join(VARIANT_COLS)} from linkage.work_match").to_pandas()
-        match["date_of_birth"] = pd.to_datetime(match["date_of_birth"])
-        both = pd.concat([rows[VARIANT_COLS], match[VARIANT_COLS]], ignore_index=True)
-        group = group_numbers(both, VARIANT_COLS)
-        wanted = np.zeros(int(group.max()) + 1 if len(group) else 0, dtype=bool)
-        wanted[group[len(rows) :]] = True
-        take = wanted[group[: len(rows)]]
-    else:
-        nodes = session.fetch("select distinct node from linkage.work_nodes").to_pandas()["node"]
-        take = rows["node"].isin(nodes).to_numpy()
-    at = np.flatnonzero(take)
-    at = at[np.argsort(rows["record_id"].to_numpy(dtype=object)[at], kind="stable")]
-    frame = rows[[*cols, "record_id"]].take(at).reset_index(drop=True)
-    fresh_rows = rows["person_id"].isna().to_numpy()[at]
-    group = group_numbers(frame, VARIANT_KEY)
-    first = first_rows(group)
-    records = np.bincount(group, minlength=len(first)).astype(np.int64)
-    fresh = np.zeros(len(first), dtype=np.int64)
-    np.maximum.at(fresh, group, fresh_rows.astype(np.int64))
-    variants = frame.iloc[first].reset_index(drop=True)
-    variants["records"] = records
-    variants["is_new"] = fresh.astype(bool)
-    variants["date_of_birth"] = pd.to_datetime(variants["date_of_birth"])
-    add_birth_keys(variants)
-    variants.index.name = "variant"
-    return variants
-
-
-def read_around(session, pending: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Every present record of the nodes in `work_nodes` and of the records `pending` review
-    decisions name (`add_review_nodes`), closed over persons (`close_over_persons`), read whole
-    once, with its node; `work_nodes` left as it was.
-
-    The month reads its records whole once: the first scoring's identities (of the candidate
-    nodes, `score_first(rows=)`) and the records the run links (`load_records(rows=)`: the
-    closure of fewer nodes, within this one) are taken from these rows, not each by a pass over
-    `record_keys` (whose wide identity block costs a pass over the table to decompress, however
-    few rows are taken)."""
-    session.execute("drop table if exists linkage.work_held")
-    session.execute("create table linkage.work_held as select distinct node from linkage.work_nodes")
-    if pending is not None:
-        add_review_nodes(session, pending)
-    close_over_persons(session)
-    rows = _fetch_records(session, node=True)
-    session.execute("delete from linkage.work_nodes")
-    session.execute("insert into linkage.work_nodes (node) select node from linkage.work_held")
-    session.execute("drop table if exists linkage.work_held")
-    return rows
-
-
-def close_within(session, rows: pd.DataFrame) -> pd.DataFrame:
-    """`close_over_persons` then `load_records`, within `rows` (`read_around`'s records of a
-    closure holding every node in `work_nodes`): the records of the nodes in `work_nodes` closed
-    over persons, as `load_records` gives them, `work_nodes` holding their nodes.
-
-    A closure over persons holds every present record of every person of its nodes, so the
-    closure of nodes within it is found among its records alone: by persons and nodes in turn,
-    as the SQL does over `record_keys`."""
-    start = session.fetch("select distinct node from linkage.work_nodes").to_pandas()["node"]
-    node, nodes = pd.factorize(rows["node"])
-    person, persons = pd.factorize(rows["person_id"])  # -1: no person (a new record)
-    held = np.zeros(len(nodes), dtype=bool)
-    held[nodes.get_indexer(start)[nodes.get_indexer(start) >= 0]] = True
-    seen = np.zeros(len(persons), dtype=bool)
-    named = person >= 0
-    while True:
-        found = np.unique(person[held[node] & named])
-        found = found[~seen[found]]
-        if not len(found):
-            break
-        seen[found] = True
-        reached = np.unique(node[named & seen[np.where(named, person, 0)]])
-        reached = reached[~held[reached]]
-        if not len(reached):
-            break
-        held[reached] = True
-    within = held[node]
-    session.execute("delete from linkage.work_nodes")
-    if within.any():
-        session.insert(
-            "linkage.work_nodes",
-            pa.Table.from_pandas(pd.DataFrame({"node": nodes[np.flatnonzero(held)]}), preserve_index=False),
-        )
-    return load_records(session, rows.loc[within].drop(columns="node"))
-
-
-def score_first(session, spec, model, blocks: Blocks, truth=None, rows: pd.DataFrame | None = None) -> Prescored:
+def score_first(session, spec, model, blocks: Blocks, truth=None) -> Prescored:
     """Block and score the new records against the identities of the nodes in `work_nodes` (the
     candidate nodes, those of new and changed records, and any others added), before any record
     is read whole; then leave in `work_nodes` only the nodes of new and changed records and those
@@ -786,7 +680,7 @@ def score_first(session, spec, model, blocks: Blocks, truth=None, rows: pd.DataF
     # without the truth, the identities that block with a new one (the pairs and their figures
     # are the same: a pair is of two identities sharing a block key); with it, every identity of
     # the nodes read, for the true pairs the figures count (`add_truth_nodes`)
-    variants = read_identities(session, matched=truth is None, rows=rows)
+    variants = read_identities(session, matched=truth is None)
     session.execute("drop table if exists linkage.work_match")
     new = pd.Index(np.flatnonzero(variants["is_new"].to_numpy()))
     if not len(new):  # no pair to score (a run for pending review decisions): the nodes as they are
@@ -940,23 +834,14 @@ def close_over_persons(session) -> int:
     return n
 
 
-def _fetch_records(session, node: bool = False) -> pd.DataFrame:
-    """The present records of the nodes in `work_nodes` as the warehouse gives them: source,
-    record_id, identity, person_id (and, with `node`, node; dates of birth as datetimes)."""
-    cols = ", ".join(f"k.{c}" for c in ["source", "record_id", *IDENTITY, "person_id", *(["node"] if node else [])])
+def load_records(session) -> pd.DataFrame:
+    """The present records of the nodes in `work_nodes`: source, record_id, identity, person_id,
+    in the order load_records gives (by source, then record id)."""
+    cols = ", ".join(f"k.{c}" for c in ["source", "record_id", *IDENTITY, "person_id"])
     within = "k.present and exists (select 1 from linkage.work_nodes w where w.node = k.node)"
     r = session.fetch(
         f"select {cols} from linkage.record_keys k where {narrowed(session, 'linkage.record_keys', 'k', within)}"
     ).to_pandas()
-    r["date_of_birth"] = pd.to_datetime(r["date_of_birth"])
-    return r
-
-
-def load_records(session, rows: pd.DataFrame | None = None) -> pd.DataFrame:
-    """The present records of the nodes in `work_nodes`: source, record_id, identity, person_id,
-    in the order load_records gives (by source, then record id). `rows`: those records, read
-    already (`close_within`), sorted and kept as if read here."""
-    r = _fetch_records(session) if rows is None else rows
     # their keys kept (`linkage.work_read`) for `record_dates`: from the rows read, not another pass
     # over `record_keys`
     session.execute("drop table if exists linkage.work_read")
@@ -972,6 +857,7 @@ def load_records(session, rows: pd.DataFrame | None = None) -> pd.DataFrame:
         parts.append(at[np.argsort(record[at], kind="stable")])
     r = r.take(np.concatenate(parts))
     r.index = pd.RangeIndex(len(r))
+    r["date_of_birth"] = pd.to_datetime(r["date_of_birth"])
     return r
 
 

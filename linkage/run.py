@@ -494,19 +494,15 @@ def read(
             if truth is not None:  # pair completeness counts the true pairs of the whole population
                 inc.add_truth_nodes(s, truth, delta.changed[delta.changed["is_new"]])
             lap("read_blocks")
-            pending = reviews[reviews["decision_id"] > applied] if has_pending else reviews.iloc[:0]
-            # read whole once: every record of the candidate nodes and of the pending decisions'
-            # records closed over persons, a superset of those the first scoring and the run read
-            around = inc.read_around(s, pending)
-            lap("read_persons")
-            # the candidate nodes' identities blocked and scored first (from those records): only
-            # the nodes of a pair at or above the review level (and of new and changed records),
-            # with the pending decisions' closed over persons, are linked
-            result.prescored = inc.score_first(s, spec, model, facts, truth, rows=around)
+            # the candidate nodes' identities blocked and scored first: only the nodes of a pair
+            # at or above the review level (and of new and changed records) are read whole
+            result.prescored = inc.score_first(s, spec, model, facts, truth)
             lap("score_first")
+            pending = reviews[reviews["decision_id"] > applied] if has_pending else reviews.iloc[:0]
             inc.add_review_nodes(s, pending)
-            records = inc.close_within(s, around)
-            del around
+            inc.close_over_persons(s)
+            lap("read_persons")
+            records = inc.load_records(s)
             if dates is None:  # linkage.cluster: persons in time, as the whole path reads them
                 dates = inc.record_dates(s, as_of)
             records = records.merge(dates, on=["source", "record_id"], how="left")
