@@ -514,7 +514,16 @@ def decide(
         if ra == rb:
             continue
         if corroborated_at <= w < link_at:
-            band.append((i, a, b, w))  # decided after the relatives (`_link_band` weighs its keys then)
+            # A pair that reaches the reference population's link level and looks like relatives
+            # there (a corroboration rule fails, or its persons' keys take it under that level) is
+            # a relatives' case, decided by its persons' configuration, as it would be in a
+            # population of the reference size: a second key's pair (a second PNC id under an
+            # alias) no longer drops out of the relatives' rule as the prior falls.
+            case = _reference_case(i, a, b, w, rules, persons, uf, ra, rb, corroborated_at)
+            if case is not None:
+                deferred.append(case)
+            else:
+                band.append((i, a, b, w))  # decided after the relatives (`_link_band` weighs its keys then)
             continue
         own = node_source(a) if node_source(a) == node_source(b) and "|k|" in a and "|k|" in b else None
         extra, twice = persons.key_evidence(uf, ra, rb, own) if persons else (0.0, [])
@@ -565,7 +574,7 @@ def decide(
             relatives, probability = learned
             refused += apply_relatives(table, probability, uf, persons, links, review)
     if not (defer and deferred):  # (a part with relatives' cases is decided again: linkage.spark)
-        _link_band(band, rules, persons, uf, review_at, links, review)
+        _link_band(band, rules, persons, uf, review_at, links, review, corroborated_at)
     return Decisions(
         pd.DataFrame(links, columns=["a", "b", "weight"]),
         pd.DataFrame(review, columns=["a", "b", "weight", "why"]),
@@ -575,12 +584,35 @@ def decide(
     )
 
 
-def _link_band(band: list, rules: list, persons, uf: UnionFind, review_at: float, links: list, review: list) -> None:
-    """The pairs from the reference population's link level up to the spec's (`decide`'s
-    `corroborated_at`), in descending weight, after every other decision (so the relatives'
-    cases and configurations are those the spec's level alone gives): a pair links if its persons
-    are apart, it passes every corroboration rule, the merge would give its person no second key of
-    a source and no constraint refuses it; else it is decided as a pair below the link level is."""
+def _reference_case(i: int, a, b, w: float, rules: list, persons, uf: UnionFind, ra, rb, level: float):
+    """The relatives' case (a, b, weight, rule, why) a pair between the reference population's
+    link level (`level`) and the spec's is, or None: it fails a corroboration rule (twins' or a
+    father's and son's look), or the keys its persons would hold twice take it under `level`
+    (rule `keys`). At the reference size its weight would reach the spec's link level, where
+    `decide` sends such a pair to its persons' configuration; so it goes there at any size.
+    Without the persons' evidence (FEBRL), None: such a pair is decided as before."""
+    if persons is None:
+        return None
+    for c, flags, unseen, why in rules:
+        if not flags[i] or (unseen[i] and not persons.corroborated(c, uf, ra, rb)):
+            return (a, b, w, c, why)
+    own = node_source(a) if node_source(a) == node_source(b) and "|k|" in a and "|k|" in b else None
+    extra, twice = persons.key_evidence(uf, ra, rb, own)
+    if twice and w + extra < level:
+        return (a, b, w, KEYS_RULE, f"the persons hold other keys of {', '.join(twice)}")
+    return None
+
+
+def _link_band(
+    band: list, rules: list, persons, uf: UnionFind, review_at: float, links: list, review: list, level: float
+) -> None:
+    """The pairs from the reference population's link level (`level`, `decide`'s
+    `corroborated_at`) up to the spec's, in descending weight, after every other decision (so the
+    relatives' cases and configurations are those the spec's level alone gives): a pair links if
+    its persons are apart, it passes every corroboration rule, the keys the merge would give its
+    person twice (their weight counted) leave it at `level` or above, and no constraint refuses
+    it; else it is decided as a pair below the link level is. (Pairs that looked like relatives
+    when met were made relatives' cases: `_reference_case`.)"""
     for i, a, b, w in band:
         ra, rb = uf.find(a), uf.find(b)
         if ra == rb:
@@ -590,7 +622,8 @@ def _link_band(band: list, rules: list, persons, uf: UnionFind, review_at: float
         # (the rules asked only where their answer decides the pair: it links, or it is reviewed)
         asked = not twice or w + extra >= review_at
         corroborated = asked and _uncorroborated(i, rules, persons, uf, ra, rb) is None
-        if corroborated and not twice and (uf.conflict(ra, rb) or lived_on(uf, ra, rb)) is None:
+        keys_hold = not twice or w + extra >= level
+        if corroborated and keys_hold and (uf.conflict(ra, rb) or lived_on(uf, ra, rb)) is None:
             uf.union(ra, rb)
             links.append((a, b, w))
         elif corroborated and w + extra >= review_at:

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from linkage import model as fs
-from linkage.cluster import UnionFind, decide
+from linkage.cluster import KEYS_RULE, MULTI_OVERLAP, SINGLE_IN, UnionFind, decide
 from linkage.spec import IDENTITY
 
 REF = IDENTITY.reference_identities
@@ -98,3 +98,96 @@ def test_the_model_keeps_the_population_of_its_prior():
     assert again.comparable == 12_345_678 and again.link_at(spec) == model.link_at(spec)
     stored_before = {k: v for k, v in model.__dict__.items() if k != "comparable"}
     assert fs.Model.from_json(json.dumps(stored_before)).comparable == 0
+
+
+def _second_pnc_case(weight_above_level: float, forename_agrees: bool):
+    """One person with a treatment record and a PNC id (linked), and a second PNC id of his (a
+    duplicate nominal record, extracts.md §2) whose best pair with the first scores
+    `weight_above_level` over a 10x-reference population's link level: below the spec's."""
+    from tests.test_linkage_persons import evidence, pairs
+
+    big = _model(10 * REF)
+    level = big.link_at(IDENTITY)
+    nodes = ["treatment|k|t1", "convictions|k|c1", "convictions|k|c2"]
+    node_pairs = pairs(
+        [
+            ("treatment|k|t1", "convictions|k|c1", 20),
+            ("convictions|k|c1", "convictions|k|c2", level + weight_above_level, {"forename_agrees": forename_agrees}),
+        ]
+    )
+    return big, level, nodes, node_pairs, evidence
+
+
+def _decide(node_pairs, nodes, persons, model):
+    uf = UnionFind(np.array(nodes, dtype=object), {})
+    d = decide(
+        node_pairs,
+        uf,
+        IDENTITY.link_at,
+        IDENTITY.queue_at,
+        IDENTITY.corroborate,
+        persons,
+        corroborated_at=model.link_at(IDENTITY),
+    )
+    return uf, d
+
+
+@pytest.mark.parametrize("probability, linked, asked", [(0.97, True, False), (0.6, False, True), (0.0, False, False)])
+def test_a_second_pnc_id_under_an_alias_between_the_levels_is_decided_by_its_persons(probability, linked, asked):
+    """Past the reference size a second PNC id under an alias forename (twins' look) whose pair
+    reaches the reference population's link level is a relatives' case, as at the reference size:
+    its persons' configuration decides it (link, review, or leave apart), where before it fell
+    out of the relatives' rule and was left apart without being asked."""
+    big, _, nodes, node_pairs, evidence = _second_pnc_case(0.5, forename_agrees=False)
+    learned = {f"forename|{SINGLE_IN}convictions": probability}
+    uf, d = _decide(node_pairs, nodes, evidence(nodes, learned=learned), big)
+    assert (uf.find("convictions|k|c2") == uf.find("treatment|k|t1")) is linked
+    assert (not d.review.empty) is asked
+    assert d.relatives[["rule", "configuration"]].values.tolist() == [["forename", SINGLE_IN + "convictions"]]
+    # under the reference level, or in a population of the reference size, as before: not a case
+    for model, above in ((big, -0.5), (_model(REF / 2), 0.5)):
+        _, _, nodes, node_pairs, evidence = _second_pnc_case(above, forename_agrees=False)
+        uf, d = _decide(node_pairs, nodes, evidence(nodes, learned=learned), model)
+        assert uf.find("convictions|k|c2") != uf.find("treatment|k|t1") and d.review.empty and d.relatives is None
+
+
+def test_twins_between_the_levels_stay_apart():
+    """Twins (everything but the forename), each with a treatment record and a PNC id of his own:
+    between the levels they are a relatives' case too, and their configuration (both persons in
+    two sources, sharing them) holds relatives: not linked, not asked."""
+    from tests.test_linkage_persons import evidence, pairs
+
+    big = _model(10 * REF)
+    level = big.link_at(IDENTITY)
+    nodes = ["treatment|k|t1", "convictions|k|c1", "treatment|k|t2", "convictions|k|c2"]
+    node_pairs = pairs(
+        [
+            ("treatment|k|t1", "convictions|k|c1", 20),
+            ("treatment|k|t2", "convictions|k|c2", 20),
+            ("convictions|k|c1", "convictions|k|c2", level + 1.0, {"forename_agrees": False}),
+        ]
+    )
+    uf, d = _decide(node_pairs, nodes, evidence(nodes), big)  # learned from the run: multi-overlap 0
+    assert uf.find("convictions|k|c1") != uf.find("convictions|k|c2") and d.review.empty
+    assert d.relatives.set_index("configuration").loc[MULTI_OVERLAP, "probability"] == 0.0
+
+
+def test_keys_held_twice_between_the_levels_count_as_at_the_reference_size():
+    """A second PNC id's treatment-record pair (no key of its own) between the levels: its persons
+    would hold two PNC ids. With their weight it still reaches the reference level: linked, as a
+    pair reaching the spec's level with it is; under it: a `keys` case of its configuration."""
+    from tests.test_linkage_persons import evidence, pairs
+
+    big = _model(10 * REF)
+    level = big.link_at(IDENTITY)
+    nodes = ["treatment|k|t1", "convictions|k|c1", "convictions|k|c2"]
+    for key_weight, linked in ((-0.5, True), (-3.0, False)):
+        node_pairs = pairs(
+            [("treatment|k|t1", "convictions|k|c1", 20), ("convictions|k|c2", "treatment|k|t1", level + 1.0)]
+        )
+        persons = evidence(nodes, learned={f"keys|{SINGLE_IN}convictions": 0.5}, key_weight=key_weight)
+        uf, d = _decide(node_pairs, nodes, persons, big)
+        assert (uf.find("convictions|k|c2") == uf.find("treatment|k|t1")) is linked
+        if not linked:
+            assert d.relatives[["rule", "configuration"]].values.tolist() == [[KEYS_RULE, SINGLE_IN + "convictions"]]
+            assert len(d.review) == 1  # one person in 50% of such pairs: asked
