@@ -219,3 +219,36 @@ def test_keys_held_twice_between_the_levels_count_as_at_the_reference_size():
         assert (uf.find("convictions|k|c2") == uf.find("treatment|k|t1")) is linked
         if not linked:  # one person in 50% of such pairs: asked
             assert d.review["why"].str.contains("other keys of convictions").tolist() == [True]
+
+
+def test_a_part_deferring_returns_the_bands_cases_marked_and_they_are_not_learned_from():
+    """linkage.spark decides a part again, with the probabilities learned over every part, when
+    it returns cases: the band's are returned marked (`band:`), and `relative_probabilities`
+    leaves them out; decided again with the table, the second PNC id links."""
+    from linkage.cluster import BAND_CASE, relative_probabilities
+
+    big, _, nodes, node_pairs, evidence = _second_pnc_case(0.5, forename_agrees=False)
+    persons = evidence(nodes)
+    uf = UnionFind(np.array(nodes, dtype=object), {})
+    corroborated_at = big.link_at(IDENTITY)
+    d = decide(
+        node_pairs, uf, IDENTITY.link_at, IDENTITY.queue_at, IDENTITY.corroborate, persons, True, None, corroborated_at
+    )
+    assert d.links[["a", "b"]].values.tolist() == [["convictions|k|c1", "treatment|k|t1"]]
+    assert d.cases["rule"].tolist() == [BAND_CASE + "forename"]
+    counts, probability = relative_probabilities(d.cases, {MULTI_OVERLAP: 0.5}, persons)
+    assert counts.empty and probability == {}
+    learned = (counts, {("forename", SINGLE_IN + "convictions"): 0.99})
+    uf = UnionFind(np.array(nodes, dtype=object), {})
+    d = decide(
+        node_pairs,
+        uf,
+        IDENTITY.link_at,
+        IDENTITY.queue_at,
+        IDENTITY.corroborate,
+        persons,
+        False,
+        learned,
+        corroborated_at,
+    )
+    assert uf.find("convictions|k|c2") == uf.find("treatment|k|t1")
