@@ -63,6 +63,9 @@ SINGLE_AFTER = "single-after:"
 SINGLE_TOOK = "single-took:"
 RELATIVE_SAMPLE = 100_000  # random pairs of persons for the configurations' shares
 KEYS_RULE = "keys"  # relatives' rule of a pair that links but for the keys its persons hold
+# a relatives' case between the reference population's link level and the spec's, marked so in the
+# cases a part returns (`decide`'s `defer`): decided by the configurations' probabilities, not learned from
+BAND_CASE = "band:"
 RELATIVE_PRIOR_PAIRS = 5  # pseudo-pairs of a configuration at its rule's probability (shrinkage)
 
 
@@ -487,9 +490,12 @@ def decide(
     population, `linkage.model.Model.link_at`): a pair from this weight up to `link_at` links,
     once every other pair is decided (`_link_band`), if nothing in it looks like relatives — it
     passes every corroboration rule and its persons hold no other key of a source — and no
-    constraint refuses it; else it is decided as a pair below `link_at` is. Pairs that look like
-    relatives are decided by their persons' configuration from `link_at` only, as before, and
-    before these, so the configurations' learned probabilities do not move with it."""
+    constraint refuses it; else it is decided as a pair below `link_at` is. A pair from
+    `corroborated_at` up that looks like relatives — it fails a corroboration rule, or the keys its
+    persons would hold twice take it under `corroborated_at` — is a relatives' case, decided by its
+    persons' configuration with those from `link_at` up (`_reference_case`): at the reference size
+    its weight would reach `link_at`, where such pairs go (a second PNC id under an alias, whose
+    pair the falling prior takes under `link_at`, is no longer left apart unasked)."""
     corroborated_at = link_at if corroborated_at is None else min(corroborated_at, link_at)
     # the pairs' order (descending weight, then names), and only the columns read here taken in
     # it: not a sorted copy of every column of the node pairs (their levels, variants, flags)
@@ -498,7 +504,7 @@ def decide(
     )
     order = keys.sort_values(["weight", "a", "b"], ascending=[False, True, True], kind="mergesort").index.to_numpy()
     del keys
-    links, review, deferred, band = [], [], [], []
+    links, review, deferred, band, late = [], [], [], [], []
     refused = 0
     rules = [
         (c, node_pairs[f"{c}_agrees"].to_numpy()[order], _column(node_pairs, f"{c}_unseen")[order], why)
@@ -514,7 +520,16 @@ def decide(
         if ra == rb:
             continue
         if corroborated_at <= w < link_at:
-            band.append((i, a, b, w))  # decided after the relatives (`_link_band` weighs its keys then)
+            # A pair that reaches the reference population's link level and looks like relatives
+            # there (a corroboration rule fails, or its persons' keys take it under that level) is
+            # a relatives' case, decided by its persons' configuration, as it would be in a
+            # population of the reference size: a second key's pair (a second PNC id under an
+            # alias) no longer drops out of the relatives' rule as the prior falls.
+            case = _reference_case(i, a, b, w, rules, persons, uf, ra, rb, corroborated_at)
+            if case is not None:
+                late.append(case)  # decided by the configurations learned from `link_at` up
+            else:
+                band.append((i, a, b, w))  # decided after the relatives (`_link_band` weighs its keys then)
             continue
         own = node_source(a) if node_source(a) == node_source(b) and "|k|" in a and "|k|" in b else None
         extra, twice = persons.key_evidence(uf, ra, rb, own) if persons else (0.0, [])
@@ -554,7 +569,7 @@ def decide(
             continue
         uf.union(ra, rb)
         links.append((a, b, w))
-    relatives = cases = None
+    relatives = cases = probability = None
     if deferred:
         table = relative_cases(deferred, uf, persons)
         if defer:
@@ -564,8 +579,19 @@ def decide(
                 learned = relative_probabilities(table, _configuration_shares(uf, persons.seed), persons)
             relatives, probability = learned
             refused += apply_relatives(table, probability, uf, persons, links, review)
-    if not (defer and deferred):  # (a part with relatives' cases is decided again: linkage.spark)
-        _link_band(band, rules, persons, uf, review_at, links, review)
+    elif learned is not None:  # (linkage.spark: a part whose only cases are the band's)
+        probability = learned[1]
+    if defer and (deferred or late):
+        # A part with relatives' cases is decided again with the probabilities learned over every
+        # part (linkage.spark); the band's cases go with them, marked, and are not learned from.
+        if late:
+            marked = relative_cases(late, uf, persons)
+            marked["rule"] = BAND_CASE + marked["rule"]
+            cases = marked if cases is None else pd.concat([cases, marked], ignore_index=True)
+    else:
+        _link_band(band, rules, persons, uf, review_at, links, review, corroborated_at)
+        if late:
+            refused += _decide_late(late, probability, uf, persons, links, review)
     return Decisions(
         pd.DataFrame(links, columns=["a", "b", "weight"]),
         pd.DataFrame(review, columns=["a", "b", "weight", "why"]),
@@ -575,12 +601,61 @@ def decide(
     )
 
 
-def _link_band(band: list, rules: list, persons, uf: UnionFind, review_at: float, links: list, review: list) -> None:
-    """The pairs from the reference population's link level up to the spec's (`decide`'s
-    `corroborated_at`), in descending weight, after every other decision (so the relatives'
-    cases and configurations are those the spec's level alone gives): a pair links if its persons
-    are apart, it passes every corroboration rule, the merge would give its person no second key of
-    a source and no constraint refuses it; else it is decided as a pair below the link level is."""
+def _reference_case(i: int, a, b, w: float, rules: list, persons, uf: UnionFind, ra, rb, level: float):
+    """The relatives' case (a, b, weight, rule, why) a pair between the reference population's
+    link level (`level`) and the spec's is, or None: it fails a corroboration rule (twins' or a
+    father's and son's look), or the keys its persons would hold twice take it under `level`
+    (rule `keys`). At the reference size its weight would reach the spec's link level, where
+    `decide` sends such a pair to its persons' configuration; so it goes there at any size.
+    Without the persons' evidence (FEBRL), None: such a pair is decided as before."""
+    if persons is None:
+        return None
+    for c, flags, unseen, why in rules:
+        if not flags[i] or (unseen[i] and not persons.corroborated(c, uf, ra, rb)):
+            return (a, b, w, c, why)
+    own = node_source(a) if node_source(a) == node_source(b) and "|k|" in a and "|k|" in b else None
+    extra, twice = persons.key_evidence(uf, ra, rb, own)
+    if twice and w + extra < level:
+        return (a, b, w, KEYS_RULE, f"the persons hold other keys of {', '.join(twice)}")
+    return None
+
+
+def _decide_late(late: list, probability: dict | None, uf: UnionFind, persons, links: list, review: list) -> int:
+    """The relatives' cases between the reference population's link level and the spec's
+    (`_reference_case`), after every other decision: each by the probability of one person its
+    persons' configuration was given from the spec's link level up (this run's `probability`, or
+    the stored model's `persons.learned`), as `apply_relatives` decides those. They are not
+    learned from: a falling prior brings twins under the spec's level in every configuration,
+    while one person's second key there is mostly over it, so counted with them they would lower
+    every lone key's probability (at 100,000 people on the error model a second treatment key's
+    under the link level). A configuration not seen from the spec's level up is left apart."""
+    table = relative_cases(late, uf, persons)
+
+    def known(rule: str, config: str) -> float | None:
+        if persons.learned is not None:
+            return persons.learned.get(f"{rule}|{config}")
+        return None if probability is None else probability.get((rule, config))
+
+    p = [known(r, c) for r, c in zip(table["rule"], table["configuration"], strict=True)]
+    table = table[[x is not None for x in p]].copy()
+    table["why"] = table["why"] + " (between the reference and the spec's link levels)"
+    given = {
+        (r, c): x
+        for r, c, x in zip(table["rule"], table["configuration"], [x for x in p if x is not None], strict=True)
+    }
+    return apply_relatives(table, given, uf, persons, links, review)
+
+
+def _link_band(
+    band: list, rules: list, persons, uf: UnionFind, review_at: float, links: list, review: list, level: float
+) -> None:
+    """The pairs from the reference population's link level (`level`, `decide`'s
+    `corroborated_at`) up to the spec's, in descending weight, after every other decision (so the
+    relatives' cases and configurations are those the spec's level alone gives): a pair links if
+    its persons are apart, it passes every corroboration rule, the keys the merge would give its
+    person twice (their weight counted) leave it at `level` or above, and no constraint refuses
+    it; else it is decided as a pair below the link level is. (Pairs that looked like relatives
+    when met were made relatives' cases: `_reference_case`.)"""
     for i, a, b, w in band:
         ra, rb = uf.find(a), uf.find(b)
         if ra == rb:
@@ -590,7 +665,8 @@ def _link_band(band: list, rules: list, persons, uf: UnionFind, review_at: float
         # (the rules asked only where their answer decides the pair: it links, or it is reviewed)
         asked = not twice or w + extra >= review_at
         corroborated = asked and _uncorroborated(i, rules, persons, uf, ra, rb) is None
-        if corroborated and not twice and (uf.conflict(ra, rb) or lived_on(uf, ra, rb)) is None:
+        keys_hold = not twice or w + extra >= level
+        if corroborated and keys_hold and (uf.conflict(ra, rb) or lived_on(uf, ra, rb)) is None:
             uf.union(ra, rb)
             links.append((a, b, w))
         elif corroborated and w + extra >= review_at:
@@ -643,7 +719,9 @@ def relative_probabilities(
 ) -> tuple[pd.DataFrame, dict]:
     """Per rule and configuration of the cases (`relative_cases`, of every part decided), the
     pairs, the relatives expected among them and the probability of one person; and those
-    probabilities by (rule, configuration). `share`: `configuration_shares`."""
+    probabilities by (rule, configuration). `share`: `configuration_shares`. Cases marked
+    `BAND_CASE` (between the reference and the spec's link levels) are not counted."""
+    table = table[~table["rule"].astype(str).str.startswith(BAND_CASE)]
     apart = table["apart"].astype(bool) if "apart" in table else pd.Series(False, index=table.index)
     counts = (
         table.assign(apart=apart)
