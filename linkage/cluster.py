@@ -505,6 +505,7 @@ def decide(
     order = keys.sort_values(["weight", "a", "b"], ascending=[False, True, True], kind="mergesort").index.to_numpy()
     del keys
     links, review, deferred, band, late = [], [], [], [], []
+    late_at = {}  # a band case's (a, b) -> its position: its corroboration rules asked again (`_decide_late`)
     refused = 0
     rules = [
         (c, node_pairs[f"{c}_agrees"].to_numpy()[order], _column(node_pairs, f"{c}_unseen")[order], why)
@@ -528,6 +529,7 @@ def decide(
             case = _reference_case(i, a, b, w, rules, persons, uf, ra, rb, corroborated_at)
             if case is not None:
                 late.append(case)  # decided by the configurations learned from `link_at` up
+                late_at[(a, b)] = i
             else:
                 band.append((i, a, b, w))  # decided after the relatives (`_link_band` weighs its keys then)
             continue
@@ -591,7 +593,14 @@ def decide(
     else:
         _link_band(band, rules, persons, uf, review_at, links, review, corroborated_at)
         if late:
-            refused += _decide_late(late, probability, uf, persons, links, review)
+
+            def as_before(a, b, w: float) -> bool:  # the rule `_link_band` reviews a pair by
+                ra, rb = uf.find(a), uf.find(b)
+                own = node_source(a) if node_source(a) == node_source(b) and "|k|" in a and "|k|" in b else None
+                extra, _ = persons.key_evidence(uf, ra, rb, own)
+                return w + extra >= review_at and _uncorroborated(late_at[(a, b)], rules, persons, uf, ra, rb) is None
+
+            refused += _decide_late(late, probability, uf, persons, links, review, as_before)
     return Decisions(
         pd.DataFrame(links, columns=["a", "b", "weight"]),
         pd.DataFrame(review, columns=["a", "b", "weight", "why"]),
@@ -620,7 +629,9 @@ def _reference_case(i: int, a, b, w: float, rules: list, persons, uf: UnionFind,
     return None
 
 
-def _decide_late(late: list, probability: dict | None, uf: UnionFind, persons, links: list, review: list) -> int:
+def _decide_late(
+    late: list, probability: dict | None, uf: UnionFind, persons, links: list, review: list, as_before
+) -> int:
     """The relatives' cases between the reference population's link level and the spec's
     (`_reference_case`), after every other decision: each by the probability of one person its
     persons' configuration was given from the spec's link level up (this run's `probability`, or
@@ -628,7 +639,12 @@ def _decide_late(late: list, probability: dict | None, uf: UnionFind, persons, l
     learned from: a falling prior brings twins under the spec's level in every configuration,
     while one person's second key there is mostly over it, so counted with them they would lower
     every lone key's probability (at 100,000 people on the error model a second treatment key's
-    under the link level). A configuration not seen from the spec's level up is left apart."""
+    under the link level). A case failing a corroboration rule whose configuration was not seen
+    from the spec's level up is left apart, as before. A `keys` case (it passed every rule when
+    met) whose configuration was not seen, or gives one person under `review_probability`, is
+    decided as before, as `_link_band` decides a pair under the reference level: reviewed if
+    `as_before(a, b, weight)` (it passes the corroboration rules, and its weight with the keys'
+    reaches the review level), else left apart."""
     table = relative_cases(late, uf, persons)
 
     def known(rule: str, config: str) -> float | None:
@@ -637,13 +653,25 @@ def _decide_late(late: list, probability: dict | None, uf: UnionFind, persons, l
         return None if probability is None else probability.get((rule, config))
 
     p = [known(r, c) for r, c in zip(table["rule"], table["configuration"], strict=True)]
-    table = table[[x is not None for x in p]].copy()
+    # (a `keys` case unknown or under the review probability: decided by the rule before issue 14)
+    old = np.array(
+        [
+            r == KEYS_RULE and (x is None or x < persons.review_probability)
+            for r, x in zip(table["rule"], p, strict=True)
+        ],
+        dtype=bool,
+    )
+    by_config = np.array([x is not None and not o for x, o in zip(p, old, strict=True)], dtype=bool)
+    before = table[old]
+    table = table[by_config].copy()
     table["why"] = table["why"] + " (between the reference and the spec's link levels)"
-    given = {
-        (r, c): x
-        for r, c, x in zip(table["rule"], table["configuration"], [x for x in p if x is not None], strict=True)
-    }
-    return apply_relatives(table, given, uf, persons, links, review)
+    kept = [x for x, k in zip(p, by_config, strict=True) if k]
+    given = {(r, c): x for r, c, x in zip(table["rule"], table["configuration"], kept, strict=True)}
+    refused = apply_relatives(table, given, uf, persons, links, review)
+    for a, b, w in before[["a", "b", "weight"]].itertuples(index=False):
+        if uf.find(a) != uf.find(b) and as_before(a, b, w):
+            review.append((a, b, w, "weight between review and link thresholds"))
+    return refused
 
 
 def _link_band(

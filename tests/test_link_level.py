@@ -221,6 +221,29 @@ def test_keys_held_twice_between_the_levels_count_as_at_the_reference_size():
             assert d.review["why"].str.contains("other keys of convictions").tolist() == [True]
 
 
+@pytest.mark.parametrize("learned", [{}, {f"{KEYS_RULE}|{SINGLE_IN}convictions": 0.01}])
+@pytest.mark.parametrize(("key_weight", "reviewed"), [(-1.5, True), (-3.0, False)])
+def test_keys_held_twice_between_the_levels_unknown_or_unlikely_are_decided_as_before(learned, key_weight, reviewed):
+    """A `keys` case between the levels whose configuration was not learned from the spec's level
+    up, or gives one person under the review probability, is decided as before issue 14: it passes
+    the corroboration rules, so it is reviewed if its weight with the keys' reaches the review
+    level (at key weight -1.5), else left apart (at -3.0); never linked."""
+    from tests.test_linkage_persons import evidence, pairs
+
+    big = _model(10 * REF)
+    level = big.link_at(IDENTITY)
+    nodes = ["treatment|k|t1", "convictions|k|c1", "convictions|k|c2"]
+    node_pairs = pairs(
+        [("treatment|k|t1", "convictions|k|c1", 20), ("convictions|k|c2", "treatment|k|t1", level + 1.0)]
+    )
+    assert level + 1.0 + key_weight < level  # a `keys` case: under the reference level with the keys
+    assert (level + 1.0 + key_weight >= IDENTITY.queue_at) is reviewed
+    uf, d = _decide(node_pairs, nodes, evidence(nodes, learned=learned, key_weight=key_weight), big)
+    assert uf.find("convictions|k|c2") != uf.find("treatment|k|t1")
+    expected = [["convictions|k|c2", "treatment|k|t1", "weight between review and link thresholds"]]
+    assert d.review[["a", "b", "why"]].values.tolist() == (expected if reviewed else [])
+
+
 def test_a_part_deferring_returns_the_bands_cases_marked_and_they_are_not_learned_from():
     """linkage.spark decides a part again, with the probabilities learned over every part, when
     it returns cases: the band's are returned marked (`band:`), and `relative_probabilities`
