@@ -495,7 +495,8 @@ def decide(
     persons would hold twice take it under `corroborated_at` — is a relatives' case, decided by its
     persons' configuration with those from `link_at` up (`_reference_case`): at the reference size
     its weight would reach `link_at`, where such pairs go (a second PNC id under an alias, whose
-    pair the falling prior takes under `link_at`, is no longer left apart unasked)."""
+    pair the falling prior takes under `link_at`, is no longer left apart unasked); a `keys` case
+    whose configuration is unknown or under `review_probability` is reviewed as before (`_decide_late`)."""
     corroborated_at = link_at if corroborated_at is None else min(corroborated_at, link_at)
     # the pairs' order (descending weight, then names), and only the columns read here taken in
     # it: not a sorted copy of every column of the node pairs (their levels, variants, flags)
