@@ -118,7 +118,7 @@ def _second_pnc_case(weight_above_level: float, forename_agrees: bool):
     return big, level, nodes, node_pairs, evidence
 
 
-def _decide(node_pairs, nodes, persons, model):
+def _decide(node_pairs, nodes, persons, model, defer=False, learned=None):
     uf = UnionFind(np.array(nodes, dtype=object), {})
     d = decide(
         node_pairs,
@@ -127,6 +127,8 @@ def _decide(node_pairs, nodes, persons, model):
         IDENTITY.queue_at,
         IDENTITY.corroborate,
         persons,
+        defer,
+        learned,
         corroborated_at=model.link_at(IDENTITY),
     )
     return uf, d
@@ -252,26 +254,11 @@ def test_a_part_deferring_returns_the_bands_cases_marked_and_they_are_not_learne
 
     big, _, nodes, node_pairs, evidence = _second_pnc_case(0.5, forename_agrees=False)
     persons = evidence(nodes)
-    uf = UnionFind(np.array(nodes, dtype=object), {})
-    corroborated_at = big.link_at(IDENTITY)
-    d = decide(
-        node_pairs, uf, IDENTITY.link_at, IDENTITY.queue_at, IDENTITY.corroborate, persons, True, None, corroborated_at
-    )
+    uf, d = _decide(node_pairs, nodes, persons, big, defer=True)
     assert d.links[["a", "b"]].values.tolist() == [["convictions|k|c1", "treatment|k|t1"]]
     assert d.cases["rule"].tolist() == [BAND_CASE + "forename"]
     counts, probability = relative_probabilities(d.cases, {MULTI_OVERLAP: 0.5}, persons)
     assert counts.empty and probability == {}
     learned = (counts, {("forename", SINGLE_IN + "convictions"): 0.99})
-    uf = UnionFind(np.array(nodes, dtype=object), {})
-    d = decide(
-        node_pairs,
-        uf,
-        IDENTITY.link_at,
-        IDENTITY.queue_at,
-        IDENTITY.corroborate,
-        persons,
-        False,
-        learned,
-        corroborated_at,
-    )
+    uf, d = _decide(node_pairs, nodes, persons, big, learned=learned)
     assert uf.find("convictions|k|c2") == uf.find("treatment|k|t1")
