@@ -41,6 +41,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 ONE_PASS_BYTES = 530  # the one-pass first run's frames a record (two million, projected: docs/scale.md)
 PART_BYTES = 2_000  # a partition's run, a record of the partition (measured: docs/scale.md, branch mem13)
@@ -218,7 +219,8 @@ def _spilled(frame: pd.DataFrame, parts: int) -> list:
 
 
 def _read_part(backend, as_of: dt.date, parts: int, i: int) -> pd.DataFrame:
-    """Partition `i` of `parts` of the event store's as-of state, as records.load_records reads it."""
+    """Partition `i` of `parts` of the event store's as-of state, as records.load_records reads it
+    (a scan of the as-of state a partition: `_read_once` reads them all in one)."""
     from linkage.records import IDENTITY, RECORD_DATE, records_frame
     from outcomes.contract import SOURCES
     from outcomes.eventstore.schema import as_of_sql
@@ -236,15 +238,118 @@ def _read_part(backend, as_of: dt.date, parts: int, i: int) -> pd.DataFrame:
     return records_frame(tables())
 
 
+SLICE = 100_000  # rows of the as-of state taken from DuckDB at once while it is read into partitions
+
+
+class PartSpill:
+    """Rows held on disk a partition each, written once and read back once: Arrow IPC streams in
+    files of a private temporary folder (mode 0700: they hold identity tokens), each opened for
+    writing and for reading and the folder removed at once, as `records.SpilledFrame` does, so
+    nothing named is left on disk however the run ends (a kill included: the kernel frees an
+    unlinked file with its last handle)."""
+
+    def __init__(self, parts: int, schema: pa.Schema, folder: str | None = None) -> None:
+        import tempfile
+
+        from linkage.records import _remove_folder
+
+        spill = tempfile.mkdtemp(prefix="outcomes-spill-", dir=folder)
+        self._read, sinks = [], []
+        try:
+            for i in range(parts):
+                path = Path(spill) / f"{i}.arrow"
+                sinks.append(open(path, "wb"))  # noqa: SIM115 - closed by its writer
+                self._read.append(open(path, "rb"))  # noqa: SIM115 - held until `load`, past the unlink
+        finally:
+            _remove_folder(spill)
+        self._writers = [pa.ipc.new_stream(sink, schema) for sink in sinks]
+        self.rows = [0] * parts
+
+    def write(self, i: int, batch: pa.RecordBatch) -> None:
+        if batch.num_rows:
+            self._writers[i].write_batch(batch)
+            self.rows[i] += batch.num_rows
+
+    def close(self) -> None:
+        """Every stream ended (then readable)."""
+        for w in self._writers:
+            w.close()
+        self._writers = []
+
+    def load(self, i: int) -> pa.Table:
+        """Partition `i`'s rows, read once (its file then freed)."""
+        with self._read[i] as f:
+            table = pa.ipc.open_stream(f).read_all()
+        return table
+
+
+def _batches(session, sql: str, params: dict):
+    """A query's rows in Arrow record batches: streamed from DuckDB (the as-of state is never whole
+    in memory), elsewhere the fetched table's (PostgreSQL reads through a server-side cursor)."""
+    from outcomes.eventstore.backend import _NAMED
+
+    con = getattr(session, "con", None)
+    if type(session).__name__ == "DuckDBSession" and con is not None:
+        yield from con.sql(_NAMED.sub(r"$\1", sql), params=params).to_arrow_reader(SLICE)
+    else:
+        yield from session.fetch(sql, params).to_batches(SLICE)
+
+
+def _read_once(backend, as_of: dt.date, parts: int) -> Iterator[pd.DataFrame]:
+    """Every partition of the event store's as-of state from one scan a source (not one a
+    partition and source): each slice's rows sent to their partition's `PartSpill`, then each
+    partition read back in its turn, its rows in record id order as `_read_part` gives them."""
+    import pyarrow.compute as pc
+
+    from linkage.records import IDENTITY, RECORD_DATE, records_frame
+    from outcomes.contract import SOURCES
+    from outcomes.eventstore.schema import as_of_sql
+
+    spills: dict[str, PartSpill] = {}
+    try:
+        with backend.transaction() as s:
+            for source in SOURCES:
+                cols = ", ".join(["record_id", *IDENTITY, f"{RECORD_DATE[source]} as record_date"])
+                sql = f"select {cols}, mod({KEY_SQL}, {parts}) as part_ from ({as_of_sql(source)}) st"
+                for batch in _batches(s, sql, {"as_of": as_of}):
+                    part = batch.column(batch.num_columns - 1)
+                    rows = batch.select(list(range(batch.num_columns - 1)))
+                    spill = spills.get(source)
+                    if spill is None:
+                        spill = spills[source] = PartSpill(parts, rows.schema)
+                    order = pc.sort_indices(part)
+                    rows, part = rows.take(order), part.take(order).to_numpy(zero_copy_only=False)
+                    bounds = np.searchsorted(part, np.arange(parts + 1))
+                    for i in range(parts):
+                        if bounds[i + 1] > bounds[i]:
+                            spill.write(i, rows.slice(bounds[i], bounds[i + 1] - bounds[i]))
+                    del batch, rows, part
+                if source in spills:
+                    spills[source].close()
+        for i in range(parts):
+
+            def tables(i=i):
+                for source, spill in spills.items():
+                    table = spill.load(i)
+                    yield source, table.sort_by("record_id")
+                    del table
+
+            yield records_frame(tables())
+    finally:
+        for spill in spills.values():
+            for f in spill._read:
+                f.close()
+
+
 def _partitions(backend, box: list, plan: Plan, as_of) -> Iterator[pd.DataFrame]:
-    """Each partition's records in turn (given ones spilled first, else read from the event store)."""
+    """Each partition's records in turn (given ones spilled first, else the event store's as-of
+    state read once into partitions)."""
     if box and box[0] is not None:
         spilled = _spilled(box.pop(), plan.parts)
         while spilled:
             yield spilled.pop(0).load()
     else:
-        for i in range(plan.parts):
-            yield _read_part(backend, as_of, plan.parts, i)
+        yield from _read_once(backend, as_of, plan.parts)
 
 
 def link_parts(

@@ -232,3 +232,27 @@ def test_given_records_are_held_a_partition_each_with_nothing_named_on_disk(tmp_
     for i, part in enumerate(held):
         back = part.load()
         pd.testing.assert_frame_equal(back, frame[keys == i].reset_index(drop=True))
+
+
+def test_the_event_store_is_read_once_into_the_partitions_with_nothing_named_on_disk(ingested, tmp_path, monkeypatch):
+    import tempfile
+
+    spill = tmp_path / "spill"
+    spill.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(spill))
+    monkeypatch.setattr(partitioned, "SLICE", 1_000)  # several slices a source
+    (tmp_path / "w").mkdir()
+    with _warehouse(tmp_path / "w", ingested) as backend:
+        day = partitioned._as_of(backend, None)
+        scans, batches = [], partitioned._batches
+        monkeypatch.setattr(partitioned, "_batches", lambda *a: scans.append(a[1]) or batches(*a))
+        parts = partitioned._read_once(backend, day, 3)
+        first = next(parts)
+        assert list(spill.iterdir()) == []  # the identities are in unlinked files only
+        once = [first, *parts]
+        assert len(scans) == 4  # one scan a source, not one a source and partition
+        each = [partitioned._read_part(backend, day, 3, i) for i in range(3)]
+    assert len(once) == 3 and sum(len(f) for f in once) > 2_000
+    for a, b in zip(once, each, strict=True):
+        assert len(a) and sorted(a.columns) == sorted(b.columns)
+        pd.testing.assert_frame_equal(a[b.columns], b)
