@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+STORED_BYTES = 170  # a later partition's run, a record stored before it (measured: docs/scale.md, branch mem14)
 ONE_PASS_BYTES = 530  # the one-pass first run's frames a record (two million, projected: docs/scale.md)
 PART_BYTES = 2_000  # a partition's run, a record of the partition (measured: docs/scale.md, branch mem13)
 FIXED = 256 << 20  # beside the records and DuckDB: the interpreter and its libraries (247 MiB measured)
@@ -87,11 +88,52 @@ def estimate(records: int, limit: int | None = None, per_record: int | None = No
     return FIXED + duckdb_share(limit, records if stored is None else stored) + records * per
 
 
+def part_estimate(part: int, stored: int, limit: int | None) -> int:
+    """A partition's run's estimated peak (bytes): `part` records of its own, `stored` records linked
+    by the partitions before it. The first (`stored` 0) is a first run: the fixed cost, DuckDB's
+    buffers of its records (at most half the budget) and PART_BYTES a record. A later one is a
+    month over the stored state: the fixed cost, DuckDB's buffers while a month reads (at most its
+    read share, `incremental.read_share`; the write stage's share is fitted to what the process
+    leaves, `run.fit_duckdb`), PART_BYTES a record of the partition and STORED_BYTES a stored record
+    (what the month's SQL stages hold of the whole stored state, measured: docs/scale.md, mem14)."""
+    if not stored:
+        return FIXED + duckdb_share(limit, part) + part * PART_BYTES
+    from linkage.incremental import read_share
+
+    duck = (part + stored) * DUCK_BYTES
+    if limit is not None:
+        duck = min(duck, read_share(limit))
+    return FIXED + duck + part * PART_BYTES + stored * STORED_BYTES
+
+
 def room(limit: int, stored: int) -> int:
     """Records a partition's run can hold within `limit` by the estimate, the warehouse holding
-    `stored` records (every partition's: a later partition's run reads the stored keys; 0 or less:
-    none)."""
-    return (limit - FIXED - duckdb_share(limit, stored)) // PART_BYTES
+    `stored` records (every partition's: a later partition's run reads the stored keys and holds a
+    term of them, STORED_BYTES a record; 0 or less: none)."""
+    from linkage.incremental import read_share
+
+    duck = min(read_share(limit), stored * DUCK_BYTES)
+    return (limit - FIXED - duck - stored * STORED_BYTES) // PART_BYTES
+
+
+def worst(largest: int, total: int, limit: int | None) -> int:
+    """The largest estimate of any partition's run, its largest partition holding `largest` of
+    `total` records: that partition as the first (a first run), or as a later one beside every
+    other partition's records stored (a smaller later partition beside more stored records
+    estimates less, since PART_BYTES exceeds STORED_BYTES)."""
+    return max(part_estimate(largest, 0, limit), part_estimate(largest, total - largest, limit))
+
+
+def _need(largest: int, total: int) -> int:
+    """The smallest budget whose estimate fits partitions of `largest` of `total` records (DuckDB's
+    share grows with the budget: the estimate is taken again at the budget it gives, until it fits)."""
+    need = worst(largest, total, None)
+    for _ in range(20):
+        again = worst(largest, total, need)
+        if again >= need:
+            break
+        need = again
+    return need
 
 
 def parts_for(counts: pd.Series, limit: int | None, parts: int | None = None) -> tuple[int, int]:
@@ -109,18 +151,20 @@ def parts_for(counts: pd.Series, limit: int | None, parts: int | None = None) ->
         return max(int(parts), 1), largest(max(int(parts), 1))
     if limit is None or estimate(total, limit) <= limit:
         return 1, total
-    fits = room(limit, total)  # records a partition can hold
+    fits = room(limit, total)  # records a partition can hold beside every record stored
     if fits <= 0:
+        need = _need(largest(MAX_PARTS), total)
         raise BudgetTooSmall(
             f"a memory budget of {limit / 2**20:,.0f} MiB is below the first run's fixed cost (the interpreter's "
-            f"{FIXED / 2**20:,.0f} MiB and DuckDB's half of the budget): no partition of its {total:,} records "
-            "fits; raise --memory-limit"
+            f"{FIXED / 2**20:,.0f} MiB, DuckDB's share of the budget and {STORED_BYTES} bytes a stored record "
+            f"while a later partition links): no partition of its {total:,} records fits; raise --memory-limit "
+            f"(to about {need / 2**20:,.0f} MiB at {MAX_PARTS} partitions)"
         )
     for k in range(max(math.ceil(total / fits), 2), MAX_PARTS + 1):
         big = largest(k)
-        if big <= fits:
+        if worst(big, total, limit) <= limit:
             return k, big
-    need = FIXED + duckdb_share(None, total) + largest(MAX_PARTS) * PART_BYTES
+    need = _need(largest(MAX_PARTS), total)
     raise BudgetTooSmall(
         f"a memory budget of {limit / 2**20:,.0f} MiB holds about {fits:,} records a partition: the first run's "
         f"{total:,} records need more than {MAX_PARTS} partitions (its largest partition, records by month of "

@@ -151,17 +151,40 @@ def test_the_budget_chooses_the_fewest_partitions_that_fit(monkeypatch):
     assert estimate(total, one_pass) == one_pass and parts_for(counts, one_pass) == (1, total)  # fits: one pass
     assert estimate(total, one_pass - 1) > one_pass - 1  # a byte less: not in one pass
     monkeypatch.setattr(partitioned, "ONE_PASS_BYTES", partitioned.PART_BYTES)  # one pass does not fit below
-    limit = partitioned.FIXED + duck + 40_000 * partitioned.PART_BYTES
-    assert room(limit, total) == 40_000 and room(limit, 2 * total) < 40_000  # DuckDB's buffers grow with the store
+    stored = total * partitioned.STORED_BYTES  # what a later partition's run holds of the stored state
+    limit = partitioned.FIXED + duck + stored + 40_000 * partitioned.PART_BYTES
+    assert room(limit, total) == 40_000 and room(limit, 2 * total) < 40_000  # DuckDB and the stored state grow
     k, largest = parts_for(counts, limit)
-    assert k > 1 and estimate(largest, limit, partitioned.PART_BYTES, total) <= limit
+    assert k > 1 and partitioned.worst(largest, total, limit) <= limit
+    # every partition's run in its turn, beside the records the partitions before it stored: within the budget
+    sizes = counts.groupby(counts.index.to_numpy() % k).sum().reindex(range(k), fill_value=0).to_numpy()
+    before = 0
+    for size in sizes:
+        assert partitioned.part_estimate(int(size), before, limit) <= limit
+        before += int(size)
+    assert partitioned.part_estimate(int(sizes[-1]), before - int(sizes[-1]), limit) > partitioned.part_estimate(
+        int(sizes[-1]), 0, limit
+    )  # the stored state counts
     keys = counts.index.to_numpy() % (k - 1)  # one partition fewer does not fit
-    assert max(counts.groupby(keys).sum()) > 40_000
+    assert partitioned.worst(int(max(counts.groupby(keys).sum())), total, limit) > limit
     assert parts_for(counts, None, 3)[0] == 3  # an explicit count is taken as given
     with pytest.raises(BudgetTooSmall, match="raise --memory-limit"):
         parts_for(counts, partitioned.FIXED)
     with pytest.raises(BudgetTooSmall, match="more than"):  # a month of birth holds more than fits
-        parts_for(counts, partitioned.FIXED + duck + 25_000 * partitioned.PART_BYTES)
+        parts_for(counts, partitioned.FIXED + duck + stored + 25_000 * partitioned.PART_BYTES)
+
+
+def test_a_budget_the_stored_state_alone_fills_is_refused_naming_a_budget_that_fits(monkeypatch):
+    counts = pd.Series([30_000, 20_000, 25_000, 5_000, 20_000], index=[0, 24_001, 24_002, 24_003, 24_004])
+    monkeypatch.setattr(partitioned, "STORED_BYTES", 5_000)  # the stored state costs more than the budget leaves
+    limit = partitioned.FIXED + (60 << 20)  # 60 MiB beside the fixed cost: not one pass; the 100,000 stored take 477
+    assert partitioned.part_estimate(10_000, 0, limit) <= limit  # a first run of a partition alone would fit
+    with pytest.raises(BudgetTooSmall, match="stored record") as refused:
+        parts_for(counts, limit)
+    need = int(str(refused.value).split("to about ")[1].split(" MiB")[0].replace(",", "")) << 20
+    assert need > limit
+    _, largest = parts_for(counts, need + (1 << 20))  # the budget it names fits, with the 64 partitions at most
+    assert partitioned.worst(largest, int(counts.sum()), need + (1 << 20)) <= need + (1 << 20)
 
 
 def test_a_small_budget_partitions_the_first_run_and_honours_it(ingested, tmp_path, monkeypatch):
@@ -178,7 +201,7 @@ def test_a_small_budget_partitions_the_first_run_and_honours_it(ingested, tmp_pa
             partitioned.plan(backend, None, None, limit)
         monkeypatch.setenv(partitioned.PARTITIONS_ENV, "auto")
         plan = partitioned.plan(backend, None, None, limit)
-        assert plan is not None and plan.parts >= 2 and estimate(plan.largest, limit, 40_000) <= limit
+        assert plan is not None and plan.parts >= 2 and partitioned.worst(plan.largest, plan.records, limit) <= limit
         result = link(backend, memory_limit=str(limit))
         assert len(result.partitions) == plan.parts
         assert f"a first run in {plan.parts} partitions" in "\n".join(result.lines())
