@@ -252,6 +252,85 @@ def _as_of(backend, as_of):
         return s.scalar("select max(extract_date) from events.deliveries where status = 'applied'")
 
 
+@dataclass
+class Learned:
+    """What the model of a partitioned first run learns from every partition's records, not the
+    first partition's alone (given to its run, `link(learned=)`): the forename aliases
+    (`records.learn_aliases` over every keyed record: the one-pass run's) and the term frequencies
+    (`model.term_frequencies`, counted record by record as each slice is read: the one-pass run's).
+    A first partition's own would be a sample's: by month of birth, every date of birth it holds
+    is whole in it, so its dates of birth are `parts` times as frequent as in the population and
+    the others unseen, and an alias seen in two nodes of the population is seen in one."""
+
+    aliases: dict
+    tf: dict
+
+
+class _Frequencies:
+    """Term-frequency counts summed slice by slice (`model.tf_keys`, as `term_frequencies` keys them)."""
+
+    def __init__(self) -> None:
+        from linkage.spec import IDENTITY as SPEC
+
+        self.comparisons = [c for c in SPEC.comparisons if c.tf]
+        self.columns = sorted({x for c in self.comparisons for x in (c.column, c.tf_by) if x is not None})
+        self.counts: dict[str, pd.Series] = {}
+
+    def add(self, frame: pd.DataFrame) -> None:
+        from linkage.model import tf_keys
+
+        if "date_of_birth" in frame:
+            frame = frame.assign(date_of_birth=pd.to_datetime(frame["date_of_birth"]))
+        for c in self.comparisons:
+            n = tf_keys(frame, c).value_counts(dropna=True)
+            old = self.counts.get(c.name)
+            self.counts[c.name] = n if old is None else old.add(n, fill_value=0).astype(np.int64)
+
+    def tf(self) -> dict:
+        """As `model.term_frequencies` makes them: a value's records over all (or its group's, with `tf_by`)."""
+        out = {}
+        for c in self.comparisons:
+            n = self.counts.get(c.name, pd.Series(dtype=np.int64)).astype(np.int64)
+            n = n[n > 0]
+            if c.tf_by is None:
+                freq = n.to_numpy() / n.sum()
+            else:
+                group = n.index.str.split("|", n=1).str[0].to_numpy()
+                size = n.groupby(group, sort=False).sum()
+                freq = n.to_numpy() / size.reindex(group).to_numpy()
+            out[c.name] = dict(zip(n.index.tolist(), freq.tolist(), strict=True))
+        return out
+
+
+def _aliases(keyed: pd.DataFrame) -> dict:
+    """The forename aliases of keyed records (node, forename_token, source_person_key), as the
+    one-pass run learns them."""
+    from linkage.records import learn_aliases
+
+    return {"forename": sorted(learn_aliases(keyed, "forename_token"))}
+
+
+def _learned_from_frame(frame: pd.DataFrame) -> Learned:
+    """`Learned` from the given records (every partition's), a slice at a time."""
+    from linkage.records import node_names
+
+    counts = _Frequencies()
+    for start in range(0, len(frame), SLICE):
+        counts.add(frame.iloc[start : start + SLICE][counts.columns])
+    keyed = frame.loc[
+        frame["source_person_key"].notna() & frame["forename_token"].notna(),
+        ["source", "record_id", "source_person_key", "forename_token"],
+    ]
+    keyed = pd.DataFrame(
+        {
+            "node": node_names(keyed),
+            "forename_token": keyed["forename_token"].to_numpy(),
+            "source_person_key": keyed["source_person_key"].to_numpy(),
+        }
+    )
+    return Learned(_aliases(keyed), counts.tf())
+
+
 def _spilled(frame: pd.DataFrame, parts: int) -> list:
     """The given records held partition by partition on disk (the frame is then freed by the
     caller), each read back whole in its turn: `records.SpilledFrame`s, whose files are unlinked as
@@ -339,10 +418,24 @@ def _batches(session, sql: str, params: dict):
         yield from session.fetch(sql, params).to_batches(SLICE)
 
 
-def _read_once(backend, as_of: dt.date, parts: int) -> Iterator[pd.DataFrame]:
+def _keyed_sql(source: str) -> str:
+    """A source's distinct (source person key, forename token) of the as-of state, of the keys
+    holding two tokens or more (the rows `learn_aliases` reads: a node of one token pairs none)."""
+    from outcomes.eventstore.schema import as_of_sql
+
+    return (
+        "select k, t from (select k, t, count(*) over (partition by k) as n from (select distinct "
+        f"source_person_key as k, forename_token as t from ({as_of_sql(source)}) st "
+        "where source_person_key is not null and forename_token is not null) d) w where n > 1"
+    )
+
+
+def _read_once(backend, as_of: dt.date, parts: int, learned: list | None = None) -> Iterator[pd.DataFrame]:
     """Every partition of the event store's as-of state from one scan a source (not one a
     partition and source): each slice's rows sent to their partition's `PartSpill`, then each
-    partition read back in its turn, its rows in record id order as `_read_part` gives them."""
+    partition read back in its turn, its rows in record id order as `_read_part` gives them.
+    `learned` (a list): a `Learned` of every partition's records appended before the first
+    partition is given (the term frequencies counted from the same slices)."""
     import pyarrow.compute as pc
 
     from linkage.records import IDENTITY, RECORD_DATE, records_frame
@@ -350,14 +443,29 @@ def _read_once(backend, as_of: dt.date, parts: int) -> Iterator[pd.DataFrame]:
     from outcomes.eventstore.schema import as_of_sql
 
     spills: dict[str, PartSpill] = {}
+    counts = _Frequencies() if learned is not None else None
+    keyed = []
     try:
         with backend.transaction() as s:
             for source in SOURCES:
+                if learned is not None:
+                    t = s.fetch(_keyed_sql(source), {"as_of": as_of}).to_pandas()
+                    keyed.append(
+                        pd.DataFrame(
+                            {
+                                "node": f"{source}|k|" + t["k"].astype(object),
+                                "forename_token": t["t"],
+                                "source_person_key": t["k"],
+                            }
+                        )
+                    )
                 cols = ", ".join(["record_id", *IDENTITY, f"{RECORD_DATE[source]} as record_date"])
                 sql = f"select {cols}, mod({KEY_SQL}, {parts}) as part_ from ({as_of_sql(source)}) st"
                 for batch in _batches(s, sql, {"as_of": as_of}):
                     part = batch.column(batch.num_columns - 1)
                     rows = batch.select(list(range(batch.num_columns - 1)))
+                    if counts is not None:
+                        counts.add(rows.select(counts.columns).to_pandas(date_as_object=False))
                     spill = spills.get(source)
                     if spill is None:
                         spill = spills[source] = PartSpill(parts, rows.schema)
@@ -370,6 +478,9 @@ def _read_once(backend, as_of: dt.date, parts: int) -> Iterator[pd.DataFrame]:
                     del batch, rows, part
                 if source in spills:
                     spills[source].close()
+        if learned is not None:
+            learned.append(Learned(_aliases(pd.concat(keyed, ignore_index=True)), counts.tf()))
+            del keyed, counts
         for i in range(parts):
 
             def tables(i=i):
@@ -385,15 +496,20 @@ def _read_once(backend, as_of: dt.date, parts: int) -> Iterator[pd.DataFrame]:
                 f.close()
 
 
-def _partitions(backend, box: list, plan: Plan, as_of) -> Iterator[pd.DataFrame]:
+def _partitions(backend, box: list, plan: Plan, as_of, learned: list | None = None) -> Iterator[pd.DataFrame]:
     """Each partition's records in turn (given ones spilled first, else the event store's as-of
-    state read once into partitions)."""
+    state read once into partitions); `learned` (a list) gets a `Learned` of every partition's
+    records before the first partition is given."""
     if box and box[0] is not None:
-        spilled = _spilled(box.pop(), plan.parts)
+        frame = box.pop()
+        if learned is not None:
+            learned.append(_learned_from_frame(frame))
+        spilled = _spilled(frame, plan.parts)
+        del frame
         while spilled:
             yield spilled.pop(0).load()
     else:
-        yield from _read_once(backend, as_of, plan.parts)
+        yield from _read_once(backend, as_of, plan.parts, learned)
 
 
 def link_parts(
@@ -427,7 +543,10 @@ def link_parts(
             ledger = inc.ledger_id(s)
     budget = "none" if memory_limit is None else memory_limit
     runs: list = []
-    for i, records in enumerate(_partitions(backend, box, plan, as_of)):
+    with backend.transaction() as s:  # the first partition trains the model: what it learns, of every partition
+        trains = retrain or not s.fetch("select 1 from linkage.models limit 1").num_rows
+    learned: list | None = [] if trains else None
+    for i, records in enumerate(_partitions(backend, box, plan, as_of, learned)):
         if records.empty:
             continue
         first = not runs
@@ -449,6 +568,7 @@ def link_parts(
             incremental=False if first else None,
             memory_limit=budget,
             part=True,
+            learned=learned[0] if first and learned else None,
         )
         del records
         if not first and not res.incremental and res.records_new:

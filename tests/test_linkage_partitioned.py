@@ -279,3 +279,31 @@ def test_the_event_store_is_read_once_into_the_partitions_with_nothing_named_on_
     for a, b in zip(once, each, strict=True):
         assert len(a) and sorted(a.columns) == sorted(b.columns)
         pd.testing.assert_frame_equal(a[b.columns], b)
+
+
+def test_the_first_partition_learns_aliases_and_term_frequencies_of_every_partition(ingested, one_pass, tmp_path):
+    from linkage.model import Model
+
+    whole = Model.from_json(one_pass[0]["model_json"])  # the one-pass run's, from every record
+    (tmp_path / "w").mkdir()
+    with _warehouse(tmp_path / "w", ingested) as backend:
+        day = partitioned._as_of(backend, None)
+        learned: list = []
+        parts = partitioned._read_once(backend, day, 3, learned)
+        first = next(parts)
+        records = partitioned._read_part(backend, day, 1, 0)  # every record, for the given records' path
+    given = partitioned._learned_from_frame(records)
+    for got in (learned[0], given):
+        assert got.aliases == whole.aliases and len(whole.aliases["forename"]) > 0
+        assert set(got.tf) == set(whole.tf)
+        for name, freq in whole.tf.items():
+            assert set(got.tf[name]) == set(freq)
+            assert max(abs(got.tf[name][k] - v) for k, v in freq.items()) < 1e-12
+    # a partition's own would differ: its dates of birth three times as frequent, the others unseen
+    from linkage.model import term_frequencies
+    from linkage.spec import IDENTITY as SPEC
+
+    own = term_frequencies(first, SPEC)["dob"]
+    assert len(own) < len(whole.tf["dob"]) / 2
+    common = next(iter(own))
+    assert own[common] > 2 * whole.tf["dob"][common]
