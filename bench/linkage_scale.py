@@ -75,7 +75,7 @@ options = dict(options, on_stage=_on_stage_cpu)
 
 STAGE_MEMORY = """
 import threading
-_rss = {"stage_peak": 0, "marks": {}, "runs": [], "seen": set()}
+_rss = {"stage_peak": 0, "marks": {}, "runs": [], "seen": ""}
 def _now_mib():
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * 4096 / 2**20
@@ -89,11 +89,11 @@ def _on_stage(stage):
     peak = max(_rss["stage_peak"], now)
     old = _rss["marks"].get(stage)
     _rss["marks"][stage] = [max(peak, old[0]) if old else peak, now]
-    # each run's peak (a partitioned first run: a run a partition; a stage named again starts the next run)
-    if stage in _rss["seen"] or not _rss["runs"]:
-        _rss["seen"] = set()
+    # each run's peak (a partitioned first run: a run a partition; every run ends with its "quality"
+    # stage, told twice: a stage after a "quality" starts the next run)
+    if not _rss["runs"] or (stage != "quality" and _rss["seen"] == "quality"):
         _rss["runs"].append(0)
-    _rss["seen"].add(stage)
+    _rss["seen"] = stage
     _rss["runs"][-1] = max(_rss["runs"][-1], peak)
     _rss["stage_peak"] = now
 options = dict(options, on_stage=_on_stage)
