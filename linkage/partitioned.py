@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import math
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -43,10 +42,15 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-STORED_BYTES = 170  # a later partition's run, a record stored before it (measured: docs/scale.md, branch mem14)
 ONE_PASS_BYTES = 530  # the one-pass first run's frames a record (two million, projected: docs/scale.md)
-PART_BYTES = 2_000  # a partition's run, a record of the partition (measured: docs/scale.md, branch mem13)
 FIXED = 256 << 20  # beside the records and DuckDB: the interpreter and its libraries (247 MiB measured)
+# A partition's run (fitted to each partition's peak at 250,000 people, 22 partitions under 1 GB, and
+# to two partitions of 457,136 records at 100,000 people: docs/scale.md, branch mem14): beside FIXED
+# and DuckDB's buffers, a cost of its own whatever its size, a record of the partition, a record
+# linked by the partitions before it
+PART_FIXED = 400 << 20
+PART_BYTES = 1_200
+STORED_BYTES = 32
 DUCK_BYTES = 256  # DuckDB's buffers a stored record, up to its half (the warehouse's bytes a record on disk)
 AUTO = "auto"  # partition when the estimate exceeds the budget
 PARTITIONS_ENV = "OUTCOMES_LINK_PARTITIONS"
@@ -90,20 +94,21 @@ def estimate(records: int, limit: int | None = None, per_record: int | None = No
 
 def part_estimate(part: int, stored: int, limit: int | None) -> int:
     """A partition's run's estimated peak (bytes): `part` records of its own, `stored` records linked
-    by the partitions before it. The first (`stored` 0) is a first run: the fixed cost, DuckDB's
-    buffers of its records (at most half the budget) and PART_BYTES a record. A later one is a
-    month over the stored state: the fixed cost, DuckDB's buffers while a month reads (at most its
-    read share, `incremental.read_share`; the write stage's share is fitted to what the process
-    leaves, `run.fit_duckdb`), PART_BYTES a record of the partition and STORED_BYTES a stored record
-    (what the month's SQL stages hold of the whole stored state, measured: docs/scale.md, mem14)."""
+    by the partitions before it. Each costs FIXED and PART_FIXED (a run's own, whatever its size:
+    about 650 MiB between a partition's stages at 250,000 people) and PART_BYTES a record of the
+    partition. The first (`stored` 0) is a first run: DuckDB's buffers of its records (at most half
+    the budget). A later one is a month over the stored state: DuckDB's buffers while a month reads
+    (at most its read share, `incremental.read_share`; the write stage's share is fitted to what the
+    process leaves, `run.fit_duckdb`) and STORED_BYTES a stored record (what the month's SQL stages
+    hold of the whole stored state). Measured: docs/scale.md, branch mem14."""
     if not stored:
-        return FIXED + duckdb_share(limit, part) + part * PART_BYTES
+        return FIXED + PART_FIXED + duckdb_share(limit, part) + part * PART_BYTES
     from linkage.incremental import read_share
 
     duck = (part + stored) * DUCK_BYTES
     if limit is not None:
         duck = min(duck, read_share(limit))
-    return FIXED + duck + part * PART_BYTES + stored * STORED_BYTES
+    return FIXED + PART_FIXED + duck + part * PART_BYTES + stored * STORED_BYTES
 
 
 def room(limit: int, stored: int) -> int:
@@ -113,7 +118,7 @@ def room(limit: int, stored: int) -> int:
     from linkage.incremental import read_share
 
     duck = min(read_share(limit), stored * DUCK_BYTES)
-    return (limit - FIXED - duck - stored * STORED_BYTES) // PART_BYTES
+    return (limit - FIXED - PART_FIXED - duck - stored * STORED_BYTES) // PART_BYTES
 
 
 def worst(largest: int, total: int, limit: int | None) -> int:
@@ -151,20 +156,20 @@ def parts_for(counts: pd.Series, limit: int | None, parts: int | None = None) ->
         return max(int(parts), 1), largest(max(int(parts), 1))
     if limit is None or estimate(total, limit) <= limit:
         return 1, total
-    fits = room(limit, total)  # records a partition can hold beside every record stored
-    if fits <= 0:
-        need = _need(largest(MAX_PARTS), total)
+    most = largest(MAX_PARTS)
+    if worst(most, total, limit) > limit and room(limit, total) <= 0:
         raise BudgetTooSmall(
             f"a memory budget of {limit / 2**20:,.0f} MiB is below the first run's fixed cost (the interpreter's "
-            f"{FIXED / 2**20:,.0f} MiB, DuckDB's share of the budget and {STORED_BYTES} bytes a stored record "
-            f"while a later partition links): no partition of its {total:,} records fits; raise --memory-limit "
-            f"(to about {need / 2**20:,.0f} MiB at {MAX_PARTS} partitions)"
+            f"{FIXED / 2**20:,.0f} MiB, a partition's run's own {PART_FIXED / 2**20:,.0f} MiB, DuckDB's share of the "
+            f"budget and {STORED_BYTES} bytes a stored record while a later partition links): no partition of its "
+            f"{total:,} records fits; raise --memory-limit (to about {_need(most, total) / 2**20:,.0f} MiB at "
+            f"{MAX_PARTS} partitions)"
         )
-    for k in range(max(math.ceil(total / fits), 2), MAX_PARTS + 1):
+    for k in range(2, MAX_PARTS + 1):
         big = largest(k)
         if worst(big, total, limit) <= limit:
             return k, big
-    need = _need(largest(MAX_PARTS), total)
+    fits, need = max(room(limit, total), 0), _need(most, total)
     raise BudgetTooSmall(
         f"a memory budget of {limit / 2**20:,.0f} MiB holds about {fits:,} records a partition: the first run's "
         f"{total:,} records need more than {MAX_PARTS} partitions (its largest partition, records by month of "

@@ -150,9 +150,9 @@ def test_the_budget_chooses_the_fewest_partitions_that_fit(monkeypatch):
     one_pass = partitioned.FIXED + duck + total * partitioned.ONE_PASS_BYTES
     assert estimate(total, one_pass) == one_pass and parts_for(counts, one_pass) == (1, total)  # fits: one pass
     assert estimate(total, one_pass - 1) > one_pass - 1  # a byte less: not in one pass
-    monkeypatch.setattr(partitioned, "ONE_PASS_BYTES", partitioned.PART_BYTES)  # one pass does not fit below
+    monkeypatch.setattr(partitioned, "ONE_PASS_BYTES", 20_000)  # one pass does not fit below
     stored = total * partitioned.STORED_BYTES  # what a later partition's run holds of the stored state
-    limit = partitioned.FIXED + duck + stored + 40_000 * partitioned.PART_BYTES
+    limit = partitioned.FIXED + partitioned.PART_FIXED + duck + stored + 40_000 * partitioned.PART_BYTES
     assert room(limit, total) == 40_000 and room(limit, 2 * total) < 40_000  # DuckDB and the stored state grow
     k, largest = parts_for(counts, limit)
     assert k > 1 and partitioned.worst(largest, total, limit) <= limit
@@ -171,13 +171,16 @@ def test_the_budget_chooses_the_fewest_partitions_that_fit(monkeypatch):
     with pytest.raises(BudgetTooSmall, match="raise --memory-limit"):
         parts_for(counts, partitioned.FIXED)
     with pytest.raises(BudgetTooSmall, match="more than"):  # a month of birth holds more than fits
-        parts_for(counts, partitioned.FIXED + duck + stored + 25_000 * partitioned.PART_BYTES)
+        parts_for(counts, partitioned.FIXED + partitioned.PART_FIXED + duck + stored + 25_000 * partitioned.PART_BYTES)
 
 
 def test_a_budget_the_stored_state_alone_fills_is_refused_naming_a_budget_that_fits(monkeypatch):
     counts = pd.Series([30_000, 20_000, 25_000, 5_000, 20_000], index=[0, 24_001, 24_002, 24_003, 24_004])
     monkeypatch.setattr(partitioned, "STORED_BYTES", 5_000)  # the stored state costs more than the budget leaves
-    limit = partitioned.FIXED + (60 << 20)  # 60 MiB beside the fixed cost: not one pass; the 100,000 stored take 477
+    monkeypatch.setattr(partitioned, "ONE_PASS_BYTES", 20_000)  # not one pass
+    limit = (
+        partitioned.FIXED + partitioned.PART_FIXED + (60 << 20)
+    )  # 60 MiB beside the fixed costs: the stored take 477
     assert partitioned.part_estimate(10_000, 0, limit) <= limit  # a first run of a partition alone would fit
     with pytest.raises(BudgetTooSmall, match="stored record") as refused:
         parts_for(counts, limit)
@@ -189,10 +192,10 @@ def test_a_budget_the_stored_state_alone_fills_is_refused_naming_a_budget_that_f
 
 def test_a_small_budget_partitions_the_first_run_and_honours_it(ingested, tmp_path, monkeypatch):
     # the estimate's bytes a record raised so that this small population exceeds a small budget
-    monkeypatch.setattr(partitioned, "ONE_PASS_BYTES", 40_000)
+    monkeypatch.setattr(partitioned, "ONE_PASS_BYTES", 400_000)  # far past the budget in one pass
     monkeypatch.setattr(partitioned, "PART_BYTES", 40_000)
     monkeypatch.setattr(partitioned, "DUCK_BYTES", 0)
-    limit = partitioned.FIXED + 3_000 * 40_000
+    limit = partitioned.FIXED + partitioned.PART_FIXED + 3_000 * 40_000
     monkeypatch.delenv(partitioned.PARTITIONS_ENV, raising=False)
     with _warehouse(tmp_path, ingested) as backend:
         assert partitioned.plan(backend, None, None, limit) is None  # not asked for: one pass, whatever the budget
