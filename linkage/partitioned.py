@@ -44,11 +44,12 @@ import pyarrow as pa
 
 ONE_PASS_BYTES = 530  # the one-pass first run's frames a record (two million, projected: docs/scale.md)
 FIXED = 256 << 20  # beside the records and DuckDB: the interpreter and its libraries (247 MiB measured)
-# A partition's run (fitted to each partition's peak at 250,000 people, 22 partitions under 1 GB, and
-# to two partitions of 457,136 records at 100,000 people: docs/scale.md, branch mem14): beside FIXED
+# A partition's run (fitted to each partition's peak at 250,000 people, 22 partitions under 1 GB and
+# 1.2 GB, and to two partitions of 457,136 records at 100,000 people: docs/scale.md, branch mem14;
+# the model's term frequencies of the whole population, about 15 MB as JSON there, within PART_FIXED): beside FIXED
 # and DuckDB's buffers, a cost of its own whatever its size, a record of the partition, a record
 # linked by the partitions before it
-PART_FIXED = 400 << 20
+PART_FIXED = 440 << 20
 PART_BYTES = 1_200
 STORED_BYTES = 32
 DUCK_BYTES = 256  # DuckDB's buffers a stored record, up to its half (the warehouse's bytes a record on disk)
@@ -514,6 +515,13 @@ def _partitions(backend, box: list, plan: Plan, as_of, learned: list | None = No
         while spilled:
             yield spilled.pop(0).load()
     else:
+        if plan.limit is not None:  # the scans stream into the spills: DuckDB at a month's read share, not
+            # half the budget (its window over a source's as-of state held up to 300 MiB more at 250,000
+            # people under 1.2 GB); the first partition's run sets half again (run.apply_memory_limit)
+            from linkage.incremental import read_share
+            from linkage.run import _duckdb_limit
+
+            _duckdb_limit(backend, read_share(plan.limit))
         yield from _read_once(backend, as_of, plan.parts, learned)
 
 
