@@ -44,14 +44,14 @@ import pyarrow as pa
 
 ONE_PASS_BYTES = 530  # the one-pass first run's frames a record (two million, projected: docs/scale.md)
 FIXED = 256 << 20  # beside the records and DuckDB: the interpreter and its libraries (247 MiB measured)
-# A partition's run (fitted to each partition's peak at 250,000 people, 22 partitions under 1 GB and
-# 1.2 GB, and to two partitions of 457,136 records at 100,000 people: docs/scale.md, branch mem14;
-# the model's term frequencies of the whole population, about 15 MB as JSON there, within PART_FIXED): beside FIXED
-# and DuckDB's buffers, a cost of its own whatever its size, a record of the partition, a record
-# linked by the partitions before it
-PART_FIXED = 440 << 20
-PART_BYTES = 1_200
-STORED_BYTES = 32
+# A partition's run, beside FIXED and DuckDB's buffers: a cost of its own whatever its size, a record
+# of the partition, a record linked by the partitions before it. Fitted to each partition's measured
+# peak at 250,000 people (32 partitions under 1.2 GB) and 500,000 people (9 partitions under 2 GB);
+# docs/scale.md, branch mem14. The model's whole-population term frequencies (15 MB of JSON at
+# 250,000 people), held by every partition's run, are within PART_FIXED there.
+PART_FIXED = 350 << 20
+PART_BYTES = 1_950
+STORED_BYTES = 42
 DUCK_BYTES = 256  # DuckDB's buffers a stored record, up to its half (the warehouse's bytes a record on disk)
 AUTO = "auto"  # partition when the estimate exceeds the budget
 PARTITIONS_ENV = "OUTCOMES_LINK_PARTITIONS"
