@@ -16,16 +16,17 @@ The partitions: records by their month of birth, `(year * 12 + month) mod k` (no
 the first partition). Most blocking passes key on the date of birth, and two of the others on its
 year and month: a person's records mostly fall into one partition, so a further partition's
 candidate nodes are mostly those of persons with a changed or mistyped date of birth, and every
-partition is a sample of the whole population for the model the first one trains. `k` is the
-smallest count whose largest partition fits the budget by the estimate (`plan`): `PART_BYTES` a
-record of the partition beside `FIXED` and DuckDB's half (the share `run.apply_memory_limit` gives
-it while a run reads).
+partition is a sample of the whole population for the EM estimates the first one makes (its
+aliases and term frequencies are learned from every partition's records as they are read:
+`Learned`). `k` is the smallest count for which every partition's run fits the budget by its
+estimate (`part_estimate`, `worst`: fitted to each partition's measured peak). The event store's
+as-of state is read once, into a spill a partition (`PartSpill`).
 
 Partitioning is asked for, not automatic (`partitions`: "auto" or a count, else
-$OUTCOMES_LINK_PARTITIONS; unset: one pass): at 250,000 people it used 4.3 times the one-pass
-run's CPU, lost up to 1.9 points of recall (the model trained on one partition) and still peaked
-13% over its budget (docs/scale.md, branch mem13), so a million people, which fit this machine in
-one pass and meet the quality bars there, must not fall into it by the default 4 GB budget.
+$OUTCOMES_LINK_PARTITIONS; unset: one pass): at 250,000 people it uses 3 to 3.4 times the one-pass
+run's CPU and loses up to about 0.8 points of pairwise recall on the convictions pairs
+(docs/scale.md, branch mem14), so a million people, which fit this machine in one pass and meet
+the quality bars there, must not fall into it by the default 4 GB budget.
 """
 
 from __future__ import annotations
