@@ -53,9 +53,6 @@ FIXED = 256 << 20  # beside the records and DuckDB: the interpreter and its libr
 PART_FIXED = 350 << 20
 PART_BYTES = 1_950
 STORED_BYTES = 42
-# the partitions are planned within this share of the budget: the terms' error measured (500,000 people,
-# 14 partitions under 2 GB: 1,931 MiB against an estimate of 1,887, 2.4% short)
-HEADROOM = 0.95
 DUCK_BYTES = 256  # DuckDB's buffers a stored record, up to its half (the warehouse's bytes a record on disk)
 AUTO = "auto"  # partition when the estimate exceeds the budget
 PARTITIONS_ENV = "OUTCOMES_LINK_PARTITIONS"
@@ -143,7 +140,7 @@ def _need(largest: int, total: int) -> int:
         if again >= need:
             break
         need = again
-    return int(need / HEADROOM) + 1
+    return need
 
 
 def parts_for(counts: pd.Series, limit: int | None, parts: int | None = None) -> tuple[int, int]:
@@ -162,7 +159,7 @@ def parts_for(counts: pd.Series, limit: int | None, parts: int | None = None) ->
     if limit is None or estimate(total, limit) <= limit:
         return 1, total
     most = largest(MAX_PARTS)
-    if worst(most, total, limit) > limit * HEADROOM and room(limit, total) <= 0:
+    if worst(most, total, limit) > limit and room(limit, total) <= 0:
         raise BudgetTooSmall(
             f"a memory budget of {limit / 2**20:,.0f} MiB is below the first run's fixed cost (the interpreter's "
             f"{FIXED / 2**20:,.0f} MiB, a partition's run's own {PART_FIXED / 2**20:,.0f} MiB, DuckDB's share of the "
@@ -172,7 +169,7 @@ def parts_for(counts: pd.Series, limit: int | None, parts: int | None = None) ->
         )
     for k in range(2, MAX_PARTS + 1):
         big = largest(k)
-        if worst(big, total, limit) <= limit * HEADROOM:
+        if worst(big, total, limit) <= limit:
             return k, big
     fits, need = max(room(limit, total), 0), _need(most, total)
     raise BudgetTooSmall(

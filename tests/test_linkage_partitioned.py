@@ -152,11 +152,10 @@ def test_the_budget_chooses_the_fewest_partitions_that_fit(monkeypatch):
     assert estimate(total, one_pass - 1) > one_pass - 1  # a byte less: not in one pass
     monkeypatch.setattr(partitioned, "ONE_PASS_BYTES", 20_000)  # one pass does not fit below
     stored = total * partitioned.STORED_BYTES  # what a later partition's run holds of the stored state
-    base = partitioned.FIXED + partitioned.PART_FIXED + duck + stored + 40_000 * partitioned.PART_BYTES
-    assert room(base, total) == 40_000 and room(base, 2 * total) < 40_000  # DuckDB and the stored state grow
-    limit = int(base / partitioned.HEADROOM) + 1  # planned within a share of the budget
+    limit = partitioned.FIXED + partitioned.PART_FIXED + duck + stored + 40_000 * partitioned.PART_BYTES
+    assert room(limit, total) == 40_000 and room(limit, 2 * total) < 40_000  # DuckDB and the stored state grow
     k, largest = parts_for(counts, limit)
-    assert k > 1 and partitioned.worst(largest, total, limit) <= limit * partitioned.HEADROOM
+    assert k > 1 and partitioned.worst(largest, total, limit) <= limit
     # every partition's run in its turn, beside the records the partitions before it stored: within the budget
     sizes = counts.groupby(counts.index.to_numpy() % k).sum().reindex(range(k), fill_value=0).to_numpy()
     before = 0
@@ -167,7 +166,7 @@ def test_the_budget_chooses_the_fewest_partitions_that_fit(monkeypatch):
         int(sizes[-1]), 0, limit
     )  # the stored state counts
     keys = counts.index.to_numpy() % (k - 1)  # one partition fewer does not fit
-    assert partitioned.worst(int(max(counts.groupby(keys).sum())), total, limit) > limit * partitioned.HEADROOM
+    assert partitioned.worst(int(max(counts.groupby(keys).sum())), total, limit) > limit
     assert parts_for(counts, None, 3)[0] == 3  # an explicit count is taken as given
     with pytest.raises(BudgetTooSmall, match="raise --memory-limit"):
         parts_for(counts, partitioned.FIXED)
