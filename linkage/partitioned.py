@@ -132,14 +132,20 @@ def worst(largest: int, total: int, limit: int | None) -> int:
 
 
 def _need(largest: int, total: int) -> int:
-    """The smallest budget whose estimate fits partitions of `largest` of `total` records (DuckDB's
-    share grows with the budget: the estimate is taken again at the budget it gives, until it fits)."""
+    """The smallest budget in whole MiB whose estimate fits partitions of `largest` of `total`
+    records. DuckDB's share grows with the budget (a quarter of it above 1 GiB while a month reads),
+    so raising the budget raises the estimate: the estimate is taken again at the budget it gives
+    until it no longer falls (a fixed point: the estimate grows by less than the budget does), then
+    rounded up to a whole MiB, the figure named, which the estimate accepts."""
     need = worst(largest, total, None)
-    for _ in range(20):
+    for _ in range(200):
         again = worst(largest, total, need)
         if again >= need:
             break
         need = again
+    need = -(-need // (1 << 20)) << 20
+    while worst(largest, total, need) > need:  # not reached: each step above is accepted
+        need += 1 << 20
     return need
 
 
@@ -164,7 +170,7 @@ def parts_for(counts: pd.Series, limit: int | None, parts: int | None = None) ->
             f"a memory budget of {limit / 2**20:,.0f} MiB is below the first run's fixed cost (the interpreter's "
             f"{FIXED / 2**20:,.0f} MiB, a partition's run's own {PART_FIXED / 2**20:,.0f} MiB, DuckDB's share of the "
             f"budget and {STORED_BYTES} bytes a stored record while a later partition links): no partition of its "
-            f"{total:,} records fits; raise --memory-limit (to about {_need(most, total) / 2**20:,.0f} MiB at "
+            f"{total:,} records fits; raise --memory-limit (to at least {_need(most, total) >> 20:,} MiB at "
             f"{MAX_PARTS} partitions)"
         )
     for k in range(2, MAX_PARTS + 1):
@@ -175,7 +181,7 @@ def parts_for(counts: pd.Series, limit: int | None, parts: int | None = None) ->
     raise BudgetTooSmall(
         f"a memory budget of {limit / 2**20:,.0f} MiB holds about {fits:,} records a partition: the first run's "
         f"{total:,} records need more than {MAX_PARTS} partitions (its largest partition, records by month of "
-        f"birth, holds more); raise --memory-limit to at least {need / 2**20:,.0f} MiB"
+        f"birth, holds more); raise --memory-limit to at least {need >> 20:,} MiB"
     )
 
 

@@ -184,10 +184,28 @@ def test_a_budget_the_stored_state_alone_fills_is_refused_naming_a_budget_that_f
     assert partitioned.part_estimate(10_000, 0, limit) <= limit  # a first run of a partition alone would fit
     with pytest.raises(BudgetTooSmall, match="stored record") as refused:
         parts_for(counts, limit)
-    need = int(str(refused.value).split("to about ")[1].split(" MiB")[0].replace(",", "")) << 20
+    need = int(str(refused.value).split("to at least ")[1].split(" MiB")[0].replace(",", "")) << 20
     assert need > limit
     _, largest = parts_for(counts, need + (1 << 20))  # the budget it names fits, with the 64 partitions at most
     assert partitioned.worst(largest, int(counts.sum()), need + (1 << 20)) <= need + (1 << 20)
+
+
+def test_the_budget_named_on_refusal_is_accepted_where_duckdb_takes_a_quarter_of_it():
+    # 64 months of birth of 50,000 records: the 64 partitions are the smallest; 3.2 million records,
+    # so the budget that fits is above 1 GiB and DuckDB's read share is a quarter of it (it grows
+    # with the budget named)
+    from linkage.incremental import read_share
+
+    counts = pd.Series([50_000] * 64, index=range(24_000, 24_064))
+    total = int(counts.sum())
+    with pytest.raises(BudgetTooSmall, match="to at least") as refused:
+        parts_for(counts, 1 << 30)
+    named = int(str(refused.value).split("to at least ")[1].split(" MiB")[0].replace(",", "")) << 20
+    assert named > 1 << 30 and read_share(named) == named // 4 < total * partitioned.DUCK_BYTES
+    assert parts_for(counts, named) == (64, 50_000)  # the budget named is accepted
+    assert partitioned.worst(50_000, total, named) <= named
+    with pytest.raises(BudgetTooSmall):  # a MiB less is not
+        parts_for(counts, named - (1 << 20))
 
 
 def test_a_small_budget_partitions_the_first_run_and_honours_it(ingested, tmp_path, monkeypatch):
