@@ -378,27 +378,18 @@ SLICE = 100_000  # rows of the as-of state taken from DuckDB at once while it is
 
 
 class PartSpill:
-    """Rows held on disk a partition each, written once and read back once: Arrow IPC streams in
-    files of a private temporary folder (mode 0700: they hold identity tokens), each opened for
-    writing and for reading and the folder removed at once, as `records.SpilledFrame` does, so
-    nothing named is left on disk however the run ends (a kill included: the kernel frees an
-    unlinked file with its last handle)."""
+    """Rows held on disk a partition each, written once and read back once: Arrow IPC streams,
+    encrypted under a key held only in memory (`records.Sealed`: they hold identities), in files of
+    a private temporary folder (mode 0700), each opened for writing and for reading and the folder
+    removed at once, as `records.SpilledFrame` does, so nothing named is left on disk however the
+    run ends (a kill included: the kernel frees an unlinked file with its last handle), and no
+    identity reaches disk, or /proc/<pid>/fd, in the clear."""
 
     def __init__(self, parts: int, schema: pa.Schema, folder: str | None = None) -> None:
-        import tempfile
+        from linkage.records import sealed_files
 
-        from linkage.records import _remove_folder
-
-        spill = tempfile.mkdtemp(prefix="outcomes-spill-", dir=folder)
-        self._read, sinks = [], []
-        try:
-            for i in range(parts):
-                path = Path(spill) / f"{i}.arrow"
-                sinks.append(open(path, "wb"))  # noqa: SIM115 - closed by its writer
-                self._read.append(open(path, "rb"))  # noqa: SIM115 - held until `load`, past the unlink
-        finally:
-            _remove_folder(spill)
-        self._writers = [pa.ipc.new_stream(sink, schema) for sink in sinks]
+        self._files = sealed_files(parts, folder)
+        self._writers = [pa.ipc.new_stream(f, schema) for f in self._files]
         self.rows = [0] * parts
 
     def write(self, i: int, batch: pa.RecordBatch) -> None:
@@ -410,13 +401,18 @@ class PartSpill:
         """Every stream ended (then readable)."""
         for w in self._writers:
             w.close()
+        for f in self._files:
+            f.close()  # its last chunk sealed
         self._writers = []
+
+    def discard(self) -> None:
+        """Every file freed, read or not."""
+        for f in self._files:
+            f.discard()
 
     def load(self, i: int) -> pa.Table:
         """Partition `i`'s rows, read once (its file then freed)."""
-        with self._read[i] as f:
-            table = pa.ipc.open_stream(f).read_all()
-        return table
+        return pa.ipc.open_stream(pa.py_buffer(self._files[i].read_back())).read_all()
 
 
 def _batches(session, sql: str, params: dict):
@@ -505,8 +501,7 @@ def _read_once(backend, as_of: dt.date, parts: int, learned: list | None = None)
             yield records_frame(tables())
     finally:
         for spill in spills.values():
-            for f in spill._read:
-                f.close()
+            spill.discard()
 
 
 def _partitions(backend, box: list, plan: Plan, as_of, learned: list | None = None) -> Iterator[pd.DataFrame]:

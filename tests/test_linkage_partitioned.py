@@ -278,6 +278,54 @@ def test_given_records_are_held_a_partition_each_with_nothing_named_on_disk(tmp_
         pd.testing.assert_frame_equal(back, frame[keys == i].reset_index(drop=True))
 
 
+def _on_disk(sealed) -> bytes:
+    """What a spill's file holds on disk (its unlinked file, read through /proc/self/fd)."""
+    return Path(f"/proc/self/fd/{sealed._source.fileno()}").read_bytes()
+
+
+def test_a_spill_holds_no_identity_in_the_clear_and_reads_back_as_written(tmp_path, monkeypatch):
+    from linkage.records import Sealed, SpilledFrame
+
+    monkeypatch.setattr(Sealed, "CHUNK", 1_000)  # several chunks
+    names = [f"zebedee{i:04d}" for i in range(400)]
+    schema = pa.schema([("record_id", pa.string()), ("forename", pa.string()), ("date_of_birth", pa.date32())])
+    spill = partitioned.PartSpill(2, schema, folder=str(tmp_path))
+    dob = dt.date(1961, 7, 19)
+    rows = pa.table({"record_id": [f"r{i}" for i in range(400)], "forename": names, "date_of_birth": [dob] * 400})
+    for batch in rows.to_batches(max_chunksize=50):
+        spill.write(0, batch)
+    spill.close()
+    on_disk = _on_disk(spill._files[0])
+    assert len(on_disk) > 400 * 12 and b"zebedee" not in on_disk and b"r399" not in on_disk
+    day = (dob - dt.date(1970, 1, 1)).days.to_bytes(4, "little", signed=True)  # date32 as Arrow writes it
+    assert on_disk.count(day) < 3  # chance only, not 400 dates of birth
+    assert spill.load(0).equals(rows) and spill.load(1).num_rows == 0 and spill.rows == [400, 0]
+    assert list(tmp_path.iterdir()) == []
+
+    frame = pd.DataFrame({"forename": pd.Categorical(names), "dob": pd.to_datetime([dob] * 400)})
+    held = SpilledFrame(frame, folder=str(tmp_path))
+    on_disk = _on_disk(held._file)
+    assert b"zebedee" not in on_disk and list(tmp_path.iterdir()) == []
+    pd.testing.assert_frame_equal(held.load(), frame)
+
+
+def test_a_spill_altered_on_disk_is_refused(tmp_path):
+    import cryptography.exceptions
+
+    from linkage.records import sealed_files
+
+    (f,) = sealed_files(1, str(tmp_path))
+    f.write(b"ann 1980-01-05 AB1 2CD")
+    f.close()
+    with open(f"/proc/self/fd/{f._source.fileno()}", "r+b") as raw:
+        raw.seek(20)
+        byte = raw.read(1)
+        raw.seek(20)
+        raw.write(bytes([byte[0] ^ 1]))
+    with pytest.raises(cryptography.exceptions.InvalidTag):
+        f.read_back()
+
+
 def test_the_event_store_is_read_once_into_the_partitions_with_nothing_named_on_disk(ingested, tmp_path, monkeypatch):
     import tempfile
 
