@@ -20,7 +20,8 @@ partition is a sample of the whole population for the EM estimates the first one
 aliases and term frequencies are learned from every partition's records as they are read:
 `Learned`). `k` is the smallest count for which every partition's run fits the budget by its
 estimate (`part_estimate`, `worst`: fitted to each partition's measured peak). The event store's
-as-of state is read once, into a spill a partition (`PartSpill`).
+as-of state is read once, into a spill a partition (`PartSpill`), on DuckDB; on PostgreSQL,
+whose fetch holds a whole result, a partition at a time by a query of its own (`_read_by_parts`).
 
 Partitioning is asked for, not automatic (`partitions`: "auto" or a count, else
 $OUTCOMES_LINK_PARTITIONS; unset: one pass): at 250,000 people it uses 3 to 3.4 times the one-pass
@@ -415,16 +416,51 @@ class PartSpill:
         return pa.ipc.open_stream(pa.py_buffer(self._files[i].read_back())).read_all()
 
 
+def _streams(session) -> bool:
+    """Whether `_read_once` can read through this session a slice at a time: DuckDB's Arrow reader
+    streams a query's result. PostgreSQL's `fetch` returns its result as one Arrow table (read
+    through a server-side cursor, but kept whole), so a source's whole as-of state would sit in
+    memory uncounted by the estimate: there each partition is read by a query of its own."""
+    return type(session).__name__ == "DuckDBSession" and getattr(session, "con", None) is not None
+
+
 def _batches(session, sql: str, params: dict):
-    """A query's rows in Arrow record batches: streamed from DuckDB (the as-of state is never whole
-    in memory), elsewhere the fetched table's (PostgreSQL reads through a server-side cursor)."""
+    """A DuckDB query's rows in Arrow record batches of SLICE rows, streamed: the result is never
+    whole in memory (DuckDB only: `_streams`)."""
     from outcomes.eventstore.backend import _NAMED
 
-    con = getattr(session, "con", None)
-    if type(session).__name__ == "DuckDBSession" and con is not None:
-        yield from con.sql(_NAMED.sub(r"$\1", sql), params=params).to_arrow_reader(SLICE)
-    else:
-        yield from session.fetch(sql, params).to_batches(SLICE)
+    if not _streams(session):
+        raise TypeError(f"{type(session).__name__} does not stream a query's rows: read a partition at a time")
+    yield from session.con.sql(_NAMED.sub(r"$\1", sql), params=params).to_arrow_reader(SLICE)
+
+
+def _keyed(session, source: str, as_of: dt.date) -> pd.DataFrame:
+    """A source's keyed forename tokens of the as-of state, as `learn_aliases` reads them."""
+    t = session.fetch(_keyed_sql(source), {"as_of": as_of}).to_pandas()
+    return pd.DataFrame(
+        {"node": f"{source}|k|" + t["k"].astype(object), "forename_token": t["t"], "source_person_key": t["k"]}
+    )
+
+
+def _read_by_parts(backend, as_of: dt.date, parts: int, learned: list | None = None) -> Iterator[pd.DataFrame]:
+    """Every partition of the as-of state by a query of its own a partition and source (`_read_part`),
+    where the backend does not stream (PostgreSQL): no more than a partition's rows in memory at
+    once. `learned` (a list): a `Learned` of every partition's records appended first, the term
+    frequencies counted a partition at a time (so each partition is read twice)."""
+    from outcomes.contract import SOURCES
+
+    if learned is not None:
+        counts = _Frequencies()
+        for i in range(parts):
+            frame = _read_part(backend, as_of, parts, i)
+            counts.add(frame[counts.columns])
+            del frame
+        with backend.transaction() as s:
+            keyed = [_keyed(s, source, as_of) for source in SOURCES]
+        learned.append(Learned(_aliases(pd.concat(keyed, ignore_index=True)), counts.tf()))
+        del keyed, counts
+    for i in range(parts):
+        yield _read_part(backend, as_of, parts, i)
 
 
 def _keyed_sql(source: str) -> str:
@@ -441,7 +477,8 @@ def _keyed_sql(source: str) -> str:
 
 def _read_once(backend, as_of: dt.date, parts: int, learned: list | None = None) -> Iterator[pd.DataFrame]:
     """Every partition of the event store's as-of state from one scan a source (not one a
-    partition and source): each slice's rows sent to their partition's `PartSpill`, then each
+    partition and source; DuckDB, whose scan streams: `_streams`, elsewhere `_read_by_parts`):
+    each slice's rows sent to their partition's `PartSpill`, then each
     partition read back in its turn, its rows in record id order as `_read_part` gives them.
     `learned` (a list): a `Learned` of every partition's records appended before the first
     partition is given (the term frequencies counted from the same slices)."""
@@ -458,16 +495,7 @@ def _read_once(backend, as_of: dt.date, parts: int, learned: list | None = None)
         with backend.transaction() as s:
             for source in SOURCES:
                 if learned is not None:
-                    t = s.fetch(_keyed_sql(source), {"as_of": as_of}).to_pandas()
-                    keyed.append(
-                        pd.DataFrame(
-                            {
-                                "node": f"{source}|k|" + t["k"].astype(object),
-                                "forename_token": t["t"],
-                                "source_person_key": t["k"],
-                            }
-                        )
-                    )
+                    keyed.append(_keyed(s, source, as_of))
                 cols = ", ".join(["record_id", *IDENTITY, f"{RECORD_DATE[source]} as record_date"])
                 sql = f"select {cols}, mod({KEY_SQL}, {parts}) as part_ from ({as_of_sql(source)}) st"
                 for batch in _batches(s, sql, {"as_of": as_of}):
@@ -524,7 +552,10 @@ def _partitions(backend, box: list, plan: Plan, as_of, learned: list | None = No
             from linkage.run import _duckdb_limit
 
             _duckdb_limit(backend, read_share(plan.limit))
-        yield from _read_once(backend, as_of, plan.parts, learned)
+        with backend.transaction() as s:
+            streams = _streams(s)
+        read = _read_once if streams else _read_by_parts
+        yield from read(backend, as_of, plan.parts, learned)
 
 
 def link_parts(

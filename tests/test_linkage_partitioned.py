@@ -361,8 +361,14 @@ def test_the_first_partition_learns_aliases_and_term_frequencies_of_every_partit
         parts = partitioned._read_once(backend, day, 3, learned)
         first = next(parts)
         records = partitioned._read_part(backend, day, 1, 0)  # every record, for the given records' path
+        by_parts: list = []  # where the backend does not stream (PostgreSQL): a query a partition
+        each = list(partitioned._read_by_parts(backend, day, 3, by_parts))
+        assert len(each) == 3 and len(by_parts) == 1
+        pd.testing.assert_frame_equal(each[0][first.columns], first)
+        with backend.transaction() as s:
+            assert partitioned._streams(s)
     given = partitioned._learned_from_frame(records)
-    for got in (learned[0], given):
+    for got in (learned[0], given, by_parts[0]):
         assert got.aliases == whole.aliases and len(whole.aliases["forename"]) > 0
         assert set(got.tf) == set(whole.tf)
         for name, freq in whole.tf.items():
@@ -376,3 +382,24 @@ def test_the_first_partition_learns_aliases_and_term_frequencies_of_every_partit
     assert len(own) < len(whole.tf["dob"]) / 2
     common = next(iter(own))
     assert own[common] > 2 * whole.tf["dob"][common]
+
+
+def test_a_backend_that_does_not_stream_is_read_a_partition_at_a_time(monkeypatch):
+    class PostgresSession:  # as outcomes.eventstore.backend's: `fetch` gives a whole table
+        con = object()
+
+    assert not partitioned._streams(PostgresSession())
+    with pytest.raises(TypeError, match="a partition at a time"):
+        next(partitioned._batches(PostgresSession(), "select 1", {}))
+    read: list = []
+
+    class Backend:
+        def transaction(self):
+            import contextlib
+
+            return contextlib.nullcontext(PostgresSession())
+
+    monkeypatch.setattr(partitioned, "_read_part", lambda backend, as_of, parts, i: read.append(i) or pd.DataFrame())
+    monkeypatch.setattr(partitioned, "_read_once", lambda *a: pytest.fail("read once: it does not stream"))
+    plan = partitioned.Plan(3, pd.Series(dtype="int64"), 0, 0, None)
+    assert len(list(partitioned._partitions(Backend(), [], plan, dt.date(2024, 1, 1)))) == 3 and read == [0, 1, 2]
