@@ -589,9 +589,7 @@ def link_parts(
             ledger = inc.ledger_id(s)
     budget = "none" if memory_limit is None else memory_limit
     runs: list = []
-    with backend.transaction() as s:  # the first partition trains the model: what it learns, of every partition
-        trains = retrain or not s.fetch("select 1 from linkage.models limit 1").num_rows
-    learned: list | None = [] if trains else None
+    learned: list | None = [] if retrain or not _stored_model_fits(backend) else None
     for i, records in enumerate(_partitions(backend, box, plan, as_of, learned)):
         if records.empty:
             continue
@@ -627,6 +625,18 @@ def link_parts(
         with backend.transaction() as s:  # the ledger the whole run read up to, as a one-pass run keeps it
             s.execute("update linkage.key_state set ledger_id = :l", {"l": ledger})
     return _combined(runs, LinkResult, as_of, time.perf_counter() - started, memory_limit)
+
+
+def _stored_model_fits(backend) -> bool:
+    """Whether the first partition's run will use a stored model rather than train one: as
+    `run.read` decides, the newest stored model, if it fits the spec (one of other comparisons or
+    levels is set aside and a new one trained: that one must learn from every partition too)."""
+    from linkage.model import Model
+    from linkage.spec import IDENTITY as SPEC
+
+    with backend.transaction() as s:
+        stored = s.fetch("select model_json from linkage.models order by trained_in_run desc limit 1")
+    return bool(stored.num_rows) and Model.from_json(stored["model_json"][0].as_py()).fits(SPEC)
 
 
 def _combined(runs: list, LinkResult, as_of, seconds: float, limit):

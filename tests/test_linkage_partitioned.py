@@ -403,3 +403,24 @@ def test_a_backend_that_does_not_stream_is_read_a_partition_at_a_time(monkeypatc
     monkeypatch.setattr(partitioned, "_read_once", lambda *a: pytest.fail("read once: it does not stream"))
     plan = partitioned.Plan(3, pd.Series(dtype="int64"), 0, 0, None)
     assert len(list(partitioned._partitions(Backend(), [], plan, dt.date(2024, 1, 1)))) == 3 and read == [0, 1, 2]
+
+
+def test_a_stored_model_that_does_not_fit_the_spec_is_trained_anew_from_every_partition(ingested, one_pass, tmp_path):
+    import json
+
+    from linkage.model import Model
+    from linkage.spec import IDENTITY as SPEC
+
+    stale = json.loads(one_pass[0]["model_json"])
+    name = SPEC.comparisons[0].name
+    stale["m"][name] = stale["m"][name][:-1]  # a level fewer: run.read sets it aside and trains anew
+    assert not Model.from_json(json.dumps(stale)).fits(SPEC)
+    for i, (model, fits) in enumerate(
+        [(None, False), (one_pass, True), ([{**one_pass[0], "model_json": json.dumps(stale)}], False)]
+    ):
+        (tmp_path / str(i)).mkdir()
+        with _warehouse(tmp_path / str(i), ingested, model) as backend:
+            with backend.transaction() as s:
+                for statement in DDL:
+                    s.execute(statement)
+            assert partitioned._stored_model_fits(backend) is fits  # else the first partition learns from all
