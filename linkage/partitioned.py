@@ -615,6 +615,8 @@ def link_parts(
             learned=learned[0] if first and learned else None,
         )
         del records
+        if first and learned:
+            learned.clear()  # the whole population's term frequencies: the model holds them now
         if not first and not res.incremental and res.records_new:
             raise RuntimeError(
                 f"partition {i + 1} of {plan.parts} was not linked by the monthly path: the stored keys are not in "

@@ -424,3 +424,31 @@ def test_a_stored_model_that_does_not_fit_the_spec_is_trained_anew_from_every_pa
                 for statement in DDL:
                     s.execute(statement)
             assert partitioned._stored_model_fits(backend) is fits  # else the first partition learns from all
+
+
+def test_the_whole_populations_terms_are_released_once_the_first_partition_is_linked(ingested, tmp_path, monkeypatch):
+    import linkage.incremental
+    import linkage.run
+
+    seen: list = []
+
+    def parts(backend, box, plan, as_of, learned):
+        learned.append(partitioned.Learned({"forename": []}, {"dob": {"x": 1.0}}))
+        for _ in range(plan.parts):
+            seen.append(list(learned))  # what is held while the next partition is read
+            yield pd.DataFrame({"record_id": ["r"]})
+
+    def run(backend, **options):
+        return linkage.run.LinkResult(len(seen), options["as_of"], "v", records_new=1, incremental=len(seen) > 1)
+
+    monkeypatch.setattr(partitioned, "_partitions", parts)
+    monkeypatch.setattr(linkage.run, "link", run)
+    monkeypatch.setattr(partitioned, "_combined", lambda runs, *a: runs)
+    monkeypatch.setattr(linkage.incremental, "in_step", lambda s, d: True)
+    plan = partitioned.Plan(3, pd.Series(dtype="int64"), 3, 1, None)
+    with _warehouse(tmp_path, ingested) as backend:
+        with backend.transaction() as s:
+            for statement in DDL:
+                s.execute(statement)
+        assert len(partitioned.link_parts(backend, [pd.DataFrame()], plan)) == 3
+    assert len(seen[0]) == 1 and seen[1] == [] and seen[2] == []
