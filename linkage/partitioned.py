@@ -24,10 +24,15 @@ as-of state is read once, into a spill a partition (`PartSpill`), on DuckDB; on 
 whose fetch holds a whole result, a partition at a time by a query of its own (`_read_by_parts`).
 
 Partitioning is asked for, not automatic (`partitions`: "auto" or a count, else
-$OUTCOMES_LINK_PARTITIONS; unset: one pass): at 250,000 people it uses 3 to 3.4 times the one-pass
-run's CPU and loses up to about 0.8 points of pairwise recall on the convictions pairs
-(docs/scale.md, branch mem14), so a million people, which fit this machine in one pass and meet
-the quality bars there, must not fall into it by the default 4 GB budget.
+$OUTCOMES_LINK_PARTITIONS; unset: one pass): it costs CPU and pairwise recall (docs/scale.md, branch
+mem14), so a million people, which fit this machine in one pass and meet the quality bars there,
+must not fall into it by the default 4 GB budget. With the current terms (21d5f4a) the plan takes
+29 partitions at 250,000 people under 1.2 GB (estimated at most 1,144 MiB): that plan's peak, CPU
+and recall are not measured. Measured, each on the commit named: at 500,000 people under 2 GB,
+14 partitions (21d5f4a) peaked at 1,931 MiB (1.3% over), 2.27 times the one-pass run's CPU, pairwise
+recall 1.1-1.2 points under the one pass on the convictions pairs; at 250,000 people under 1.2 GB
+(77754a8, the terms before), 31 partitions peaked at 1,119 MiB with 3.39 times the CPU, recall
+about 0.8 points under.
 """
 
 from __future__ import annotations
