@@ -75,7 +75,7 @@ options = dict(options, on_stage=_on_stage_cpu)
 
 STAGE_MEMORY = """
 import threading
-_rss = {"stage_peak": 0, "marks": {}}
+_rss = {"stage_peak": 0, "marks": {}, "runs": [], "seen": ""}
 def _now_mib():
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * 4096 / 2**20
@@ -89,6 +89,12 @@ def _on_stage(stage):
     peak = max(_rss["stage_peak"], now)
     old = _rss["marks"].get(stage)
     _rss["marks"][stage] = [max(peak, old[0]) if old else peak, now]
+    # each run's peak (a partitioned first run: a run a partition; every run ends with its "quality"
+    # stage, told twice: a stage after a "quality" starts the next run)
+    if not _rss["runs"] or (stage != "quality" and _rss["seen"] == "quality"):
+        _rss["runs"].append(0)
+    _rss["seen"] = stage
+    _rss["runs"][-1] = max(_rss["runs"][-1], peak)
     _rss["stage_peak"] = now
 options = dict(options, on_stage=_on_stage)
 """
@@ -134,6 +140,7 @@ with connect(resolve_target({warehouse!r})) as backend:
 result["fingerprints"] = _fingerprints
 result["peak_link_mib"] = peak_link
 result["stage_memory"] = globals().get("_rss", {{}}).get("marks")
+result["run_peaks"] = globals().get("_rss", {{}}).get("runs")
 """
 
 STORE = """
@@ -174,6 +181,7 @@ with connect(resolve_target({warehouse!r})) as backend:
               "quality": None if r.quality is None else r.quality.drop(columns=["as_of"]).to_dict("records")}}
             for r, s in [(res, seconds)]]}}
         result["stage_memory"] = globals().get("_rss", {{}}).get("marks")
+        result["run_peaks"] = globals().get("_rss", {{}}).get("runs")
 """
 
 # The event store's runs: what the warehouse holds after a run, read in a process of its own (the
@@ -360,6 +368,8 @@ def main() -> None:
                     "  resident memory by stage (MiB, peak during / at its end): "
                     + ", ".join(f"{k} {p:,.0f}/{e:,.0f}" for k, (p, e) in r["stage_memory"].items())
                 )
+            if r.get("run_peaks") and len(r["run_peaks"]) > 1:  # a partitioned first run: each partition's
+                print("  peak by run (MiB, partition by partition): " + ", ".join(f"{p:,.0f}" for p in r["run_peaks"]))
             print("  pass | pairs | new pairs | reduction ratio | pair completeness")
             for name, pairs, new, rr, pc in run["blocking"]:
                 print(f"  {name} | {pairs:,} | {new:,} | {rr:.6f} | {'' if pc is None else f'{pc:.4f}'}")

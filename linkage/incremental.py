@@ -247,11 +247,17 @@ def read_delta(session, as_of, records: pd.DataFrame | None, after: tuple | None
             )
     else:
         insert(session, "linkage.work_records", records[["source", "record_id", *IDENTITY]])
-    # the stored rows compared: with only the touched records read, their stored rows alone, taken
-    # by one pass over `record_keys` (its wide identity columns read once, not by each query below)
+        if part:  # a part of the as-of state: only its records' stored rows are compared
+            session.execute(
+                "insert into linkage.work_touched (source, record_id) select source, record_id "
+                "from linkage.work_records"
+            )
+    # the stored rows compared: with only the touched records read (or a part given), their stored
+    # rows alone, taken by one pass over `record_keys` (its wide identity columns read once, not by
+    # each query below)
     stored = "linkage.record_keys"
     session.execute("drop table if exists linkage.work_stored")
-    if touched:
+    if touched or part:
         stored = "linkage.work_stored"
         session.execute(
             "create table linkage.work_stored as select k.* from linkage.record_keys k where "
@@ -306,10 +312,11 @@ def read_delta(session, as_of, records: pd.DataFrame | None, after: tuple | None
             "and exists (select 1 from linkage.work_new n where not n.is_new and n.source = k.source "
             "and n.record_id = k.record_id)"
         )
-    session.execute(
-        "delete from linkage.record_keys where exists (select 1 from linkage.work_new n "
-        "where n.source = linkage.record_keys.source and n.record_id = linkage.record_keys.record_id)"
-    )
+    if len(keyed) and not keyed["is_new"].all():  # new records have no stored row to replace
+        session.execute(
+            "delete from linkage.record_keys where exists (select 1 from linkage.work_new n "
+            "where n.source = linkage.record_keys.source and n.record_id = linkage.record_keys.record_id)"
+        )
     insert(session, "linkage.record_keys", keyed.drop(columns="is_new").assign(present=True))
     session.execute(f"insert into linkage.work_block_delta select {kc}, 1 from linkage.work_new k")
     session.execute("drop table if exists linkage.work_stored")

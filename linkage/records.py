@@ -300,41 +300,134 @@ def code_identity(ident: pd.DataFrame, keep=()) -> pd.DataFrame:
     return pd.DataFrame(out, index=ident.index, copy=False)
 
 
+class Sealed:
+    """A write-once, read-once byte stream on disk, encrypted: AES-256-GCM under a random key made
+    here and held only in this object's memory (never written anywhere), the bytes sealed in chunks
+    of CHUNK, each with a fresh random nonce and its index as associated data (a chunk moved,
+    dropped or altered fails to open). What a spill writes of identities (names, dates of birth,
+    postcodes, record ids, source keys) is ciphertext in the file's blocks and through
+    /proc/<pid>/fd alike; only this process, holding the key, reads it back. A file-like sink for
+    Arrow's writers (`write`, `tell`, `flush`, `close`)."""
+
+    CHUNK = 4 << 20
+
+    def __init__(self, sink, source) -> None:
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        self._aead = AESGCM(AESGCM.generate_key(bit_length=256))
+        self._sink, self._source = sink, source  # the same file opened for writing and for reading
+        self._buffer = bytearray()
+        self._chunks = 0
+        self.size = 0  # plaintext bytes written
+        self.closed = False
+
+    def write(self, data) -> int:
+        view = memoryview(data).cast("B")
+        self._buffer += view
+        self.size += len(view)
+        while len(self._buffer) >= self.CHUNK:
+            self._seal(bytes(self._buffer[: self.CHUNK]))
+            del self._buffer[: self.CHUNK]
+        return len(view)
+
+    def _seal(self, plain: bytes) -> None:
+        import os
+        import struct
+
+        nonce = os.urandom(12)
+        sealed = self._aead.encrypt(nonce, plain, struct.pack("<Q", self._chunks))
+        self._sink.write(struct.pack("<I", len(sealed)) + nonce + sealed)
+        self._chunks += 1
+
+    def tell(self) -> int:
+        return self.size
+
+    def flush(self) -> None:
+        pass  # a chunk is sealed whole; `close` seals the last
+
+    def writable(self) -> bool:
+        return not self.closed
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        if self._buffer:
+            self._seal(bytes(self._buffer))
+            self._buffer = bytearray()
+        self._sink.close()
+        self.closed = True
+
+    def discard(self) -> None:
+        """Both handles closed, the rest unread (the unlinked file then freed); the key dropped."""
+        self._sink.close()
+        self._source.close()
+        self._buffer = bytearray()
+        self.closed = True
+
+    def read_back(self) -> bytearray:
+        """Every byte written, decrypted (the stream closed first), read once: the file is then freed."""
+        import struct
+
+        self.close()
+        out = bytearray(self.size)
+        at = 0
+        with self._source as f:
+            for i in range(self._chunks):
+                (n,) = struct.unpack("<I", f.read(4))
+                nonce = f.read(12)
+                plain = self._aead.decrypt(nonce, f.read(n), struct.pack("<Q", i))
+                out[at : at + len(plain)] = plain
+                at += len(plain)
+        if at != self.size:
+            raise OSError(f"a spill read back {at:,} of its {self.size:,} bytes")
+        return out
+
+
+def sealed_files(count: int, folder: str | None = None) -> list[Sealed]:
+    """`count` `Sealed` streams in files of a private temporary folder (mode 0700), each opened for
+    writing and for reading and the folder removed at once, so nothing named is left on disk
+    however the run ends (a kill included: the kernel frees an unlinked file with its last handle)."""
+    import tempfile
+
+    spill = tempfile.mkdtemp(prefix="outcomes-spill-", dir=folder)
+    out = []
+    try:
+        for i in range(count):
+            path = Path(spill) / f"{i}.sealed"
+            sink = open(path, "wb")  # noqa: SIM115 - closed by `Sealed.close`
+            out.append(Sealed(sink, open(path, "rb")))  # noqa: SIM115 - held until `read_back`, past the unlink
+    finally:
+        _remove_folder(spill)
+    return out
+
+
 class SpilledFrame:
     """A frame the run does not read for a while, held on disk rather than in memory: written as
-    Arrow IPC to a file in a private temporary folder (mode 0700: it may hold identity tokens),
-    kept open and its folder removed at once, so nothing named is left on disk however the run
-    ends (an exception, or a kill the finalisers never see: the kernel frees an unlinked file with
-    its last handle). `load` maps the open file and reads it back whole, once. Columns come back
-    as they went (categorical codes and categories, datetimes, strings and None)."""
+    Arrow IPC, encrypted under a key held only in memory (`Sealed`), to a file in a private
+    temporary folder (mode 0700), kept open and its folder removed at once, so nothing named is
+    left on disk however the run ends (an exception, or a kill the finalisers never see: the kernel
+    frees an unlinked file with its last handle), and no identity is on disk in the clear. `load`
+    reads it back whole, once. Columns come back as they went (categorical codes and categories,
+    datetimes, strings and None)."""
 
     def __init__(self, frame: pd.DataFrame, folder: str | None = None) -> None:
-        import tempfile
-
         import pyarrow.feather as feather
 
         self.rows, self.columns = len(frame), list(frame.columns)
         self.index = frame.index
-        spill = tempfile.mkdtemp(prefix="outcomes-spill-", dir=folder)
+        (self._file,) = sealed_files(1, folder)
         try:
-            path = Path(spill) / "frame.arrow"
-            feather.write_feather(frame.reset_index(drop=True), path, compression="uncompressed")
-            self._file = open(path, "rb")  # noqa: SIM115 - held open until `load`, past the unlink
+            feather.write_feather(frame.reset_index(drop=True), self._file, compression="uncompressed")
         finally:
-            _remove_folder(spill)
+            self._file.close()
 
     def __len__(self) -> int:
         return self.rows
 
     def load(self) -> pd.DataFrame:
-        import mmap
-
         import pyarrow as pa
 
-        with self._file:  # the map keeps its own handle: the frame's zero-copy columns stay valid
-            mapped = mmap.mmap(self._file.fileno(), 0, access=mmap.ACCESS_READ)
-        table = pa.ipc.open_file(pa.BufferReader(pa.py_buffer(mapped))).read_all()
-        del mapped
+        table = pa.ipc.open_file(pa.BufferReader(pa.py_buffer(self._file.read_back()))).read_all()
         frame = table.to_pandas(split_blocks=True, self_destruct=True, date_as_object=False)
         del table
         frame.index = self.index

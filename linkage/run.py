@@ -163,6 +163,7 @@ def link(
     memory_limit: str | None = None,
     partitions: int | str | None = None,
     part: bool = False,
+    learned=None,
 ) -> LinkResult:
     """Link every record not linked yet. `records` (source, record_id and the identity block)
     replaces reading the event store's as-of state, e.g. straight from deliveries; then give
@@ -180,7 +181,9 @@ def link(
     A first run asked to (`partitions` > 1, or "auto" and its estimated peak exceeds the budget;
     default $OUTCOMES_LINK_PARTITIONS, else one pass) links its records partition by partition
     (linkage.partitioned); `part` marks one such partition's run
-    (`records` a part of the as-of state: the records linked before stay)."""
+    (`records` a part of the as-of state: the records linked before stay); `learned`
+    (partitioned.Learned), given to the first partition's run, holds what the model learns from
+    every partition's records (the forename aliases and term frequencies), not from its own."""
     limit = apply_memory_limit(backend, memory_limit)
     if not part:
         from linkage import partitioned
@@ -197,6 +200,7 @@ def link(
     inputs = read(backend, truth, retrain, as_of, records, lap, incremental, started, limit, part)
     if isinstance(inputs, LinkResult):
         return inputs
+    inputs.learned = learned
     inputs.result.memory_limit = limit
     del records
     state = block(inputs)
@@ -397,6 +401,7 @@ class Inputs:
     started: float
     past: PastRun | None = None
     facts: inc.Blocks | None = None  # an incremental run's whole-population blocking facts
+    learned: object | None = None  # a partitioned first run's aliases and term frequencies (partitioned.Learned)
 
 
 def read(
@@ -571,6 +576,7 @@ def block(inputs: Inputs, blocker: Callable | None = None) -> LinkState:
     result, records, known, is_new, model = inputs.result, inputs.records, inputs.known, inputs.is_new, inputs.model
     stored, reviews, applied, max_person = inputs.stored, inputs.reviews, inputs.applied, inputs.max_person
     truth, lap, started, past, facts = inputs.truth, inputs.lap, inputs.started, inputs.past, inputs.facts
+    learned = inputs.learned
     run_id, model_version = result.run_id, result.model_version
     inputs.__dict__.clear()  # the records go with `r` below
     r, variants = build_variants(records)
@@ -593,7 +599,10 @@ def block(inputs: Inputs, blocker: Callable | None = None) -> LinkState:
     known = ids.with_codes(known)  # `rid`: -1 for a record the run does not hold
     reviews = _review_codes(reviews, ids)
     # the comparer keeps a copy of the columns it compares only (Comparer), not of the blocking keys
-    if model is None:
+    if model is None and learned is not None:  # a partitioned first run's: learned from every partition
+        aliases = learned.aliases
+        comparer = Comparer(variants, spec, {k: frozenset(v) for k, v in aliases.items()})
+    elif model is None:
         aliases = {"forename": sorted(learn_aliases(_keyed_names(variants, identity, r), "forename_token"))}
         comparer = Comparer(variants, spec, {k: frozenset(v) for k, v in aliases.items()})
     else:
@@ -615,8 +624,13 @@ def block(inputs: Inputs, blocker: Callable | None = None) -> LinkState:
     if model is None:
         model = train(variants, pairs, spec, comparer, model_version, comparable_pairs(variants, spec), seed=run_id)
         model.aliases = aliases
-        # counted per variant, weighted by its records: no string per record
-        model.tf = fs.term_frequencies(variants, spec, np.bincount(r["variant"].to_numpy(), minlength=len(variants)))
+        # counted per variant, weighted by its records: no string per record (a partitioned first
+        # run's: counted over every partition's records as they were read)
+        model.tf = (
+            learned.tf
+            if learned is not None
+            else fs.term_frequencies(variants, spec, np.bincount(r["variant"].to_numpy(), minlength=len(variants)))
+        )
     # past blocking and training, the variants serve the term frequencies and the nodes (the
     # comparer holds its own columns): the blocking keys and the other identity columns go
     # (a column alone in its block, as build_variants makes them, deleted without copying the others)

@@ -150,26 +150,70 @@ def test_the_budget_chooses_the_fewest_partitions_that_fit(monkeypatch):
     one_pass = partitioned.FIXED + duck + total * partitioned.ONE_PASS_BYTES
     assert estimate(total, one_pass) == one_pass and parts_for(counts, one_pass) == (1, total)  # fits: one pass
     assert estimate(total, one_pass - 1) > one_pass - 1  # a byte less: not in one pass
-    monkeypatch.setattr(partitioned, "ONE_PASS_BYTES", partitioned.PART_BYTES)  # one pass does not fit below
-    limit = partitioned.FIXED + duck + 40_000 * partitioned.PART_BYTES
-    assert room(limit, total) == 40_000 and room(limit, 2 * total) < 40_000  # DuckDB's buffers grow with the store
+    monkeypatch.setattr(partitioned, "ONE_PASS_BYTES", 20_000)  # one pass does not fit below
+    stored = total * partitioned.STORED_BYTES  # what a later partition's run holds of the stored state
+    limit = partitioned.FIXED + partitioned.PART_FIXED + duck + stored + 40_000 * partitioned.PART_BYTES
+    assert room(limit, total) == 40_000 and room(limit, 2 * total) < 40_000  # DuckDB and the stored state grow
     k, largest = parts_for(counts, limit)
-    assert k > 1 and estimate(largest, limit, partitioned.PART_BYTES, total) <= limit
+    assert k > 1 and partitioned.worst(largest, total, limit) <= limit
+    # every partition's run in its turn, beside the records the partitions before it stored: within the budget
+    sizes = counts.groupby(counts.index.to_numpy() % k).sum().reindex(range(k), fill_value=0).to_numpy()
+    before = 0
+    for size in sizes:
+        assert partitioned.part_estimate(int(size), before, limit) <= limit
+        before += int(size)
+    assert partitioned.part_estimate(int(sizes[-1]), before - int(sizes[-1]), limit) > partitioned.part_estimate(
+        int(sizes[-1]), 0, limit
+    )  # the stored state counts
     keys = counts.index.to_numpy() % (k - 1)  # one partition fewer does not fit
-    assert max(counts.groupby(keys).sum()) > 40_000
+    assert partitioned.worst(int(max(counts.groupby(keys).sum())), total, limit) > limit
     assert parts_for(counts, None, 3)[0] == 3  # an explicit count is taken as given
     with pytest.raises(BudgetTooSmall, match="raise --memory-limit"):
         parts_for(counts, partitioned.FIXED)
     with pytest.raises(BudgetTooSmall, match="more than"):  # a month of birth holds more than fits
-        parts_for(counts, partitioned.FIXED + duck + 25_000 * partitioned.PART_BYTES)
+        parts_for(counts, partitioned.FIXED + partitioned.PART_FIXED + duck + stored + 25_000 * partitioned.PART_BYTES)
+
+
+def test_a_budget_the_stored_state_alone_fills_is_refused_naming_a_budget_that_fits(monkeypatch):
+    counts = pd.Series([30_000, 20_000, 25_000, 5_000, 20_000], index=[0, 24_001, 24_002, 24_003, 24_004])
+    monkeypatch.setattr(partitioned, "STORED_BYTES", 5_000)  # the stored state costs more than the budget leaves
+    monkeypatch.setattr(partitioned, "ONE_PASS_BYTES", 20_000)  # not one pass
+    limit = (
+        partitioned.FIXED + partitioned.PART_FIXED + (60 << 20)
+    )  # 60 MiB beside the fixed costs: the stored take 477
+    assert partitioned.part_estimate(10_000, 0, limit) <= limit  # a first run of a partition alone would fit
+    with pytest.raises(BudgetTooSmall, match="stored record") as refused:
+        parts_for(counts, limit)
+    need = int(str(refused.value).split("to at least ")[1].split(" MiB")[0].replace(",", "")) << 20
+    assert need > limit
+    _, largest = parts_for(counts, need + (1 << 20))  # the budget it names fits, with the 64 partitions at most
+    assert partitioned.worst(largest, int(counts.sum()), need + (1 << 20)) <= need + (1 << 20)
+
+
+def test_the_budget_named_on_refusal_is_accepted_where_duckdb_takes_a_quarter_of_it():
+    # 64 months of birth of 50,000 records: the 64 partitions are the smallest; 3.2 million records,
+    # so the budget that fits is above 1 GiB and DuckDB's read share is a quarter of it (it grows
+    # with the budget named)
+    from linkage.incremental import read_share
+
+    counts = pd.Series([50_000] * 64, index=range(24_000, 24_064))
+    total = int(counts.sum())
+    with pytest.raises(BudgetTooSmall, match="to at least") as refused:
+        parts_for(counts, 1 << 30)
+    named = int(str(refused.value).split("to at least ")[1].split(" MiB")[0].replace(",", "")) << 20
+    assert named > 1 << 30 and read_share(named) == named // 4 < total * partitioned.DUCK_BYTES
+    assert parts_for(counts, named) == (64, 50_000)  # the budget named is accepted
+    assert partitioned.worst(50_000, total, named) <= named
+    with pytest.raises(BudgetTooSmall):  # a MiB less is not
+        parts_for(counts, named - (1 << 20))
 
 
 def test_a_small_budget_partitions_the_first_run_and_honours_it(ingested, tmp_path, monkeypatch):
     # the estimate's bytes a record raised so that this small population exceeds a small budget
-    monkeypatch.setattr(partitioned, "ONE_PASS_BYTES", 40_000)
+    monkeypatch.setattr(partitioned, "ONE_PASS_BYTES", 400_000)  # far past the budget in one pass
     monkeypatch.setattr(partitioned, "PART_BYTES", 40_000)
     monkeypatch.setattr(partitioned, "DUCK_BYTES", 0)
-    limit = partitioned.FIXED + 3_000 * 40_000
+    limit = partitioned.FIXED + partitioned.PART_FIXED + 3_000 * 40_000
     monkeypatch.delenv(partitioned.PARTITIONS_ENV, raising=False)
     with _warehouse(tmp_path, ingested) as backend:
         assert partitioned.plan(backend, None, None, limit) is None  # not asked for: one pass, whatever the budget
@@ -178,11 +222,17 @@ def test_a_small_budget_partitions_the_first_run_and_honours_it(ingested, tmp_pa
             partitioned.plan(backend, None, None, limit)
         monkeypatch.setenv(partitioned.PARTITIONS_ENV, "auto")
         plan = partitioned.plan(backend, None, None, limit)
-        assert plan is not None and plan.parts >= 2 and estimate(plan.largest, limit, 40_000) <= limit
+        assert plan is not None and plan.parts >= 2 and partitioned.worst(plan.largest, plan.records, limit) <= limit
         result = link(backend, memory_limit=str(limit))
         assert len(result.partitions) == plan.parts
         assert f"a first run in {plan.parts} partitions" in "\n".join(result.lines())
-        assert all(estimate(r.records_new, limit, 40_000) <= limit for r in result.partitions)
+        before = 0  # every partition's run by the plan's estimate, beside the records linked before it
+        for r in result.partitions:
+            assert r.records_new and partitioned.part_estimate(r.records_new, before, limit) <= limit
+            before += r.records_new
+        assert partitioned.part_estimate(r.records_new, before - r.records_new, limit) > partitioned.part_estimate(
+            r.records_new, 0, limit
+        )  # the stored term counted
         assert result.records_new == plan.records == len(_spine(backend))
         with backend.transaction() as s:  # the ledger read up to kept: the next month reads from it
             assert s.scalar("select ledger_id from linkage.key_state") is not None
@@ -232,3 +282,179 @@ def test_given_records_are_held_a_partition_each_with_nothing_named_on_disk(tmp_
     for i, part in enumerate(held):
         back = part.load()
         pd.testing.assert_frame_equal(back, frame[keys == i].reset_index(drop=True))
+
+
+def _on_disk(sealed) -> bytes:
+    """What a spill's file holds on disk (its unlinked file, read through /proc/self/fd)."""
+    return Path(f"/proc/self/fd/{sealed._source.fileno()}").read_bytes()
+
+
+def test_a_spill_holds_no_identity_in_the_clear_and_reads_back_as_written(tmp_path, monkeypatch):
+    from linkage.records import Sealed, SpilledFrame
+
+    monkeypatch.setattr(Sealed, "CHUNK", 1_000)  # several chunks
+    names = [f"zebedee{i:04d}" for i in range(400)]
+    schema = pa.schema([("record_id", pa.string()), ("forename", pa.string()), ("date_of_birth", pa.date32())])
+    spill = partitioned.PartSpill(2, schema, folder=str(tmp_path))
+    dob = dt.date(1961, 7, 19)
+    rows = pa.table({"record_id": [f"r{i}" for i in range(400)], "forename": names, "date_of_birth": [dob] * 400})
+    for batch in rows.to_batches(max_chunksize=50):
+        spill.write(0, batch)
+    spill.close()
+    on_disk = _on_disk(spill._files[0])
+    assert len(on_disk) > 400 * 12 and b"zebedee" not in on_disk and b"r399" not in on_disk
+    day = (dob - dt.date(1970, 1, 1)).days.to_bytes(4, "little", signed=True)  # date32 as Arrow writes it
+    assert on_disk.count(day) < 3  # chance only, not 400 dates of birth
+    assert spill.load(0).equals(rows) and spill.load(1).num_rows == 0 and spill.rows == [400, 0]
+    assert list(tmp_path.iterdir()) == []
+
+    frame = pd.DataFrame({"forename": pd.Categorical(names), "dob": pd.to_datetime([dob] * 400)})
+    held = SpilledFrame(frame, folder=str(tmp_path))
+    on_disk = _on_disk(held._file)
+    assert b"zebedee" not in on_disk and list(tmp_path.iterdir()) == []
+    pd.testing.assert_frame_equal(held.load(), frame)
+
+
+def test_a_spill_altered_on_disk_is_refused(tmp_path):
+    import cryptography.exceptions
+
+    from linkage.records import sealed_files
+
+    (f,) = sealed_files(1, str(tmp_path))
+    f.write(b"ann 1980-01-05 AB1 2CD")
+    f.close()
+    with open(f"/proc/self/fd/{f._source.fileno()}", "r+b") as raw:
+        raw.seek(20)
+        byte = raw.read(1)
+        raw.seek(20)
+        raw.write(bytes([byte[0] ^ 1]))
+    with pytest.raises(cryptography.exceptions.InvalidTag):
+        f.read_back()
+
+
+def test_the_event_store_is_read_once_into_the_partitions_with_nothing_named_on_disk(ingested, tmp_path, monkeypatch):
+    import tempfile
+
+    spill = tmp_path / "spill"
+    spill.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(spill))
+    monkeypatch.setattr(partitioned, "SLICE", 1_000)  # several slices a source
+    (tmp_path / "w").mkdir()
+    with _warehouse(tmp_path / "w", ingested) as backend:
+        day = partitioned._as_of(backend, None)
+        scans, batches = [], partitioned._batches
+        monkeypatch.setattr(partitioned, "_batches", lambda *a: scans.append(a[1]) or batches(*a))
+        parts = partitioned._read_once(backend, day, 3)
+        first = next(parts)
+        assert list(spill.iterdir()) == []  # the identities are in unlinked files only
+        once = [first, *parts]
+        assert len(scans) == 4  # one scan a source, not one a source and partition
+        each = [partitioned._read_part(backend, day, 3, i) for i in range(3)]
+    assert len(once) == 3 and sum(len(f) for f in once) > 2_000
+    for a, b in zip(once, each, strict=True):
+        assert len(a) and sorted(a.columns) == sorted(b.columns)
+        pd.testing.assert_frame_equal(a[b.columns], b)
+
+
+def test_the_first_partition_learns_aliases_and_term_frequencies_of_every_partition(ingested, one_pass, tmp_path):
+    from linkage.model import Model
+
+    whole = Model.from_json(one_pass[0]["model_json"])  # the one-pass run's, from every record
+    (tmp_path / "w").mkdir()
+    with _warehouse(tmp_path / "w", ingested) as backend:
+        day = partitioned._as_of(backend, None)
+        learned: list = []
+        parts = partitioned._read_once(backend, day, 3, learned)
+        first = next(parts)
+        records = partitioned._read_part(backend, day, 1, 0)  # every record, for the given records' path
+        by_parts: list = []  # where the backend does not stream (PostgreSQL): a query a partition
+        each = list(partitioned._read_by_parts(backend, day, 3, by_parts))
+        assert len(each) == 3 and len(by_parts) == 1
+        pd.testing.assert_frame_equal(each[0][first.columns], first)
+        with backend.transaction() as s:
+            assert partitioned._streams(s)
+    given = partitioned._learned_from_frame(records)
+    for got in (learned[0], given, by_parts[0]):
+        assert got.aliases == whole.aliases and len(whole.aliases["forename"]) > 0
+        assert set(got.tf) == set(whole.tf)
+        for name, freq in whole.tf.items():
+            assert set(got.tf[name]) == set(freq)
+            assert max(abs(got.tf[name][k] - v) for k, v in freq.items()) < 1e-12
+    # a partition's own would differ: its dates of birth three times as frequent, the others unseen
+    from linkage.model import term_frequencies
+    from linkage.spec import IDENTITY as SPEC
+
+    own = term_frequencies(first, SPEC)["dob"]
+    assert len(own) < len(whole.tf["dob"]) / 2
+    common = next(iter(own))
+    assert own[common] > 2 * whole.tf["dob"][common]
+
+
+def test_a_backend_that_does_not_stream_is_read_a_partition_at_a_time(monkeypatch):
+    class PostgresSession:  # as outcomes.eventstore.backend's: `fetch` gives a whole table
+        con = object()
+
+    assert not partitioned._streams(PostgresSession())
+    with pytest.raises(TypeError, match="a partition at a time"):
+        next(partitioned._batches(PostgresSession(), "select 1", {}))
+    read: list = []
+
+    class Backend:
+        def transaction(self):
+            import contextlib
+
+            return contextlib.nullcontext(PostgresSession())
+
+    monkeypatch.setattr(partitioned, "_read_part", lambda backend, as_of, parts, i: read.append(i) or pd.DataFrame())
+    monkeypatch.setattr(partitioned, "_read_once", lambda *a: pytest.fail("read once: it does not stream"))
+    plan = partitioned.Plan(3, pd.Series(dtype="int64"), 0, 0, None)
+    assert len(list(partitioned._partitions(Backend(), [], plan, dt.date(2024, 1, 1)))) == 3 and read == [0, 1, 2]
+
+
+def test_a_stored_model_that_does_not_fit_the_spec_is_trained_anew_from_every_partition(ingested, one_pass, tmp_path):
+    import json
+
+    from linkage.model import Model
+    from linkage.spec import IDENTITY as SPEC
+
+    stale = json.loads(one_pass[0]["model_json"])
+    name = SPEC.comparisons[0].name
+    stale["m"][name] = stale["m"][name][:-1]  # a level fewer: run.read sets it aside and trains anew
+    assert not Model.from_json(json.dumps(stale)).fits(SPEC)
+    for i, (model, fits) in enumerate(
+        [(None, False), (one_pass, True), ([{**one_pass[0], "model_json": json.dumps(stale)}], False)]
+    ):
+        (tmp_path / str(i)).mkdir()
+        with _warehouse(tmp_path / str(i), ingested, model) as backend:
+            with backend.transaction() as s:
+                for statement in DDL:
+                    s.execute(statement)
+            assert partitioned._stored_model_fits(backend) is fits  # else the first partition learns from all
+
+
+def test_the_whole_populations_terms_are_released_once_the_first_partition_is_linked(ingested, tmp_path, monkeypatch):
+    import linkage.incremental
+    import linkage.run
+
+    seen: list = []
+
+    def parts(backend, box, plan, as_of, learned):
+        learned.append(partitioned.Learned({"forename": []}, {"dob": {"x": 1.0}}))
+        for _ in range(plan.parts):
+            seen.append(list(learned))  # what is held while the next partition is read
+            yield pd.DataFrame({"record_id": ["r"]})
+
+    def run(backend, **options):
+        return linkage.run.LinkResult(len(seen), options["as_of"], "v", records_new=1, incremental=len(seen) > 1)
+
+    monkeypatch.setattr(partitioned, "_partitions", parts)
+    monkeypatch.setattr(linkage.run, "link", run)
+    monkeypatch.setattr(partitioned, "_combined", lambda runs, *a: runs)
+    monkeypatch.setattr(linkage.incremental, "in_step", lambda s, d: True)
+    plan = partitioned.Plan(3, pd.Series(dtype="int64"), 3, 1, None)
+    with _warehouse(tmp_path, ingested) as backend:
+        with backend.transaction() as s:
+            for statement in DDL:
+                s.execute(statement)
+        assert len(partitioned.link_parts(backend, [pd.DataFrame()], plan)) == 3
+    assert len(seen[0]) == 1 and seen[1] == [] and seen[2] == []
