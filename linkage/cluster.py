@@ -534,7 +534,7 @@ def decide(
             else:
                 band.append((i, a, b, w))  # decided after the relatives (`_link_band` weighs its keys then)
             continue
-        own = node_source(a) if node_source(a) == node_source(b) and "|k|" in a and "|k|" in b else None
+        own = _own_source(a, b)
         extra, twice = persons.key_evidence(uf, ra, rb, own) if persons else (0.0, [])
         if w < link_at:
             # Below the link level, a pair that fails a corroboration rule (forenames or dates of
@@ -597,7 +597,7 @@ def decide(
 
             def as_before(a, b, w: float) -> bool:  # the rule `_link_band` reviews a pair by
                 ra, rb = uf.find(a), uf.find(b)
-                own = node_source(a) if node_source(a) == node_source(b) and "|k|" in a and "|k|" in b else None
+                own = _own_source(a, b)
                 extra, _ = persons.key_evidence(uf, ra, rb, own)
                 return w + extra >= review_at and _uncorroborated(late_at[(a, b)], rules, persons, uf, ra, rb) is None
 
@@ -609,6 +609,12 @@ def decide(
         relatives,
         cases,
     )
+
+
+def _own_source(a: str, b: str) -> str | None:
+    """The source whose keys a pair of two keyed nodes of one source joins (its own keys, not
+    counted as a second key of that source), else None."""
+    return node_source(a) if node_source(a) == node_source(b) and "|k|" in a and "|k|" in b else None
 
 
 def _reference_case(i: int, a, b, w: float, rules: list, persons, uf: UnionFind, ra, rb, level: float):
@@ -623,7 +629,7 @@ def _reference_case(i: int, a, b, w: float, rules: list, persons, uf: UnionFind,
     for c, flags, unseen, why in rules:
         if not flags[i] or (unseen[i] and not persons.corroborated(c, uf, ra, rb)):
             return (a, b, w, c, why)
-    own = node_source(a) if node_source(a) == node_source(b) and "|k|" in a and "|k|" in b else None
+    own = _own_source(a, b)
     extra, twice = persons.key_evidence(uf, ra, rb, own)
     if twice and w + extra < level:
         return (a, b, w, KEYS_RULE, f"the persons hold other keys of {', '.join(twice)}")
@@ -689,7 +695,7 @@ def _link_band(
         ra, rb = uf.find(a), uf.find(b)
         if ra == rb:
             continue
-        own = node_source(a) if node_source(a) == node_source(b) and "|k|" in a and "|k|" in b else None
+        own = _own_source(a, b)
         extra, twice = persons.key_evidence(uf, ra, rb, own) if persons else (0.0, [])
         # (the rules asked only where their answer decides the pair: it links, or it is reviewed)
         asked = not twice or w + extra >= review_at

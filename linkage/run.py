@@ -599,11 +599,12 @@ def block(inputs: Inputs, blocker: Callable | None = None) -> LinkState:
     known = ids.with_codes(known)  # `rid`: -1 for a record the run does not hold
     reviews = _review_codes(reviews, ids)
     # the comparer keeps a copy of the columns it compares only (Comparer), not of the blocking keys
-    if model is None and learned is not None:  # a partitioned first run's: learned from every partition
-        aliases = learned.aliases
-        comparer = Comparer(variants, spec, {k: frozenset(v) for k, v in aliases.items()})
-    elif model is None:
-        aliases = {"forename": sorted(learn_aliases(_keyed_names(variants, identity, r), "forename_token"))}
+    if model is None:  # a partitioned first run's aliases are learned from every partition (`learned`)
+        aliases = (
+            learned.aliases
+            if learned is not None
+            else {"forename": sorted(learn_aliases(_keyed_names(variants, identity, r), "forename_token"))}
+        )
         comparer = Comparer(variants, spec, {k: frozenset(v) for k, v in aliases.items()})
     else:
         comparer = Comparer(variants, spec, model.alias_sets())
